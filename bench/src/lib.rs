@@ -1,0 +1,2 @@
+//! rvs benchmarks.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! rvs configuration model.
+#![forbid(unsafe_code)]

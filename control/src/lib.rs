@@ -1,0 +1,2 @@
+//! rvs control plane. See issue 5.
+#![forbid(unsafe_code)]

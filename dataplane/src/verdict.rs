@@ -1,0 +1,124 @@
+//! What happens to each packet of a burst: a closed set of verdicts, and a closed set of
+//! counted drop reasons. Parse errors are drop reasons, so every packet that is not sent is
+//! accounted for under a stable name that `rvsadm` and `--stats-json` print.
+
+/// Why a packet was dropped. The discriminant indexes the per-worker drop counters, so the
+/// order is part of no interface; the `as_str` names are (stats JSON, rvsadm).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Frame shorter than the headers it claims to carry.
+    Truncated,
+    /// Ethertype that rvs does not handle (IPv6, LLDP, ...).
+    UnsupportedEthertype,
+    /// 802.1Q / QinQ tagged frame (VLANs are not configured).
+    VlanTagged,
+    /// ARP that is malformed or not Ethernet/IPv4.
+    BadArp,
+    /// ARP request for an address the balancer does not own.
+    ArpNotOurs,
+    /// ARP reply or other ARP op that needs no answer.
+    ArpIgnored,
+    /// IPv4 header invalid: version, IHL, total length or header checksum.
+    BadIpv4Header,
+    /// IPv4 fragment (rvs does not reassemble).
+    Fragment,
+    /// IPv4 destination the balancer neither owns nor serves.
+    NotOurs,
+    /// ICMP to an owned address that is not an echo request, or a bad ICMP message.
+    IcmpIgnored,
+    /// ICMP message whose checksum does not verify.
+    BadIcmpChecksum,
+    /// TCP or UDP header invalid or truncated.
+    BadL4Header,
+    /// L4 protocol that rvs does not balance.
+    UnsupportedProtocol,
+    /// TTL expired on a packet that would be routed.
+    TtlExceeded,
+    /// No route to the destination.
+    NoRoute,
+    /// Next hop not yet resolved and its ARP queue is full.
+    NoNeighbor,
+    /// Packet for a VIP that matches no service.
+    NoService,
+    /// The scheduler found no destination (all quiesced or overloaded).
+    NoDest,
+    /// The connection table is full; the new flow is refused.
+    TableFull,
+    /// The transmit queue did not take the packet.
+    TxFull,
+    /// No mbuf available for a reply or an encapsulation.
+    NoMbuf,
+}
+
+impl DropReason {
+    /// Every reason, in discriminant order.
+    pub const ALL: [DropReason; 21] = [
+        DropReason::Truncated,
+        DropReason::UnsupportedEthertype,
+        DropReason::VlanTagged,
+        DropReason::BadArp,
+        DropReason::ArpNotOurs,
+        DropReason::ArpIgnored,
+        DropReason::BadIpv4Header,
+        DropReason::Fragment,
+        DropReason::NotOurs,
+        DropReason::IcmpIgnored,
+        DropReason::BadIcmpChecksum,
+        DropReason::BadL4Header,
+        DropReason::UnsupportedProtocol,
+        DropReason::TtlExceeded,
+        DropReason::NoRoute,
+        DropReason::NoNeighbor,
+        DropReason::NoService,
+        DropReason::NoDest,
+        DropReason::TableFull,
+        DropReason::TxFull,
+        DropReason::NoMbuf,
+    ];
+    /// Number of reasons, the length of a drop counter array.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The stable name used in stats output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::UnsupportedEthertype => "unsupported_ethertype",
+            DropReason::VlanTagged => "vlan_tagged",
+            DropReason::BadArp => "bad_arp",
+            DropReason::ArpNotOurs => "arp_not_ours",
+            DropReason::ArpIgnored => "arp_ignored",
+            DropReason::BadIpv4Header => "bad_ipv4_header",
+            DropReason::Fragment => "fragment",
+            DropReason::NotOurs => "not_ours",
+            DropReason::IcmpIgnored => "icmp_ignored",
+            DropReason::BadIcmpChecksum => "bad_icmp_checksum",
+            DropReason::BadL4Header => "bad_l4_header",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoRoute => "no_route",
+            DropReason::NoNeighbor => "no_neighbor",
+            DropReason::NoService => "no_service",
+            DropReason::NoDest => "no_dest",
+            DropReason::TableFull => "table_full",
+            DropReason::TxFull => "tx_full",
+            DropReason::NoMbuf => "no_mbuf",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_discriminant_order_and_names_are_unique() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+    }
+}
