@@ -1,2 +1,125 @@
-//! rvs configuration model.
+//! rvs configuration model: the TOML file (`rvsd.toml`), its validation, and the validated
+//! types the data plane and the control plane share.
+//!
+//! Reading a file takes three steps, each of which can reject it:
+//! 1. a span-preserving TOML parse (syntax errors),
+//! 2. serde into the `raw` structs, which fixes the TOML types and rejects unknown keys,
+//! 3. validation into [`Config`]: ranges, address syntax, defaults and cross-references.
+//!
+//! Every problem is reported as `file:line: field: message`; for step 3 the field path is looked
+//! up in the parse of step 1 to find its line.
+//!
+//! # Keys
+//!
+//! Unknown keys are errors. `conf/examples/` has a file per forwarding mode.
+//!
+//! | key | default | meaning and rules |
+//! |---|---|---|
+//! | `[eal] args` | required | `rte_eal_init` arguments, as given |
+//! | `[dataplane] workers` | `[1]` | worker lcores, non-empty, distinct; worker `i` owns rx/tx queue `i` of every port |
+//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, ≥ 1 |
+//! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
+//! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
+//! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |
+//! | `[control] socket` | `/run/rvs/rvsd.sock` | control API socket path, non-empty |
+//! | `[control] prometheus` | off | `ip:port` of the Prometheus text endpoint |
+//! | `[[port]] name` | required | `dpdk<N>`, N the DPDK port id; distinct; at least one port |
+//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), unicast, each owned once, non-empty |
+//! | `[[port]] mac` | device's | unicast MAC to program |
+//! | `[[port]] mtu` | 1500 | 68..=65535 |
+//! | `[[route]] dst` | required | network `a.b.c.d/len`, host bits zero, distinct |
+//! | `[[route]] via` | on-link | gateway on a subnet of the port |
+//! | `[[route]] port` | required | a declared port name |
+//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: unicast IP and MAC, declared port; one per ip and port |
+//! | `[timeouts] tcp`, `tcp_fin`, `udp` | 900, 120, 300 | seconds, 0..=2678400; 0 = the default |
+//! | `[[service]] vip` | required | `a.b.c.d:port`, address owned by a port; port 0 only with persistence |
+//! | `[[service]] proto` | required | `tcp` or `udp`; (vip, proto) distinct |
+//! | `[[service]] sched` | `wlc` | one of [`sched::NAMES`] |
+//! | `[[service]] sched_flags` | `[]` | `sh-port`, `sh-fallback` (sched `sh`), `mh-port`, `mh-fallback` (sched `mh`) |
+//! | `[[service]] persistence` | 0 | seconds, 0..=2678400; 0 = not persistent |
+//! | `[[service]] netmask` | `255.255.255.255` | contiguous netmask, only with persistence |
+//! | `[[service]] ch_table_size` | 65537 | prime, 2..=16777213, ≥ number of reals, only with sched `ch` |
+//! | `[[service]] laddrs` | `[]` | FULLNAT local addresses, owned by a port, distinct |
+//! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
+//! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
+//! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
+//! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
+//! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (needs `laddrs`) |
+//! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |
+//! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
 #![forbid(unsafe_code)]
+
+mod error;
+mod locate;
+mod model;
+mod net;
+mod raw;
+mod validate;
+
+use std::path::Path;
+
+pub use error::{ConfError, Problem};
+pub use model::*;
+pub use net::Ipv4Net;
+
+impl Config {
+    /// Reads and validates the config file at `path`; errors name the file as `path` displays.
+    pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfError> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfError::new(
+                &name,
+                vec![Problem {
+                    line: None,
+                    field: String::new(),
+                    message: format!("cannot read: {e}"),
+                }],
+            )
+        })?;
+        Config::parse(&text, &name)
+    }
+
+    /// Validates config `text`; `file` is the name errors start with.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfError> {
+        let root = toml::de::DeTable::parse(text).map_err(|e| {
+            ConfError::new(
+                file,
+                vec![Problem {
+                    line: Some(e.span().map_or(1, |s| locate::line_at(text, s.start))),
+                    field: String::new(),
+                    message: e.message().to_string(),
+                }],
+            )
+        })?;
+        let src = locate::Source::new(text, root);
+        let de = toml::de::Deserializer::from(src.root().clone());
+        let raw: raw::File = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ConfError::new(
+                file,
+                vec![Problem {
+                    line: Some(
+                        e.inner()
+                            .span()
+                            .map_or(1, |s| locate::line_at(text, s.start)),
+                    ),
+                    // serde_path_to_error writes the document root as ".".
+                    field: if path == "." { String::new() } else { path },
+                    message: e.inner().message().to_string(),
+                }],
+            )
+        })?;
+        validate::validate(raw).map_err(|invalid| {
+            let problems = invalid
+                .into_iter()
+                .map(|i| Problem {
+                    line: Some(src.line_of(&i.field)),
+                    field: i.field.to_string(),
+                    message: i.message,
+                })
+                .collect();
+            ConfError::new(file, problems)
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! The validated configuration: typed values only, every cross-reference already checked.
+//! Built once by [`Config::parse`](crate::Config::parse) and never mutated; a change is a new
+//! `Config` (or, later, a new snapshot built from one).
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::net::Ipv4Net;
+
+/// Default control socket path (`[control] socket`).
+pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
+/// Default scheduler, as ipvsadm's.
+pub const DEFAULT_SCHED: &str = "wlc";
+/// Default forwarding method, as ipvsadm's (`-g`).
+pub const DEFAULT_MODE: Mode = Mode::Dr;
+/// Default real server weight, as ipvsadm's `-w`.
+pub const DEFAULT_WEIGHT: u16 = 1;
+/// Persistence timeout ipvsadm uses for a bare `-p` (libipvs `IPVS_SVC_PERSISTENT_TIMEOUT`;
+/// the man page's 300 is wrong). A file always states the number, so only `rvsadm` needs it.
+pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 360;
+/// Upper bound of every timeout and of persistence: 31 days, as ipvsadm.
+pub const MAX_TIMEOUT: u32 = 2_678_400;
+/// Upper bound of `u_threshold`/`l_threshold` (ipvsadm parses them as a C `int`).
+pub const MAX_THRESHOLD: u32 = i32::MAX as u32;
+/// Default consistent-hash table size: prime, and large enough that 100+ reals still get an
+/// even share of slots.
+pub const DEFAULT_CH_TABLE_SIZE: u32 = 65_537;
+/// Largest accepted `ch_table_size`: the largest prime below 2^24, which bounds the table
+/// memory every worker holds per service.
+pub const MAX_CH_TABLE_SIZE: u32 = 16_777_213;
+/// Default packets per rx/tx burst.
+pub const DEFAULT_BURST: u16 = 32;
+/// Largest burst, as testpmd's `MAX_PKT_BURST`.
+pub const MAX_BURST: u16 = 512;
+/// Default connection table entries per worker.
+pub const DEFAULT_CONN_TABLE_SIZE: u32 = 1 << 20;
+/// Default mbuf pool size; 2^n - 1 is the size DPDK's mempool stores without waste.
+pub const DEFAULT_MBUFS: u32 = 32_767;
+/// Default port MTU.
+pub const DEFAULT_MTU: u16 = 1500;
+/// Smallest MTU an IPv4 link may have (RFC 791).
+pub const MIN_MTU: u16 = 68;
+
+/// A whole validated rvs setup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `[eal]`.
+    pub eal: Eal,
+    /// `[dataplane]`.
+    pub dataplane: Dataplane,
+    /// `[control]`.
+    pub control: Control,
+    /// `[[port]]`, in file order; at least one.
+    pub ports: Vec<Port>,
+    /// `[[route]]`, in file order.
+    pub routes: Vec<Route>,
+    /// `[[neighbor]]`, static ARP entries in file order.
+    pub neighbors: Vec<Neighbor>,
+    /// `[timeouts]`.
+    pub timeouts: Timeouts,
+    /// `[[service]]`, in file order.
+    pub services: Vec<Service>,
+}
+
+/// `[eal]`: arguments handed to `rte_eal_init` unchanged (without a program name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eal {
+    /// The EAL arguments.
+    pub args: Vec<String>,
+}
+
+/// `[dataplane]`: the worker lcores and their resources. Each worker gets one rx and one tx
+/// queue on every port, so the queue counts are `workers.len()`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dataplane {
+    /// Worker lcore ids, distinct, in file order (queue `i` belongs to `workers[i]`).
+    pub workers: Vec<u32>,
+    /// Connection table entries per worker.
+    pub conn_table_size: u32,
+    /// Packets per rx/tx burst.
+    pub burst: u16,
+    /// Size of the mbuf pool shared by all ports and workers.
+    pub mbufs: u32,
+    /// Drop the connections of a deleted real server at once instead of letting them expire
+    /// (the IPVS sysctl `expire_nodest_conn`).
+    pub expire_nodest_conn: bool,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// UNIX socket of the control API.
+    pub socket: PathBuf,
+    /// Address of the Prometheus text endpoint, if enabled.
+    pub prometheus: Option<SocketAddr>,
+}
+
+/// `[[port]]`: a DPDK port and the addresses the balancer owns on its link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    /// `dpdk<N>`.
+    pub name: String,
+    /// The DPDK port id `N` of the name.
+    pub id: u16,
+    /// Owned addresses with the prefix length of their link; at least one.
+    pub addrs: Vec<Ipv4Net>,
+    /// Unicast MAC to give the port; `None` keeps the device's own.
+    pub mac: Option<[u8; 6]>,
+    /// IP MTU of the link.
+    pub mtu: u16,
+}
+
+/// `[[route]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Destination network (host bits zero).
+    pub dst: Ipv4Net,
+    /// Gateway, on a subnet of the port; `None` for an on-link route.
+    pub via: Option<Ipv4Addr>,
+    /// DPDK port id of the outgoing port.
+    pub port: u16,
+}
+
+/// `[[neighbor]]`: a static ARP entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    /// Neighbor address.
+    pub ip: Ipv4Addr,
+    /// Its unicast MAC.
+    pub mac: [u8; 6],
+    /// DPDK port id of the link it is on.
+    pub port: u16,
+}
+
+/// `[timeouts]` in seconds, as `ipvsadm --set tcp tcpfin udp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// TCP ESTABLISHED.
+    pub tcp: u32,
+    /// TCP FIN_WAIT.
+    pub tcp_fin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+impl Default for Timeouts {
+    /// The kernel's defaults (ip_vs_proto_tcp.c, ip_vs_proto_udp.c).
+    fn default() -> Self {
+        Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        }
+    }
+}
+
+/// `[[service]]`: a virtual service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Virtual address, owned by a port; port 0 (all ports) only with persistence.
+    pub vip: SocketAddrV4,
+    /// Protocol.
+    pub proto: Proto,
+    /// Scheduler name, one of [`sched::NAMES`].
+    pub sched: &'static str,
+    /// Scheduler flags (`sh-*` for sh, `mh-*` for mh).
+    pub sched_flags: SchedFlags,
+    /// Persistence timeout in seconds; 0 = not persistent.
+    pub persistence: u32,
+    /// Client netmask of persistence templates (`-M`).
+    pub netmask: Ipv4Addr,
+    /// Slots of the `ch` scheduler's table; prime.
+    pub ch_table_size: u32,
+    /// FULLNAT local addresses, each owned by a port.
+    pub laddrs: Vec<Ipv4Addr>,
+    /// PROXY protocol header sent to fullnat reals.
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// TOA insertion on fullnat connections; `None` = off.
+    pub toa: Option<ToaPlacement>,
+    /// Real servers, in file order.
+    pub reals: Vec<Real>,
+}
+
+/// `[[service.real]]`: a real server (destination).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Real {
+    /// Real server address; the port is the vip port unless the file gave one (NAT/FULLNAT).
+    pub addr: SocketAddrV4,
+    /// Forwarding method.
+    pub mode: Mode,
+    /// Weight; 0 = quiesced.
+    pub weight: u16,
+    /// Upper connection threshold (`-x`); 0 = unlimited.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`); 0 = derived from `u_threshold`.
+    pub l_threshold: u32,
+}
+
+/// Service protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    /// TCP (`-t`).
+    Tcp,
+    /// UDP (`-u`).
+    Udp,
+}
+
+impl Proto {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Forwarding method of a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Masquerading (`-m`): DNAT in, SNAT out.
+    Nat,
+    /// Direct routing (`-g`, ipvsadm's default): only the destination MAC changes.
+    Dr,
+    /// IP-in-IP tunnel (`-i`).
+    Tun,
+    /// FULLNAT (DPVS `-b`): source and destination rewritten, via a local address.
+    #[serde(rename = "fullnat")]
+    FullNat,
+}
+
+impl Mode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Nat => "nat",
+            Mode::Dr => "dr",
+            Mode::Tun => "tun",
+            Mode::FullNat => "fullnat",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Scheduler flags, stored as the kernel stores them: one bit meaning "fallback" and one meaning
+/// "hash the port too", whose config names carry the scheduler's prefix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SchedFlags {
+    /// `sh-fallback` / `mh-fallback` (IP_VS_SVC_F_SCHED1): probe further when the hashed real
+    /// is unavailable.
+    pub fallback: bool,
+    /// `sh-port` / `mh-port` (IP_VS_SVC_F_SCHED2): hash the client port with its address.
+    pub port: bool,
+}
+
+/// PROXY protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProxyProtocol {
+    /// Text header.
+    V1,
+    /// Binary header.
+    V2,
+}
+
+impl ProxyProtocol {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProxyProtocol::V1 => "v1",
+            ProxyProtocol::V2 => "v2",
+        }
+    }
+}
+
+impl fmt::Display for ProxyProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which client packets of a fullnat connection carry the TOA option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToaPlacement {
+    /// Those acknowledging exactly the real's SYN+ACK: the handshake ACK, data sent before the
+    /// real answers, and their retransmissions (DPVS).
+    Ack,
+    /// Those and the client's SYN (alibaba LVS).
+    Syn,
+}
+
+impl ToaPlacement {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToaPlacement::Ack => "ack",
+            ToaPlacement::Syn => "syn",
+        }
+    }
+}
+
+impl fmt::Display for ToaPlacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

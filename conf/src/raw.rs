@@ -1,0 +1,141 @@
+//! The file as serde reads it. Only the TOML types are enforced here; numbers stay `i64` and
+//! addresses stay strings so that validation can say what is wrong with them in LVS terms.
+//! Optional keys are `Option` so validation knows what the file actually said.
+
+use serde::Deserialize;
+
+use crate::model::{Mode, Proto, ProxyProtocol, ToaPlacement};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct File {
+    pub eal: Option<Eal>,
+    pub dataplane: Option<Dataplane>,
+    pub control: Option<Control>,
+    #[serde(default, rename = "port")]
+    pub ports: Vec<Port>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<Neighbor>,
+    pub timeouts: Option<Timeouts>,
+    #[serde(default, rename = "service")]
+    pub services: Vec<Service>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Eal {
+    pub args: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Dataplane {
+    pub workers: Option<Vec<i64>>,
+    pub conn_table_size: Option<i64>,
+    pub burst: Option<i64>,
+    pub mbufs: Option<i64>,
+    pub expire_nodest_conn: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Control {
+    pub socket: Option<String>,
+    pub prometheus: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Port {
+    pub name: String,
+    pub addrs: Vec<String>,
+    pub mac: Option<String>,
+    pub mtu: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Route {
+    pub dst: String,
+    pub via: Option<String>,
+    pub port: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Neighbor {
+    pub ip: String,
+    pub mac: String,
+    pub port: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Timeouts {
+    pub tcp: Option<i64>,
+    pub tcp_fin: Option<i64>,
+    pub udp: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Service {
+    pub vip: String,
+    pub proto: Proto,
+    pub sched: Option<String>,
+    pub persistence: Option<i64>,
+    pub netmask: Option<String>,
+    #[serde(default)]
+    pub sched_flags: Vec<SchedFlag>,
+    pub ch_table_size: Option<i64>,
+    #[serde(default)]
+    pub laddrs: Vec<String>,
+    pub proxy_protocol: Option<ProxyProtocol>,
+    pub toa: Option<bool>,
+    pub toa_placement: Option<ToaPlacement>,
+    #[serde(default, rename = "real")]
+    pub reals: Vec<Real>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SchedFlag {
+    #[serde(rename = "sh-port")]
+    ShPort,
+    #[serde(rename = "sh-fallback")]
+    ShFallback,
+    #[serde(rename = "mh-port")]
+    MhPort,
+    #[serde(rename = "mh-fallback")]
+    MhFallback,
+}
+
+impl SchedFlag {
+    pub fn name(self) -> &'static str {
+        match self {
+            SchedFlag::ShPort => "sh-port",
+            SchedFlag::ShFallback => "sh-fallback",
+            SchedFlag::MhPort => "mh-port",
+            SchedFlag::MhFallback => "mh-fallback",
+        }
+    }
+
+    /// The scheduler the flag belongs to.
+    pub fn sched(self) -> &'static str {
+        match self {
+            SchedFlag::ShPort | SchedFlag::ShFallback => "sh",
+            SchedFlag::MhPort | SchedFlag::MhFallback => "mh",
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Real {
+    pub addr: String,
+    pub mode: Option<Mode>,
+    pub weight: Option<i64>,
+    pub u_threshold: Option<i64>,
+    pub l_threshold: Option<i64>,
+}

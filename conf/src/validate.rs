@@ -1,0 +1,763 @@
+//! From the serde structs to the typed [`Config`]: ranges, address syntax, defaults, and the
+//! rules that tie sections together (owned addresses, port names, forwarding modes).
+//!
+//! Every check records its problem and carries on with a placeholder, so one run reports
+//! everything that is wrong with the file.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
+
+use crate::locate::Field;
+use crate::model::*;
+use crate::net::{self, Ipv4Net};
+use crate::raw;
+
+/// A rejected value and why.
+pub(crate) struct Invalid {
+    pub field: Field,
+    pub message: String,
+}
+
+pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
+    let mut c = Check {
+        invalid: Vec::new(),
+    };
+    let root = Field::default();
+    let eal = match file.eal {
+        Some(eal) => Eal { args: eal.args },
+        None => {
+            c.fail(
+                &root.key("eal"),
+                "missing [eal] section: rte_eal_init needs its arguments",
+            );
+            Eal { args: Vec::new() }
+        }
+    };
+    let dataplane = c.dataplane(&root.key("dataplane"), file.dataplane.unwrap_or_default());
+    let control = c.control(&root.key("control"), file.control.unwrap_or_default());
+    let links = c.ports(&root, &file.ports);
+    let routes = c.routes(&root, &file.routes, &links);
+    let neighbors = c.neighbors(&root, &file.neighbors, &links);
+    let timeouts = c.timeouts(&root.key("timeouts"), file.timeouts.unwrap_or_default());
+    let services = c.services(&root, file.services, &links, &routes);
+    if !c.invalid.is_empty() {
+        return Err(c.invalid);
+    }
+    Ok(Config {
+        eal,
+        dataplane,
+        control,
+        ports: links.ports,
+        routes,
+        neighbors,
+        timeouts,
+        services,
+    })
+}
+
+/// The ports and what other sections look up in them.
+struct Links {
+    ports: Vec<Port>,
+    /// Port name -> index in `ports`.
+    by_name: HashMap<String, usize>,
+    /// Owned address -> index of the port that owns it.
+    owned: HashMap<Ipv4Addr, usize>,
+}
+
+impl Links {
+    fn on_link(&self, ip: Ipv4Addr) -> bool {
+        self.ports
+            .iter()
+            .any(|p| p.addrs.iter().any(|net| net.contains(ip)))
+    }
+}
+
+struct Check {
+    invalid: Vec<Invalid>,
+}
+
+impl Check {
+    fn fail(&mut self, field: &Field, message: impl Into<String>) {
+        self.invalid.push(Invalid {
+            field: field.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn ok<T>(&mut self, field: &Field, parsed: Result<T, String>) -> Option<T> {
+        parsed.map_err(|message| self.fail(field, message)).ok()
+    }
+
+    fn range<T>(&mut self, field: &Field, v: i64, lo: T, hi: T) -> Option<T>
+    where
+        T: Copy + Display + Into<i64> + TryFrom<i64>,
+    {
+        if v < lo.into() || v > hi.into() {
+            self.fail(field, format!("{v} is out of range {lo}..={hi}"));
+            return None;
+        }
+        T::try_from(v).ok()
+    }
+
+    fn opt_range<T>(&mut self, field: &Field, v: Option<i64>, lo: T, hi: T, default: T) -> T
+    where
+        T: Copy + Display + Into<i64> + TryFrom<i64>,
+    {
+        v.and_then(|v| self.range(field, v, lo, hi))
+            .unwrap_or(default)
+    }
+
+    fn dataplane(&mut self, f: &Field, d: raw::Dataplane) -> Dataplane {
+        let mut workers = Vec::new();
+        match d.workers {
+            // The lcore right after the main lcore 0, as `-l 0-1` enables.
+            None => workers.push(1),
+            Some(ids) if ids.is_empty() => {
+                self.fail(&f.key("workers"), "at least one worker lcore is required")
+            }
+            Some(ids) => {
+                for (i, &id) in ids.iter().enumerate() {
+                    let field = f.item("workers", i);
+                    let Some(id) = self.range(&field, id, 0, u32::MAX) else {
+                        continue;
+                    };
+                    if workers.contains(&id) {
+                        self.fail(&field, format!("lcore {id} is listed twice"));
+                    } else {
+                        workers.push(id);
+                    }
+                }
+            }
+        }
+        Dataplane {
+            workers,
+            conn_table_size: self.opt_range(
+                &f.key("conn_table_size"),
+                d.conn_table_size,
+                1,
+                u32::MAX,
+                DEFAULT_CONN_TABLE_SIZE,
+            ),
+            burst: self.opt_range(&f.key("burst"), d.burst, 1, MAX_BURST, DEFAULT_BURST),
+            mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
+            expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),
+        }
+    }
+
+    fn control(&mut self, f: &Field, c: raw::Control) -> Control {
+        let socket = c.socket.unwrap_or_else(|| DEFAULT_SOCKET.to_string());
+        if socket.is_empty() {
+            self.fail(&f.key("socket"), "the socket path is empty");
+        }
+        let prometheus = c.prometheus.and_then(|s| {
+            let field = f.key("prometheus");
+            match s.parse::<SocketAddr>() {
+                Err(_) => {
+                    self.fail(&field, format!("{s:?} is not a socket address (ip:port)"));
+                    None
+                }
+                Ok(sa) if sa.port() == 0 => {
+                    self.fail(
+                        &field,
+                        format!("{s:?} has port 0; the endpoint needs a fixed port"),
+                    );
+                    None
+                }
+                Ok(sa) => Some(sa),
+            }
+        });
+        Control {
+            socket: PathBuf::from(socket),
+            prometheus,
+        }
+    }
+
+    fn ports(&mut self, root: &Field, raw: &[raw::Port]) -> Links {
+        let mut links = Links {
+            ports: Vec::new(),
+            by_name: HashMap::new(),
+            owned: HashMap::new(),
+        };
+        if raw.is_empty() {
+            self.fail(&root.key("port"), "at least one [[port]] is required");
+        }
+        for (i, p) in raw.iter().enumerate() {
+            let f = root.item("port", i);
+            let id = self.ok(&f.key("name"), port_id(&p.name)).unwrap_or(0);
+            if let Some(&first) = links.by_name.get(&p.name) {
+                self.fail(
+                    &f.key("name"),
+                    format!("{:?} is already declared by port[{first}]", p.name),
+                );
+            }
+            if p.addrs.is_empty() {
+                self.fail(
+                    &f.key("addrs"),
+                    "a port needs at least one address the balancer owns on its link",
+                );
+            }
+            let mut addrs = Vec::new();
+            for (k, s) in p.addrs.iter().enumerate() {
+                let field = f.item("addrs", k);
+                let Some(net) = self.ok(&field, net::parse_net(s)) else {
+                    continue;
+                };
+                if !net::is_unicast(net.addr) {
+                    self.fail(&field, format!("{} is not a unicast address", net.addr));
+                } else if let Some(&owner) = links.owned.get(&net.addr) {
+                    self.fail(
+                        &field,
+                        format!("{} is already owned by port[{owner}]", net.addr),
+                    );
+                } else {
+                    links.owned.insert(net.addr, i);
+                    addrs.push(net);
+                }
+            }
+            let mac = p
+                .mac
+                .as_ref()
+                .and_then(|m| self.ok(&f.key("mac"), net::parse_unicast_mac(m)));
+            links.by_name.entry(p.name.clone()).or_insert(i);
+            links.ports.push(Port {
+                name: p.name.clone(),
+                id,
+                addrs,
+                mac,
+                mtu: self.opt_range(&f.key("mtu"), p.mtu, MIN_MTU, u16::MAX, DEFAULT_MTU),
+            });
+        }
+        links
+    }
+
+    /// Index of the declared port named `name`.
+    fn port_ref(&mut self, field: &Field, name: &str, links: &Links) -> Option<usize> {
+        let found = links.by_name.get(name).copied();
+        if found.is_none() {
+            self.fail(field, format!("{name:?} is not a declared [[port]]"));
+        }
+        found
+    }
+
+    fn routes(&mut self, root: &Field, raw: &[raw::Route], links: &Links) -> Vec<Route> {
+        let mut routes = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, r) in raw.iter().enumerate() {
+            let f = root.item("route", i);
+            let dst = self
+                .ok(&f.key("dst"), net::parse_net(&r.dst))
+                .and_then(|dst| {
+                    if dst.addr != dst.network() {
+                        let net = Ipv4Net {
+                            addr: dst.network(),
+                            prefix_len: dst.prefix_len,
+                        };
+                        self.fail(
+                            &f.key("dst"),
+                            format!("{:?} has host bits set; the network is {net}", r.dst),
+                        );
+                        return None;
+                    }
+                    if let Some(&first) = seen.get(&dst) {
+                        self.fail(
+                            &f.key("dst"),
+                            format!("{dst} is already routed by route[{first}]"),
+                        );
+                    } else {
+                        seen.insert(dst, i);
+                    }
+                    Some(dst)
+                });
+            let port = self.port_ref(&f.key("port"), &r.port, links);
+            let via = r.via.as_ref().and_then(|s| {
+                let field = f.key("via");
+                let via = self.ok(&field, net::parse_ip(s))?;
+                if !net::is_unicast(via) {
+                    self.fail(&field, format!("{via} is not a unicast address"));
+                    return None;
+                }
+                let port = &links.ports[port?];
+                // As Linux: a gateway must be reachable on the link itself.
+                if !port.addrs.iter().any(|net| net.contains(via)) {
+                    let nets: Vec<String> = port.addrs.iter().map(|n| n.to_string()).collect();
+                    self.fail(
+                        &field,
+                        format!(
+                            "{via} is not on a subnet of {} ({})",
+                            port.name,
+                            nets.join(", ")
+                        ),
+                    );
+                }
+                Some(via)
+            });
+            if let (Some(dst), Some(port)) = (dst, port) {
+                routes.push(Route {
+                    dst,
+                    via,
+                    port: links.ports[port].id,
+                });
+            }
+        }
+        routes
+    }
+
+    fn neighbors(&mut self, root: &Field, raw: &[raw::Neighbor], links: &Links) -> Vec<Neighbor> {
+        let mut neighbors = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, n) in raw.iter().enumerate() {
+            let f = root.item("neighbor", i);
+            let ip = self.ok(&f.key("ip"), net::parse_ip(&n.ip)).and_then(|ip| {
+                if net::is_unicast(ip) {
+                    Some(ip)
+                } else {
+                    self.fail(&f.key("ip"), format!("{ip} is not a unicast address"));
+                    None
+                }
+            });
+            let mac = self.ok(&f.key("mac"), net::parse_unicast_mac(&n.mac));
+            let port = self
+                .port_ref(&f.key("port"), &n.port, links)
+                .map(|p| links.ports[p].id);
+            let (Some(ip), Some(mac), Some(port)) = (ip, mac, port) else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&(port, ip)) {
+                self.fail(
+                    &f.key("ip"),
+                    format!(
+                        "{ip} on {} already has a static entry (neighbor[{first}])",
+                        n.port
+                    ),
+                );
+                continue;
+            }
+            seen.insert((port, ip), i);
+            neighbors.push(Neighbor { ip, mac, port });
+        }
+        neighbors
+    }
+
+    fn timeouts(&mut self, f: &Field, t: raw::Timeouts) -> Timeouts {
+        let defaults = Timeouts::default();
+        // 0 means "the default", as `ipvsadm --set` reads 0 as "leave unchanged".
+        let mut secs = |key: &'static str, v: Option<i64>, default: u32| match self.opt_range(
+            &f.key(key),
+            v,
+            0,
+            MAX_TIMEOUT,
+            default,
+        ) {
+            0 => default,
+            secs => secs,
+        };
+        Timeouts {
+            tcp: secs("tcp", t.tcp, defaults.tcp),
+            tcp_fin: secs("tcp_fin", t.tcp_fin, defaults.tcp_fin),
+            udp: secs("udp", t.udp, defaults.udp),
+        }
+    }
+
+    fn services(
+        &mut self,
+        root: &Field,
+        raw: Vec<raw::Service>,
+        links: &Links,
+        routes: &[Route],
+    ) -> Vec<Service> {
+        let mut services = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, s) in raw.into_iter().enumerate() {
+            let f = root.item("service", i);
+            let Some(svc) = self.service(&f, s, links, routes) else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&(svc.proto, svc.vip)) {
+                self.fail(
+                    &f.key("vip"),
+                    format!(
+                        "{} {} is already defined by service[{first}]",
+                        svc.proto, svc.vip
+                    ),
+                );
+                continue;
+            }
+            seen.insert((svc.proto, svc.vip), i);
+            services.push(svc);
+        }
+        services
+    }
+
+    fn service(
+        &mut self,
+        f: &Field,
+        s: raw::Service,
+        links: &Links,
+        routes: &[Route],
+    ) -> Option<Service> {
+        let vip = self.vip(&f.key("vip"), &s.vip, links);
+        let persistence = self.opt_range(&f.key("persistence"), s.persistence, 0, MAX_TIMEOUT, 0);
+        if let Some(vip) = vip {
+            if vip.port() == 0 && s.persistence.unwrap_or(0) == 0 {
+                // ipvsadm's wording: a port-zero service forwards every port, which only makes
+                // sense when persistence keeps a client's ports together.
+                self.fail(
+                    &f.key("vip"),
+                    "Zero port specified for non-persistent service",
+                );
+            }
+        }
+        let netmask = match &s.netmask {
+            None => Ipv4Addr::BROADCAST,
+            Some(m) => {
+                let field = f.key("netmask");
+                let mask = self.ok(&field, net::parse_netmask(m));
+                if mask.is_some() && s.persistence.unwrap_or(0) == 0 {
+                    self.fail(
+                        &field,
+                        "netmask only applies to a persistent service (persistence > 0)",
+                    );
+                }
+                mask.unwrap_or(Ipv4Addr::BROADCAST)
+            }
+        };
+        let sched = self.sched(&f.key("sched"), s.sched.as_deref());
+        let sched_flags = self.sched_flags(f, &s.sched_flags, sched);
+        let ch_table_size = match s.ch_table_size {
+            None => DEFAULT_CH_TABLE_SIZE,
+            Some(n) => {
+                let field = f.key("ch_table_size");
+                if sched.is_some_and(|s| s != "ch") {
+                    self.fail(&field, "ch_table_size only applies to sched = \"ch\"");
+                }
+                match self.range(&field, n, 2, MAX_CH_TABLE_SIZE) {
+                    Some(n) if !is_prime(n) => {
+                        self.fail(&field, format!("{n} is not a prime"));
+                        DEFAULT_CH_TABLE_SIZE
+                    }
+                    Some(n) if (n as usize) < s.reals.len() => {
+                        self.fail(
+                            &field,
+                            format!(
+                                "{n} slots cannot hold the {} reals of the service",
+                                s.reals.len()
+                            ),
+                        );
+                        DEFAULT_CH_TABLE_SIZE
+                    }
+                    Some(n) => n,
+                    None => DEFAULT_CH_TABLE_SIZE,
+                }
+            }
+        };
+        let mut laddrs = Vec::new();
+        for (k, a) in s.laddrs.iter().enumerate() {
+            let field = f.item("laddrs", k);
+            let Some(ip) = self.ok(&field, net::parse_ip(a)) else {
+                continue;
+            };
+            if laddrs.contains(&ip) {
+                self.fail(&field, format!("{ip} is listed twice"));
+            } else if !links.owned.contains_key(&ip) {
+                self.fail(
+                    &field,
+                    format!(
+                        "{ip} is not an address of any [[port]]; the balancer must own its local addresses"
+                    ),
+                );
+            } else {
+                laddrs.push(ip);
+            }
+        }
+        let mut reals = Vec::new();
+        let mut seen = HashMap::new();
+        for (j, r) in s.reals.iter().enumerate() {
+            let rf = f.item("real", j);
+            let Some(real) = self.real(&rf, r, vip, links, routes) else {
+                continue;
+            };
+            if real.mode == Mode::FullNat && s.laddrs.is_empty() {
+                self.fail(
+                    &rf.key("mode"),
+                    format!(
+                        "fullnat needs local addresses, but {} is empty",
+                        f.key("laddrs")
+                    ),
+                );
+            }
+            if let Some(&first) = seen.get(&real.addr) {
+                self.fail(
+                    &rf.key("addr"),
+                    format!(
+                        "{} is already a real of this service (real[{first}])",
+                        real.addr
+                    ),
+                );
+                continue;
+            }
+            seen.insert(real.addr, j);
+            reals.push(real);
+        }
+        let toa = self.toa(f, &s);
+        if let Some(pp) = s.proxy_protocol {
+            let field = f.key("proxy_protocol");
+            if s.proto != Proto::Tcp {
+                self.fail(
+                    &field,
+                    format!(
+                        "proxy_protocol needs proto = \"tcp\", not {:?}",
+                        s.proto.to_string()
+                    ),
+                );
+            } else if let Some((j, mode)) = not_fullnat(&s.reals) {
+                self.fail(
+                    &field,
+                    format!("proxy_protocol {pp} needs fullnat reals, but real[{j}] is {mode}"),
+                );
+            }
+        }
+        Some(Service {
+            vip: vip?,
+            proto: s.proto,
+            sched: sched?,
+            sched_flags,
+            persistence,
+            netmask,
+            ch_table_size,
+            laddrs,
+            proxy_protocol: s.proxy_protocol,
+            toa,
+            reals,
+        })
+    }
+
+    fn vip(&mut self, field: &Field, s: &str, links: &Links) -> Option<SocketAddrV4> {
+        let (ip, port) = self.ok(field, net::parse_addr_port(s))?;
+        let Some(port) = port else {
+            self.fail(
+                field,
+                format!("{s:?} has no port (a.b.c.d:port; port 0 with persistence for all ports)"),
+            );
+            return None;
+        };
+        if !links.owned.contains_key(&ip) {
+            self.fail(
+                field,
+                format!(
+                    "{ip} is not an address of any [[port]]; the balancer must own the vip to answer ARP for it"
+                ),
+            );
+            return None;
+        }
+        Some(SocketAddrV4::new(ip, port))
+    }
+
+    fn sched(&mut self, field: &Field, name: Option<&str>) -> Option<&'static str> {
+        let name = name.unwrap_or(DEFAULT_SCHED);
+        let found = sched::NAMES.iter().copied().find(|&n| n == name);
+        if found.is_none() {
+            self.fail(
+                field,
+                format!("{name:?} is not a scheduler ({})", sched::NAMES.join(", ")),
+            );
+        }
+        found
+    }
+
+    fn sched_flags(
+        &mut self,
+        f: &Field,
+        raw: &[raw::SchedFlag],
+        sched: Option<&'static str>,
+    ) -> SchedFlags {
+        let mut flags = SchedFlags::default();
+        for (k, &flag) in raw.iter().enumerate() {
+            let field = f.item("sched_flags", k);
+            if raw[..k].contains(&flag) {
+                self.fail(&field, format!("{:?} is listed twice", flag.name()));
+                continue;
+            }
+            // As keepalived and ipvsadm: sh-* flags mean nothing to another scheduler.
+            if sched.is_some_and(|s| s != flag.sched()) {
+                self.fail(
+                    &field,
+                    format!("{:?} needs sched = {:?}", flag.name(), flag.sched()),
+                );
+                continue;
+            }
+            match flag {
+                raw::SchedFlag::ShPort | raw::SchedFlag::MhPort => flags.port = true,
+                raw::SchedFlag::ShFallback | raw::SchedFlag::MhFallback => flags.fallback = true,
+            }
+        }
+        flags
+    }
+
+    fn real(
+        &mut self,
+        f: &Field,
+        r: &raw::Real,
+        vip: Option<SocketAddrV4>,
+        links: &Links,
+        routes: &[Route],
+    ) -> Option<Real> {
+        let mode = r.mode.unwrap_or(DEFAULT_MODE);
+        let weight = self.opt_range(&f.key("weight"), r.weight, 0, u16::MAX, DEFAULT_WEIGHT);
+        let u_threshold = self.opt_range(&f.key("u_threshold"), r.u_threshold, 0, MAX_THRESHOLD, 0);
+        let l_threshold = self.opt_range(&f.key("l_threshold"), r.l_threshold, 0, MAX_THRESHOLD, 0);
+        if l_threshold > u_threshold {
+            // The kernel refuses this even when u_threshold is 0 (unlimited).
+            self.fail(
+                &f.key("l_threshold"),
+                format!("{l_threshold} is higher than u_threshold {u_threshold}"),
+            );
+        }
+        let field = f.key("addr");
+        let (ip, port) = self.ok(&field, net::parse_addr_port(&r.addr))?;
+        if !net::is_unicast(ip) {
+            self.fail(&field, format!("{ip} is not a unicast address"));
+            return None;
+        }
+        if links.owned.contains_key(&ip) {
+            self.fail(&field, format!("{ip} is an address of the balancer itself"));
+            return None;
+        }
+        if mode == Mode::Dr && !links.on_link(ip) {
+            self.fail(
+                &field,
+                format!("dr needs {ip} on the link, but no [[port]] subnet contains it"),
+            );
+        } else if !links.on_link(ip) && !routes.iter().any(|rt| rt.dst.contains(ip)) {
+            self.fail(
+                &field,
+                format!("no route to {ip}: no [[port]] subnet or [[route]] contains it"),
+            );
+        }
+        let vport = vip?.port();
+        // ipvsadm gives a real without port the vip port; 0 says the same.
+        let port = match port {
+            None | Some(0) => vport,
+            Some(p) if vport == 0 => {
+                self.fail(
+                    &field,
+                    format!(
+                        "port {p} on a port-zero service, whose connections keep their destination port (write {ip})"
+                    ),
+                );
+                return None;
+            }
+            Some(p) if p != vport && matches!(mode, Mode::Dr | Mode::Tun) => {
+                // ipvsadm silently forces the vip port; a file that says otherwise is a mistake.
+                self.fail(
+                    &field,
+                    format!(
+                        "port {p} differs from the vip port {vport}; {mode} keeps the destination port (write {ip}:{vport} or {ip})"
+                    ),
+                );
+                return None;
+            }
+            Some(p) => p,
+        };
+        Some(Real {
+            addr: SocketAddrV4::new(ip, port),
+            mode,
+            weight,
+            u_threshold,
+            l_threshold,
+        })
+    }
+
+    /// TOA is on by default for TCP unless PROXY protocol carries the client address instead;
+    /// either way it only ever touches fullnat connections.
+    fn toa(&mut self, f: &Field, s: &raw::Service) -> Option<ToaPlacement> {
+        let field = f.key("toa");
+        if s.toa == Some(true) {
+            if s.proto != Proto::Tcp {
+                self.fail(
+                    &field,
+                    format!("toa needs proto = \"tcp\", not {:?}", s.proto.to_string()),
+                );
+            } else if s.proxy_protocol.is_some() {
+                self.fail(
+                    &field,
+                    "toa and proxy_protocol exclude each other: the real server learns the client address from one of them",
+                );
+            } else if let Some((j, mode)) = not_fullnat(&s.reals) {
+                self.fail(
+                    &field,
+                    format!("toa needs fullnat reals, but real[{j}] is {mode}"),
+                );
+            }
+        }
+        let on = s
+            .toa
+            .unwrap_or(s.proto == Proto::Tcp && s.proxy_protocol.is_none());
+        if !on && s.toa_placement.is_some() {
+            self.fail(
+                &f.key("toa_placement"),
+                "toa_placement needs toa, which is off for this service",
+            );
+        }
+        on.then(|| s.toa_placement.unwrap_or(ToaPlacement::Ack))
+    }
+}
+
+/// `dpdk<N>` with `N` a DPDK port id written without leading zeros.
+fn port_id(name: &str) -> Result<u16, String> {
+    name.strip_prefix("dpdk")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .filter(|n| *n == "0" || !n.starts_with('0'))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("{name:?} is not a DPDK port name (dpdk<N>, N the DPDK port id)"))
+}
+
+/// The first real, by index in the file, whose mode is not fullnat.
+fn not_fullnat(reals: &[raw::Real]) -> Option<(usize, Mode)> {
+    reals
+        .iter()
+        .map(|r| r.mode.unwrap_or(DEFAULT_MODE))
+        .enumerate()
+        .find(|&(_, mode)| mode != Mode::FullNat)
+}
+
+fn is_prime(n: u32) -> bool {
+    n >= 2 && (2..).take_while(|&d| d <= n / d).all(|d| n % d != 0)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_is_prime() {
+        let primes: Vec<u32> = (0..30).filter(|&n| is_prime(n)).collect();
+        assert_eq!(primes, [2, 3, 5, 7, 11, 13, 17, 19, 23, 29]);
+        assert!(is_prime(DEFAULT_CH_TABLE_SIZE));
+        assert!(is_prime(MAX_CH_TABLE_SIZE));
+        assert!(!is_prime(65_536));
+    }
+
+    #[test]
+    fn test_port_id() {
+        assert_eq!(port_id("dpdk0"), Ok(0));
+        assert_eq!(port_id("dpdk65535"), Ok(65535));
+        for bad in [
+            "dpdk",
+            "dpdk01",
+            "dpdk65536",
+            "eth0",
+            "dpdk-1",
+            "DPDK0",
+            "dpdk+1",
+        ] {
+            assert_eq!(
+                port_id(bad),
+                Err(format!(
+                    "{bad:?} is not a DPDK port name (dpdk<N>, N the DPDK port id)"
+                ))
+            );
+        }
+    }
+}

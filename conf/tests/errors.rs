@@ -1,0 +1,784 @@
+//! Broken configs, one rule each, with the exact message `rvsd --check-config` prints.
+//!
+//! Most cases append to [`BASE`], which is lines 1-5, so the first appended line is line 6.
+
+use conf::Config;
+
+const BASE: &str = r#"[eal]
+args = ["--no-huge"]
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+"#;
+
+/// A service on the owned vip, lines 6-8.
+const SVC: &str = r#"[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+"#;
+
+fn rejected(text: &str) -> String {
+    match Config::parse(text, "rvsd.toml") {
+        Ok(c) => panic!("accepted: {c:#?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `BASE` followed by `rest`.
+fn err(rest: &str) -> String {
+    rejected(&format!("{BASE}{rest}"))
+}
+
+/// `BASE`, `SVC`, then `rest` from line 9.
+fn svc_err(rest: &str) -> String {
+    err(&format!("{SVC}{rest}"))
+}
+
+// --- TOML syntax, types and unknown keys --------------------------------------------------------
+
+#[test]
+fn test_syntax_unclosed_array() {
+    assert_eq!(
+        rejected("[eal]\nargs = [\"-l\", \"0-1\"\n[[port]]\n"),
+        "rvsd.toml:3: missing comma between array elements, expected `,`"
+    );
+}
+
+#[test]
+fn test_syntax_unclosed_string() {
+    assert_eq!(
+        err("[control]\nsocket = \"/run/rvs.sock\n"),
+        "rvsd.toml:7: invalid basic string, expected `\"`"
+    );
+}
+
+#[test]
+fn test_syntax_duplicate_key() {
+    assert_eq!(svc_err("proto = \"udp\"\n"), "rvsd.toml:9: duplicate key");
+}
+
+#[test]
+fn test_syntax_duplicate_table() {
+    assert_eq!(err("[eal]\nargs = []\n"), "rvsd.toml:6: duplicate key");
+}
+
+#[test]
+fn test_unknown_key_in_real() {
+    assert_eq!(
+        svc_err("[[service.real]]\naddr = \"10.0.0.11\"\nwieght = 2\n"),
+        "rvsd.toml:11: service[0].real[0].wieght: unknown field `wieght`, expected one of \
+         `addr`, `mode`, `weight`, `u_threshold`, `l_threshold`"
+    );
+}
+
+#[test]
+fn test_unknown_section() {
+    assert_eq!(
+        err("[timeout]\ntcp = 900\n"),
+        "rvsd.toml:6: timeout: unknown field `timeout`, expected one of `eal`, `dataplane`, \
+         `control`, `port`, `route`, `neighbor`, `timeouts`, `service`"
+    );
+}
+
+#[test]
+fn test_unknown_key_in_dataplane() {
+    assert_eq!(
+        err("[dataplane]\nworker = [1]\n"),
+        "rvsd.toml:7: dataplane.worker: unknown field `worker`, expected one of `workers`, \
+         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`"
+    );
+}
+
+#[test]
+fn test_type_error() {
+    assert_eq!(
+        svc_err("[[service.real]]\naddr = \"10.0.0.11\"\nweight = \"2\"\n"),
+        "rvsd.toml:11: service[0].real[0].weight: invalid type: string \"2\", expected i64"
+    );
+}
+
+#[test]
+fn test_type_error_in_array() {
+    assert_eq!(
+        err("[dataplane]\nworkers = [1, \"2\"]\n"),
+        "rvsd.toml:7: dataplane.workers[1]: invalid type: string \"2\", expected i64"
+    );
+}
+
+#[test]
+fn test_section_not_a_table() {
+    assert_eq!(
+        rejected(&format!("timeouts = 5\n{BASE}")),
+        "rvsd.toml:1: timeouts: invalid type: integer `5`, expected a table"
+    );
+}
+
+#[test]
+fn test_missing_required_key() {
+    assert_eq!(
+        err("[[service]]\nproto = \"tcp\"\n"),
+        "rvsd.toml:6: service[0]: missing field `vip`"
+    );
+}
+
+#[test]
+fn test_bad_enum_value() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"sctp\"\n"),
+        "rvsd.toml:8: service[0].proto: unknown variant `sctp`, expected `tcp` or `udp`"
+    );
+    assert_eq!(
+        svc_err("[[service.real]]\naddr = \"10.0.0.11\"\nmode = \"masq\"\n"),
+        "rvsd.toml:11: service[0].real[0].mode: unknown variant `masq`, expected one of \
+         `nat`, `dr`, `tun`, `fullnat`"
+    );
+    assert_eq!(
+        svc_err("sched = \"sh\"\nsched_flags = [\"sh-ports\"]\n"),
+        "rvsd.toml:10: service[0].sched_flags[0]: unknown variant `sh-ports`, expected one of \
+         `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`"
+    );
+    assert_eq!(
+        svc_err("proxy_protocol = \"v3\"\n"),
+        "rvsd.toml:9: service[0].proxy_protocol: unknown variant `v3`, expected `v1` or `v2`"
+    );
+    assert_eq!(
+        svc_err("toa_placement = \"fin\"\n"),
+        "rvsd.toml:9: service[0].toa_placement: unknown variant `fin`, expected `ack` or `syn`"
+    );
+}
+
+// --- required sections --------------------------------------------------------------------------
+
+#[test]
+fn test_missing_eal() {
+    assert_eq!(
+        rejected("[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n"),
+        "rvsd.toml:1: eal: missing [eal] section: rte_eal_init needs its arguments"
+    );
+}
+
+#[test]
+fn test_missing_port() {
+    assert_eq!(
+        rejected("[eal]\nargs = []\n"),
+        "rvsd.toml:1: port: at least one [[port]] is required"
+    );
+}
+
+// --- [dataplane] and [control] ------------------------------------------------------------------
+
+#[test]
+fn test_workers_empty() {
+    assert_eq!(
+        err("[dataplane]\nworkers = []\n"),
+        "rvsd.toml:7: dataplane.workers: at least one worker lcore is required"
+    );
+}
+
+#[test]
+fn test_workers_duplicate() {
+    assert_eq!(
+        err("[dataplane]\nworkers = [\n  1,\n  2,\n  1,\n]\n"),
+        "rvsd.toml:10: dataplane.workers[2]: lcore 1 is listed twice"
+    );
+}
+
+#[test]
+fn test_workers_negative() {
+    assert_eq!(
+        err("[dataplane]\nworkers = [-1]\n"),
+        "rvsd.toml:7: dataplane.workers[0]: -1 is out of range 0..=4294967295"
+    );
+}
+
+#[test]
+fn test_dataplane_sizes() {
+    assert_eq!(
+        err("[dataplane]\nconn_table_size = 0\n"),
+        "rvsd.toml:7: dataplane.conn_table_size: 0 is out of range 1..=4294967295"
+    );
+    assert_eq!(
+        err("[dataplane]\nburst = 1024\n"),
+        "rvsd.toml:7: dataplane.burst: 1024 is out of range 1..=512"
+    );
+    assert_eq!(
+        err("[dataplane]\nmbufs = 0\n"),
+        "rvsd.toml:7: dataplane.mbufs: 0 is out of range 1..=4294967295"
+    );
+}
+
+#[test]
+fn test_control() {
+    assert_eq!(
+        err("[control]\nsocket = \"\"\n"),
+        "rvsd.toml:7: control.socket: the socket path is empty"
+    );
+    assert_eq!(
+        err("[control]\nprometheus = \"localhost:9100\"\n"),
+        "rvsd.toml:7: control.prometheus: \"localhost:9100\" is not a socket address (ip:port)"
+    );
+    assert_eq!(
+        err("[control]\nprometheus = \"127.0.0.1:0\"\n"),
+        "rvsd.toml:7: control.prometheus: \"127.0.0.1:0\" has port 0; the endpoint needs a fixed port"
+    );
+}
+
+// --- [[port]] -----------------------------------------------------------------------------------
+
+#[test]
+fn test_port_name() {
+    assert_eq!(
+        err("[[port]]\nname = \"eth1\"\naddrs = [\"10.0.1.1/24\"]\n"),
+        "rvsd.toml:7: port[1].name: \"eth1\" is not a DPDK port name (dpdk<N>, N the DPDK port id)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk01\"\naddrs = [\"10.0.1.1/24\"]\n"),
+        "rvsd.toml:7: port[1].name: \"dpdk01\" is not a DPDK port name (dpdk<N>, N the DPDK port id)"
+    );
+}
+
+#[test]
+fn test_port_duplicate() {
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.1.1/24\"]\n"),
+        "rvsd.toml:7: port[1].name: \"dpdk0\" is already declared by port[0]"
+    );
+}
+
+#[test]
+fn test_port_addrs() {
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = []\n"),
+        "rvsd.toml:8: port[1].addrs: a port needs at least one address the balancer owns on its link"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.0.1.1/24\", \"10.0.1.300\"]\n"),
+        "rvsd.toml:8: port[1].addrs[1]: \"10.0.1.300\" is not an IPv4 address or prefix (a.b.c.d/len)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.0.1.1/40\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: \"10.0.1.1/40\": prefix length 40 is out of range 0..=32"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"224.0.0.1/4\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 224.0.0.1 is not a unicast address"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\n  \"10.0.1.1/24\",\n  \"10.0.0.100/32\",\n]\n"),
+        "rvsd.toml:10: port[1].addrs[1]: 10.0.0.100 is already owned by port[0]"
+    );
+}
+
+#[test]
+fn test_port_mac() {
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.0.1.1/24\"]\nmac = \"02:00:00:00:00\"\n"),
+        "rvsd.toml:9: port[1].mac: \"02:00:00:00:00\" is not a MAC address (xx:xx:xx:xx:xx:xx)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.0.1.1/24\"]\nmac = \"01:00:5e:00:00:01\"\n"),
+        "rvsd.toml:9: port[1].mac: \"01:00:5e:00:00:01\" is not a unicast MAC address"
+    );
+}
+
+#[test]
+fn test_port_mtu() {
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.0.1.1/24\"]\nmtu = 60\n"),
+        "rvsd.toml:9: port[1].mtu: 60 is out of range 68..=65535"
+    );
+}
+
+// --- [[route]] and [[neighbor]] -----------------------------------------------------------------
+
+#[test]
+fn test_route_dst() {
+    assert_eq!(
+        err("[[route]]\ndst = \"default\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: route[0].dst: \"default\" is not an IPv4 address or prefix (a.b.c.d/len)"
+    );
+    assert_eq!(
+        err("[[route]]\ndst = \"192.168.1.1/24\"\nvia = \"10.0.0.254\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: route[0].dst: \"192.168.1.1/24\" has host bits set; the network is 192.168.1.0/24"
+    );
+}
+
+#[test]
+fn test_route_duplicate() {
+    assert_eq!(
+        err(
+            "[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"dpdk0\"\n\
+             [[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.253\"\nport = \"dpdk0\"\n"
+        ),
+        "rvsd.toml:11: route[1].dst: 0.0.0.0/0 is already routed by route[0]"
+    );
+}
+
+#[test]
+fn test_route_port_undeclared() {
+    assert_eq!(
+        err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"dpdk1\"\n"),
+        "rvsd.toml:9: route[0].port: \"dpdk1\" is not a declared [[port]]"
+    );
+}
+
+#[test]
+fn test_route_via() {
+    assert_eq!(
+        err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.1.254\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: route[0].via: 10.0.1.254 is not on a subnet of dpdk0 (10.0.0.1/24, 10.0.0.100/32)"
+    );
+    assert_eq!(
+        err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.254/24\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: route[0].via: \"10.0.0.254/24\" is not an IPv4 address"
+    );
+}
+
+#[test]
+fn test_neighbor() {
+    const N: &str = "[[neighbor]]\nip = \"10.0.0.254\"\n";
+    assert_eq!(
+        err(&format!("{N}mac = \"02:00:00:00:fe\"\nport = \"dpdk0\"\n")),
+        "rvsd.toml:8: neighbor[0].mac: \"02:00:00:00:fe\" is not a MAC address (xx:xx:xx:xx:xx:xx)"
+    );
+    assert_eq!(
+        err(&format!(
+            "{N}mac = \"ff:ff:ff:ff:ff:ff\"\nport = \"dpdk0\"\n"
+        )),
+        "rvsd.toml:8: neighbor[0].mac: \"ff:ff:ff:ff:ff:ff\" is not a unicast MAC address"
+    );
+    assert_eq!(
+        err(&format!(
+            "{N}mac = \"00:00:00:00:00:00\"\nport = \"dpdk0\"\n"
+        )),
+        "rvsd.toml:8: neighbor[0].mac: \"00:00:00:00:00:00\" is not a unicast MAC address"
+    );
+    assert_eq!(
+        err(&format!(
+            "{N}mac = \"02:00:00:00:00:fe\"\nport = \"dpdk7\"\n"
+        )),
+        "rvsd.toml:9: neighbor[0].port: \"dpdk7\" is not a declared [[port]]"
+    );
+    assert_eq!(
+        err("[[neighbor]]\nip = \"10.0.0\"\nmac = \"02:00:00:00:00:fe\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: neighbor[0].ip: \"10.0.0\" is not an IPv4 address"
+    );
+    assert_eq!(
+        err(&format!(
+            "{N}mac = \"02:00:00:00:00:fe\"\nport = \"dpdk0\"\n{N}mac = \"02:00:00:00:00:fd\"\nport = \"dpdk0\"\n"
+        )),
+        "rvsd.toml:11: neighbor[1].ip: 10.0.0.254 on dpdk0 already has a static entry (neighbor[0])"
+    );
+}
+
+// --- [timeouts] ---------------------------------------------------------------------------------
+
+#[test]
+fn test_timeouts_range() {
+    assert_eq!(
+        err("[timeouts]\ntcp = 2678401\n"),
+        "rvsd.toml:7: timeouts.tcp: 2678401 is out of range 0..=2678400"
+    );
+    assert_eq!(
+        err("[timeouts]\nudp = -1\n"),
+        "rvsd.toml:7: timeouts.udp: -1 is out of range 0..=2678400"
+    );
+}
+
+// --- [[service]] --------------------------------------------------------------------------------
+
+#[test]
+fn test_vip_syntax() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100\"\nproto = \"tcp\"\n"),
+        "rvsd.toml:7: service[0].vip: \"10.0.0.100\" has no port (a.b.c.d:port; port 0 with \
+         persistence for all ports)"
+    );
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:http\"\nproto = \"tcp\"\n"),
+        "rvsd.toml:7: service[0].vip: \"10.0.0.100:http\" is not an IPv4 address with port (a.b.c.d:port)"
+    );
+}
+
+#[test]
+fn test_vip_not_owned() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.200:80\"\nproto = \"tcp\"\n"),
+        "rvsd.toml:7: service[0].vip: 10.0.0.200 is not an address of any [[port]]; the balancer \
+         must own the vip to answer ARP for it"
+    );
+}
+
+#[test]
+fn test_vip_zero_port() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:0\"\nproto = \"tcp\"\n"),
+        "rvsd.toml:7: service[0].vip: Zero port specified for non-persistent service"
+    );
+}
+
+#[test]
+fn test_service_duplicate() {
+    assert_eq!(
+        err(&format!("{SVC}{SVC}")),
+        "rvsd.toml:10: service[1].vip: tcp 10.0.0.100:80 is already defined by service[0]"
+    );
+    // The same vip with the other protocol is another service.
+    let udp = SVC.replace("tcp", "udp");
+    assert!(Config::parse(&format!("{BASE}{SVC}{udp}"), "rvsd.toml").is_ok());
+}
+
+#[test]
+fn test_sched_unknown() {
+    assert_eq!(
+        svc_err("sched = \"wrrr\"\n"),
+        "rvsd.toml:9: service[0].sched: \"wrrr\" is not a scheduler (rr, wrr, lc, wlc, lblc, \
+         lblcr, dh, sh, sed, nq, ch, mh)"
+    );
+}
+
+#[test]
+fn test_persistence() {
+    assert_eq!(
+        svc_err("persistence = 2678401\n"),
+        "rvsd.toml:9: service[0].persistence: 2678401 is out of range 0..=2678400"
+    );
+}
+
+#[test]
+fn test_netmask() {
+    assert_eq!(
+        svc_err("persistence = 360\nnetmask = \"255.0.255.0\"\n"),
+        "rvsd.toml:10: service[0].netmask: \"255.0.255.0\" is not a contiguous netmask"
+    );
+    assert_eq!(
+        svc_err("persistence = 360\nnetmask = \"/24\"\n"),
+        "rvsd.toml:10: service[0].netmask: \"/24\" is not a netmask (a.b.c.d)"
+    );
+    assert_eq!(
+        svc_err("netmask = \"255.255.255.0\"\n"),
+        "rvsd.toml:9: service[0].netmask: netmask only applies to a persistent service (persistence > 0)"
+    );
+}
+
+#[test]
+fn test_sched_flags() {
+    assert_eq!(
+        svc_err("sched = \"wrr\"\nsched_flags = [\"sh-port\"]\n"),
+        "rvsd.toml:10: service[0].sched_flags[0]: \"sh-port\" needs sched = \"sh\""
+    );
+    assert_eq!(
+        svc_err("sched = \"sh\"\nsched_flags = [\"sh-port\", \"mh-fallback\"]\n"),
+        "rvsd.toml:10: service[0].sched_flags[1]: \"mh-fallback\" needs sched = \"mh\""
+    );
+    assert_eq!(
+        svc_err("sched = \"sh\"\nsched_flags = [\"sh-port\", \"sh-port\"]\n"),
+        "rvsd.toml:10: service[0].sched_flags[1]: \"sh-port\" is listed twice"
+    );
+}
+
+#[test]
+fn test_ch_table_size() {
+    assert_eq!(
+        svc_err("sched = \"ch\"\nch_table_size = 65536\n"),
+        "rvsd.toml:10: service[0].ch_table_size: 65536 is not a prime"
+    );
+    assert_eq!(
+        svc_err("sched = \"ch\"\nch_table_size = 4294967291\n"),
+        "rvsd.toml:10: service[0].ch_table_size: 4294967291 is out of range 2..=16777213"
+    );
+    assert_eq!(
+        svc_err("sched = \"mh\"\nch_table_size = 65537\n"),
+        "rvsd.toml:10: service[0].ch_table_size: ch_table_size only applies to sched = \"ch\""
+    );
+    assert_eq!(
+        svc_err(
+            "sched = \"ch\"\nch_table_size = 2\n\
+             [[service.real]]\naddr = \"10.0.0.11\"\n\
+             [[service.real]]\naddr = \"10.0.0.12\"\n\
+             [[service.real]]\naddr = \"10.0.0.13\"\n"
+        ),
+        "rvsd.toml:10: service[0].ch_table_size: 2 slots cannot hold the 3 reals of the service"
+    );
+}
+
+#[test]
+fn test_laddrs() {
+    assert_eq!(
+        svc_err("laddrs = [\"10.0.0.100\", \"10.0.0.50\"]\n"),
+        "rvsd.toml:9: service[0].laddrs[1]: 10.0.0.50 is not an address of any [[port]]; the \
+         balancer must own its local addresses"
+    );
+    assert_eq!(
+        svc_err("laddrs = [\"10.0.0.1\", \"10.0.0.1\"]\n"),
+        "rvsd.toml:9: service[0].laddrs[1]: 10.0.0.1 is listed twice"
+    );
+    assert_eq!(
+        svc_err("laddrs = [\"10.0.0.1/24\"]\n"),
+        "rvsd.toml:9: service[0].laddrs[0]: \"10.0.0.1/24\" is not an IPv4 address"
+    );
+}
+
+// --- [[service.real]] ---------------------------------------------------------------------------
+
+/// `SVC` with a real at lines 9-10 (`[[service.real]]`, `addr`) and `rest` from line 11.
+fn real_err(addr: &str, rest: &str) -> String {
+    svc_err(&format!("[[service.real]]\naddr = \"{addr}\"\n{rest}"))
+}
+
+#[test]
+fn test_real_weight() {
+    // The issue's example, at its line.
+    assert_eq!(
+        svc_err(
+            "[[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"nat\"\n\
+             [[service.real]]\naddr = \"10.0.0.12:80\"\nweight = 70000\n"
+        ),
+        "rvsd.toml:14: service[0].real[1].weight: 70000 is out of range 0..=65535"
+    );
+    assert_eq!(
+        real_err("10.0.0.11", "weight = -1\n"),
+        "rvsd.toml:11: service[0].real[0].weight: -1 is out of range 0..=65535"
+    );
+}
+
+#[test]
+fn test_real_thresholds() {
+    assert_eq!(
+        real_err("10.0.0.11", "u_threshold = 2147483648\n"),
+        "rvsd.toml:11: service[0].real[0].u_threshold: 2147483648 is out of range 0..=2147483647"
+    );
+    assert_eq!(
+        real_err("10.0.0.11", "l_threshold = -5\n"),
+        "rvsd.toml:11: service[0].real[0].l_threshold: -5 is out of range 0..=2147483647"
+    );
+    assert_eq!(
+        real_err("10.0.0.11", "u_threshold = 100\nl_threshold = 200\n"),
+        "rvsd.toml:12: service[0].real[0].l_threshold: 200 is higher than u_threshold 100"
+    );
+    assert_eq!(
+        real_err("10.0.0.11", "l_threshold = 10\n"),
+        "rvsd.toml:11: service[0].real[0].l_threshold: 10 is higher than u_threshold 0"
+    );
+}
+
+#[test]
+fn test_real_addr() {
+    assert_eq!(
+        real_err("10.0.0.11:80:80", ""),
+        "rvsd.toml:10: service[0].real[0].addr: \"10.0.0.11:80:80\" is not an IPv4 address with port (a.b.c.d:port)"
+    );
+    assert_eq!(
+        real_err("0.0.0.0", ""),
+        "rvsd.toml:10: service[0].real[0].addr: 0.0.0.0 is not a unicast address"
+    );
+    assert_eq!(
+        real_err("10.0.0.1:8080", "mode = \"nat\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: 10.0.0.1 is an address of the balancer itself"
+    );
+}
+
+#[test]
+fn test_real_duplicate() {
+    assert_eq!(
+        svc_err(
+            "[[service.real]]\naddr = \"10.0.0.11\"\n\
+             [[service.real]]\naddr = \"10.0.0.11:80\"\n"
+        ),
+        "rvsd.toml:12: service[0].real[1].addr: 10.0.0.11:80 is already a real of this service (real[0])"
+    );
+}
+
+#[test]
+fn test_real_reachable() {
+    assert_eq!(
+        real_err("192.168.1.11", "mode = \"dr\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: dr needs 192.168.1.11 on the link, but no [[port]] \
+         subnet contains it"
+    );
+    assert_eq!(
+        real_err("192.168.1.11:8080", "mode = \"nat\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: no route to 192.168.1.11: no [[port]] subnet or \
+         [[route]] contains it"
+    );
+    // A route makes it reachable for nat, never for dr.
+    let route = "[[route]]\ndst = \"192.168.1.0/24\"\nvia = \"10.0.0.254\"\nport = \"dpdk0\"\n";
+    let nat = "[[service.real]]\naddr = \"192.168.1.11:8080\"\nmode = \"nat\"\n";
+    assert!(Config::parse(&format!("{BASE}{route}{SVC}{nat}"), "rvsd.toml").is_ok());
+    assert_eq!(
+        err(&format!(
+            "{route}{SVC}[[service.real]]\naddr = \"192.168.1.11\"\nmode = \"dr\"\n"
+        )),
+        "rvsd.toml:14: service[0].real[0].addr: dr needs 192.168.1.11 on the link, but no \
+         [[port]] subnet contains it"
+    );
+}
+
+#[test]
+fn test_real_port_dr_tun() {
+    assert_eq!(
+        real_err("10.0.0.11:8080", "mode = \"dr\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: port 8080 differs from the vip port 80; dr keeps \
+         the destination port (write 10.0.0.11:80 or 10.0.0.11)"
+    );
+    assert_eq!(
+        real_err("10.0.0.11:8080", "mode = \"tun\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: port 8080 differs from the vip port 80; tun keeps \
+         the destination port (write 10.0.0.11:80 or 10.0.0.11)"
+    );
+    // Leaving the port out is how mode defaults to dr without tripping on it.
+    let c = Config::parse(
+        &format!("{BASE}{SVC}[[service.real]]\naddr = \"10.0.0.11\"\n"),
+        "rvsd.toml",
+    )
+    .unwrap();
+    assert_eq!(c.services[0].reals[0].mode, conf::Mode::Dr);
+    assert_eq!(c.services[0].reals[0].addr, "10.0.0.11:80".parse().unwrap());
+}
+
+#[test]
+fn test_real_port_on_zero_port_service() {
+    assert_eq!(
+        err(
+            "[[service]]\nvip = \"10.0.0.100:0\"\nproto = \"tcp\"\npersistence = 360\n\
+             [[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"nat\"\n"
+        ),
+        "rvsd.toml:11: service[0].real[0].addr: port 8080 on a port-zero service, whose \
+         connections keep their destination port (write 10.0.0.11)"
+    );
+}
+
+#[test]
+fn test_fullnat_needs_laddrs() {
+    assert_eq!(
+        real_err("10.0.0.11:8080", "mode = \"fullnat\"\n"),
+        "rvsd.toml:11: service[0].real[0].mode: fullnat needs local addresses, but \
+         service[0].laddrs is empty"
+    );
+}
+
+// --- proxy_protocol and toa ---------------------------------------------------------------------
+
+/// `SVC` with one laddr (line 9), `extra` from line 10, then a real of `mode`.
+fn fnat_err(extra: &str, mode: &str) -> String {
+    svc_err(&format!(
+        "laddrs = [\"10.0.0.1\"]\n{extra}[[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"{mode}\"\n"
+    ))
+}
+
+#[test]
+fn test_proxy_protocol() {
+    assert_eq!(
+        fnat_err("proxy_protocol = \"v1\"\n", "nat"),
+        "rvsd.toml:10: service[0].proxy_protocol: proxy_protocol v1 needs fullnat reals, but \
+         real[0] is nat"
+    );
+    assert_eq!(
+        err(
+            "[[service]]\nvip = \"10.0.0.100:53\"\nproto = \"udp\"\nladdrs = [\"10.0.0.1\"]\n\
+             proxy_protocol = \"v2\"\n"
+        ),
+        "rvsd.toml:10: service[0].proxy_protocol: proxy_protocol needs proto = \"tcp\", not \"udp\""
+    );
+    // The real is named by its index in the file, whatever comes before it.
+    assert_eq!(
+        svc_err(
+            "laddrs = [\"10.0.0.1\"]\nproxy_protocol = \"v2\"\n\
+             [[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\nweight = -1\n\
+             [[service.real]]\naddr = \"10.0.0.12\"\n"
+        ),
+        "rvsd.toml:10: service[0].proxy_protocol: proxy_protocol v2 needs fullnat reals, but \
+         real[1] is dr\n\
+         rvsd.toml:14: service[0].real[0].weight: -1 is out of range 0..=65535"
+    );
+    assert!(Config::parse(
+        &format!(
+            "{BASE}{SVC}laddrs = [\"10.0.0.1\"]\nproxy_protocol = \"v1\"\n\
+             [[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\n"
+        ),
+        "rvsd.toml"
+    )
+    .is_ok());
+}
+
+#[test]
+fn test_toa() {
+    assert_eq!(
+        fnat_err("toa = true\n", "nat"),
+        "rvsd.toml:10: service[0].toa: toa needs fullnat reals, but real[0] is nat"
+    );
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:53\"\nproto = \"udp\"\ntoa = true\n"),
+        "rvsd.toml:9: service[0].toa: toa needs proto = \"tcp\", not \"udp\""
+    );
+    assert_eq!(
+        fnat_err("proxy_protocol = \"v2\"\ntoa = true\n", "fullnat"),
+        "rvsd.toml:11: service[0].toa: toa and proxy_protocol exclude each other: the real server \
+         learns the client address from one of them"
+    );
+    assert_eq!(
+        fnat_err("toa = false\ntoa_placement = \"syn\"\n", "fullnat"),
+        "rvsd.toml:11: service[0].toa_placement: toa_placement needs toa, which is off for this service"
+    );
+    assert_eq!(
+        fnat_err("proxy_protocol = \"v2\"\ntoa_placement = \"syn\"\n", "fullnat"),
+        "rvsd.toml:11: service[0].toa_placement: toa_placement needs toa, which is off for this service"
+    );
+}
+
+// --- reporting ----------------------------------------------------------------------------------
+
+#[test]
+fn test_all_problems_in_line_order() {
+    let text = format!(
+        "[timeouts]\nudp = 9999999\n{BASE}{SVC}sched = \"fifo\"\n\
+         [[service.real]]\naddr = \"10.0.0.11\"\nweight = 65536\n"
+    );
+    assert_eq!(
+        rejected(&text),
+        "rvsd.toml:2: timeouts.udp: 9999999 is out of range 0..=2678400\n\
+         rvsd.toml:11: service[0].sched: \"fifo\" is not a scheduler (rr, wrr, lc, wlc, lblc, \
+         lblcr, dh, sh, sed, nq, ch, mh)\n\
+         rvsd.toml:14: service[0].real[0].weight: 65536 is out of range 0..=65535"
+    );
+    let e = Config::parse(&text, "rvsd.toml").unwrap_err();
+    assert_eq!(e.file(), "rvsd.toml");
+    let p = &e.problems()[2];
+    assert_eq!(p.line, Some(14));
+    assert_eq!(p.field, "service[0].real[0].weight");
+    assert_eq!(p.message, "65536 is out of range 0..=65535");
+}
+
+#[test]
+fn test_inline_tables() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", mode = \"fullnat\" }]\n"),
+        "rvsd.toml:9: service[0].real[0].mode: fullnat needs local addresses, but service[0].laddrs is empty"
+    );
+}
+
+#[test]
+fn test_load_missing_file() {
+    let e = Config::load("/nonexistent/rvsd.toml").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "/nonexistent/rvsd.toml: cannot read: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn test_load_names_the_file_as_given() {
+    let dir = std::env::temp_dir().join(format!("conf-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rvsd.toml");
+    std::fs::write(&path, format!("{BASE}[dataplane]\nburst = 0\n")).unwrap();
+    let e = Config::load(&path).unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:7: dataplane.burst: 0 is out of range 1..=512",
+            path.display()
+        )
+    );
+}

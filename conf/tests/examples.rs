@@ -1,0 +1,162 @@
+//! Every file in `conf/examples/` is a valid config; a few spot checks that they mean what their
+//! comments say.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use conf::{Config, Mode, Proto, ProxyProtocol, SchedFlags, ToaPlacement};
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+fn load(name: &str) -> Config {
+    Config::load(examples_dir().join(name)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn test_every_example_validates() {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = Config::load(&path) {
+                panic!("{e}");
+            }
+            names.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "dr.toml",
+            "fullnat.toml",
+            "nat.toml",
+            "pcap.toml",
+            "tun.toml"
+        ]
+    );
+}
+
+#[test]
+fn test_nat_example() {
+    let c = load("nat.toml");
+    assert_eq!(c.dataplane.workers, [1, 2]);
+    assert_eq!(c.ports.iter().map(|p| p.id).collect::<Vec<_>>(), [0, 1]);
+    let svc = &c.services[0];
+    assert_eq!(svc.sched, "wrr");
+    assert_eq!(
+        svc.reals
+            .iter()
+            .map(|r| (r.addr, r.mode, r.weight))
+            .collect::<Vec<_>>(),
+        [
+            (
+                SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 11), 8080),
+                Mode::Nat,
+                3
+            ),
+            (
+                SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 12), 8080),
+                Mode::Nat,
+                2
+            ),
+            (
+                SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 13), 8080),
+                Mode::Nat,
+                1
+            ),
+        ]
+    );
+}
+
+#[test]
+fn test_dr_example() {
+    let c = load("dr.toml");
+    let web = &c.services[0];
+    assert_eq!(web.persistence, 300);
+    assert_eq!(web.netmask, Ipv4Addr::new(255, 255, 255, 0));
+    // A real written without port gets the vip port.
+    assert_eq!(web.reals[0].addr, "10.1.0.11:80".parse().unwrap());
+    assert_eq!(web.reals[2].weight, 0);
+    let dns = &c.services[1];
+    assert_eq!(dns.proto, Proto::Udp);
+    assert_eq!(
+        dns.sched_flags,
+        SchedFlags {
+            fallback: true,
+            port: false
+        }
+    );
+    assert_eq!(c.neighbors[0].mac, [0x52, 0x54, 0x00, 0x12, 0x34, 0x01]);
+}
+
+#[test]
+fn test_tun_example() {
+    let c = load("tun.toml");
+    assert_eq!(c.timeouts.tcp, 3600);
+    assert_eq!(c.timeouts.tcp_fin, 60);
+    assert_eq!(c.timeouts.udp, 300);
+    assert_eq!(
+        c.control.prometheus,
+        Some("127.0.0.1:9100".parse().unwrap())
+    );
+    assert!(c.dataplane.expire_nodest_conn);
+    assert_eq!(c.ports[0].mtu, 9000);
+    let r = &c.services[0].reals[0];
+    assert_eq!((r.u_threshold, r.l_threshold), (5000, 4000));
+    let all_ports = &c.services[1];
+    assert_eq!(all_ports.vip.port(), 0);
+    assert!(all_ports.reals.iter().all(|r| r.addr.port() == 0));
+}
+
+#[test]
+fn test_fullnat_example() {
+    let c = load("fullnat.toml");
+    let http = &c.services[0];
+    assert_eq!(http.proxy_protocol, Some(ProxyProtocol::V2));
+    assert_eq!(http.toa, None);
+    assert_eq!(
+        http.laddrs,
+        [
+            Ipv4Addr::new(192, 168, 20, 2),
+            Ipv4Addr::new(192, 168, 20, 3)
+        ]
+    );
+    let https = &c.services[1];
+    assert_eq!(https.toa, Some(ToaPlacement::Syn));
+    assert_eq!(
+        https.sched_flags,
+        SchedFlags {
+            fallback: true,
+            port: true
+        }
+    );
+    let dns = &c.services[2];
+    assert_eq!(dns.sched, "ch");
+    assert_eq!(dns.ch_table_size, 4093);
+    assert_eq!(dns.toa, None);
+}
+
+#[test]
+fn test_pcap_example_defaults() {
+    let c = load("pcap.toml");
+    assert_eq!(c.dataplane.workers, [1]);
+    assert_eq!(c.dataplane.conn_table_size, 1_048_576);
+    assert_eq!(c.dataplane.burst, 32);
+    assert_eq!(c.dataplane.mbufs, 32_767);
+    assert!(!c.dataplane.expire_nodest_conn);
+    assert_eq!(c.control.socket, Path::new("/run/rvs/rvsd.sock"));
+    assert_eq!(c.control.prometheus, None);
+    assert_eq!(c.ports[0].mtu, 1500);
+    assert_eq!(c.ports[0].mac, Some([0x02, 0, 0, 0, 0, 0x01]));
+    let svc = &c.services[0];
+    assert_eq!(svc.sched, "wlc");
+    assert_eq!(svc.persistence, 0);
+    assert_eq!(svc.netmask, Ipv4Addr::BROADCAST);
+    assert_eq!(svc.ch_table_size, 65_537);
+    assert_eq!(svc.sched_flags, SchedFlags::default());
+    assert_eq!(svc.toa, Some(ToaPlacement::Ack));
+    assert_eq!(svc.reals[0].weight, 1);
+}

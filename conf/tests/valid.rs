@@ -1,0 +1,228 @@
+//! Valid configs and the exact `Config` they produce.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+
+use conf::*;
+
+/// The config shape of issue 2, verbatim.
+const ISSUE_EXAMPLE: &str = r#"
+[eal]                     # handed to rte_eal_init as given
+args = ["-l", "0-1", "--no-huge", "-m", "1024", "--no-pci", "--no-shconf", "--file-prefix", "rvs0",
+        "--vdev", "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap"]
+[dataplane]
+workers = [1]             # worker lcores; the main lcore runs the control thread
+conn_table_size = 1048576 # per worker
+[control]
+socket = "/run/rvs/rvsd.sock"
+[[port]]
+name = "dpdk0"            # DPDK port 0
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]   # addresses the balancer owns on this link
+[[route]]
+dst = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "dpdk0"
+[[neighbor]]              # static entries; ARP resolves the rest
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:fe"
+port = "dpdk0"
+[timeouts]                # seconds, as ipvsadm --set
+tcp = 900
+tcp_fin = 120
+udp = 300
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"             # tcp | udp
+sched = "wrr"             # rr wrr lc wlc lblc lblcr dh sh sed nq ch
+persistence = 0           # seconds, ipvsadm -p; netmask = "255.255.255.255" for -M
+laddrs = []               # FULLNAT local addresses
+  [[service.real]]
+  addr = "10.0.0.11:8080"
+  mode = "nat"            # nat | dr | tun | fullnat
+  weight = 1
+"#;
+
+fn parse(text: &str) -> Config {
+    Config::parse(text, "rvsd.toml").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn test_issue_example() {
+    let args = [
+        "-l",
+        "0-1",
+        "--no-huge",
+        "-m",
+        "1024",
+        "--no-pci",
+        "--no-shconf",
+        "--file-prefix",
+        "rvs0",
+        "--vdev",
+        "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap",
+    ];
+    let expected = Config {
+        eal: Eal {
+            args: args.iter().map(|a| a.to_string()).collect(),
+        },
+        dataplane: Dataplane {
+            workers: vec![1],
+            conn_table_size: 1_048_576,
+            burst: 32,
+            mbufs: 32_767,
+            expire_nodest_conn: false,
+        },
+        control: Control {
+            socket: PathBuf::from("/run/rvs/rvsd.sock"),
+            prometheus: None,
+        },
+        ports: vec![Port {
+            name: "dpdk0".to_string(),
+            id: 0,
+            addrs: vec![
+                Ipv4Net {
+                    addr: Ipv4Addr::new(10, 0, 0, 1),
+                    prefix_len: 24,
+                },
+                Ipv4Net {
+                    addr: Ipv4Addr::new(10, 0, 0, 100),
+                    prefix_len: 32,
+                },
+            ],
+            mac: None,
+            mtu: 1500,
+        }],
+        routes: vec![Route {
+            dst: Ipv4Net {
+                addr: Ipv4Addr::UNSPECIFIED,
+                prefix_len: 0,
+            },
+            via: Some(Ipv4Addr::new(10, 0, 0, 254)),
+            port: 0,
+        }],
+        neighbors: vec![Neighbor {
+            ip: Ipv4Addr::new(10, 0, 0, 254),
+            mac: [0x02, 0, 0, 0, 0, 0xfe],
+            port: 0,
+        }],
+        timeouts: Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        },
+        services: vec![Service {
+            vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80),
+            proto: Proto::Tcp,
+            sched: "wrr",
+            sched_flags: SchedFlags::default(),
+            persistence: 0,
+            netmask: Ipv4Addr::BROADCAST,
+            ch_table_size: 65_537,
+            laddrs: vec![],
+            proxy_protocol: None,
+            toa: Some(ToaPlacement::Ack),
+            reals: vec![Real {
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
+                mode: Mode::Nat,
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+            }],
+        }],
+    };
+    assert_eq!(parse(ISSUE_EXAMPLE), expected);
+}
+
+const BASE: &str = r#"[eal]
+args = []
+[[port]]
+name = "dpdk3"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+"#;
+
+#[test]
+fn test_port_id_from_name() {
+    let c = parse(&format!(
+        "{BASE}[[route]]\ndst = \"10.9.0.0/16\"\nport = \"dpdk3\"\n"
+    ));
+    assert_eq!(c.ports[0].id, 3);
+    // No via: an on-link route.
+    assert_eq!(c.routes[0].via, None);
+    assert_eq!(c.routes[0].port, 3);
+}
+
+#[test]
+fn test_zero_timeout_is_default() {
+    let c = parse(&format!("{BASE}[timeouts]\ntcp = 0\ntcp_fin = 30\n"));
+    assert_eq!(
+        c.timeouts,
+        Timeouts {
+            tcp: 900,
+            tcp_fin: 30,
+            udp: 300
+        }
+    );
+}
+
+#[test]
+fn test_toa_defaults() {
+    let svc = |extra: &str| {
+        parse(&format!(
+            "{BASE}[[service]]\nvip = \"10.0.0.100:80\"\n{extra}"
+        ))
+        .services
+        .remove(0)
+    };
+    assert_eq!(svc("proto = \"tcp\"\n").toa, Some(ToaPlacement::Ack));
+    assert_eq!(svc("proto = \"udp\"\n").toa, None);
+    assert_eq!(svc("proto = \"tcp\"\ntoa = false\n").toa, None);
+    assert_eq!(
+        svc("proto = \"tcp\"\ntoa_placement = \"syn\"\n").toa,
+        Some(ToaPlacement::Syn)
+    );
+    let pp = svc("proto = \"tcp\"\nproxy_protocol = \"v1\"\n");
+    assert_eq!((pp.toa, pp.proxy_protocol), (None, Some(ProxyProtocol::V1)));
+}
+
+#[test]
+fn test_real_port_inherits_vip_port() {
+    let c = parse(&format!(
+        "{BASE}[[service]]\nvip = \"10.0.0.100:443\"\nproto = \"tcp\"\n\
+         real = [{{ addr = \"10.0.0.11\", mode = \"tun\" }}, {{ addr = \"10.0.0.12:0\", mode = \"nat\" }}]\n"
+    ));
+    let ports: Vec<u16> = c.services[0].reals.iter().map(|r| r.addr.port()).collect();
+    assert_eq!(ports, [443, 443]);
+}
+
+#[test]
+fn test_persistent_zero_port_service() {
+    let c = parse(&format!(
+        "{BASE}[[service]]\nvip = \"10.0.0.100:0\"\nproto = \"udp\"\npersistence = 2678400\n\
+         netmask = \"255.255.0.0\"\n[[service.real]]\naddr = \"10.0.0.11\"\n"
+    ));
+    let svc = &c.services[0];
+    assert_eq!(svc.persistence, 2_678_400);
+    assert_eq!(svc.netmask, Ipv4Addr::new(255, 255, 0, 0));
+    assert_eq!(svc.reals[0].addr.port(), 0);
+    assert_eq!(svc.reals[0].mode, Mode::Dr);
+}
+
+#[test]
+fn test_thresholds() {
+    let c = parse(&format!(
+        "{BASE}[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\n\
+         [[service.real]]\naddr = \"10.0.0.11\"\nu_threshold = 2147483647\nl_threshold = 2147483647\n"
+    ));
+    let r = &c.services[0].reals[0];
+    assert_eq!(
+        (r.u_threshold, r.l_threshold),
+        (MAX_THRESHOLD, MAX_THRESHOLD)
+    );
+}
+
+#[test]
+fn test_display_names() {
+    assert_eq!(Proto::Udp.to_string(), "udp");
+    assert_eq!(Mode::FullNat.to_string(), "fullnat");
+    assert_eq!(ProxyProtocol::V2.to_string(), "v2");
+}
