@@ -94,7 +94,11 @@ fn cflags() -> Vec<String> {
     let out = std::process::Command::new("pkg-config")
         .args(["--cflags", "libdpdk"])
         .output()
-        .unwrap_or_else(|e| fail(&format!("cannot run pkg-config ({e}); install it with `apt-get install pkg-config`")));
+        .unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot run pkg-config ({e}); install it with `apt-get install pkg-config`"
+            ))
+        });
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
         .map(str::to_owned)
@@ -129,7 +133,8 @@ fn generate_bindings(cflags: &[String], out: &Path) {
         .layout_tests(false)
         .generate_comments(false);
     // bindgen panics inside clang-sys when libclang cannot be loaded; turn that into one sentence.
-    let generated = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
+    let generated =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || builder.generate()));
     let bindings = match generated {
         Ok(Ok(b)) => b,
         Ok(Err(e)) => fail(&format!("bindgen could not parse the DPDK headers: {e}")),
@@ -150,22 +155,43 @@ fn link_static(dpdk: &pkg_config::Library) {
         .link_paths
         .iter()
         .cloned()
-        .chain(["/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"].map(PathBuf::from))
+        .chain(
+            [
+                "/usr/lib/x86_64-linux-gnu",
+                "/usr/lib64",
+                "/usr/lib",
+                "/usr/local/lib",
+            ]
+            .map(PathBuf::from),
+        )
         .collect();
-    let have_archive = |lib: &str| search.iter().any(|d| d.join(format!("lib{lib}.a")).exists());
+    let have_archive = |lib: &str| {
+        search
+            .iter()
+            .any(|d| d.join(format!("lib{lib}.a")).exists())
+    };
 
     let mut whole: Vec<String> = WHOLE_ARCHIVE.iter().map(|s| s.to_string()).collect();
     let mlx5 = pkg_config::Config::new()
         .cargo_metadata(false)
         .probe("libmlx5")
-        .and_then(|_| pkg_config::Config::new().cargo_metadata(false).probe("libibverbs"))
+        .and_then(|_| {
+            pkg_config::Config::new()
+                .cargo_metadata(false)
+                .probe("libibverbs")
+        })
         .is_ok();
     if mlx5 {
         whole.extend(WHOLE_ARCHIVE_MLX5.iter().map(|s| s.to_string()));
     }
     // Operators add drivers by name, e.g. RVS_EXTRA_PMDS=net_bnxt,net_ena.
     if let Ok(extra) = env::var("RVS_EXTRA_PMDS") {
-        whole.extend(extra.split(',').filter(|s| !s.is_empty()).map(|s| format!("rte_{}", s.trim())));
+        whole.extend(
+            extra
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| format!("rte_{}", s.trim())),
+        );
     }
     for lib in &whole {
         if have_archive(lib) {

@@ -2,6 +2,16 @@
 //! counted drop reasons. Parse errors are drop reasons, so every packet that is not sent is
 //! accounted for under a stable name that `rvsadm` and `--stats-json` print.
 
+/// What the pipeline decided for one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the (rewritten) frame out of this port (index into the snapshot's ports), on the
+    /// worker's own tx queue.
+    Tx { port: usize },
+    /// Free the frame and count the reason.
+    Drop(DropReason),
+}
+
 /// Why a packet was dropped. The discriminant indexes the per-worker drop counters, so the
 /// order is part of no interface; the `as_str` names are (stats JSON, rvsadm).
 #[repr(u8)]
@@ -49,11 +59,13 @@ pub enum DropReason {
     TxFull,
     /// No mbuf available for a reply or an encapsulation.
     NoMbuf,
+    /// Unicast frame addressed to another host's MAC (promiscuous or shared-medium devices).
+    ForeignMac,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 21] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -75,6 +87,7 @@ impl DropReason {
         DropReason::TableFull,
         DropReason::TxFull,
         DropReason::NoMbuf,
+        DropReason::ForeignMac,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -103,6 +116,7 @@ impl DropReason {
             DropReason::TableFull => "table_full",
             DropReason::TxFull => "tx_full",
             DropReason::NoMbuf => "no_mbuf",
+            DropReason::ForeignMac => "foreign_mac",
         }
     }
 }

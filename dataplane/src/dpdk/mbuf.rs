@@ -1,0 +1,216 @@
+//! Owned packet buffers and bursts of them.
+//!
+//! An [`Mbuf`] is the only owner of its `rte_mbuf`: dropping it returns the buffer to its pool,
+//! and sending it (`Burst::tx`) hands ownership to the driver. A [`Burst`] holds up to
+//! [`BURST_MAX`] owned mbufs and frees whatever it still holds when dropped, so no path through
+//! a worker can leak or double-free a buffer.
+
+use super::mempool::Mempool;
+use crate::frame::Frame;
+use dpdk_sys::rte_mbuf;
+use std::ptr::NonNull;
+
+/// The largest burst rvs handles at once (DPDK's customary 32 is the default; see conf).
+pub const BURST_MAX: usize = 64;
+
+/// One owned, single-segment packet buffer.
+pub struct Mbuf {
+    ptr: NonNull<rte_mbuf>,
+}
+
+// SAFETY: an mbuf is owned by one Mbuf at a time; moving it to another lcore is how DPDK
+// hands packets over (rings); the pool it returns to is thread-safe.
+unsafe impl Send for Mbuf {}
+
+impl Mbuf {
+    /// Takes a buffer from `pool`; `None` when the pool is empty.
+    pub fn alloc(pool: &Mempool) -> Option<Mbuf> {
+        // SAFETY: the pool is valid; a non-null result is a fresh mbuf we now own.
+        NonNull::new(unsafe { dpdk_sys::shim_pktmbuf_alloc(pool.as_ptr()) }).map(|ptr| Mbuf { ptr })
+    }
+
+    /// Takes ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `ptr` must be a valid mbuf that nobody else owns or will free.
+    unsafe fn from_raw(ptr: *mut rte_mbuf) -> Option<Mbuf> {
+        NonNull::new(ptr).map(|ptr| Mbuf { ptr })
+    }
+
+    fn into_raw(self) -> *mut rte_mbuf {
+        let ptr = self.ptr.as_ptr();
+        std::mem::forget(self);
+        ptr
+    }
+
+    fn raw(&self) -> &rte_mbuf {
+        // SAFETY: we own a valid mbuf.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// Number of segments; rvs sets up no scattered rx, so received packets have one.
+    pub fn segments(&self) -> u16 {
+        self.raw().nb_segs
+    }
+}
+
+impl Frame for Mbuf {
+    fn data(&self) -> &[u8] {
+        let m = self.raw();
+        // SAFETY: the first segment's data_len bytes at mtod are initialised buffer memory owned
+        // by this mbuf; the borrow of self keeps it alive and unaliased.
+        unsafe { std::slice::from_raw_parts(dpdk_sys::pktmbuf_mtod(m), usize::from(m.data_len)) }
+    }
+
+    fn data_mut(&mut self) -> &mut [u8] {
+        let len = usize::from(self.raw().data_len);
+        // SAFETY: as in `data`, and &mut self makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(dpdk_sys::pktmbuf_mtod(self.ptr.as_ptr()), len) }
+    }
+
+    fn set_data(&mut self, bytes: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(bytes.len()) else {
+            return false;
+        };
+        // SAFETY: valid mbuf; tailroom is computed from its own fields.
+        let room = unsafe { dpdk_sys::shim_pktmbuf_tailroom(self.ptr.as_ptr()) };
+        let current = self.raw().data_len;
+        if self.segments() != 1 || u32::from(len) > u32::from(current) + u32::from(room) {
+            return false;
+        }
+        // SAFETY: single segment with enough room (checked above): adjusting the lengths keeps
+        // data inside the buffer, and the copy writes exactly `len` bytes at mtod.
+        unsafe {
+            let m = self.ptr.as_ptr();
+            (*m).data_len = len;
+            (*m).pkt_len = u32::from(len);
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dpdk_sys::pktmbuf_mtod(m), bytes.len());
+        }
+        true
+    }
+}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf; after this nobody refers to it.
+        unsafe { dpdk_sys::shim_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+/// Up to [`BURST_MAX`] owned mbufs, in arrival order.
+pub struct Burst {
+    ptrs: [*mut rte_mbuf; BURST_MAX],
+    len: usize,
+}
+
+// SAFETY: a Burst owns its mbufs exactly like a Vec<Mbuf> would.
+unsafe impl Send for Burst {}
+
+impl Default for Burst {
+    fn default() -> Self {
+        Burst {
+            ptrs: [std::ptr::null_mut(); BURST_MAX],
+            len: 0,
+        }
+    }
+}
+
+impl Burst {
+    /// Number of mbufs held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the burst holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether no more mbufs fit.
+    pub fn is_full(&self) -> bool {
+        self.len == BURST_MAX
+    }
+
+    /// Appends `m`; gives it back when the burst is full.
+    pub fn push(&mut self, m: Mbuf) -> Result<(), Mbuf> {
+        match self.ptrs.get_mut(self.len) {
+            Some(slot) => {
+                *slot = m.into_raw();
+                self.len += 1;
+                Ok(())
+            }
+            None => Err(m),
+        }
+    }
+
+    /// Moves every mbuf out, in order, leaving the burst empty.
+    pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
+        let len = std::mem::take(&mut self.len);
+        self.ptrs[..len]
+            .iter()
+            // SAFETY: the first `len` pointers are owned mbufs; `len` was reset, so each is moved
+            // out exactly once.
+            .filter_map(|&p| unsafe { Mbuf::from_raw(p) })
+    }
+
+    /// Receives up to `max` packets from `queue` into an empty burst; returns how many arrived.
+    pub fn rx(&mut self, queue: &super::port::Queue<'_>, max: usize) -> usize {
+        debug_assert!(self.is_empty());
+        let max = max.min(BURST_MAX) as u16;
+        // SAFETY: the queue handle is owned by this lcore; ptrs has room for `max` pointers, and
+        // the driver transfers ownership of the returned mbufs to us.
+        let n = unsafe {
+            dpdk_sys::shim_rx_burst(
+                queue.port_id(),
+                queue.queue_id(),
+                self.ptrs.as_mut_ptr(),
+                max,
+            )
+        };
+        self.len = usize::from(n);
+        self.len
+    }
+
+    /// Sends the burst on `queue`. Mbufs the driver refuses are freed. Returns how many packets
+    /// and bytes were sent; the burst is empty afterwards.
+    pub fn tx(&mut self, queue: &super::port::Queue<'_>) -> (usize, u64) {
+        let len = std::mem::take(&mut self.len);
+        let ptrs = &mut self.ptrs[..len];
+        let bytes = |ptrs: &[*mut rte_mbuf]| -> u64 {
+            ptrs.iter()
+                // SAFETY: every pointer passed here is one of our owned, valid mbufs.
+                .map(|&p| u64::from(unsafe { (*p).pkt_len }))
+                .sum()
+        };
+        let total = bytes(ptrs);
+        // SAFETY: the queue handle is owned by this lcore; the driver takes ownership of the
+        // first `sent` mbufs.
+        let sent = usize::from(unsafe {
+            dpdk_sys::shim_tx_burst(
+                queue.port_id(),
+                queue.queue_id(),
+                ptrs.as_mut_ptr(),
+                len as u16,
+            )
+        });
+        let Some(unsent) = ptrs.get_mut(sent..) else {
+            return (len, total);
+        };
+        if unsent.is_empty() {
+            return (sent, total);
+        }
+        let unsent_bytes = bytes(unsent);
+        // SAFETY: the unsent tail is still ours; free it in one call.
+        unsafe { dpdk_sys::rte_pktmbuf_free_bulk(unsent.as_mut_ptr(), unsent.len() as u32) };
+        (sent, total - unsent_bytes)
+    }
+}
+
+impl Drop for Burst {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: the first `len` pointers are owned mbufs.
+            unsafe { dpdk_sys::rte_pktmbuf_free_bulk(self.ptrs.as_mut_ptr(), self.len as u32) };
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Ethernet ports: configuration with one rx/tx queue pair per worker, start/stop, counters.
+
+use super::mempool::Mempool;
+use super::{check, Error, MacAddr};
+use std::marker::PhantomData;
+
+/// Descriptors per rx and per tx queue.
+const RX_DESC: u16 = 1024;
+const TX_DESC: u16 = 1024;
+
+/// DPDK's (negated) return code for a device operation the driver does not implement.
+const NOT_SUPPORTED: i32 = -95;
+
+/// How a port is brought up.
+pub struct PortSetup {
+    /// DPDK port id.
+    pub id: u16,
+    /// Queue pairs: one per worker.
+    pub queues: u16,
+    /// MAC address to program, or `None` to keep the device's.
+    pub mac: Option<MacAddr>,
+    /// MTU to program, or `None` to keep the device's.
+    pub mtu: Option<u16>,
+}
+
+/// A started port. Stopped and closed when dropped.
+pub struct Port<'pool> {
+    id: u16,
+    queues: u16,
+    mac: MacAddr,
+    name: String,
+    queues_taken: std::cell::Cell<bool>,
+    _pool: PhantomData<&'pool Mempool>,
+}
+
+/// Device counters (`rte_eth_stats`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub ibytes: u64,
+    pub obytes: u64,
+    /// Packets the NIC dropped because rx queues were full.
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+impl<'pool> Port<'pool> {
+    /// Configures and starts a port; receive buffers come from `pool`.
+    pub fn start(setup: &PortSetup, pool: &'pool Mempool) -> Result<Port<'pool>, Error> {
+        let id = setup.id;
+        // SAFETY: plain query.
+        if unsafe { dpdk_sys::rte_eth_dev_is_valid_port(id) } == 0 {
+            return Err(Error::new(
+                format!("DPDK port {id} does not exist (check the EAL --vdev/-a arguments)"),
+                19,
+            ));
+        }
+        let mut info = dpdk_sys::rte_eth_dev_info::default();
+        // SAFETY: valid port, info is a writable struct of the right type.
+        check(
+            unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) },
+            || format!("port {id}: rte_eth_dev_info_get"),
+        )?;
+        if setup.queues == 0
+            || setup.queues > info.max_rx_queues
+            || setup.queues > info.max_tx_queues
+        {
+            return Err(Error::new(
+                format!(
+                    "port {id}: {} queue pairs requested, device supports {} rx / {} tx",
+                    setup.queues, info.max_rx_queues, info.max_tx_queues
+                ),
+                22,
+            ));
+        }
+        let mut conf = dpdk_sys::rte_eth_conf::default();
+        let wanted =
+            dpdk_sys::RTE_ETH_RSS_IP | dpdk_sys::RTE_ETH_RSS_TCP | dpdk_sys::RTE_ETH_RSS_UDP;
+        let rss = info.flow_type_rss_offloads & wanted;
+        if setup.queues > 1 && rss != 0 {
+            conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+            conf.rx_adv_conf.rss_conf.rss_hf = rss;
+        }
+        // SAFETY: valid port, conf outlives the call.
+        let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, setup.queues, setup.queues, &conf) };
+        check(rc, || {
+            format!("port {id}: configure {} queue pairs", setup.queues)
+        })?;
+        // SAFETY: plain query; -1 (unknown NUMA node) is accepted by the queue setup calls.
+        let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
+        let socket = u32::try_from(socket).unwrap_or(dpdk_sys::SOCKET_ID_ANY as u32);
+        for q in 0..setup.queues {
+            // SAFETY: configured port, valid pool pointer; NULL conf selects driver defaults.
+            let rc = unsafe {
+                dpdk_sys::rte_eth_rx_queue_setup(
+                    id,
+                    q,
+                    RX_DESC,
+                    socket,
+                    std::ptr::null(),
+                    pool.as_ptr(),
+                )
+            };
+            check(rc, || format!("port {id}: rx queue {q} setup"))?;
+            // SAFETY: as above.
+            let rc = unsafe {
+                dpdk_sys::rte_eth_tx_queue_setup(id, q, TX_DESC, socket, std::ptr::null())
+            };
+            check(rc, || format!("port {id}: tx queue {q} setup"))?;
+        }
+        if let Some(mtu) = setup.mtu {
+            let mut current = 0u16;
+            // SAFETY: valid port, `current` writable.
+            let known = unsafe { dpdk_sys::rte_eth_dev_get_mtu(id, &mut current) } == 0;
+            if !known || current != mtu {
+                // SAFETY: valid configured port.
+                let rc = unsafe { dpdk_sys::rte_eth_dev_set_mtu(id, mtu) };
+                // Virtual devices such as net_pcap have no MTU to set; they pass any size.
+                if rc == NOT_SUPPORTED {
+                    log::warn!("port {id}: device cannot set MTU {mtu}; keeping its own");
+                } else {
+                    check(rc, || format!("port {id}: set MTU {mtu}"))?;
+                }
+            }
+        }
+        if let Some(mac) = setup.mac {
+            let mut addr = dpdk_sys::rte_ether_addr { addr_bytes: mac };
+            // SAFETY: valid port, addr is a valid rte_ether_addr.
+            let rc = unsafe { dpdk_sys::rte_eth_dev_default_mac_addr_set(id, &mut addr) };
+            // Capture devices (net_pcap) have no address filter to program; rvs then uses the
+            // configured address in software, which is all such a device needs.
+            if rc == NOT_SUPPORTED {
+                log::warn!(
+                    "port {id}: device cannot set its MAC address; using it in software only"
+                );
+            } else {
+                check(rc, || format!("port {id}: set MAC address"))?;
+            }
+        }
+        // SAFETY: configured port with all queues set up.
+        check(unsafe { dpdk_sys::rte_eth_dev_start(id) }, || {
+            format!("port {id}: start")
+        })?;
+        let mut addr = dpdk_sys::rte_ether_addr::default();
+        // SAFETY: valid port, addr writable.
+        check(
+            unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut addr) },
+            || format!("port {id}: read MAC address"),
+        )?;
+        let mut name = [0 as std::ffi::c_char; 64];
+        // SAFETY: the buffer is RTE_ETH_NAME_MAX_LEN (64) bytes as the API requires.
+        unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) };
+        // SAFETY: the buffer was zeroed and DPDK writes a NUL-terminated name shorter than it.
+        let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        Ok(Port {
+            id,
+            queues: setup.queues,
+            mac: setup.mac.unwrap_or(addr.addr_bytes),
+            name,
+            queues_taken: std::cell::Cell::new(false),
+            _pool: PhantomData,
+        })
+    }
+
+    /// DPDK port id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The port's MAC address.
+    pub fn mac(&self) -> MacAddr {
+        self.mac
+    }
+
+    /// The device name (e.g. `net_pcap0`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The queue pairs, one handle each, to hand one to each worker. Handles are given out once;
+    /// later calls return none, so two workers can never poll the same queue.
+    pub fn take_queues(&self) -> Vec<Queue<'_>> {
+        let n = if self.queues_taken.replace(true) {
+            0
+        } else {
+            self.queues
+        };
+        (0..n)
+            .map(|queue| Queue {
+                port: self.id,
+                queue,
+                _port: PhantomData,
+            })
+            .collect()
+    }
+
+    /// Device counters.
+    pub fn stats(&self) -> PortStats {
+        let mut s = dpdk_sys::rte_eth_stats::default();
+        // SAFETY: valid started port, s writable.
+        unsafe { dpdk_sys::rte_eth_stats_get(self.id, &mut s) };
+        PortStats {
+            ipackets: s.ipackets,
+            opackets: s.opackets,
+            ibytes: s.ibytes,
+            obytes: s.obytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            oerrors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        }
+    }
+}
+
+impl Drop for Port<'_> {
+    fn drop(&mut self) {
+        // SAFETY: no queue handle is alive (they borrow the port), so no lcore polls it.
+        unsafe {
+            dpdk_sys::rte_eth_dev_stop(self.id);
+            dpdk_sys::rte_eth_dev_close(self.id);
+        }
+    }
+}
+
+/// One rx/tx queue pair of a port, owned by exactly one worker (not `Clone`).
+pub struct Queue<'port> {
+    port: u16,
+    queue: u16,
+    _port: PhantomData<&'port ()>,
+}
+
+// SAFETY: a queue pair may be polled from any single lcore; the handle is unique.
+unsafe impl Send for Queue<'_> {}
+
+impl Queue<'_> {
+    /// DPDK port id.
+    pub fn port_id(&self) -> u16 {
+        self.port
+    }
+
+    /// Queue index within the port.
+    pub fn queue_id(&self) -> u16 {
+        self.queue
+    }
+}

@@ -1,0 +1,24 @@
+//! Layer 2 and the balancer's own addresses: the responders that answer, on the receiving
+//! port, for the IPv4 addresses rvs owns (VIPs, local addresses).
+//!
+//! - [`arp`]: ARP requests for an owned address become replies; every well-formed ARP packet
+//!   is handed back so the caller can learn the sender. Also builds requests and the
+//!   gratuitous ARP announced at start-up.
+//! - [`icmp`]: ICMP echo requests to an owned address become echo replies.
+//!
+//! Both are pure functions over the received frame's bytes: they rewrite it in place into the
+//! reply (same length, Ethernet padding kept) or leave it untouched and say why, as a counted
+//! [`DropReason`](crate::verdict::DropReason). They read every length through the `wire`
+//! views and never panic, whatever the bytes.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic
+    )
+)]
+
+pub mod arp;
+pub mod icmp;

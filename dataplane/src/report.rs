@@ -1,0 +1,158 @@
+//! The final counters `rvsd --stats-json` writes on exit.
+//!
+//! Keys named by the foundation issue are an interface for scripts and the black-box tests:
+//! `rx_packets`, `tx_packets`, `drops` (reason → count, every reason present) and `services`
+//! (each with `vip`, `proto` and `reals` with `addr`, `conns`, `active`, `inactive`, `inpkts`,
+//! `outpkts`). Everything else is an extension.
+
+use crate::dpdk::port::Port;
+use crate::stats::{Counters, SharedCounters};
+use crate::verdict::DropReason;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Totals over all workers plus per-worker, per-port and per-service detail.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub drops: BTreeMap<&'static str, u64>,
+    pub workers: Vec<WorkerReport>,
+    pub ports: Vec<PortReport>,
+    pub services: Vec<ServiceReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WorkerReport {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub drops: u64,
+}
+
+/// Device-level counters, including what the NIC dropped before rvs saw it.
+#[derive(Debug, Serialize)]
+pub struct PortReport {
+    pub name: String,
+    pub device: String,
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ServiceReport {
+    pub vip: String,
+    pub proto: &'static str,
+    pub sched: &'static str,
+    pub conns: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+    pub reals: Vec<RealReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RealReport {
+    pub addr: String,
+    pub mode: &'static str,
+    pub weight: u16,
+    pub conns: u64,
+    pub active: u64,
+    pub inactive: u64,
+    pub inpkts: u64,
+    pub outpkts: u64,
+    pub inbytes: u64,
+    pub outbytes: u64,
+}
+
+impl Report {
+    /// Collects the published counters of every worker and port.
+    pub fn new(config: &conf::Config, workers: &[SharedCounters], ports: &[Port<'_>]) -> Report {
+        let per_worker: Vec<Counters> = workers.iter().map(SharedCounters::read).collect();
+        let mut total = Counters::default();
+        for c in &per_worker {
+            total.add(c);
+        }
+        Report {
+            rx_packets: total.rx_packets,
+            tx_packets: total.tx_packets,
+            rx_bytes: total.rx_bytes,
+            tx_bytes: total.tx_bytes,
+            drops: DropReason::ALL
+                .iter()
+                .zip(total.drops.iter())
+                .map(|(r, n)| (r.as_str(), *n))
+                .collect(),
+            workers: per_worker
+                .iter()
+                .map(|c| WorkerReport {
+                    rx_packets: c.rx_packets,
+                    tx_packets: c.tx_packets,
+                    drops: c.total_drops(),
+                })
+                .collect(),
+            ports: config
+                .ports
+                .iter()
+                .zip(ports)
+                .map(|(p, port)| {
+                    let s = port.stats();
+                    PortReport {
+                        name: p.name.clone(),
+                        device: port.name().to_owned(),
+                        ipackets: s.ipackets,
+                        opackets: s.opackets,
+                        imissed: s.imissed,
+                        ierrors: s.ierrors,
+                        oerrors: s.oerrors,
+                        rx_nombuf: s.rx_nombuf,
+                    }
+                })
+                .collect(),
+            services: config.services.iter().map(service_report).collect(),
+        }
+    }
+
+    /// Writes the report as pretty JSON.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, json + "\n")
+    }
+}
+
+/// A service as configured; its traffic counters arrive with the connection table (issue 3).
+fn service_report(s: &conf::Service) -> ServiceReport {
+    ServiceReport {
+        vip: s.vip.to_string(),
+        proto: s.proto.as_str(),
+        sched: s.sched,
+        conns: 0,
+        inpkts: 0,
+        outpkts: 0,
+        inbytes: 0,
+        outbytes: 0,
+        reals: s
+            .reals
+            .iter()
+            .map(|r| RealReport {
+                addr: r.addr.to_string(),
+                mode: r.mode.as_str(),
+                weight: r.weight,
+                conns: 0,
+                active: 0,
+                inactive: 0,
+                inpkts: 0,
+                outpkts: 0,
+                inbytes: 0,
+                outbytes: 0,
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,122 @@
+//! Per-worker packet counters.
+//!
+//! A worker counts into plain integers it owns ([`Counters`]) and copies them into its shared
+//! block ([`SharedCounters`]) between bursts every [`PUBLISH_INTERVAL_LOOPS`] loops and when it
+//! stops, so the fast path pays for no atomic read-modify-write and the control thread still
+//! reads recent values.
+
+use crate::verdict::DropReason;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Worker loops between two publications of the counters.
+pub const PUBLISH_INTERVAL_LOOPS: u32 = 1024;
+
+/// Counters owned by one worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl Counters {
+    /// Counts one dropped packet.
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        if let Some(c) = self.drops.get_mut(reason as usize) {
+            *c += 1;
+        }
+    }
+
+    /// Total drops over all reasons.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds `other` into `self` (aggregation over workers).
+    pub fn add(&mut self, other: &Counters) {
+        self.rx_packets += other.rx_packets;
+        self.rx_bytes += other.rx_bytes;
+        self.tx_packets += other.tx_packets;
+        self.tx_bytes += other.tx_bytes;
+        for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
+            *a += b;
+        }
+    }
+}
+
+/// The published copy of one worker's counters, readable from any thread.
+#[derive(Debug, Default)]
+pub struct SharedCounters {
+    rx_packets: AtomicU64,
+    rx_bytes: AtomicU64,
+    tx_packets: AtomicU64,
+    tx_bytes: AtomicU64,
+    drops: [AtomicU64; DropReason::COUNT],
+    /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
+    last_rx_tsc: AtomicU64,
+}
+
+impl SharedCounters {
+    /// Publishes a worker's counters (only the owning worker calls this).
+    pub fn publish(&self, c: &Counters, last_rx_tsc: u64) {
+        self.rx_packets.store(c.rx_packets, Relaxed);
+        self.rx_bytes.store(c.rx_bytes, Relaxed);
+        self.tx_packets.store(c.tx_packets, Relaxed);
+        self.tx_bytes.store(c.tx_bytes, Relaxed);
+        for (a, v) in self.drops.iter().zip(c.drops.iter()) {
+            a.store(*v, Relaxed);
+        }
+        self.last_rx_tsc.store(last_rx_tsc, Relaxed);
+    }
+
+    /// The last published values.
+    pub fn read(&self) -> Counters {
+        let mut drops = [0; DropReason::COUNT];
+        for (v, a) in drops.iter_mut().zip(self.drops.iter()) {
+            *v = a.load(Relaxed);
+        }
+        Counters {
+            rx_packets: self.rx_packets.load(Relaxed),
+            rx_bytes: self.rx_bytes.load(Relaxed),
+            tx_packets: self.tx_packets.load(Relaxed),
+            tx_bytes: self.tx_bytes.load(Relaxed),
+            drops,
+        }
+    }
+
+    /// TSC of the last packet this worker received, 0 if none.
+    pub fn last_rx_tsc(&self) -> u64 {
+        self.last_rx_tsc.load(Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_then_read_round_trips_and_add_sums() {
+        let mut c = Counters {
+            rx_packets: 5,
+            rx_bytes: 300,
+            tx_packets: 3,
+            tx_bytes: 180,
+            ..Counters::default()
+        };
+        c.drop(DropReason::NotOurs);
+        c.drop(DropReason::NotOurs);
+        c.drop(DropReason::Truncated);
+        let shared = SharedCounters::default();
+        shared.publish(&c, 42);
+        assert_eq!(shared.read(), c);
+        assert_eq!(shared.last_rx_tsc(), 42);
+        let mut sum = c.clone();
+        sum.add(&c);
+        assert_eq!(sum.rx_packets, 10);
+        assert_eq!(sum.drops[DropReason::NotOurs as usize], 4);
+        assert_eq!(sum.total_drops(), 6);
+    }
+}

@@ -1,0 +1,337 @@
+//! The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! Sums are one's-complement sums of big-endian 16-bit words, folded to 16 bits and *not*
+//! complemented; the checksum field holds the complement. A checksum verifies when the sum over
+//! the covered bytes, checksum field included, is `0xffff`.
+//!
+//! NAT rewrites addresses and ports and must not touch the rest of the packet, so it updates
+//! checksums incrementally with RFC 1624 eqn. 3, `HC' = ~(~HC + ~m + m')`, which unlike
+//! eqn. 2 never produces the `0xffff`-for-`0x0000` error RFC 1624 §3 describes: for any packet
+//! whose covered bytes are not all zero it yields exactly the full recomputation.
+//!
+//! The updates work on 16-bit words aligned to the start of the checksummed data. Every field
+//! NAT changes (addresses, ports, the ICMP type/code word) is aligned; a 16-bit value at an odd
+//! offset (a TCP option after a NOP) is passed byte-swapped, since the one's-complement sum is
+//! byte-order independent (RFC 1071 §2(B)).
+//!
+//! UDP (RFC 768): a checksum field of 0 means "no checksum". [`udp_update_u16`] and
+//! [`udp_update_u32`] keep 0 as 0 and send a computed 0 as `0xffff`; the full computation in
+//! [`udp::Packet::fill_checksum`](super::udp::Packet::fill_checksum) does the same.
+
+use std::net::Ipv4Addr;
+
+/// Fold a wide one's-complement sum to 16 bits with end-around carry.
+#[inline]
+const fn fold(mut sum: u64) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// Return the folded one's-complement sum of `bytes` as big-endian 16-bit words.
+///
+/// An odd trailing byte is padded with a zero byte (RFC 1071 §4.1), so only the last of several
+/// slices summed separately and [`combine`]d may have an odd length.
+pub fn data(bytes: &[u8]) -> u16 {
+    // Eight bytes at a time: a big-endian u64 is four 16-bit words, and 2^64 ≡ 1 (mod 0xffff),
+    // so a 64-bit sum with end-around carry folds to the same 16-bit sum.
+    let mut sum: u64 = 0;
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        if let Ok(word) = <[u8; 8]>::try_from(chunk) {
+            let (s, carry) = sum.overflowing_add(u64::from_be_bytes(word));
+            sum = s + u64::from(carry);
+        }
+    }
+    let mut rest = words.remainder().chunks_exact(2);
+    let mut tail: u64 = 0;
+    for chunk in &mut rest {
+        if let Ok(word) = <[u8; 2]>::try_from(chunk) {
+            tail += u64::from(u16::from_be_bytes(word));
+        }
+    }
+    if let Some(&last) = rest.remainder().first() {
+        tail += u64::from(last) << 8;
+    }
+    // `sum` is a folded u64 and `tail` at most four words: fold `sum` once before adding.
+    fold(u64::from(fold(sum)) + tail)
+}
+
+/// Return the one's-complement sum of several partial sums.
+pub fn combine(sums: &[u16]) -> u16 {
+    fold(sums.iter().map(|&s| u64::from(s)).sum())
+}
+
+/// Return the sum of the IPv4 pseudo-header (RFC 793 §3.1, RFC 768) for a TCP or UDP checksum:
+/// source and destination address, protocol, and the length of the TCP segment or UDP datagram.
+pub fn pseudo_header(src_addr: Ipv4Addr, dst_addr: Ipv4Addr, protocol: u8, length: usize) -> u16 {
+    let src = u32::from(src_addr);
+    let dst = u32::from(dst_addr);
+    fold(
+        u64::from(src >> 16)
+            + u64::from(src & 0xffff)
+            + u64::from(dst >> 16)
+            + u64::from(dst & 0xffff)
+            + u64::from(protocol)
+            // A usize always fits a u64 on the targets DPDK supports (64-bit only).
+            + length as u64,
+    )
+}
+
+/// Return the checksum for data whose sum is `sum`: its complement.
+#[inline]
+pub const fn finish(sum: u16) -> u16 {
+    !sum
+}
+
+/// Return checksum `checksum` updated for an aligned 16-bit word changed from `old` to `new`
+/// (RFC 1624 eqn. 3).
+#[inline]
+pub const fn update_u16(checksum: u16, old: u16, new: u16) -> u16 {
+    !fold((!checksum) as u64 + (!old) as u64 + new as u64)
+}
+
+/// Return checksum `checksum` updated for an aligned 32-bit field (an IPv4 address, a TCP
+/// sequence number) changed from `old` to `new` (RFC 1624 eqn. 3, over its two words).
+#[inline]
+pub const fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
+    !fold(
+        (!checksum) as u64
+            + (!(old >> 16) & 0xffff) as u64
+            + (!old & 0xffff) as u64
+            + (new >> 16) as u64
+            + (new & 0xffff) as u64,
+    )
+}
+
+/// Map a UDP checksum computed as 0 to `0xffff`: 0 on the wire means "no checksum"
+/// (RFC 768), and `0xffff` is the same value in one's complement.
+#[inline]
+pub const fn udp_nonzero(checksum: u16) -> u16 {
+    if checksum == 0 {
+        0xffff
+    } else {
+        checksum
+    }
+}
+
+/// [`update_u16`] for a UDP checksum: a datagram sent without a checksum (0) keeps none, and an
+/// updated checksum of 0 is sent as `0xffff` (RFC 768).
+#[inline]
+pub const fn udp_update_u16(checksum: u16, old: u16, new: u16) -> u16 {
+    if checksum == 0 {
+        0
+    } else {
+        udp_nonzero(update_u16(checksum, old, new))
+    }
+}
+
+/// [`update_u32`] for a UDP checksum, with the rules of [`udp_update_u16`].
+#[inline]
+pub const fn udp_update_u32(checksum: u16, old: u32, new: u32) -> u16 {
+    if checksum == 0 {
+        0
+    } else {
+        udp_nonzero(update_u32(checksum, old, new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// RFC 1071 §4.1, word by word: the reference the fast sum is checked against.
+    fn reference(bytes: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        for pair in bytes.chunks(2) {
+            let word = u32::from(pair[0]) << 8 | u32::from(*pair.get(1).unwrap_or(&0));
+            sum += word;
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum as u16
+    }
+
+    /// An IPv4 header from RFC 1071's era of examples, checksum 0xb861 (Wikipedia's worked
+    /// example, checked with `etherparse` below).
+    static PACKET_BYTES: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x73, // version, IHL, TOS, total length 115
+        0x00, 0x00, 0x40, 0x00, // ident 0, DF
+        0x40, 0x11, 0xb8, 0x61, // TTL 64, UDP, checksum 0xb861
+        0xc0, 0xa8, 0x00, 0x01, // 192.168.0.1
+        0xc0, 0xa8, 0x00, 0xc7, // 192.168.0.199
+    ];
+
+    #[test]
+    fn deconstruct() {
+        assert_eq!(data(&PACKET_BYTES), 0xffff);
+        let mut zeroed = PACKET_BYTES;
+        zeroed[10] = 0;
+        zeroed[11] = 0;
+        assert_eq!(finish(data(&zeroed)), 0xb861);
+        let (header, _) = etherparse::Ipv4Header::from_slice(&PACKET_BYTES).unwrap();
+        assert_eq!(header.calc_header_checksum(), 0xb861);
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3: the bytes 00 01 f2 03 f4 f5 f6 f7 sum to 0xddf2.
+        let bytes = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(data(&bytes), 0xddf2);
+        assert_eq!(data(&bytes[..7]), reference(&bytes[..7]));
+        assert_eq!(data(&[]), 0);
+        assert_eq!(data(&[0xab]), 0xab00);
+    }
+
+    #[test]
+    fn combine_and_pseudo_header() {
+        // 192.168.0.1 -> 192.168.0.199, UDP, length 95:
+        // c0a8 + 0001 + c0a8 + 00c7 + 0011 + 005f = 0x18288 -> 0x8289.
+        let src = Ipv4Addr::new(192, 168, 0, 1);
+        let dst = Ipv4Addr::new(192, 168, 0, 199);
+        assert_eq!(pseudo_header(src, dst, 17, 95), 0x8289);
+        assert_eq!(combine(&[0xffff, 0x0001]), 0x0001);
+        assert_eq!(combine(&[0x8000, 0x8000]), 0x0001);
+        assert_eq!(combine(&[]), 0);
+    }
+
+    #[test]
+    fn update_rfc1624_example() {
+        // RFC 1624 §4: HC = 0xdd2f, m = 0x5555 -> m' = 0x3285 gives HC' = 0x0000.
+        assert_eq!(update_u16(0xdd2f, 0x5555, 0x3285), 0x0000);
+        // Eqn. 3 keeps 0x0000 (eqn. 2 would give 0xffff), and UDP sends it as 0xffff.
+        assert_eq!(udp_update_u16(0xdd2f, 0x5555, 0x3285), 0xffff);
+        assert_eq!(udp_update_u16(0, 0x5555, 0x3285), 0);
+        assert_eq!(udp_update_u32(0, 0x5555_0000, 0x3285_0000), 0);
+        assert_eq!(udp_update_u32(0xdd2f, 0x5555_0000, 0x3285_0000), 0xffff);
+        assert_eq!(udp_nonzero(0), 0xffff);
+        assert_eq!(udp_nonzero(0x1234), 0x1234);
+    }
+
+    /// The 16-bit word of `bytes` at `at`, as the sum sees it (an odd offset straddles words).
+    fn word_at(bytes: &[u8], at: usize) -> u16 {
+        u16::from_be_bytes([bytes[at], bytes[at + 1]])
+    }
+
+    /// Checksum over `bytes` with the field at `csum` zeroed.
+    fn full(bytes: &[u8], csum: usize) -> u16 {
+        let mut copy = bytes.to_vec();
+        copy[csum] = 0;
+        copy[csum + 1] = 0;
+        finish(data(&copy))
+    }
+
+    proptest! {
+        #[test]
+        fn fast_sum_matches_reference(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            prop_assert_eq!(data(&bytes), reference(&bytes));
+        }
+
+        #[test]
+        fn split_sums_combine(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+            cut in 0usize..100,
+        ) {
+            let cut = (cut * 2).min(bytes.len() & !1);
+            let (head, tail) = bytes.split_at(cut);
+            prop_assert_eq!(combine(&[data(head), data(tail)]), data(&bytes));
+        }
+
+        /// A changed 16-bit word anywhere in a packet: incremental == full recompute, exactly.
+        /// Byte 0 is kept non-zero (as in any real header), the one case eqn. 3 and a full
+        /// recomputation may legitimately differ (0x0000 vs 0xffff) being all-zero data.
+        #[test]
+        fn update_u16_matches_full(
+            mut bytes in proptest::collection::vec(any::<u8>(), 24..120),
+            first in 1u8..,
+            word in 0usize..60,
+            new in any::<u16>(),
+        ) {
+            bytes[0] = first;
+            let len = bytes.len() & !1;
+            let bytes = &mut bytes[..len];
+            let csum = 2; // the checksum field: bytes 2..4
+            let old_csum = full(bytes, csum);
+            bytes[csum..csum + 2].copy_from_slice(&old_csum.to_be_bytes());
+            let at = 4 + (word * 2) % (len - 4);
+            let old = word_at(bytes, at);
+            bytes[at..at + 2].copy_from_slice(&new.to_be_bytes());
+            let expected = full(bytes, csum);
+            prop_assert_eq!(update_u16(old_csum, old, new), expected);
+            // And the updated packet verifies.
+            bytes[csum..csum + 2].copy_from_slice(&expected.to_be_bytes());
+            prop_assert_eq!(data(bytes), 0xffff);
+        }
+
+        /// A changed 16-bit value at an odd offset: update with the byte-swapped words.
+        #[test]
+        fn update_u16_odd_offset_swapped(
+            mut bytes in proptest::collection::vec(any::<u8>(), 24..120),
+            first in 1u8..,
+            word in 0usize..60,
+            new in any::<u16>(),
+        ) {
+            bytes[0] = first;
+            let len = bytes.len() & !1;
+            let bytes = &mut bytes[..len];
+            let old_csum = full(bytes, 2);
+            bytes[2..4].copy_from_slice(&old_csum.to_be_bytes());
+            let at = 5 + (word * 2) % (len - 6);
+            let old = word_at(bytes, at);
+            bytes[at..at + 2].copy_from_slice(&new.to_be_bytes());
+            prop_assert_eq!(
+                update_u16(old_csum, old.swap_bytes(), new.swap_bytes()),
+                full(bytes, 2)
+            );
+        }
+
+        /// A changed aligned 32-bit field (an address): incremental == full recompute.
+        #[test]
+        fn update_u32_matches_full(
+            mut bytes in proptest::collection::vec(any::<u8>(), 24..120),
+            first in 1u8..,
+            word in 0usize..60,
+            new in any::<u32>(),
+        ) {
+            bytes[0] = first;
+            let len = bytes.len() & !1;
+            let bytes = &mut bytes[..len];
+            let old_csum = full(bytes, 2);
+            bytes[2..4].copy_from_slice(&old_csum.to_be_bytes());
+            let at = 4 + (word * 2) % (len - 6);
+            let old = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+            bytes[at..at + 4].copy_from_slice(&new.to_be_bytes());
+            let expected = full(bytes, 2);
+            prop_assert_eq!(update_u32(old_csum, old, new), expected);
+            // Two 16-bit updates give the same.
+            let twice = update_u16(
+                update_u16(old_csum, (old >> 16) as u16, (new >> 16) as u16),
+                old as u16,
+                new as u16,
+            );
+            prop_assert_eq!(twice, expected);
+        }
+
+        /// UDP: the update matches a full recompute with the zero-as-0xffff rule, and a
+        /// datagram without a checksum keeps none.
+        #[test]
+        fn udp_update_matches_full(
+            mut bytes in proptest::collection::vec(any::<u8>(), 24..120),
+            first in 1u8..,
+            word in 0usize..60,
+            new in any::<u32>(),
+        ) {
+            bytes[0] = first;
+            let len = bytes.len() & !1;
+            let bytes = &mut bytes[..len];
+            let old_csum = udp_nonzero(full(bytes, 6));
+            bytes[6..8].copy_from_slice(&old_csum.to_be_bytes());
+            let at = 8 + (word * 2) % (len - 10);
+            let old = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+            bytes[at..at + 4].copy_from_slice(&new.to_be_bytes());
+            prop_assert_eq!(udp_update_u32(old_csum, old, new), udp_nonzero(full(bytes, 6)));
+            prop_assert_eq!(udp_update_u32(0, old, new), 0);
+        }
+    }
+}

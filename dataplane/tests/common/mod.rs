@@ -1,0 +1,222 @@
+//! Test harness shared by the integration tests: building packets, pcap files, running `rvsd`
+//! on `net_pcap`, and comparing packets byte for byte with readable diffs.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+pub mod packet;
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long rvsd may stay silent after the last input packet before it exits.
+const EXIT_IDLE_MS: u64 = 300;
+/// Upper bound for one pcap run (EAL init, replay, idle exit).
+const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What one `rvsd` run on `net_pcap` produced.
+pub struct PcapRun {
+    /// Frames rvsd transmitted, in order.
+    pub output: Vec<Vec<u8>>,
+    /// The `--stats-json` document.
+    pub stats: serde_json::Value,
+    /// rvsd's stderr (logs), for failure messages.
+    pub log: String,
+}
+
+impl PcapRun {
+    /// Drop counter for `reason` (a `DropReason::as_str` name).
+    pub fn drops(&self, reason: &str) -> u64 {
+        self.stats["drops"][reason]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no drop reason {reason:?} in stats:\n{}", self.stats))
+    }
+
+    /// The drops object as (reason, count) pairs with non-zero counts.
+    pub fn nonzero_drops(&self) -> Vec<(String, u64)> {
+        self.stats["drops"]
+            .as_object()
+            .expect("drops is an object")
+            .iter()
+            .filter_map(|(k, v)| v.as_u64().filter(|n| *n > 0).map(|n| (k.clone(), n)))
+            .collect()
+    }
+}
+
+/// A scratch directory for one test, removed on drop.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("rvs-test-")
+        .tempdir()
+        .expect("create temp dir")
+}
+
+/// A `--file-prefix` no other test process uses, so runs can go in parallel.
+pub fn file_prefix() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "rvst{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The EAL arguments for a single-worker pcap run: lcore 0 (control) and lcore 1 (worker) may
+/// float over both CPUs so that parallel tests do not fight over a pinned core.
+pub fn pcap_eal_args(rx: &Path, tx: &Path) -> String {
+    format!(
+        r#"args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{}", "--log-level", "lib.eal:error", "--vdev", "net_pcap0,rx_pcap={},tx_pcap={}"]"#,
+        file_prefix(),
+        rx.display(),
+        tx.display()
+    )
+}
+
+/// Path of the rvsd binary cargo built for these tests.
+pub fn rvsd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rvsd"))
+}
+
+/// Runs rvsd with `config_body` (everything but `[eal]`, which the harness adds) on a
+/// `net_pcap` port fed with `input`, and returns what it sent and counted.
+pub fn run_pcap(config_body: &str, input: &[Vec<u8>]) -> PcapRun {
+    assert!(
+        !input.is_empty(),
+        "rvsd exits on idleness only after a first packet"
+    );
+    let dir = scratch();
+    let rx = dir.path().join("in.pcap");
+    let tx = dir.path().join("out.pcap");
+    let stats = dir.path().join("stats.json");
+    let config = dir.path().join("rvsd.toml");
+    write_pcap(&rx, input);
+    std::fs::write(
+        &config,
+        format!("[eal]\n{}\n{config_body}", pcap_eal_args(&rx, &tx)),
+    )
+    .unwrap();
+
+    let mut child = Command::new(rvsd_bin())
+        .arg("--config")
+        .arg(&config)
+        .arg("--exit-idle-ms")
+        .arg(EXIT_IDLE_MS.to_string())
+        .arg("--stats-json")
+        .arg(&stats)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn rvsd");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait rvsd") {
+            break status;
+        }
+        if started.elapsed() > RUN_TIMEOUT {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collect rvsd output");
+            panic!(
+                "rvsd did not exit within {RUN_TIMEOUT:?}; log:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let log = String::from_utf8_lossy(&child.wait_with_output().expect("rvsd output").stderr)
+        .into_owned();
+    assert!(status.success(), "rvsd failed with {status}; log:\n{log}");
+    let stats_text = std::fs::read_to_string(&stats)
+        .unwrap_or_else(|e| panic!("no stats json ({e}); log:\n{log}"));
+    PcapRun {
+        output: read_pcap(&tx),
+        stats: serde_json::from_str(&stats_text).expect("stats json parses"),
+        log,
+    }
+}
+
+/// Writes `frames` as an Ethernet pcap file.
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let file = std::fs::File::create(path).expect("create pcap");
+    let mut w = pcap_file::pcap::PcapWriter::new(file).expect("pcap header");
+    for (i, f) in frames.iter().enumerate() {
+        let ts = Duration::from_micros(i as u64);
+        w.write_packet(&pcap_file::pcap::PcapPacket::new(ts, f.len() as u32, f))
+            .expect("write pcap packet");
+    }
+}
+
+/// Reads every frame of a pcap file (missing file = no frames).
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(mut r) = pcap_file::pcap::PcapReader::new(file) else {
+        return Vec::new();
+    };
+    let mut frames = Vec::new();
+    while let Some(p) = r.next_packet() {
+        frames.push(p.expect("pcap packet").data.into_owned());
+    }
+    frames
+}
+
+/// Asserts two frame lists are equal, reporting the first difference as a hex diff.
+pub fn assert_frames_eq(what: &str, expected: &[Vec<u8>], actual: &[Vec<u8>]) {
+    for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
+        if e != a {
+            panic!("{what}: frame #{i} differs\n{}", hex_diff(e, a));
+        }
+    }
+    assert_eq!(
+        expected.len(),
+        actual.len(),
+        "{what}: expected {} frames, got {}; first extra frame:\n{}",
+        expected.len(),
+        actual.len(),
+        actual
+            .get(expected.len())
+            .or(expected.get(actual.len()))
+            .map(|f| hex(f))
+            .unwrap_or_default()
+    );
+}
+
+/// Side-by-side hex dump of two frames, 16 bytes a row, rows that differ marked with `!`.
+pub fn hex_diff(expected: &[u8], actual: &[u8]) -> String {
+    let first = expected
+        .iter()
+        .zip(actual)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(actual.len()));
+    let mut out = format!(
+        "lengths: expected {} actual {}; first difference at byte {first} (0x{first:x})\n",
+        expected.len(),
+        actual.len()
+    );
+    let rows = expected.len().max(actual.len()).div_ceil(16);
+    for row in 0..rows {
+        let r = row * 16..(row * 16 + 16);
+        let e = expected
+            .get(r.start..r.end.min(expected.len()))
+            .unwrap_or(&[]);
+        let a = actual.get(r.start..r.end.min(actual.len())).unwrap_or(&[]);
+        let mark = if e == a { ' ' } else { '!' };
+        out += &format!("{mark} {:04x}  {:<47}  |  {}\n", r.start, hex(e), hex(a));
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Parses "a.b.c.d".
+pub fn ip(s: &str) -> Ipv4Addr {
+    s.parse().expect("valid IPv4 literal")
+}

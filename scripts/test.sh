@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs rvs's whole test suite on a fresh Debian 12 machine, as root: installs what it needs,
+# checks formatting and lints, then runs every unit, golden-pcap and end-to-end test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
