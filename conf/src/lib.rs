@@ -53,6 +53,7 @@ mod error;
 mod locate;
 mod model;
 mod net;
+pub mod proto;
 mod raw;
 mod validate;
 

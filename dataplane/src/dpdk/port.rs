@@ -60,10 +60,8 @@ impl<'pool> Port<'pool> {
         }
         let mut info = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: valid port, info is a writable struct of the right type.
-        check(
-            unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) },
-            || format!("port {id}: rte_eth_dev_info_get"),
-        )?;
+        let rc = unsafe { dpdk_sys::rte_eth_dev_info_get(id, &mut info) };
+        check(rc, || format!("port {id}: rte_eth_dev_info_get"))?;
         if setup.queues == 0
             || setup.queues > info.max_rx_queues
             || setup.queues > info.max_tx_queues
@@ -146,10 +144,8 @@ impl<'pool> Port<'pool> {
         })?;
         let mut addr = dpdk_sys::rte_ether_addr::default();
         // SAFETY: valid port, addr writable.
-        check(
-            unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut addr) },
-            || format!("port {id}: read MAC address"),
-        )?;
+        let rc = unsafe { dpdk_sys::rte_eth_macaddr_get(id, &mut addr) };
+        check(rc, || format!("port {id}: read MAC address"))?;
         let mut name = [0 as std::ffi::c_char; 64];
         // SAFETY: the buffer is RTE_ETH_NAME_MAX_LEN (64) bytes as the API requires.
         unsafe { dpdk_sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) };
