@@ -8,34 +8,53 @@ pub type Mac = [u8; 6];
 
 pub const BROADCAST: Mac = [0xff; 6];
 
-/// Ethernet + ARP (Ethernet/IPv4), 42 bytes, or padded with zeros to `pad_to`.
-pub fn arp(
-    eth_dst: Mac,
-    eth_src: Mac,
-    op: u16,
-    sha: Mac,
-    spa: Ipv4Addr,
-    tha: Mac,
-    tpa: Ipv4Addr,
-    pad_to: usize,
-) -> Vec<u8> {
-    let mut f = Vec::with_capacity(pad_to.max(42));
-    f.extend_from_slice(&eth_dst);
-    f.extend_from_slice(&eth_src);
-    f.extend_from_slice(&[0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4]);
-    f.extend_from_slice(&op.to_be_bytes());
-    f.extend_from_slice(&sha);
-    f.extend_from_slice(&spa.octets());
-    f.extend_from_slice(&tha);
-    f.extend_from_slice(&tpa.octets());
-    f.resize(pad_to.max(42), 0);
-    f
+/// Ethernet addresses of a frame.
+#[derive(Clone, Copy, Debug)]
+pub struct Eth {
+    pub src: Mac,
+    pub dst: Mac,
 }
 
-/// An ARP request from (`sha`, `spa`) asking for `tpa`, broadcast, padded to 60 bytes as on a
-/// real wire.
+/// An Ethernet/IPv4 ARP packet.
+#[derive(Clone, Copy, Debug)]
+pub struct Arp {
+    pub op: u16,
+    pub sha: Mac,
+    pub spa: Ipv4Addr,
+    pub tha: Mac,
+    pub tpa: Ipv4Addr,
+}
+
+impl Arp {
+    /// Ethernet + ARP, padded with zeros to the 60-byte minimum frame as on a real wire.
+    pub fn frame(&self, eth: Eth) -> Vec<u8> {
+        let mut f = Vec::with_capacity(60);
+        f.extend_from_slice(&eth.dst);
+        f.extend_from_slice(&eth.src);
+        f.extend_from_slice(&[0x08, 0x06, 0x00, 0x01, 0x08, 0x00, 6, 4]);
+        f.extend_from_slice(&self.op.to_be_bytes());
+        f.extend_from_slice(&self.sha);
+        f.extend_from_slice(&self.spa.octets());
+        f.extend_from_slice(&self.tha);
+        f.extend_from_slice(&self.tpa.octets());
+        f.resize(60, 0);
+        f
+    }
+}
+
+/// A broadcast ARP request from (`sha`, `spa`) asking for `tpa`.
 pub fn arp_request(sha: Mac, spa: Ipv4Addr, tpa: Ipv4Addr) -> Vec<u8> {
-    arp(BROADCAST, sha, 1, sha, spa, [0; 6], tpa, 60)
+    Arp {
+        op: 1,
+        sha,
+        spa,
+        tha: [0; 6],
+        tpa,
+    }
+    .frame(Eth {
+        src: sha,
+        dst: BROADCAST,
+    })
 }
 
 /// IPv4 header fields a fixture may want to set.
@@ -72,76 +91,76 @@ impl Ip {
     }
 }
 
+/// TCP header fields a fixture may want to set.
+#[derive(Clone, Copy, Debug)]
+pub struct Tcp {
+    pub sport: u16,
+    pub dport: u16,
+    pub seq: u32,
+    pub ack: u32,
+    /// Any of "SAFRP".
+    pub flags: &'static str,
+}
+
+impl Tcp {
+    pub fn new(sport: u16, dport: u16, flags: &'static str) -> Tcp {
+        Tcp {
+            sport,
+            dport,
+            seq: 1,
+            ack: 0,
+            flags,
+        }
+    }
+}
+
+fn finish<B>(size: usize, write: impl FnOnce(&mut Vec<u8>) -> Result<(), B>) -> Vec<u8>
+where
+    B: std::fmt::Debug,
+{
+    let mut f = Vec::with_capacity(size);
+    write(&mut f).expect("build frame");
+    f
+}
+
 /// Ethernet + IPv4 + ICMP echo request.
-pub fn icmp_echo_request(
-    eth_src: Mac,
-    eth_dst: Mac,
-    ip: Ip,
-    id: u16,
-    seq: u16,
-    payload: &[u8],
-) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(eth_src, eth_dst)
+pub fn icmp_echo_request(eth: Eth, ip: Ip, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(eth.src, eth.dst)
         .ip(ip.header(IpNumber::ICMP))
         .icmpv4_echo_request(id, seq);
-    let mut f = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut f, payload).expect("build frame");
-    f
+    finish(b.size(payload.len()), |f| b.write(f, payload))
 }
 
 /// Ethernet + IPv4 + ICMP echo reply.
-pub fn icmp_echo_reply(
-    eth_src: Mac,
-    eth_dst: Mac,
-    ip: Ip,
-    id: u16,
-    seq: u16,
-    payload: &[u8],
-) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(eth_src, eth_dst)
+pub fn icmp_echo_reply(eth: Eth, ip: Ip, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(eth.src, eth.dst)
         .ip(ip.header(IpNumber::ICMP))
         .icmpv4_echo_reply(id, seq);
-    let mut f = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut f, payload).expect("build frame");
-    f
+    finish(b.size(payload.len()), |f| b.write(f, payload))
 }
 
-/// Ethernet + IPv4 + TCP with the given flags (b"S", b"SA", b"A", b"FA", b"R", ...).
-pub fn tcp(
-    eth_src: Mac,
-    eth_dst: Mac,
-    ip: Ip,
-    sport: u16,
-    dport: u16,
-    seq: u32,
-    ack: u32,
-    flags: &str,
-    payload: &[u8],
-) -> Vec<u8> {
-    let mut b = PacketBuilder::ethernet2(eth_src, eth_dst)
+/// Ethernet + IPv4 + TCP.
+pub fn tcp(eth: Eth, ip: Ip, tcp: Tcp, payload: &[u8]) -> Vec<u8> {
+    let mut b = PacketBuilder::ethernet2(eth.src, eth.dst)
         .ip(ip.header(IpNumber::TCP))
-        .tcp(sport, dport, seq, 64240);
-    for flag in flags.chars() {
+        .tcp(tcp.sport, tcp.dport, tcp.seq, 64240);
+    for flag in tcp.flags.chars() {
         b = match flag {
             'S' => b.syn(),
-            'A' => b.ack(ack),
+            'A' => b.ack(tcp.ack),
             'F' => b.fin(),
             'R' => b.rst(),
             'P' => b.psh(),
             other => panic!("unknown TCP flag {other}"),
         };
     }
-    let mut f = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut f, payload).expect("build frame");
-    f
+    finish(b.size(payload.len()), |f| b.write(f, payload))
 }
 
 /// Ethernet + IPv4 + UDP.
-pub fn udp(eth_src: Mac, eth_dst: Mac, ip: Ip, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(eth_src, eth_dst)
+pub fn udp(eth: Eth, ip: Ip, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(eth.src, eth.dst)
         .ip(ip.header(IpNumber::UDP))
         .udp(sport, dport);
-    let mut f = Vec::with_capacity(b.size(payload.len()));
-    b.write(&mut f, payload).expect("build frame");
-    f
+    finish(b.size(payload.len()), |f| b.write(f, payload))
 }
