@@ -1,0 +1,164 @@
+//! The `rvsd` command line: `--check-config` over the shipped examples and broken files, and
+//! clean failures for configurations DPDK cannot bring up.
+
+mod common;
+
+use std::process::{Command, Output};
+
+fn rvsd(args: &[&str]) -> Output {
+    Command::new(common::rvsd_bin())
+        .args(args)
+        .output()
+        .expect("run rvsd")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_config_accepts_every_example() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("conf/examples exists") {
+        let path = entry.expect("dir entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = rvsd(&["--check-config", path.to_str().unwrap()]);
+            assert!(
+                out.status.success(),
+                "{} rejected: {}",
+                path.display(),
+                stderr(&out)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("{}: ok\n", path.display())
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 5, "expected the shipped examples, found {seen}");
+}
+
+#[test]
+fn check_config_rejects_broken_files_with_file_line_and_field() {
+    let dir = common::scratch();
+    let cases: &[(&str, &str)] = &[
+        (
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n[[service]]\nvip = \"10.0.0.1:80\"\nproto = \"tcp\"\n  [[service.real]]\n  addr = \"10.0.0.11:80\"\n  mode = \"nat\"\n  weight = 70000\n",
+            "rvsd.toml:12: service[0].real[0].weight: 70000 is out of range 0..=65535",
+        ),
+        (
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n[[service]]\nvip = \"10.0.0.1:80\"\nproto = \"sctp\"\n",
+            "rvsd.toml:8: service[0].proto:",
+        ),
+        ("[eal]\nargs = [\n", "rvsd.toml:2:"),
+        (
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\nmtux = 1500\n",
+            "rvsd.toml:6: port[0].mtux: unknown field `mtux`",
+        ),
+    ];
+    for (text, want) in cases {
+        let path = dir.path().join("rvsd.toml");
+        std::fs::write(&path, text).unwrap();
+        let out = rvsd(&["--check-config", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "accepted:\n{text}");
+        let err = stderr(&out).replace(&format!("{}", path.display()), "rvsd.toml");
+        assert!(
+            err.starts_with(want),
+            "for\n{text}\nwanted a message starting {want:?}, got {err:?}"
+        );
+    }
+}
+
+#[test]
+fn missing_file_and_missing_mode_are_errors_not_crashes() {
+    let out = rvsd(&["--check-config", "/nonexistent/rvsd.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("/nonexistent/rvsd.toml"),
+        "{}",
+        stderr(&out)
+    );
+    let out = rvsd(&[]);
+    assert_eq!(out.status.code(), Some(2), "clap usage error");
+    let out = rvsd(&["--config", "a.toml", "--check-config", "b.toml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the two modes exclude each other"
+    );
+}
+
+#[test]
+fn a_port_dpdk_does_not_have_fails_cleanly() {
+    let dir = common::scratch();
+    let path = dir.path().join("rvsd.toml");
+    let text = format!(
+        "[eal]\nargs = [\"--lcores\", \"0@(0-1),1@(0-1)\", \"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--no-shconf\", \"--file-prefix\", \"{}\", \"--vdev\", \"net_null0\"]\n[[port]]\nname = \"dpdk3\"\naddrs = [\"10.0.0.1/24\"]\n",
+        common::file_prefix()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = rvsd(&["--config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("DPDK port 3 does not exist"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn sigterm_stops_ports_and_flushes_counters() {
+    let dir = common::scratch();
+    let (rx, tx) = (dir.path().join("in.pcap"), dir.path().join("out.pcap"));
+    let ping = common::packet::arp_request(
+        [2, 0, 0, 0, 0, 0xc1],
+        common::ip("10.0.0.50"),
+        common::ip("10.0.0.1"),
+    );
+    common::write_pcap(&rx, &vec![ping; 5]);
+    let config = dir.path().join("rvsd.toml");
+    let text = format!(
+        "[eal]\n{}\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
+        common::pcap_eal_args(&rx, &tx)
+    );
+    std::fs::write(&config, text).unwrap();
+    let stats = dir.path().join("stats.json");
+    let child = Command::new(common::rvsd_bin())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn rvsd");
+    // Wait until the replies are on disk, then ask rvsd to stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while common::read_pcap(&tx).len() < 6 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "rvsd exited with {}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert_eq!(stats["rx_packets"], 5);
+    assert_eq!(
+        stats["tx_packets"], 6,
+        "one gratuitous ARP and five replies"
+    );
+    assert_eq!(stats["ports"][0]["device"], "net_pcap0");
+}
