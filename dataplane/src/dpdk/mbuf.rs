@@ -88,6 +88,49 @@ impl Frame for Mbuf {
         }
         true
     }
+
+    fn prepend(&mut self, len: usize) -> bool {
+        isize::try_from(len).is_ok_and(|n| self.resize(n, 0))
+    }
+
+    fn adj(&mut self, len: usize) -> bool {
+        isize::try_from(len).is_ok_and(|n| self.resize(-n, 0))
+    }
+
+    fn append(&mut self, len: usize) -> bool {
+        isize::try_from(len).is_ok_and(|n| self.resize(0, n))
+    }
+
+    fn trim(&mut self, len: usize) -> bool {
+        isize::try_from(len).is_ok_and(|n| self.resize(0, -n))
+    }
+}
+
+impl Mbuf {
+    /// Moves the start of a single-segment mbuf's data by `front` bytes (positive grows into
+    /// the headroom) and its end by `back` bytes (positive grows into the tailroom).
+    fn resize(&mut self, front: isize, back: isize) -> bool {
+        if self.segments() != 1 {
+            return false;
+        }
+        let m = self.raw();
+        let (off, len) = (m.data_off as isize, m.data_len as isize);
+        let buf_len = m.buf_len as isize;
+        let (new_off, new_len) = (off - front, len + front + back);
+        // The data window must stay inside the buffer: [0, buf_len).
+        if new_off < 0 || new_len < 0 || new_off + new_len > buf_len {
+            return false;
+        }
+        // SAFETY: the new window lies within the mbuf's buffer (checked above), and a
+        // single-segment mbuf's pkt_len equals its data_len.
+        unsafe {
+            let m = self.ptr.as_ptr();
+            (*m).data_off = new_off as u16;
+            (*m).data_len = new_len as u16;
+            (*m).pkt_len = new_len as u32;
+        }
+        true
+    }
 }
 
 impl Drop for Mbuf {
