@@ -5,6 +5,7 @@
 //!   is handed back so the caller can learn the sender. Also builds requests and the
 //!   gratuitous ARP announced at start-up.
 //! - [`icmp`]: ICMP echo requests to an owned address become echo replies.
+//! - [`route`]: longest-prefix match from a destination to the egress port and next hop.
 //!
 //! Both are pure functions over the received frame's bytes: they rewrite it in place into the
 //! reply (same length, Ethernet padding kept) or leave it untouched and say why, as a counted
@@ -22,3 +23,4 @@
 
 pub mod arp;
 pub mod icmp;
+pub mod route;
