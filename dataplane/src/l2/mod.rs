@@ -5,6 +5,7 @@
 //!   is handed back so the caller can learn the sender. Also builds requests and the
 //!   gratuitous ARP announced at start-up.
 //! - [`icmp`]: ICMP echo requests to an owned address become echo replies.
+//! - [`neighbor`]: the MAC behind each next hop, and packets waiting for ARP to resolve it.
 //! - [`route`]: longest-prefix match from a destination to the egress port and next hop.
 //!
 //! Both are pure functions over the received frame's bytes: they rewrite it in place into the
@@ -23,4 +24,5 @@
 
 pub mod arp;
 pub mod icmp;
+pub mod neighbor;
 pub mod route;
