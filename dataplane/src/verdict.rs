@@ -61,11 +61,18 @@ pub enum DropReason {
     NoMbuf,
     /// Unicast frame addressed to another host's MAC (promiscuous or shared-medium devices).
     ForeignMac,
+    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, ICMP
+    /// fragmentation needed).
+    NoHeadroom,
+    /// Packet larger than the egress MTU that rvs may not or cannot answer with "fragmentation
+    /// needed": DF clear (rvs does not fragment), or no ICMP error allowed about it (RFC 1122
+    /// §3.2.2: an ICMP error, a non-unicast source or destination).
+    TooBig,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -88,6 +95,8 @@ impl DropReason {
         DropReason::TxFull,
         DropReason::NoMbuf,
         DropReason::ForeignMac,
+        DropReason::NoHeadroom,
+        DropReason::TooBig,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -117,6 +126,8 @@ impl DropReason {
             DropReason::TxFull => "tx_full",
             DropReason::NoMbuf => "no_mbuf",
             DropReason::ForeignMac => "foreign_mac",
+            DropReason::NoHeadroom => "no_headroom",
+            DropReason::TooBig => "too_big",
         }
     }
 }

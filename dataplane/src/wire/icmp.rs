@@ -18,7 +18,9 @@
 
 use super::checksum;
 use super::ipv4;
-use super::{field::Field, field::Rest, read_u16, read_u8, write_u16, write_u8};
+use super::{
+    field::Field, field::Rest, read_u16, read_u32, read_u8, write_u16, write_u32, write_u8,
+};
 use crate::verdict::DropReason;
 
 /// The ICMP type field (IANA "ICMP Type Numbers").
@@ -92,6 +94,7 @@ mod field {
     pub const TYPE: usize = 0;
     pub const CODE: usize = 1;
     pub const CHECKSUM: Field = 2..4;
+    pub const REST_OF_HEADER: Field = 4..8;
     pub const ECHO_IDENT: Field = 4..6;
     pub const ECHO_SEQNO: Field = 6..8;
     pub const NEXT_HOP_MTU: Field = 6..8;
@@ -181,6 +184,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         read_u16(self.buffer.as_ref(), field::ECHO_SEQNO)
     }
 
+    /// Return the four type-specific bytes after the checksum as one big-endian word
+    /// ("rest of header": identifier and sequence number, unused and next-hop MTU, ...).
+    #[inline]
+    pub fn rest_of_header(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::REST_OF_HEADER)
+    }
+
     /// Return the next-hop MTU field of a "fragmentation needed" message (RFC 1191).
     #[inline]
     pub fn next_hop_mtu(&self) -> u16 {
@@ -268,6 +278,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn set_echo_seq_no(&mut self, value: u16) {
         write_u16(self.buffer.as_mut(), field::ECHO_SEQNO, value);
+    }
+
+    /// Set the four type-specific bytes after the checksum (0 for the "unused" field of an
+    /// error message).
+    #[inline]
+    pub fn set_rest_of_header(&mut self, value: u32) {
+        write_u32(self.buffer.as_mut(), field::REST_OF_HEADER, value);
     }
 
     /// Set the next-hop MTU field of a "fragmentation needed" message.
@@ -474,7 +491,15 @@ mod tests {
         );
         let packet = Packet::new_unchecked(&bytes[..]);
         assert_eq!(packet.next_hop_mtu(), 1480);
+        assert_eq!(packet.rest_of_header(), 1480);
         assert!(packet.verify_checksum());
+        // The whole type-specific word: "unused" cleared, MTU set.
+        let mut bytes = PACKET_BYTES;
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        assert_eq!(packet.rest_of_header(), 0x1234_0001);
+        packet.set_rest_of_header(0x0000_05c8);
+        assert_eq!(&bytes[4..8], &[0x00, 0x00, 0x05, 0xc8]);
+        assert_eq!(Packet::new_unchecked(&bytes[..3]).rest_of_header(), 0);
     }
 
     #[test]

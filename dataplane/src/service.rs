@@ -1,0 +1,269 @@
+//! Virtual services and their real servers as the workers see them, with the traffic counters
+//! `ipvsadm --stats` shows.
+//!
+//! A [`Service`] holds the scheduler's shared dest list ([`sched::Dests`], kernel order) and,
+//! at the same indexes, one [`Real`] per dest with what forwarding needs (address, mode). A
+//! connection keeps an `Arc<Real>` for its whole life, so a real server removed from the
+//! configuration stays valid for the connections still using it, with its counters.
+//!
+//! Counters are split per worker: worker `w` only writes slot `w`, with a relaxed load and
+//! store (no read-modify-write, no shared cache line), and readers sum the slots.
+
+use crossbeam::utils::CachePadded;
+use sched::DestLoad;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+/// ipvsadm's traffic counters for one service or real server, one cache line per worker.
+#[derive(Debug)]
+pub struct Traffic {
+    slots: Box<[CachePadded<TrafficSlot>]>,
+}
+
+#[derive(Debug, Default)]
+struct TrafficSlot {
+    conns: AtomicU64,
+    inpkts: AtomicU64,
+    outpkts: AtomicU64,
+    inbytes: AtomicU64,
+    outbytes: AtomicU64,
+}
+
+/// A sum of [`Traffic`] over workers.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TrafficTotals {
+    /// Connections scheduled (templates excluded).
+    pub conns: u64,
+    /// Packets and bytes client → real server (IP length, before rewriting).
+    pub inpkts: u64,
+    pub inbytes: u64,
+    /// Packets and bytes real server → client (NAT and FULLNAT only).
+    pub outpkts: u64,
+    pub outbytes: u64,
+}
+
+/// Adds `n` to a counter only the calling worker writes.
+#[inline]
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Relaxed).wrapping_add(n), Relaxed);
+}
+
+impl Traffic {
+    /// Counters for `workers` workers, all zero.
+    pub fn new(workers: usize) -> Traffic {
+        Traffic {
+            slots: (0..workers.max(1)).map(|_| CachePadded::new(TrafficSlot::default())).collect(),
+        }
+    }
+
+    /// Counts a new connection on worker `w`.
+    #[inline]
+    pub fn conn(&self, w: usize) {
+        if let Some(s) = self.slots.get(w) {
+            bump(&s.conns, 1);
+        }
+    }
+
+    /// Counts a client → real server packet of `bytes` on worker `w`.
+    #[inline]
+    pub fn inbound(&self, w: usize, bytes: u64) {
+        if let Some(s) = self.slots.get(w) {
+            bump(&s.inpkts, 1);
+            bump(&s.inbytes, bytes);
+        }
+    }
+
+    /// Counts a real server → client packet of `bytes` on worker `w`.
+    #[inline]
+    pub fn outbound(&self, w: usize, bytes: u64) {
+        if let Some(s) = self.slots.get(w) {
+            bump(&s.outpkts, 1);
+            bump(&s.outbytes, bytes);
+        }
+    }
+
+    /// The sum over all workers.
+    pub fn totals(&self) -> TrafficTotals {
+        self.slots.iter().fold(TrafficTotals::default(), |t, s| TrafficTotals {
+            conns: t.conns + s.conns.load(Relaxed),
+            inpkts: t.inpkts + s.inpkts.load(Relaxed),
+            inbytes: t.inbytes + s.inbytes.load(Relaxed),
+            outpkts: t.outpkts + s.outpkts.load(Relaxed),
+            outbytes: t.outbytes + s.outbytes.load(Relaxed),
+        })
+    }
+}
+
+/// One real server of one service.
+#[derive(Debug)]
+pub struct Real {
+    pub addr: SocketAddrV4,
+    pub mode: conf::Mode,
+    /// Connection counters and overload state, shared with the scheduler's `Dest`.
+    pub load: Arc<DestLoad>,
+    /// This real server's traffic.
+    pub traffic: Traffic,
+    /// The owning service's traffic, counted with every packet of this real's connections.
+    pub service_traffic: Arc<Traffic>,
+    /// Set when the real server is removed from the configuration; its connections then live
+    /// out their timeouts (or are dropped at once with `expire_nodest_conn`).
+    pub removed: AtomicBool,
+}
+
+/// Protocol of a virtual service.
+pub use conf::Proto;
+
+/// One virtual service.
+#[derive(Debug)]
+pub struct Service {
+    pub proto: Proto,
+    pub vip: SocketAddrV4,
+    /// Persistence timeout in seconds, 0 = not persistent.
+    pub persistence: u32,
+    /// Mask applied to the client address for persistence templates (`-M`).
+    pub netmask: Ipv4Addr,
+    /// The scheduler's dest list, kernel order.
+    pub dests: Arc<sched::Dests>,
+    /// `reals[i]` is `dests.as_slice()[i]`.
+    pub reals: Vec<Arc<Real>>,
+    pub traffic: Arc<Traffic>,
+}
+
+impl Service {
+    /// The real behind scheduler index `i`.
+    #[inline]
+    pub fn real(&self, i: usize) -> Option<&Arc<Real>> {
+        self.reals.get(i)
+    }
+}
+
+/// Why a service could not be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Builds the service for `config`, reusing the counters of `previous` (the same service in
+/// the snapshot being replaced) for real servers that are still there, so that connection
+/// counts and traffic survive configuration changes.
+///
+/// The reals of a config file are added in file order as `ipvsadm -a` would, so the kernel
+/// list (and the scheduler's) is the file order reversed.
+pub fn build(config: &conf::Service, previous: Option<&Service>, workers: usize) -> Result<Service, BuildError> {
+    let kind: sched::Kind = config.sched.parse().map_err(|e: sched::UnknownScheduler| BuildError(e.to_string()))?;
+    let sched_config = sched::SchedConfig {
+        flags: sched::SchedFlags {
+            fallback: config.sched_flags.fallback,
+            port: config.sched_flags.port,
+        },
+        ch_table_size: config.ch_table_size,
+        ..sched::SchedConfig::default()
+    };
+    let traffic = previous.map_or_else(|| Arc::new(Traffic::new(workers)), |p| Arc::clone(&p.traffic));
+    let mut reals = Vec::with_capacity(config.reals.len());
+    let mut dests = Vec::with_capacity(config.reals.len());
+    for r in config.reals.iter().rev() {
+        let kept = previous
+            .and_then(|p| p.reals.iter().find(|old| old.addr == r.addr && old.mode == r.mode))
+            .map(Arc::clone);
+        let real = kept.unwrap_or_else(|| {
+            Arc::new(Real {
+                addr: r.addr,
+                mode: r.mode,
+                load: Arc::new(DestLoad::new(r.u_threshold, r.l_threshold)),
+                traffic: Traffic::new(workers),
+                service_traffic: Arc::clone(&traffic),
+                removed: AtomicBool::new(false),
+            })
+        });
+        real.load.set_thresholds(r.u_threshold, r.l_threshold);
+        let old_weight = previous
+            .and_then(|p| p.dests.position(&std::net::SocketAddr::V4(r.addr)))
+            .and_then(|i| previous.and_then(|p| p.dests.get(i)));
+        let dest = match old_weight {
+            Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(u32::from(r.weight)),
+            _ => sched::Dest::new(std::net::SocketAddr::V4(r.addr), u32::from(r.weight), Arc::clone(&real.load)),
+        };
+        dests.push(dest);
+        reals.push(real);
+    }
+    if let Some(p) = previous {
+        for old in &p.reals {
+            if !reals.iter().any(|r| Arc::ptr_eq(r, old)) {
+                old.removed.store(true, Relaxed);
+            }
+        }
+    }
+    let dests = sched::Dests::new(kind, sched_config, dests).map_err(|e| BuildError(e.to_string()))?;
+    Ok(Service {
+        proto: config.proto,
+        vip: config.vip,
+        persistence: config.persistence,
+        netmask: config.netmask,
+        dests: Arc::new(dests),
+        reals,
+        traffic,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(reals: &[(&str, u16)]) -> conf::Service {
+        let mut text = String::from(
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nsched = \"wrr\"\n",
+        );
+        for (addr, w) in reals {
+            text += &format!("[[service.real]]\naddr = \"{addr}\"\nmode = \"nat\"\nweight = {w}\n");
+        }
+        conf::Config::parse(&text, "t.toml").expect("valid").services.remove(0)
+    }
+
+    #[test]
+    fn file_order_becomes_kernel_order_reversed() {
+        let s = build(&config(&[("10.0.0.11:80", 4), ("10.0.0.12:80", 3), ("10.0.0.13:80", 2)]), None, 2).unwrap();
+        let addrs: Vec<String> = s.reals.iter().map(|r| r.addr.to_string()).collect();
+        assert_eq!(addrs, ["10.0.0.13:80", "10.0.0.12:80", "10.0.0.11:80"]);
+        for (i, r) in s.reals.iter().enumerate() {
+            assert_eq!(s.dests.get(i).unwrap().addr, std::net::SocketAddr::V4(r.addr));
+        }
+    }
+
+    #[test]
+    fn rebuild_keeps_counters_of_surviving_reals_and_marks_removed_ones() {
+        let first = build(&config(&[("10.0.0.11:80", 1), ("10.0.0.12:80", 1)]), None, 2).unwrap();
+        first.reals[0].traffic.inbound(1, 100);
+        first.traffic.conn(0);
+        first.reals[0].load.bind(sched::ConnClass::Inactive);
+        let second = build(&config(&[("10.0.0.11:80", 5)]), Some(&first), 2).unwrap();
+        let kept = &second.reals[0];
+        assert!(Arc::ptr_eq(kept, first.reals.iter().find(|r| r.addr == kept.addr).unwrap()));
+        assert_eq!(second.dests.get(0).unwrap().weight, 5);
+        assert_eq!(second.traffic.totals().conns, 1);
+        let removed = first.reals.iter().find(|r| r.addr.to_string() == "10.0.0.12:80").unwrap();
+        assert!(removed.removed.load(Relaxed));
+        assert!(!kept.removed.load(Relaxed));
+    }
+
+    #[test]
+    fn traffic_sums_per_worker_slots() {
+        let t = Traffic::new(3);
+        t.conn(0);
+        t.inbound(1, 60);
+        t.inbound(2, 40);
+        t.outbound(2, 1500);
+        t.inbound(7, 1); // no such worker: ignored, never a panic
+        assert_eq!(
+            t.totals(),
+            TrafficTotals { conns: 1, inpkts: 2, inbytes: 100, outpkts: 1, outbytes: 1500 }
+        );
+    }
+}

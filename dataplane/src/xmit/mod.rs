@@ -1,0 +1,190 @@
+//! Forwarding: the per-mode rewrites that turn a received frame into the frame sent on, as the
+//! Linux IPVS transmitters do (`ip_vs_nat_xmit` and `handle_response`, `ip_vs_dr_xmit`,
+//! `ip_vs_tunnel_xmit`, `ip_vs_nat_icmp`), one file per forwarding method:
+//!
+//! - [`nat`]: masquerading: DNAT client → real server, SNAT on the replies, and the ICMP errors
+//!   that belong to a NAT connection (outer and embedded headers);
+//! - [`dr`]: direct routing: only the Ethernet addresses change;
+//! - [`tun`]: IP-in-IP encapsulation, and the ICMP "fragmentation needed" answer when the
+//!   encapsulated packet would exceed the egress MTU;
+//! - here: [`rewrite_ether`], the egress Ethernet header every method writes.
+//!
+//! The connection lookup, the scheduling, the route and neighbour lookups are the caller's: a
+//! rewrite takes the frame and the values to write, and nothing else.
+//!
+//! ## Rules every function here follows
+//!
+//! - **Pure, in place, no allocation, no panic.** Functions that keep the frame's length take
+//!   `&mut [u8]` (the whole Ethernet frame); those that grow or shrink it take a
+//!   [`Frame`](crate::frame::Frame). Every field is read and written through the
+//!   [`wire`](crate::wire) views, every length read from the packet is checked first.
+//! - **All or nothing.** Each returns `Result<_, DropReason>`; every check comes before the
+//!   first write, so on `Err` the frame is exactly as it was and the caller counts the reason.
+//! - **What is checked, and what is the caller's.** Each function checks the structure it relies
+//!   on: the Ethernet header and EtherType IPv4 ([`DropReason::Truncated`],
+//!   [`DropReason::VlanTagged`], [`DropReason::UnsupportedEthertype`]); IPv4 version, IHL and
+//!   total length within the frame ([`DropReason::Truncated`], [`DropReason::BadIpv4Header`]);
+//!   not a fragment ([`DropReason::Fragment`]: ports are only in the first one); for NAT, the
+//!   TCP or UDP header within the IPv4 payload ([`DropReason::BadL4Header`]). The IPv4 header
+//!   checksum is *not* verified: the caller passed every received packet through
+//!   [`ipv4::Packet::validate`](crate::wire::ipv4::Packet::validate) before looking up its
+//!   connection. Incremental checksum updates keep a wrong checksum wrong, so a corrupted
+//!   packet is never made to look valid. ICMP errors rewritten by NAT get a fully recomputed
+//!   ICMP checksum, so their checksum *is* verified first ([`DropReason::BadIcmpChecksum`]),
+//!   as `ip_vs_in_icmp` and `handle_response_icmp` do.
+//! - **Ethernet padding.** A received frame may be longer than its IPv4 packet (padding to 60
+//!   bytes, or trailing garbage). Every function takes the packet's end from the IPv4 total
+//!   length, never from the frame length: padding is never checksummed nor read as data.
+//!   In-place rewrites (`&mut [u8]`) leave it as it was, since the frame keeps its length; the
+//!   rewrites that resize the frame (encapsulation, the "fragmentation needed" answer) drop it,
+//!   so their frame ends exactly at the new packet's end (the NIC pads short frames again).
+//! - **TTL is not decremented** in any method, as spec §4 describes IPVS: the packet is taken
+//!   at LOCAL_IN and re-sent, not routed. Caveat for the lead: Linux commit 8d8e20e2d7bb
+//!   ("ipvs: Decrement ttl", present in the current `ip_vs_xmit.c`, release not checked here)
+//!   makes recent kernels decrement the TTL in `__ip_vs_get_out_rt` for every non-local
+//!   destination (NAT, DR and TUN alike) and answer TTL ≤ 1 with ICMP time exceeded. rvs
+//!   follows spec §4 until that choice is made.
+//! - **Checksums** in received packets are full checksums (RX never sees a TX-offload
+//!   pseudo-header seed); the rewrites leave full checksums, nothing for TX offload to finish.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::indexing_slicing,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use crate::verdict::DropReason;
+use crate::wire::ether::{self, EtherType, EthernetAddress};
+use crate::wire::ipv4;
+
+pub mod dr;
+pub mod nat;
+pub mod tun;
+
+#[cfg(test)]
+mod testing;
+
+/// The Ethernet addresses of the egress link: what [`rewrite_ether`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// The egress port's MAC: the Ethernet source.
+    pub port_mac: EthernetAddress,
+    /// The next hop's MAC (the real server's for DR, the gateway's or the destination's on
+    /// link for NAT and TUN): the Ethernet destination.
+    pub next_hop_mac: EthernetAddress,
+}
+
+/// Rewrite the Ethernet header of `frame` for the egress link: source = the port's MAC,
+/// destination = the next hop's. The EtherType and everything after the header are unchanged.
+///
+/// # Errors
+/// [`DropReason::Truncated`] if the frame is shorter than an Ethernet header; it is unchanged.
+pub fn rewrite_ether(frame: &mut [u8], link: Link) -> Result<(), DropReason> {
+    let mut eth = ether::Packet::new_checked(frame)?;
+    eth.set_dst_addr(link.next_hop_mac);
+    eth.set_src_addr(link.port_mac);
+    Ok(())
+}
+
+/// Check the structure every rewrite relies on (see the module documentation) and return a
+/// view of the IPv4 packet of `frame`. The view's buffer runs to the end of the frame, padding
+/// included; its payload ends at the total length.
+fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let eth = ether::Packet::new_checked(frame)?;
+    match eth.ethertype() {
+        EtherType::Ipv4 => {}
+        ethertype if ethertype.is_vlan() => return Err(DropReason::VlanTagged),
+        _ => return Err(DropReason::UnsupportedEthertype),
+    }
+    let bytes = frame.get(ether::HEADER_LEN..).unwrap_or_default();
+    if bytes.len() < ipv4::HEADER_LEN {
+        return Err(DropReason::Truncated);
+    }
+    let ip = ipv4::Packet::new_unchecked(bytes);
+    if ip.version() != 4 {
+        return Err(DropReason::BadIpv4Header);
+    }
+    ip.check_len()?;
+    if ip.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    Ok(ip)
+}
+
+/// A writable view of the IPv4 packet of `frame`, for after [`ipv4_packet`] has checked it.
+fn ipv4_mut(frame: &mut [u8]) -> ipv4::Packet<&mut [u8]> {
+    ipv4::Packet::new_unchecked(frame.get_mut(ether::HEADER_LEN..).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PORT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
+    const NEXT_HOP_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0x00, 0x00, 0x00, 0x0a]);
+
+    #[test]
+    fn rewrites_only_the_addresses() {
+        let mut frame = [0xeeu8; 20];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        let link = Link {
+            port_mac: PORT_MAC,
+            next_hop_mac: NEXT_HOP_MAC,
+        };
+        assert_eq!(rewrite_ether(&mut frame, link), Ok(()));
+        assert_eq!(
+            frame,
+            [
+                0x52, 0x54, 0x00, 0x00, 0x00, 0x0a, // destination: next hop
+                0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // source: port
+                0x08, 0x00, // EtherType unchanged
+                0xee, 0xee, 0xee, 0xee, 0xee, 0xee, // payload unchanged
+            ]
+        );
+        for len in 0..ether::HEADER_LEN {
+            let mut short = vec![0xee; len];
+            assert_eq!(rewrite_ether(&mut short, link), Err(DropReason::Truncated));
+            assert_eq!(short, vec![0xee; len]);
+        }
+    }
+
+    #[test]
+    fn ipv4_checks() {
+        // Ethernet + a 20-byte IPv4 header, total length 20, no payload.
+        let mut frame = vec![0u8; 34];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        frame[17] = 20;
+        assert_eq!(ipv4_packet(&frame).map(|ip| ip.total_len()), Ok(20));
+        assert_eq!(ipv4_packet(&frame[..33]).err(), Some(DropReason::Truncated));
+        assert_eq!(ipv4_packet(&frame[..13]).err(), Some(DropReason::Truncated));
+        let mut bad = frame.clone();
+        bad[14] = 0x65;
+        assert_eq!(ipv4_packet(&bad).err(), Some(DropReason::BadIpv4Header));
+        let mut bad = frame.clone();
+        bad[14] = 0x44;
+        assert_eq!(ipv4_packet(&bad).err(), Some(DropReason::BadIpv4Header));
+        let mut bad = frame.clone();
+        bad[17] = 21;
+        assert_eq!(ipv4_packet(&bad).err(), Some(DropReason::Truncated));
+        let mut bad = frame.clone();
+        bad[20] = 0x20; // MF
+        assert_eq!(ipv4_packet(&bad).err(), Some(DropReason::Fragment));
+        let mut bad = frame.clone();
+        bad[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert_eq!(ipv4_packet(&bad).err(), Some(DropReason::VlanTagged));
+        bad[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(
+            ipv4_packet(&bad).err(),
+            Some(DropReason::UnsupportedEthertype)
+        );
+        // The header checksum is the caller's (validate): not checked here.
+        let mut unchecked = frame.clone();
+        unchecked[24] = 0x12;
+        assert!(ipv4_packet(&unchecked).is_ok());
+    }
+}
