@@ -6,19 +6,24 @@
 //! 2. [`process`]: the pipeline entry, pure over a [`frame::Frame`]: Ethernet dispatch.
 //! 3. [`l2`]: ARP answers for owned addresses, ICMP echo for owned addresses.
 //! 4. [`wire`]: zero-copy views of each header; parse errors are [`verdict::DropReason`]s.
+//! 5. [`xmit`]: the per-forwarding-method rewrites (NAT, DR, TUN), pure over the frame.
 //!
 //! Invariants: a worker shares nothing mutable with other workers on the fast path; workers
 //! read configuration from an immutable [`snapshot::Snapshot`]; every packet that is not sent
 //! is counted under a [`verdict::DropReason`].
 #![deny(unsafe_code)]
 
+pub mod conn;
 pub mod dpdk;
+pub mod forward;
 pub mod frame;
 pub mod l2;
 pub mod process;
 pub mod report;
+pub mod service;
 pub mod snapshot;
 pub mod stats;
 pub mod verdict;
 pub mod wire;
 pub mod worker;
+pub mod xmit;

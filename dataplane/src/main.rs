@@ -5,10 +5,11 @@ use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
 use dataplane::dpdk::port::{Port, PortSetup};
+use dataplane::process::Pipeline;
 use dataplane::report::Report;
 use dataplane::snapshot::Snapshot;
 use dataplane::stats::SharedCounters;
-use dataplane::worker::Worker;
+use dataplane::worker::{Fabric, Setup, Worker};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,7 +99,10 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
     let macs: Vec<_> = ports.iter().map(Port::mac).collect();
-    let snapshot = Arc::new(Snapshot::new(config, &macs));
+    let workers = config.dataplane.workers.len();
+    let snapshot =
+        Arc::new(Snapshot::build(config, &macs, None, workers).map_err(|e| e.to_string())?);
+    let fabric = Fabric::new(workers, Arc::clone(&snapshot));
     for (p, port) in config.ports.iter().zip(&ports) {
         let mac = port.mac().map(|b| format!("{b:02x}")).join(":");
         log::info!("port {} ({}) up, mac {mac}", p.name, port.name());
@@ -117,23 +121,39 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
+    let pipelines = (0..workers)
+        .map(|index| {
+            Pipeline::new(
+                index,
+                workers,
+                config.dataplane.conn_table_size,
+                &snapshot,
+                0,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+
     lcore::scope(&eal, |scope| -> Result<(), String> {
-        for (index, ((&lcore_id, queues), shared)) in config
+        for (index, (((&lcore_id, queues), shared), pipeline)) in config
             .dataplane
             .workers
             .iter()
             .zip(per_worker)
             .zip(&shared)
+            .zip(pipelines)
             .enumerate()
         {
-            let mut worker = Worker::new(
+            let mut worker = Worker::new(Setup {
                 index,
                 queues,
-                usize::from(config.dataplane.burst),
-                &pool,
-                Arc::clone(&snapshot),
+                burst: usize::from(config.dataplane.burst),
+                pool: &pool,
+                fabric: &fabric,
+                pipeline,
                 shared,
-            );
+                tsc_hz,
+            });
             let stop = &stop;
             if let Err(e) = scope.launch(lcore_id, move || worker.run(stop)) {
                 stop.store(true, Ordering::Relaxed);
@@ -145,7 +165,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         Ok(())
     })?;
 
-    let report = Report::new(config, &shared, &ports);
+    let report = Report::new(&fabric.snapshot(), &shared, config, &ports);
     log::info!(
         "stopped: rx {} tx {} dropped {}",
         report.rx_packets,

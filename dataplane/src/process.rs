@@ -1,56 +1,275 @@
-//! The pipeline entry: one received frame in, one verdict out. Pure over a [`Frame`], so the
-//! same code runs on DPDK mbufs in workers and on byte vectors in tests and benchmarks.
+//! The pipeline: one received frame in, one verdict out, with the state one worker owns.
 //!
-//! Stages, in packet order: Ethernet dispatch → ARP ([`l2::arp`]) or IPv4 header validation →
-//! owned address → ICMP echo ([`l2::icmp`]). Traffic to services is not forwarded yet (the data
-//! path issue) and is dropped as [`DropReason::NoService`].
+//! Pure over a [`Frame`] and a clock passed in, so the same code runs on DPDK mbufs in workers
+//! and on byte vectors in tests and benchmarks. Stages, in packet order:
+//!
+//! 1. Ethernet dispatch; ARP answered and learned from ([`l2::arp`], [`l2::neighbor`]).
+//! 2. IPv4 header validation; frames for another MAC dropped.
+//! 3. Owned destination: ICMP echo answered ([`l2::icmp`]); ICMP errors about a connection
+//!    and TCP/UDP to a virtual service go to [`forward`].
+//! 4. Other destinations: replies of NAT connections (real server → client) go to
+//!    [`forward`]; everything else is dropped (`not_ours`): rvs is not a router.
+//!
+//! A packet of a flow that another worker owns is handed to it ([`Verdict::Redirect`]); see
+//! [`owner`] for the rule.
 
+use crate::conn;
+use crate::dpdk::MacAddr;
+use crate::forward;
 use crate::frame::Frame;
 use crate::l2;
+use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EtherType, EthernetAddress};
+use crate::wire::icmp::{self, Message};
 use crate::wire::ipv4::{self, Protocol};
+use sched::Scheduler;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 
-/// Decides what happens to `frame`, received on port `in_port`, rewriting it in place when it
-/// is to be sent.
-pub fn packet<F: Frame>(snapshot: &Snapshot, in_port: usize, frame: &mut F) -> Verdict {
-    let Some(port) = snapshot.ports.get(in_port) else {
-        return Verdict::Drop(DropReason::NotOurs);
-    };
-    let data = frame.data_mut();
-    let (ethertype, dst_mac) = match ether::Packet::new_checked(&*data) {
-        Ok(eth) => (eth.ethertype(), eth.dst_addr()),
-        Err(reason) => return Verdict::Drop(reason),
-    };
-    let verdict = match ethertype {
-        EtherType::Arp => l2::arp::respond(data, port.mac, |ip| snapshot.owns_on(in_port, ip))
-            .and_then(|outcome| match outcome {
-                l2::arp::Outcome::Reply(_) => Ok(()),
-                l2::arp::Outcome::NoReply(_, reason) => Err(reason),
-            }),
-        EtherType::Ipv4 if dst_mac != EthernetAddress(port.mac) => Err(DropReason::ForeignMac),
-        EtherType::Ipv4 => ipv4_local(snapshot, port.mac, data),
-        t if t.is_vlan() => Err(DropReason::VlanTagged),
-        _ => Err(DropReason::UnsupportedEthertype),
-    };
-    match verdict {
-        Ok(()) => Verdict::Tx { port: in_port },
-        Err(reason) => Verdict::Drop(reason),
+/// Neighbours learned in one burst that the worker has not yet passed to its peers.
+const LEARNED_MAX: usize = 64;
+
+/// The worker that owns the flow whose client is `client_ip:client_port`.
+///
+/// Both directions of a NAT, DR or TUN connection carry the client address and port
+/// unchanged (source inbound, destination in the replies), so both are mapped to the same
+/// worker without any state. The hash mixes address and port so that one client's many
+/// connections spread over the workers.
+#[inline]
+pub fn owner(client_ip: Ipv4Addr, client_port: u16, workers: usize) -> usize {
+    let x = (u64::from(u32::from(client_ip)) << 16 | u64::from(client_port))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((x >> 32) as usize) % workers.max(1)
+}
+
+/// Everything one worker owns: its connections, its scheduler per service, its neighbours.
+pub struct Pipeline {
+    /// This worker's index and the number of workers (for [`owner`]).
+    pub(crate) worker: usize,
+    pub(crate) workers: usize,
+    pub(crate) conns: conn::Table<Arc<Real>>,
+    /// `scheds[i]` schedules `snapshot.services[i]`.
+    pub(crate) scheds: Vec<Scheduler>,
+    pub(crate) neighbors: l2::neighbor::Table,
+    /// Neighbours learned since the worker last drained this list.
+    learned: Vec<(usize, Ipv4Addr, MacAddr)>,
+    /// IP identification for packets rvs originates (tunnel outer headers, ICMP errors).
+    pub(crate) ip_ident: u16,
+}
+
+/// Why a pipeline could not be created.
+pub type BuildError = conn::TableError;
+
+impl Pipeline {
+    /// The state of worker `worker` of `workers`, with a connection table of
+    /// `conn_table_size` entries, set up for `snapshot`.
+    pub fn new(
+        worker: usize,
+        workers: usize,
+        conn_table_size: u32,
+        snapshot: &Snapshot,
+        now_ms: u64,
+    ) -> Result<Pipeline, BuildError> {
+        let mut config = conn::Config::new(conn_table_size);
+        config.timeouts = snapshot.timeouts;
+        let mut pipeline = Pipeline {
+            worker,
+            workers: workers.max(1),
+            conns: conn::Table::new(config, now_ms)?,
+            scheds: Vec::new(),
+            neighbors: l2::neighbor::Table::with_capacity(1024),
+            learned: Vec::with_capacity(LEARNED_MAX),
+            ip_ident: (worker as u16).wrapping_mul(0x1000),
+        };
+        pipeline.adopt(None, snapshot);
+        Ok(pipeline)
+    }
+
+    /// Switches to `next` (published after `previous`): schedulers of services that
+    /// continue get the new destination lists, new services get fresh schedulers, static
+    /// neighbours and timeouts are applied.
+    pub fn adopt(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
+        let mut old: Vec<Option<Scheduler>> = std::mem::take(&mut self.scheds)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for service in &next.services {
+            let kept = previous
+                .and_then(|p| p.service_index(service.proto, service.vip))
+                .and_then(|i| old.get_mut(i))
+                .and_then(Option::take);
+            let sched = match kept {
+                Some(mut s) => {
+                    if !Arc::ptr_eq(s.dests(), &service.dests) {
+                        s.set_dests(Arc::clone(&service.dests));
+                    }
+                    s
+                }
+                None => Scheduler::bind(Arc::clone(&service.dests)),
+            };
+            self.scheds.push(sched);
+        }
+        for &(port, ip, mac) in &next.neighbors {
+            self.neighbors.learn(port, ip, mac);
+        }
+        self.conns.set_timeouts(next.timeouts);
+    }
+
+    /// Neighbours learned from ARP since the last call, to pass to the other workers.
+    pub fn take_learned(&mut self) -> impl Iterator<Item = (usize, Ipv4Addr, MacAddr)> + '_ {
+        self.learned.drain(..)
+    }
+
+    /// Records a neighbour another worker learned.
+    pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
+        self.neighbors.learn(port, ip, mac);
+    }
+
+    /// The neighbour table (for releasing packets that waited for ARP).
+    pub fn neighbors(&self) -> &l2::neighbor::Table {
+        &self.neighbors
+    }
+
+    /// Number of connections and templates in this worker's table.
+    pub fn conns(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Timer work for one loop: expires at most `budget` connections, unbinding them from
+    /// their real servers, and lets the schedulers age their caches.
+    pub fn expire(&mut self, now_ms: u64, budget: usize) {
+        self.conns.expire(now_ms, budget, |gone| {
+            forward::unbind(&gone.dest, gone.counter)
+        });
+        let now = std::time::Duration::from_millis(now_ms);
+        for s in &mut self.scheds {
+            s.expire(now);
+        }
+    }
+
+    /// Decides what happens to `frame`, received on port `in_port` at `now_ms`, rewriting it
+    /// in place when it is to be sent.
+    pub fn packet<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+    ) -> Verdict {
+        let Some(port) = snapshot.ports.get(in_port) else {
+            return Verdict::Drop(DropReason::NotOurs);
+        };
+        let (ethertype, dst_mac) = match ether::Packet::new_checked(frame.data()) {
+            Ok(eth) => (eth.ethertype(), eth.dst_addr()),
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        match ethertype {
+            EtherType::Arp => self.arp(snapshot, in_port, port.mac, frame.data_mut()),
+            EtherType::Ipv4 if dst_mac != EthernetAddress(port.mac) => {
+                Verdict::Drop(DropReason::ForeignMac)
+            }
+            EtherType::Ipv4 => self.ipv4(snapshot, in_port, frame, now_ms),
+            t if t.is_vlan() => Verdict::Drop(DropReason::VlanTagged),
+            _ => Verdict::Drop(DropReason::UnsupportedEthertype),
+        }
+    }
+
+    /// Answers ARP for addresses owned on the port and learns the sender.
+    fn arp(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        port_mac: MacAddr,
+        data: &mut [u8],
+    ) -> Verdict {
+        let outcome = match l2::arp::respond(data, port_mac, |ip| snapshot.owns_on(in_port, ip)) {
+            Ok(outcome) => outcome,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        let seen = outcome.received();
+        let (ip, mac) = (seen.sender_protocol_addr, seen.sender_hardware_addr.0);
+        let on_link = snapshot
+            .routes
+            .lookup(ip)
+            .is_some_and(|hop| hop.port == in_port && hop.via.is_none());
+        if !ip.is_unspecified()
+            && on_link
+            && !snapshot.owns(ip)
+            && self.neighbors.learn(in_port, ip, mac)
+            && self.learned.len() < LEARNED_MAX
+        {
+            self.learned.push((in_port, ip, mac));
+        }
+        match outcome {
+            l2::arp::Outcome::Reply(_) => Verdict::Tx { port: in_port },
+            l2::arp::Outcome::NoReply(_, reason) => Verdict::Drop(reason),
+        }
+    }
+
+    fn ipv4<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+    ) -> Verdict {
+        let eth = ether::Packet::new_unchecked(frame.data());
+        let ip = ipv4::Packet::new_unchecked(eth.payload());
+        if let Err(reason) = ip.validate() {
+            return Verdict::Drop(reason);
+        }
+        let (dst, protocol) = (ip.dst_addr(), ip.protocol());
+        let local = snapshot.owns(dst);
+        let icmp_type = match protocol {
+            Protocol::Icmp => icmp::Packet::new_checked(ip.payload())
+                .map(|p| p.msg_type())
+                .ok(),
+            _ => None,
+        };
+        match (local, protocol, icmp_type) {
+            (true, Protocol::Icmp, Some(Message::EchoRequest)) => {
+                let port_mac = snapshot.ports.get(in_port).map_or([0; 6], |p| p.mac);
+                match l2::icmp::respond(frame.data_mut(), port_mac, |a| snapshot.owns(a)) {
+                    Ok(()) => Verdict::Tx { port: in_port },
+                    Err(reason) => Verdict::Drop(reason),
+                }
+            }
+            (_, Protocol::Icmp, Some(m)) if m.is_error() => {
+                forward::icmp_error(self, snapshot, in_port, frame, now_ms)
+            }
+            (true, Protocol::Icmp, _) => Verdict::Drop(DropReason::IcmpIgnored),
+            (_, Protocol::Tcp | Protocol::Udp, _) => {
+                forward::l4(self, snapshot, in_port, frame, local, now_ms)
+            }
+            (true, _, _) => Verdict::Drop(DropReason::UnsupportedProtocol),
+            (false, _, _) => Verdict::Drop(DropReason::NotOurs),
+        }
     }
 }
 
-/// IPv4 addressed to the balancer's MAC: answers echo requests to owned addresses.
-fn ipv4_local(snapshot: &Snapshot, port_mac: [u8; 6], data: &mut [u8]) -> Result<(), DropReason> {
-    let eth = ether::Packet::new_unchecked(&*data);
-    let ip = ipv4::Packet::new_unchecked(eth.payload());
-    ip.validate()?;
-    if !snapshot.owns(ip.dst_addr()) {
-        return Err(DropReason::NotOurs);
-    }
-    match ip.protocol() {
-        Protocol::Icmp => l2::icmp::respond(data, port_mac, |a| snapshot.owns(a)),
-        Protocol::Tcp | Protocol::Udp => Err(DropReason::NoService),
-        _ => Err(DropReason::UnsupportedProtocol),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_is_stable_in_range_and_spreads() {
+        let ip = Ipv4Addr::new(198, 51, 100, 7);
+        for workers in 1..=8 {
+            let mut seen = vec![0u32; workers];
+            for port in 1024..3072 {
+                let w = owner(ip, port, workers);
+                assert!(w < workers);
+                assert_eq!(w, owner(ip, port, workers));
+                seen[w] += 1;
+            }
+            let mean = 2048 / workers as u32;
+            assert!(
+                seen.iter().all(|&n| n > mean / 2),
+                "{workers} workers: {seen:?}"
+            );
+        }
+        assert_eq!(owner(ip, 80, 0), 0, "no division by zero");
     }
 }

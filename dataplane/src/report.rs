@@ -6,6 +6,8 @@
 //! `outpkts`). Everything else is an extension.
 
 use crate::dpdk::port::Port;
+use crate::service::Service;
+use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters};
 use crate::verdict::DropReason;
 use serde::Serialize;
@@ -62,7 +64,7 @@ pub struct ServiceReport {
 pub struct RealReport {
     pub addr: String,
     pub mode: &'static str,
-    pub weight: u16,
+    pub weight: u32,
     pub conns: u64,
     pub active: u64,
     pub inactive: u64,
@@ -74,7 +76,12 @@ pub struct RealReport {
 
 impl Report {
     /// Collects the published counters of every worker and port.
-    pub fn new(config: &conf::Config, workers: &[SharedCounters], ports: &[Port<'_>]) -> Report {
+    pub fn new(
+        snapshot: &Snapshot,
+        workers: &[SharedCounters],
+        config: &conf::Config,
+        ports: &[Port<'_>],
+    ) -> Report {
         let per_worker: Vec<Counters> = workers.iter().map(SharedCounters::read).collect();
         let mut total = Counters::default();
         for c in &per_worker {
@@ -116,7 +123,11 @@ impl Report {
                     }
                 })
                 .collect(),
-            services: config.services.iter().map(service_report).collect(),
+            services: snapshot
+                .services
+                .iter()
+                .map(|s| service_report(s))
+                .collect(),
         }
     }
 
@@ -127,32 +138,49 @@ impl Report {
     }
 }
 
-/// A service as configured; its traffic counters arrive with the connection table (issue 3).
-fn service_report(s: &conf::Service) -> ServiceReport {
+/// A service with its counters summed over workers; reals in `ipvsadm -L` order (address,
+/// then port).
+fn service_report(s: &Service) -> ServiceReport {
+    let total = s.traffic.totals();
+    let mut reals: Vec<RealReport> = s
+        .reals
+        .iter()
+        .zip(s.dests.as_slice())
+        .map(|(r, d)| {
+            let t = r.traffic.totals();
+            let (active, inactive) = (
+                u64::from(r.load.activeconns()),
+                u64::from(r.load.inactconns()),
+            );
+            RealReport {
+                addr: r.addr.to_string(),
+                mode: r.mode.as_str(),
+                weight: d.weight,
+                conns: t.conns,
+                active,
+                inactive,
+                inpkts: t.inpkts,
+                outpkts: t.outpkts,
+                inbytes: t.inbytes,
+                outbytes: t.outbytes,
+            }
+        })
+        .collect();
+    reals.sort_by_key(|r| {
+        r.addr
+            .parse::<std::net::SocketAddrV4>()
+            .map(|a| (*a.ip(), a.port()))
+            .ok()
+    });
     ServiceReport {
         vip: s.vip.to_string(),
         proto: s.proto.as_str(),
-        sched: s.sched,
-        conns: 0,
-        inpkts: 0,
-        outpkts: 0,
-        inbytes: 0,
-        outbytes: 0,
-        reals: s
-            .reals
-            .iter()
-            .map(|r| RealReport {
-                addr: r.addr.to_string(),
-                mode: r.mode.as_str(),
-                weight: r.weight,
-                conns: 0,
-                active: 0,
-                inactive: 0,
-                inpkts: 0,
-                outpkts: 0,
-                inbytes: 0,
-                outbytes: 0,
-            })
-            .collect(),
+        sched: s.dests.kind().name(),
+        conns: total.conns,
+        inpkts: total.inpkts,
+        outpkts: total.outpkts,
+        inbytes: total.inbytes,
+        outbytes: total.outbytes,
+        reals,
     }
 }

@@ -53,7 +53,9 @@ impl Traffic {
     /// Counters for `workers` workers, all zero.
     pub fn new(workers: usize) -> Traffic {
         Traffic {
-            slots: (0..workers.max(1)).map(|_| CachePadded::new(TrafficSlot::default())).collect(),
+            slots: (0..workers.max(1))
+                .map(|_| CachePadded::new(TrafficSlot::default()))
+                .collect(),
         }
     }
 
@@ -85,13 +87,15 @@ impl Traffic {
 
     /// The sum over all workers.
     pub fn totals(&self) -> TrafficTotals {
-        self.slots.iter().fold(TrafficTotals::default(), |t, s| TrafficTotals {
-            conns: t.conns + s.conns.load(Relaxed),
-            inpkts: t.inpkts + s.inpkts.load(Relaxed),
-            inbytes: t.inbytes + s.inbytes.load(Relaxed),
-            outpkts: t.outpkts + s.outpkts.load(Relaxed),
-            outbytes: t.outbytes + s.outbytes.load(Relaxed),
-        })
+        self.slots
+            .iter()
+            .fold(TrafficTotals::default(), |t, s| TrafficTotals {
+                conns: t.conns + s.conns.load(Relaxed),
+                inpkts: t.inpkts + s.inpkts.load(Relaxed),
+                inbytes: t.inbytes + s.inbytes.load(Relaxed),
+                outpkts: t.outpkts + s.outpkts.load(Relaxed),
+                outbytes: t.outbytes + s.outbytes.load(Relaxed),
+            })
     }
 }
 
@@ -156,8 +160,15 @@ impl std::error::Error for BuildError {}
 ///
 /// The reals of a config file are added in file order as `ipvsadm -a` would, so the kernel
 /// list (and the scheduler's) is the file order reversed.
-pub fn build(config: &conf::Service, previous: Option<&Service>, workers: usize) -> Result<Service, BuildError> {
-    let kind: sched::Kind = config.sched.parse().map_err(|e: sched::UnknownScheduler| BuildError(e.to_string()))?;
+pub fn build(
+    config: &conf::Service,
+    previous: Option<&Service>,
+    workers: usize,
+) -> Result<Service, BuildError> {
+    let kind: sched::Kind = config
+        .sched
+        .parse()
+        .map_err(|e: sched::UnknownScheduler| BuildError(e.to_string()))?;
     let sched_config = sched::SchedConfig {
         flags: sched::SchedFlags {
             fallback: config.sched_flags.fallback,
@@ -166,12 +177,19 @@ pub fn build(config: &conf::Service, previous: Option<&Service>, workers: usize)
         ch_table_size: config.ch_table_size,
         ..sched::SchedConfig::default()
     };
-    let traffic = previous.map_or_else(|| Arc::new(Traffic::new(workers)), |p| Arc::clone(&p.traffic));
+    let traffic = previous.map_or_else(
+        || Arc::new(Traffic::new(workers)),
+        |p| Arc::clone(&p.traffic),
+    );
     let mut reals = Vec::with_capacity(config.reals.len());
     let mut dests = Vec::with_capacity(config.reals.len());
     for r in config.reals.iter().rev() {
         let kept = previous
-            .and_then(|p| p.reals.iter().find(|old| old.addr == r.addr && old.mode == r.mode))
+            .and_then(|p| {
+                p.reals
+                    .iter()
+                    .find(|old| old.addr == r.addr && old.mode == r.mode)
+            })
             .map(Arc::clone);
         let real = kept.unwrap_or_else(|| {
             Arc::new(Real {
@@ -189,7 +207,11 @@ pub fn build(config: &conf::Service, previous: Option<&Service>, workers: usize)
             .and_then(|i| previous.and_then(|p| p.dests.get(i)));
         let dest = match old_weight {
             Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(u32::from(r.weight)),
-            _ => sched::Dest::new(std::net::SocketAddr::V4(r.addr), u32::from(r.weight), Arc::clone(&real.load)),
+            _ => sched::Dest::new(
+                std::net::SocketAddr::V4(r.addr),
+                u32::from(r.weight),
+                Arc::clone(&real.load),
+            ),
         };
         dests.push(dest);
         reals.push(real);
@@ -201,7 +223,8 @@ pub fn build(config: &conf::Service, previous: Option<&Service>, workers: usize)
             }
         }
     }
-    let dests = sched::Dests::new(kind, sched_config, dests).map_err(|e| BuildError(e.to_string()))?;
+    let dests =
+        sched::Dests::new(kind, sched_config, dests).map_err(|e| BuildError(e.to_string()))?;
     Ok(Service {
         proto: config.proto,
         vip: config.vip,
@@ -224,31 +247,58 @@ mod tests {
         for (addr, w) in reals {
             text += &format!("[[service.real]]\naddr = \"{addr}\"\nmode = \"nat\"\nweight = {w}\n");
         }
-        conf::Config::parse(&text, "t.toml").expect("valid").services.remove(0)
+        conf::Config::parse(&text, "t.toml")
+            .expect("valid")
+            .services
+            .remove(0)
     }
 
     #[test]
     fn file_order_becomes_kernel_order_reversed() {
-        let s = build(&config(&[("10.0.0.11:80", 4), ("10.0.0.12:80", 3), ("10.0.0.13:80", 2)]), None, 2).unwrap();
+        let s = build(
+            &config(&[
+                ("10.0.0.11:80", 4),
+                ("10.0.0.12:80", 3),
+                ("10.0.0.13:80", 2),
+            ]),
+            None,
+            2,
+        )
+        .unwrap();
         let addrs: Vec<String> = s.reals.iter().map(|r| r.addr.to_string()).collect();
         assert_eq!(addrs, ["10.0.0.13:80", "10.0.0.12:80", "10.0.0.11:80"]);
         for (i, r) in s.reals.iter().enumerate() {
-            assert_eq!(s.dests.get(i).unwrap().addr, std::net::SocketAddr::V4(r.addr));
+            assert_eq!(
+                s.dests.get(i).unwrap().addr,
+                std::net::SocketAddr::V4(r.addr)
+            );
         }
     }
 
     #[test]
     fn rebuild_keeps_counters_of_surviving_reals_and_marks_removed_ones() {
-        let first = build(&config(&[("10.0.0.11:80", 1), ("10.0.0.12:80", 1)]), None, 2).unwrap();
+        let first = build(
+            &config(&[("10.0.0.11:80", 1), ("10.0.0.12:80", 1)]),
+            None,
+            2,
+        )
+        .unwrap();
         first.reals[0].traffic.inbound(1, 100);
         first.traffic.conn(0);
         first.reals[0].load.bind(sched::ConnClass::Inactive);
         let second = build(&config(&[("10.0.0.11:80", 5)]), Some(&first), 2).unwrap();
         let kept = &second.reals[0];
-        assert!(Arc::ptr_eq(kept, first.reals.iter().find(|r| r.addr == kept.addr).unwrap()));
+        assert!(Arc::ptr_eq(
+            kept,
+            first.reals.iter().find(|r| r.addr == kept.addr).unwrap()
+        ));
         assert_eq!(second.dests.get(0).unwrap().weight, 5);
         assert_eq!(second.traffic.totals().conns, 1);
-        let removed = first.reals.iter().find(|r| r.addr.to_string() == "10.0.0.12:80").unwrap();
+        let removed = first
+            .reals
+            .iter()
+            .find(|r| r.addr.to_string() == "10.0.0.12:80")
+            .unwrap();
         assert!(removed.removed.load(Relaxed));
         assert!(!kept.removed.load(Relaxed));
     }
@@ -263,7 +313,13 @@ mod tests {
         t.inbound(7, 1); // no such worker: ignored, never a panic
         assert_eq!(
             t.totals(),
-            TrafficTotals { conns: 1, inpkts: 2, inbytes: 100, outpkts: 1, outbytes: 1500 }
+            TrafficTotals {
+                conns: 1,
+                inpkts: 2,
+                inbytes: 100,
+                outpkts: 1,
+                outbytes: 1500
+            }
         );
     }
 }

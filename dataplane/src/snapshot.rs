@@ -1,49 +1,235 @@
 //! The immutable view of the configuration that workers read. The control thread builds a new
-//! one for every change and publishes it; workers never see a half-applied change.
+//! one for every change and publishes it; workers pick it up between bursts and never see a
+//! half-applied change.
 
 use crate::dpdk::MacAddr;
-use std::net::Ipv4Addr;
+use crate::l2::route::{self, Hop};
+use crate::service::{self, Service};
+use hashbrown::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 
 /// One port as the pipeline sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortView {
     /// The port's MAC address (source of every frame rvs sends on it).
     pub mac: MacAddr,
-    /// Addresses the balancer owns on this link (answers ARP and ICMP echo for them).
-    pub addrs: Vec<Ipv4Addr>,
+    /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
+    /// ICMP echo for them).
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// The link MTU (IP packet size) used for tunnel encapsulation.
+    pub mtu: u16,
+}
+
+impl PortView {
+    /// The address rvs speaks from on this link towards `peer`: the owned address whose
+    /// subnet contains `peer`, else the first one that is not a /32, else the first.
+    pub fn source_for(&self, peer: Ipv4Addr) -> Option<Ipv4Addr> {
+        let on_subnet = |(a, len): &&(Ipv4Addr, u8)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+            *len < 32 && u32::from(*a) & mask == u32::from(peer) & mask
+        };
+        self.addrs
+            .iter()
+            .find(on_subnet)
+            .or_else(|| self.addrs.iter().find(|(_, len)| *len < 32))
+            .or_else(|| self.addrs.first())
+            .map(|(a, _)| *a)
+    }
 }
 
 /// Everything a worker needs to process packets.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Default)]
 pub struct Snapshot {
     /// Ports, indexed like `Verdict::Tx::port`.
     pub ports: Vec<PortView>,
+    /// Routes, on-link ones first derived from the ports' subnets.
+    pub routes: route::Table,
+    /// Static neighbours (port index, address, MAC).
+    pub neighbors: Vec<(usize, Ipv4Addr, MacAddr)>,
+    /// Virtual services; a worker keeps one scheduler per entry, at the same index.
+    pub services: Vec<Arc<Service>>,
+    by_vip: HashMap<(conf::Proto, SocketAddrV4), usize, ahash::RandomState>,
+    /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
+    pub timeouts: crate::conn::Timeouts,
+    /// Drop a connection's packets at once when its real server was removed.
+    pub expire_nodest_conn: bool,
 }
 
 impl Snapshot {
-    /// The snapshot of `config`, with each port's MAC as the device reports it (`macs` in
-    /// config port order).
-    pub fn new(config: &conf::Config, macs: &[MacAddr]) -> Snapshot {
-        Snapshot {
-            ports: config
-                .ports
-                .iter()
-                .zip(macs)
-                .map(|(p, &mac)| PortView {
-                    mac,
-                    addrs: p.addrs.iter().map(|net| net.addr).collect(),
-                })
-                .collect(),
+    /// The snapshot of `config` for `workers` workers, with each port's MAC as the device
+    /// reports it (`macs` in config port order). Services and real servers that also exist
+    /// in `previous` keep their counters.
+    pub fn build(
+        config: &conf::Config,
+        macs: &[MacAddr],
+        previous: Option<&Snapshot>,
+        workers: usize,
+    ) -> Result<Snapshot, service::BuildError> {
+        let index_of = |id: u16| config.ports.iter().position(|p| p.id == id);
+        let ports: Vec<PortView> = config
+            .ports
+            .iter()
+            .zip(macs)
+            .map(|(p, &mac)| PortView {
+                mac,
+                addrs: p
+                    .addrs
+                    .iter()
+                    .map(|net| (net.addr, net.prefix_len))
+                    .collect(),
+                mtu: p.mtu,
+            })
+            .collect();
+        let mut routes = route::Table::default();
+        for r in &config.routes {
+            if let Some(port) = index_of(r.port) {
+                routes.insert(r.dst.addr, r.dst.prefix_len, Hop { port, via: r.via });
+            }
         }
+        // Connected subnets win over configured routes of the same prefix, as in Linux.
+        for (port, p) in config.ports.iter().enumerate() {
+            for net in p.addrs.iter().filter(|n| n.prefix_len < 32) {
+                routes.insert(net.network(), net.prefix_len, Hop { port, via: None });
+            }
+        }
+        let neighbors = config
+            .neighbors
+            .iter()
+            .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, n.mac)))
+            .collect();
+        let mut services = Vec::with_capacity(config.services.len());
+        let mut by_vip =
+            HashMap::with_capacity_and_hasher(config.services.len(), ahash::RandomState::new());
+        for s in &config.services {
+            let old = previous.and_then(|p| p.service(s.proto, s.vip));
+            let built = service::build(s, old.map(Arc::as_ref), workers).map_err(|e| {
+                service::BuildError(format!("service {} {}: {e}", s.proto.as_str(), s.vip))
+            })?;
+            by_vip.insert((s.proto, s.vip), services.len());
+            services.push(Arc::new(built));
+        }
+        Ok(Snapshot {
+            ports,
+            routes,
+            neighbors,
+            services,
+            by_vip,
+            timeouts: config.timeouts.into(),
+            expire_nodest_conn: config.dataplane.expire_nodest_conn,
+        })
     }
 
     /// Whether `ip` is owned on port `port` (ARP answers only on the link an address lives on).
     pub fn owns_on(&self, port: usize, ip: Ipv4Addr) -> bool {
-        self.ports.get(port).is_some_and(|p| p.addrs.contains(&ip))
+        self.ports
+            .get(port)
+            .is_some_and(|p| p.addrs.iter().any(|(a, _)| *a == ip))
     }
 
     /// Whether `ip` is owned on any port.
     pub fn owns(&self, ip: Ipv4Addr) -> bool {
-        self.ports.iter().any(|p| p.addrs.contains(&ip))
+        self.ports
+            .iter()
+            .any(|p| p.addrs.iter().any(|(a, _)| *a == ip))
+    }
+
+    /// Index of the service for `proto` and `vip` in [`Snapshot::services`].
+    #[inline]
+    pub fn service_index(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<usize> {
+        self.by_vip.get(&(proto, vip)).copied()
+    }
+
+    /// The service for `proto` and `vip`.
+    pub fn service(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<&Arc<Service>> {
+        self.service_index(proto, vip)
+            .and_then(|i| self.services.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+[[port]]
+name = "dpdk1"
+addrs = ["192.168.10.1/24"]
+mtu = 9000
+[[route]]
+dst = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:fe"
+port = "dpdk0"
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+  [[service.real]]
+  addr = "192.168.10.11:8080"
+  mode = "nat"
+"#;
+
+    fn snapshot() -> Snapshot {
+        let config = conf::Config::parse(CONFIG, "t.toml").unwrap();
+        Snapshot::build(&config, &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]], None, 1).unwrap()
+    }
+
+    #[test]
+    fn routes_connected_subnets_and_configured_gateways() {
+        let s = snapshot();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            s.routes.lookup(ip("192.168.10.11")),
+            Some(Hop { port: 1, via: None })
+        );
+        assert_eq!(
+            s.routes.lookup(ip("10.0.0.9")),
+            Some(Hop { port: 0, via: None })
+        );
+        assert_eq!(
+            s.routes.lookup(ip("8.8.8.8")),
+            Some(Hop {
+                port: 0,
+                via: Some(ip("10.0.0.254"))
+            })
+        );
+        assert_eq!(
+            s.neighbors,
+            vec![(0, ip("10.0.0.254"), [2, 0, 0, 0, 0, 0xfe])]
+        );
+        assert_eq!(s.ports[1].mtu, 9000);
+    }
+
+    #[test]
+    fn services_are_found_by_protocol_and_vip() {
+        let s = snapshot();
+        let vip: SocketAddrV4 = "10.0.0.100:80".parse().unwrap();
+        assert_eq!(s.service_index(conf::Proto::Tcp, vip), Some(0));
+        assert_eq!(s.service_index(conf::Proto::Udp, vip), None);
+        assert!(s.owns(*vip.ip()) && s.owns_on(0, *vip.ip()) && !s.owns_on(1, *vip.ip()));
+    }
+
+    #[test]
+    fn source_address_is_the_one_on_the_peer_subnet() {
+        let s = snapshot();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(s.ports[0].source_for(ip("10.0.0.77")), Some(ip("10.0.0.1")));
+        assert_eq!(
+            s.ports[0].source_for(ip("172.16.0.1")),
+            Some(ip("10.0.0.1")),
+            "not the /32 VIP"
+        );
+        assert_eq!(
+            s.ports[1].source_for(ip("192.168.10.11")),
+            Some(ip("192.168.10.1"))
+        );
     }
 }

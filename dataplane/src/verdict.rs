@@ -10,6 +10,14 @@ pub enum Verdict {
     Tx { port: usize },
     /// Free the frame and count the reason.
     Drop(DropReason),
+    /// The frame is ready for `port` except for the Ethernet destination: the MAC of
+    /// `next_hop` is not known yet. The worker queues it and asks with ARP.
+    Resolve {
+        port: usize,
+        next_hop: std::net::Ipv4Addr,
+    },
+    /// The flow belongs to another worker: hand the frame to worker `worker` unchanged.
+    Redirect { worker: usize },
 }
 
 /// Why a packet was dropped. The discriminant indexes the per-worker drop counters, so the
@@ -68,11 +76,17 @@ pub enum DropReason {
     /// needed": DF clear (rvs does not fragment), or no ICMP error allowed about it (RFC 1122
     /// §3.2.2: an ICMP error, a non-unicast source or destination).
     TooBig,
+    /// TCP segment without SYN that belongs to no connection.
+    NoConn,
+    /// Real server in a forwarding mode this build does not forward yet (FULLNAT).
+    UnsupportedMode,
+    /// The owning worker's hand-over queue was full.
+    RedirectFull,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 27] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -97,6 +111,9 @@ impl DropReason {
         DropReason::ForeignMac,
         DropReason::NoHeadroom,
         DropReason::TooBig,
+        DropReason::NoConn,
+        DropReason::UnsupportedMode,
+        DropReason::RedirectFull,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -128,6 +145,9 @@ impl DropReason {
             DropReason::ForeignMac => "foreign_mac",
             DropReason::NoHeadroom => "no_headroom",
             DropReason::TooBig => "too_big",
+            DropReason::NoConn => "no_conn",
+            DropReason::UnsupportedMode => "unsupported_mode",
+            DropReason::RedirectFull => "redirect_full",
         }
     }
 }

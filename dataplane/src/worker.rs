@@ -1,21 +1,74 @@
-//! The per-lcore polling loop: rx burst → pipeline verdict per packet → tx grouped by port →
-//! counters published between bursts. All state a worker touches is in its own [`Worker`].
+//! The per-lcore polling loop: rx burst → pipeline verdict per packet → tx grouped by port,
+//! then the between-burst work: packets handed over by other workers, neighbours learned by
+//! other workers, configuration changes, connection expiry, counters. All state a worker
+//! touches is in its own [`Worker`]; what workers share is the lock-free [`Fabric`].
 
 use crate::dpdk::lcore;
 use crate::dpdk::mbuf::{Burst, Mbuf};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
+use crate::dpdk::MacAddr;
 use crate::frame::Frame;
-use crate::process;
+use crate::l2::neighbor::{Parked, Pending};
+use crate::process::Pipeline;
 use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
 use crate::verdict::{DropReason, Verdict};
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use crate::wire::ether::EthernetAddress;
+use crate::xmit::{self, Link};
+use arc_swap::ArcSwap;
+use crossbeam::queue::ArrayQueue;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// One worker: its queue on every port, its pending transmissions and its counters.
+/// Packets one worker may have queued for another before it drops (`redirect_full`).
+pub const HANDOFF_QUEUE: usize = 4096;
+/// Neighbour announcements one worker may have queued for another.
+const LEARNED_QUEUE: usize = 256;
+/// Packets waiting for ARP per worker.
+const PENDING_MAX: usize = 256;
+/// Connections examined for expiry per loop.
+const EXPIRE_BUDGET: usize = 64;
+
+/// What workers share: the published configuration and one queue per worker for packets and
+/// neighbour entries handed to it. All lock-free.
+pub struct Fabric {
+    snapshot: ArcSwap<Snapshot>,
+    generation: AtomicU64,
+    handoff: Vec<ArrayQueue<(usize, Mbuf)>>,
+    learned: Vec<ArrayQueue<(usize, Ipv4Addr, MacAddr)>>,
+}
+
+impl Fabric {
+    /// The fabric of `workers` workers, starting with `snapshot`.
+    pub fn new(workers: usize, snapshot: Arc<Snapshot>) -> Fabric {
+        Fabric {
+            snapshot: ArcSwap::new(snapshot),
+            generation: AtomicU64::new(0),
+            handoff: (0..workers)
+                .map(|_| ArrayQueue::new(HANDOFF_QUEUE))
+                .collect(),
+            learned: (0..workers)
+                .map(|_| ArrayQueue::new(LEARNED_QUEUE))
+                .collect(),
+        }
+    }
+
+    /// Publishes a new configuration; workers switch to it between bursts.
+    pub fn publish(&self, snapshot: Arc<Snapshot>) {
+        self.snapshot.store(snapshot);
+        self.generation.fetch_add(1, Relaxed);
+    }
+
+    /// The configuration currently published.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+/// One worker: its queue on every port, its pipeline state, its pending transmissions.
 pub struct Worker<'a> {
-    /// Worker index (0-based), also its queue index on every port.
     index: usize,
     /// This worker's queue pair on each port, indexed like the snapshot's ports.
     queues: Vec<Queue<'a>>,
@@ -24,34 +77,65 @@ pub struct Worker<'a> {
     rx: Burst,
     burst: usize,
     pool: &'a Mempool,
+    fabric: &'a Fabric,
     snapshot: Arc<Snapshot>,
+    generation: u64,
+    pipeline: Pipeline,
+    pending: Pending<Mbuf>,
     counters: Counters,
     shared: &'a SharedCounters,
     last_rx_tsc: u64,
+    clock: Clock,
+}
+
+/// Milliseconds since the worker started, from the TSC.
+struct Clock {
+    start: u64,
+    hz: u64,
+}
+
+impl Clock {
+    fn now_ms(&self) -> u64 {
+        let ticks = lcore::rdtsc().saturating_sub(self.start);
+        (u128::from(ticks) * 1000 / u128::from(self.hz.max(1))) as u64
+    }
+}
+
+/// Everything a worker is built from.
+pub struct Setup<'a> {
+    pub index: usize,
+    pub queues: Vec<Queue<'a>>,
+    pub burst: usize,
+    pub pool: &'a Mempool,
+    pub fabric: &'a Fabric,
+    pub pipeline: Pipeline,
+    pub shared: &'a SharedCounters,
+    pub tsc_hz: u64,
 }
 
 impl<'a> Worker<'a> {
-    /// A worker polling `queues` (one per port, in snapshot order) with bursts of `burst`.
-    pub fn new(
-        index: usize,
-        queues: Vec<Queue<'a>>,
-        burst: usize,
-        pool: &'a Mempool,
-        snapshot: Arc<Snapshot>,
-        shared: &'a SharedCounters,
-    ) -> Self {
-        let tx = queues.iter().map(|_| Burst::default()).collect();
+    /// A worker polling `setup.queues` (one per port, in snapshot order).
+    pub fn new(setup: Setup<'a>) -> Self {
+        let tx = setup.queues.iter().map(|_| Burst::default()).collect();
         Worker {
-            index,
-            queues,
+            index: setup.index,
+            queues: setup.queues,
             tx,
             rx: Burst::default(),
-            burst,
-            pool,
-            snapshot,
+            burst: setup.burst,
+            pool: setup.pool,
+            fabric: setup.fabric,
+            snapshot: setup.fabric.snapshot(),
+            generation: setup.fabric.generation.load(Relaxed),
+            pipeline: setup.pipeline,
+            pending: Pending::with_capacity(PENDING_MAX),
             counters: Counters::default(),
-            shared,
+            shared: setup.shared,
             last_rx_tsc: 0,
+            clock: Clock {
+                start: lcore::rdtsc(),
+                hz: setup.tsc_hz,
+            },
         }
     }
 
@@ -67,21 +151,30 @@ impl<'a> Worker<'a> {
         }
         let mut loops: u32 = 0;
         while !quit.load(Relaxed) {
+            let now = self.clock.now_ms();
             for port in 0..self.queues.len() {
-                self.poll(port);
+                self.poll(port, now);
             }
+            self.take_handoffs(now);
             self.flush();
+            self.between_bursts(now);
             loops = loops.wrapping_add(1);
             if loops % PUBLISH_INTERVAL_LOOPS == 0 {
                 self.shared.publish(&self.counters, self.last_rx_tsc);
             }
         }
         self.flush();
+        // Packets still waiting for ARP are dropped with the worker: count them.
+        let mut unresolved = 0;
+        self.pending.expire(u64::MAX, |_| unresolved += 1);
+        for _ in 0..unresolved {
+            self.counters.drop(DropReason::NoNeighbor);
+        }
         self.shared.publish(&self.counters, self.last_rx_tsc);
     }
 
-    /// Receives one burst from `port` and gives every packet its verdict.
-    fn poll(&mut self, port: usize) {
+    /// Receives one burst from `port` and acts on every packet's verdict.
+    fn poll(&mut self, port: usize, now: u64) {
         let Some(queue) = self.queues.get(port) else {
             return;
         };
@@ -93,12 +186,147 @@ impl<'a> Worker<'a> {
         for mut m in rx.drain() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            match process::packet(&self.snapshot, port, &mut m) {
-                Verdict::Tx { port } => self.send(port, m),
-                Verdict::Drop(reason) => self.counters.drop(reason),
-            }
+            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+            self.act(verdict, port, m, now);
         }
         self.rx = rx;
+    }
+
+    /// Processes the packets other workers handed over (flows this worker owns).
+    fn take_handoffs(&mut self, now: u64) {
+        let Some(queue) = self.fabric.handoff.get(self.index) else {
+            return;
+        };
+        for _ in 0..self.burst {
+            let Some((port, mut m)) = queue.pop() else {
+                break;
+            };
+            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+            // A flow is owned by exactly one worker, so a handed-over packet is never handed
+            // on again; a changed worker count cannot happen while running.
+            let verdict = match verdict {
+                Verdict::Redirect { .. } => Verdict::Drop(DropReason::RedirectFull),
+                v => v,
+            };
+            self.act(verdict, port, m, now);
+        }
+    }
+
+    fn act(&mut self, verdict: Verdict, in_port: usize, m: Mbuf, now: u64) {
+        match verdict {
+            Verdict::Tx { port } => self.send(port, m),
+            Verdict::Drop(reason) => self.counters.drop(reason),
+            Verdict::Resolve { port, next_hop } => {
+                match self.pending.park(port, next_hop, m, now) {
+                    Parked::Request => self.ask(port, next_hop),
+                    Parked::Queued => {}
+                    Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
+                }
+            }
+            Verdict::Redirect { worker } => {
+                let pushed = self
+                    .fabric
+                    .handoff
+                    .get(worker)
+                    .map(|q| q.push((in_port, m)));
+                if !matches!(pushed, Some(Ok(()))) {
+                    self.counters.drop(DropReason::RedirectFull);
+                }
+            }
+        }
+    }
+
+    /// Configuration changes, neighbours, timers: the work done once per loop.
+    fn between_bursts(&mut self, now: u64) {
+        let generation = self.fabric.generation.load(Relaxed);
+        if generation != self.generation {
+            let next = self.fabric.snapshot();
+            self.pipeline.adopt(Some(&self.snapshot), &next);
+            self.snapshot = next;
+            self.generation = generation;
+        }
+        let mut learned: Vec<(usize, Ipv4Addr, MacAddr)> = Vec::new();
+        if let Some(queue) = self.fabric.learned.get(self.index) {
+            while let Some(entry) = queue.pop() {
+                self.pipeline.learn(entry.0, entry.1, entry.2);
+                learned.push(entry);
+            }
+        }
+        for entry in self.pipeline.take_learned() {
+            learned.push(entry);
+        }
+        for &(port, ip, mac) in &learned {
+            self.release(port, ip, mac);
+        }
+        if !learned.is_empty() {
+            self.flush();
+        }
+        self.share_learned(&learned);
+        self.pipeline.expire(now, EXPIRE_BUDGET);
+        let mut expired = 0;
+        self.pending.expire(now, |_| expired += 1);
+        for _ in 0..expired {
+            self.counters.drop(DropReason::NoNeighbor);
+        }
+    }
+
+    /// Passes neighbours this worker learned itself to every other worker.
+    fn share_learned(&self, learned: &[(usize, Ipv4Addr, MacAddr)]) {
+        for &(port, ip, mac) in learned {
+            if self.pipeline.neighbors().lookup(port, ip) != Some(mac) {
+                continue;
+            }
+            for (w, queue) in self.fabric.learned.iter().enumerate() {
+                if w != self.index {
+                    // A full queue only delays the peer until the next ARP it sees itself.
+                    let _ = queue.push((port, ip, mac));
+                }
+            }
+        }
+    }
+
+    /// Sends the frames that waited for `ip` on `port`, now at `mac`.
+    fn release(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
+        let Some(port_mac) = self.snapshot.ports.get(port).map(|p| p.mac) else {
+            return;
+        };
+        let mut ready = Vec::new();
+        self.pending.release(port, ip, |m| ready.push(m));
+        for mut m in ready {
+            let link = Link {
+                port_mac: EthernetAddress(port_mac),
+                next_hop_mac: EthernetAddress(mac),
+            };
+            match xmit::rewrite_ether(m.data_mut(), link) {
+                Ok(()) => self.send(port, m),
+                Err(reason) => self.counters.drop(reason),
+            }
+        }
+    }
+
+    /// Sends an ARP request for `next_hop` on `port`.
+    fn ask(&mut self, port: usize, next_hop: Ipv4Addr) {
+        let Some(view) = self.snapshot.ports.get(port) else {
+            return;
+        };
+        let Some(sender) = view.source_for(next_hop) else {
+            return;
+        };
+        let frame = crate::l2::arp::request(view.mac, sender, next_hop);
+        self.originate(port, &frame);
+    }
+
+    /// Sends a frame rvs builds itself (ARP requests and announcements).
+    fn originate(&mut self, port: usize, frame: &[u8]) {
+        let Some(mut m) = Mbuf::alloc(self.pool) else {
+            self.counters.drop(DropReason::NoMbuf);
+            return;
+        };
+        if m.set_data(frame) {
+            self.send(port, m);
+        } else {
+            self.counters.drop(DropReason::NoMbuf);
+        }
     }
 
     /// Queues `m` for transmission on `port`, flushing that port's burst when it is full.
@@ -144,15 +372,8 @@ impl<'a> Worker<'a> {
     fn announce(&mut self) {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
-            for &ip in &view.addrs {
-                let Some(mut m) = Mbuf::alloc(self.pool) else {
-                    self.counters.drop(DropReason::NoMbuf);
-                    continue;
-                };
-                let frame = crate::l2::arp::gratuitous(view.mac, ip);
-                if m.set_data(&frame) {
-                    self.send(port, m);
-                }
+            for &(ip, _) in &view.addrs {
+                self.originate(port, &crate::l2::arp::gratuitous(view.mac, ip));
             }
         }
         self.flush();

@@ -6,6 +6,7 @@ mod common;
 mod fixtures;
 
 use dataplane::frame::{Frame, VecFrame};
+use dataplane::process::Pipeline;
 use dataplane::snapshot::Snapshot;
 use dataplane::verdict::Verdict;
 use fixtures::{expected_drops, l2, Expect};
@@ -14,11 +15,12 @@ use fixtures::{expected_drops, l2, Expect};
 fn pipeline_follows_the_l2_fixture_table() {
     let config = conf::Config::parse(&format!("[eal]\nargs = []\n{}", l2::CONFIG), "l2.toml")
         .expect("fixture config is valid");
-    let snapshot = Snapshot::new(&config, &[l2::PORT_MAC]);
+    let snapshot = Snapshot::build(&config, &[l2::PORT_MAC], None, 1).expect("snapshot");
+    let mut pipeline = Pipeline::new(0, 1, 1024, &snapshot, 0).expect("pipeline");
     let mut failures = Vec::new();
     for (i, f) in l2::fixtures().iter().enumerate() {
         let mut frame = VecFrame::new(f.input.clone());
-        let verdict = dataplane::process::packet(&snapshot, 0, &mut frame);
+        let verdict = pipeline.packet(&snapshot, 0, &mut frame, 0);
         let ok = match (&f.expect, verdict) {
             (Expect::Tx(bytes), Verdict::Tx { port: 0 }) => frame.data() == bytes.as_slice(),
             (Expect::Drop(reason), Verdict::Drop(r)) => r.as_str() == *reason,

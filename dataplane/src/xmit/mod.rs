@@ -59,7 +59,7 @@
 
 use crate::verdict::DropReason;
 use crate::wire::ether::{self, EtherType, EthernetAddress};
-use crate::wire::ipv4;
+use crate::wire::{checksum, ipv4};
 
 pub mod dr;
 pub mod nat;
@@ -87,6 +87,30 @@ pub fn rewrite_ether(frame: &mut [u8], link: Link) -> Result<(), DropReason> {
     let mut eth = ether::Packet::new_checked(frame)?;
     eth.set_dst_addr(link.next_hop_mac);
     eth.set_src_addr(link.port_mac);
+    Ok(())
+}
+
+/// Decrement the TTL of the IPv4 packet in `frame` by one, updating the header checksum
+/// incrementally, as the kernel does for every packet IPVS forwards to another host
+/// (`ip_vs_xmit.c` `decrement_ttl`, since Linux 4.3; older kernels left the TTL alone).
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1 (the packet must not be forwarded);
+/// the structural errors of the other rewrites. The frame is unchanged on error.
+pub fn decrement_ttl(frame: &mut [u8]) -> Result<(), DropReason> {
+    ipv4_packet(frame)?;
+    let mut eth = ether::Packet::new_unchecked(frame);
+    let mut ip = ipv4::Packet::new_unchecked(eth.payload_mut());
+    let ttl = ip.ttl();
+    if ttl <= 1 {
+        return Err(DropReason::TtlExceeded);
+    }
+    // TTL is the high byte of the 16-bit word it shares with the protocol (RFC 791).
+    let proto = u16::from(u8::from(ip.protocol()));
+    let old = u16::from(ttl) << 8 | proto;
+    let new = u16::from(ttl - 1) << 8 | proto;
+    ip.set_ttl(ttl - 1);
+    ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
     Ok(())
 }
 

@@ -1,0 +1,494 @@
+//! The virtual-service path: find the connection (or schedule a new one), count the packet,
+//! rewrite it for the real server's forwarding method and send it towards the next hop.
+//!
+//! - Client → VIP: connection lookup by the packet's flow; on a miss, a TCP SYN (without RST)
+//!   or any UDP datagram is scheduled (`ip_vs_core.c` rules, spec §0.4); a SYN that hits a
+//!   TIME_WAIT/CLOSE connection not controlled by a template reschedules (conn_reuse_mode 1).
+//!   Persistent services first look for the client's template (spec §3).
+//! - Real server → client (NAT): found by the connection's out key; source rewritten back to
+//!   the VIP.
+//! - ICMP errors about a connection: rewritten (NAT) or forwarded as the connection's packets
+//!   are (DR, TUN), as `ip_vs_in_icmp`/`ip_vs_out_icmp` do.
+//!
+//! Every forwarded packet has its TTL decremented (Linux ≥ 4.3 IPVS does the same); TTL ≤ 1
+//! is dropped as `ttl_exceeded`.
+
+use crate::conn::{self, Dir, FlowKey, Fwd, Hit, NewConn, NewTemplate};
+use crate::frame::Frame;
+use crate::process::{owner, Pipeline};
+use crate::service::{Real, Service};
+use crate::snapshot::Snapshot;
+use crate::verdict::{DropReason, Verdict};
+use crate::wire::ether::{self, EthernetAddress};
+use crate::wire::ipv4::{self, Protocol};
+use crate::wire::{tcp, udp};
+use crate::xmit::{self, dr, nat, tun, Link};
+use sched::ConnClass;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+/// Moves a connection off its real server's counters (`ip_vs_unbind_dest`).
+pub(crate) fn unbind(real: &Real, counter: conn::Counter) {
+    real.load.unbind(match counter {
+        conn::Counter::Active => ConnClass::Active,
+        conn::Counter::Inactive => ConnClass::Inactive,
+        conn::Counter::Persistent => ConnClass::Template,
+    });
+}
+
+/// The L4 facts of one TCP or UDP packet.
+struct Flow {
+    proto: conf::Proto,
+    src: SocketAddrV4,
+    dst: SocketAddrV4,
+    flags: tcp::Flags,
+    /// IP total length: what ipvsadm's byte counters add up.
+    ip_len: u64,
+}
+
+impl Flow {
+    /// Parses the TCP or UDP header of a frame whose IPv4 header is already validated.
+    fn parse(frame: &[u8]) -> Result<Flow, DropReason> {
+        let eth = ether::Packet::new_unchecked(frame);
+        let ip = ipv4::Packet::new_unchecked(eth.payload());
+        let (proto, sport, dport, flags) = match ip.protocol() {
+            Protocol::Tcp => {
+                let t = tcp::Packet::new_checked(ip.payload())?;
+                (conf::Proto::Tcp, t.src_port(), t.dst_port(), t.flags())
+            }
+            Protocol::Udp => {
+                let u = udp::Packet::new_checked(ip.payload())?;
+                (
+                    conf::Proto::Udp,
+                    u.src_port(),
+                    u.dst_port(),
+                    tcp::Flags::default(),
+                )
+            }
+            _ => return Err(DropReason::UnsupportedProtocol),
+        };
+        Ok(Flow {
+            proto,
+            src: SocketAddrV4::new(ip.src_addr(), sport),
+            dst: SocketAddrV4::new(ip.dst_addr(), dport),
+            flags,
+            ip_len: u64::from(ip.total_len()),
+        })
+    }
+
+    fn key(&self) -> FlowKey {
+        FlowKey::new(self.proto, self.src, self.dst)
+    }
+
+    /// A packet that may open a connection: any UDP datagram, a TCP SYN without RST.
+    fn opens(&self) -> bool {
+        self.proto == conf::Proto::Udp
+            || (self.flags.contains(tcp::Flags::SYN) && !self.flags.contains(tcp::Flags::RST))
+    }
+}
+
+fn proto_number(p: conf::Proto) -> u8 {
+    match p {
+        conf::Proto::Tcp => sched::IPPROTO_TCP,
+        conf::Proto::Udp => sched::IPPROTO_UDP,
+    }
+}
+
+fn verdict(r: Result<Verdict, DropReason>) -> Verdict {
+    r.unwrap_or_else(Verdict::Drop)
+}
+
+/// A TCP or UDP packet: to a VIP when `local`, else possibly a NAT reply.
+pub(crate) fn l4<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    local: bool,
+    now_ms: u64,
+) -> Verdict {
+    verdict(Flow::parse(frame.data()).and_then(|flow| {
+        let client = if local { flow.src } else { flow.dst };
+        let owning = owner(*client.ip(), client.port(), p.workers);
+        if owning != p.worker {
+            return Ok(Verdict::Redirect { worker: owning });
+        }
+        let hit = p.conns.lookup(&flow.key());
+        if !local {
+            return match hit {
+                Some(Hit { id, dir: Dir::Out }) => outbound(p, snapshot, frame, id, &flow, now_ms),
+                _ => Err(DropReason::NotOurs),
+            };
+        }
+        let id = match hit {
+            Some(Hit { id, dir: Dir::In }) if !(flow.opens() && p.conns.reusable(id)) => id,
+            Some(Hit { id, dir: Dir::In }) => {
+                if let Some(gone) = p.conns.remove(id) {
+                    unbind(&gone.dest, gone.counter);
+                }
+                schedule(p, snapshot, &flow, now_ms)?
+            }
+            Some(Hit { dir: Dir::Out, .. }) => return Err(DropReason::NotOurs),
+            None => schedule(p, snapshot, &flow, now_ms)?,
+        };
+        inbound(p, snapshot, in_port, frame, id, &flow, now_ms)
+    }))
+}
+
+/// Creates the connection for a packet that matched none (spec §0.4, §3).
+fn schedule(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<conn::ConnId, DropReason> {
+    let index = snapshot
+        .service_index(flow.proto, flow.dst)
+        .or_else(|| snapshot.service_index(flow.proto, SocketAddrV4::new(*flow.dst.ip(), 0)))
+        .ok_or(DropReason::NoService)?;
+    let service = snapshot.services.get(index).ok_or(DropReason::NoService)?;
+    if !flow.opens() {
+        return Err(DropReason::NoConn);
+    }
+    let (real, template) = if service.persistence > 0 {
+        persistent_pick(p, service, index, flow, now_ms)?
+    } else {
+        (pick(p, service, index, flow, now_ms)?, None)
+    };
+    let fwd = match real.mode {
+        conf::Mode::Nat => Fwd::Nat,
+        conf::Mode::Dr => Fwd::Dr,
+        conf::Mode::Tun => Fwd::Tun,
+        conf::Mode::FullNat => return Err(DropReason::UnsupportedMode),
+    };
+    // A port-zero service forwards to the port the client asked for.
+    let rport = match real.addr.port() {
+        0 => flow.dst.port(),
+        port => port,
+    };
+    let new = NewConn {
+        proto: flow.proto,
+        client: flow.src,
+        virt: flow.dst,
+        real: SocketAddrV4::new(*real.addr.ip(), rport),
+        fwd,
+        dest: Arc::clone(&real),
+    };
+    let id = p
+        .conns
+        .insert(new, now_ms)
+        .map_err(|_| DropReason::TableFull)?;
+    real.load.bind(ConnClass::Inactive);
+    real.traffic.conn(p.worker);
+    real.service_traffic.conn(p.worker);
+    if let Some(template) = template {
+        p.conns.control(id, template, now_ms);
+    }
+    Ok(id)
+}
+
+/// The scheduler's choice for a new connection.
+fn pick(
+    p: &mut Pipeline,
+    service: &Service,
+    index: usize,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<Arc<Real>, DropReason> {
+    let key = sched::FlowKey::v4(
+        proto_number(flow.proto),
+        *flow.src.ip(),
+        flow.src.port(),
+        *flow.dst.ip(),
+        flow.dst.port(),
+    );
+    let now = std::time::Duration::from_millis(now_ms);
+    let chosen = p.scheds.get_mut(index).and_then(|s| s.pick(&key, now));
+    chosen
+        .and_then(|i| service.real(i))
+        .map(Arc::clone)
+        .ok_or(DropReason::NoDest)
+}
+
+/// `ip_vs_sched_persist`: the client's template decides the real server while it lives and
+/// its real server is still configured; otherwise the scheduler picks and a template is made.
+fn persistent_pick(
+    p: &mut Pipeline,
+    service: &Service,
+    index: usize,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<(Arc<Real>, Option<conn::ConnId>), DropReason> {
+    let vport = if service.vip.port() == 0 {
+        0
+    } else {
+        flow.dst.port()
+    };
+    let key = FlowKey::template(
+        flow.proto,
+        *flow.src.ip(),
+        service.netmask,
+        SocketAddrV4::new(*flow.dst.ip(), vport),
+    );
+    if let Some(t) = p.conns.lookup_template(&key) {
+        let valid = p
+            .conns
+            .get(t)
+            .map(|c| Arc::clone(c.dest()))
+            .filter(|real| !real.removed.load(std::sync::atomic::Ordering::Relaxed));
+        match valid {
+            Some(real) => return Ok((real, Some(t))),
+            None => {
+                p.conns.invalidate_template(t);
+            }
+        }
+    }
+    let real = pick(p, service, index, flow, now_ms)?;
+    let template = NewTemplate {
+        key,
+        real: real.addr,
+        timeout: service.persistence,
+        dest: Arc::clone(&real),
+    };
+    let t = p
+        .conns
+        .insert_template(template, now_ms)
+        .map_err(|_| DropReason::TableFull)?;
+    real.load.bind(ConnClass::Template);
+    Ok((real, Some(t)))
+}
+
+/// Applies a packet's state transition to its real server's counters.
+fn account(real: &Real, moved: conn::Move) {
+    match moved {
+        conn::Move::Stay => {}
+        conn::Move::ToActive => real.load.activate(),
+        conn::Move::ToInactive => real.load.deactivate(),
+    }
+}
+
+/// Client → real server.
+fn inbound<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    id: conn::ConnId,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<Verdict, DropReason> {
+    let transition = p.conns.packet(id, Dir::In, flow.flags, now_ms);
+    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let real = c.dest();
+    if let Some(t) = transition {
+        account(real, t.moved);
+    }
+    real.traffic.inbound(p.worker, flow.ip_len);
+    real.service_traffic.inbound(p.worker, flow.ip_len);
+    let (fwd, rip) = (c.fwd(), c.real());
+    if snapshot.expire_nodest_conn && real.removed.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(gone) = p.conns.remove(id) {
+            unbind(&gone.dest, gone.counter);
+        }
+        return Err(DropReason::NoDest);
+    }
+    xmit::decrement_ttl(frame.data_mut())?;
+    transmit(p, snapshot, in_port, frame, fwd, rip)
+}
+
+/// Sends a client-side packet of a connection to its real server by the connection's method.
+fn transmit<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    fwd: Option<Fwd>,
+    rip: SocketAddrV4,
+) -> Result<Verdict, DropReason> {
+    match fwd {
+        Some(Fwd::Nat) => {
+            nat::dnat(frame.data_mut(), rip)?;
+            egress(p, snapshot, frame.data_mut(), *rip.ip())
+        }
+        Some(Fwd::Dr) => direct(p, snapshot, frame.data_mut(), *rip.ip()),
+        Some(Fwd::Tun) => tunnel(p, snapshot, in_port, frame, *rip.ip()),
+        None => Err(DropReason::NoConn),
+    }
+}
+
+/// Real server → client (NAT).
+fn outbound<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    frame: &mut F,
+    id: conn::ConnId,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<Verdict, DropReason> {
+    let transition = p.conns.packet(id, Dir::Out, flow.flags, now_ms);
+    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let real = c.dest();
+    if let Some(t) = transition {
+        account(real, t.moved);
+    }
+    real.traffic.outbound(p.worker, flow.ip_len);
+    real.service_traffic.outbound(p.worker, flow.ip_len);
+    let (virt, client) = (c.virt(), c.client());
+    xmit::decrement_ttl(frame.data_mut())?;
+    nat::snat(frame.data_mut(), virt)?;
+    egress(p, snapshot, frame.data_mut(), *client.ip())
+}
+
+/// An ICMP error (destination unreachable, source quench, time exceeded) that may be about
+/// one of our connections: from the client side (or a router before it) towards the VIP, or
+/// from the real server side towards the client.
+pub(crate) fn icmp_error<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    now_ms: u64,
+) -> Verdict {
+    let _ = now_ms;
+    verdict((|| {
+        let embedded = nat::icmp_flow(frame.data())?;
+        let proto = match embedded.protocol {
+            Protocol::Tcp => conf::Proto::Tcp,
+            Protocol::Udp => conf::Proto::Udp,
+            _ => return Err(DropReason::IcmpIgnored),
+        };
+        // The embedded packet is one the erring host received: its reverse is the flow as
+        // the connection table indexes it.
+        let key = FlowKey::new(proto, embedded.dst, embedded.src);
+        let local = snapshot.owns(destination(frame.data()));
+        let client = if local {
+            SocketAddrV4::new(key.src, key.sport)
+        } else {
+            SocketAddrV4::new(key.dst, key.dport)
+        };
+        let owning = owner(*client.ip(), client.port(), p.workers);
+        if owning != p.worker {
+            return Ok(Verdict::Redirect { worker: owning });
+        }
+        let ip_len = u64::from(total_len(frame.data()));
+        match (p.conns.lookup(&key), local) {
+            (Some(Hit { id, dir: Dir::In }), true) => {
+                let c = p.conns.get(id).ok_or(DropReason::IcmpIgnored)?;
+                let (fwd, rip) = (c.fwd(), c.real());
+                c.dest().traffic.inbound(p.worker, ip_len);
+                c.dest().service_traffic.inbound(p.worker, ip_len);
+                xmit::decrement_ttl(frame.data_mut())?;
+                if fwd == Some(Fwd::Nat) {
+                    nat::icmp_dnat(frame.data_mut(), rip)?;
+                    return egress(p, snapshot, frame.data_mut(), *rip.ip());
+                }
+                transmit(p, snapshot, in_port, frame, fwd, rip)
+            }
+            (Some(Hit { id, dir: Dir::Out }), false) => {
+                let c = p.conns.get(id).ok_or(DropReason::IcmpIgnored)?;
+                let (virt, client) = (c.virt(), c.client());
+                c.dest().traffic.outbound(p.worker, ip_len);
+                c.dest().service_traffic.outbound(p.worker, ip_len);
+                xmit::decrement_ttl(frame.data_mut())?;
+                nat::icmp_snat(frame.data_mut(), virt)?;
+                egress(p, snapshot, frame.data_mut(), *client.ip())
+            }
+            (_, true) => Err(DropReason::IcmpIgnored),
+            (_, false) => Err(DropReason::NotOurs),
+        }
+    })())
+}
+
+fn destination(frame: &[u8]) -> Ipv4Addr {
+    ipv4::Packet::new_unchecked(ether::Packet::new_unchecked(frame).payload()).dst_addr()
+}
+
+fn total_len(frame: &[u8]) -> u16 {
+    ipv4::Packet::new_unchecked(ether::Packet::new_unchecked(frame).payload()).total_len()
+}
+
+/// The Ethernet header towards `next_hop` on `port`: complete when the neighbour is known,
+/// otherwise with a zero destination the worker fills in once ARP answers.
+fn link_to(
+    p: &Pipeline,
+    snapshot: &Snapshot,
+    port: usize,
+    next_hop: Ipv4Addr,
+) -> Result<(Link, bool), DropReason> {
+    let view = snapshot.ports.get(port).ok_or(DropReason::NoRoute)?;
+    let mac = p.neighbors.lookup(port, next_hop);
+    let link = Link {
+        port_mac: EthernetAddress(view.mac),
+        next_hop_mac: EthernetAddress(mac.unwrap_or([0; 6])),
+    };
+    Ok((link, mac.is_some()))
+}
+
+fn sent(port: usize, next_hop: Ipv4Addr, resolved: bool) -> Verdict {
+    if resolved {
+        Verdict::Tx { port }
+    } else {
+        Verdict::Resolve { port, next_hop }
+    }
+}
+
+/// Routes a rewritten packet to `dst` and writes its Ethernet header.
+fn egress(
+    p: &Pipeline,
+    snapshot: &Snapshot,
+    data: &mut [u8],
+    dst: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let hop = snapshot.routes.lookup(dst).ok_or(DropReason::NoRoute)?;
+    let next_hop = hop.next_hop(dst);
+    let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
+    xmit::rewrite_ether(data, link)?;
+    Ok(sent(hop.port, next_hop, resolved))
+}
+
+/// DR: the real server must be on a directly connected link; only the MACs change.
+fn direct(
+    p: &Pipeline,
+    snapshot: &Snapshot,
+    data: &mut [u8],
+    rip: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let hop = snapshot
+        .routes
+        .lookup(rip)
+        .filter(|h| h.via.is_none())
+        .ok_or(DropReason::NoRoute)?;
+    let (link, resolved) = link_to(p, snapshot, hop.port, rip)?;
+    dr::forward(data, link)?;
+    Ok(sent(hop.port, rip, resolved))
+}
+
+/// TUN: IP-in-IP to the real server, or "fragmentation needed" back to the client.
+fn tunnel<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    rip: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
+    let next_hop = hop.next_hop(rip);
+    let view = snapshot.ports.get(hop.port).ok_or(DropReason::NoRoute)?;
+    let src_addr = view.source_for(next_hop).ok_or(DropReason::NoRoute)?;
+    let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
+    let tunnel = tun::Tunnel {
+        link,
+        src_addr,
+        dst_addr: rip,
+        mtu: view.mtu,
+    };
+    p.ip_ident = p.ip_ident.wrapping_add(1);
+    match tun::encapsulate(frame, &tunnel, p.ip_ident)? {
+        tun::Outcome::Encapsulated => Ok(sent(hop.port, next_hop, resolved)),
+        tun::Outcome::FragNeeded { next_hop_mtu } => {
+            let in_mac = snapshot.ports.get(in_port).ok_or(DropReason::NoRoute)?.mac;
+            tun::frag_needed(frame, EthernetAddress(in_mac), next_hop_mtu, p.ip_ident)?;
+            Ok(Verdict::Tx { port: in_port })
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! LVS topologies in network namespaces, set up exactly as real LVS deployments are:
+//!
+//! - NAT: the client on one link, the real servers on a private subnet behind the balancer,
+//!   with the balancer as their default gateway.
+//! - DR and TUN: client, balancer and real servers on one link; each real server holds the VIP
+//!   on `lo` (DR) or on an `ipip` tunnel device (TUN), with `arp_ignore=1`, `arp_announce=2`
+//!   (and `rp_filter` off for TUN) so that only the balancer answers ARP for the VIP.
+//!
+//! The balancer runs `rvsd` on `net_af_packet` over veth ends in its own namespace.
+
+use super::netns::Topology;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// The VIP every topology serves, on port 80.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+/// The client's address.
+pub const CIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// Forwarding method of a topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Nat,
+    Dr,
+    Tun,
+}
+
+impl Mode {
+    fn as_str(self) -> &'static str {
+        match self {
+            Mode::Nat => "nat",
+            Mode::Dr => "dr",
+            Mode::Tun => "tun",
+        }
+    }
+}
+
+/// A running LVS: client namespace, real servers with HTTP servers, rvsd.
+pub struct Lvs {
+    pub topo: Topology,
+    pub client: String,
+    pub reals: Vec<(String, Ipv4Addr)>,
+    pub stats: std::path::PathBuf,
+}
+
+/// Address of real server `i` (0-based).
+pub fn rip(mode: Mode, i: usize) -> Ipv4Addr {
+    match mode {
+        Mode::Nat => Ipv4Addr::new(192, 168, 10, 11 + i as u8),
+        Mode::Dr | Mode::Tun => Ipv4Addr::new(10, 0, 0, 11 + i as u8),
+    }
+}
+
+/// Builds the topology for `mode` with one real server per weight, starts an HTTP server on
+/// each (port 8080 for NAT, 80 otherwise; its pages say `rs<i>`), and starts rvsd with
+/// `workers` workers and scheduler `sched`.
+pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
+    let mut topo = Topology::new();
+    let lb = topo.netns("lb");
+    let client = topo.netns("cli");
+    let sw = topo.netns("sw");
+    topo.bridge(&sw, "br0");
+    topo.bridge(&sw, "br1");
+
+    // Client link: client, balancer port 0 (and for DR/TUN the real servers) on br0.
+    let (c0, sc) = (topo.name("c"), topo.name("sc"));
+    topo.veth(&client, &c0, &sw, &sc);
+    topo.bridge_port(&sw, "br0", &sc);
+    topo.host_if(&client, &c0, &format!("{CIP}/24"));
+    let (l0, s0) = (topo.name("l0"), topo.name("s0"));
+    topo.veth(&lb, &l0, &sw, &s0);
+    topo.bridge_port(&sw, "br0", &s0);
+    let mut vdevs = format!(r#""--vdev", "net_af_packet0,iface={l0}""#);
+    let mut ports =
+        String::from("[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n");
+    let (real_bridge, port_opt) = if mode == Mode::Nat {
+        let (l1, s1) = (topo.name("l1"), topo.name("s1"));
+        topo.veth(&lb, &l1, &sw, &s1);
+        topo.bridge_port(&sw, "br1", &s1);
+        vdevs += &format!(r#", "--vdev", "net_af_packet1,iface={l1}""#);
+        ports += "[[port]]\nname = \"dpdk1\"\naddrs = [\"192.168.10.1/24\"]\n";
+        ("br1", 8080)
+    } else {
+        ("br0", 80)
+    };
+
+    let mut reals = Vec::new();
+    let mut service =
+        format!("[[service]]\nvip = \"{VIP}:80\"\nproto = \"tcp\"\nsched = \"{sched}\"\n");
+    for (i, weight) in weights.iter().enumerate() {
+        let ns = topo.netns(&format!("rs{i}"));
+        let (r0, sr) = (topo.name(&format!("r{i}")), topo.name(&format!("sr{i}")));
+        topo.veth(&ns, &r0, &sw, &sr);
+        topo.bridge_port(&sw, real_bridge, &sr);
+        let addr = rip(mode, i);
+        topo.host_if(&ns, &r0, &format!("{addr}/24"));
+        match mode {
+            Mode::Nat => {
+                topo.exec(
+                    &ns,
+                    &["ip", "route", "add", "default", "via", "192.168.10.1"],
+                );
+            }
+            Mode::Dr => {
+                real_server_arp_rules(&topo, &ns);
+                topo.exec(
+                    &ns,
+                    &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"],
+                );
+            }
+            Mode::Tun => {
+                real_server_arp_rules(&topo, &ns);
+                topo.exec(&ns, &["ip", "link", "add", "tunl0", "type", "ipip"]);
+                topo.exec(
+                    &ns,
+                    &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "tunl0"],
+                );
+                topo.exec(&ns, &["ip", "link", "set", "tunl0", "up"]);
+                for conf in ["all", "default", "tunl0", &r0] {
+                    topo.exec(
+                        &ns,
+                        &[
+                            "sysctl",
+                            "-qw",
+                            &format!("net.ipv4.conf.{conf}.rp_filter=0"),
+                        ],
+                    );
+                }
+            }
+        }
+        let bind = if mode == Mode::Nat {
+            addr
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        topo.http_server(&ns, bind, port_opt, &format!("rs{i}"));
+        service += &format!(
+            "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n",
+            mode.as_str()
+        );
+        reals.push((ns, addr));
+    }
+    topo.exec(
+        &client,
+        &["ip", "route", "add", "default", "via", "10.0.0.1"],
+    );
+
+    let lcores: Vec<String> = (0..=workers).map(|i| format!("{i}@(0-1)")).collect();
+    let worker_list: Vec<String> = (1..=workers).map(|i| i.to_string()).collect();
+    let config = format!(
+        r#"[eal]
+args = ["--lcores", "{lcores}", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", {vdevs}]
+[dataplane]
+workers = [{worker_list}]
+conn_table_size = 65536
+{ports}
+{service}"#,
+        lcores = lcores.join(","),
+        prefix = super::file_prefix(),
+        worker_list = worker_list.join(", "),
+    );
+    let stats = topo.dir.path().join("stats.json");
+    let probe = [
+        "ip",
+        "netns",
+        "exec",
+        &client,
+        "ping",
+        "-c1",
+        "-W1",
+        &VIP.to_string(),
+    ];
+    topo.rvsd(&lb, &config, &stats, &probe);
+    Lvs {
+        topo,
+        client,
+        reals,
+        stats,
+    }
+}
+
+/// `arp_ignore=1`, `arp_announce=2`: the real server neither answers ARP for the VIP nor
+/// uses it as the source of its own ARP requests (the LVS-DR/TUN real server recipe).
+fn real_server_arp_rules(topo: &Topology, ns: &str) {
+    for conf in ["all", "default"] {
+        topo.exec(
+            ns,
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{conf}.arp_ignore=1"),
+            ],
+        );
+        topo.exec(
+            ns,
+            &[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv4.conf.{conf}.arp_announce=2"),
+            ],
+        );
+    }
+}
+
+impl Lvs {
+    /// Fetches `count` pages from the VIP, one connection each, and counts the answers by
+    /// real server name (failed requests count under "").
+    pub fn fetch(&self, count: usize) -> BTreeMap<String, usize> {
+        let mut split = BTreeMap::new();
+        let bodies = super::netns::fetch_many(&self.client, &format!("http://{VIP}/"), count);
+        for body in &bodies {
+            *split.entry(body.trim().to_owned()).or_insert(0) += 1;
+        }
+        let missing = count.saturating_sub(bodies.len());
+        if missing > 0 {
+            *split.entry(String::new()).or_insert(0) += missing;
+        }
+        split
+    }
+
+    /// Stops rvsd and returns its final `--stats-json`.
+    pub fn stop(&mut self) -> serde_json::Value {
+        assert!(
+            self.topo.stop_rvsd(),
+            "rvsd exits cleanly:\n{}",
+            self.topo.log()
+        );
+        let text = std::fs::read_to_string(&self.stats).expect("stats json written");
+        serde_json::from_str(&text).expect("stats json parses")
+    }
+}
