@@ -1,0 +1,1340 @@
+//! The configuration as `ipvsadm` sees it: services, their real servers in kernel order, local
+//! addresses and timeouts, with every change checked before anything is modified.
+//!
+//! The model holds no traffic state. rvsd keeps one, applies each control request to it
+//! ([`Model::apply`]) and, when that succeeds, publishes a data plane snapshot built from it;
+//! the returned [`Change`]s say what to rebuild. `SIGHUP` goes through [`Model::reload`], which
+//! turns the new file into the same kind of changes.
+//!
+//! # Rules kept from IPVS
+//!
+//! - A new real server goes to the head of its service's list (`list_add_rcu` in
+//!   `ip_vs_ctl.c`), so the list is the reverse of the order of `-a`. Editing keeps the place;
+//!   deleting and re-adding puts it at the head again. Schedulers walk this order.
+//! - `last_weight` is the latest non-zero weight (`__ip_vs_update_dest`), for `mh`.
+//! - `-E` and `-e` replace every attribute they carry; the client fills in ipvsadm's defaults.
+//! - A real server of a `-g`/`-i` service keeps the vip port; a real server without port (or
+//!   port 0) gets the vip port.
+//! - Errors are ipvsadm's messages for the errno the kernel returns (`ipvs_strerror`), checked
+//!   in the kernel's order.
+//!
+//! # Rules kept from the config file
+//!
+//! The data plane needs more than the kernel checks, so a change must also pass the rules of
+//! `rvsd.toml` that concern one service: the vip and local addresses are addresses of the
+//! balancer, a real server is reachable (`dr`: on a port's subnet), `proxy_protocol` services
+//! take only fullnat reals, and a `ch` table holds all reals. One deliberate exception: a
+//! fullnat real may exist before its service has a local address, because DPVS's own
+//! procedure adds the real (`-a -b`) before the local address (`-P`); until then its
+//! connections cannot be made.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use conf::proto::{
+    Counters, DestEntry, DestSpec, LaddrEntry, LaddrList, Rates, Request, Response, ServiceEntry,
+    ServiceKey, ServiceSpec, TimeoutValues,
+};
+use conf::{
+    Config, Ipv4Net, Mode, Proto, ProxyProtocol, Real, SchedFlags, Timeouts, ToaPlacement,
+    DEFAULT_CH_TABLE_SIZE, MAX_TIMEOUT,
+};
+
+const SERVICE_EXISTS: &str = "Service already exists";
+const NO_SCHEDULER: &str = "Scheduler not found";
+const NO_SUCH_SERVICE: &str = "No such service";
+const SERVICE_NOT_DEFINED: &str = "Service not defined";
+const DEST_EXISTS: &str = "Destination already exists";
+const NO_SUCH_DEST: &str = "No such destination";
+const LADDR_EXISTS: &str = "Local address already exists";
+const NO_SUCH_LADDR: &str = "No such Local address";
+const ZERO_PORT: &str = "Zero port specified for non-persistent service";
+/// `strerror(ERANGE)`: the kernel's answer to `-y` above `-x`.
+const OUT_OF_RANGE: &str = "Numerical result out of range";
+/// ipvsadm's text for EINVAL, which the kernel returns for a real server that is not unicast.
+const INVALID: &str = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
+
+/// The addresses the balancer owns and the networks it reaches, from `[[port]]` and
+/// `[[route]]`: what the config file's address rules are checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// Owned addresses with their link prefix.
+    addrs: Vec<Ipv4Net>,
+    /// Routed destinations.
+    routes: Vec<Ipv4Net>,
+}
+
+impl Network {
+    /// Owned `addrs` (`[[port]] addrs`) and routed networks (`[[route]] dst`).
+    pub fn new(addrs: Vec<Ipv4Net>, routes: Vec<Ipv4Net>) -> Network {
+        Network { addrs, routes }
+    }
+
+    /// The network of a config file.
+    pub fn from_config(config: &Config) -> Network {
+        Network {
+            addrs: config
+                .ports
+                .iter()
+                .flat_map(|p| p.addrs.iter().copied())
+                .collect(),
+            routes: config.routes.iter().map(|r| r.dst).collect(),
+        }
+    }
+
+    fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|n| n.addr == ip)
+    }
+
+    fn on_link(&self, ip: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|n| n.contains(ip))
+    }
+
+    fn routed(&self, ip: Ipv4Addr) -> bool {
+        self.on_link(ip) || self.routes.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// A real server and the weight the `mh` scheduler keeps for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dest {
+    /// Address, mode, weight and thresholds.
+    pub real: Real,
+    /// The latest non-zero weight (the weight it was added with, if never non-zero).
+    pub last_weight: u16,
+}
+
+/// A virtual service with everything the config file can say about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Protocol and virtual address.
+    pub key: ServiceKey,
+    /// Scheduler, one of [`sched::NAMES`].
+    pub sched: &'static str,
+    /// sh/mh flags (config file only).
+    pub sched_flags: SchedFlags,
+    /// Persistence timeout; 0 = not persistent.
+    pub persistence: u32,
+    /// Persistence netmask.
+    pub netmask: Ipv4Addr,
+    /// `ch` table size (config file only).
+    pub ch_table_size: u32,
+    /// FULLNAT local addresses, in the order they were added.
+    pub laddrs: Vec<Ipv4Addr>,
+    /// PROXY protocol to fullnat reals (config file only).
+    pub proxy_protocol: Option<ProxyProtocol>,
+    /// TOA on fullnat connections (config file only).
+    pub toa: Option<ToaPlacement>,
+    /// Real servers in kernel order: the most recently added first.
+    pub dests: Vec<Dest>,
+}
+
+impl Service {
+    fn from_conf(s: &conf::Service) -> Service {
+        let mut svc = Service {
+            key: ServiceKey {
+                proto: s.proto,
+                vip: s.vip,
+            },
+            sched: s.sched,
+            sched_flags: s.sched_flags,
+            persistence: s.persistence,
+            netmask: s.netmask,
+            ch_table_size: s.ch_table_size,
+            laddrs: s.laddrs.clone(),
+            proxy_protocol: s.proxy_protocol,
+            toa: s.toa,
+            dests: Vec::new(),
+        };
+        for r in &s.reals {
+            svc.dests.insert(
+                0,
+                Dest {
+                    real: r.clone(),
+                    last_weight: r.weight,
+                },
+            );
+        }
+        svc
+    }
+
+    /// The service as the config file would write it. Its reals are in the order of `-a`
+    /// (the reverse of the kernel order), which is how [`Model::from_config`] reads a file.
+    pub fn to_conf(&self) -> conf::Service {
+        conf::Service {
+            vip: self.key.vip,
+            proto: self.key.proto,
+            sched: self.sched,
+            sched_flags: self.sched_flags,
+            persistence: self.persistence,
+            netmask: self.netmask,
+            ch_table_size: self.ch_table_size,
+            laddrs: self.laddrs.clone(),
+            proxy_protocol: self.proxy_protocol,
+            toa: self.toa,
+            reals: self.dests.iter().rev().map(|d| d.real.clone()).collect(),
+        }
+    }
+
+    /// The service as `-L` lists it, with zero counters, rates and connection counts for
+    /// the caller to fill in.
+    pub fn entry(&self) -> ServiceEntry {
+        ServiceEntry {
+            key: self.key,
+            sched: self.sched.to_string(),
+            persistence: self.persistence,
+            netmask: self.netmask,
+            laddrs: self.laddrs.clone(),
+            counters: Counters::default(),
+            rates: Rates::default(),
+            dests: self
+                .dests
+                .iter()
+                .map(|d| DestEntry {
+                    addr: d.real.addr,
+                    mode: d.real.mode,
+                    weight: d.real.weight,
+                    u_threshold: d.real.u_threshold,
+                    l_threshold: d.real.l_threshold,
+                    active_conns: 0,
+                    inact_conns: 0,
+                    persist_conns: 0,
+                    counters: Counters::default(),
+                    rates: Rates::default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The real server at `addr`.
+    pub fn dest(&self, addr: SocketAddrV4) -> Option<&Dest> {
+        self.dests.iter().find(|d| d.real.addr == addr)
+    }
+
+    fn dest_index(&self, addr: SocketAddrV4) -> Option<usize> {
+        self.dests.iter().position(|d| d.real.addr == addr)
+    }
+
+    /// Every attribute but the reals and local addresses.
+    fn same_attributes(&self, other: &Service) -> bool {
+        self.sched == other.sched
+            && self.sched_flags == other.sched_flags
+            && self.persistence == other.persistence
+            && self.netmask == other.netmask
+            && self.ch_table_size == other.ch_table_size
+            && self.proxy_protocol == other.proxy_protocol
+            && self.toa == other.toa
+    }
+}
+
+/// What a successful change did, for rvsd to rebuild exactly that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A service was added (its reals and local addresses follow as their own changes).
+    AddService(ServiceKey),
+    /// A service's scheduler, persistence or other attributes changed.
+    EditService(ServiceKey),
+    /// A service was deleted with all its reals.
+    DelService(ServiceKey),
+    /// A real server was added.
+    AddDest(ServiceKey, SocketAddrV4),
+    /// A real server's mode, weight or thresholds changed.
+    EditDest(ServiceKey, SocketAddrV4),
+    /// A real server was deleted.
+    DelDest(ServiceKey, SocketAddrV4),
+    /// A local address was added.
+    AddLaddr(ServiceKey, Ipv4Addr),
+    /// A local address was removed.
+    DelLaddr(ServiceKey, Ipv4Addr),
+    /// The timeouts changed.
+    Timeouts,
+    /// Counters are to be zeroed: of one service and its reals, or (`None`) of all.
+    Zero(Option<ServiceKey>),
+}
+
+/// A rejected change: nothing was modified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyError {
+    /// ipvsadm's message.
+    pub message: String,
+    /// Index of the failed request within a batch.
+    pub index: Option<usize>,
+}
+
+impl From<ApplyError> for Response {
+    fn from(e: ApplyError) -> Response {
+        Response::Error {
+            message: e.message,
+            index: e.index,
+        }
+    }
+}
+
+/// The whole control-plane configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Model {
+    network: Network,
+    timeouts: Timeouts,
+    services: Vec<Service>,
+}
+
+impl Model {
+    /// No services, the kernel's default timeouts.
+    pub fn new(network: Network) -> Model {
+        Model {
+            network,
+            timeouts: Timeouts::default(),
+            services: Vec::new(),
+        }
+    }
+
+    /// The model of a config file: its services in file order, each one's reals added in file
+    /// order (so the kernel order is the reverse, as if `ipvsadm -a` had added them).
+    pub fn from_config(config: &Config) -> Model {
+        let mut model = Model::new(Network::from_config(config));
+        model.reload(config);
+        model
+    }
+
+    /// Services in the order they were added.
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    /// One service.
+    pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
+        self.services.iter().find(|s| s.key == *key)
+    }
+
+    /// Current timeouts.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The network changes are checked against.
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    /// Every service as the config file would write it (see [`Service::to_conf`]).
+    pub fn to_conf_services(&self) -> Vec<conf::Service> {
+        self.services.iter().map(Service::to_conf).collect()
+    }
+
+    /// `-L`: one service or all of them, with zero statistics (see [`Service::entry`]).
+    pub fn list(&self, key: Option<&ServiceKey>) -> Result<Vec<ServiceEntry>, String> {
+        match key {
+            None => Ok(self.services.iter().map(Service::entry).collect()),
+            Some(k) => self
+                .service(k)
+                .map(|s| vec![s.entry()])
+                .ok_or_else(|| NO_SUCH_SERVICE.to_string()),
+        }
+    }
+
+    /// `-G`: local addresses of one service or all of them, with zero usage.
+    pub fn laddrs(&self, key: Option<&ServiceKey>) -> Result<Vec<LaddrList>, String> {
+        let list = |s: &Service| LaddrList {
+            key: s.key,
+            laddrs: s
+                .laddrs
+                .iter()
+                .map(|&addr| LaddrEntry {
+                    addr,
+                    conflicts: 0,
+                    conns: 0,
+                })
+                .collect(),
+        };
+        match key {
+            None => Ok(self.services.iter().map(list).collect()),
+            Some(k) => self
+                .service(k)
+                .map(|s| vec![list(s)])
+                .ok_or_else(|| NO_SUCH_SERVICE.to_string()),
+        }
+    }
+
+    /// Applies a change or a batch of changes, all or nothing.
+    pub fn apply(&mut self, request: &Request) -> Result<Vec<Change>, ApplyError> {
+        match request {
+            Request::Batch { requests } => {
+                let mut next = self.clone();
+                let mut changes = Vec::new();
+                for (i, r) in requests.iter().enumerate() {
+                    let fail = |message: String| ApplyError {
+                        message,
+                        index: Some(i),
+                    };
+                    if !r.is_change() {
+                        return Err(fail("only changes can be batched".to_string()));
+                    }
+                    changes.extend(next.apply_one(r).map_err(fail)?);
+                }
+                *self = next;
+                Ok(changes)
+            }
+            r if r.is_change() => self.apply_one(r).map_err(|message| ApplyError {
+                message,
+                index: None,
+            }),
+            _ => Err(ApplyError {
+                message: "not a change".to_string(),
+                index: None,
+            }),
+        }
+    }
+
+    /// Applies one change. Every check comes before the first modification.
+    fn apply_one(&mut self, request: &Request) -> Result<Vec<Change>, String> {
+        match request {
+            Request::AddService { service } => self.add_service(service),
+            Request::EditService { service } => self.edit_service(service),
+            Request::DelService { service } => {
+                let i = self.service_index(service, NO_SUCH_SERVICE)?;
+                self.services.remove(i);
+                Ok(vec![Change::DelService(*service)])
+            }
+            Request::Clear => Ok(self
+                .services
+                .drain(..)
+                .map(|s| Change::DelService(s.key))
+                .collect()),
+            Request::AddDest { service, dest } => self.add_dest(service, dest),
+            Request::EditDest { service, dest } => self.edit_dest(service, dest),
+            Request::DelDest { service, addr } => {
+                let i = self.service_index(service, SERVICE_NOT_DEFINED)?;
+                let svc = &mut self.services[i];
+                let addr = dest_addr(svc.key.vip.port(), *addr, None);
+                let j = svc.dest_index(addr).ok_or(NO_SUCH_DEST)?;
+                svc.dests.remove(j);
+                Ok(vec![Change::DelDest(*service, addr)])
+            }
+            Request::Zero { service } => {
+                if let Some(key) = service {
+                    self.service_index(key, NO_SUCH_SERVICE)?;
+                }
+                Ok(vec![Change::Zero(*service)])
+            }
+            Request::SetTimeouts { timeouts } => self.set_timeouts(timeouts),
+            Request::AddLaddr { service, addr } => {
+                let i = self.service_index(service, SERVICE_NOT_DEFINED)?;
+                if self.services[i].laddrs.contains(addr) {
+                    return Err(LADDR_EXISTS.to_string());
+                }
+                if !self.network.owns(*addr) {
+                    return Err(format!(
+                        "{addr} is not an address of any [[port]]; the balancer must own its local addresses"
+                    ));
+                }
+                self.services[i].laddrs.push(*addr);
+                Ok(vec![Change::AddLaddr(*service, *addr)])
+            }
+            Request::DelLaddr { service, addr } => {
+                let i = self.service_index(service, SERVICE_NOT_DEFINED)?;
+                let laddrs = &mut self.services[i].laddrs;
+                let j = laddrs.iter().position(|a| a == addr).ok_or(NO_SUCH_LADDR)?;
+                laddrs.remove(j);
+                Ok(vec![Change::DelLaddr(*service, *addr)])
+            }
+            _ => Err("not a change".to_string()),
+        }
+    }
+
+    fn service_index(&self, key: &ServiceKey, missing: &str) -> Result<usize, String> {
+        self.services
+            .iter()
+            .position(|s| s.key == *key)
+            .ok_or_else(|| missing.to_string())
+    }
+
+    /// The checks ipvsadm makes before it calls the kernel, for clients that did not.
+    fn check_service_spec(&self, spec: &ServiceSpec) -> Result<(), String> {
+        if spec.persistence > MAX_TIMEOUT {
+            return Err(format!(
+                "invalid timeout value `{}' specified",
+                spec.persistence
+            ));
+        }
+        if spec.key.vip.port() == 0 && spec.persistence == 0 {
+            return Err(ZERO_PORT.to_string());
+        }
+        Ok(())
+    }
+
+    fn sched(name: &str) -> Result<&'static str, String> {
+        sched::NAMES
+            .iter()
+            .copied()
+            .find(|&n| n == name)
+            .ok_or_else(|| NO_SCHEDULER.to_string())
+    }
+
+    fn check_vip(&self, vip: SocketAddrV4) -> Result<(), String> {
+        let ip = *vip.ip();
+        if !self.network.owns(ip) {
+            return Err(format!(
+                "{ip} is not an address of any [[port]]; the balancer must own the vip to answer ARP for it"
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_service(&mut self, spec: &ServiceSpec) -> Result<Vec<Change>, String> {
+        self.check_service_spec(spec)?;
+        if self.service(&spec.key).is_some() {
+            return Err(SERVICE_EXISTS.to_string());
+        }
+        let sched = Model::sched(&spec.sched)?;
+        self.check_vip(spec.key.vip)?;
+        self.services.push(Service {
+            key: spec.key,
+            sched,
+            sched_flags: SchedFlags::default(),
+            persistence: spec.persistence,
+            netmask: spec.netmask,
+            ch_table_size: DEFAULT_CH_TABLE_SIZE,
+            laddrs: Vec::new(),
+            proxy_protocol: None,
+            // The config file's default: TOA for TCP; it only ever touches fullnat connections.
+            toa: (spec.key.proto == Proto::Tcp).then_some(ToaPlacement::Ack),
+            dests: Vec::new(),
+        });
+        Ok(vec![Change::AddService(spec.key)])
+    }
+
+    fn edit_service(&mut self, spec: &ServiceSpec) -> Result<Vec<Change>, String> {
+        self.check_service_spec(spec)?;
+        let i = self.service_index(&spec.key, NO_SUCH_SERVICE)?;
+        let sched = Model::sched(&spec.sched)?;
+        let old = &self.services[i];
+        let mut svc = old.clone();
+        svc.sched = sched;
+        svc.persistence = spec.persistence;
+        svc.netmask = spec.netmask;
+        if sched != old.sched {
+            // Flags and the table size belong to the scheduler they were set for.
+            svc.sched_flags = SchedFlags::default();
+            if sched != "ch" {
+                svc.ch_table_size = DEFAULT_CH_TABLE_SIZE;
+            }
+        }
+        check_ch_size(&svc, svc.dests.len())?;
+        self.services[i] = svc;
+        Ok(vec![Change::EditService(spec.key)])
+    }
+
+    /// The config file's rules for a real server of `svc`.
+    fn check_real(&self, svc: &Service, real: &Real) -> Result<(), String> {
+        let ip = *real.addr.ip();
+        if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
+            return Err(INVALID.to_string());
+        }
+        if self.network.owns(ip) {
+            return Err(format!("{ip} is an address of the balancer itself"));
+        }
+        if real.mode == Mode::Dr && !self.network.on_link(ip) {
+            return Err(format!(
+                "dr needs {ip} on the link, but no [[port]] subnet contains it"
+            ));
+        }
+        if !self.network.routed(ip) {
+            return Err(format!(
+                "no route to {ip}: no [[port]] subnet or [[route]] contains it"
+            ));
+        }
+        let vport = svc.key.vip.port();
+        if vport == 0 && real.addr.port() != 0 {
+            return Err(format!(
+                "port {} on a port-zero service, whose connections keep their destination port (write {ip})",
+                real.addr.port()
+            ));
+        }
+        if let Some(pp) = svc.proxy_protocol {
+            if real.mode != Mode::FullNat {
+                return Err(format!(
+                    "proxy_protocol {pp} needs fullnat reals, but {} is {}",
+                    real.addr, real.mode
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn add_dest(&mut self, key: &ServiceKey, spec: &DestSpec) -> Result<Vec<Change>, String> {
+        let i = self.service_index(key, SERVICE_NOT_DEFINED)?;
+        let svc = &self.services[i];
+        let real = real_of(svc, spec)?;
+        if svc.dest(real.addr).is_some() {
+            return Err(DEST_EXISTS.to_string());
+        }
+        self.check_real(svc, &real)?;
+        check_ch_size(svc, svc.dests.len() + 1)?;
+        let addr = real.addr;
+        self.services[i].dests.insert(
+            0,
+            Dest {
+                last_weight: real.weight,
+                real,
+            },
+        );
+        Ok(vec![Change::AddDest(*key, addr)])
+    }
+
+    fn edit_dest(&mut self, key: &ServiceKey, spec: &DestSpec) -> Result<Vec<Change>, String> {
+        let i = self.service_index(key, SERVICE_NOT_DEFINED)?;
+        let svc = &self.services[i];
+        let real = real_of(svc, spec)?;
+        let j = svc.dest_index(real.addr).ok_or(NO_SUCH_DEST)?;
+        self.check_real(svc, &real)?;
+        let addr = real.addr;
+        let dest = &mut self.services[i].dests[j];
+        if real.weight != 0 {
+            dest.last_weight = real.weight;
+        }
+        dest.real = real;
+        Ok(vec![Change::EditDest(*key, addr)])
+    }
+
+    fn set_timeouts(&mut self, t: &TimeoutValues) -> Result<Vec<Change>, String> {
+        for v in [t.tcp, t.tcp_fin, t.udp] {
+            if v > MAX_TIMEOUT {
+                return Err(format!("invalid timeout value `{v}' specified"));
+            }
+        }
+        let keep = |new: u32, old: u32| if new == 0 { old } else { new };
+        self.timeouts = Timeouts {
+            tcp: keep(t.tcp, self.timeouts.tcp),
+            tcp_fin: keep(t.tcp_fin, self.timeouts.tcp_fin),
+            udp: keep(t.udp, self.timeouts.udp),
+        };
+        Ok(vec![Change::Timeouts])
+    }
+
+    /// Makes the model say what `config` says, keeping what IPVS would keep had the difference
+    /// been applied with ipvsadm: real servers that stay keep their place and `last_weight`,
+    /// new ones go to the head in file order, services that stay keep their place and new
+    /// ones follow in file order. The config is valid, so nothing can be rejected.
+    pub fn reload(&mut self, config: &Config) -> Vec<Change> {
+        let mut changes = Vec::new();
+        self.network = Network::from_config(config);
+        if self.timeouts != config.timeouts {
+            self.timeouts = config.timeouts;
+            changes.push(Change::Timeouts);
+        }
+        let wanted = |key: &ServiceKey| {
+            config
+                .services
+                .iter()
+                .any(|s| s.proto == key.proto && s.vip == key.vip)
+        };
+        for s in self.services.iter().filter(|s| !wanted(&s.key)) {
+            changes.push(Change::DelService(s.key));
+        }
+        self.services.retain(|s| wanted(&s.key));
+        for file in &config.services {
+            let target = Service::from_conf(file);
+            let key = target.key;
+            let Some(i) = self.services.iter().position(|s| s.key == key) else {
+                changes.push(Change::AddService(key));
+                changes.extend(file.reals.iter().map(|r| Change::AddDest(key, r.addr)));
+                changes.extend(file.laddrs.iter().map(|&a| Change::AddLaddr(key, a)));
+                self.services.push(target);
+                continue;
+            };
+            let old = &self.services[i];
+            if !old.same_attributes(&target) {
+                changes.push(Change::EditService(key));
+            }
+            for a in old.laddrs.iter().filter(|a| !target.laddrs.contains(a)) {
+                changes.push(Change::DelLaddr(key, *a));
+            }
+            for a in target.laddrs.iter().filter(|a| !old.laddrs.contains(a)) {
+                changes.push(Change::AddLaddr(key, *a));
+            }
+            let mut dests = Vec::new();
+            for d in &old.dests {
+                match file.reals.iter().find(|r| r.addr == d.real.addr) {
+                    None => changes.push(Change::DelDest(key, d.real.addr)),
+                    Some(r) => {
+                        if *r != d.real {
+                            changes.push(Change::EditDest(key, r.addr));
+                        }
+                        dests.push(Dest {
+                            real: r.clone(),
+                            last_weight: if r.weight != 0 {
+                                r.weight
+                            } else {
+                                d.last_weight
+                            },
+                        });
+                    }
+                }
+            }
+            for r in &file.reals {
+                if old.dest(r.addr).is_none() {
+                    changes.push(Change::AddDest(key, r.addr));
+                    dests.insert(
+                        0,
+                        Dest {
+                            real: r.clone(),
+                            last_weight: r.weight,
+                        },
+                    );
+                }
+            }
+            self.services[i] = Service { dests, ..target };
+        }
+        changes
+    }
+}
+
+/// The real server a request describes, with ipvsadm's port rules and the kernel's
+/// threshold check.
+fn real_of(svc: &Service, spec: &DestSpec) -> Result<Real, String> {
+    if spec.l_threshold > spec.u_threshold {
+        return Err(OUT_OF_RANGE.to_string());
+    }
+    Ok(Real {
+        addr: dest_addr(svc.key.vip.port(), spec.addr, Some(spec.mode)),
+        mode: spec.mode,
+        weight: spec.weight,
+        u_threshold: spec.u_threshold,
+        l_threshold: spec.l_threshold,
+    })
+}
+
+/// A real server's port as ipvsadm and the config file fix it: none (0) means the vip port,
+/// and direct routing and tunnelling cannot change the port.
+fn dest_addr(vport: u16, addr: SocketAddrV4, mode: Option<Mode>) -> SocketAddrV4 {
+    match mode {
+        _ if addr.port() == 0 => SocketAddrV4::new(*addr.ip(), vport),
+        Some(Mode::Dr | Mode::Tun) => SocketAddrV4::new(*addr.ip(), vport),
+        _ => addr,
+    }
+}
+
+fn check_ch_size(svc: &Service, reals: usize) -> Result<(), String> {
+    if svc.sched == "ch" && reals > svc.ch_table_size as usize {
+        return Err(format!(
+            "{} slots cannot hold the {reals} reals of the service",
+            svc.ch_table_size
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn net() -> Network {
+        let n = |s: &str| {
+            let (a, l) = s.split_once('/').unwrap();
+            Ipv4Net {
+                addr: a.parse().unwrap(),
+                prefix_len: l.parse().unwrap(),
+            }
+        };
+        Network::new(
+            vec![n("10.0.0.1/24"), n("10.0.0.100/32"), n("192.168.1.254/24")],
+            vec![n("172.16.0.0/16")],
+        )
+    }
+
+    fn key(s: &str) -> ServiceKey {
+        ServiceKey {
+            proto: Proto::Tcp,
+            vip: s.parse().unwrap(),
+        }
+    }
+
+    fn spec(vip: &str, sched: &str, persistence: u32) -> ServiceSpec {
+        ServiceSpec {
+            key: key(vip),
+            sched: sched.to_string(),
+            persistence,
+            netmask: Ipv4Addr::BROADCAST,
+        }
+    }
+
+    /// A real server; without port it is sent with port 0, as meaning "the vip port".
+    fn dest(addr: &str, mode: Mode, weight: u16) -> DestSpec {
+        let addr = if addr.contains(':') {
+            addr.parse().unwrap()
+        } else {
+            SocketAddrV4::new(addr.parse().unwrap(), 0)
+        };
+        DestSpec {
+            addr,
+            mode,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+        }
+    }
+
+    fn add_svc(m: &mut Model, vip: &str) {
+        m.apply(&Request::AddService {
+            service: spec(vip, "wlc", 0),
+        })
+        .unwrap();
+    }
+
+    fn add(m: &mut Model, vip: &str, d: DestSpec) -> Result<Vec<Change>, String> {
+        m.apply(&Request::AddDest {
+            service: key(vip),
+            dest: d,
+        })
+        .map_err(|e| e.message)
+    }
+
+    fn order(m: &Model, vip: &str) -> Vec<String> {
+        m.service(&key(vip))
+            .unwrap()
+            .dests
+            .iter()
+            .map(|d| d.real.addr.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn test_head_insertion() {
+        let mut m = Model::new(net());
+        add_svc(&mut m, "10.0.0.100:80");
+        for a in ["192.168.1.1", "192.168.1.2", "192.168.1.3"] {
+            add(&mut m, "10.0.0.100:80", dest(a, Mode::Dr, 1)).unwrap();
+        }
+        assert_eq!(
+            order(&m, "10.0.0.100:80"),
+            ["192.168.1.3:80", "192.168.1.2:80", "192.168.1.1:80"]
+        );
+        // Editing keeps the place; deleting and re-adding moves to the head.
+        m.apply(&Request::EditDest {
+            service: key("10.0.0.100:80"),
+            dest: dest("192.168.1.1", Mode::Dr, 5),
+        })
+        .unwrap();
+        assert_eq!(order(&m, "10.0.0.100:80")[2], "192.168.1.1:80");
+        m.apply(&Request::DelDest {
+            service: key("10.0.0.100:80"),
+            addr: "192.168.1.2:80".parse().unwrap(),
+        })
+        .unwrap();
+        add(&mut m, "10.0.0.100:80", dest("192.168.1.2", Mode::Dr, 1)).unwrap();
+        assert_eq!(
+            order(&m, "10.0.0.100:80"),
+            ["192.168.1.2:80", "192.168.1.3:80", "192.168.1.1:80"]
+        );
+    }
+
+    #[test]
+    fn test_ports() {
+        let mut m = Model::new(net());
+        add_svc(&mut m, "10.0.0.100:80");
+        // dr and tun keep the vip port; nat and fullnat keep theirs; none means the vip port.
+        add(
+            &mut m,
+            "10.0.0.100:80",
+            dest("192.168.1.1:8080", Mode::Dr, 1),
+        )
+        .unwrap();
+        add(
+            &mut m,
+            "10.0.0.100:80",
+            dest("192.168.1.2:8080", Mode::Tun, 1),
+        )
+        .unwrap();
+        add(
+            &mut m,
+            "10.0.0.100:80",
+            dest("192.168.1.3:8080", Mode::Nat, 1),
+        )
+        .unwrap();
+        add(
+            &mut m,
+            "10.0.0.100:80",
+            dest("172.16.0.4:0", Mode::FullNat, 1),
+        )
+        .unwrap();
+        assert_eq!(
+            order(&m, "10.0.0.100:80"),
+            [
+                "172.16.0.4:80",
+                "192.168.1.3:8080",
+                "192.168.1.2:80",
+                "192.168.1.1:80"
+            ]
+        );
+        // -d looks up the port as given (0 = the vip port).
+        let del = |m: &mut Model, a: &str| {
+            m.apply(&Request::DelDest {
+                service: key("10.0.0.100:80"),
+                addr: a.parse().unwrap(),
+            })
+            .map_err(|e| e.message)
+        };
+        assert_eq!(del(&mut m, "192.168.1.1:8080"), Err(NO_SUCH_DEST.into()));
+        assert_eq!(
+            del(&mut m, "192.168.1.1:0"),
+            Ok(vec![Change::DelDest(
+                key("10.0.0.100:80"),
+                "192.168.1.1:80".parse().unwrap()
+            )])
+        );
+        // A port-zero service takes no real port.
+        m.apply(&Request::AddService {
+            service: spec("10.0.0.100:0", "rr", 360),
+        })
+        .unwrap();
+        assert_eq!(
+            add(&mut m, "10.0.0.100:0", dest("192.168.1.1:8080", Mode::Nat, 1)),
+            Err("port 8080 on a port-zero service, whose connections keep their destination port (write 192.168.1.1)".into())
+        );
+        add(&mut m, "10.0.0.100:0", dest("192.168.1.1", Mode::Nat, 1)).unwrap();
+        assert_eq!(order(&m, "10.0.0.100:0"), ["192.168.1.1:0"]);
+    }
+
+    #[test]
+    fn test_service_errors() {
+        let mut m = Model::new(net());
+        let err = |m: &mut Model, r: Request| m.apply(&r).unwrap_err().message;
+        add_svc(&mut m, "10.0.0.100:80");
+        assert_eq!(
+            err(
+                &mut m,
+                Request::AddService {
+                    service: spec("10.0.0.100:80", "rr", 0)
+                }
+            ),
+            SERVICE_EXISTS
+        );
+        assert_eq!(
+            err(
+                &mut m,
+                Request::AddService {
+                    service: spec("10.0.0.100:81", "nope", 0)
+                }
+            ),
+            NO_SCHEDULER
+        );
+        assert_eq!(
+            err(
+                &mut m,
+                Request::AddService {
+                    service: spec("10.0.0.100:0", "rr", 0)
+                }
+            ),
+            ZERO_PORT
+        );
+        assert_eq!(
+            err(
+                &mut m,
+                Request::AddService {
+                    service: spec("10.0.0.100:81", "rr", MAX_TIMEOUT + 1)
+                }
+            ),
+            "invalid timeout value `2678401' specified"
+        );
+        assert_eq!(
+            err(
+                &mut m,
+                Request::AddService {
+                    service: spec("10.0.0.9:80", "rr", 0)
+                }
+            ),
+            "10.0.0.9 is not an address of any [[port]]; the balancer must own the vip to answer ARP for it"
+        );
+        for r in [
+            Request::EditService {
+                service: spec("10.0.0.100:81", "rr", 0),
+            },
+            Request::DelService {
+                service: key("10.0.0.100:81"),
+            },
+            Request::Zero {
+                service: Some(key("10.0.0.100:81")),
+            },
+        ] {
+            assert_eq!(err(&mut m, r), NO_SUCH_SERVICE);
+        }
+        assert_eq!(
+            err(
+                &mut m,
+                Request::EditService {
+                    service: spec("10.0.0.100:80", "nope", 0)
+                }
+            ),
+            NO_SCHEDULER
+        );
+        // The protocol is part of the key.
+        assert_eq!(
+            err(
+                &mut m,
+                Request::DelService {
+                    service: ServiceKey {
+                        proto: Proto::Udp,
+                        vip: "10.0.0.100:80".parse().unwrap()
+                    }
+                }
+            ),
+            NO_SUCH_SERVICE
+        );
+        assert_eq!(m.services().len(), 1);
+    }
+
+    #[test]
+    fn test_dest_errors() {
+        let mut m = Model::new(net());
+        add_svc(&mut m, "10.0.0.100:80");
+        let before = m.clone();
+        let vip = "10.0.0.100:80";
+        assert_eq!(
+            add(&mut m, "10.0.0.100:81", dest("192.168.1.1", Mode::Dr, 1)),
+            Err(SERVICE_NOT_DEFINED.into())
+        );
+        let mut bad = dest("192.168.1.1", Mode::Dr, 1);
+        bad.l_threshold = 5;
+        assert_eq!(add(&mut m, vip, bad), Err(OUT_OF_RANGE.into()));
+        for (a, mode, msg) in [
+            ("0.0.0.0", Mode::Nat, INVALID.to_string()),
+            ("224.0.0.1", Mode::Nat, INVALID.to_string()),
+            (
+                "10.0.0.1",
+                Mode::Nat,
+                "10.0.0.1 is an address of the balancer itself".to_string(),
+            ),
+            (
+                "172.16.0.1",
+                Mode::Dr,
+                "dr needs 172.16.0.1 on the link, but no [[port]] subnet contains it".to_string(),
+            ),
+            (
+                "8.8.8.8",
+                Mode::Nat,
+                "no route to 8.8.8.8: no [[port]] subnet or [[route]] contains it".to_string(),
+            ),
+        ] {
+            assert_eq!(add(&mut m, vip, dest(a, mode, 1)), Err(msg));
+        }
+        assert_eq!(m, before);
+        add(&mut m, vip, dest("192.168.1.1", Mode::Dr, 1)).unwrap();
+        assert_eq!(
+            add(&mut m, vip, dest("192.168.1.1", Mode::Dr, 3)),
+            Err(DEST_EXISTS.into())
+        );
+        let edit = |m: &mut Model, d: DestSpec| {
+            m.apply(&Request::EditDest {
+                service: key(vip),
+                dest: d,
+            })
+            .map_err(|e| e.message)
+        };
+        assert_eq!(
+            edit(&mut m, dest("192.168.1.2", Mode::Dr, 1)),
+            Err(NO_SUCH_DEST.into())
+        );
+        // -e -m with the real's own port names another real: ipvsadm would say the same.
+        assert_eq!(
+            edit(&mut m, dest("192.168.1.1:8080", Mode::Nat, 1)),
+            Err(NO_SUCH_DEST.into())
+        );
+        assert_eq!(
+            m.apply(&Request::DelDest {
+                service: key(vip),
+                addr: "192.168.1.9:80".parse().unwrap()
+            })
+            .unwrap_err()
+            .message,
+            NO_SUCH_DEST
+        );
+    }
+
+    #[test]
+    fn test_last_weight() {
+        let mut m = Model::new(net());
+        let vip = "10.0.0.100:80";
+        add_svc(&mut m, vip);
+        add(&mut m, vip, dest("192.168.1.1", Mode::Dr, 0)).unwrap();
+        let lw = |m: &Model| m.service(&key(vip)).unwrap().dests[0].last_weight;
+        assert_eq!(lw(&m), 0);
+        for (w, expect) in [(3, 3), (0, 3), (7, 7)] {
+            m.apply(&Request::EditDest {
+                service: key(vip),
+                dest: dest("192.168.1.1", Mode::Dr, w),
+            })
+            .unwrap();
+            assert_eq!(lw(&m), expect);
+        }
+    }
+
+    #[test]
+    fn test_edit_service() {
+        let mut m = Model::new(net());
+        let vip = "10.0.0.100:80";
+        add_svc(&mut m, vip);
+        let i = m.service_index(&key(vip), "").unwrap();
+        m.services[i].sched = "sh";
+        m.services[i].sched_flags.port = true;
+        m.apply(&Request::EditService {
+            service: spec(vip, "sh", 600),
+        })
+        .unwrap();
+        let s = m.service(&key(vip)).unwrap();
+        assert!(s.sched_flags.port);
+        assert_eq!(s.persistence, 600);
+        // Another scheduler drops the flags that belonged to sh.
+        m.apply(&Request::EditService {
+            service: spec(vip, "rr", 0),
+        })
+        .unwrap();
+        let s = m.service(&key(vip)).unwrap();
+        assert_eq!(s.sched_flags, SchedFlags::default());
+        assert_eq!((s.sched, s.persistence), ("rr", 0));
+    }
+
+    #[test]
+    fn test_ch_and_proxy_rules() {
+        let mut m = Model::new(net());
+        let vip = "10.0.0.100:80";
+        add_svc(&mut m, vip);
+        let i = m.service_index(&key(vip), "").unwrap();
+        m.services[i].sched = "ch";
+        m.services[i].ch_table_size = 2;
+        add(&mut m, vip, dest("192.168.1.1", Mode::Dr, 1)).unwrap();
+        add(&mut m, vip, dest("192.168.1.2", Mode::Dr, 1)).unwrap();
+        assert_eq!(
+            add(&mut m, vip, dest("192.168.1.3", Mode::Dr, 1)),
+            Err("2 slots cannot hold the 3 reals of the service".into())
+        );
+        m.services[i].sched = "rr";
+        m.services[i].ch_table_size = DEFAULT_CH_TABLE_SIZE;
+        m.services[i].dests.clear();
+        m.services[i].proxy_protocol = Some(ProxyProtocol::V2);
+        assert_eq!(
+            add(&mut m, vip, dest("192.168.1.1", Mode::Nat, 1)),
+            Err("proxy_protocol v2 needs fullnat reals, but 192.168.1.1:80 is nat".into())
+        );
+        add(&mut m, vip, dest("192.168.1.1", Mode::FullNat, 1)).unwrap();
+    }
+
+    #[test]
+    fn test_laddrs() {
+        let mut m = Model::new(net());
+        let vip = "10.0.0.100:80";
+        add_svc(&mut m, vip);
+        let laddr = |m: &mut Model, add: bool, a: &str| {
+            let (service, addr) = (key(vip), a.parse().unwrap());
+            let r = if add {
+                Request::AddLaddr { service, addr }
+            } else {
+                Request::DelLaddr { service, addr }
+            };
+            m.apply(&r).map_err(|e| e.message)
+        };
+        // A fullnat real may come before its local address, as DPVS's procedure does it.
+        add(&mut m, vip, dest("172.16.0.1", Mode::FullNat, 1)).unwrap();
+        laddr(&mut m, true, "192.168.1.254").unwrap();
+        laddr(&mut m, true, "10.0.0.1").unwrap();
+        assert_eq!(laddr(&mut m, true, "10.0.0.1"), Err(LADDR_EXISTS.into()));
+        assert_eq!(
+            laddr(&mut m, true, "10.0.0.2"),
+            Err("10.0.0.2 is not an address of any [[port]]; the balancer must own its local addresses".into())
+        );
+        assert_eq!(laddr(&mut m, false, "10.0.0.2"), Err(NO_SUCH_LADDR.into()));
+        laddr(&mut m, false, "192.168.1.254").unwrap();
+        assert_eq!(
+            m.laddrs(None).unwrap()[0].laddrs,
+            vec![LaddrEntry {
+                addr: "10.0.0.1".parse().unwrap(),
+                conflicts: 0,
+                conns: 0
+            }]
+        );
+        assert_eq!(
+            m.laddrs(Some(&key("10.0.0.100:81"))),
+            Err(NO_SUCH_SERVICE.to_string())
+        );
+    }
+
+    #[test]
+    fn test_timeouts() {
+        let mut m = Model::new(net());
+        let set = |m: &mut Model, tcp, tcp_fin, udp| {
+            m.apply(&Request::SetTimeouts {
+                timeouts: TimeoutValues { tcp, tcp_fin, udp },
+            })
+            .map_err(|e| e.message)
+        };
+        set(&mut m, 0, 60, 0).unwrap();
+        assert_eq!(
+            m.timeouts(),
+            Timeouts {
+                tcp: 900,
+                tcp_fin: 60,
+                udp: 300
+            }
+        );
+        assert_eq!(
+            set(&mut m, 1, MAX_TIMEOUT + 1, 1),
+            Err("invalid timeout value `2678401' specified".into())
+        );
+        assert_eq!(m.timeouts().tcp, 900);
+    }
+
+    #[test]
+    fn test_batch_is_atomic() {
+        let mut m = Model::new(net());
+        add_svc(&mut m, "10.0.0.100:80");
+        let before = m.clone();
+        let batch = Request::Batch {
+            requests: vec![
+                Request::Clear,
+                Request::AddService {
+                    service: spec("10.0.0.100:443", "rr", 0),
+                },
+                Request::AddDest {
+                    service: key("10.0.0.100:80"),
+                    dest: dest("192.168.1.1", Mode::Dr, 1),
+                },
+            ],
+        };
+        assert_eq!(
+            m.apply(&batch),
+            Err(ApplyError {
+                message: SERVICE_NOT_DEFINED.into(),
+                index: Some(2)
+            })
+        );
+        assert_eq!(m, before);
+        let queries = Request::Batch {
+            requests: vec![Request::Clear, Request::GetTimeouts],
+        };
+        assert_eq!(
+            m.apply(&queries).unwrap_err(),
+            ApplyError {
+                message: "only changes can be batched".into(),
+                index: Some(1)
+            }
+        );
+        let nested = Request::Batch {
+            requests: vec![Request::Batch { requests: vec![] }],
+        };
+        assert_eq!(m.apply(&nested).unwrap_err().index, Some(0));
+        assert_eq!(m.apply(&Request::Info).unwrap_err().message, "not a change");
+        let ok = Request::Batch {
+            requests: vec![
+                Request::Clear,
+                Request::AddService {
+                    service: spec("10.0.0.100:443", "rr", 0),
+                },
+            ],
+        };
+        assert_eq!(
+            m.apply(&ok).unwrap(),
+            vec![
+                Change::DelService(key("10.0.0.100:80")),
+                Change::AddService(key("10.0.0.100:443"))
+            ]
+        );
+        assert_eq!(m.services().len(), 1);
+    }
+
+    const CONFIG: &str = r#"
+        [eal]
+        args = []
+        [[port]]
+        name = "dpdk0"
+        addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+        [[port]]
+        name = "dpdk1"
+        addrs = ["192.168.1.254/24"]
+        [timeouts]
+        tcp = 600
+        [[service]]
+        vip = "10.0.0.100:80"
+        proto = "tcp"
+        sched = "sh"
+        sched_flags = ["sh-port"]
+          [[service.real]]
+          addr = "192.168.1.1"
+          [[service.real]]
+          addr = "192.168.1.2"
+          weight = 3
+        [[service]]
+        vip = "10.0.0.100:53"
+        proto = "udp"
+        sched = "rr"
+          [[service.real]]
+          addr = "192.168.1.1"
+    "#;
+
+    #[test]
+    fn test_from_config_and_back() {
+        let config = Config::parse(CONFIG, "rvsd.toml").unwrap();
+        let m = Model::from_config(&config);
+        assert_eq!(m.timeouts().tcp, 600);
+        assert_eq!(
+            order(&m, "10.0.0.100:80"),
+            ["192.168.1.2:80", "192.168.1.1:80"]
+        );
+        assert!(m.service(&key("10.0.0.100:80")).unwrap().sched_flags.port);
+        assert_eq!(m.to_conf_services(), config.services);
+    }
+
+    #[test]
+    fn test_reload() {
+        let config = Config::parse(CONFIG, "rvsd.toml").unwrap();
+        let mut m = Model::from_config(&config);
+        let vip = "10.0.0.100:80";
+        // Runtime history the reload must keep: a real quiesced after weight 5.
+        for w in [5, 0] {
+            m.apply(&Request::EditDest {
+                service: key(vip),
+                dest: dest("192.168.1.1", Mode::Dr, w),
+            })
+            .unwrap();
+        }
+        let new = CONFIG
+            .replace("tcp = 600", "tcp = 700")
+            .replace("weight = 3", "weight = 4")
+            .replace(
+                "[[service]]\n        vip = \"10.0.0.100:53\"",
+                "  [[service.real]]\n          addr = \"192.168.1.3\"\n          weight = 0\n          [[service.real]]\n          addr = \"192.168.1.4\"\n        [[service]]\n        vip = \"10.0.0.100:54\"",
+            );
+        let config = Config::parse(&new, "rvsd.toml").unwrap();
+        let changes = m.reload(&config);
+        let k = key(vip);
+        let a = |s: &str| s.parse::<SocketAddrV4>().unwrap();
+        let udp = |vip: &str| ServiceKey {
+            proto: Proto::Udp,
+            vip: vip.parse().unwrap(),
+        };
+        assert_eq!(
+            changes,
+            vec![
+                Change::Timeouts,
+                Change::DelService(udp("10.0.0.100:53")),
+                Change::EditDest(k, a("192.168.1.2:80")),
+                Change::EditDest(k, a("192.168.1.1:80")),
+                Change::AddDest(k, a("192.168.1.3:80")),
+                Change::AddDest(k, a("192.168.1.4:80")),
+                Change::AddService(udp("10.0.0.100:54")),
+                Change::AddDest(udp("10.0.0.100:54"), a("192.168.1.1:54")),
+            ]
+        );
+        assert_eq!(
+            order(&m, vip),
+            [
+                "192.168.1.4:80",
+                "192.168.1.3:80",
+                "192.168.1.2:80",
+                "192.168.1.1:80"
+            ]
+        );
+        let s = m.service(&k).unwrap();
+        // 192.168.1.1 is back at weight 1 from the file; 192.168.1.3 was added quiesced.
+        let lw: Vec<u16> = s.dests.iter().map(|d| d.last_weight).collect();
+        assert_eq!(lw, [1, 0, 4, 1]);
+        assert!(m.reload(&config).is_empty());
+    }
+}
