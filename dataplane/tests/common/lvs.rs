@@ -110,21 +110,13 @@ pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
             }
             Mode::Tun => {
                 real_server_arp_rules(&topo, &ns);
-                topo.exec(&ns, &["ip", "link", "add", "tunl0", "type", "ipip"]);
-                topo.exec(
-                    &ns,
-                    &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "tunl0"],
-                );
-                topo.exec(&ns, &["ip", "link", "set", "tunl0", "up"]);
-                for conf in ["all", "default", "tunl0", &r0] {
-                    topo.exec(
-                        &ns,
-                        &[
-                            "sysctl",
-                            "-qw",
-                            &format!("net.ipv4.conf.{conf}.rp_filter=0"),
-                        ],
-                    );
+                let tunnel = ipip_device(&mut topo, &ns);
+                let vip = format!("{VIP}/32");
+                topo.exec(&ns, &["ip", "addr", "add", &vip, "dev", &tunnel]);
+                topo.exec(&ns, &["ip", "link", "set", &tunnel, "up"]);
+                for conf in ["all", "default", tunnel.as_str(), &r0] {
+                    let sysctl = format!("net.ipv4.conf.{conf}.rp_filter=0");
+                    topo.exec(&ns, &["sysctl", "-qw", &sysctl]);
                 }
             }
         }
@@ -177,6 +169,31 @@ conn_table_size = 65536
         reals,
         stats,
     }
+}
+
+/// The real server's IP-in-IP decapsulation device: `tunl0` of the kernel's ipip driver
+/// where it exists, else a TUN device fed by `ipip_decap.py` (same packets, decapsulated in
+/// user space; see that script).
+fn ipip_device(topo: &mut Topology, ns: &str) -> String {
+    if super::netns::try_run(&[
+        "ip", "netns", "exec", ns, "ip", "link", "add", "tunl0", "type", "ipip",
+    ]) || super::netns::try_run(&["ip", "netns", "exec", ns, "ip", "link", "show", "tunl0"])
+    {
+        return "tunl0".to_owned();
+    }
+    let name = "rvsipip0".to_owned();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/ipip_decap.py");
+    let log = topo.dir.path().join(format!("decap-{ns}.log"));
+    topo.spawn(ns, &["python3", script, &name], &log);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !super::netns::try_run(&["ip", "netns", "exec", ns, "ip", "link", "show", &name]) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "ipip decapsulator did not start in {ns}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    name
 }
 
 /// `arp_ignore=1`, `arp_announce=2`: the real server neither answers ARP for the VIP nor
