@@ -13,6 +13,7 @@
 //! is counted under a [`verdict::DropReason`].
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod conn;
 pub mod dpdk;
 pub mod forward;

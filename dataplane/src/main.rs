@@ -1,6 +1,7 @@
 //! `rvsd`: runs the rvs data plane described by a TOML file.
 
 use clap::Parser;
+use dataplane::admin::Admin;
 use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// rvs data plane: a DPDK userspace L4 load balancer with LVS semantics.
 #[derive(Parser, Debug)]
@@ -75,10 +76,13 @@ fn main() -> ExitCode {
 
 fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let quit = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&quit))
             .map_err(|e| format!("cannot install signal handler: {e}"))?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reload))
+        .map_err(|e| format!("cannot install signal handler: {e}"))?;
     let eal = Eal::init(&config.eal.args).map_err(|e| e.to_string())?;
     log::info!("{} initialised", eal.version());
     let pool =
@@ -102,7 +106,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let workers = config.dataplane.workers.len();
     let snapshot =
         Arc::new(Snapshot::build(config, &macs, None, workers).map_err(|e| e.to_string())?);
-    let fabric = Fabric::new(workers, Arc::clone(&snapshot));
+    let fabric = Arc::new(Fabric::new(workers, Arc::clone(&snapshot)));
     for (p, port) in config.ports.iter().zip(&ports) {
         let mac = port.mac().map(|b| format!("{b:02x}")).join(":");
         log::info!("port {} ({}) up, mac {mac}", p.name, port.name());
@@ -117,7 +121,17 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             }
         }
     }
-    let shared: Vec<SharedCounters> = (0..queues).map(|_| SharedCounters::default()).collect();
+    let shared: Arc<Vec<SharedCounters>> =
+        Arc::new((0..queues).map(|_| SharedCounters::default()).collect());
+    let admin = Arc::new(Admin::new(
+        config,
+        macs.clone(),
+        Arc::clone(&fabric),
+        Arc::clone(&shared),
+    ));
+    let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
+        .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
+    log::info!("control socket {}", server.path().display());
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
@@ -140,7 +154,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             .workers
             .iter()
             .zip(per_worker)
-            .zip(&shared)
+            .zip(shared.iter())
             .zip(pipelines)
             .enumerate()
         {
@@ -160,11 +174,21 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 return Err(e.to_string());
             }
         }
-        control_loop(&quit, args.exit_idle_ms, tsc_hz, &shared);
+        let control = Control {
+            quit: &quit,
+            reload: &reload,
+            config_path: args.config.as_deref(),
+            admin: &admin,
+            exit_idle_ms: args.exit_idle_ms,
+            tsc_hz,
+            shared: &shared,
+        };
+        control.run();
         stop.store(true, Ordering::Relaxed);
         Ok(())
     })?;
 
+    server.stop();
     let report = Report::new(&fabric.snapshot(), &shared, config, &ports);
     log::info!(
         "stopped: rx {} tx {} dropped {}",
@@ -183,27 +207,65 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs on the main lcore until a signal arrives or, with `--exit-idle-ms`, until traffic has
-/// been idle that long after the first packet.
-fn control_loop(
-    quit: &AtomicBool,
+/// The control thread's own duties, on the main lcore.
+struct Control<'a> {
+    quit: &'a AtomicBool,
+    reload: &'a AtomicBool,
+    config_path: Option<&'a std::path::Path>,
+    admin: &'a Admin,
     exit_idle_ms: Option<u64>,
     tsc_hz: u64,
-    shared: &[SharedCounters],
-) {
-    let idle_ticks = exit_idle_ms.map(|ms| ms.saturating_mul(tsc_hz) / 1000);
-    while !quit.load(Ordering::Relaxed) {
-        std::thread::sleep(CONTROL_TICK);
-        if let Some(limit) = idle_ticks {
-            let last = shared
-                .iter()
-                .map(SharedCounters::last_rx_tsc)
-                .max()
-                .unwrap_or(0);
-            if last != 0 && lcore::rdtsc().saturating_sub(last) > limit {
-                log::info!("no packet for {} ms, exiting", exit_idle_ms.unwrap_or(0));
-                break;
+    shared: &'a [SharedCounters],
+}
+
+impl Control<'_> {
+    /// Runs until a signal arrives or, with `--exit-idle-ms`, until traffic has been idle
+    /// that long after the first packet: re-reads the configuration on SIGHUP and samples the
+    /// rate estimators every 2 s.
+    fn run(&self) {
+        let idle_ticks = self
+            .exit_idle_ms
+            .map(|ms| ms.saturating_mul(self.tsc_hz) / 1000);
+        let started = Instant::now();
+        let mut next_tick = Duration::ZERO;
+        while !self.quit.load(Ordering::Relaxed) {
+            std::thread::sleep(CONTROL_TICK);
+            let now = started.elapsed();
+            if now >= next_tick {
+                self.admin.tick(now);
+                next_tick = now + control::estimator::INTERVAL;
             }
+            if self.reload.swap(false, Ordering::Relaxed) {
+                self.reload_config();
+            }
+            if let Some(limit) = idle_ticks {
+                let last = self
+                    .shared
+                    .iter()
+                    .map(SharedCounters::last_rx_tsc)
+                    .max()
+                    .unwrap_or(0);
+                if last != 0 && lcore::rdtsc().saturating_sub(last) > limit {
+                    log::info!(
+                        "no packet for {} ms, exiting",
+                        self.exit_idle_ms.unwrap_or(0)
+                    );
+                    break;
+                }
+            }
+        }
+    }
+
+    fn reload_config(&self) {
+        let Some(path) = self.config_path else {
+            return;
+        };
+        log::info!("SIGHUP: re-reading {}", path.display());
+        let outcome = conf::Config::load(path)
+            .map_err(|e| e.to_string())
+            .and_then(|config| self.admin.reload(&config));
+        if let Err(e) = outcome {
+            log::error!("reload of {} refused: {e}", path.display());
         }
     }
 }

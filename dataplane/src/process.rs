@@ -137,6 +137,22 @@ impl Pipeline {
         self.conns.len()
     }
 
+    /// This worker's connections and templates as `ipvsadm -L -c` lists them.
+    pub fn conn_entries(&self, now_ms: u64) -> Vec<conf::proto::ConnEntry> {
+        self.conns
+            .iter()
+            .map(|(_, c)| conf::proto::ConnEntry {
+                proto: c.proto(),
+                expire: u32::try_from(c.expires().saturating_sub(now_ms).div_ceil(1000))
+                    .unwrap_or(u32::MAX),
+                state: c.state().as_str().to_owned(),
+                client: c.client(),
+                virt: c.virt(),
+                dest: c.real(),
+            })
+            .collect()
+    }
+
     /// Timer work for one loop: expires at most `budget` connections, unbinding them from
     /// their real servers, and lets the schedulers age their caches.
     pub fn expire(&mut self, now_ms: u64, budget: usize) {

@@ -17,10 +17,14 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::EthernetAddress;
 use crate::xmit::{self, Link};
 use arc_swap::ArcSwap;
+use conf::proto::ConnEntry;
 use crossbeam::queue::ArrayQueue;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
+    Ordering::Release,
+};
+use std::sync::{Arc, Mutex};
 
 /// Packets one worker may have queued for another before it drops (`redirect_full`).
 pub const HANDOFF_QUEUE: usize = 4096;
@@ -38,6 +42,10 @@ pub struct Fabric {
     generation: AtomicU64,
     handoff: Vec<ArrayQueue<(usize, Mbuf)>>,
     learned: Vec<ArrayQueue<(usize, Ipv4Addr, MacAddr)>>,
+    /// Connection listings (`rvsadm -L -c`): the control thread raises a worker's flag, the
+    /// worker fills its slot between bursts and lowers the flag.
+    dump_wanted: Vec<AtomicBool>,
+    dumps: Vec<Mutex<Vec<ConnEntry>>>,
 }
 
 impl Fabric {
@@ -52,7 +60,30 @@ impl Fabric {
             learned: (0..workers)
                 .map(|_| ArrayQueue::new(LEARNED_QUEUE))
                 .collect(),
+            dump_wanted: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            dumps: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
         }
+    }
+
+    /// Every worker's connection entries, waiting at most `timeout` for the workers to
+    /// answer (a worker that does not answer in time contributes nothing).
+    pub fn dump_conns(&self, timeout: std::time::Duration) -> Vec<ConnEntry> {
+        for wanted in &self.dump_wanted {
+            wanted.store(true, Release);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        while self.dump_wanted.iter().any(|w| w.load(Acquire))
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let mut all = Vec::new();
+        for (wanted, slot) in self.dump_wanted.iter().zip(&self.dumps) {
+            if !wanted.swap(false, AcqRel) {
+                all.append(&mut slot.lock().unwrap_or_else(|e| e.into_inner()));
+            }
+        }
+        all
     }
 
     /// Publishes a new configuration; workers switch to it between bursts.
@@ -263,11 +294,26 @@ impl<'a> Worker<'a> {
         }
         self.share_learned(&learned);
         self.pipeline.expire(now, EXPIRE_BUDGET);
+        self.serve_dump(now);
         let mut expired = 0;
         self.pending.expire(now, |_| expired += 1);
         for _ in 0..expired {
             self.counters.drop(DropReason::NoNeighbor);
         }
+    }
+
+    /// Answers a connection listing request (slow path: allocates and takes the slot's lock).
+    fn serve_dump(&mut self, now: u64) {
+        let Some(wanted) = self.fabric.dump_wanted.get(self.index) else {
+            return;
+        };
+        if !wanted.load(Acquire) {
+            return;
+        }
+        if let Some(slot) = self.fabric.dumps.get(self.index) {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = self.pipeline.conn_entries(now);
+        }
+        wanted.store(false, Release);
     }
 
     /// Passes neighbours this worker learned itself to every other worker.

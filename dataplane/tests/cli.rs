@@ -120,8 +120,9 @@ fn sigterm_stops_ports_and_flushes_counters() {
     common::write_pcap(&rx, &vec![ping; 5]);
     let config = dir.path().join("rvsd.toml");
     let text = format!(
-        "[eal]\n{}\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
-        common::pcap_eal_args(&rx, &tx)
+        "[eal]\n{}\n{}[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
+        common::pcap_eal_args(&rx, &tx),
+        common::control_section(dir.path(), "")
     );
     std::fs::write(&config, text).unwrap();
     let stats = dir.path().join("stats.json");

@@ -20,8 +20,9 @@ args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--
 [[port]]
 name = "dpdk0"
 addrs = ["10.0.0.1/24", "10.0.0.100/32"]
-"#,
-        prefix = common::file_prefix()
+{control}"#,
+        prefix = common::file_prefix(),
+        control = common::control_section(topo.dir.path(), ""),
     );
     topo.rvsd(
         &lb,

@@ -102,14 +102,15 @@ pub fn decrement_ttl(frame: &mut [u8]) -> Result<(), DropReason> {
     let mut eth = ether::Packet::new_unchecked(frame);
     let mut ip = ipv4::Packet::new_unchecked(eth.payload_mut());
     let ttl = ip.ttl();
-    if ttl <= 1 {
-        return Err(DropReason::TtlExceeded);
-    }
+    let next = match ttl.checked_sub(1) {
+        Some(next) if next > 0 => next,
+        _ => return Err(DropReason::TtlExceeded),
+    };
     // TTL is the high byte of the 16-bit word it shares with the protocol (RFC 791).
     let proto = u16::from(u8::from(ip.protocol()));
     let old = u16::from(ttl) << 8 | proto;
-    let new = u16::from(ttl - 1) << 8 | proto;
-    ip.set_ttl(ttl - 1);
+    let new = u16::from(next) << 8 | proto;
+    ip.set_ttl(next);
     ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
     Ok(())
 }
@@ -150,6 +151,41 @@ mod tests {
 
     const PORT_MAC: EthernetAddress = EthernetAddress([0x02, 0x00, 0x00, 0x00, 0x00, 0x01]);
     const NEXT_HOP_MAC: EthernetAddress = EthernetAddress([0x52, 0x54, 0x00, 0x00, 0x00, 0x0a]);
+
+    /// A 20-byte IPv4 header (UDP, no payload) behind an Ethernet header.
+    fn ipv4_frame(ttl: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let mut header = etherparse::Ipv4Header::new(
+            0,
+            ttl,
+            etherparse::IpNumber::UDP,
+            [10, 0, 0, 2],
+            [10, 0, 0, 100],
+        )
+        .expect("valid header");
+        header.header_checksum = header.calc_header_checksum();
+        f.extend_from_slice(&header.to_bytes());
+        f
+    }
+
+    #[test]
+    fn decrement_ttl_updates_the_checksum_and_stops_at_one() {
+        for ttl in [2u8, 64, 128, 255] {
+            let mut frame = ipv4_frame(ttl);
+            assert_eq!(decrement_ttl(&mut frame), Ok(()));
+            assert_eq!(
+                frame,
+                ipv4_frame(ttl - 1),
+                "TTL {ttl}: bytes equal a header built with TTL-1"
+            );
+        }
+        for ttl in [0u8, 1] {
+            let mut frame = ipv4_frame(ttl);
+            assert_eq!(decrement_ttl(&mut frame), Err(DropReason::TtlExceeded));
+            assert_eq!(frame, ipv4_frame(ttl), "unchanged on error");
+        }
+    }
 
     #[test]
     fn rewrites_only_the_addresses() {

@@ -142,6 +142,8 @@ pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
     let config = format!(
         r#"[eal]
 args = ["--lcores", "{lcores}", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", {vdevs}]
+[control]
+socket = "{socket}"
 [dataplane]
 workers = [{worker_list}]
 conn_table_size = 65536
@@ -150,6 +152,7 @@ conn_table_size = 65536
         lcores = lcores.join(","),
         prefix = super::file_prefix(),
         worker_list = worker_list.join(", "),
+        socket = topo.dir.path().join("rvsd.sock").display(),
     );
     let stats = topo.dir.path().join("stats.json");
     let probe = [

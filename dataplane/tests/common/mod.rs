@@ -75,6 +75,19 @@ pub fn pcap_eal_args(rx: &Path, tx: &Path) -> String {
     )
 }
 
+/// A `[control]` section with a socket inside `dir`, so that parallel rvsd processes never
+/// share one, unless `config_body` has its own.
+pub fn control_section(dir: &Path, config_body: &str) -> String {
+    if config_body.contains("[control]") {
+        String::new()
+    } else {
+        format!(
+            "[control]\nsocket = \"{}\"\n",
+            dir.join("rvsd.sock").display()
+        )
+    }
+}
+
 /// Path of the rvsd binary cargo built for these tests.
 pub fn rvsd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rvsd"))
@@ -93,11 +106,9 @@ pub fn run_pcap(config_body: &str, input: &[Vec<u8>]) -> PcapRun {
     let stats = dir.path().join("stats.json");
     let config = dir.path().join("rvsd.toml");
     write_pcap(&rx, input);
-    std::fs::write(
-        &config,
-        format!("[eal]\n{}\n{config_body}", pcap_eal_args(&rx, &tx)),
-    )
-    .unwrap();
+    let control = control_section(dir.path(), config_body);
+    let text = format!("[eal]\n{}\n{control}{config_body}", pcap_eal_args(&rx, &tx));
+    std::fs::write(&config, text).unwrap();
 
     let mut child = Command::new(rvsd_bin())
         .arg("--config")

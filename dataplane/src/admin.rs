@@ -1,0 +1,351 @@
+//! rvsd's side of the control socket: applies `rvsadm` requests (and SIGHUP reloads) to the
+//! configuration model, publishes the resulting snapshot to the workers, and answers queries
+//! from the counters the workers publish.
+//!
+//! All of this runs on control threads and takes a mutex; workers never see it, they only
+//! pick up the new snapshot between bursts. A change is applied whole or not at all: the
+//! model rejects invalid requests, and if the snapshot cannot be built the model is restored.
+//!
+//! Counters are never written from here (workers own them). `-Z` records a baseline that
+//! later listings subtract, as IPVS keeps `kstats0`; rates come from one estimator per
+//! service and real server, sampled every 2 s by [`Admin::tick`].
+
+use crate::dpdk::MacAddr;
+use crate::service::{Real, Service, TrafficTotals};
+use crate::snapshot::Snapshot;
+use crate::stats::SharedCounters;
+use crate::verdict::DropReason;
+use crate::worker::Fabric;
+use conf::proto::{
+    ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
+    TimeoutValues, WorkerStats,
+};
+use control::estimator::Estimator;
+use control::model::{Change, Model};
+use std::collections::HashMap;
+use std::net::SocketAddrV4;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// `IP Virtual Server version 1.2.1`, the version ipvsadm prints.
+const IPVS_VERSION: u32 = 0x01_02_01;
+/// Connection entries per `-L -c` page.
+const CONN_PAGE: usize = 2000;
+/// How long a connection listing waits for every worker to answer.
+const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A service, or one of its real servers.
+type StatKey = (ServiceKey, Option<SocketAddrV4>);
+
+struct Inner {
+    model: Model,
+    /// The configuration rvsd started with (or last reloaded); services and timeouts come
+    /// from the model.
+    base: conf::Config,
+    macs: Vec<MacAddr>,
+    estimators: HashMap<StatKey, Estimator>,
+    zeroed: HashMap<StatKey, Counters>,
+    /// The connection listing being paged through.
+    conns: Vec<ConnEntry>,
+    now: Duration,
+}
+
+/// The control-socket handler of a running rvsd.
+pub struct Admin {
+    inner: Mutex<Inner>,
+    fabric: Arc<Fabric>,
+    counters: Arc<Vec<SharedCounters>>,
+    lcores: Vec<u32>,
+}
+
+fn counters(t: TrafficTotals) -> Counters {
+    Counters {
+        conns: t.conns,
+        inpkts: t.inpkts,
+        outpkts: t.outpkts,
+        inbytes: t.inbytes,
+        outbytes: t.outbytes,
+    }
+}
+
+fn minus(a: Counters, b: Counters) -> Counters {
+    Counters {
+        conns: a.conns.saturating_sub(b.conns),
+        inpkts: a.inpkts.saturating_sub(b.inpkts),
+        outpkts: a.outpkts.saturating_sub(b.outpkts),
+        inbytes: a.inbytes.saturating_sub(b.inbytes),
+        outbytes: a.outbytes.saturating_sub(b.outbytes),
+    }
+}
+
+fn key_of(s: &Service) -> ServiceKey {
+    ServiceKey {
+        proto: s.proto,
+        vip: s.vip,
+    }
+}
+
+/// Every service and real server of `snapshot` with its raw counters.
+fn raw_counters(snapshot: &Snapshot) -> Vec<(StatKey, Counters)> {
+    let mut all = Vec::new();
+    for s in &snapshot.services {
+        all.push(((key_of(s), None), counters(s.traffic.totals())));
+        for r in &s.reals {
+            all.push(((key_of(s), Some(r.addr)), counters(r.traffic.totals())));
+        }
+    }
+    all
+}
+
+impl Admin {
+    /// The handler for an rvsd started with `config`, whose ports have `macs`.
+    pub fn new(
+        config: &conf::Config,
+        macs: Vec<MacAddr>,
+        fabric: Arc<Fabric>,
+        counters: Arc<Vec<SharedCounters>>,
+    ) -> Admin {
+        Admin {
+            inner: Mutex::new(Inner {
+                model: Model::from_config(config),
+                base: config.clone(),
+                macs,
+                estimators: HashMap::new(),
+                zeroed: HashMap::new(),
+                conns: Vec::new(),
+                now: Duration::ZERO,
+            }),
+            fabric,
+            counters,
+            lcores: config.dataplane.workers.clone(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the model half-changed (changes are
+        // applied to a copy first), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Samples every rate estimator; call every [`control::estimator::INTERVAL`].
+    pub fn tick(&self, now: Duration) {
+        let snapshot = self.fabric.snapshot();
+        let mut inner = self.lock();
+        inner.now = now;
+        let raw = raw_counters(&snapshot);
+        inner
+            .estimators
+            .retain(|k, _| raw.iter().any(|(key, _)| key == k));
+        for (key, c) in raw {
+            inner
+                .estimators
+                .entry(key)
+                .and_modify(|e| {
+                    e.update(now, c);
+                })
+                .or_insert_with(|| Estimator::new(now, c));
+        }
+    }
+
+    /// Re-reads the configuration file (SIGHUP). Services, real servers, timeouts, routes and
+    /// neighbours are applied like the equivalent rvsadm commands; a change to ports, EAL
+    /// arguments or workers needs a restart and rejects the whole reload.
+    pub fn reload(&self, config: &conf::Config) -> Result<(), String> {
+        let mut inner = self.lock();
+        let base = &inner.base;
+        if base.eal != config.eal
+            || base.ports != config.ports
+            || base.dataplane != config.dataplane
+        {
+            return Err(
+                "[eal], [[port]] and [dataplane] changes need a restart; nothing applied".into(),
+            );
+        }
+        let saved = (inner.model.clone(), inner.base.clone());
+        let changes = inner.model.reload(config);
+        inner.base = config.clone();
+        if let Err(e) = self.publish(&mut inner, &changes) {
+            (inner.model, inner.base) = saved;
+            return Err(e);
+        }
+        log::info!("configuration reloaded: {} changes", changes.len());
+        Ok(())
+    }
+
+    /// Builds and publishes the snapshot of the model, forgetting counters of what was
+    /// added anew (a re-added real server starts from zero, as in IPVS).
+    fn publish(&self, inner: &mut Inner, changes: &[Change]) -> Result<(), String> {
+        let config = conf::Config {
+            services: inner.model.to_conf_services(),
+            timeouts: inner.model.timeouts(),
+            ..inner.base.clone()
+        };
+        let previous = self.fabric.snapshot();
+        let snapshot = Snapshot::build(&config, &inner.macs, Some(&previous), self.counters.len())
+            .map_err(|e| e.to_string())?;
+        for change in changes {
+            let key = match *change {
+                Change::AddService(k) => (k, None),
+                Change::AddDest(k, a) => (k, Some(a)),
+                _ => continue,
+            };
+            inner.zeroed.remove(&key);
+            inner.estimators.remove(&key);
+        }
+        self.fabric.publish(Arc::new(snapshot));
+        Ok(())
+    }
+
+    fn change(&self, request: &Request) -> Response {
+        let mut inner = self.lock();
+        let saved = inner.model.clone();
+        let changes = match inner.model.apply(request) {
+            Ok(changes) => changes,
+            Err(e) => return e.into(),
+        };
+        if let Err(e) = self.publish(&mut inner, &changes) {
+            inner.model = saved;
+            return Response::error(e);
+        }
+        for change in &changes {
+            if let Change::Zero(which) = change {
+                self.zero(&mut inner, *which);
+            }
+        }
+        Response::Done
+    }
+
+    fn zero(&self, inner: &mut Inner, which: Option<ServiceKey>) {
+        let now = inner.now;
+        for (key, c) in raw_counters(&self.fabric.snapshot()) {
+            if which.is_none_or(|k| k == key.0) {
+                inner.zeroed.insert(key, c);
+                if let Some(e) = inner.estimators.get_mut(&key) {
+                    e.zero(now, c);
+                }
+            }
+        }
+    }
+
+    fn list(&self, which: Option<&ServiceKey>) -> Response {
+        let inner = self.lock();
+        let mut entries = match inner.model.list(which) {
+            Ok(entries) => entries,
+            Err(message) => return Response::error(message),
+        };
+        let snapshot = self.fabric.snapshot();
+        for entry in &mut entries {
+            let Some(service) = snapshot.service(entry.key.proto, entry.key.vip) else {
+                continue;
+            };
+            fill_service(&inner, entry, service);
+        }
+        Response::Services { services: entries }
+    }
+
+    fn conns(&self, cursor: u64) -> Response {
+        let mut inner = self.lock();
+        if cursor == 0 {
+            inner.conns = self.fabric.dump_conns(DUMP_TIMEOUT);
+        }
+        let start = usize::try_from(cursor)
+            .unwrap_or(usize::MAX)
+            .min(inner.conns.len());
+        let end = (start + CONN_PAGE).min(inner.conns.len());
+        let page = inner
+            .conns
+            .get(start..end)
+            .map(<[ConnEntry]>::to_vec)
+            .unwrap_or_default();
+        let next = (end < inner.conns.len()).then_some(end as u64);
+        if next.is_none() {
+            inner.conns = Vec::new();
+        }
+        Response::Conns { conns: page, next }
+    }
+
+    fn workers(&self) -> Response {
+        let workers = self
+            .counters
+            .iter()
+            .zip(&self.lcores)
+            .map(|(shared, &lcore)| {
+                let c = shared.read();
+                WorkerStats {
+                    lcore,
+                    rx_packets: c.rx_packets,
+                    rx_bytes: c.rx_bytes,
+                    tx_packets: c.tx_packets,
+                    tx_bytes: c.tx_bytes,
+                    drops: DropReason::ALL
+                        .iter()
+                        .zip(c.drops.iter())
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(r, n)| DropCount {
+                            reason: r.as_str().to_owned(),
+                            count: *n,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Response::Workers { workers }
+    }
+}
+
+fn fill_service(inner: &Inner, entry: &mut ServiceEntry, service: &Service) {
+    let key = (entry.key, None);
+    let raw = counters(service.traffic.totals());
+    entry.counters = minus(raw, inner.zeroed.get(&key).copied().unwrap_or_default());
+    if let Some(e) = inner.estimators.get(&key) {
+        entry.rates = e.rates();
+    }
+    for dest in &mut entry.dests {
+        if let Some(real) = service.reals.iter().find(|r| r.addr == dest.addr) {
+            fill_dest(inner, entry.key, dest, real);
+        }
+    }
+}
+
+fn fill_dest(inner: &Inner, service: ServiceKey, dest: &mut DestEntry, real: &Real) {
+    let key = (service, Some(dest.addr));
+    let raw = counters(real.traffic.totals());
+    dest.counters = minus(raw, inner.zeroed.get(&key).copied().unwrap_or_default());
+    dest.active_conns = real.load.activeconns();
+    dest.inact_conns = real.load.inactconns();
+    dest.persist_conns = real.load.persistconns();
+    if let Some(e) = inner.estimators.get(&key) {
+        dest.rates = e.rates();
+    }
+}
+
+impl control::server::Handler for Admin {
+    fn handle(&self, request: Request) -> Response {
+        match &request {
+            Request::Info => Response::Info {
+                info: Info {
+                    version: IPVS_VERSION,
+                    conn_table_size: self.lock().base.dataplane.conn_table_size,
+                },
+            },
+            Request::GetTimeouts => {
+                let t = self.lock().model.timeouts();
+                Response::Timeouts {
+                    timeouts: TimeoutValues {
+                        tcp: t.tcp,
+                        tcp_fin: t.tcp_fin,
+                        udp: t.udp,
+                    },
+                }
+            }
+            Request::ListServices { service } => self.list(service.as_ref()),
+            Request::ListConns { cursor } => self.conns(*cursor),
+            Request::GetLaddrs { service } => match self.lock().model.laddrs(service.as_ref()) {
+                Ok(services) => Response::Laddrs { services },
+                Err(message) => Response::error(message),
+            },
+            Request::GetWorkers => self.workers(),
+            change => self.change(change),
+        }
+    }
+}
