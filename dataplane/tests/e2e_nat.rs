@@ -29,3 +29,48 @@ fn nat_balances_1000_http_requests_by_weight() {
         "replies went back through rvsd: {stats}"
     );
 }
+
+#[test]
+fn rvsadm_lists_and_changes_the_live_nat_service() {
+    let mut lvs = lvs::start(Mode::Nat, &[1, 1, 1], "rr", 2);
+    let listing = lvs.rvsadm(&["-L", "-n"]);
+    let expected_head = "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  10.0.0.100:80 rr\n";
+    assert!(listing.contains(expected_head), "{listing}");
+    assert!(
+        listing
+            .contains("  -> 192.168.10.11:8080           Masq    1      0          0         \n"),
+        "{listing}"
+    );
+
+    // Quiesce rs0: existing connections may finish, new ones go to rs1 and rs2 only.
+    lvs.rvsadm(&[
+        "-e",
+        "-t",
+        "10.0.0.100:80",
+        "-r",
+        "192.168.10.11:8080",
+        "-m",
+        "-w",
+        "0",
+    ]);
+    let split = lvs.fetch(300);
+    assert_eq!(split.get("rs0"), None, "{split:?}");
+    assert_eq!(split.get(""), None, "{split:?}");
+    assert_eq!(split["rs1"] + split["rs2"], 300);
+
+    // Delete rs1 and add a fourth server that does not exist: new connections skip rs1.
+    lvs.rvsadm(&["-d", "-t", "10.0.0.100:80", "-r", "192.168.10.12:8080"]);
+    let split = lvs.fetch(100);
+    assert_eq!(split.get("rs2").copied(), Some(100), "{split:?}");
+
+    let stats = lvs.rvsadm(&["-L", "-n", "--stats"]);
+    assert!(stats.contains("TCP  10.0.0.100:80"), "{stats}");
+    let conns = lvs.rvsadm(&["-L", "-n", "-c"]);
+    assert!(
+        conns.contains("TIME_WAIT") || conns.contains("FIN_WAIT") || conns.contains("CLOSE"),
+        "{conns}"
+    );
+    let drops = lvs.rvsadm(&["--drops"]);
+    assert!(!drops.is_empty());
+    lvs.stop();
+}

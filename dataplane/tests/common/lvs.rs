@@ -70,14 +70,14 @@ pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
     let (l0, s0) = (topo.name("l0"), topo.name("s0"));
     topo.veth(&lb, &l0, &sw, &s0);
     topo.bridge_port(&sw, "br0", &s0);
-    let mut vdevs = format!(r#""--vdev", "net_af_packet0,iface={l0}""#);
+    let mut vdevs = format!(r#""--vdev", "net_af_packet0,iface={l0},qpairs={workers}""#);
     let mut ports =
         String::from("[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n");
     let (real_bridge, port_opt) = if mode == Mode::Nat {
         let (l1, s1) = (topo.name("l1"), topo.name("s1"));
         topo.veth(&lb, &l1, &sw, &s1);
         topo.bridge_port(&sw, "br1", &s1);
-        vdevs += &format!(r#", "--vdev", "net_af_packet1,iface={l1}""#);
+        vdevs += &format!(r#", "--vdev", "net_af_packet1,iface={l1},qpairs={workers}""#);
         ports += "[[port]]\nname = \"dpdk1\"\naddrs = [\"192.168.10.1/24\"]\n";
         ("br1", 8080)
     } else {
@@ -236,6 +236,23 @@ impl Lvs {
             *split.entry(String::new()).or_insert(0) += missing;
         }
         split
+    }
+
+    /// Runs `rvsadm` against this rvsd and returns its standard output.
+    pub fn rvsadm(&self, args: &[&str]) -> String {
+        let socket = self.topo.dir.path().join("rvsd.sock");
+        let out = std::process::Command::new(super::rvsadm_bin())
+            .arg("--socket")
+            .arg(&socket)
+            .args(args)
+            .output()
+            .expect("run rvsadm");
+        assert!(
+            out.status.success(),
+            "rvsadm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Stops rvsd and returns its final `--stats-json`.

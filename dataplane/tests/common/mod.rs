@@ -88,9 +88,41 @@ pub fn control_section(dir: &Path, config_body: &str) -> String {
     }
 }
 
-/// Path of the rvsd binary cargo built for these tests.
+/// Path of the rvsd binary cargo built for these tests (for an example program, the one in
+/// the same target directory).
 pub fn rvsd_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rvsd"))
+    option_env!("CARGO_BIN_EXE_rvsd")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sibling_bin("rvsd"))
+}
+
+/// Path of `rvsadm`, built into the same target directory as rvsd (`cargo build -p control`
+/// if it is not there yet).
+pub fn rvsadm_bin() -> PathBuf {
+    let path = rvsd_bin().with_file_name("rvsadm");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-q", "-p", "control", "--bin", "rvsadm"]);
+        if path.parent().is_some_and(|dir| dir.ends_with("release")) {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().is_ok_and(|s| s.success()),
+            "cannot build rvsadm"
+        );
+    }
+    path
+}
+
+/// A binary in the target directory of the running executable (target/<profile>/).
+fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("examples") || dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join(name)
 }
 
 /// Runs rvsd with `config_body` (everything but `[eal]`, which the harness adds) on a
