@@ -49,11 +49,9 @@ addrs = ["10.0.0.1/24", "10.0.0.100/32"]
         "nobody owns 10.0.0.7"
     );
 
-    assert!(
-        topo.stop_rvsd(),
-        "rvsd exits cleanly on SIGTERM:\n{}",
-        topo.log()
-    );
+    if let Err(e) = topo.stop_rvsd() {
+        panic!("{e}\n{}", topo.log());
+    }
     let stats: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
     assert!(

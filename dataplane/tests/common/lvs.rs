@@ -55,6 +55,15 @@ pub fn rip(mode: Mode, i: usize) -> Ipv4Addr {
 /// each (port 8080 for NAT, 80 otherwise; its pages say `rs<i>`), and starts rvsd with
 /// `workers` workers and scheduler `sched`.
 pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
+    start_with(mode, weights, sched, workers, false)
+}
+
+/// The port of the line-echo service [`start_with`] can add.
+pub const ECHO_PORT: u16 = 9000;
+
+/// As [`start`]; with `echo`, every real server also runs a line-echo server on
+/// [`ECHO_PORT`] and rvsd serves it as a second service `VIP:9000` (rr, weight 1 each).
+pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo: bool) -> Lvs {
     let mut topo = Topology::new();
     let lb = topo.netns("lb");
     let client = topo.netns("cli");
@@ -85,6 +94,8 @@ pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
     };
 
     let mut reals = Vec::new();
+    let mut echo_service =
+        format!("[[service]]\nvip = \"{VIP}:{ECHO_PORT}\"\nproto = \"tcp\"\nsched = \"rr\"\n");
     let mut service =
         format!("[[service]]\nvip = \"{VIP}:80\"\nproto = \"tcp\"\nsched = \"{sched}\"\n");
     for (i, weight) in weights.iter().enumerate() {
@@ -126,6 +137,16 @@ pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
             Ipv4Addr::UNSPECIFIED
         };
         topo.http_server(&ns, bind, port_opt, &format!("rs{i}"));
+        if echo {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
+            let log = topo.dir.path().join(format!("echo-{ns}.log"));
+            let (bind, port, name) = (bind.to_string(), ECHO_PORT.to_string(), format!("rs{i}"));
+            topo.spawn(&ns, &["python3", script, &bind, &port, &name], &log);
+            echo_service += &format!(
+                "  [[service.real]]\n  addr = \"{addr}:{ECHO_PORT}\"\n  mode = \"{}\"\n",
+                mode.as_str()
+            );
+        }
         service += &format!(
             "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n",
             mode.as_str()
@@ -136,6 +157,9 @@ pub fn start(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Lvs {
         &client,
         &["ip", "route", "add", "default", "via", "10.0.0.1"],
     );
+    if echo {
+        service += &echo_service;
+    }
 
     let lcores: Vec<String> = (0..=workers).map(|i| format!("{i}@(0-1)")).collect();
     let worker_list: Vec<String> = (1..=workers).map(|i| i.to_string()).collect();
@@ -257,11 +281,9 @@ impl Lvs {
 
     /// Stops rvsd and returns its final `--stats-json`.
     pub fn stop(&mut self) -> serde_json::Value {
-        assert!(
-            self.topo.stop_rvsd(),
-            "rvsd exits cleanly:\n{}",
-            self.topo.log()
-        );
+        if let Err(e) = self.topo.stop_rvsd() {
+            panic!("{e}\n{}", self.topo.log());
+        }
         let text = std::fs::read_to_string(&self.stats).expect("stats json written");
         serde_json::from_str(&text).expect("stats json parses")
     }

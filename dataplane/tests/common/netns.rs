@@ -226,28 +226,54 @@ impl Topology {
         std::fs::read_to_string(self.rvsd_log()).unwrap_or_default()
     }
 
-    /// Stops rvsd (the first process started with [`Topology::rvsd`]) with SIGTERM and waits,
-    /// so that its `--stats-json` file is written. Returns its exit success.
-    pub fn stop_rvsd(&mut self) -> bool {
+    /// Index in `children` of the rvsd process.
+    fn rvsd_index(&self) -> Option<usize> {
         let bin = super::rvsd_bin();
-        let Some(i) = self.children.iter().position(|c| {
+        self.children.iter().position(|c| {
             std::fs::read_to_string(format!("/proc/{}/cmdline", c.id()))
                 .is_ok_and(|cmd| cmd.contains(bin.to_str().unwrap_or("rvsd")))
-        }) else {
-            return false;
-        };
+        })
+    }
+
+    /// The configuration file rvsd was started with (rewrite it, then [`Topology::hup_rvsd`]).
+    pub fn rvsd_config(&self) -> PathBuf {
+        self.dir.path().join("rvsd.toml")
+    }
+
+    /// Sends SIGHUP to rvsd: it re-reads its configuration file.
+    pub fn hup_rvsd(&self) {
+        let i = self.rvsd_index().expect("rvsd runs");
+        run(&["kill", "-HUP", &self.children[i].id().to_string()]);
+    }
+
+    /// Stops rvsd (the first process started with [`Topology::rvsd`]) with SIGTERM and waits,
+    /// so that its `--stats-json` file is written. Says why when it did not exit cleanly.
+    pub fn stop_rvsd(&mut self) -> Result<(), String> {
+        let i = self.rvsd_index().ok_or("rvsd is not running")?;
         let mut child = self.children.remove(i);
         // `ip netns exec` execs rvsd, so the child's pid is rvsd's.
         try_run(&["kill", "-TERM", &child.id().to_string()]);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("rvsd exited with {status}"))
+                };
             }
             if Instant::now() > deadline {
+                let stack = Command::new("cat")
+                    .arg(format!("/proc/{}/task/{}/stack", child.id(), child.id()))
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let threads = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+                    .map(|d| d.count())
+                    .unwrap_or(0);
                 let _ = child.kill();
                 let _ = child.wait();
-                return false;
+                return Err(format!("rvsd did not exit within 20 s of SIGTERM ({threads} threads; main stack:\n{stack})"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
