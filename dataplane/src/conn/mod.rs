@@ -26,14 +26,14 @@
 //! Everything is allocated by [`Table::new`]: the slab of `capacity` entries (`None` =
 //! free, free entries on a stack), the links of the expiry wheel, and the index with room
 //! for two keys per entry at most half full, so no insertion allocates or rehashes. (A
-//! hashbrown removal leaves a tombstone only when 16 neighbouring buckets are all full,
-//! which at ≤ 50 % load is rare, and insertions reuse tombstones first; the churn test
-//! checks that the allocation never changes.) A full table refuses an insertion with
-//! [`TableFull`], handing the `D` back, and changes nothing.
+//! hashbrown removal leaves a tombstone only when the bucket sits in a run of at least 16
+//! occupied ones, which at ≤ 50 % load is rare, and insertions reuse tombstones first; the
+//! churn test checks that the allocation never changes.) A full table refuses an insertion
+//! with [`TableFull`], handing the `D` back, and changes nothing.
 //!
 //! # State machine
 //!
-//! [`Table::packet`] applies the kernel's TCP tables ([`state`](self::tcp_next): INPUT,
+//! [`Table::packet`] applies the kernel's TCP tables ([`tcp_next`]: INPUT,
 //! OUTPUT, INPUT_ONLY for connections that have not seen a reply, flags RST > SYN > FIN >
 //! ACK, no flag → CLOSE) or UDP's single state, re-arms the connection for its new state's
 //! [`Timeouts`] (`ipvsadm --set tcp tcpfin udp` via [`Table::set_timeouts`]), and returns a

@@ -1,20 +1,22 @@
 #!/usr/bin/env python3
 """Holds long-lived TCP connections to a line-echo service and checks every answer.
 
-usage: longlived.py HOST PORT CONNECTIONS SECONDS
+usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE]
 
-Opens CONNECTIONS connections, then until SECONDS have passed sends a numbered line on each
+Opens CONNECTIONS connections, then until SECONDS have passed (or STOPFILE exists) sends a numbered line on each
 every 50 ms and expects it echoed back, prefixed with the real server's name, by the same
 real server as the first answer on that connection. Prints one JSON object: connections
 opened, round trips completed, and the failures (resets, timeouts, wrong answers, a
 connection moving to another real server). Exit status 0 only without failures.
 """
 import json
+import os
 import socket
 import sys
 import time
 
 host, port, count, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+stop_file = sys.argv[5] if len(sys.argv) > 5 else None
 conns, servers, failures, trips = [], [], [], 0
 for i in range(count):
     s = socket.create_connection((host, port), timeout=5)
@@ -22,7 +24,7 @@ for i in range(count):
     servers.append(None)
 end = time.time() + seconds
 n = 0
-while time.time() < end and len(failures) < 20:
+while time.time() < end and len(failures) < 20 and not (stop_file and os.path.exists(stop_file)):
     n += 1
     for i, (s, r) in enumerate(conns):
         if s is None:
