@@ -31,6 +31,8 @@ pub struct Report {
 pub struct WorkerReport {
     pub rx_packets: u64,
     pub tx_packets: u64,
+    /// Packets this worker received for flows another worker owns, and handed over.
+    pub handed_over: u64,
     pub drops: u64,
 }
 
@@ -102,6 +104,7 @@ impl Report {
                 .map(|c| WorkerReport {
                     rx_packets: c.rx_packets,
                     tx_packets: c.tx_packets,
+                    handed_over: c.handed_over,
                     drops: c.total_drops(),
                 })
                 .collect(),

@@ -18,6 +18,8 @@ pub struct Counters {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// Packets handed to the worker that owns their flow.
+    pub handed_over: u64,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -41,6 +43,7 @@ impl Counters {
         self.rx_bytes += other.rx_bytes;
         self.tx_packets += other.tx_packets;
         self.tx_bytes += other.tx_bytes;
+        self.handed_over += other.handed_over;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -54,6 +57,7 @@ pub struct SharedCounters {
     rx_bytes: AtomicU64,
     tx_packets: AtomicU64,
     tx_bytes: AtomicU64,
+    handed_over: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
@@ -66,6 +70,7 @@ impl SharedCounters {
         self.rx_bytes.store(c.rx_bytes, Relaxed);
         self.tx_packets.store(c.tx_packets, Relaxed);
         self.tx_bytes.store(c.tx_bytes, Relaxed);
+        self.handed_over.store(c.handed_over, Relaxed);
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Relaxed);
         }
@@ -83,6 +88,7 @@ impl SharedCounters {
             rx_bytes: self.rx_bytes.load(Relaxed),
             tx_packets: self.tx_packets.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
+            handed_over: self.handed_over.load(Relaxed),
             drops,
         }
     }
@@ -104,6 +110,7 @@ mod tests {
             rx_bytes: 300,
             tx_packets: 3,
             tx_bytes: 180,
+            handed_over: 2,
             ..Counters::default()
         };
         c.drop(DropReason::NotOurs);
@@ -116,6 +123,7 @@ mod tests {
         let mut sum = c.clone();
         sum.add(&c);
         assert_eq!(sum.rx_packets, 10);
+        assert_eq!(sum.handed_over, 4);
         assert_eq!(sum.drops[DropReason::NotOurs as usize], 4);
         assert_eq!(sum.total_drops(), 6);
     }

@@ -260,7 +260,9 @@ impl<'a> Worker<'a> {
                     .handoff
                     .get(worker)
                     .map(|q| q.push((in_port, m)));
-                if !matches!(pushed, Some(Ok(()))) {
+                if matches!(pushed, Some(Ok(()))) {
+                    self.counters.handed_over += 1;
+                } else {
                     self.counters.drop(DropReason::RedirectFull);
                 }
             }
