@@ -99,6 +99,7 @@ fn two_hundred_changes_break_no_established_connection() {
         "drained servers got connections: {split:?}"
     );
 
+    std::fs::write(&stop, "").unwrap();
     let out = long_lived
         .wait_with_output()
         .expect("long-lived client finishes");
@@ -115,7 +116,7 @@ fn two_hundred_changes_break_no_established_connection() {
         lvs.topo.log()
     );
     assert!(
-        summary["round_trips"].as_u64().unwrap() >= 30 * 40,
+        summary["round_trips"].as_u64().unwrap() >= 30 * 10,
         "{summary}"
     );
     let stats = lvs.stop();
