@@ -21,7 +21,7 @@ use crate::snapshot::Snapshot;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EthernetAddress};
 use crate::wire::ipv4::{self, Protocol};
-use crate::wire::{tcp, udp};
+use crate::wire::{icmp, tcp, udp};
 use crate::xmit::{self, dr, nat, tun, Link};
 use sched::ConnClass;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -325,6 +325,9 @@ fn outbound<F: Frame>(
     flow: &Flow,
     now_ms: u64,
 ) -> Result<Verdict, DropReason> {
+    // A reply is routed: Linux's ip_forward drops it for its TTL before IPVS sees it, so an
+    // expiring reply changes no state and counts nowhere.
+    xmit::decrement_ttl(frame.data_mut())?;
     let transition = p.conns.packet(id, Dir::Out, flow.flags, now_ms);
     let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
     let real = c.dest();
@@ -334,7 +337,6 @@ fn outbound<F: Frame>(
     real.traffic.outbound(p.worker, flow.ip_len);
     real.service_traffic.outbound(p.worker, flow.ip_len);
     let (virt, client) = (c.virt(), c.client());
-    xmit::decrement_ttl(frame.data_mut())?;
     nat::snat(frame.data_mut(), virt)?;
     egress(p, snapshot, frame.data_mut(), *client.ip())
 }
@@ -373,6 +375,9 @@ pub(crate) fn icmp_error<F: Frame>(
         let ip_len = u64::from(total_len(frame.data()));
         match (p.conns.lookup(&key), local) {
             (Some(Hit { id, dir: Dir::In }), true) => {
+                // ip_vs_in_icmp verifies the checksum before it counts the packet, whatever
+                // the forwarding method: DR and TUN must not pass on a corrupted error either.
+                icmp_checksum(frame.data())?;
                 let c = p.conns.get(id).ok_or(DropReason::IcmpIgnored)?;
                 let (fwd, rip) = (c.fwd(), c.real());
                 c.dest().traffic.inbound(p.worker, ip_len);
@@ -385,11 +390,14 @@ pub(crate) fn icmp_error<F: Frame>(
                 transmit(p, snapshot, in_port, frame, fwd, rip)
             }
             (Some(Hit { id, dir: Dir::Out }), false) => {
+                // Routed like a reply (TTL first, see `outbound`), then checked and counted
+                // as handle_response_icmp does.
+                xmit::decrement_ttl(frame.data_mut())?;
+                icmp_checksum(frame.data())?;
                 let c = p.conns.get(id).ok_or(DropReason::IcmpIgnored)?;
                 let (virt, client) = (c.virt(), c.client());
                 c.dest().traffic.outbound(p.worker, ip_len);
                 c.dest().service_traffic.outbound(p.worker, ip_len);
-                xmit::decrement_ttl(frame.data_mut())?;
                 nat::icmp_snat(frame.data_mut(), virt)?;
                 egress(p, snapshot, frame.data_mut(), *client.ip())
             }
@@ -397,6 +405,17 @@ pub(crate) fn icmp_error<F: Frame>(
             (_, false) => Err(DropReason::NotOurs),
         }
     })())
+}
+
+/// Whether the ICMP message of a validated IPv4 frame has a correct checksum.
+fn icmp_checksum(frame: &[u8]) -> Result<(), DropReason> {
+    let eth = ether::Packet::new_unchecked(frame);
+    let ip = ipv4::Packet::new_unchecked(eth.payload());
+    if icmp::Packet::new_unchecked(ip.payload()).verify_checksum() {
+        Ok(())
+    } else {
+        Err(DropReason::BadIcmpChecksum)
+    }
 }
 
 fn destination(frame: &[u8]) -> Ipv4Addr {

@@ -19,6 +19,7 @@ pub mod dpdk;
 pub mod forward;
 pub mod frame;
 pub mod l2;
+pub mod laddr;
 pub mod process;
 pub mod report;
 pub mod service;

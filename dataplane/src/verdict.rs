@@ -82,11 +82,17 @@ pub enum DropReason {
     UnsupportedMode,
     /// The owning worker's hand-over queue was full.
     RedirectFull,
+    /// FULLNAT: no local address and port of the service is free towards the chosen real
+    /// server (`laddr::Pool::alloc`); the new connection is refused.
+    LaddrExhausted,
+    /// FULLNAT: the PROXY protocol header did not fit the client's first data segment (egress
+    /// MTU or buffer room); the segment is dropped and the client retransmits it.
+    ProxyNoRoom,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 27] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -114,6 +120,8 @@ impl DropReason {
         DropReason::NoConn,
         DropReason::UnsupportedMode,
         DropReason::RedirectFull,
+        DropReason::LaddrExhausted,
+        DropReason::ProxyNoRoom,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -148,6 +156,8 @@ impl DropReason {
             DropReason::NoConn => "no_conn",
             DropReason::UnsupportedMode => "unsupported_mode",
             DropReason::RedirectFull => "redirect_full",
+            DropReason::LaddrExhausted => "laddr_exhausted",
+            DropReason::ProxyNoRoom => "proxy_no_room",
         }
     }
 }

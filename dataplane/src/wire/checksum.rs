@@ -105,6 +105,22 @@ pub const fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
     )
 }
 
+/// Return checksum `checksum` updated for the bytes at `offset` (counted from the start of the
+/// checksummed data) changed from `old` to `new`, at any alignment: a run that starts at an
+/// odd offset adds its bytes to the other halves of the words, which is its sum byte-swapped
+/// (RFC 1071 §2(B)). The lengths may differ (a run of options replaced by a shorter or longer
+/// one) as long as everything after the run keeps its alignment (moves by an even number of
+/// bytes); otherwise that part must be accounted for separately.
+#[inline]
+pub fn update_bytes(checksum: u16, offset: usize, old: &[u8], new: &[u8]) -> u16 {
+    let (old, new) = (data(old), data(new));
+    if offset & 1 == 0 {
+        update_u16(checksum, old, new)
+    } else {
+        update_u16(checksum, old.swap_bytes(), new.swap_bytes())
+    }
+}
+
 /// Map a UDP checksum computed as 0 to `0xffff`: 0 on the wire means "no checksum"
 /// (RFC 768), and `0xffff` is the same value in one's complement.
 #[inline]
@@ -332,6 +348,52 @@ mod tests {
             bytes[at..at + 4].copy_from_slice(&new.to_be_bytes());
             prop_assert_eq!(udp_update_u32(old_csum, old, new), udp_nonzero(full(bytes, 6)));
             prop_assert_eq!(udp_update_u32(0, old, new), 0);
+        }
+
+        /// A run of bytes of any length replaced at any offset, odd ones included:
+        /// incremental == full recompute.
+        #[test]
+        fn update_bytes_matches_full(
+            mut bytes in proptest::collection::vec(any::<u8>(), 24..120),
+            first in 1u8..,
+            at in 4usize..100,
+            new in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            bytes[0] = first;
+            let at = at.min(bytes.len() - 1);
+            let end = (at + new.len()).min(bytes.len());
+            let new = &new[..end - at];
+            let old_csum = full(&bytes, 2);
+            bytes[2..4].copy_from_slice(&old_csum.to_be_bytes());
+            let old = bytes[at..end].to_vec();
+            bytes[at..end].copy_from_slice(new);
+            prop_assert_eq!(update_bytes(old_csum, at, &old, new), full(&bytes, 2));
+        }
+
+        /// A run replaced by a longer or shorter one whose tail moves by an even amount.
+        #[test]
+        fn update_bytes_resized(
+            mut bytes in proptest::collection::vec(any::<u8>(), 8..60),
+            first in 1u8..,
+            old_words in 0usize..10,
+            new in proptest::collection::vec(any::<u16>(), 0..10),
+            tail in proptest::collection::vec(any::<u8>(), 0..20),
+        ) {
+            bytes[0] = first;
+            let at = 4;
+            let old_len = (old_words * 2).min((bytes.len() - at) & !1);
+            let mut before = bytes[..at + old_len].to_vec();
+            before.extend_from_slice(&tail);
+            let old_csum = full(&before, 2);
+            before[2..4].copy_from_slice(&old_csum.to_be_bytes());
+            let new: Vec<u8> = new.iter().flat_map(|w| w.to_be_bytes()).collect();
+            let mut after = before[..at].to_vec();
+            after.extend_from_slice(&new);
+            after.extend_from_slice(&tail);
+            prop_assert_eq!(
+                update_bytes(old_csum, at, &before[at..at + old_len], &new),
+                full(&after, 2)
+            );
         }
     }
 }

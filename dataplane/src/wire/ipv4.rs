@@ -11,6 +11,11 @@
 //!   (or trailing garbage), and [`Packet::payload`] ends at the total length, so callers must
 //!   take the packet's end from `total_len()`, never from the frame length;
 //! - the header checksum verifies (else `BadIpv4Header`);
+//! - the options, if any, are well formed (else `BadIpv4Header`): a list of End of List (0),
+//!   No Operation (1) and type-length-value options whose length is at least 2 and stays
+//!   within the header, as the structural part of Linux's `ip_options_compile`, whose
+//!   failure makes `ip_rcv_finish` drop the packet before IPVS sees it. The content of known
+//!   options (pointers of route and timestamp options) is not checked;
 //! - the packet is not a fragment: MF clear and fragment offset 0 (else
 //!   [`DropReason::Fragment`]): rvs does not reassemble.
 //!
@@ -163,6 +168,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if !self.verify_checksum() {
             return Err(DropReason::BadIpv4Header);
         }
+        // Malformed options: Linux drops the packet (ip_options_compile).
+        if !options_well_formed(self.options()) {
+            return Err(DropReason::BadIpv4Header);
+        }
         // Fragments are not reassembled.
         if self.is_fragment() {
             return Err(DropReason::Fragment);
@@ -291,6 +300,26 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn verify_checksum(&self) -> bool {
         let header = self.header();
         header.len() >= HEADER_LEN && checksum::data(header) == 0xffff
+    }
+}
+
+/// Option kinds with no length byte (RFC 791).
+const OPTION_END: u8 = 0;
+const OPTION_NOP: u8 = 1;
+
+/// Query whether `options` is a well-formed option list: End of List (the rest is ignored),
+/// No Operation, or kind, length ≥ 2, and that many bytes within the list.
+fn options_well_formed(mut options: &[u8]) -> bool {
+    loop {
+        match options {
+            [] | [OPTION_END, ..] => return true,
+            [OPTION_NOP, rest @ ..] => options = rest,
+            [_, len, ..] if *len >= 2 => match options.get(usize::from(*len)..) {
+                Some(rest) => options = rest,
+                None => return false,
+            },
+            _ => return false,
+        }
     }
 }
 
@@ -840,6 +869,38 @@ mod tests {
         // Repr leaves the options out.
         let repr = Repr::parse(&Packet::new_unchecked(&bytes[..])).unwrap();
         assert_eq!(repr.payload_len, 4);
+    }
+
+    #[test]
+    fn malformed_options_are_refused() {
+        // IHL 7 (8 bytes of options), total length 28, no payload.
+        let with_options = |options: [u8; 8]| {
+            let mut bytes = [0u8; 28];
+            bytes[..4].copy_from_slice(&[0x47, 0x00, 0x00, 0x1c]);
+            bytes[4..20].copy_from_slice(&PACKET_BYTES[4..20]);
+            bytes[20..].copy_from_slice(&options);
+            Packet::new_unchecked(&mut bytes[..]).fill_checksum();
+            Packet::new_unchecked(bytes).validate()
+        };
+        for ok in [
+            [0, 0, 0, 0, 0, 0, 0, 0],             // End of List
+            [1, 1, 1, 1, 1, 1, 1, 0],             // NOPs, End
+            [0x94, 4, 0, 0, 1, 1, 1, 1],          // Router Alert, NOPs
+            [0x94, 4, 0, 0, 0, 0xff, 0xff, 0xff], // anything after End is ignored
+            [0x44, 8, 5, 0, 0, 0, 0, 0],          // a whole 8-byte option
+            [7, 7, 4, 0, 0, 0, 0, 0],             // Record Route, then End
+        ] {
+            assert_eq!(with_options(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            [0x44, 0, 5, 0, 0, 0, 0, 0],    // length 0
+            [0x94, 1, 0, 0, 0, 0, 0, 0],    // length 1
+            [0x94, 9, 0, 0, 0, 0, 0, 0],    // longer than the list
+            [1, 1, 1, 1, 1, 1, 1, 0x94],    // kind without its length byte
+            [0x94, 4, 0, 0, 0x07, 5, 4, 0], // second option runs past the end
+        ] {
+            assert_eq!(with_options(bad), Err(DropReason::BadIpv4Header), "{bad:?}");
+        }
     }
 
     #[test]

@@ -14,14 +14,17 @@
 //! ends at End of Option List, and stops (without panicking or yielding garbage) at the first
 //! malformed option: a missing length byte, a length below 2, or a length running past the
 //! header, as Linux `tcp_parse_options` does. Each option carries its offset in the header, so
-//! a stage can rewrite it in place; [`Packet::set_mss`] does so for MSS clamping with the
-//! checksum kept right. Kinds are in [`option_kind`], including TOA (254), the option FULLNAT
+//! a stage can rewrite it in place, keeping the checksum right: [`Packet::set_mss`] for MSS
+//! clamping, and for FULLNAT [`Packet::remove_timestamps`] (client SYNs) and
+//! [`Packet::sub_sack_edges`] (the real server's SACK blocks). Kinds are in [`option_kind`], including TOA (254), the option FULLNAT
 //! inserts to carry the client address.
 
 use std::net::Ipv4Addr;
 
 use super::checksum;
-use super::{field::Field, read_u16, read_u32, read_u8, write_u16, write_u32, write_u8};
+use super::{
+    field::Field, read_u16, read_u32, read_u8, write_bytes, write_u16, write_u32, write_u8,
+};
 use crate::verdict::DropReason;
 
 /// TCP option kinds (IANA "TCP Option Kind Numbers").
@@ -50,6 +53,10 @@ pub mod option_kind {
 pub const MSS_OPTION_LEN: usize = 4;
 /// Length of the TOA option: kind, length, port (2), IPv4 address (4).
 pub const TOA_OPTION_LEN: usize = 8;
+/// Length of the Timestamps option: kind, length, TSval (4), TSecr (4).
+pub const TIMESTAMPS_OPTION_LEN: usize = 10;
+/// Length of one SACK block: left and right edge, 4 bytes each.
+pub const SACK_BLOCK_LEN: usize = 8;
 
 /// TCP control bits (RFC 9293 §3.1, RFC 3168 for ECE and CWR).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -406,6 +413,79 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         Some(old)
     }
 
+    /// Overwrite the first well-formed Timestamps option (length 10) with ten NOPs and update
+    /// the checksum field incrementally, as FULLNAT does on client SYNs (DPVS
+    /// `tcp_in_remove_ts`); false, and nothing written, if there is none. The checksum field
+    /// must hold a full checksum.
+    pub fn remove_timestamps(&mut self) -> bool {
+        let Some(offset) = self
+            .options()
+            .find(|option| {
+                option.kind == option_kind::TIMESTAMPS
+                    && option.data.len().checked_add(2) == Some(TIMESTAMPS_OPTION_LEN)
+            })
+            .map(|option| option.offset)
+        else {
+            return false;
+        };
+        let Some(end) = offset.checked_add(TIMESTAMPS_OPTION_LEN) else {
+            return false;
+        };
+        let Some(old) = self
+            .buffer
+            .as_ref()
+            .get(offset..end)
+            .and_then(|bytes| <[u8; TIMESTAMPS_OPTION_LEN]>::try_from(bytes).ok())
+        else {
+            return false;
+        };
+        let nops = [option_kind::NOP; TIMESTAMPS_OPTION_LEN];
+        write_bytes(self.buffer.as_mut(), offset..end, nops);
+        let updated = checksum::update_bytes(self.checksum(), offset, &old, &nops);
+        self.set_checksum(updated);
+        true
+    }
+
+    /// Subtract `delta` (wrapping) from both edges of every block of every well-formed SACK
+    /// option (length 2 + 8n, n ≥ 1), updating the checksum field incrementally, as FULLNAT
+    /// does on the real server's acknowledgments (DPVS `tcp_out_adjust_seq`); return the
+    /// number of blocks changed. A SACK option of another length is left alone. The checksum
+    /// field must hold a full checksum.
+    pub fn sub_sack_edges(&mut self, delta: u32) -> usize {
+        // The options are read from a copy so that the buffer can be written while walking.
+        let mut area = [0u8; MAX_HEADER_LEN - HEADER_LEN];
+        let source = self.options_area();
+        let len = source.len();
+        match area.get_mut(..len) {
+            Some(copy) => copy.copy_from_slice(source),
+            None => return 0,
+        }
+        let options = Options {
+            area: area.get(..len).unwrap_or(&[]),
+            pos: 0,
+        };
+        let mut blocks = 0usize;
+        for option in options.filter(|option| option.kind == option_kind::SACK) {
+            if option.data.is_empty() || option.data.len() % SACK_BLOCK_LEN != 0 {
+                continue;
+            }
+            let mut at = option.offset.saturating_add(2);
+            for edge in option.data.chunks_exact(4) {
+                let Ok(old) = <[u8; 4]>::try_from(edge) else {
+                    continue;
+                };
+                let new = u32::from_be_bytes(old).wrapping_sub(delta).to_be_bytes();
+                let end = at.saturating_add(4);
+                write_bytes(self.buffer.as_mut(), at..end, new);
+                let updated = checksum::update_bytes(self.checksum(), at, &old, &new);
+                self.set_checksum(updated);
+                at = end;
+            }
+            blocks = blocks.saturating_add(option.data.len() / SACK_BLOCK_LEN);
+        }
+        blocks
+    }
+
     /// Compute the checksum for a segment from `src_addr` to `dst_addr` and store it.
     pub fn fill_checksum(&mut self, src_addr: Ipv4Addr, dst_addr: Ipv4Addr) {
         self.set_checksum(0);
@@ -687,6 +767,94 @@ mod tests {
         let before = bytes.clone();
         assert_eq!(Packet::new_unchecked(&mut bytes[..]).set_mss(1360), None);
         assert_eq!(bytes, before);
+    }
+
+    /// The segment `bytes` with its checksum recomputed by etherparse (independent of
+    /// `fill_checksum`).
+    fn etherparse_checksummed(mut bytes: Vec<u8>) -> Vec<u8> {
+        let (header, payload) = etherparse::TcpHeader::from_slice(&bytes).unwrap();
+        let sum = header
+            .calc_checksum_ipv4_raw(SRC.octets(), DST.octets(), payload)
+            .unwrap();
+        bytes[16..18].copy_from_slice(&sum.to_be_bytes());
+        bytes
+    }
+
+    #[test]
+    fn remove_timestamps() {
+        // Linux's SYN layout: the option at even offset 26.
+        let mut bytes = PACKET_BYTES;
+        assert!(Packet::new_unchecked(&mut bytes[..]).remove_timestamps());
+        let mut expected = PACKET_BYTES.to_vec();
+        expected[26..36].copy_from_slice(&[1; 10]);
+        assert_eq!(bytes.to_vec(), etherparse_checksummed(expected));
+        // Odd offset 21, after one NOP; a second Timestamps option is left alone.
+        let ts = [0x08, 0x0a, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut area = vec![0x01];
+        area.extend_from_slice(&ts);
+        area.extend_from_slice(&ts);
+        area.push(0x00);
+        let mut bytes = with_options(&area);
+        assert!(Packet::new_unchecked(&mut bytes[..]).remove_timestamps());
+        let mut expected = with_options(&area);
+        expected[21..31].copy_from_slice(&[1; 10]);
+        assert_eq!(bytes, etherparse_checksummed(expected));
+        // None, or one of the wrong length: nothing written.
+        for area in [
+            &[0x02, 0x04, 0x05, 0xb4][..],
+            &[0x08, 0x08, 1, 2, 3, 4, 5, 6][..],
+        ] {
+            let mut bytes = with_options(area);
+            let before = bytes.clone();
+            assert!(!Packet::new_unchecked(&mut bytes[..]).remove_timestamps());
+            assert_eq!(bytes, before);
+        }
+    }
+
+    #[test]
+    fn sub_sack_edges() {
+        // NOP NOP SACK with two blocks (even offset 22), then an odd-offset one-block SACK
+        // after a NOP, then EOL.
+        let area = [
+            0x01, 0x01, 0x05, 0x12, // SACK, length 18
+            0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x20, // 16..32
+            0xff, 0xff, 0xff, 0xf0, 0x00, 0x00, 0x00, 0x05, // wraps: -16..5
+            0x01, 0x05, 0x0a, // NOP, SACK, length 10 (kind at odd offset 41)
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, //
+            0x00, // EOL
+        ];
+        let mut bytes = with_options(&area);
+        assert_eq!(
+            Packet::new_unchecked(&mut bytes[..]).sub_sack_edges(0x20),
+            3
+        );
+        let edges = [
+            0xffff_fff0u32,
+            0x0000,
+            0xffff_ffd0,
+            0xffff_ffe5,
+            0x1234_5658,
+            0x9abc_ded0,
+        ];
+        let mut expected_area = area.to_vec();
+        for (i, edge) in edges[..4].iter().enumerate() {
+            let at = 4 + 4 * i;
+            expected_area[at..at + 4].copy_from_slice(&edge.to_be_bytes());
+        }
+        expected_area[23..27].copy_from_slice(&edges[4].to_be_bytes());
+        expected_area[27..31].copy_from_slice(&edges[5].to_be_bytes());
+        let expected = etherparse_checksummed(with_options(&expected_area));
+        assert_eq!(bytes, expected);
+        // Malformed SACK lengths (not 2 + 8n, or no block) are left alone.
+        for area in [
+            &[0x05, 0x06, 0, 0, 0, 1, 0x01, 0x01][..],
+            &[0x05, 0x02, 0x01, 0x01][..],
+        ] {
+            let mut bytes = with_options(area);
+            let before = bytes.clone();
+            assert_eq!(Packet::new_unchecked(&mut bytes[..]).sub_sack_edges(7), 0);
+            assert_eq!(bytes, before);
+        }
     }
 
     proptest! {

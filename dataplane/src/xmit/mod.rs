@@ -38,12 +38,12 @@
 //!   In-place rewrites (`&mut [u8]`) leave it as it was, since the frame keeps its length; the
 //!   rewrites that resize the frame (encapsulation, the "fragmentation needed" answer) drop it,
 //!   so their frame ends exactly at the new packet's end (the NIC pads short frames again).
-//! - **TTL is not decremented** in any method, as spec §4 describes IPVS: the packet is taken
-//!   at LOCAL_IN and re-sent, not routed. Caveat for the lead: Linux commit 8d8e20e2d7bb
-//!   ("ipvs: Decrement ttl", present in the current `ip_vs_xmit.c`, release not checked here)
-//!   makes recent kernels decrement the TTL in `__ip_vs_get_out_rt` for every non-local
-//!   destination (NAT, DR and TUN alike) and answer TTL ≤ 1 with ICMP time exceeded. rvs
-//!   follows spec §4 until that choice is made.
+//! - **TTL**: the per-method rewrites leave it alone; the caller decrements it first with
+//!   [`decrement_ttl`], for every method, as Linux ≥ 4.3 does in `__ip_vs_get_out_rt`
+//!   (commit 8d8e20e2d7bb, "ipvs: Decrement ttl"; spec §4 describes the older kernels that
+//!   did not). Linux checks the TTL before the MTU, so a TUN "fragmentation needed" quotes the
+//!   packet with its TTL already decremented. Unlike Linux, rvs answers TTL ≤ 1 with no ICMP
+//!   time exceeded: the packet is dropped and counted (`ttl_exceeded`).
 //! - **Checksums** in received packets are full checksums (RX never sees a TX-offload
 //!   pseudo-header seed); the rewrites leave full checksums, nothing for TX offload to finish.
 #![cfg_attr(
@@ -62,7 +62,10 @@ use crate::wire::ether::{self, EtherType, EthernetAddress};
 use crate::wire::{checksum, ipv4};
 
 pub mod dr;
+pub mod fullnat;
 pub mod nat;
+pub mod proxy;
+pub mod toa;
 pub mod tun;
 
 #[cfg(test)]

@@ -175,6 +175,10 @@ impl Tcp {
         Tcp { options, ..self }
     }
 
+    pub fn flags(self, flags: &'static str) -> Tcp {
+        Tcp { flags, ..self }
+    }
+
     pub fn ports(self, sport: u16, dport: u16) -> Tcp {
         Tcp {
             sport,
@@ -285,9 +289,12 @@ pub fn l4_offset(frame: &[u8]) -> usize {
 }
 
 /// Recomputes the IPv4 header checksum of an Ethernet frame after a test edited the header
-/// (the header length is taken from the IHL field, at least 20 bytes).
+/// (the header length is taken from the IHL field, at least 20 bytes, at most what the frame
+/// holds).
 pub fn fix_ip_checksum(frame: &mut [u8]) {
-    let ihl = (usize::from(frame[14] & 0x0f) * 4).max(20);
+    let ihl = (usize::from(frame[14] & 0x0f) * 4)
+        .max(20)
+        .min(frame.len() - 14);
     frame[24..26].copy_from_slice(&[0, 0]);
     let sum = checksum(&frame[14..14 + ihl]);
     frame[24..26].copy_from_slice(&sum.to_be_bytes());
