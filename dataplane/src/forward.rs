@@ -7,14 +7,19 @@
 //!   Persistent services first look for the client's template (spec §3).
 //! - Real server → client (NAT): found by the connection's out key; source rewritten back to
 //!   the VIP.
-//! - ICMP errors about a connection: rewritten (NAT) or forwarded as the connection's packets
-//!   are (DR, TUN), as `ip_vs_in_icmp`/`ip_vs_out_icmp` do.
+//! - FULLNAT: the new connection takes a local address and port from this worker's share of
+//!   the service's pool (`laddr`); both addresses and the TCP sequence numbers are rewritten
+//!   (`xmit::fullnat`), the client's address is handed on in a TOA option or a PROXY protocol
+//!   header; replies come to the local address and are found by the out key.
+//! - ICMP errors about a connection: rewritten (NAT, FULLNAT) or forwarded as the
+//!   connection's packets are (DR, TUN), as `ip_vs_in_icmp`/`ip_vs_out_icmp` do.
 //!
 //! Every forwarded packet has its TTL decremented (Linux ≥ 4.3 IPVS does the same); TTL ≤ 1
 //! is dropped as `ttl_exceeded`.
 
 use crate::conn::{self, Dir, FlowKey, Fwd, Hit, NewConn, NewTemplate};
 use crate::frame::Frame;
+use crate::laddr;
 use crate::process::{owner, Pipeline};
 use crate::service::{Real, Service};
 use crate::snapshot::Snapshot;
@@ -22,7 +27,7 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EthernetAddress};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::{icmp, tcp, udp};
-use crate::xmit::{self, dr, nat, tun, Link};
+use crate::xmit::{self, dr, fullnat, nat, proxy, toa, tun, Link};
 use sched::ConnClass;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -36,12 +41,44 @@ pub(crate) fn unbind(real: &Real, counter: conn::Counter) {
     });
 }
 
+/// Returns a FULLNAT connection's local port to its service's pool (counters only: the
+/// connection table is what says a port is in use).
+pub(crate) fn release_local(
+    pools: &mut [Option<laddr::Pool>],
+    keys: &[(conf::Proto, SocketAddrV4)],
+    real: &Real,
+    local: SocketAddrV4,
+) {
+    if let Some(pool) = keys
+        .iter()
+        .position(|k| *k == real.service)
+        .and_then(|i| pools.get_mut(i))
+        .and_then(Option::as_mut)
+    {
+        pool.release(*local.ip());
+    }
+}
+
+/// Removes a connection at once (reuse, `expire_nodest_conn`), as its expiry would.
+fn forget(p: &mut Pipeline, id: conn::ConnId) {
+    if let Some(gone) = p.conns.remove(id) {
+        unbind(&gone.dest, gone.counter);
+        if let Some(local) = gone.local {
+            release_local(&mut p.pools, &p.pool_keys, &gone.dest, local);
+        }
+    }
+}
+
 /// The L4 facts of one TCP or UDP packet.
 struct Flow {
     proto: conf::Proto,
     src: SocketAddrV4,
     dst: SocketAddrV4,
     flags: tcp::Flags,
+    /// TCP sequence and acknowledgment numbers and payload length (0 for UDP).
+    seq: u32,
+    ack: u32,
+    payload_len: usize,
     /// IP total length: what ipvsadm's byte counters add up.
     ip_len: u64,
 }
@@ -51,19 +88,24 @@ impl Flow {
     fn parse(frame: &[u8]) -> Result<Flow, DropReason> {
         let eth = ether::Packet::new_unchecked(frame);
         let ip = ipv4::Packet::new_unchecked(eth.payload());
-        let (proto, sport, dport, flags) = match ip.protocol() {
+        let (proto, sport, dport, flags, seq, ack, payload_len) = match ip.protocol() {
             Protocol::Tcp => {
                 let t = tcp::Packet::new_checked(ip.payload())?;
-                (conf::Proto::Tcp, t.src_port(), t.dst_port(), t.flags())
+                let (seq, ack, len) = (t.seq_number(), t.ack_number(), t.payload().len());
+                (
+                    conf::Proto::Tcp,
+                    t.src_port(),
+                    t.dst_port(),
+                    t.flags(),
+                    seq,
+                    ack,
+                    len,
+                )
             }
             Protocol::Udp => {
                 let u = udp::Packet::new_checked(ip.payload())?;
-                (
-                    conf::Proto::Udp,
-                    u.src_port(),
-                    u.dst_port(),
-                    tcp::Flags::default(),
-                )
+                let flags = tcp::Flags::default();
+                (conf::Proto::Udp, u.src_port(), u.dst_port(), flags, 0, 0, 0)
             }
             _ => return Err(DropReason::UnsupportedProtocol),
         };
@@ -72,6 +114,9 @@ impl Flow {
             src: SocketAddrV4::new(ip.src_addr(), sport),
             dst: SocketAddrV4::new(ip.dst_addr(), dport),
             flags,
+            seq,
+            ack,
+            payload_len,
             ip_len: u64::from(ip.total_len()),
         })
     }
@@ -108,12 +153,23 @@ pub(crate) fn l4<F: Frame>(
     now_ms: u64,
 ) -> Verdict {
     verdict(Flow::parse(frame.data()).and_then(|flow| {
-        let client = if local { flow.src } else { flow.dst };
-        let owning = owner(*client.ip(), client.port(), p.workers);
+        // A FULLNAT reply comes to a local address; its port says which worker owns it.
+        let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
+        let owning = if to_laddr {
+            laddr::owner(flow.dst.port(), p.workers)
+        } else {
+            let client = if local { flow.src } else { flow.dst };
+            owner(*client.ip(), client.port(), p.workers)
+        };
         if owning != p.worker {
             return Ok(Verdict::Redirect { worker: owning });
         }
         let hit = p.conns.lookup(&flow.key());
+        if to_laddr {
+            if let Some(Hit { id, dir: Dir::Out }) = hit {
+                return outbound(p, snapshot, frame, id, &flow, now_ms);
+            }
+        }
         if !local {
             return match hit {
                 Some(Hit { id, dir: Dir::Out }) => outbound(p, snapshot, frame, id, &flow, now_ms),
@@ -123,9 +179,7 @@ pub(crate) fn l4<F: Frame>(
         let id = match hit {
             Some(Hit { id, dir: Dir::In }) if !(flow.opens() && p.conns.reusable(id)) => id,
             Some(Hit { id, dir: Dir::In }) => {
-                if let Some(gone) = p.conns.remove(id) {
-                    unbind(&gone.dest, gone.counter);
-                }
+                forget(p, id);
                 schedule(p, snapshot, &flow, now_ms)?
             }
             Some(Hit { dir: Dir::Out, .. }) => return Err(DropReason::NotOurs),
@@ -159,25 +213,42 @@ fn schedule(
         conf::Mode::Nat => Fwd::Nat,
         conf::Mode::Dr => Fwd::Dr,
         conf::Mode::Tun => Fwd::Tun,
-        conf::Mode::FullNat => return Err(DropReason::UnsupportedMode),
+        conf::Mode::FullNat => Fwd::FullNat,
     };
     // A port-zero service forwards to the port the client asked for.
     let rport = match real.addr.port() {
         0 => flow.dst.port(),
         port => port,
     };
+    let rip = SocketAddrV4::new(*real.addr.ip(), rport);
+    let local = match fwd {
+        Fwd::FullNat => Some(allocate_local(p, index, flow.proto, rip)?),
+        _ => None,
+    };
     let new = NewConn {
         proto: flow.proto,
         client: flow.src,
         virt: flow.dst,
-        real: SocketAddrV4::new(*real.addr.ip(), rport),
+        real: rip,
         fwd,
+        local,
         dest: Arc::clone(&real),
     };
-    let id = p
-        .conns
-        .insert(new, now_ms)
-        .map_err(|_| DropReason::TableFull)?;
+    let id = match p.conns.insert(new, now_ms) {
+        Ok(id) => id,
+        Err(_) => {
+            if let Some(local) = local {
+                release_local(&mut p.pools, &p.pool_keys, &real, local);
+            }
+            return Err(DropReason::TableFull);
+        }
+    };
+    if let (Some(local), conf::Proto::Tcp) = (local, flow.proto) {
+        let isn = fullnat::initial_seq(local, rip, &p.isn_key, now_ms.saturating_mul(1_000_000));
+        if let Some(seq) = p.conns.seq_mut(id) {
+            *seq = fullnat::TcpSeq::new(flow.seq, isn);
+        }
+    }
     real.load.bind(ConnClass::Inactive);
     real.traffic.conn(p.worker);
     real.service_traffic.conn(p.worker);
@@ -185,6 +256,26 @@ fn schedule(
         p.conns.control(id, template, now_ms);
     }
     Ok(id)
+}
+
+/// A FULLNAT local address and port of service `index` that no connection uses towards
+/// `rip` (the reply key RIP:rport → LIP:lport is free), from this worker's share.
+fn allocate_local(
+    p: &mut Pipeline,
+    index: usize,
+    proto: conf::Proto,
+    rip: SocketAddrV4,
+) -> Result<SocketAddrV4, DropReason> {
+    let conns = &p.conns;
+    let pool = p
+        .pools
+        .get_mut(index)
+        .and_then(Option::as_mut)
+        .ok_or(DropReason::LaddrExhausted)?;
+    pool.alloc(|lip, lport| {
+        let reply = FlowKey::new(proto, rip, SocketAddrV4::new(lip, lport));
+        conns.lookup(&reply).is_some()
+    })
 }
 
 /// The scheduler's choice for a new connection.
@@ -287,13 +378,93 @@ fn inbound<F: Frame>(
     real.service_traffic.inbound(p.worker, flow.ip_len);
     let (fwd, rip) = (c.fwd(), c.real());
     if snapshot.expire_nodest_conn && real.removed.load(std::sync::atomic::Ordering::Relaxed) {
-        if let Some(gone) = p.conns.remove(id) {
-            unbind(&gone.dest, gone.counter);
-        }
+        forget(p, id);
         return Err(DropReason::NoDest);
     }
     xmit::decrement_ttl(frame.data_mut())?;
+    if fwd == Some(Fwd::FullNat) {
+        return fullnat_in(p, snapshot, frame, id, flow);
+    }
     transmit(p, snapshot, in_port, frame, fwd, rip)
+}
+
+/// FULLNAT client → real server: both addresses and the sequence number rewritten, then the
+/// client's address handed on in a TOA option or a PROXY protocol header if the service asks.
+fn fullnat_in<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    frame: &mut F,
+    id: conn::ConnId,
+    flow: &Flow,
+) -> Result<Verdict, DropReason> {
+    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let (client, virt, rip) = (c.client(), c.virt(), c.real());
+    let local = c.local().ok_or(DropReason::NoConn)?;
+    let seq = *c.seq();
+    let (toa, proxy) = snapshot
+        .service(c.dest().service.0, c.dest().service.1)
+        .map_or((None, None), |s| (s.toa, s.proxy_protocol));
+    let hop = snapshot
+        .routes
+        .lookup(*rip.ip())
+        .ok_or(DropReason::NoRoute)?;
+    let mtu = snapshot.ports.get(hop.port).map_or(1500, |port| port.mtu);
+    let tcp = flow.proto == conf::Proto::Tcp;
+    let proxy_due =
+        tcp && proxy.is_some() && proxy::due(&seq, flow.flags, flow.seq, flow.payload_len);
+    let toa_due = tcp && toa.is_some_and(|t| toa::due(placement(t), &seq, flow.flags, flow.ack));
+    let seq_delta = if tcp {
+        seq.in_delta(flow.seq, flow.payload_len)
+    } else {
+        0
+    };
+    fullnat::rewrite_in(
+        frame.data_mut(),
+        &fullnat::InRewrite {
+            local,
+            real: rip,
+            seq_delta,
+        },
+    )?;
+    if let (true, Some(version)) = (proxy_due, proxy) {
+        let header = proxy::Header::new(proxy_version(version), client, virt);
+        let inserted = proxy::insert(frame, &header, mtu)?;
+        if let Some(seq) = p.conns.seq_mut(id) {
+            seq.set_inserted(inserted);
+        }
+        p.events.proxy_inserted += 1;
+    } else if toa_due {
+        match toa::insert(frame, client, mtu)? {
+            toa::Outcome::Inserted | toa::Outcome::Pruned => p.events.toa_inserted += 1,
+            toa::Outcome::NoRoom => p.events.toa_no_room += 1,
+        }
+    }
+    egress(p, snapshot, frame.data_mut(), *rip.ip())
+}
+
+fn placement(t: conf::ToaPlacement) -> toa::Placement {
+    match t {
+        conf::ToaPlacement::Ack => toa::Placement::Dpvs,
+        conf::ToaPlacement::Syn => toa::Placement::Alibaba,
+    }
+}
+
+fn proxy_version(v: conf::ProxyProtocol) -> proxy::Version {
+    match v {
+        conf::ProxyProtocol::V1 => proxy::Version::V1,
+        conf::ProxyProtocol::V2 => proxy::Version::V2,
+    }
+}
+
+/// How much a FULLNAT service lowers the MSS the real server announces, so that what it
+/// inserts in the client's segments always fits.
+fn mss_reduction(service: Option<&Service>) -> u16 {
+    match service.map(|s| (s.toa, s.proxy_protocol)) {
+        Some((_, Some(conf::ProxyProtocol::V1))) => proxy::V1_MAX_LEN as u16,
+        Some((_, Some(conf::ProxyProtocol::V2))) => proxy::V2_LEN as u16,
+        Some((Some(_), None)) => fullnat::TOA_MSS_REDUCTION,
+        _ => 0,
+    }
 }
 
 /// Sends a client-side packet of a connection to its real server by the connection's method.
@@ -312,7 +483,9 @@ fn transmit<F: Frame>(
         }
         Some(Fwd::Dr) => direct(p, snapshot, frame.data_mut(), *rip.ip()),
         Some(Fwd::Tun) => tunnel(p, snapshot, in_port, frame, *rip.ip()),
-        None => Err(DropReason::NoConn),
+        // FULLNAT packets need the connection's local address and sequence state: they go
+        // through `fullnat_in` (and ICMP errors through `fullnat::icmp_in`), never here.
+        Some(Fwd::FullNat) | None => Err(DropReason::NoConn),
     }
 }
 
@@ -337,6 +510,25 @@ fn outbound<F: Frame>(
     real.traffic.outbound(p.worker, flow.ip_len);
     real.service_traffic.outbound(p.worker, flow.ip_len);
     let (virt, client) = (c.virt(), c.client());
+    if c.fwd() == Some(Fwd::FullNat) {
+        let service = snapshot.service(real.service.0, real.service.1);
+        let mss_reduction = mss_reduction(service.map(Arc::as_ref));
+        let syn_ack = flow.flags.contains(tcp::Flags::SYN) && flow.flags.contains(tcp::Flags::ACK);
+        if syn_ack && flow.proto == conf::Proto::Tcp {
+            if let Some(seq) = p.conns.seq_mut(id) {
+                seq.server_syn_ack(flow.seq);
+            }
+        }
+        let ack_delta = p.conns.get(id).map_or(0, |c| c.seq().out_delta());
+        let rewrite = fullnat::OutRewrite {
+            virt,
+            client,
+            ack_delta,
+            mss_reduction,
+        };
+        fullnat::rewrite_out(frame.data_mut(), &rewrite)?;
+        return egress(p, snapshot, frame.data_mut(), *client.ip());
+    }
     nat::snat(frame.data_mut(), virt)?;
     egress(p, snapshot, frame.data_mut(), *client.ip())
 }
@@ -363,12 +555,15 @@ pub(crate) fn icmp_error<F: Frame>(
         // the connection table indexes it.
         let key = FlowKey::new(proto, embedded.dst, embedded.src);
         let local = snapshot.owns(destination(frame.data()));
-        let client = if local {
-            SocketAddrV4::new(key.src, key.sport)
+        // About a packet rvs sent from a FULLNAT local address: owned by its port.
+        let to_laddr = local && snapshot.is_laddr(key.dst);
+        let owning = if to_laddr {
+            laddr::owner(key.dport, p.workers)
+        } else if local {
+            owner(key.src, key.sport, p.workers)
         } else {
-            SocketAddrV4::new(key.dst, key.dport)
+            owner(key.dst, key.dport, p.workers)
         };
-        let owning = owner(*client.ip(), client.port(), p.workers);
         if owning != p.worker {
             return Ok(Verdict::Redirect { worker: owning });
         }
@@ -382,12 +577,27 @@ pub(crate) fn icmp_error<F: Frame>(
                 let (fwd, rip) = (c.fwd(), c.real());
                 c.dest().traffic.inbound(p.worker, ip_len);
                 c.dest().service_traffic.inbound(p.worker, ip_len);
+                let (local_addr, ack_delta) = (c.local(), c.seq().out_delta());
                 xmit::decrement_ttl(frame.data_mut())?;
-                if fwd == Some(Fwd::Nat) {
-                    nat::icmp_dnat(frame.data_mut(), rip)?;
-                    return egress(p, snapshot, frame.data_mut(), *rip.ip());
+                match (fwd, local_addr) {
+                    (Some(Fwd::Nat), _) => nat::icmp_dnat(frame.data_mut(), rip)?,
+                    (Some(Fwd::FullNat), Some(l)) => {
+                        fullnat::icmp_in(frame.data_mut(), l, rip, ack_delta)?
+                    }
+                    _ => return transmit(p, snapshot, in_port, frame, fwd, rip),
                 }
-                transmit(p, snapshot, in_port, frame, fwd, rip)
+                egress(p, snapshot, frame.data_mut(), *rip.ip())
+            }
+            (Some(Hit { id, dir: Dir::Out }), true) if to_laddr => {
+                xmit::decrement_ttl(frame.data_mut())?;
+                icmp_checksum(frame.data())?;
+                let c = p.conns.get(id).ok_or(DropReason::IcmpIgnored)?;
+                let (virt, client) = (c.virt(), c.client());
+                let seq_delta = c.seq().out_delta();
+                c.dest().traffic.outbound(p.worker, ip_len);
+                c.dest().service_traffic.outbound(p.worker, ip_len);
+                fullnat::icmp_out(frame.data_mut(), virt, client, seq_delta)?;
+                egress(p, snapshot, frame.data_mut(), *client.ip())
             }
             (Some(Hit { id, dir: Dir::Out }), false) => {
                 // Routed like a reply (TTL first, see `outbound`), then checked and counted

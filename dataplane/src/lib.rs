@@ -21,6 +21,7 @@ pub mod frame;
 pub mod l2;
 pub mod laddr;
 pub mod process;
+pub mod prometheus;
 pub mod report;
 pub mod service;
 pub mod snapshot;

@@ -7,10 +7,12 @@ use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
 use dataplane::dpdk::port::{Port, PortSetup};
 use dataplane::process::Pipeline;
+use dataplane::prometheus::Endpoint;
 use dataplane::report::Report;
 use dataplane::snapshot::Snapshot;
 use dataplane::stats::SharedCounters;
 use dataplane::worker::{Fabric, Setup, Worker};
+use dataplane::xmit::fullnat::IsnKey;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,9 +134,11 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
+    let metrics = Endpoint::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
+    let isn_key = isn_key();
     let pipelines = (0..workers)
         .map(|index| {
             Pipeline::new(
@@ -144,6 +148,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 &snapshot,
                 0,
             )
+            .map(|p| p.with_isn_key(isn_key))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| e.to_string())?;
@@ -189,6 +194,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     })?;
 
     server.stop();
+    drop(metrics);
     let report = Report::new(&fabric.snapshot(), &shared, config, &ports);
     log::info!(
         "stopped: rx {} tx {} dropped {}",
@@ -205,6 +211,14 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     drop(ports);
     drop(eal);
     Ok(())
+}
+
+/// A fresh secret for FULLNAT initial sequence numbers. std's `RandomState` keys come from
+/// the operating system's random source, which is all this needs.
+fn isn_key() -> IsnKey {
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new();
+    IsnKey([random.hash_one(0x5eed_u64), random.hash_one(0x15b_u64)])
 }
 
 /// The control thread's own duties, on the main lcore.

@@ -18,12 +18,14 @@ use crate::dpdk::MacAddr;
 use crate::forward;
 use crate::frame::Frame;
 use crate::l2;
+use crate::laddr;
 use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EtherType, EthernetAddress};
 use crate::wire::icmp::{self, Message};
 use crate::wire::ipv4::{self, Protocol};
+use crate::xmit::fullnat::IsnKey;
 use sched::Scheduler;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -57,6 +59,26 @@ pub struct Pipeline {
     learned: Vec<(usize, Ipv4Addr, MacAddr)>,
     /// IP identification for packets rvs originates (tunnel outer headers, ICMP errors).
     pub(crate) ip_ident: u16,
+    /// `pools[i]`: this worker's FULLNAT local addresses and ports of `snapshot.services[i]`
+    /// (`None` for services without local addresses).
+    pub(crate) pools: Vec<Option<laddr::Pool>>,
+    /// `pool_keys[i]`: protocol and VIP of the service of `pools[i]`.
+    pub(crate) pool_keys: Vec<(conf::Proto, std::net::SocketAddrV4)>,
+    /// Secret of the FULLNAT initial sequence numbers.
+    pub(crate) isn_key: IsnKey,
+    /// FULLNAT events that are not drops.
+    pub(crate) events: FullnatEvents,
+}
+
+/// FULLNAT events worth counting that do not drop the packet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FullnatEvents {
+    /// Segments that got a TOA option.
+    pub toa_inserted: u64,
+    /// Segments due a TOA option that had no room for it (forwarded without).
+    pub toa_no_room: u64,
+    /// PROXY protocol headers inserted (retransmissions included).
+    pub proxy_inserted: u64,
 }
 
 /// Why a pipeline could not be created.
@@ -82,15 +104,39 @@ impl Pipeline {
             neighbors: l2::neighbor::Table::with_capacity(1024),
             learned: Vec::with_capacity(LEARNED_MAX),
             ip_ident: (worker as u16).wrapping_mul(0x1000),
+            pools: Vec::new(),
+            pool_keys: Vec::new(),
+            isn_key: IsnKey([0; 2]),
+            events: FullnatEvents::default(),
         };
         pipeline.adopt(None, snapshot);
         Ok(pipeline)
     }
 
+    /// Sets the secret of FULLNAT initial sequence numbers (one per process, shared by the
+    /// workers; without it they are predictable).
+    pub fn with_isn_key(mut self, key: IsnKey) -> Pipeline {
+        self.isn_key = key;
+        self
+    }
+
+    /// FULLNAT events counted so far.
+    pub fn events(&self) -> FullnatEvents {
+        self.events
+    }
+
+    /// Where this worker's port cursors start: per worker, so that workers do not walk their
+    /// port ranges in step.
+    fn pool_seed(&self) -> u64 {
+        (self.worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     /// Switches to `next` (published after `previous`): schedulers of services that
-    /// continue get the new destination lists, new services get fresh schedulers, static
-    /// neighbours and timeouts are applied.
+    /// continue get the new destination lists, new services get fresh schedulers, local
+    /// address pools are rebuilt keeping their counters, static neighbours and timeouts are
+    /// applied.
     pub fn adopt(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
+        self.adopt_pools(previous, next);
         let mut old: Vec<Option<Scheduler>> = std::mem::take(&mut self.scheds)
             .into_iter()
             .map(Some)
@@ -115,6 +161,38 @@ impl Pipeline {
             self.neighbors.learn(port, ip, mac);
         }
         self.conns.set_timeouts(next.timeouts);
+    }
+
+    /// Rebuilds the local address pools for `next`, carrying over each continuing service's
+    /// cursors and counters.
+    fn adopt_pools(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
+        let mut old_pools = std::mem::take(&mut self.pools);
+        self.pool_keys = next.services.iter().map(|s| (s.proto, s.vip)).collect();
+        let seed = self.pool_seed();
+        for service in &next.services {
+            let kept = previous
+                .and_then(|p| p.service_index(service.proto, service.vip))
+                .and_then(|i| old_pools.get_mut(i))
+                .and_then(Option::take);
+            let pool = if service.laddrs.is_empty() {
+                None
+            } else {
+                let config = laddr::Config::default();
+                match laddr::Pool::new(&service.laddrs, &config, self.worker, self.workers, seed) {
+                    Ok(mut pool) => {
+                        if let Some(old) = &kept {
+                            pool.inherit(old);
+                        }
+                        Some(pool)
+                    }
+                    Err(e) => {
+                        log::error!("service {}: local addresses unusable: {e:?}", service.vip);
+                        None
+                    }
+                }
+            };
+            self.pools.push(pool);
+        }
     }
 
     /// Neighbours learned from ARP since the last call, to pass to the other workers.

@@ -22,6 +22,10 @@ pub struct Report {
     pub rx_bytes: u64,
     pub tx_bytes: u64,
     pub drops: BTreeMap<&'static str, u64>,
+    /// FULLNAT: TOA options inserted, TOA options that did not fit, PROXY headers inserted.
+    pub toa_inserted: u64,
+    pub toa_no_room: u64,
+    pub proxy_inserted: u64,
     pub workers: Vec<WorkerReport>,
     pub ports: Vec<PortReport>,
     pub services: Vec<ServiceReport>,
@@ -99,6 +103,9 @@ impl Report {
                 .zip(total.drops.iter())
                 .map(|(r, n)| (r.as_str(), *n))
                 .collect(),
+            toa_inserted: total.fullnat.toa_inserted,
+            toa_no_room: total.fullnat.toa_no_room,
+            proxy_inserted: total.fullnat.proxy_inserted,
             workers: per_worker
                 .iter()
                 .map(|c| WorkerReport {

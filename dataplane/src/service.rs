@@ -102,6 +102,8 @@ impl Traffic {
 /// One real server of one service.
 #[derive(Debug)]
 pub struct Real {
+    /// The service this real server belongs to: protocol and VIP.
+    pub service: (conf::Proto, SocketAddrV4),
     pub addr: SocketAddrV4,
     pub mode: conf::Mode,
     /// Connection counters and overload state, shared with the scheduler's `Dest`.
@@ -132,6 +134,12 @@ pub struct Service {
     /// `reals[i]` is `dests.as_slice()[i]`.
     pub reals: Vec<Arc<Real>>,
     pub traffic: Arc<Traffic>,
+    /// FULLNAT local addresses (`-P`/`laddrs`).
+    pub laddrs: Vec<Ipv4Addr>,
+    /// FULLNAT TCP: where the client address goes as a TCP option (`None` = no TOA).
+    pub toa: Option<conf::ToaPlacement>,
+    /// FULLNAT TCP: PROXY protocol header at the start of the client's stream.
+    pub proxy_protocol: Option<conf::ProxyProtocol>,
 }
 
 impl Service {
@@ -193,6 +201,7 @@ pub fn build(
             .map(Arc::clone);
         let real = kept.unwrap_or_else(|| {
             Arc::new(Real {
+                service: (config.proto, config.vip),
                 addr: r.addr,
                 mode: r.mode,
                 load: Arc::new(DestLoad::new(r.u_threshold, r.l_threshold)),
@@ -233,6 +242,9 @@ pub fn build(
         dests: Arc::new(dests),
         reals,
         traffic,
+        laddrs: config.laddrs.clone(),
+        toa: config.toa,
+        proxy_protocol: config.proxy_protocol,
     })
 }
 

@@ -50,6 +50,8 @@ pub struct Snapshot {
     /// Virtual services; a worker keeps one scheduler per entry, at the same index.
     pub services: Vec<Arc<Service>>,
     by_vip: HashMap<(conf::Proto, SocketAddrV4), usize, ahash::RandomState>,
+    /// Every FULLNAT local address of every service.
+    laddrs: Vec<Ipv4Addr>,
     /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
     pub timeouts: crate::conn::Timeouts,
     /// Drop a connection's packets at once when its real server was removed.
@@ -109,12 +111,20 @@ impl Snapshot {
             by_vip.insert((s.proto, s.vip), services.len());
             services.push(Arc::new(built));
         }
+        let mut laddrs: Vec<Ipv4Addr> = config
+            .services
+            .iter()
+            .flat_map(|s| s.laddrs.iter().copied())
+            .collect();
+        laddrs.sort_unstable();
+        laddrs.dedup();
         Ok(Snapshot {
             ports,
             routes,
             neighbors,
             services,
             by_vip,
+            laddrs,
             timeouts: config.timeouts.into(),
             expire_nodest_conn: config.dataplane.expire_nodest_conn,
         })
@@ -132,6 +142,12 @@ impl Snapshot {
         self.ports
             .iter()
             .any(|p| p.addrs.iter().any(|(a, _)| *a == ip))
+    }
+
+    /// Whether `ip` is a FULLNAT local address (replies of FULLNAT connections come to it).
+    #[inline]
+    pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
+        self.laddrs.binary_search(&ip).is_ok()
     }
 
     /// Index of the service for `proto` and `vip` in [`Snapshot::services`].

@@ -20,6 +20,8 @@ pub struct Counters {
     pub tx_bytes: u64,
     /// Packets handed to the worker that owns their flow.
     pub handed_over: u64,
+    /// FULLNAT events that are not drops (`process::FullnatEvents`).
+    pub fullnat: crate::process::FullnatEvents,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -44,6 +46,9 @@ impl Counters {
         self.tx_packets += other.tx_packets;
         self.tx_bytes += other.tx_bytes;
         self.handed_over += other.handed_over;
+        self.fullnat.toa_inserted += other.fullnat.toa_inserted;
+        self.fullnat.toa_no_room += other.fullnat.toa_no_room;
+        self.fullnat.proxy_inserted += other.fullnat.proxy_inserted;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -58,6 +63,9 @@ pub struct SharedCounters {
     tx_packets: AtomicU64,
     tx_bytes: AtomicU64,
     handed_over: AtomicU64,
+    toa_inserted: AtomicU64,
+    toa_no_room: AtomicU64,
+    proxy_inserted: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
@@ -71,6 +79,9 @@ impl SharedCounters {
         self.tx_packets.store(c.tx_packets, Relaxed);
         self.tx_bytes.store(c.tx_bytes, Relaxed);
         self.handed_over.store(c.handed_over, Relaxed);
+        self.toa_inserted.store(c.fullnat.toa_inserted, Relaxed);
+        self.toa_no_room.store(c.fullnat.toa_no_room, Relaxed);
+        self.proxy_inserted.store(c.fullnat.proxy_inserted, Relaxed);
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Relaxed);
         }
@@ -89,6 +100,11 @@ impl SharedCounters {
             tx_packets: self.tx_packets.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
             handed_over: self.handed_over.load(Relaxed),
+            fullnat: crate::process::FullnatEvents {
+                toa_inserted: self.toa_inserted.load(Relaxed),
+                toa_no_room: self.toa_no_room.load(Relaxed),
+                proxy_inserted: self.proxy_inserted.load(Relaxed),
+            },
             drops,
         }
     }

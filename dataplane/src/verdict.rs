@@ -78,8 +78,6 @@ pub enum DropReason {
     TooBig,
     /// TCP segment without SYN that belongs to no connection.
     NoConn,
-    /// Real server in a forwarding mode this build does not forward yet (FULLNAT).
-    UnsupportedMode,
     /// The owning worker's hand-over queue was full.
     RedirectFull,
     /// FULLNAT: no local address and port of the service is free towards the chosen real
@@ -92,7 +90,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 28] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -118,7 +116,6 @@ impl DropReason {
         DropReason::NoHeadroom,
         DropReason::TooBig,
         DropReason::NoConn,
-        DropReason::UnsupportedMode,
         DropReason::RedirectFull,
         DropReason::LaddrExhausted,
         DropReason::ProxyNoRoom,
@@ -154,7 +151,6 @@ impl DropReason {
             DropReason::NoHeadroom => "no_headroom",
             DropReason::TooBig => "too_big",
             DropReason::NoConn => "no_conn",
-            DropReason::UnsupportedMode => "unsupported_mode",
             DropReason::RedirectFull => "redirect_full",
             DropReason::LaddrExhausted => "laddr_exhausted",
             DropReason::ProxyNoRoom => "proxy_no_room",

@@ -191,7 +191,7 @@ impl<'a> Worker<'a> {
             self.between_bursts(now);
             loops = loops.wrapping_add(1);
             if loops % PUBLISH_INTERVAL_LOOPS == 0 {
-                self.shared.publish(&self.counters, self.last_rx_tsc);
+                self.publish();
             }
         }
         self.flush();
@@ -201,6 +201,12 @@ impl<'a> Worker<'a> {
         for _ in 0..unresolved {
             self.counters.drop(DropReason::NoNeighbor);
         }
+        self.publish();
+    }
+
+    /// Copies this worker's counters where the control thread reads them.
+    fn publish(&mut self) {
+        self.counters.fullnat = self.pipeline.events();
         self.shared.publish(&self.counters, self.last_rx_tsc);
     }
 

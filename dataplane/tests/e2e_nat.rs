@@ -84,3 +84,28 @@ fn rvsadm_lists_and_changes_the_live_nat_service() {
     assert!(handed > 0, "no hand-over between the two workers: {stats}");
     assert_eq!(stats["drops"]["redirect_full"], 0, "{stats}");
 }
+
+#[test]
+fn fullnat_balances_1000_http_requests_to_real_servers_without_a_route_back() {
+    let mut lvs = lvs::start(Mode::FullNat, &[3, 2, 1], "wrr", 1);
+    let split = lvs.fetch(1000);
+    let stats = lvs.stop();
+    assert_eq!(
+        split.get("").copied().unwrap_or(0),
+        0,
+        "every request succeeds: {split:?}\n{}",
+        lvs.topo.log()
+    );
+    let (a, b, c) = (split["rs0"], split["rs1"], split["rs2"]);
+    assert!(
+        (a as i64 - 500).abs() <= 3 && (b as i64 - 333).abs() <= 3 && (c as i64 - 167).abs() <= 3,
+        "{split:?}"
+    );
+    let service = &stats["services"][0];
+    assert_eq!(service["conns"], 1000, "{stats}");
+    assert!(service["outpkts"].as_u64().unwrap() >= 3000, "{stats}");
+    assert!(
+        stats["toa_inserted"].as_u64().unwrap() >= 1000,
+        "every connection's first ACK carries TOA: {stats}"
+    );
+}

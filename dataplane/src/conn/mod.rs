@@ -93,20 +93,19 @@
 //!
 //! | what | bytes |
 //! |---|---|
-//! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`) | 56 |
-//! | slab entry, `D` of 4 bytes (`u32`) | 48 |
+//! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`) | 72 |
+//! | of which FULLNAT's sequence state (`xmit::fullnat::TcpSeq`) | 16 |
 //! | wheel links per entry | 8 |
 //! | index bucket (u32 value + control byte); 4 to 8 buckets per entry | 5 |
 //! | per table: wheel sentinels (65537 × 8) | 512 KiB |
 //!
-//! Per connection, including its share of the index, with an 8-byte `D`: **84.5 bytes** at
-//! the default `conn_table_size` of 2^20 (4 buckets per entry), **104.5 bytes** in the worst
+//! Per connection, including its share of the index, with an 8-byte `D`: **100.5 bytes** at
+//! the default `conn_table_size` of 2^20 (4 buckets per entry), **120.5 bytes** in the worst
 //! case just above a power of two (8 buckets per entry); the test
 //! `entry_and_index_sizes_and_bytes_per_connection` measures both. An entry holds the client,
-//! virtual and real addresses and ports (everything NAT, DR and TUN rewrite with), protocol,
-//! forwarding method, state, flags, expiry, timeout, template links and `D`; it has 6 bytes
-//! of padding, so FULLNAT's local address and port, sequence delta and a TOA-sent flag bit
-//! make it 64 bytes (+8 per connection).
+//! virtual and real addresses and ports (everything NAT, DR and TUN rewrite with), FULLNAT's
+//! local address and port (in what was padding) and sequence state, protocol, forwarding
+//! method, state, flags, expiry, timeout, template links and `D`.
 
 mod state;
 mod table;

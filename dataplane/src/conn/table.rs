@@ -11,6 +11,7 @@ use super::state::{
 };
 use super::wheel::Wheel;
 use crate::wire::tcp::Flags;
+use crate::xmit::fullnat::TcpSeq;
 
 /// Largest capacity: slab indices and a direction bit share the `u32` map values.
 pub const MAX_CAPACITY: u32 = 1 << 31;
@@ -117,12 +118,15 @@ pub enum Fwd {
     Dr,
     /// IP-in-IP tunnel: the replies bypass the balancer (no "out" key, NOOUTPUT).
     Tun,
+    /// Full NAT: both addresses rewritten; the replies come back to a local address of the
+    /// balancer (indexed "out" key RIP:rport → LIP:lport).
+    FullNat,
 }
 
 impl Fwd {
     /// Whether the real server's replies pass the balancer.
     pub const fn sees_replies(self) -> bool {
-        matches!(self, Fwd::Nat)
+        matches!(self, Fwd::Nat | Fwd::FullNat)
     }
 }
 
@@ -133,6 +137,7 @@ enum Kind {
     Nat,
     Dr,
     Tun,
+    FullNat,
     Template,
 }
 
@@ -164,6 +169,8 @@ pub struct NewConn<D> {
     pub real: SocketAddrV4,
     /// Forwarding method.
     pub fwd: Fwd,
+    /// FULLNAT: the local address and port the connection uses towards the real server.
+    pub local: Option<SocketAddrV4>,
     /// The real server's handle, handed back on lookup and removal.
     pub dest: D,
 }
@@ -195,6 +202,8 @@ pub struct Removed<D> {
     pub state: State,
     /// The real server counter to decrement (`ip_vs_unbind_dest`).
     pub counter: Counter,
+    /// FULLNAT: the local address and port it used, to return to the pool.
+    pub local: Option<SocketAddrV4>,
 }
 
 /// The outcome of one [`Table::expire`] call.
@@ -253,7 +262,7 @@ impl Config {
     }
 }
 
-/// One entry: a connection or a persistence template. 56 bytes when `D` is 8 bytes (see
+/// One entry: a connection or a persistence template. 72 bytes when `D` is 8 bytes (see
 /// the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conn<D> {
@@ -275,10 +284,16 @@ pub struct Conn<D> {
     cport: u16,
     vport: u16,
     dport: u16,
+    /// FULLNAT: local port (in the padding the other fields leave).
+    lport: u16,
+    /// FULLNAT: local address.
+    laddr: Ipv4Addr,
     proto: Proto,
     kind: Kind,
     state: State,
     flags: u8,
+    /// FULLNAT: TCP sequence translation.
+    seq: TcpSeq,
 }
 
 impl<D> Conn<D> {
@@ -309,8 +324,19 @@ impl<D> Conn<D> {
             Kind::Nat => Some(Fwd::Nat),
             Kind::Dr => Some(Fwd::Dr),
             Kind::Tun => Some(Fwd::Tun),
+            Kind::FullNat => Some(Fwd::FullNat),
             Kind::Template => None,
         }
+    }
+
+    /// FULLNAT: the local address and port towards the real server.
+    pub fn local(&self) -> Option<SocketAddrV4> {
+        (self.kind == Kind::FullNat).then_some(SocketAddrV4::new(self.laddr, self.lport))
+    }
+
+    /// FULLNAT: the TCP sequence translation.
+    pub fn seq(&self) -> &TcpSeq {
+        &self.seq
     }
 
     /// Whether this is a persistence template.
@@ -377,20 +403,25 @@ impl<D> Conn<D> {
         }
     }
 
-    /// The real server → client key, indexed only for methods whose replies pass the
-    /// balancer (NAT); `None` for DR, TUN and templates.
+    /// The real server → balancer key, indexed only for methods whose replies pass the
+    /// balancer (NAT: to the client; FULLNAT: to the local address); `None` for DR, TUN and
+    /// templates.
     pub fn out_key(&self) -> Option<FlowKey> {
-        (self.kind == Kind::Nat).then_some(self.out_key_unchecked())
+        matches!(self.kind, Kind::Nat | Kind::FullNat).then_some(self.out_key_unchecked())
     }
 
-    /// The NAT reply key, whatever the kind.
+    /// The reply key, whatever the kind.
     fn out_key_unchecked(&self) -> FlowKey {
+        let (dst, dport) = match self.kind {
+            Kind::FullNat => (self.laddr, self.lport),
+            _ => (self.caddr, self.cport),
+        };
         FlowKey {
             proto: self.proto,
             src: self.daddr,
             sport: self.dport,
-            dst: self.caddr,
-            dport: self.cport,
+            dst,
+            dport,
         }
     }
 
@@ -586,17 +617,21 @@ impl<D> Table<D> {
             cport: new.client.port(),
             vport: new.virt.port(),
             dport: new.real.port(),
+            lport: new.local.map_or(0, |l| l.port()),
+            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
             proto: new.proto,
             kind: match new.fwd {
                 Fwd::Nat => Kind::Nat,
                 Fwd::Dr => Kind::Dr,
                 Fwd::Tun => Kind::Tun,
+                Fwd::FullNat => Kind::FullNat,
             },
             state: match new.proto {
                 Proto::Tcp => State::None,
                 Proto::Udp => State::Udp,
             },
             flags: if new.fwd.sees_replies() { 0 } else { NO_OUTPUT },
+            seq: TcpSeq::default(),
         };
         self.add(conn).map_err(|c| TableFull(c.dest))
     }
@@ -621,10 +656,13 @@ impl<D> Table<D> {
             cport: new.key.sport,
             vport: new.key.dport,
             dport: new.real.port(),
+            lport: 0,
+            laddr: Ipv4Addr::UNSPECIFIED,
             proto: new.key.proto,
             kind: Kind::Template,
             state: State::None,
             flags: 0,
+            seq: TcpSeq::default(),
         };
         self.add(conn).map_err(|c| TableFull(c.dest))
     }
@@ -690,6 +728,14 @@ impl<D> Table<D> {
             to,
             moved: Move::between(from, to),
         })
+    }
+
+    /// FULLNAT: the TCP sequence translation of connection `id`, to update.
+    pub fn seq_mut(&mut self, id: ConnId) -> Option<&mut TcpSeq> {
+        self.slab
+            .get_mut(id.0 as usize)?
+            .as_mut()
+            .map(|c| &mut c.seq)
     }
 
     /// Whether a SYN that hit connection `id` (in direction In) must instead expire it and
@@ -811,6 +857,7 @@ impl<D> Table<D> {
         }
         Some(Removed {
             counter: c.counter(),
+            local: c.local(),
             dest: c.dest,
             state: c.state,
         })

@@ -367,17 +367,19 @@ fn icmp_rewrite(
 
 /// The sequence-number state of one FULLNAT TCP connection, for the connection table: small,
 /// `Copy`, no allocation. See the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpSeq {
     /// The sequence number of the client's SYN.
     client_isn: u32,
     /// The balancer's ISN towards the real server minus the client's.
     delta: u32,
-    /// Bytes inserted at the start of the client's stream (a PROXY protocol header); 0 if
-    /// none yet.
-    inserted: u32,
-    /// The real server's ISN + 1, from its SYN+ACK (DPVS `fdata_seq`).
-    fdata_seq: Option<u32>,
+    /// The real server's ISN + 1, from its SYN+ACK (DPVS `fdata_seq`); valid when
+    /// `has_fdata_seq`. Not an `Option<u32>`: 16 bytes in all keeps a connection entry small.
+    fdata_seq: u32,
+    /// Bytes inserted at the start of the client's stream (a PROXY protocol header, at most
+    /// 107 bytes for v1); 0 if none yet.
+    inserted: u16,
+    has_fdata_seq: bool,
 }
 
 impl TcpSeq {
@@ -387,8 +389,9 @@ impl TcpSeq {
         TcpSeq {
             client_isn,
             delta: isn.wrapping_sub(client_isn),
+            fdata_seq: 0,
             inserted: 0,
-            fdata_seq: None,
+            has_fdata_seq: false,
         }
     }
 
@@ -399,20 +402,25 @@ impl TcpSeq {
 
     /// Return the real server's ISN + 1, once its SYN+ACK has passed.
     pub const fn fdata_seq(&self) -> Option<u32> {
-        self.fdata_seq
+        if self.has_fdata_seq {
+            Some(self.fdata_seq)
+        } else {
+            None
+        }
     }
 
     /// Record the real server's SYN+ACK, whose sequence number is `seq` (every
     /// retransmission carries the same).
     pub fn server_syn_ack(&mut self, seq: u32) {
-        self.fdata_seq = Some(seq.wrapping_add(1));
+        self.fdata_seq = seq.wrapping_add(1);
+        self.has_fdata_seq = true;
     }
 
     /// Record that a header of `len` bytes is inserted at the start of the client's stream
     /// ([`proxy::insert`](super::proxy::insert)'s result). Idempotent: a retransmission
     /// inserts the same header and records the same length.
     pub fn set_inserted(&mut self, len: u16) {
-        self.inserted = u32::from(len);
+        self.inserted = len;
     }
 
     /// Return what to add to the sequence number `seq` of a client segment carrying
@@ -423,13 +431,13 @@ impl TcpSeq {
         if seq == self.client_isn.wrapping_add(1) && payload_len > 0 {
             self.delta
         } else {
-            self.delta.wrapping_add(self.inserted)
+            self.delta.wrapping_add(self.inserted as u32)
         }
     }
 
     /// Return what to subtract from the real server's acknowledgment number and SACK edges.
     pub const fn out_delta(&self) -> u32 {
-        self.delta.wrapping_add(self.inserted)
+        self.delta.wrapping_add(self.inserted as u32)
     }
 
     /// Return what to subtract from the sequence number `sent_seq` of a packet the balancer
@@ -438,7 +446,7 @@ impl TcpSeq {
         if sent_seq == self.client_isn.wrapping_add(1).wrapping_add(self.delta) {
             self.delta
         } else {
-            self.delta.wrapping_add(self.inserted)
+            self.delta.wrapping_add(self.inserted as u32)
         }
     }
 }

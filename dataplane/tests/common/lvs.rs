@@ -23,7 +23,13 @@ pub enum Mode {
     Nat,
     Dr,
     Tun,
+    /// FULLNAT: the real servers sit on their own subnet with no route to the client at all;
+    /// rvs talks to them from the local address [`LIP`].
+    FullNat,
 }
+
+/// The FULLNAT local address, on the real servers' link.
+pub const LIP: Ipv4Addr = Ipv4Addr::new(192, 168, 10, 100);
 
 impl Mode {
     fn as_str(self) -> &'static str {
@@ -31,6 +37,7 @@ impl Mode {
             Mode::Nat => "nat",
             Mode::Dr => "dr",
             Mode::Tun => "tun",
+            Mode::FullNat => "fullnat",
         }
     }
 }
@@ -46,7 +53,7 @@ pub struct Lvs {
 /// Address of real server `i` (0-based).
 pub fn rip(mode: Mode, i: usize) -> Ipv4Addr {
     match mode {
-        Mode::Nat => Ipv4Addr::new(192, 168, 10, 11 + i as u8),
+        Mode::Nat | Mode::FullNat => Ipv4Addr::new(192, 168, 10, 11 + i as u8),
         Mode::Dr | Mode::Tun => Ipv4Addr::new(10, 0, 0, 11 + i as u8),
     }
 }
@@ -82,12 +89,14 @@ pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo
     let mut vdevs = format!(r#""--vdev", "net_af_packet0,iface={l0},qpairs={workers}""#);
     let mut ports =
         String::from("[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n");
-    let (real_bridge, port_opt) = if mode == Mode::Nat {
+    let behind = matches!(mode, Mode::Nat | Mode::FullNat);
+    let (real_bridge, port_opt) = if behind {
         let (l1, s1) = (topo.name("l1"), topo.name("s1"));
         topo.veth(&lb, &l1, &sw, &s1);
         topo.bridge_port(&sw, "br1", &s1);
         vdevs += &format!(r#", "--vdev", "net_af_packet1,iface={l1},qpairs={workers}""#);
-        ports += "[[port]]\nname = \"dpdk1\"\naddrs = [\"192.168.10.1/24\"]\n";
+        ports +=
+            &format!("[[port]]\nname = \"dpdk1\"\naddrs = [\"192.168.10.1/24\", \"{LIP}/32\"]\n");
         ("br1", 8080)
     } else {
         ("br0", 80)
@@ -98,6 +107,10 @@ pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo
         format!("[[service]]\nvip = \"{VIP}:{ECHO_PORT}\"\nproto = \"tcp\"\nsched = \"rr\"\n");
     let mut service =
         format!("[[service]]\nvip = \"{VIP}:80\"\nproto = \"tcp\"\nsched = \"{sched}\"\n");
+    if mode == Mode::FullNat {
+        service += &format!("laddrs = [\"{LIP}\"]\n");
+        echo_service += &format!("laddrs = [\"{LIP}\"]\n");
+    }
     for (i, weight) in weights.iter().enumerate() {
         let ns = topo.netns(&format!("rs{i}"));
         let (r0, sr) = (topo.name(&format!("r{i}")), topo.name(&format!("sr{i}")));
@@ -112,6 +125,7 @@ pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo
                     &["ip", "route", "add", "default", "via", "192.168.10.1"],
                 );
             }
+            Mode::FullNat => {}
             Mode::Dr => {
                 real_server_arp_rules(&topo, &ns);
                 topo.exec(
@@ -131,11 +145,7 @@ pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo
                 }
             }
         }
-        let bind = if mode == Mode::Nat {
-            addr
-        } else {
-            Ipv4Addr::UNSPECIFIED
-        };
+        let bind = if behind { addr } else { Ipv4Addr::UNSPECIFIED };
         topo.http_server(&ns, bind, port_opt, &format!("rs{i}"));
         if echo {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
