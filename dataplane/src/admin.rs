@@ -264,6 +264,29 @@ impl Admin {
         Response::Conns { conns: page, next }
     }
 
+    fn laddrs(&self, which: Option<&ServiceKey>) -> Response {
+        let mut services = match self.lock().model.laddrs(which) {
+            Ok(services) => services,
+            Err(message) => return Response::error(message),
+        };
+        let snapshot = self.fabric.snapshot();
+        for list in &mut services {
+            let Some(service) = snapshot.service(list.key.proto, list.key.vip) else {
+                continue;
+            };
+            let usage = service.laddr_usage.totals();
+            for entry in &mut list.laddrs {
+                if let Some(&(_, conns, conflicts)) =
+                    usage.iter().find(|(a, _, _)| *a == entry.addr)
+                {
+                    entry.conns = conns;
+                    entry.conflicts = conflicts;
+                }
+            }
+        }
+        Response::Laddrs { services }
+    }
+
     fn workers(&self) -> Response {
         let workers = self
             .counters
@@ -340,10 +363,7 @@ impl control::server::Handler for Admin {
             }
             Request::ListServices { service } => self.list(service.as_ref()),
             Request::ListConns { cursor } => self.conns(*cursor),
-            Request::GetLaddrs { service } => match self.lock().model.laddrs(service.as_ref()) {
-                Ok(services) => Response::Laddrs { services },
-                Err(message) => Response::error(message),
-            },
+            Request::GetLaddrs { service } => self.laddrs(service.as_ref()),
             Request::GetWorkers => self.workers(),
             change => self.change(change),
         }

@@ -120,6 +120,19 @@ impl Pipeline {
         self
     }
 
+    /// Copies the use of every local address pool into its service's shared figures.
+    pub fn publish_laddr_usage(&self, snapshot: &Snapshot) {
+        for (pool, service) in self.pools.iter().zip(&snapshot.services) {
+            let Some(pool) = pool else {
+                continue;
+            };
+            for lip in pool.stats() {
+                let usage = &service.laddr_usage;
+                usage.store(self.worker, lip.addr, u64::from(lip.conns), lip.conflicts);
+            }
+        }
+    }
+
     /// FULLNAT events counted so far.
     pub fn events(&self) -> FullnatEvents {
         self.events

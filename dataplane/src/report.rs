@@ -63,7 +63,16 @@ pub struct ServiceReport {
     pub outpkts: u64,
     pub inbytes: u64,
     pub outbytes: u64,
+    /// FULLNAT local addresses with their current connections and port conflicts.
+    pub laddrs: Vec<LaddrReport>,
     pub reals: Vec<RealReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LaddrReport {
+    pub addr: String,
+    pub conns: u64,
+    pub conflicts: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -191,6 +200,16 @@ fn service_report(s: &Service) -> ServiceReport {
         outpkts: total.outpkts,
         inbytes: total.inbytes,
         outbytes: total.outbytes,
+        laddrs: s
+            .laddr_usage
+            .totals()
+            .into_iter()
+            .map(|(addr, conns, conflicts)| LaddrReport {
+                addr: addr.to_string(),
+                conns,
+                conflicts,
+            })
+            .collect(),
         reals,
     }
 }

@@ -99,6 +99,57 @@ impl Traffic {
     }
 }
 
+/// Use of a FULLNAT service's local addresses: per worker and address, the connections
+/// using it and the conflicts met when picking a port. Each worker overwrites its own slots
+/// from its pool (relaxed stores) when it publishes its counters; readers sum the workers.
+#[derive(Debug)]
+pub struct LaddrUsage {
+    lips: Vec<Ipv4Addr>,
+    /// `slots[w][i]`: (conns, conflicts) of `lips[i]` on worker `w`.
+    slots: Box<[CachePadded<Vec<(AtomicU64, AtomicU64)>>]>,
+}
+
+impl LaddrUsage {
+    /// Zero usage of `lips` on `workers` workers.
+    pub fn new(lips: &[Ipv4Addr], workers: usize) -> LaddrUsage {
+        LaddrUsage {
+            lips: lips.to_vec(),
+            slots: (0..workers.max(1))
+                .map(|_| CachePadded::new(lips.iter().map(|_| Default::default()).collect()))
+                .collect(),
+        }
+    }
+
+    /// Worker `w`'s current figures for `lip`.
+    pub fn store(&self, w: usize, lip: Ipv4Addr, conns: u64, conflicts: u64) {
+        let Some(i) = self.lips.iter().position(|a| *a == lip) else {
+            return;
+        };
+        if let Some((c, k)) = self.slots.get(w).and_then(|slot| slot.get(i)) {
+            c.store(conns, Relaxed);
+            k.store(conflicts, Relaxed);
+        }
+    }
+
+    /// Per local address, in configuration order: (address, connections, conflicts).
+    pub fn totals(&self) -> Vec<(Ipv4Addr, u64, u64)> {
+        self.lips
+            .iter()
+            .enumerate()
+            .map(|(i, &lip)| {
+                let (conns, conflicts) = self
+                    .slots
+                    .iter()
+                    .filter_map(|slot| slot.get(i))
+                    .fold((0, 0), |(c, k), (sc, sk)| {
+                        (c + sc.load(Relaxed), k + sk.load(Relaxed))
+                    });
+                (lip, conns, conflicts)
+            })
+            .collect()
+    }
+}
+
 /// One real server of one service.
 #[derive(Debug)]
 pub struct Real {
@@ -136,6 +187,8 @@ pub struct Service {
     pub traffic: Arc<Traffic>,
     /// FULLNAT local addresses (`-P`/`laddrs`).
     pub laddrs: Vec<Ipv4Addr>,
+    /// How much each local address is used (`rvsadm -G`).
+    pub laddr_usage: Arc<LaddrUsage>,
     /// FULLNAT TCP: where the client address goes as a TCP option (`None` = no TOA).
     pub toa: Option<conf::ToaPlacement>,
     /// FULLNAT TCP: PROXY protocol header at the start of the client's stream.
@@ -243,6 +296,7 @@ pub fn build(
         reals,
         traffic,
         laddrs: config.laddrs.clone(),
+        laddr_usage: Arc::new(LaddrUsage::new(&config.laddrs, workers)),
         toa: config.toa,
         proxy_protocol: config.proxy_protocol,
     })
@@ -313,6 +367,21 @@ mod tests {
             .unwrap();
         assert!(removed.removed.load(Relaxed));
         assert!(!kept.removed.load(Relaxed));
+    }
+
+    #[test]
+    fn laddr_usage_sums_workers_per_address() {
+        let a = Ipv4Addr::new(192, 168, 10, 100);
+        let b = Ipv4Addr::new(192, 168, 10, 101);
+        let usage = LaddrUsage::new(&[a, b], 2);
+        usage.store(0, a, 5, 1);
+        usage.store(1, a, 3, 0);
+        usage.store(1, b, 7, 2);
+        usage.store(0, b, 1, 0);
+        usage.store(0, b, 2, 0); // a worker's figures replace its previous ones
+        usage.store(1, Ipv4Addr::new(1, 2, 3, 4), 9, 9); // unknown address: ignored
+        usage.store(9, a, 9, 9); // unknown worker: ignored
+        assert_eq!(usage.totals(), vec![(a, 8, 1), (b, 9, 2)]);
     }
 
     #[test]
