@@ -106,8 +106,11 @@ impl Traffic {
 pub struct LaddrUsage {
     lips: Vec<Ipv4Addr>,
     /// `slots[w][i]`: (conns, conflicts) of `lips[i]` on worker `w`.
-    slots: Box<[CachePadded<Vec<(AtomicU64, AtomicU64)>>]>,
+    slots: Box<[CachePadded<Vec<LipSlot>>]>,
 }
+
+/// Connections and conflicts of one local address on one worker.
+type LipSlot = (AtomicU64, AtomicU64);
 
 impl LaddrUsage {
     /// Zero usage of `lips` on `workers` workers.
