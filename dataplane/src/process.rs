@@ -213,6 +213,12 @@ impl Pipeline {
         self.learned.drain(..)
     }
 
+    /// Whether neighbours were learned since the last [`Pipeline::take_learned`].
+    #[inline]
+    pub fn has_learned(&self) -> bool {
+        !self.learned.is_empty()
+    }
+
     /// Records a neighbour another worker learned.
     pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
         self.neighbors.learn(port, ip, mac);

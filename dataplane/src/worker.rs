@@ -113,6 +113,8 @@ pub struct Worker<'a> {
     generation: u64,
     pipeline: Pipeline,
     pending: Pending<Mbuf>,
+    /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
+    learned: Vec<(usize, Ipv4Addr, MacAddr)>,
     counters: Counters,
     shared: &'a SharedCounters,
     last_rx_tsc: u64,
@@ -160,6 +162,7 @@ impl<'a> Worker<'a> {
             generation: setup.fabric.generation.load(Relaxed),
             pipeline: setup.pipeline,
             pending: Pending::with_capacity(PENDING_MAX),
+            learned: Vec::with_capacity(64),
             counters: Counters::default(),
             shared: setup.shared,
             last_rx_tsc: 0,
@@ -226,6 +229,9 @@ impl<'a> Worker<'a> {
             self.counters.rx_bytes += m.data().len() as u64;
             let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
             self.act(verdict, port, m, now);
+            if self.pipeline.has_learned() {
+                self.absorb_learned();
+            }
         }
         self.rx = rx;
     }
@@ -285,23 +291,8 @@ impl<'a> Worker<'a> {
             self.snapshot = next;
             self.generation = generation;
         }
-        let mut learned: Vec<(usize, Ipv4Addr, MacAddr)> = Vec::new();
-        if let Some(queue) = self.fabric.learned.get(self.index) {
-            while let Some(entry) = queue.pop() {
-                self.pipeline.learn(entry.0, entry.1, entry.2);
-                learned.push(entry);
-            }
-        }
-        for entry in self.pipeline.take_learned() {
-            learned.push(entry);
-        }
-        for &(port, ip, mac) in &learned {
-            self.release(port, ip, mac);
-        }
-        if !learned.is_empty() {
-            self.flush();
-        }
-        self.share_learned(&learned);
+        self.absorb_peers_learned();
+        self.absorb_learned();
         self.pipeline.expire(now, EXPIRE_BUDGET);
         self.serve_dump(now);
         let mut expired = 0;
@@ -325,18 +316,33 @@ impl<'a> Worker<'a> {
         wanted.store(false, Release);
     }
 
-    /// Passes neighbours this worker learned itself to every other worker.
-    fn share_learned(&self, learned: &[(usize, Ipv4Addr, MacAddr)]) {
-        for &(port, ip, mac) in learned {
-            if self.pipeline.neighbors().lookup(port, ip) != Some(mac) {
-                continue;
-            }
+    /// Neighbours this worker just learned from ARP: the packets waiting for them leave now
+    /// (before later packets of their flows), and the other workers are told. Only what this
+    /// worker learned itself is passed on, so announcements never echo between workers.
+    fn absorb_learned(&mut self) {
+        let mut learned = std::mem::take(&mut self.learned);
+        learned.extend(self.pipeline.take_learned());
+        for &(port, ip, mac) in &learned {
+            self.release(port, ip, mac);
             for (w, queue) in self.fabric.learned.iter().enumerate() {
                 if w != self.index {
                     // A full queue only delays the peer until the next ARP it sees itself.
                     let _ = queue.push((port, ip, mac));
                 }
             }
+        }
+        learned.clear();
+        self.learned = learned;
+    }
+
+    /// Neighbours the other workers learned.
+    fn absorb_peers_learned(&mut self) {
+        let Some(queue) = self.fabric.learned.get(self.index) else {
+            return;
+        };
+        while let Some((port, ip, mac)) = queue.pop() {
+            self.pipeline.learn(port, ip, mac);
+            self.release(port, ip, mac);
         }
     }
 
