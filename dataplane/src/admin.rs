@@ -303,7 +303,6 @@ impl Admin {
                     drops: DropReason::ALL
                         .iter()
                         .zip(c.drops.iter())
-                        .filter(|(_, n)| **n > 0)
                         .map(|(r, n)| DropCount {
                             reason: r.as_str().to_owned(),
                             count: *n,

@@ -64,7 +64,7 @@ impl Sources {
     }
 }
 
-/// A running endpoint; stops on [`Endpoint::stop`] or drop.
+/// A running endpoint; dropping it stops it.
 #[derive(Debug)]
 pub struct Endpoint {
     addr: SocketAddr,
@@ -111,13 +111,11 @@ impl Endpoint {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
+}
 
+impl Drop for Endpoint {
     /// Stops accepting; a request being answered finishes first.
-    pub fn stop(mut self) {
-        self.shutdown();
-    }
-
-    fn shutdown(&mut self) {
+    fn drop(&mut self) {
         let Some(accept) = self.accept.take() else {
             return;
         };
@@ -130,12 +128,6 @@ impl Endpoint {
         if TcpStream::connect_timeout(&wake, IO_TIMEOUT).is_ok() {
             let _ = accept.join();
         }
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.shutdown();
     }
 }
 
@@ -214,10 +206,10 @@ fn read_head(stream: &TcpStream, deadline: Instant) -> io::Result<Route> {
             Err(e) => return Err(e),
         };
         match chunk.get(..n) {
+            Some(bytes) if !bytes.is_empty() => head.extend_from_slice(bytes),
             // The client stopped sending in the middle of a request: it cannot be valid.
-            Some([]) | None if !head.is_empty() => return Ok(Route::BadRequest),
-            Some([]) | None => return Err(io::ErrorKind::UnexpectedEof.into()),
-            Some(bytes) => head.extend_from_slice(bytes),
+            _ if !head.is_empty() => return Ok(Route::BadRequest),
+            _ => return Err(io::ErrorKind::UnexpectedEof.into()),
         }
     }
 }
@@ -231,11 +223,15 @@ fn route(head: &[u8]) -> Option<Route> {
     let Some((method, path)) = request_line(line) else {
         return Some(Route::BadRequest);
     };
-    let end = head
+    let crlf = head
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .map(|p| p + 2)
-        .or_else(|| head.windows(2).position(|w| w == b"\n\n").map(|p| p + 1))?;
+        .map(|p| p + 2);
+    let lf = head.windows(2).position(|w| w == b"\n\n").map(|p| p + 1);
+    let end = match (crlf, lf) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b)?,
+    };
     let headers = head.get(line_end + 1..end)?;
     let valid = headers
         .split(|&b| b == b'\n')
@@ -257,7 +253,7 @@ fn route(head: &[u8]) -> Option<Route> {
 fn request_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut parts = line.split(|&b| b == b' ');
     let (method, target, version) = (parts.next()?, parts.next()?, parts.next()?);
-    let token = |s: &[u8]| !s.is_empty() && s.iter().all(|b| b.is_ascii_uppercase());
+    let token = |s: &[u8]| !s.is_empty() && s.iter().copied().all(tchar);
     let visible = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_graphic);
     if parts.next().is_some()
         || !token(method)
@@ -270,18 +266,23 @@ fn request_line(line: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((method, path))
 }
 
-/// `name: value` with a non-empty name of visible characters and a value of visible
-/// characters, spaces and tabs.
+/// A character of an HTTP token (RFC 9110 `tchar`).
+fn tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `name: value` with a token as name and a value of visible characters, spaces, tabs and
+/// bytes above ASCII (`obs-text`).
 fn header_line(line: &[u8]) -> bool {
     let Some(colon) = line.iter().position(|&b| b == b':') else {
         return false;
     };
     let (name, value) = line.split_at(colon);
     !name.is_empty()
-        && name.iter().all(u8::is_ascii_graphic)
+        && name.iter().copied().all(tchar)
         && value
             .iter()
-            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\t')
+            .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\t' || b >= 0x80)
 }
 
 /// Writes all of `bytes` before `deadline`.
@@ -477,4 +478,403 @@ pub fn render(lcores: &[u32], workers: &[Counters], services: &[Arc<Service>]) -
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service;
+
+    fn services() -> Vec<Arc<Service>> {
+        let text = r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+sched = "rr"
+  [[service.real]]
+  addr = "10.0.0.11:8080"
+  mode = "nat"
+  [[service.real]]
+  addr = "10.0.0.12:8080"
+  mode = "nat"
+[[service]]
+vip = "10.0.0.100:53"
+proto = "udp"
+sched = "rr"
+  [[service.real]]
+  addr = "10.0.0.13:53"
+  mode = "dr"
+"#;
+        let config = conf::Config::parse(text, "t.toml").expect("valid");
+        config
+            .services
+            .iter()
+            .map(|s| Arc::new(service::build(s, None, 2).expect("service builds")))
+            .collect()
+    }
+
+    fn workers() -> Vec<Counters> {
+        let mut first = Counters {
+            rx_packets: 10,
+            rx_bytes: 900,
+            tx_packets: 7,
+            tx_bytes: 650,
+            handed_over: 3,
+            ..Counters::default()
+        };
+        first.drop(DropReason::NotOurs);
+        first.drop(DropReason::NotOurs);
+        first.drop(DropReason::Truncated);
+        let mut second = Counters {
+            rx_packets: 4,
+            rx_bytes: 240,
+            tx_packets: 4,
+            tx_bytes: 244,
+            ..Counters::default()
+        };
+        second.drop(DropReason::NoService);
+        vec![first, second]
+    }
+
+    /// The drop samples: every reason of every worker, with these non-zero counts.
+    fn drop_lines(nonzero: &[(usize, &str, u64)]) -> String {
+        let mut out = String::new();
+        for (w, lcore) in [(0, 1), (1, 2)] {
+            for r in DropReason::ALL {
+                let n = nonzero
+                    .iter()
+                    .find(|(nw, name, _)| *nw == w && *name == r.as_str())
+                    .map_or(0, |x| x.2);
+                out += &format!(
+                    "rvs_worker_drops_total{{worker=\"{w}\",lcore=\"{lcore}\",reason=\"{}\"}} {n}\n",
+                    r.as_str()
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn renders_workers_services_and_reals_exactly() {
+        let services = services();
+        let web = &services[0];
+        // Kernel order: the file order reversed.
+        let (rs2, rs1) = (&web.reals[0], &web.reals[1]);
+        web.traffic.conn(0);
+        web.traffic.conn(1);
+        web.traffic.inbound(0, 60);
+        web.traffic.inbound(1, 52);
+        web.traffic.outbound(1, 1500);
+        rs1.traffic.conn(0);
+        rs1.traffic.inbound(0, 60);
+        rs2.traffic.conn(1);
+        rs2.traffic.inbound(1, 52);
+        rs2.traffic.outbound(1, 1500);
+        rs1.load.bind(sched::ConnClass::Inactive);
+        rs2.load.bind(sched::ConnClass::Inactive);
+        rs2.load.activate();
+        rs2.load.bind(sched::ConnClass::Template);
+        let dns = &services[1];
+        dns.traffic.inbound(1, 40);
+        dns.reals[0].traffic.inbound(1, 40);
+
+        let text = render(&[1, 2], &workers(), &services);
+        let expected = [
+            "# HELP rvs_worker_rx_packets_total Packets the worker received.\n",
+            "# TYPE rvs_worker_rx_packets_total counter\n",
+            "rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 10\n",
+            "rvs_worker_rx_packets_total{worker=\"1\",lcore=\"2\"} 4\n",
+            "# HELP rvs_worker_rx_bytes_total Bytes of the packets the worker received.\n",
+            "# TYPE rvs_worker_rx_bytes_total counter\n",
+            "rvs_worker_rx_bytes_total{worker=\"0\",lcore=\"1\"} 900\n",
+            "rvs_worker_rx_bytes_total{worker=\"1\",lcore=\"2\"} 240\n",
+            "# HELP rvs_worker_tx_packets_total Packets the worker sent.\n",
+            "# TYPE rvs_worker_tx_packets_total counter\n",
+            "rvs_worker_tx_packets_total{worker=\"0\",lcore=\"1\"} 7\n",
+            "rvs_worker_tx_packets_total{worker=\"1\",lcore=\"2\"} 4\n",
+            "# HELP rvs_worker_tx_bytes_total Bytes of the packets the worker sent.\n",
+            "# TYPE rvs_worker_tx_bytes_total counter\n",
+            "rvs_worker_tx_bytes_total{worker=\"0\",lcore=\"1\"} 650\n",
+            "rvs_worker_tx_bytes_total{worker=\"1\",lcore=\"2\"} 244\n",
+            "# HELP rvs_worker_handed_over_total Packets the worker received for flows another worker owns, and handed to it.\n",
+            "# TYPE rvs_worker_handed_over_total counter\n",
+            "rvs_worker_handed_over_total{worker=\"0\",lcore=\"1\"} 3\n",
+            "rvs_worker_handed_over_total{worker=\"1\",lcore=\"2\"} 0\n",
+            "# HELP rvs_worker_drops_total Packets the worker dropped, by reason.\n",
+            "# TYPE rvs_worker_drops_total counter\n",
+            &drop_lines(&[(0, "not_ours", 2), (0, "truncated", 1), (1, "no_service", 1)]),
+            "# HELP rvs_service_conns_total Connections scheduled (persistence templates excluded), per service.\n",
+            "# TYPE rvs_service_conns_total counter\n",
+            "rvs_service_conns_total{proto=\"tcp\",vip=\"10.0.0.100:80\"} 2\n",
+            "rvs_service_conns_total{proto=\"udp\",vip=\"10.0.0.100:53\"} 0\n",
+            "# HELP rvs_service_inpkts_total Packets from clients, per service.\n",
+            "# TYPE rvs_service_inpkts_total counter\n",
+            "rvs_service_inpkts_total{proto=\"tcp\",vip=\"10.0.0.100:80\"} 2\n",
+            "rvs_service_inpkts_total{proto=\"udp\",vip=\"10.0.0.100:53\"} 1\n",
+            "# HELP rvs_service_outpkts_total Packets from real servers (NAT and FULLNAT only), per service.\n",
+            "# TYPE rvs_service_outpkts_total counter\n",
+            "rvs_service_outpkts_total{proto=\"tcp\",vip=\"10.0.0.100:80\"} 1\n",
+            "rvs_service_outpkts_total{proto=\"udp\",vip=\"10.0.0.100:53\"} 0\n",
+            "# HELP rvs_service_inbytes_total IP bytes from clients, per service.\n",
+            "# TYPE rvs_service_inbytes_total counter\n",
+            "rvs_service_inbytes_total{proto=\"tcp\",vip=\"10.0.0.100:80\"} 112\n",
+            "rvs_service_inbytes_total{proto=\"udp\",vip=\"10.0.0.100:53\"} 40\n",
+            "# HELP rvs_service_outbytes_total IP bytes from real servers (NAT and FULLNAT only), per service.\n",
+            "# TYPE rvs_service_outbytes_total counter\n",
+            "rvs_service_outbytes_total{proto=\"tcp\",vip=\"10.0.0.100:80\"} 1500\n",
+            "rvs_service_outbytes_total{proto=\"udp\",vip=\"10.0.0.100:53\"} 0\n",
+            "# HELP rvs_real_conns_total Connections scheduled (persistence templates excluded), per real server.\n",
+            "# TYPE rvs_real_conns_total counter\n",
+            "rvs_real_conns_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 1\n",
+            "rvs_real_conns_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 1\n",
+            "rvs_real_conns_total{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 0\n",
+            "# HELP rvs_real_inpkts_total Packets from clients, per real server.\n",
+            "# TYPE rvs_real_inpkts_total counter\n",
+            "rvs_real_inpkts_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 1\n",
+            "rvs_real_inpkts_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 1\n",
+            "rvs_real_inpkts_total{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 1\n",
+            "# HELP rvs_real_outpkts_total Packets from real servers (NAT and FULLNAT only), per real server.\n",
+            "# TYPE rvs_real_outpkts_total counter\n",
+            "rvs_real_outpkts_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 1\n",
+            "rvs_real_outpkts_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 0\n",
+            "rvs_real_outpkts_total{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 0\n",
+            "# HELP rvs_real_inbytes_total IP bytes from clients, per real server.\n",
+            "# TYPE rvs_real_inbytes_total counter\n",
+            "rvs_real_inbytes_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 52\n",
+            "rvs_real_inbytes_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 60\n",
+            "rvs_real_inbytes_total{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 40\n",
+            "# HELP rvs_real_outbytes_total IP bytes from real servers (NAT and FULLNAT only), per real server.\n",
+            "# TYPE rvs_real_outbytes_total counter\n",
+            "rvs_real_outbytes_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 1500\n",
+            "rvs_real_outbytes_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 0\n",
+            "rvs_real_outbytes_total{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 0\n",
+            "# HELP rvs_real_activeconns Connections of the real server in ESTABLISHED (ActiveConn).\n",
+            "# TYPE rvs_real_activeconns gauge\n",
+            "rvs_real_activeconns{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 1\n",
+            "rvs_real_activeconns{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 0\n",
+            "rvs_real_activeconns{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 0\n",
+            "# HELP rvs_real_inactconns Connections of the real server in any other state (InActConn).\n",
+            "# TYPE rvs_real_inactconns gauge\n",
+            "rvs_real_inactconns{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 0\n",
+            "rvs_real_inactconns{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 1\n",
+            "rvs_real_inactconns{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 0\n",
+            "# HELP rvs_real_persistconns Persistence templates pointing at the real server (PersistConn).\n",
+            "# TYPE rvs_real_persistconns gauge\n",
+            "rvs_real_persistconns{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:8080\"} 1\n",
+            "rvs_real_persistconns{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:8080\"} 0\n",
+            "rvs_real_persistconns{proto=\"udp\",vip=\"10.0.0.100:53\",real=\"10.0.0.13:53\"} 0\n",
+        ]
+        .concat();
+        if text != expected {
+            let first = text
+                .lines()
+                .zip(expected.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            panic!(
+                "differs at line {}:\n got: {:?}\nwant: {:?}",
+                first + 1,
+                text.lines().nth(first),
+                expected.lines().nth(first)
+            );
+        }
+        assert_eq!(
+            text.lines().count(),
+            20 + 2 + 2 * DropReason::COUNT + 5 * 4 + 8 * 5
+        );
+    }
+
+    #[test]
+    fn renders_headers_only_without_workers_or_services() {
+        let text = render(&[], &[], &[]);
+        let lines: Vec<&str> = text.lines().collect();
+        // 6 worker families, 5 service, 8 real: HELP and TYPE each, no samples.
+        assert_eq!(lines.len(), 2 * (6 + 5 + 8), "{text}");
+        assert!(lines.iter().all(|l| l.starts_with("# ")), "{text}");
+    }
+
+    #[test]
+    fn routes_requests() {
+        let cases: &[(&[u8], Option<Route>)] = &[
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", Some(Route::Metrics)),
+            (b"GET /metrics HTTP/1.0\r\n\r\n", Some(Route::Metrics)),
+            (b"GET /metrics?x=1 HTTP/1.1\n\n", Some(Route::Metrics)),
+            (
+                b"GET /metrics HTTP/1.1\r\nUser-Agent: Prometheus/2.0\r\nAccept: text/plain;q=0.5, */*;q=0.1\r\nX-Latin: \xe9t\xe9\r\n\r\n",
+                Some(Route::Metrics),
+            ),
+            (b"GET / HTTP/1.1\r\n\r\n", Some(Route::NotFound)),
+            (b"GET /metricsx HTTP/1.1\r\n\r\n", Some(Route::NotFound)),
+            (b"POST /metrics HTTP/1.1\r\n\r\n", Some(Route::MethodNotAllowed)),
+            (b"HEAD /metrics HTTP/1.1\r\n\r\n", Some(Route::MethodNotAllowed)),
+            (b"get /metrics HTTP/1.1\r\n\r\n", Some(Route::MethodNotAllowed)),
+            (b"POST /other HTTP/1.1\r\n\r\n", Some(Route::NotFound)),
+            // Incomplete: wait for more.
+            (b"", None),
+            (b"GET /metr", None),
+            (b"GET /metrics HTTP/1.1\r\nHost: x\r\n", None),
+            // A bad request line is answered at once, headers or not.
+            (b"garbage\r\n", Some(Route::BadRequest)),
+            (b"\r\n", Some(Route::BadRequest)),
+            (b"GET /metrics\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET /metrics HTTP/2.0\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET  /metrics HTTP/1.1\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET /metrics HTTP/1.1 extra\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET /m\xffetrics HTTP/1.1\r\n\r\n", Some(Route::BadRequest)),
+            (b"G(T /metrics HTTP/1.1\r\n\r\n", Some(Route::BadRequest)),
+            (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\n", Some(Route::BadRequest)),
+            // Bad headers.
+            (b"GET /metrics HTTP/1.1\r\nno colon\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET /metrics HTTP/1.1\r\n: empty\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET /metrics HTTP/1.1\r\nA: b\r\n folded\r\n\r\n", Some(Route::BadRequest)),
+            (b"GET /metrics HTTP/1.1\r\nA: b\x00c\r\n\r\n", Some(Route::BadRequest)),
+            // The first blank line ends the head, whichever line ending it uses.
+            (b"GET /metrics HTTP/1.1\n\nbody\r\n\r\n", Some(Route::Metrics)),
+        ];
+        for (head, want) in cases {
+            assert_eq!(route(head), *want, "{:?}", String::from_utf8_lossy(head));
+        }
+    }
+
+    /// An endpoint on a free localhost port over an empty snapshot and one worker whose
+    /// counters the test sets.
+    fn endpoint() -> (Endpoint, Arc<Vec<SharedCounters>>) {
+        let mut config = conf::Config::parse(
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
+            "t.toml",
+        )
+        .expect("valid");
+        config.control.prometheus = Some("127.0.0.1:0".parse().unwrap());
+        let fabric = Arc::new(Fabric::new(
+            1,
+            Arc::new(crate::snapshot::Snapshot::default()),
+        ));
+        let counters = Arc::new(vec![SharedCounters::default()]);
+        let endpoint = Endpoint::start(&config, fabric, Arc::clone(&counters))
+            .expect("starts")
+            .expect("configured");
+        (endpoint, counters)
+    }
+
+    /// Sends `request`, returns everything the server sent until it closed.
+    fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(request).unwrap();
+        let mut answer = Vec::new();
+        s.read_to_end(&mut answer).unwrap();
+        String::from_utf8(answer).unwrap()
+    }
+
+    #[test]
+    fn serves_http_and_survives_bad_clients() {
+        let (endpoint, counters) = endpoint();
+        let addr = endpoint.addr();
+        let c = Counters {
+            rx_packets: 42,
+            ..Counters::default()
+        };
+        counters[0].publish(&c, 1);
+        let body = render(&[1], &[c], &[]);
+        assert_eq!(
+            exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+        );
+        assert!(body.contains("rvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 42\n"));
+        let plain = |status: &str, extra: &str, text: &str| {
+            format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
+                text.len()
+            )
+        };
+        assert_eq!(
+            exchange(addr, b"GET / HTTP/1.1\r\n\r\n"),
+            plain("404 Not Found", "", "not found\n")
+        );
+        assert_eq!(
+            exchange(addr, b"DELETE /metrics HTTP/1.1\r\n\r\n"),
+            plain(
+                "405 Method Not Allowed",
+                "Allow: GET\r\n",
+                "only GET is supported\n"
+            )
+        );
+        let bad = plain("400 Bad Request", "", "bad request\n");
+        assert_eq!(exchange(addr, b"\x00\x01garbage\r\n"), bad);
+        // A head that never ends.
+        let huge = format!("GET /metrics HTTP/1.1\r\nX: {}", "a".repeat(3 * MAX_HEAD));
+        assert_eq!(exchange(addr, huge.as_bytes()), bad);
+        // Half a request, then the client stops sending.
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHo").unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, bad);
+        // Clients that disconnect before or inside a request.
+        drop(TcpStream::connect(addr).unwrap());
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /met").unwrap();
+        drop(s);
+        // A client that stalls holds the endpoint for at most IO_TIMEOUT.
+        let mut stalled = TcpStream::connect(addr).unwrap();
+        stalled.write_all(b"GET /metrics HT").unwrap();
+        let started = Instant::now();
+        assert!(exchange(addr, b"GET /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(started.elapsed() < IO_TIMEOUT + Duration::from_secs(3));
+        let mut rest = Vec::new();
+        stalled
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        assert_eq!(
+            stalled.read_to_end(&mut rest).unwrap(),
+            0,
+            "closed unanswered"
+        );
+        let started = Instant::now();
+        drop(endpoint);
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(
+            TcpStream::connect(addr).is_err(),
+            "stopped endpoint still listens"
+        );
+    }
+
+    #[test]
+    fn a_busy_address_is_an_error() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut config = conf::Config::parse(
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
+            "t.toml",
+        )
+        .expect("valid");
+        let addr = taken.local_addr().unwrap();
+        config.control.prometheus = Some(addr);
+        let fabric = Arc::new(Fabric::new(
+            1,
+            Arc::new(crate::snapshot::Snapshot::default()),
+        ));
+        let err = Endpoint::start(&config, fabric, Arc::new(Vec::new())).unwrap_err();
+        assert!(
+            err.starts_with(&format!("prometheus endpoint {addr}: ")),
+            "{err}"
+        );
+        assert!(err.contains("in use"), "{err}");
+        config.control.prometheus = None;
+        let fabric = Arc::new(Fabric::new(
+            1,
+            Arc::new(crate::snapshot::Snapshot::default()),
+        ));
+        assert!(Endpoint::start(&config, fabric, Arc::new(Vec::new()))
+            .unwrap()
+            .is_none());
+    }
 }
