@@ -149,17 +149,18 @@ impl Admin {
 
     /// Re-reads the configuration file (SIGHUP). Services, real servers, timeouts, routes and
     /// neighbours are applied like the equivalent rvsadm commands; a change to ports, EAL
-    /// arguments or workers needs a restart and rejects the whole reload.
+    /// arguments, workers or the control socket/endpoint needs a restart and rejects the
+    /// whole reload.
     pub fn reload(&self, config: &conf::Config) -> Result<(), String> {
         let mut inner = self.lock();
         let base = &inner.base;
         if base.eal != config.eal
             || base.ports != config.ports
             || base.dataplane != config.dataplane
+            || base.control != config.control
         {
-            return Err(
-                "[eal], [[port]] and [dataplane] changes need a restart; nothing applied".into(),
-            );
+            let what = "[eal], [[port]], [dataplane] and [control]";
+            return Err(format!("{what} changes need a restart; nothing applied"));
         }
         let saved = (inner.model.clone(), inner.base.clone());
         let changes = inner.model.reload(config);
