@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The data-path benchmarks in one command: builds rvsd, dataplane_bench and pipeline_ipp in
+# release mode, then runs dataplane_bench, which prints one table (established-flow throughput
+# of rvsd against dpdk-testpmd measured in the same run, new connections per second,
+# instructions per packet under callgrind, bytes per connection) and the details under it.
+#
+# Run as root so that hugepages can be reserved (they are given back at the end); otherwise
+# DPDK runs with --no-huge and the output says so. Arguments go to dataplane_bench, e.g.
+#   bench/run.sh --only throughput --reps 5
+#   bench/run.sh --help
+# Needs the packages of scripts/setup.sh (dpdk for dpdk-testpmd, valgrind); installs nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for tool in dpdk-testpmd valgrind callgrind_annotate stdbuf; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "bench/run.sh: $tool not found; run scripts/setup.sh first" >&2
+    exit 1
+  fi
+done
+
+cargo build --release -p dataplane --bin rvsd -p bench --bin dataplane_bench --bin pipeline_ipp
+target_dir=$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+exec "$target_dir/release/dataplane_bench" "$@"

@@ -1,0 +1,162 @@
+//! The workload `dataplane_bench` runs under callgrind to count instructions per packet:
+//! rvs's pipeline (`Pipeline::packet`, pure Rust, no DPDK) on prebuilt frames of the
+//! benchmark network (`bench::lab`), on one worker.
+//!
+//! - `--case established`: every one of `--flows` flows is first opened (its SYN, then one
+//!   ACK, so the connection is ESTABLISHED); the measured loop then sends `--packets` ACKs
+//!   cycling over the flows: connection lookup hit, state update, counters, rewrite, route,
+//!   neighbour.
+//! - `--case new`: the measured loop sends `--packets` distinct SYNs, each scheduled (wlc
+//!   over 4 real servers) and inserted as a new connection, then rewritten.
+//!
+//! The pipeline rewrites frames in place (TTL, and for NAT addresses, ports and checksums), so
+//! each packet is first copied from its prebuilt frame into one reusable buffer. With
+//! `--baseline` the loop only does that copy, so that the difference between the two runs is
+//! the pipeline alone. Everything before the loop (building frames, opening flows, checking
+//! one forwarded frame) is the same with and without `--baseline` and for any `--packets`
+//! not above the number of frames, so it cancels when runs of two lengths are subtracted.
+//!
+//! Run it alone with e.g. `pipeline_ipp --mode nat --case established --packets 1000000`.
+
+use bench::lab::{self, Mode, Packet, FRAME_LEN, PORT0_MAC, PORT1_MAC};
+use clap::Parser;
+use dataplane::frame::{Frame, VecFrame};
+use dataplane::process::Pipeline;
+use dataplane::snapshot::Snapshot;
+use dataplane::verdict::Verdict;
+use std::hint::black_box;
+use std::process::ExitCode;
+
+/// The clock for every packet, ms.
+const NOW: u64 = 1000;
+/// The verdict of every forwarded packet: out of the port towards the real servers.
+const TO_REALS: Verdict = Verdict::Tx { port: 1 };
+/// A flow outside every measured range, for the check of one forwarded frame.
+const CHECK_FLOW: u32 = 1 << 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Case {
+    /// ACKs of open connections.
+    Established,
+    /// SYNs of new connections.
+    New,
+}
+
+/// rvs pipeline workload for callgrind.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Forwarding method of the real servers.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// Which packets.
+    #[arg(long, value_enum)]
+    case: Case,
+    /// Open flows the ACKs cycle over (`established`).
+    #[arg(long, default_value_t = 100_000)]
+    flows: u32,
+    /// Packets through the measured loop.
+    #[arg(long)]
+    packets: u32,
+    /// Only copy the frames, do not process them.
+    #[arg(long)]
+    baseline: bool,
+    /// Connection table entries.
+    #[arg(long, default_value_t = 1 << 20)]
+    conn_table_size: u32,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(sent) => {
+            println!("{} packets, {sent} sent to the real servers", args.packets);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pipeline_ipp: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<u64, String> {
+    let config = lab::config(args.mode, args.conn_table_size);
+    let snapshot =
+        Snapshot::build(&config, &[PORT0_MAC, PORT1_MAC], None, 1).map_err(|e| e.to_string())?;
+    let mut pipeline =
+        Pipeline::new(0, 1, args.conn_table_size, &snapshot, NOW).map_err(|e| e.to_string())?;
+    let mut buf = VecFrame::new([0; FRAME_LEN]);
+    let mut send = |pipeline: &mut Pipeline, frame: &[u8]| -> Result<Vec<u8>, String> {
+        buf.set_data(frame);
+        match pipeline.packet(&snapshot, 0, &mut buf, NOW) {
+            TO_REALS => Ok(buf.data().to_vec()),
+            other => Err(format!("expected {TO_REALS:?}, got {other:?}")),
+        }
+    };
+
+    // One flow through both packets, output checked against an independent parser.
+    for kind in [Packet::Syn, Packet::Ack] {
+        let input = lab::frame(kind, CHECK_FLOW);
+        let out = send(&mut pipeline, &input)?;
+        lab::check_forwarded(args.mode, &input, &out)
+            .map_err(|e| format!("{kind:?} forwarded wrongly: {e}"))?;
+    }
+    let frames: Vec<Vec<u8>> = match args.case {
+        Case::Established => {
+            for flow in 0..args.flows {
+                send(&mut pipeline, &lab::frame(Packet::Syn, flow))?;
+                send(&mut pipeline, &lab::frame(Packet::Ack, flow))?;
+            }
+            (0..args.flows)
+                .map(|flow| lab::frame(Packet::Ack, flow))
+                .collect()
+        }
+        Case::New => (0..args.packets)
+            .map(|flow| lab::frame(Packet::Syn, flow))
+            .collect(),
+    };
+    if frames.is_empty() {
+        return Err("no frames".into());
+    }
+    let mut buf = VecFrame::new([0; FRAME_LEN]);
+    if args.baseline {
+        Ok(copy_only(&frames, args.packets, &mut buf))
+    } else {
+        let sent = process(&mut pipeline, &snapshot, &frames, args.packets, &mut buf);
+        if sent != u64::from(args.packets) {
+            return Err(format!(
+                "only {sent} of {} packets were sent to the real servers",
+                args.packets
+            ));
+        }
+        Ok(sent)
+    }
+}
+
+/// The measured loop: copy each frame into `buf`, run the pipeline on it.
+#[inline(never)]
+fn process(
+    pipeline: &mut Pipeline,
+    snapshot: &Snapshot,
+    frames: &[Vec<u8>],
+    packets: u32,
+    buf: &mut VecFrame,
+) -> u64 {
+    let mut sent = 0;
+    for i in 0..packets as usize {
+        buf.set_data(&frames[i % frames.len()]);
+        sent += u64::from(pipeline.packet(snapshot, 0, buf, NOW) == TO_REALS);
+    }
+    sent
+}
+
+/// The baseline loop: the same copies, no pipeline.
+#[inline(never)]
+fn copy_only(frames: &[Vec<u8>], packets: u32, buf: &mut VecFrame) -> u64 {
+    let mut copied = 0;
+    for i in 0..packets as usize {
+        buf.set_data(&frames[i % frames.len()]);
+        copied += u64::from(black_box(buf.data()).len() == FRAME_LEN);
+    }
+    copied
+}

@@ -1,0 +1,304 @@
+//! The network every data-path benchmark uses, and the frames sent into it.
+//!
+//! ```text
+//!  clients 198.18.0.0/15 ──► port dpdk0 (net_pcap rx)  10.0.0.1/24, VIP 10.0.0.100:80
+//!                            port dpdk1 (net_null tx)   192.168.10.1/24 ──► real servers
+//!                                                       192.168.10.11..14, static neighbours
+//! ```
+//!
+//! NAT real servers listen on port 8080 (the rewrite changes address and port); DR real
+//! servers are on dpdk1's subnet and keep the VIP's port. Every real server has a static
+//! `[[neighbor]]` entry, so nothing waits for ARP. One worker, scheduler `wlc` (the IPVS
+//! default) over four real servers of weight 1.
+//!
+//! Frames are 60 bytes (64 on the wire with the FCS): a SYN is Ethernet + IPv4 + TCP padded
+//! to 60 bytes, an ACK carries 6 bytes of data.
+
+use etherparse::{
+    EtherType, Ethernet2Header, IpNumber, Ipv4Header, NetHeaders, PacketHeaders, TcpHeader,
+    TransportHeader,
+};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// MAC of port dpdk0, where the clients' frames arrive.
+pub const PORT0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// MAC of port dpdk1, towards the real servers.
+pub const PORT1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
+/// Source MAC of every client frame (the clients' router).
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xc1];
+/// The virtual service.
+pub const VIP: SocketAddrV4 = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80);
+/// Port NAT real servers listen on.
+pub const NAT_PORT: u16 = 8080;
+/// Number of real servers.
+pub const REALS: u8 = 4;
+/// Length of every frame (without FCS).
+pub const FRAME_LEN: usize = 60;
+/// Data bytes in an ACK, so that it is exactly [`FRAME_LEN`] long.
+const ACK_DATA: [u8; 6] = *b"rvs-64";
+
+/// Forwarding method of the benchmark's real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Masquerading: destination address and port rewritten, checksums updated.
+    Nat,
+    /// Direct routing: only the destination MAC changes.
+    Dr,
+}
+
+impl Mode {
+    /// The name in rvsd's configuration and in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Nat => "nat",
+            Mode::Dr => "dr",
+        }
+    }
+
+    /// Upper-case name for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Nat => "NAT",
+            Mode::Dr => "DR",
+        }
+    }
+}
+
+/// Address of real server `i`.
+pub fn real_ip(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, 10, 11 + i)
+}
+
+/// MAC of real server `i` (its static neighbour entry).
+pub fn real_mac(i: u8) -> [u8; 6] {
+    [0x02, 0, 0, 0, 0x0a, 11 + i]
+}
+
+/// Client of flow `flow`: 131072 addresses of 198.18.0.0/15, then the next source port.
+pub fn client(flow: u32) -> SocketAddrV4 {
+    let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(198, 18, 0, 0)) + (flow & 0x1_ffff));
+    let port = 1024 + (flow >> 17);
+    SocketAddrV4::new(
+        ip,
+        u16::try_from(port).expect("fewer than 2^17 * 64512 flows"),
+    )
+}
+
+fn mac(m: [u8; 6]) -> String {
+    m.map(|b| format!("{b:02x}")).join(":")
+}
+
+/// rvsd's configuration for `mode`, everything but the `[eal]` table.
+pub fn config_body(mode: Mode, conn_table_size: u32, mbufs: u32) -> String {
+    body(mode, conn_table_size, mbufs, PORT0_MAC)
+}
+
+/// The same configuration with port dpdk0 on another MAC: rvsd receives every client frame
+/// and drops it at the first check (`foreign_mac`). What is left is the cost of receiving
+/// from the pcap port, dispatching and freeing: the input floor.
+pub fn floor_config_body(conn_table_size: u32, mbufs: u32) -> String {
+    body(Mode::Nat, conn_table_size, mbufs, [0x02, 0, 0, 0, 0, 0x99])
+}
+
+fn body(mode: Mode, conn_table_size: u32, mbufs: u32, port0_mac: [u8; 6]) -> String {
+    let mut s = format!(
+        r#"[dataplane]
+workers = [1]
+conn_table_size = {conn_table_size}
+mbufs = {mbufs}
+
+[[port]]
+name = "dpdk0"
+mac = "{}"
+addrs = ["10.0.0.1/24", "{}/32"]
+
+[[port]]
+name = "dpdk1"
+mac = "{}"
+addrs = ["192.168.10.1/24"]
+"#,
+        mac(port0_mac),
+        VIP.ip(),
+        mac(PORT1_MAC)
+    );
+    for i in 0..REALS {
+        s += &format!(
+            "\n[[neighbor]]\nip = \"{}\"\nmac = \"{}\"\nport = \"dpdk1\"\n",
+            real_ip(i),
+            mac(real_mac(i))
+        );
+    }
+    s += &format!("\n[[service]]\nvip = \"{VIP}\"\nproto = \"tcp\"\nsched = \"wlc\"\n");
+    for i in 0..REALS {
+        let addr = match mode {
+            Mode::Nat => format!("{}:{NAT_PORT}", real_ip(i)),
+            Mode::Dr => real_ip(i).to_string(),
+        };
+        s += &format!(
+            "\n  [[service.real]]\n  addr = \"{addr}\"\n  mode = \"{}\"\n",
+            mode.as_str()
+        );
+    }
+    s
+}
+
+/// The validated configuration for in-process use (no EAL arguments).
+pub fn config(mode: Mode, conn_table_size: u32) -> conf::Config {
+    let text = format!(
+        "[eal]\nargs = []\n{}",
+        config_body(mode, conn_table_size, 32767)
+    );
+    conf::Config::parse(&text, "bench.toml").expect("the benchmark configuration is valid")
+}
+
+/// Kinds of client frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packet {
+    /// The SYN that opens flow `n`.
+    Syn,
+    /// A data packet (ACK, 6 bytes) of an open flow.
+    Ack,
+}
+
+/// The client → VIP frame of `kind` for flow `flow`, [`FRAME_LEN`] bytes, written by
+/// etherparse (an implementation independent of rvs's) with valid checksums.
+pub fn frame(kind: Packet, flow: u32) -> Vec<u8> {
+    let c = client(flow);
+    let data: &[u8] = match kind {
+        Packet::Syn => &[],
+        Packet::Ack => &ACK_DATA,
+    };
+    let mut tcp = TcpHeader::new(c.port(), VIP.port(), 1_000_000 + flow, 64240);
+    match kind {
+        Packet::Syn => tcp.syn = true,
+        Packet::Ack => {
+            tcp.ack = true;
+            tcp.acknowledgment_number = 7_000_000 + flow;
+        }
+    }
+    let l4_len = u16::try_from(tcp.header_len() + data.len()).expect("small");
+    let mut ip = Ipv4Header::new(
+        l4_len,
+        64,
+        IpNumber::TCP,
+        c.ip().octets(),
+        VIP.ip().octets(),
+    )
+    .expect("small payload");
+    ip.identification = flow as u16;
+    ip.header_checksum = ip.calc_header_checksum();
+    tcp.checksum = tcp.calc_checksum_ipv4(&ip, data).expect("small payload");
+    let eth = Ethernet2Header {
+        source: CLIENT_MAC,
+        destination: PORT0_MAC,
+        ether_type: EtherType::IPV4,
+    };
+    let mut f = Vec::with_capacity(FRAME_LEN);
+    eth.write(&mut f).expect("write to a Vec");
+    ip.write(&mut f).expect("write to a Vec");
+    tcp.write(&mut f).expect("write to a Vec");
+    f.extend_from_slice(data);
+    f.resize(FRAME_LEN, 0);
+    f
+}
+
+/// One pass over the established-flow input: a SYN for each of `flows` flows, then
+/// `ack_rounds` rounds of one ACK per flow.
+pub fn established_pass(flows: u32, ack_rounds: u32) -> impl Iterator<Item = Vec<u8>> {
+    let syns = (0..flows).map(|f| frame(Packet::Syn, f));
+    let acks = (0..ack_rounds).flat_map(move |_| (0..flows).map(|f| frame(Packet::Ack, f)));
+    syns.chain(acks)
+}
+
+/// Checks that `out` is `input` forwarded by `mode` to one of the real servers: the right
+/// MACs, addresses and ports, TTL decremented, valid IP and TCP checksums. Returns what is
+/// wrong.
+pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), String> {
+    let parse = |f| PacketHeaders::from_ethernet_slice(f).map_err(|e| format!("{e:?}"));
+    let (a, b) = (parse(input)?, parse(out)?);
+    let (Some(NetHeaders::Ipv4(ia, _)), Some(NetHeaders::Ipv4(ib, _))) = (&a.net, &b.net) else {
+        return Err("not IPv4".into());
+    };
+    let (Some(TransportHeader::Tcp(ta)), Some(TransportHeader::Tcp(tb))) =
+        (&a.transport, &b.transport)
+    else {
+        return Err("not TCP".into());
+    };
+    let eth = &out[..12];
+    let real = (0..REALS)
+        .find(|&i| real_ip(i).octets() == ib.destination || real_mac(i) == eth[..6])
+        .ok_or("no real server's address or MAC")?;
+    let mut problems = Vec::new();
+    if eth[..6] != real_mac(real) || eth[6..12] != PORT1_MAC {
+        problems.push("MACs");
+    }
+    if ib.time_to_live + 1 != ia.time_to_live {
+        problems.push("TTL");
+    }
+    if ib.header_checksum != ib.calc_header_checksum() {
+        problems.push("IP checksum");
+    }
+    let tcp_ok = tb
+        .calc_checksum_ipv4(ib, b.payload.slice())
+        .is_ok_and(|c| c == tb.checksum);
+    if !tcp_ok {
+        problems.push("TCP checksum");
+    }
+    let (dst, dport) = match mode {
+        Mode::Nat => (real_ip(real).octets(), NAT_PORT),
+        Mode::Dr => (ia.destination, ta.destination_port),
+    };
+    if ib.destination != dst || tb.destination_port != dport {
+        problems.push("destination");
+    }
+    if ib.source != ia.source || tb.source_port != ta.source_port {
+        problems.push("source");
+    }
+    if b.payload.slice() != a.payload.slice() {
+        problems.push("payload");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_60_bytes_valid_and_clients_distinct() {
+        for kind in [Packet::Syn, Packet::Ack] {
+            let f = frame(kind, 5);
+            assert_eq!(f.len(), FRAME_LEN);
+            let h = PacketHeaders::from_ethernet_slice(&f).unwrap();
+            let Some(NetHeaders::Ipv4(ip, _)) = &h.net else {
+                panic!("IPv4")
+            };
+            let Some(TransportHeader::Tcp(tcp)) = &h.transport else {
+                panic!("TCP")
+            };
+            assert_eq!(ip.header_checksum, ip.calc_header_checksum());
+            assert_eq!(
+                tcp.checksum,
+                tcp.calc_checksum_ipv4(ip, h.payload.slice()).unwrap()
+            );
+            assert_eq!(
+                (tcp.syn, tcp.ack),
+                (kind == Packet::Syn, kind == Packet::Ack)
+            );
+        }
+        let a: std::collections::HashSet<_> = (0..300_000).map(client).collect();
+        assert_eq!(a.len(), 300_000);
+    }
+
+    #[test]
+    fn configurations_are_valid() {
+        for mode in [Mode::Nat, Mode::Dr] {
+            let c = config(mode, 1024);
+            assert_eq!(c.services.len(), 1);
+        }
+    }
+}
