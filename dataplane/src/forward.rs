@@ -272,10 +272,23 @@ fn allocate_local(
         .get_mut(index)
         .and_then(Option::as_mut)
         .ok_or(DropReason::LaddrExhausted)?;
-    pool.alloc(|lip, lport| {
+    let local = pool.alloc(|lip, lport| {
         let reply = FlowKey::new(proto, rip, SocketAddrV4::new(lip, lport));
         conns.lookup(&reply).is_some()
-    })
+    });
+    // A log line for the 1st, 2nd, 4th, 8th, … refusal of the pool: it says when it starts
+    // and that it goes on, without a line per packet.
+    if local.is_err() && pool.exhausted().is_power_of_two() {
+        let vip = p.pool_keys.get(index).map(|(_, vip)| *vip);
+        log::warn!(
+            "worker {}: {} service {}: no free local address and port towards {rip}; new connection refused ({} so far)",
+            p.worker,
+            proto.as_str(),
+            vip.map_or_else(String::new, |v| v.to_string()),
+            pool.exhausted()
+        );
+    }
+    local
 }
 
 /// The scheduler's choice for a new connection.
@@ -519,11 +532,12 @@ fn outbound<F: Frame>(
                 seq.server_syn_ack(flow.seq);
             }
         }
-        let ack_delta = p.conns.get(id).map_or(0, |c| c.seq().out_delta());
+        let seq = p.conns.get(id).map(|c| *c.seq()).unwrap_or_default();
         let rewrite = fullnat::OutRewrite {
             virt,
             client,
-            ack_delta,
+            ack_delta: seq.out_delta(),
+            header: seq.header(),
             mss_reduction,
         };
         fullnat::rewrite_out(frame.data_mut(), &rewrite)?;
@@ -593,7 +607,9 @@ pub(crate) fn icmp_error<F: Frame>(
                 icmp_checksum(frame.data())?;
                 let c = p.conns.get(id).ok_or(DropReason::IcmpIgnored)?;
                 let (virt, client) = (c.virt(), c.client());
-                let seq_delta = c.seq().out_delta();
+                // The quoted segment got the delta of its own sequence number (the first
+                // data segment carries the PROXY header and was not shifted by it).
+                let seq_delta = c.seq().embedded_delta(quoted_seq(frame.data()));
                 c.dest().traffic.outbound(p.worker, ip_len);
                 c.dest().service_traffic.outbound(p.worker, ip_len);
                 fullnat::icmp_out(frame.data_mut(), virt, client, seq_delta)?;
@@ -615,6 +631,18 @@ pub(crate) fn icmp_error<F: Frame>(
             (_, false) => Err(DropReason::NotOurs),
         }
     })())
+}
+
+/// The TCP sequence number quoted by the ICMP error in a frame `nat::icmp_flow` accepted
+/// (at least 8 bytes after the embedded header); 0 if it quotes no TCP segment.
+fn quoted_seq(frame: &[u8]) -> u32 {
+    let eth = ether::Packet::new_unchecked(frame);
+    let ip = ipv4::Packet::new_unchecked(eth.payload());
+    icmp::Packet::new_unchecked(ip.payload())
+        .embedded()
+        .ok()
+        .filter(|e| e.header.protocol() == Protocol::Tcp)
+        .map_or(0, |e| tcp::Packet::new_unchecked(e.data).seq_number())
 }
 
 /// Whether the ICMP message of a validated IPv4 frame has a correct checksum.

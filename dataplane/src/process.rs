@@ -253,8 +253,12 @@ impl Pipeline {
     /// Timer work for one loop: expires at most `budget` connections, unbinding them from
     /// their real servers, and lets the schedulers age their caches.
     pub fn expire(&mut self, now_ms: u64, budget: usize) {
+        let (pools, keys) = (&mut self.pools, &self.pool_keys);
         self.conns.expire(now_ms, budget, |gone| {
-            forward::unbind(&gone.dest, gone.counter)
+            forward::unbind(&gone.dest, gone.counter);
+            if let Some(local) = gone.local {
+                forward::release_local(pools, keys, &gone.dest, local);
+            }
         });
         let now = std::time::Duration::from_millis(now_ms);
         for s in &mut self.scheds {

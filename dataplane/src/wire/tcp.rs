@@ -452,6 +452,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// number of blocks changed. A SACK option of another length is left alone. The checksum
     /// field must hold a full checksum.
     pub fn sub_sack_edges(&mut self, delta: u32) -> usize {
+        self.map_sack_edges(|edge| edge.wrapping_sub(delta))
+    }
+
+    /// Replace both edges of every block of every well-formed SACK option with `map` of
+    /// their value, as [`Packet::sub_sack_edges`] does (which is this with a subtraction).
+    pub fn map_sack_edges(&mut self, map: impl Fn(u32) -> u32) -> usize {
         // The options are read from a copy so that the buffer can be written while walking.
         let mut area = [0u8; MAX_HEADER_LEN - HEADER_LEN];
         let source = self.options_area();
@@ -474,7 +480,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
                 let Ok(old) = <[u8; 4]>::try_from(edge) else {
                     continue;
                 };
-                let new = u32::from_be_bytes(old).wrapping_sub(delta).to_be_bytes();
+                let new = map(u32::from_be_bytes(old)).to_be_bytes();
                 let end = at.saturating_add(4);
                 write_bytes(self.buffer.as_mut(), at..end, new);
                 let updated = checksum::update_bytes(self.checksum(), at, &old, &new);

@@ -41,7 +41,13 @@
 //! later client sequence number moves by its length, and so every acknowledgment and SACK
 //! edge of the real server moves back by it; [`TcpSeq`] keeps that length apart from the
 //! delta so that a retransmission of the first segment gets the header again at the same
-//! place (see [`proxy`](super::proxy)).
+//! place (see [`proxy`](super::proxy)). The header's own sequence numbers (the balancer's
+//! ISN + 1 up to the header's length after it, [`TcpSeq::header`]) are not the client's:
+//! an acknowledgment number or SACK edge of the real server inside them (its duplicate
+//! ACKs while the first segment is lost, a D-SACK of that segment) goes to the client as
+//! its ISN + 1 ([`OutRewrite::header`]), never before it, which the client's TCP would take
+//! for an old acknowledgment and answer with a challenge ACK (Linux `tcp_ack`: nothing is
+//! acknowledged yet, so no old acknowledgment is acceptable), dropping the segment.
 //!
 //! All sequence arithmetic wraps (RFC 9293 modular sequence space).
 //!
@@ -99,7 +105,9 @@
 //! or [`proxy::insert`](super::proxy::insert) followed by [`TcpSeq::set_inserted`]. They work
 //! on the rewritten packet; doing TOA after the SYN's timestamps became NOPs lets pruning
 //! reclaim them. Out: [`decrement_ttl`](super::decrement_ttl); on a SYN+ACK,
-//! [`TcpSeq::server_syn_ack`]; [`rewrite_out`] with [`TcpSeq::out_delta`].
+//! [`TcpSeq::server_syn_ack`]; [`rewrite_out`] with [`TcpSeq::out_delta`] and
+//! [`TcpSeq::header`]. An ICMP error from the real server's side: [`icmp_out`] with
+//! [`TcpSeq::embedded_delta`] of the quoted sequence number.
 //!
 //! ## Errors
 //!
@@ -141,6 +149,11 @@ pub struct OutRewrite {
     /// Subtracted from the TCP acknowledgment number and SACK edges
     /// ([`TcpSeq::out_delta`]); unused for UDP.
     pub ack_delta: u32,
+    /// The real server's sequence numbers `start .. start + len` that hold a header the
+    /// balancer inserted ([`TcpSeq::header`]; `(0, 0)`: none). An acknowledgment number or
+    /// SACK edge inside is moved to the header's end before `ack_delta` is subtracted: it
+    /// acknowledges none of the client's data, so the client must see its ISN + 1.
+    pub header: (u32, u16),
     /// Subtracted from the MSS option of a SYN+ACK (0: left alone).
     pub mss_reduction: u16,
 }
@@ -165,6 +178,7 @@ pub fn rewrite_in(frame: &mut [u8], rewrite: &InRewrite) -> Result<(), DropReaso
 pub fn rewrite_out(frame: &mut [u8], rewrite: &OutRewrite) -> Result<(), DropReason> {
     let seq = Seq::Out {
         ack_delta: rewrite.ack_delta,
+        header: rewrite.header,
         mss_reduction: rewrite.mss_reduction,
     };
     rewrite_both(frame, rewrite.virt, rewrite.client, seq)
@@ -176,7 +190,11 @@ enum Seq {
     /// Client → real server.
     In { seq_delta: u32 },
     /// Real server → client.
-    Out { ack_delta: u32, mss_reduction: u16 },
+    Out {
+        ack_delta: u32,
+        header: (u32, u16),
+        mss_reduction: u16,
+    },
 }
 
 /// Rewrite source and destination of a TCP or UDP packet to `src` and `dst`, and the TCP
@@ -225,6 +243,7 @@ fn rewrite_both(
                 }
                 Seq::Out {
                     ack_delta,
+                    header: (start, len),
                     mss_reduction,
                 } => {
                     if flags.contains(Flags::SYN | Flags::ACK) && mss_reduction != 0 {
@@ -232,14 +251,23 @@ fn rewrite_both(
                             tcp.set_mss(mss.saturating_sub(mss_reduction));
                         }
                     }
-                    if ack_delta != 0 {
+                    let len = u32::from(len);
+                    let map = |s: u32| {
+                        let s = if s.wrapping_sub(start) < len {
+                            start.wrapping_add(len)
+                        } else {
+                            s
+                        };
+                        s.wrapping_sub(ack_delta)
+                    };
+                    if ack_delta != 0 || len != 0 {
                         if flags.contains(Flags::ACK) {
                             let old = tcp.ack_number();
-                            let new = old.wrapping_sub(ack_delta);
+                            let new = map(old);
                             tcp.set_ack_number(new);
                             tcp.set_checksum(checksum::update_u32(tcp.checksum(), old, new));
                         }
-                        tcp.sub_sack_edges(ack_delta);
+                        tcp.map_sack_edges(map);
                     }
                 }
             }
@@ -438,6 +466,16 @@ impl TcpSeq {
     /// Return what to subtract from the real server's acknowledgment number and SACK edges.
     pub const fn out_delta(&self) -> u32 {
         self.delta.wrapping_add(self.inserted as u32)
+    }
+
+    /// Return the real server's sequence numbers taken by the inserted header: its first
+    /// (the balancer's ISN + 1) and its length (0 if none), for
+    /// [`OutRewrite::header`].
+    pub const fn header(&self) -> (u32, u16) {
+        (
+            self.client_isn.wrapping_add(1).wrapping_add(self.delta),
+            self.inserted,
+        )
     }
 
     /// Return what to subtract from the sequence number `sent_seq` of a packet the balancer
@@ -732,6 +770,7 @@ mod tests {
             virt: VIRT,
             client: CLIENT,
             ack_delta,
+            header: (0, 0),
             mss_reduction,
         }
     }
@@ -1431,6 +1470,62 @@ mod tests {
         // Idempotent.
         seq.set_inserted(47);
         assert_eq!(seq.out_delta(), DELTA.wrapping_add(47));
+        assert_eq!(seq.header(), (ISN + 1, 47));
+        assert_eq!(seq_state().header(), (ISN + 1, 0));
+    }
+
+    /// The real server's acknowledgment numbers and SACK edges inside the inserted header
+    /// (ISN + 1 .. ISN + 1 + 47) reach the client as its ISN + 1; those after it move back
+    /// by delta + 47; those before it (none in practice) are only shifted.
+    #[test]
+    fn rewrite_out_maps_the_header_range_to_the_client_isn() {
+        let mut seq = seq_state();
+        seq.set_inserted(47);
+        let first = CLIENT_ISN + 1;
+        let out = |ack: u32, sack: (u32, u32)| {
+            let mut reply = tcp_header(false, true, false, false, false);
+            reply.acknowledgment_number = ack;
+            reply
+                .set_options(&[
+                    TcpOptionElement::Noop,
+                    TcpOptionElement::Noop,
+                    TcpOptionElement::SelectiveAcknowledgement(sack, [None; 3]),
+                ])
+                .unwrap();
+            reply
+        };
+        let rewrite = OutRewrite {
+            header: seq.header(),
+            ..rewrite_out_params(seq.out_delta(), 0)
+        };
+        let ip = Ip::new(*REAL.ip(), *LOCAL.ip());
+        for (ack, sack, seen_ack, seen_sack) in [
+            // Nothing received (a dup ACK), SACK of later data.
+            (
+                ISN + 1,
+                (ISN + 58, ISN + 68),
+                first,
+                (first + 10, first + 20),
+            ),
+            // A D-SACK of the first segment: its left edge is the header's start.
+            (
+                ISN + 68,
+                (ISN + 1, ISN + 58),
+                first + 20,
+                (first, first + 10),
+            ),
+            // Inside the header, and its last byte: still nothing of the client's.
+            (ISN + 30, (ISN + 47, ISN + 48), first, (first, first)),
+            // The header's end: the same, exactly.
+            (ISN + 48, (ISN + 48, ISN + 49), first, (first, first + 1)),
+            // Before the header (the SYN+ACK's predecessor): shifted by delta + 47.
+            (ISN, (ISN, ISN), first - 48, (first - 48, first - 48)),
+        ] {
+            let mut bytes = tcp_frame(&ip, REAL, LOCAL, &out(ack, sack), b"");
+            assert_eq!(rewrite_out(&mut bytes, &rewrite), Ok(()));
+            let expected = tcp_frame(&ip, VIRT, CLIENT, &out(seen_ack, seen_sack), b"");
+            assert_eq!(bytes, expected, "ack {ack:#x}, sack {sack:x?}");
+        }
     }
 
     #[test]
@@ -1645,7 +1740,7 @@ mod tests {
             prop_assert_eq!(rewrite_in(&mut bytes, &params), Ok(()));
             prop_assert_eq!(&bytes, &expected_in);
             let mut bytes = reply;
-            let params = OutRewrite { virt, client, ack_delta: delta, mss_reduction };
+            let params = OutRewrite { virt, client, ack_delta: delta, header: (0, 0), mss_reduction };
             prop_assert_eq!(rewrite_out(&mut bytes, &params), Ok(()));
             prop_assert_eq!(&bytes, &expected_out);
         }

@@ -36,7 +36,9 @@
 //! number of bytes inserted, which the caller records in the connection
 //! ([`TcpSeq::set_inserted`]): from then on every other client segment is shifted by it as
 //! well as by the ISN delta, and the real server's acknowledgment numbers and SACK edges are
-//! shifted back by it ([`TcpSeq::in_delta`], [`TcpSeq::out_delta`]). Retransmissions of the
+//! shifted back by it ([`TcpSeq::in_delta`], [`TcpSeq::out_delta`]; those that fall inside
+//! the header, which acknowledge none of the client's data, become the client's ISN + 1:
+//! [`TcpSeq::header`]). Retransmissions of the
 //! first segment (same sequence number, data) get the same header again and only the ISN
 //! delta, so the real server receives the header exactly where the first transmission put it
 //! (DPVS adds the length to its delta right away, so its condition no longer matches a
@@ -519,6 +521,7 @@ mod tests {
             virt: VIRT,
             client: CLIENT,
             ack_delta: seq.out_delta(),
+            header: seq.header(),
             mss_reduction: 0,
         };
         rewrite_out(&mut bytes, &rewrite).unwrap();

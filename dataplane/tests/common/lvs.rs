@@ -48,6 +48,52 @@ pub struct Lvs {
     pub client: String,
     pub reals: Vec<(String, Ipv4Addr)>,
     pub stats: std::path::PathBuf,
+    /// The client's interface (in `client`).
+    pub client_if: String,
+    /// Each real server's interface (in its namespace).
+    pub real_ifs: Vec<String>,
+    /// With [`Backend::NginxProxyProtocol`]: each real server's access log.
+    pub access_logs: Vec<std::path::PathBuf>,
+}
+
+/// What serves HTTP on the real servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `python3 -m http.server` (HTTP/1.0: a connection per request).
+    Python,
+    /// nginx with `listen RIP:8080 proxy_protocol` (FULLNAT with `proxy_protocol` on the
+    /// service), one connection per request, logging the PROXY protocol addresses: see
+    /// [`Topology::nginx_proxy_protocol`].
+    NginxProxyProtocol,
+}
+
+/// Everything [`start_opts`] can vary.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub mode: Mode,
+    pub weights: Vec<u16>,
+    pub sched: String,
+    pub workers: usize,
+    /// Every real server also runs a line-echo server (see [`start_with`]).
+    pub echo: bool,
+    /// Extra TOML lines for the VIP:80 service, e.g. `proxy_protocol = "v2"`.
+    pub service_options: String,
+    pub backend: Backend,
+}
+
+impl Options {
+    /// The defaults of [`start`].
+    pub fn new(mode: Mode, weights: &[u16], sched: &str, workers: usize) -> Options {
+        Options {
+            mode,
+            weights: weights.to_vec(),
+            sched: sched.to_owned(),
+            workers,
+            echo: false,
+            service_options: String::new(),
+            backend: Backend::Python,
+        }
+    }
 }
 
 /// Address of real server `i` (0-based).
@@ -71,6 +117,16 @@ pub const ECHO_PORT: u16 = 9000;
 /// As [`start`]; with `echo`, every real server also runs a line-echo server on
 /// [`ECHO_PORT`] and rvsd serves it as a second service `VIP:9000` (rr, weight 1 each).
 pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo: bool) -> Lvs {
+    start_opts(&Options {
+        echo,
+        ..Options::new(mode, weights, sched, workers)
+    })
+}
+
+/// Builds and starts the topology `o` describes (see [`start`]).
+pub fn start_opts(o: &Options) -> Lvs {
+    let (mode, weights, sched, workers, echo) =
+        (o.mode, &o.weights, o.sched.as_str(), o.workers, o.echo);
     let mut topo = Topology::new();
     let lb = topo.netns("lb");
     let client = topo.netns("cli");
@@ -111,6 +167,8 @@ pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo
         service += &format!("laddrs = [\"{LIP}\"]\n");
         echo_service += &format!("laddrs = [\"{LIP}\"]\n");
     }
+    service += &o.service_options;
+    let (mut real_ifs, mut access_logs) = (Vec::new(), Vec::new());
     for (i, weight) in weights.iter().enumerate() {
         let ns = topo.netns(&format!("rs{i}"));
         let (r0, sr) = (topo.name(&format!("r{i}")), topo.name(&format!("sr{i}")));
@@ -146,7 +204,13 @@ pub fn start_with(mode: Mode, weights: &[u16], sched: &str, workers: usize, echo
             }
         }
         let bind = if behind { addr } else { Ipv4Addr::UNSPECIFIED };
-        topo.http_server(&ns, bind, port_opt, &format!("rs{i}"));
+        match o.backend {
+            Backend::Python => topo.http_server(&ns, bind, port_opt, &format!("rs{i}")),
+            Backend::NginxProxyProtocol => {
+                access_logs.push(topo.nginx_proxy_protocol(&ns, addr, port_opt, &format!("rs{i}")));
+            }
+        }
+        real_ifs.push(r0.clone());
         if echo {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
             let log = topo.dir.path().join(format!("echo-{ns}.log"));
@@ -205,6 +269,9 @@ conn_table_size = 65536
         client,
         reals,
         stats,
+        client_if: c0,
+        real_ifs,
+        access_logs,
     }
 }
 

@@ -40,6 +40,12 @@ pub fn try_run(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// A running `tcpdump` ([`Topology::capture`]).
+pub struct Capture {
+    pid: u32,
+    path: PathBuf,
+}
+
 /// A set of namespaces, links and processes that disappears on drop.
 pub struct Topology {
     tag: String,
@@ -184,6 +190,138 @@ impl Topology {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Starts nginx in `ns` listening on `addr:port` with the PROXY protocol (v1 or v2, as
+    /// nginx accepts both), every page `body` (no newline: [`fetch_many`] adds one), a
+    /// connection per request
+    /// (`keepalive_timeout 0`), everything in the scratch directory; returns its access log,
+    /// one line per request: `$proxy_protocol_addr $proxy_protocol_port
+    /// $proxy_protocol_server_addr $proxy_protocol_server_port $remote_addr $remote_port`.
+    /// Returns once it listens (checked with `ss`, so that no probe request is logged).
+    pub fn nginx_proxy_protocol(
+        &mut self,
+        ns: &str,
+        addr: Ipv4Addr,
+        port: u16,
+        body: &str,
+    ) -> PathBuf {
+        let dir = self.dir.path().join(format!("nginx-{ns}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let d = dir.display();
+        let access = dir.join("access.log");
+        let config = format!(
+            r#"daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {d}/body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    log_format pp '$proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr $proxy_protocol_server_port $remote_addr $remote_port';
+    access_log {access} pp;
+    keepalive_timeout 0;
+    server {{
+        listen {addr}:{port} proxy_protocol;
+        return 200 "{body}";
+    }}
+}}
+"#,
+            access = access.display()
+        );
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, config).unwrap();
+        let (conf_s, dir_s, err_s) = (
+            conf.display().to_string(),
+            dir.display().to_string(),
+            dir.join("error.log").display().to_string(),
+        );
+        let log = dir.join("stdout.log");
+        self.spawn(
+            ns,
+            &["/usr/sbin/nginx", "-e", &err_s, "-p", &dir_s, "-c", &conf_s],
+            &log,
+        );
+        let listening = format!("{addr}:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self
+            .exec(ns, &["ss", "-Hltn"])
+            .split_whitespace()
+            .any(|w| w == listening)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "nginx on {listening} in {ns} did not start: {}{}",
+                std::fs::read_to_string(&log).unwrap_or_default(),
+                std::fs::read_to_string(&err_s).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        access
+    }
+
+    /// Starts `tcpdump` in `ns` on `iface` with the capture filter `filter` (words), writing
+    /// to a pcap file in the scratch directory, and returns once it captures.
+    pub fn capture(&mut self, ns: &str, iface: &str, filter: &[&str]) -> Capture {
+        let path = self.dir.path().join(format!("{ns}-{iface}.pcap"));
+        let log = self.dir.path().join(format!("{ns}-{iface}.tcpdump.log"));
+        let path_s = path.display().to_string();
+        // -Z root: the file is in the scratch directory, which only root may write.
+        let mut args = vec![
+            "tcpdump", "-i", iface, "-n", "-U", "-s", "256", "-Z", "root", "-w", &path_s,
+        ];
+        args.extend_from_slice(filter);
+        let pid = self.spawn(ns, &args, &log).id();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("listening on")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "tcpdump on {iface} in {ns} did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Capture { pid, path }
+    }
+
+    /// Stops a capture and returns its frames: once its file has not grown for a second
+    /// (tcpdump may lag behind rvsd's busy workers, and drops what it has not read when it
+    /// stops), SIGINT, on which tcpdump flushes its file and exits.
+    pub fn stop_capture(&mut self, capture: Capture) -> Vec<Vec<u8>> {
+        let size = || std::fs::metadata(&capture.path).map_or(0, |m| m.len());
+        let (mut last, mut since) = (size(), Instant::now());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while since.elapsed() < Duration::from_secs(1) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = size();
+            if now != last {
+                (last, since) = (now, Instant::now());
+            }
+        }
+        let i = self
+            .children
+            .iter()
+            .position(|c| c.id() == capture.pid)
+            .expect("the capture runs");
+        let mut child = self.children.remove(i);
+        try_run(&["kill", "-INT", &capture.pid.to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tcpdump did not stop");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        super::read_pcap(&capture.path)
     }
 
     /// Starts `rvsd` in namespace `ns` with `config` (full TOML) and waits until `probe`
