@@ -71,11 +71,8 @@ fn main() {
     let dpdk = pkg_config::Config::new()
         .cargo_metadata(false)
         .probe("libdpdk")
-        .unwrap_or_else(|e| {
-            fail(&format!(
-                "DPDK was not found by pkg-config ({}); install it with `apt-get install dpdk-dev libdpdk-dev pkg-config` or run `scripts/setup.sh`",
-                e.to_string().lines().next().unwrap_or("libdpdk.pc missing")
-            ))
+        .unwrap_or_else(|_| {
+            fail("DPDK was not found by pkg-config (libdpdk.pc); install it with `apt-get install dpdk-dev libdpdk-dev pkg-config` or run `scripts/setup.sh`")
         });
     let cflags = cflags();
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
