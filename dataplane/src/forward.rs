@@ -19,6 +19,7 @@
 
 use crate::conn::{self, Dir, FlowKey, Fwd, Hit, NewConn, NewTemplate};
 use crate::frame::Frame;
+use crate::l2::egress::{Egress, Stamp};
 use crate::laddr;
 use crate::process::{owner, Pipeline};
 use crate::service::{Real, Service};
@@ -81,29 +82,40 @@ struct Flow {
     payload_len: usize,
     /// IP total length: what ipvsadm's byte counters add up.
     ip_len: u64,
+    /// Where its headers are, for the rewrites.
+    at: xmit::Headers,
 }
 
 impl Flow {
-    /// Parses the TCP or UDP header of a frame whose IPv4 header is already validated.
-    fn parse(frame: &[u8]) -> Result<Flow, DropReason> {
-        let eth = ether::Packet::new_unchecked(frame);
-        let ip = ipv4::Packet::new_unchecked(eth.payload());
-        let (proto, sport, dport, flags, seq, ack, payload_len) = match ip.protocol() {
+    /// Parses the TCP or UDP header of a frame whose IPv4 header is already validated, at
+    /// `at` (whose protocol is TCP or UDP). The fixed headers are read through views of known
+    /// size, which check no bounds.
+    fn parse(frame: &[u8], at: xmit::Headers) -> Result<Flow, DropReason> {
+        let ip = frame
+            .get(ether::HEADER_LEN..)
+            .and_then(<[u8]>::first_chunk::<{ ipv4::HEADER_LEN }>)
+            .map(ipv4::Packet::new_unchecked)
+            .ok_or(DropReason::Truncated)?;
+        let segment = frame.get(at.l4..at.end).unwrap_or_default();
+        let (proto, sport, dport, flags, seq, ack, payload_len) = match at.protocol {
             Protocol::Tcp => {
-                let t = tcp::Packet::new_checked(ip.payload())?;
-                let (seq, ack, len) = (t.seq_number(), t.ack_number(), t.payload().len());
+                let header_len = tcp::Packet::new_checked(segment)?.header_len();
+                let t = segment
+                    .first_chunk::<{ tcp::HEADER_LEN }>()
+                    .map(tcp::Packet::new_unchecked)
+                    .ok_or(DropReason::BadL4Header)?;
                 (
                     conf::Proto::Tcp,
                     t.src_port(),
                     t.dst_port(),
                     t.flags(),
-                    seq,
-                    ack,
-                    len,
+                    t.seq_number(),
+                    t.ack_number(),
+                    segment.len().saturating_sub(header_len),
                 )
             }
             Protocol::Udp => {
-                let u = udp::Packet::new_checked(ip.payload())?;
+                let u = udp::Packet::new_checked(segment)?;
                 let flags = tcp::Flags::default();
                 (conf::Proto::Udp, u.src_port(), u.dst_port(), flags, 0, 0, 0)
             }
@@ -117,7 +129,8 @@ impl Flow {
             seq,
             ack,
             payload_len,
-            ip_len: u64::from(ip.total_len()),
+            ip_len: at.end.saturating_sub(ether::HEADER_LEN) as u64,
+            at,
         })
     }
 
@@ -143,16 +156,18 @@ fn verdict(r: Result<Verdict, DropReason>) -> Verdict {
     r.unwrap_or_else(Verdict::Drop)
 }
 
-/// A TCP or UDP packet: to a VIP when `local`, else possibly a NAT reply.
+/// A TCP or UDP packet, its IPv4 header validated and its headers at `at`: to a VIP when
+/// `local`, else possibly a NAT reply.
 pub(crate) fn l4<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
     in_port: usize,
     frame: &mut F,
+    at: xmit::Headers,
     local: bool,
     now_ms: u64,
 ) -> Verdict {
-    verdict(Flow::parse(frame.data()).and_then(|flow| {
+    verdict(Flow::parse(frame.data(), at).and_then(|flow| {
         // A FULLNAT reply comes to a local address; its port says which worker owns it.
         let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
         let owning = if to_laddr {
@@ -381,12 +396,12 @@ fn inbound<F: Frame>(
     flow: &Flow,
     now_ms: u64,
 ) -> Result<Verdict, DropReason> {
-    let transition = p.conns.packet(id, Dir::In, flow.flags, now_ms);
-    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let (transition, c) = p
+        .conns
+        .packet_entry(id, Dir::In, flow.flags, now_ms)
+        .ok_or(DropReason::NoConn)?;
     let real = c.dest();
-    if let Some(t) = transition {
-        account(real, t.moved);
-    }
+    account(real, transition.moved);
     real.traffic.inbound(p.worker, flow.ip_len);
     real.service_traffic.inbound(p.worker, flow.ip_len);
     let (fwd, rip) = (c.fwd(), c.real());
@@ -394,11 +409,21 @@ fn inbound<F: Frame>(
         forget(p, id);
         return Err(DropReason::NoDest);
     }
-    xmit::decrement_ttl(frame.data_mut())?;
-    if fwd == Some(Fwd::FullNat) {
-        return fullnat_in(p, snapshot, frame, id, flow);
+    match fwd {
+        Some(Fwd::Nat) => {
+            // TTL − 1 and DNAT in one pass.
+            nat::dnat_at(frame.data_mut(), &flow.at, rip)?;
+            egress_to_real(p, snapshot, frame.data_mut(), *rip.ip())
+        }
+        Some(Fwd::FullNat) => {
+            xmit::decrement_ttl_at(frame.data_mut(), &flow.at)?;
+            fullnat_in(p, snapshot, frame, id, flow)
+        }
+        _ => {
+            xmit::decrement_ttl_at(frame.data_mut(), &flow.at)?;
+            transmit(p, snapshot, in_port, frame, fwd, rip)
+        }
     }
-    transmit(p, snapshot, in_port, frame, fwd, rip)
 }
 
 /// FULLNAT client → real server: both addresses and the sequence number rewritten, then the
@@ -452,7 +477,7 @@ fn fullnat_in<F: Frame>(
             toa::Outcome::NoRoom => p.events.toa_no_room += 1,
         }
     }
-    egress(p, snapshot, frame.data_mut(), *rip.ip())
+    egress_to_real(p, snapshot, frame.data_mut(), *rip.ip())
 }
 
 fn placement(t: conf::ToaPlacement) -> toa::Placement {
@@ -480,7 +505,8 @@ fn mss_reduction(service: Option<&Service>) -> u16 {
     }
 }
 
-/// Sends a client-side packet of a connection to its real server by the connection's method.
+/// Sends a client-side packet of a DR or TUN connection, its TTL already decremented, to its
+/// real server.
 fn transmit<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
@@ -490,15 +516,11 @@ fn transmit<F: Frame>(
     rip: SocketAddrV4,
 ) -> Result<Verdict, DropReason> {
     match fwd {
-        Some(Fwd::Nat) => {
-            nat::dnat(frame.data_mut(), rip)?;
-            egress(p, snapshot, frame.data_mut(), *rip.ip())
-        }
         Some(Fwd::Dr) => direct(p, snapshot, frame.data_mut(), *rip.ip()),
         Some(Fwd::Tun) => tunnel(p, snapshot, in_port, frame, *rip.ip()),
-        // FULLNAT packets need the connection's local address and sequence state: they go
-        // through `fullnat_in` (and ICMP errors through `fullnat::icmp_in`), never here.
-        Some(Fwd::FullNat) | None => Err(DropReason::NoConn),
+        // NAT and FULLNAT rewrite addresses (`inbound`, `icmp_error`, with the connection's
+        // local address and sequence state for FULLNAT): they never come here.
+        Some(Fwd::Nat | Fwd::FullNat) | None => Err(DropReason::NoConn),
     }
 }
 
@@ -512,18 +534,25 @@ fn outbound<F: Frame>(
     now_ms: u64,
 ) -> Result<Verdict, DropReason> {
     // A reply is routed: Linux's ip_forward drops it for its TTL before IPVS sees it, so an
-    // expiring reply changes no state and counts nowhere.
-    xmit::decrement_ttl(frame.data_mut())?;
-    let transition = p.conns.packet(id, Dir::Out, flow.flags, now_ms);
+    // expiring reply changes no state and counts nowhere: TTL − 1 (for NAT, with the rewrite)
+    // comes first.
     let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
-    let real = c.dest();
-    if let Some(t) = transition {
-        account(real, t.moved);
+    let fullnat = c.fwd() == Some(Fwd::FullNat);
+    if fullnat {
+        xmit::decrement_ttl_at(frame.data_mut(), &flow.at)?;
+    } else {
+        nat::snat_at(frame.data_mut(), &flow.at, c.virt())?;
     }
+    let (transition, c) = p
+        .conns
+        .packet_entry(id, Dir::Out, flow.flags, now_ms)
+        .ok_or(DropReason::NoConn)?;
+    let real = c.dest();
+    account(real, transition.moved);
     real.traffic.outbound(p.worker, flow.ip_len);
     real.service_traffic.outbound(p.worker, flow.ip_len);
     let (virt, client) = (c.virt(), c.client());
-    if c.fwd() == Some(Fwd::FullNat) {
+    if fullnat {
         let service = snapshot.service(real.service.0, real.service.1);
         let mss_reduction = mss_reduction(service.map(Arc::as_ref));
         let syn_ack = flow.flags.contains(tcp::Flags::SYN) && flow.flags.contains(tcp::Flags::ACK);
@@ -541,9 +570,7 @@ fn outbound<F: Frame>(
             mss_reduction,
         };
         fullnat::rewrite_out(frame.data_mut(), &rewrite)?;
-        return egress(p, snapshot, frame.data_mut(), *client.ip());
     }
-    nat::snat(frame.data_mut(), virt)?;
     egress(p, snapshot, frame.data_mut(), *client.ip())
 }
 
@@ -681,14 +708,6 @@ fn link_to(
     Ok((link, mac.is_some()))
 }
 
-fn sent(port: usize, next_hop: Ipv4Addr, resolved: bool) -> Verdict {
-    if resolved {
-        Verdict::Tx { port }
-    } else {
-        Verdict::Resolve { port, next_hop }
-    }
-}
-
 /// Routes a rewritten packet to `dst` and writes its Ethernet header.
 fn egress(
     p: &Pipeline,
@@ -700,24 +719,85 @@ fn egress(
     let next_hop = hop.next_hop(dst);
     let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
     xmit::rewrite_ether(data, link)?;
-    Ok(sent(hop.port, next_hop, resolved))
+    Ok(sent(hop.port, (!resolved).then_some(next_hop)))
 }
 
-/// DR: the real server must be on a directly connected link; only the MACs change.
-fn direct(
-    p: &Pipeline,
+/// Where packets to real server `rip` leave: from the worker's cache (`l2::egress`), else
+/// from the route and neighbour lookups, whose answer is cached once the neighbour is known.
+/// With the next hop still unresolved, also returns it (its MAC in the link is zero).
+#[inline]
+fn real_egress(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    rip: Ipv4Addr,
+) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
+    let stamp = Stamp {
+        snapshot: snapshot.id(),
+        neighbors: p.neighbors.generation(),
+    };
+    match p.egress.get(rip, stamp) {
+        Some(cached) => Ok((cached, None)),
+        None => lookup_real_egress(p, snapshot, rip, stamp),
+    }
+}
+
+/// [`real_egress`] when the cache has no answer under `stamp`.
+#[inline(never)]
+fn lookup_real_egress(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    rip: Ipv4Addr,
+    stamp: Stamp,
+) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
+    let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
+    let next_hop = hop.next_hop(rip);
+    let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
+    let found = Egress {
+        port: hop.port,
+        on_link: hop.via.is_none(),
+        link,
+    };
+    if resolved {
+        p.egress.put(rip, stamp, found);
+        Ok((found, None))
+    } else {
+        Ok((found, Some(next_hop)))
+    }
+}
+
+/// [`egress`] for a packet to real server `rip` (NAT, FULLNAT), through the worker's cache.
+#[inline]
+fn egress_to_real(
+    p: &mut Pipeline,
     snapshot: &Snapshot,
     data: &mut [u8],
     rip: Ipv4Addr,
 ) -> Result<Verdict, DropReason> {
-    let hop = snapshot
-        .routes
-        .lookup(rip)
-        .filter(|h| h.via.is_none())
-        .ok_or(DropReason::NoRoute)?;
-    let (link, resolved) = link_to(p, snapshot, hop.port, rip)?;
-    dr::forward(data, link)?;
-    Ok(sent(hop.port, rip, resolved))
+    let (out, waiting) = real_egress(p, snapshot, rip)?;
+    xmit::rewrite_ether(data, out.link)?;
+    Ok(sent(out.port, waiting))
+}
+
+fn sent(port: usize, waiting: Option<Ipv4Addr>) -> Verdict {
+    match waiting {
+        None => Verdict::Tx { port },
+        Some(next_hop) => Verdict::Resolve { port, next_hop },
+    }
+}
+
+/// DR: the real server must be on a directly connected link; only the MACs change.
+fn direct(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    data: &mut [u8],
+    rip: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let (out, waiting) = real_egress(p, snapshot, rip)?;
+    if !out.on_link {
+        return Err(DropReason::NoRoute);
+    }
+    dr::forward(data, out.link)?;
+    Ok(sent(out.port, waiting))
 }
 
 /// TUN: IP-in-IP to the real server, or "fragmentation needed" back to the client.
@@ -741,11 +821,128 @@ fn tunnel<F: Frame>(
     };
     p.ip_ident = p.ip_ident.wrapping_add(1);
     match tun::encapsulate(frame, &tunnel, p.ip_ident)? {
-        tun::Outcome::Encapsulated => Ok(sent(hop.port, next_hop, resolved)),
+        tun::Outcome::Encapsulated => Ok(sent(hop.port, (!resolved).then_some(next_hop))),
         tun::Outcome::FragNeeded { next_hop_mtu } => {
             let in_mac = snapshot.ports.get(in_port).ok_or(DropReason::NoRoute)?.mac;
             tun::frag_needed(frame, EthernetAddress(in_mac), next_hop_mtu, p.ip_ident)?;
             Ok(Verdict::Tx { port: in_port })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::VecFrame;
+    use crate::xmit::testing::{frame, tcp_header, Ip, ROUTER_MAC};
+
+    const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+    const OTHER_PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+    const GW1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xfe, 0x01];
+    const GW2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xfe, 0x02];
+    const REAL_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x0b];
+    const NEW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x99];
+
+    /// One port; NAT real 172.16.0.11:8080 behind gateway `gateway`, DR real 10.0.0.11 on
+    /// link (or behind the gateway when `dr_on_link` is false).
+    fn config(mode: &str, gateway: &str, dr_on_link: bool) -> conf::Config {
+        let real = if mode == "nat" {
+            "172.16.0.11:8080"
+        } else {
+            "10.0.0.11:80"
+        };
+        let dr_route = if dr_on_link {
+            String::new()
+        } else {
+            format!("[[route]]\ndst = \"10.0.0.11/32\"\nvia = \"{gateway}\"\nport = \"dpdk0\"\n")
+        };
+        let text = format!(
+            r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+[[route]]
+dst = "172.16.0.0/24"
+via = "{gateway}"
+port = "dpdk0"
+{dr_route}
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:fe:01"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.253"
+mac = "02:00:00:00:fe:02"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.11"
+mac = "02:00:00:00:0a:0b"
+port = "dpdk0"
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+  [[service.real]]
+  addr = "{real}"
+  mode = "{mode}"
+"#
+        );
+        conf::Config::parse(&text, "t.toml").unwrap()
+    }
+
+    fn snapshot(config: &conf::Config, port_mac: [u8; 6], previous: Option<&Snapshot>) -> Snapshot {
+        Snapshot::build(config, &[port_mac], previous, 1).unwrap()
+    }
+
+    /// A segment of the client's connection to the VIP, sent to `port_mac`.
+    fn segment(syn: bool, port_mac: [u8; 6]) -> VecFrame {
+        let ip = Ip::new(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 0, 100));
+        let tcp = tcp_header(syn, !syn, false, false, false);
+        let packet = ip.tcp(40312, 80, &tcp, b"x");
+        VecFrame::new(frame(ROUTER_MAC, EthernetAddress(port_mac), &packet, &[]))
+    }
+
+    /// Sends one segment; returns the verdict and the Ethernet (destination, source).
+    fn send(p: &mut Pipeline, snapshot: &Snapshot, syn: bool) -> (Verdict, [u8; 6], [u8; 6]) {
+        let mut f = segment(syn, snapshot.ports[0].mac);
+        let verdict = p.packet(snapshot, 0, &mut f, 0);
+        let eth = ether::Packet::new_unchecked(f.data());
+        (verdict, eth.dst_addr().0, eth.src_addr().0)
+    }
+
+    const TX: Verdict = Verdict::Tx { port: 0 };
+
+    #[test]
+    fn egress_cache_sees_neighbour_and_route_changes_at_the_next_packet() {
+        let first = snapshot(&config("nat", "10.0.0.254", true), PORT_MAC, None);
+        let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
+        assert_eq!(send(&mut p, &first, true), (TX, GW1_MAC, PORT_MAC));
+        assert_eq!(send(&mut p, &first, false), (TX, GW1_MAC, PORT_MAC), "cached");
+        // The gateway announces a new MAC (ARP seen by this worker or a peer).
+        p.learn(0, Ipv4Addr::new(10, 0, 0, 254), NEW_MAC);
+        assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
+        // A new configuration routes the real server's network through the other gateway.
+        let second = snapshot(&config("nat", "10.0.0.253", true), PORT_MAC, Some(&first));
+        p.adopt(Some(&first), &second);
+        assert_eq!(send(&mut p, &second, false), (TX, GW2_MAC, PORT_MAC));
+        // Same routes, another port MAC: a new snapshot is never answered from the old one.
+        let third = snapshot(&config("nat", "10.0.0.253", true), OTHER_PORT_MAC, Some(&second));
+        p.adopt(Some(&second), &third);
+        assert_eq!(send(&mut p, &third, false), (TX, GW2_MAC, OTHER_PORT_MAC));
+    }
+
+    #[test]
+    fn egress_cache_dr_real_server_leaving_the_link_is_no_route() {
+        let first = snapshot(&config("dr", "10.0.0.254", true), PORT_MAC, None);
+        let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
+        assert_eq!(send(&mut p, &first, true), (TX, REAL_MAC, PORT_MAC));
+        assert_eq!(send(&mut p, &first, false), (TX, REAL_MAC, PORT_MAC), "cached");
+        p.learn(0, Ipv4Addr::new(10, 0, 0, 11), NEW_MAC);
+        assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
+        let second = snapshot(&config("dr", "10.0.0.254", false), PORT_MAC, Some(&first));
+        p.adopt(Some(&first), &second);
+        let (verdict, _, _) = send(&mut p, &second, false);
+        assert_eq!(verdict, Verdict::Drop(DropReason::NoRoute));
     }
 }

@@ -25,9 +25,10 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EtherType, EthernetAddress};
 use crate::wire::icmp::{self, Message};
 use crate::wire::ipv4::{self, Protocol};
-use crate::xmit::fullnat::IsnKey;
+use crate::wire::udp;
+use crate::xmit::{self, fullnat::IsnKey};
 use sched::Scheduler;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
 /// Neighbours learned in one burst that the worker has not yet passed to its peers.
@@ -41,9 +42,12 @@ const LEARNED_MAX: usize = 64;
 /// connections spread over the workers.
 #[inline]
 pub fn owner(client_ip: Ipv4Addr, client_port: u16, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
     let x = (u64::from(u32::from(client_ip)) << 16 | u64::from(client_port))
         .wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    ((x >> 32) as usize) % workers.max(1)
+    ((x >> 32) as usize) % workers
 }
 
 /// Everything one worker owns: its connections, its scheduler per service, its neighbours.
@@ -55,6 +59,8 @@ pub struct Pipeline {
     /// `scheds[i]` schedules `snapshot.services[i]`.
     pub(crate) scheds: Vec<Scheduler>,
     pub(crate) neighbors: l2::neighbor::Table,
+    /// Where packets to each real server leave, from the last route and neighbour lookups.
+    pub(crate) egress: l2::egress::Cache,
     /// Neighbours learned since the worker last drained this list.
     learned: Vec<(usize, Ipv4Addr, MacAddr)>,
     /// IP identification for packets rvs originates (tunnel outer headers, ICMP errors).
@@ -102,6 +108,7 @@ impl Pipeline {
             conns: conn::Table::new(config, now_ms)?,
             scheds: Vec::new(),
             neighbors: l2::neighbor::Table::with_capacity(1024),
+            egress: l2::egress::Cache::default(),
             learned: Vec::with_capacity(LEARNED_MAX),
             ip_ident: (worker as u16).wrapping_mul(0x1000),
             pools: Vec::new(),
@@ -266,6 +273,32 @@ impl Pipeline {
         }
     }
 
+    /// Warms the caches for `frame` before [`Pipeline::packet`] sees it: looks up the
+    /// connection of a TCP or UDP packet and prefetches its entry ([`conn::Table::prefetch`]).
+    /// The worker does this for a whole burst first, so that the cache misses of the lookups
+    /// overlap instead of stalling each packet in turn. The frame is read without being
+    /// validated (a malformed one only costs a useless lookup); nothing changes.
+    pub fn prefetch(&self, frame: &[u8]) {
+        let eth = ether::Packet::new_unchecked(frame);
+        if eth.ethertype() != EtherType::Ipv4 {
+            return;
+        }
+        let ip = ipv4::Packet::new_unchecked(eth.payload());
+        let proto = match ip.protocol() {
+            Protocol::Tcp => conf::Proto::Tcp,
+            Protocol::Udp => conf::Proto::Udp,
+            _ => return,
+        };
+        // TCP and UDP headers both start with the two ports.
+        let ports = udp::Packet::new_unchecked(ip.payload());
+        let key = conn::FlowKey::new(
+            proto,
+            SocketAddrV4::new(ip.src_addr(), ports.src_port()),
+            SocketAddrV4::new(ip.dst_addr(), ports.dst_port()),
+        );
+        self.conns.prefetch(&key);
+    }
+
     /// Decides what happens to `frame`, received on port `in_port` at `now_ms`, rewriting it
     /// in place when it is to be sent.
     pub fn packet<F: Frame>(
@@ -338,6 +371,7 @@ impl Pipeline {
             return Verdict::Drop(reason);
         }
         let (dst, protocol) = (ip.dst_addr(), ip.protocol());
+        let (header_len, total_len) = (ip.header_len(), usize::from(ip.total_len()));
         let local = snapshot.owns(dst);
         let icmp_type = match protocol {
             Protocol::Icmp => icmp::Packet::new_checked(ip.payload())
@@ -358,7 +392,12 @@ impl Pipeline {
             }
             (true, Protocol::Icmp, _) => Verdict::Drop(DropReason::IcmpIgnored),
             (_, Protocol::Tcp | Protocol::Udp, _) => {
-                forward::l4(self, snapshot, in_port, frame, local, now_ms)
+                let at = xmit::Headers {
+                    protocol,
+                    l4: ether::HEADER_LEN + header_len,
+                    end: ether::HEADER_LEN + total_len,
+                };
+                forward::l4(self, snapshot, in_port, frame, at, local, now_ms)
             }
             (true, _, _) => Verdict::Drop(DropReason::UnsupportedProtocol),
             (false, _, _) => Verdict::Drop(DropReason::NotOurs),

@@ -224,6 +224,8 @@ impl<'a> Worker<'a> {
         }
         self.last_rx_tsc = lcore::rdtsc();
         let mut rx = std::mem::take(&mut self.rx);
+        let pipeline = &self.pipeline;
+        rx.for_each_frame(|frame| pipeline.prefetch(frame));
         for mut m in rx.drain() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;

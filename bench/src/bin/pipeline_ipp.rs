@@ -63,6 +63,10 @@ struct Args {
     /// Connection table entries.
     #[arg(long, default_value_t = 1 << 20)]
     conn_table_size: u32,
+    /// Process the frames in bursts of this many, each first passed to
+    /// `Pipeline::prefetch` as the worker does (1: one at a time, no prefetch).
+    #[arg(long, default_value_t = 1)]
+    burst: usize,
 }
 
 fn main() -> ExitCode {
@@ -122,7 +126,12 @@ fn run(args: &Args) -> Result<u64, String> {
     if args.baseline {
         Ok(copy_only(&frames, args.packets, &mut buf))
     } else {
-        let sent = process(&mut pipeline, &snapshot, &frames, args.packets, &mut buf);
+        let sent = if args.burst > 1 {
+            let mut bufs = vec![VecFrame::new([0; FRAME_LEN]); args.burst];
+            process_bursts(&mut pipeline, &snapshot, &frames, args.packets, &mut bufs)
+        } else {
+            process(&mut pipeline, &snapshot, &frames, args.packets, &mut buf)
+        };
         if sent != u64::from(args.packets) {
             return Err(format!(
                 "only {sent} of {} packets were sent to the real servers",
@@ -146,6 +155,33 @@ fn process(
     for i in 0..packets as usize {
         buf.set_data(&frames[i % frames.len()]);
         sent += u64::from(pipeline.packet(snapshot, 0, buf, NOW) == TO_REALS);
+    }
+    sent
+}
+
+/// The measured loop in bursts of `bufs.len()`: copy a burst, prefetch it, process it.
+#[inline(never)]
+fn process_bursts(
+    pipeline: &mut Pipeline,
+    snapshot: &Snapshot,
+    frames: &[Vec<u8>],
+    packets: u32,
+    bufs: &mut [VecFrame],
+) -> u64 {
+    let mut sent = 0;
+    let mut next = 0;
+    while next < packets as usize {
+        let n = bufs.len().min(packets as usize - next);
+        for (k, buf) in bufs[..n].iter_mut().enumerate() {
+            buf.set_data(&frames[(next + k) % frames.len()]);
+        }
+        for buf in &bufs[..n] {
+            pipeline.prefetch(buf.data());
+        }
+        for buf in &mut bufs[..n] {
+            sent += u64::from(pipeline.packet(snapshot, 0, buf, NOW) == TO_REALS);
+        }
+        next += n;
     }
     sent
 }

@@ -591,6 +591,16 @@ impl<D> Table<D> {
         })
     }
 
+    /// [`Table::lookup`], and ask the CPU to start loading the entry found: what a worker
+    /// does for a whole burst before processing it, so that the cache misses of the lookups
+    /// overlap instead of coming one after the other. Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) {
+        if let Some(entry) = self.lookup(key).and_then(|hit| self.slab.get(hit.id.0 as usize)) {
+            crate::dpdk::prefetch(entry);
+        }
+    }
+
     /// Find the (hashed) persistence template with `key`.
     pub fn lookup_template(&self, key: &FlowKey) -> Option<ConnId> {
         let slab = &self.slab;
@@ -702,6 +712,19 @@ impl<D> Table<D> {
     /// transition for its `flags` (ignored for UDP), the NOOUTPUT rule, and the re-arm for
     /// the new state's timeout. Returns `None` for a template or a stale id.
     pub fn packet(&mut self, id: ConnId, dir: Dir, flags: Flags, now: u64) -> Option<Transition> {
+        self.packet_entry(id, dir, flags, now).map(|(t, _)| t)
+    }
+
+    /// [`Table::packet`], also handing back the connection (what the caller reads next to
+    /// forward the packet) without a second look-up of the entry.
+    #[inline]
+    pub fn packet_entry(
+        &mut self,
+        id: ConnId,
+        dir: Dir,
+        flags: Flags,
+        now: u64,
+    ) -> Option<(Transition, &Conn<D>)> {
         let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
         let from = c.state;
         let to = match (c.kind, c.proto) {
@@ -723,11 +746,12 @@ impl<D> Table<D> {
         if earlier {
             self.wheel.place(id.0, expires);
         }
-        Some(Transition {
+        let transition = Transition {
             from,
             to,
             moved: Move::between(from, to),
-        })
+        };
+        Some((transition, &*c))
     }
 
     /// FULLNAT: the TCP sequence translation of connection `id`, to update.

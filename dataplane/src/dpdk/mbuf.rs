@@ -55,6 +55,7 @@ impl Mbuf {
 }
 
 impl Frame for Mbuf {
+    #[inline]
     fn data(&self) -> &[u8] {
         let m = self.raw();
         // SAFETY: the first segment's data_len bytes at mtod are initialised buffer memory owned
@@ -62,6 +63,7 @@ impl Frame for Mbuf {
         unsafe { std::slice::from_raw_parts(dpdk_sys::pktmbuf_mtod(m), usize::from(m.data_len)) }
     }
 
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         let len = usize::from(self.raw().data_len);
         // SAFETY: as in `data`, and &mut self makes the access exclusive.
@@ -183,6 +185,22 @@ impl Burst {
                 Ok(())
             }
             None => Err(m),
+        }
+    }
+
+    /// Calls `f` with the frame of every mbuf held, in order (without taking them out).
+    pub fn for_each_frame(&self, mut f: impl FnMut(&[u8])) {
+        for &p in self.ptrs.get(..self.len).unwrap_or_default() {
+            if let Some(p) = NonNull::new(p) {
+                // SAFETY: the first `len` pointers are owned, valid mbufs; the slice lives for
+                // the call only, while `self` (and so the mbuf) is borrowed.
+                let m = unsafe { p.as_ref() };
+                // SAFETY: as in `Mbuf::data`: the first segment's data_len bytes at mtod.
+                let data = unsafe {
+                    std::slice::from_raw_parts(dpdk_sys::pktmbuf_mtod(m), usize::from(m.data_len))
+                };
+                f(data);
+            }
         }
     }
 

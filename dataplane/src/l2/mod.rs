@@ -7,6 +7,7 @@
 //! - [`icmp`]: ICMP echo requests to an owned address become echo replies.
 //! - [`neighbor`]: the MAC behind each next hop, and packets waiting for ARP to resolve it.
 //! - [`route`]: longest-prefix match from a destination to the egress port and next hop.
+//! - [`egress`]: each worker's cache of the answer of both lookups for its real servers.
 //!
 //! Both are pure functions over the received frame's bytes: they rewrite it in place into the
 //! reply (same length, Ethernet padding kept) or leave it untouched and say why, as a counted
@@ -23,6 +24,7 @@
 )]
 
 pub mod arp;
+pub mod egress;
 pub mod icmp;
 pub mod neighbor;
 pub mod route;

@@ -24,6 +24,8 @@ pub const MAX_WAIT_MS: u64 = 3000;
 #[derive(Debug, Clone, Default)]
 pub struct Table {
     entries: HashMap<(usize, Ipv4Addr), MacAddr, ahash::RandomState>,
+    /// Changes so far (what the egress cache's answers are stamped with).
+    generation: u64,
 }
 
 impl Table {
@@ -31,6 +33,7 @@ impl Table {
     pub fn with_capacity(capacity: usize) -> Table {
         Table {
             entries: HashMap::with_capacity_and_hasher(capacity, ahash::RandomState::new()),
+            generation: 0,
         }
     }
 
@@ -42,7 +45,17 @@ impl Table {
 
     /// Records `ip` at `mac` on `port`; true if that is new or changed.
     pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) -> bool {
-        self.entries.insert((port, ip), mac) != Some(mac)
+        let changed = self.entries.insert((port, ip), mac) != Some(mac);
+        if changed {
+            self.generation += 1;
+        }
+        changed
+    }
+
+    /// A number that changes whenever an entry is added or changed (and only then).
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Number of entries.
@@ -183,6 +196,11 @@ mod tests {
         assert_eq!(t.lookup(0, HOP), Some([2, 0, 0, 0, 0, 2]));
         assert_eq!(t.lookup(1, HOP), None, "entries are per port");
         assert_eq!(t.len(), 1);
+        let g = t.generation();
+        assert!(!t.learn(0, HOP, [2, 0, 0, 0, 0, 2]));
+        assert_eq!(t.generation(), g, "no change, same generation");
+        assert!(t.learn(0, HOP, [2, 0, 0, 0, 0, 3]));
+        assert_ne!(t.generation(), g);
     }
 
     #[test]

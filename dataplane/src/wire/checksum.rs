@@ -23,6 +23,10 @@ use std::net::Ipv4Addr;
 /// Fold a wide one's-complement sum to 16 bits with end-around carry.
 #[inline]
 const fn fold(mut sum: u64) -> u16 {
+    // Two steps fold any sum below 2^32 (every incremental update) without a loop; the loop
+    // finishes wider ones.
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -56,6 +60,22 @@ pub fn data(bytes: &[u8]) -> u16 {
     }
     // `sum` is a folded u64 and `tail` at most four words: fold `sum` once before adding.
     fold(u64::from(fold(sum)) + tail)
+}
+
+/// Return the folded one's-complement sum of a 20-byte IPv4 header (IHL 5, the header of
+/// nearly every packet): [`data`] without its loop, five big-endian 32-bit words added in a
+/// `u64` (2^32 ≡ 1 mod 0xffff, so a 32-bit word sums as its two 16-bit halves).
+#[inline]
+pub fn ipv4_header(header: &[u8; 20]) -> u16 {
+    let [a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3, e0, e1, e2, e3] = *header;
+    let word = |bytes: [u8; 4]| u64::from(u32::from_be_bytes(bytes));
+    fold(
+        word([a0, a1, a2, a3])
+            + word([b0, b1, b2, b3])
+            + word([c0, c1, c2, c3])
+            + word([d0, d1, d2, d3])
+            + word([e0, e1, e2, e3]),
+    )
 }
 
 /// Return the one's-complement sum of several partial sums.
@@ -103,6 +123,44 @@ pub const fn update_u32(checksum: u16, old: u32, new: u32) -> u16 {
             + (new >> 16) as u64
             + (new & 0xffff) as u64,
     )
+}
+
+/// Several changed words at once, for RFC 1624 eqn. 3 `HC' = ~(~HC + Σ(~m + m'))`: the sum
+/// of `~m + m'` over the changes, applied to every checksum that covers them (an address is in
+/// the IPv4 header and in the TCP/UDP pseudo-header). Applying it gives exactly what the
+/// same [`update_u16`]/[`update_u32`] calls one after the other give, with one fold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delta(u64);
+
+impl Delta {
+    /// The changes so far plus an aligned 16-bit word changed from `old` to `new`.
+    #[inline]
+    #[must_use]
+    pub const fn u16(self, old: u16, new: u16) -> Delta {
+        // At most a few dozen words are ever added: no overflow.
+        Delta(self.0 + (!old) as u64 + new as u64)
+    }
+
+    /// The changes so far plus an aligned 32-bit field changed from `old` to `new`.
+    #[inline]
+    #[must_use]
+    pub const fn u32(self, old: u32, new: u32) -> Delta {
+        self.u16((old >> 16) as u16, (new >> 16) as u16)
+            .u16(old as u16, new as u16)
+    }
+
+    /// The changes of both.
+    #[inline]
+    #[must_use]
+    pub const fn plus(self, other: Delta) -> Delta {
+        Delta(self.0 + other.0)
+    }
+
+    /// Return `checksum` updated for the changes.
+    #[inline]
+    pub const fn apply(self, checksum: u16) -> u16 {
+        !fold((!checksum) as u64 + self.0)
+    }
 }
 
 /// Return checksum `checksum` updated for the bytes at `offset` (counted from the start of the
@@ -242,6 +300,26 @@ mod tests {
         #[test]
         fn fast_sum_matches_reference(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             prop_assert_eq!(data(&bytes), reference(&bytes));
+        }
+
+        #[test]
+        fn delta_matches_chained_updates(
+            checksum: u16,
+            words in proptest::collection::vec((any::<u16>(), any::<u16>()), 0..6),
+            addr in (any::<u32>(), any::<u32>()),
+        ) {
+            let mut delta = Delta::default().u32(addr.0, addr.1);
+            let mut chained = update_u32(checksum, addr.0, addr.1);
+            for &(old, new) in &words {
+                delta = delta.u16(old, new);
+                chained = update_u16(chained, old, new);
+            }
+            prop_assert_eq!(delta.apply(checksum), chained);
+        }
+
+        #[test]
+        fn ipv4_header_sum_matches_data(bytes in proptest::array::uniform20(any::<u8>())) {
+            prop_assert_eq!(ipv4_header(&bytes), data(&bytes));
         }
 
         #[test]

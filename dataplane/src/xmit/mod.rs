@@ -59,7 +59,7 @@
 
 use crate::verdict::DropReason;
 use crate::wire::ether::{self, EtherType, EthernetAddress};
-use crate::wire::{checksum, ipv4};
+use crate::wire::{checksum, ipv4, tcp, udp};
 
 pub mod dr;
 pub mod fullnat;
@@ -69,7 +69,7 @@ pub mod toa;
 pub mod tun;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 /// The Ethernet addresses of the egress link: what [`rewrite_ether`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,24 @@ pub struct Link {
     /// The next hop's MAC (the real server's for DR, the gateway's or the destination's on
     /// link for NAT and TUN): the Ethernet destination.
     pub next_hop_mac: EthernetAddress,
+}
+
+/// Where the headers of a received TCP or UDP packet are in its frame, as the pipeline found
+/// them when it validated it: an Ethernet II header with EtherType IPv4, an IPv4 header that
+/// passed [`ipv4::Packet::validate`] (so not a fragment), then the TCP or UDP header, which
+/// passed its `check_len`. The `_at` rewrites ([`decrement_ttl_at`], [`nat::dnat_at`],
+/// [`nat::snat_at`]) take it instead of checking the frame again: the frame must not have
+/// changed since. (A `Headers` that does not match its frame cannot make them panic, since
+/// every access goes through the [`wire`](crate::wire) views; it can only write wrong bytes.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Headers {
+    /// [`ipv4::Protocol::Tcp`] or [`ipv4::Protocol::Udp`].
+    pub protocol: ipv4::Protocol,
+    /// Offset of the TCP or UDP header from the start of the frame.
+    pub l4: usize,
+    /// Offset of the end of the IPv4 packet (its total length after the Ethernet header);
+    /// what follows is Ethernet padding.
+    pub end: usize,
 }
 
 /// Rewrite the Ethernet header of `frame` for the egress link: source = the port's MAC,
@@ -104,18 +122,45 @@ pub fn decrement_ttl(frame: &mut [u8]) -> Result<(), DropReason> {
     ipv4_packet(frame)?;
     let mut eth = ether::Packet::new_unchecked(frame);
     let mut ip = ipv4::Packet::new_unchecked(eth.payload_mut());
+    let (next, delta) = ttl_step(&ip)?;
+    ip.set_ttl(next);
+    ip.set_checksum(delta.apply(ip.checksum()));
+    Ok(())
+}
+
+/// [`decrement_ttl`] on a frame whose headers the pipeline validated (`at`): nothing is
+/// checked again.
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1; the frame is unchanged.
+pub fn decrement_ttl_at(frame: &mut [u8], at: &Headers) -> Result<(), DropReason> {
+    let mut ip = ipv4_header_at(frame, at);
+    let (next, delta) = ttl_step(&ip)?;
+    ip.set_ttl(next);
+    ip.set_checksum(delta.apply(ip.checksum()));
+    Ok(())
+}
+
+/// The TTL an IPv4 packet is forwarded with, and the change of the header checksum for it.
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1.
+fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta), DropReason> {
     let ttl = ip.ttl();
     let next = match ttl.checked_sub(1) {
         Some(next) if next > 0 => next,
         _ => return Err(DropReason::TtlExceeded),
     };
-    // TTL is the high byte of the 16-bit word it shares with the protocol (RFC 791).
-    let proto = u16::from(u8::from(ip.protocol()));
-    let old = u16::from(ttl) << 8 | proto;
-    let new = u16::from(next) << 8 | proto;
-    ip.set_ttl(next);
-    ip.set_checksum(checksum::update_u16(ip.checksum(), old, new));
-    Ok(())
+    // TTL is the high byte of the 16-bit word it shares with the protocol (RFC 791); the
+    // protocol, the same before and after, cancels out of the update (~m + m').
+    let old = u16::from(ttl) << 8;
+    let new = u16::from(next) << 8;
+    Ok((next, checksum::Delta::default().u16(old, new)))
+}
+
+/// A writable view of the IPv4 header (options included) of a frame the pipeline validated.
+fn ipv4_header_at<'a>(frame: &'a mut [u8], at: &Headers) -> ipv4::Packet<&'a mut [u8]> {
+    ipv4::Packet::new_unchecked(frame.get_mut(ether::HEADER_LEN..at.l4).unwrap_or_default())
 }
 
 /// Check the structure every rewrite relies on (see the module documentation) and return a
@@ -141,6 +186,28 @@ fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
         return Err(DropReason::Fragment);
     }
     Ok(ip)
+}
+
+/// Check the structure the TCP/UDP rewrites rely on: that of [`ipv4_packet`], then a TCP or
+/// UDP header within the IPv4 payload; return where the headers are.
+///
+/// # Errors
+/// Those of [`ipv4_packet`], [`DropReason::UnsupportedProtocol`] for anything but TCP and UDP,
+/// [`DropReason::BadL4Header`] for a TCP or UDP header that does not fit.
+fn headers(frame: &[u8]) -> Result<Headers, DropReason> {
+    let ip = ipv4_packet(frame)?;
+    let protocol = ip.protocol();
+    match protocol {
+        ipv4::Protocol::Tcp => tcp::Packet::new_checked(ip.payload()).map(|_| ())?,
+        ipv4::Protocol::Udp => udp::Packet::new_checked(ip.payload()).map(|_| ())?,
+        _ => return Err(DropReason::UnsupportedProtocol),
+    }
+    // A checked header and total length are at most 60 and 65535 bytes: no overflow.
+    Ok(Headers {
+        protocol,
+        l4: ether::HEADER_LEN.saturating_add(ip.header_len()),
+        end: ether::HEADER_LEN.saturating_add(usize::from(ip.total_len())),
+    })
 }
 
 /// A writable view of the IPv4 packet of `frame`, for after [`ipv4_packet`] has checked it.

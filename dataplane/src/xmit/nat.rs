@@ -69,6 +69,7 @@ use std::net::SocketAddrV4;
 
 use crate::verdict::DropReason;
 use crate::wire::checksum;
+use crate::wire::ether;
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::tcp;
@@ -103,66 +104,154 @@ pub fn snat(frame: &mut [u8], virt: SocketAddrV4) -> Result<(), DropReason> {
     rewrite(frame, End::Source, virt)
 }
 
+/// DNAT and TTL − 1 of a client → real server packet whose headers the pipeline validated
+/// (`at`): what [`decrement_ttl`](super::decrement_ttl) then [`dnat`] do, without checking the
+/// frame again and with one update of the IPv4 header checksum for both changes.
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1; the frame is unchanged.
+pub fn dnat_at(
+    frame: &mut [u8],
+    at: &super::Headers,
+    real: SocketAddrV4,
+) -> Result<(), DropReason> {
+    rewrite_at(frame, at, End::Destination, real, true)
+}
+
+/// SNAT and TTL − 1 of a real server → client packet whose headers the pipeline validated:
+/// [`dnat_at`] for the source. Errors as for [`dnat_at`].
+pub fn snat_at(
+    frame: &mut [u8],
+    at: &super::Headers,
+    virt: SocketAddrV4,
+) -> Result<(), DropReason> {
+    rewrite_at(frame, at, End::Source, virt, true)
+}
+
 /// Rewrite one end of a TCP or UDP packet to `to`.
 fn rewrite(frame: &mut [u8], end: End, to: SocketAddrV4) -> Result<(), DropReason> {
-    let ip = super::ipv4_packet(frame)?;
-    let protocol = ip.protocol();
-    let (src_port, dst_port, l4_checksum) = match protocol {
-        Protocol::Tcp => {
-            let tcp = tcp::Packet::new_checked(ip.payload())?;
-            (tcp.src_port(), tcp.dst_port(), tcp.checksum())
-        }
-        Protocol::Udp => {
-            let udp = udp::Packet::new_checked(ip.payload())?;
-            (udp.src_port(), udp.dst_port(), udp.checksum())
-        }
-        _ => return Err(DropReason::UnsupportedProtocol),
-    };
-    let (old_addr, old_port) = match end {
-        End::Source => (ip.src_addr(), src_port),
-        End::Destination => (ip.dst_addr(), dst_port),
-    };
-    let (new_addr, new_port) = (u32::from(*to.ip()), to.port());
-    let ip_checksum = checksum::update_u32(ip.checksum(), u32::from(old_addr), new_addr);
-    // The address is in the pseudo-header, the port in the header: one update for each.
-    let updated = checksum::update_u16(
-        checksum::update_u32(l4_checksum, u32::from(old_addr), new_addr),
-        old_port,
-        new_port,
-    );
+    let at = super::headers(frame)?;
+    rewrite_at(frame, &at, end, to, false)
+}
 
-    let mut ip = super::ipv4_mut(frame);
-    match end {
-        End::Source => ip.set_src_addr(*to.ip()),
-        End::Destination => ip.set_dst_addr(*to.ip()),
-    }
-    ip.set_checksum(ip_checksum);
-    let (src_addr, dst_addr) = (ip.src_addr(), ip.dst_addr());
-    match protocol {
+/// Rewrite one end of the TCP or UDP packet whose headers are `at` to `to`, and when
+/// `forwarded` decrement its TTL too (its checksum change joins the address's).
+fn rewrite_at(
+    frame: &mut [u8],
+    at: &super::Headers,
+    end: End,
+    to: SocketAddrV4,
+    forwarded: bool,
+) -> Result<(), DropReason> {
+    let (header, l4) = frame
+        .get_mut(..at.end)
+        .and_then(|packet| packet.split_at_mut_checked(at.l4))
+        .ok_or(DropReason::Truncated)?;
+    let header = header.get_mut(ether::HEADER_LEN..).unwrap_or_default();
+    let new_port = to.port();
+    match at.protocol {
         Protocol::Tcp => {
-            let mut tcp = tcp::Packet::new_unchecked(ip.payload_mut());
+            // The fixed header holds both ports and the checksum: a view of known size.
+            let fixed = l4
+                .first_chunk_mut::<{ tcp::HEADER_LEN }>()
+                .ok_or(DropReason::BadL4Header)?;
+            let addr = rewrite_ipv4(header, end, to, forwarded)?;
+            let mut tcp = tcp::Packet::new_unchecked(fixed);
+            let old_port = match end {
+                End::Source => tcp.src_port(),
+                End::Destination => tcp.dst_port(),
+            };
             match end {
                 End::Source => tcp.set_src_port(new_port),
                 End::Destination => tcp.set_dst_port(new_port),
             }
-            tcp.set_checksum(updated);
+            tcp.set_checksum(addr.delta.u16(old_port, new_port).apply(tcp.checksum()));
         }
-        // UDP, the only other protocol let through above.
+        // UDP, the only other protocol `Headers` describes.
         _ => {
-            let mut udp = udp::Packet::new_unchecked(ip.payload_mut());
+            let addr = rewrite_ipv4(header, end, to, forwarded)?;
+            let mut udp = udp::Packet::new_unchecked(l4);
+            let old_port = match end {
+                End::Source => udp.src_port(),
+                End::Destination => udp.dst_port(),
+            };
             match end {
                 End::Source => udp.set_src_port(new_port),
                 End::Destination => udp.set_dst_port(new_port),
             }
+            let l4_checksum = udp.checksum();
             if l4_checksum == 0 {
                 // Sent without a checksum: Linux computes one (see the module documentation).
-                udp.fill_checksum(src_addr, dst_addr);
+                udp.fill_checksum(addr.src, addr.dst);
             } else {
+                let updated = addr.delta.u16(old_port, new_port).apply(l4_checksum);
                 udp.set_checksum(checksum::udp_nonzero(updated));
             }
         }
     }
     Ok(())
+}
+
+/// What [`rewrite_ipv4`] did: the change of the address (for the TCP/UDP pseudo-header) and
+/// the packet's addresses after it.
+struct Rewritten {
+    delta: checksum::Delta,
+    src: std::net::Ipv4Addr,
+    dst: std::net::Ipv4Addr,
+}
+
+/// The IPv4 part of [`rewrite_at`] on `header` (options included): TTL − 1 when `forwarded`,
+/// the address of `end`, the header checksum. The usual 20-byte header is rewritten through a
+/// view of known size, which checks no bounds.
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] (`forwarded` only); the header is unchanged.
+fn rewrite_ipv4(
+    header: &mut [u8],
+    end: End,
+    to: SocketAddrV4,
+    forwarded: bool,
+) -> Result<Rewritten, DropReason> {
+    match <&mut [u8; ipv4::HEADER_LEN]>::try_from(&mut *header) {
+        Ok(fixed) => rewrite_ipv4_in(&mut ipv4::Packet::new_unchecked(fixed), end, to, forwarded),
+        Err(_) => rewrite_ipv4_in(&mut ipv4::Packet::new_unchecked(header), end, to, forwarded),
+    }
+}
+
+fn rewrite_ipv4_in<T: AsRef<[u8]> + AsMut<[u8]>>(
+    ip: &mut ipv4::Packet<T>,
+    end: End,
+    to: SocketAddrV4,
+    forwarded: bool,
+) -> Result<Rewritten, DropReason> {
+    let ttl = if forwarded {
+        Some(super::ttl_step(ip)?)
+    } else {
+        None
+    };
+    let old_addr = match end {
+        End::Source => ip.src_addr(),
+        End::Destination => ip.dst_addr(),
+    };
+    // The address is in the IPv4 header and in the pseudo-header of the TCP/UDP checksum.
+    let delta = checksum::Delta::default().u32(u32::from(old_addr), u32::from(*to.ip()));
+    let ip_delta = match ttl {
+        Some((next, ttl_delta)) => {
+            ip.set_ttl(next);
+            delta.plus(ttl_delta)
+        }
+        None => delta,
+    };
+    match end {
+        End::Source => ip.set_src_addr(*to.ip()),
+        End::Destination => ip.set_dst_addr(*to.ip()),
+    }
+    ip.set_checksum(ip_delta.apply(ip.checksum()));
+    Ok(Rewritten {
+        delta,
+        src: ip.src_addr(),
+        dst: ip.dst_addr(),
+    })
 }
 
 /// The flow of the packet embedded in an ICMP error, as that packet was sent (the reverse of
