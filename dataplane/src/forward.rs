@@ -16,6 +16,13 @@
 //!
 //! Every forwarded packet has its TTL decremented (Linux ≥ 4.3 IPVS does the same); TTL ≤ 1
 //! is dropped as `ttl_exceeded`.
+//!
+//! The fast path (packets of established connections) does each thing once: the headers
+//! validated by the pipeline are not checked again (`xmit::Headers`, the `_at` rewrites; NAT
+//! decrements the TTL in the same pass as the address change), and where a real server's
+//! packets leave (route, next hop's MAC) comes from the worker's cache (`l2::egress`), stamped
+//! with the snapshot and the neighbour table it was computed from. Replies to clients (NAT)
+//! and ICMP errors take the full route and neighbour lookups.
 
 use crate::conn::{self, Dir, FlowKey, Fwd, Hit, NewConn, NewTemplate};
 use crate::frame::Frame;
@@ -157,7 +164,9 @@ fn verdict(r: Result<Verdict, DropReason>) -> Verdict {
 }
 
 /// A TCP or UDP packet, its IPv4 header validated and its headers at `at`: to a VIP when
-/// `local`, else possibly a NAT reply.
+/// `local`, else possibly a NAT reply. `hint`: what a lookup of its connection answered when
+/// the worker prefetched the burst.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn l4<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
@@ -166,6 +175,7 @@ pub(crate) fn l4<F: Frame>(
     at: xmit::Headers,
     local: bool,
     now_ms: u64,
+    hint: Option<conn::Hit>,
 ) -> Verdict {
     verdict(Flow::parse(frame.data(), at).and_then(|flow| {
         // A FULLNAT reply comes to a local address; its port says which worker owns it.
@@ -179,7 +189,7 @@ pub(crate) fn l4<F: Frame>(
         if owning != p.worker {
             return Ok(Verdict::Redirect { worker: owning });
         }
-        let hit = p.conns.lookup(&flow.key());
+        let hit = p.conns.lookup_hinted(&flow.key(), hint);
         if to_laddr {
             if let Some(Hit { id, dir: Dir::Out }) = hit {
                 return outbound(p, snapshot, frame, id, &flow, now_ms);
@@ -378,6 +388,7 @@ fn persistent_pick(
 }
 
 /// Applies a packet's state transition to its real server's counters.
+#[inline]
 fn account(real: &Real, moved: conn::Move) {
     match moved {
         conn::Move::Stay => {}
@@ -415,12 +426,16 @@ fn inbound<F: Frame>(
             nat::dnat_at(frame.data_mut(), &flow.at, rip)?;
             egress_to_real(p, snapshot, frame.data_mut(), *rip.ip())
         }
+        Some(Fwd::Dr) => {
+            xmit::decrement_ttl_validated(frame.data_mut())?;
+            direct(p, snapshot, frame.data_mut(), *rip.ip())
+        }
         Some(Fwd::FullNat) => {
-            xmit::decrement_ttl_at(frame.data_mut(), &flow.at)?;
+            xmit::decrement_ttl_validated(frame.data_mut())?;
             fullnat_in(p, snapshot, frame, id, flow)
         }
         _ => {
-            xmit::decrement_ttl_at(frame.data_mut(), &flow.at)?;
+            xmit::decrement_ttl_validated(frame.data_mut())?;
             transmit(p, snapshot, in_port, frame, fwd, rip)
         }
     }
@@ -539,7 +554,7 @@ fn outbound<F: Frame>(
     let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
     let fullnat = c.fwd() == Some(Fwd::FullNat);
     if fullnat {
-        xmit::decrement_ttl_at(frame.data_mut(), &flow.at)?;
+        xmit::decrement_ttl_validated(frame.data_mut())?;
     } else {
         nat::snat_at(frame.data_mut(), &flow.at, c.virt())?;
     }
@@ -913,12 +928,75 @@ proto = "tcp"
 
     const TX: Verdict = Verdict::Tx { port: 0 };
 
+    /// A segment from client port `cport` with the given flags.
+    fn flagged(cport: u16, syn: bool, ack: bool, fin: bool, rst: bool) -> VecFrame {
+        let ip = Ip::new(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 0, 100));
+        let tcp = tcp_header(syn, ack, fin, rst, false);
+        let packet = ip.tcp(cport, 80, &tcp, b"x");
+        VecFrame::new(frame(ROUTER_MAC, EthernetAddress(PORT_MAC), &packet, &[]))
+    }
+
+    #[test]
+    fn bursts_with_hints_give_what_single_packets_give() {
+        // Flows opening, closing, resetting and reusing their port, several packets of a flow
+        // in one burst (so that earlier packets change what later hints name).
+        let mut frames = Vec::new();
+        for cport in 1000..1006 {
+            frames.push(flagged(cport, true, false, false, false));
+        }
+        for cport in 1000..1006 {
+            frames.push(flagged(cport, false, true, false, false));
+            frames.push(flagged(cport, false, true, true, false));
+        }
+        for cport in 1000..1003 {
+            frames.push(flagged(cport, false, false, false, true));
+            frames.push(flagged(cport, true, false, false, false));
+            frames.push(flagged(cport, false, true, false, false));
+        }
+        frames.push(flagged(2000, false, true, false, false));
+        for mode in ["nat", "dr"] {
+            let config = config(mode, "10.0.0.254", true);
+            let (one, burst) = (
+                snapshot(&config, PORT_MAC, None),
+                snapshot(&config, PORT_MAC, None),
+            );
+            let mut single = Pipeline::new(0, 1, 64, &one, 0).unwrap();
+            let mut bursty = Pipeline::new(0, 1, 64, &burst, 0).unwrap();
+            for (b, chunk) in frames.chunks(4).enumerate() {
+                let mut a: Vec<VecFrame> = chunk.to_vec();
+                let mut c: Vec<VecFrame> = chunk.to_vec();
+                let now = b as u64;
+                let hints: Vec<_> = c
+                    .iter()
+                    .map(|f| bursty.prefetch(&burst, 0, f.data()))
+                    .collect();
+                for ((fa, fc), hint) in a.iter_mut().zip(&mut c).zip(hints) {
+                    let va = single.packet(&one, 0, fa, now);
+                    let vc = bursty.packet_hinted(&burst, 0, fc, now, hint);
+                    assert_eq!((va, fa.data()), (vc, fc.data()), "{mode}, burst {b}");
+                }
+            }
+            assert_eq!(single.conns(), bursty.conns(), "{mode}");
+            let totals = |s: &Snapshot| s.services[0].traffic.totals();
+            assert_eq!(totals(&one), totals(&burst), "{mode}");
+            assert_eq!(
+                totals(&one).conns,
+                9,
+                "{mode}: 6 opened, 3 reopened after RST"
+            );
+        }
+    }
+
     #[test]
     fn egress_cache_sees_neighbour_and_route_changes_at_the_next_packet() {
         let first = snapshot(&config("nat", "10.0.0.254", true), PORT_MAC, None);
         let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
         assert_eq!(send(&mut p, &first, true), (TX, GW1_MAC, PORT_MAC));
-        assert_eq!(send(&mut p, &first, false), (TX, GW1_MAC, PORT_MAC), "cached");
+        assert_eq!(
+            send(&mut p, &first, false),
+            (TX, GW1_MAC, PORT_MAC),
+            "cached"
+        );
         // The gateway announces a new MAC (ARP seen by this worker or a peer).
         p.learn(0, Ipv4Addr::new(10, 0, 0, 254), NEW_MAC);
         assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
@@ -927,7 +1005,11 @@ proto = "tcp"
         p.adopt(Some(&first), &second);
         assert_eq!(send(&mut p, &second, false), (TX, GW2_MAC, PORT_MAC));
         // Same routes, another port MAC: a new snapshot is never answered from the old one.
-        let third = snapshot(&config("nat", "10.0.0.253", true), OTHER_PORT_MAC, Some(&second));
+        let third = snapshot(
+            &config("nat", "10.0.0.253", true),
+            OTHER_PORT_MAC,
+            Some(&second),
+        );
         p.adopt(Some(&second), &third);
         assert_eq!(send(&mut p, &third, false), (TX, GW2_MAC, OTHER_PORT_MAC));
     }
@@ -937,7 +1019,11 @@ proto = "tcp"
         let first = snapshot(&config("dr", "10.0.0.254", true), PORT_MAC, None);
         let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
         assert_eq!(send(&mut p, &first, true), (TX, REAL_MAC, PORT_MAC));
-        assert_eq!(send(&mut p, &first, false), (TX, REAL_MAC, PORT_MAC), "cached");
+        assert_eq!(
+            send(&mut p, &first, false),
+            (TX, REAL_MAC, PORT_MAC),
+            "cached"
+        );
         p.learn(0, Ipv4Addr::new(10, 0, 0, 11), NEW_MAC);
         assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
         let second = snapshot(&config("dr", "10.0.0.254", false), PORT_MAC, Some(&first));

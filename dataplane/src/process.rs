@@ -12,6 +12,12 @@
 //!
 //! A packet of a flow that another worker owns is handed to it ([`Verdict::Redirect`]); see
 //! [`owner`] for the rule.
+//!
+//! Bursts: before processing a burst, the worker passes every frame to
+//! [`Pipeline::prefetch`], which looks its connection up and asks the CPU for the entry, so
+//! that the cache misses of a burst's lookups overlap; each frame then goes through
+//! [`Pipeline::packet_hinted`] with what was found ([`Hint`]), which reuses it when it still
+//! holds. [`Pipeline::packet`] is the same without a hint.
 
 use crate::conn;
 use crate::dpdk::MacAddr;
@@ -75,6 +81,11 @@ pub struct Pipeline {
     /// FULLNAT events that are not drops.
     pub(crate) events: FullnatEvents,
 }
+
+/// What [`Pipeline::prefetch`] found for a frame: its connection, if any, as the lookup
+/// answered then. Only a hint: [`Pipeline::packet_hinted`] checks it still holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hint(Option<conn::Hit>);
 
 /// FULLNAT events worth counting that do not drop the packet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -273,30 +284,49 @@ impl Pipeline {
         }
     }
 
-    /// Warms the caches for `frame` before [`Pipeline::packet`] sees it: looks up the
+    /// Warms the caches for `frame` before [`Pipeline::packet_hinted`] sees it: looks up the
     /// connection of a TCP or UDP packet and prefetches its entry ([`conn::Table::prefetch`]).
     /// The worker does this for a whole burst first, so that the cache misses of the lookups
-    /// overlap instead of stalling each packet in turn. The frame is read without being
-    /// validated (a malformed one only costs a useless lookup); nothing changes.
-    pub fn prefetch(&self, frame: &[u8]) {
-        let eth = ether::Packet::new_unchecked(frame);
-        if eth.ethertype() != EtherType::Ipv4 {
-            return;
-        }
-        let ip = ipv4::Packet::new_unchecked(eth.payload());
+    /// overlap instead of stalling each packet in turn, and hands what was found to
+    /// [`Pipeline::packet_hinted`], which then need not search the index again. The frame is
+    /// read without being validated (a malformed one only costs a useless lookup); nothing
+    /// changes. Frames that [`Pipeline::packet`] drops at once (another MAC) are skipped.
+    pub fn prefetch(&self, snapshot: &Snapshot, in_port: usize, frame: &[u8]) -> Hint {
+        // Ethernet and the fixed IPv4 header through views of known size; the ports (first
+        // in TCP and UDP alike) after the header, whatever its length.
+        let Some((head, rest)) = frame.split_first_chunk::<{ ether::HEADER_LEN }>() else {
+            return Hint::default();
+        };
+        let eth = ether::Packet::new_unchecked(head);
+        let ours = snapshot
+            .ports
+            .get(in_port)
+            .is_some_and(|p| eth.dst_addr() == EthernetAddress(p.mac));
+        let Some(ip) = rest.first_chunk::<{ ipv4::HEADER_LEN }>() else {
+            return Hint::default();
+        };
+        let ip = ipv4::Packet::new_unchecked(ip);
         let proto = match ip.protocol() {
             Protocol::Tcp => conf::Proto::Tcp,
             Protocol::Udp => conf::Proto::Udp,
-            _ => return,
+            _ => return Hint::default(),
         };
-        // TCP and UDP headers both start with the two ports.
-        let ports = udp::Packet::new_unchecked(ip.payload());
+        if !ours || eth.ethertype() != EtherType::Ipv4 {
+            return Hint::default();
+        }
+        let Some(ports) = rest
+            .get(ip.header_len()..)
+            .and_then(<[u8]>::first_chunk::<4>)
+        else {
+            return Hint::default();
+        };
+        let ports = udp::Packet::new_unchecked(ports);
         let key = conn::FlowKey::new(
             proto,
             SocketAddrV4::new(ip.src_addr(), ports.src_port()),
             SocketAddrV4::new(ip.dst_addr(), ports.dst_port()),
         );
-        self.conns.prefetch(&key);
+        Hint(self.conns.prefetch(&key))
     }
 
     /// Decides what happens to `frame`, received on port `in_port` at `now_ms`, rewriting it
@@ -307,6 +337,20 @@ impl Pipeline {
         in_port: usize,
         frame: &mut F,
         now_ms: u64,
+    ) -> Verdict {
+        self.packet_hinted(snapshot, in_port, frame, now_ms, Hint::default())
+    }
+
+    /// [`Pipeline::packet`] for a frame whose connection [`Pipeline::prefetch`] looked up
+    /// (`hint`): the same verdict and the same rewrite, with the lookup's answer reused when it
+    /// still holds ([`conn::Table::lookup_hinted`]).
+    pub fn packet_hinted<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+        hint: Hint,
     ) -> Verdict {
         let Some(port) = snapshot.ports.get(in_port) else {
             return Verdict::Drop(DropReason::NotOurs);
@@ -320,7 +364,7 @@ impl Pipeline {
             EtherType::Ipv4 if dst_mac != EthernetAddress(port.mac) => {
                 Verdict::Drop(DropReason::ForeignMac)
             }
-            EtherType::Ipv4 => self.ipv4(snapshot, in_port, frame, now_ms),
+            EtherType::Ipv4 => self.ipv4(snapshot, in_port, frame, now_ms, hint),
             t if t.is_vlan() => Verdict::Drop(DropReason::VlanTagged),
             _ => Verdict::Drop(DropReason::UnsupportedEthertype),
         }
@@ -364,6 +408,7 @@ impl Pipeline {
         in_port: usize,
         frame: &mut F,
         now_ms: u64,
+        hint: Hint,
     ) -> Verdict {
         let eth = ether::Packet::new_unchecked(frame.data());
         let ip = ipv4::Packet::new_unchecked(eth.payload());
@@ -397,7 +442,7 @@ impl Pipeline {
                     l4: ether::HEADER_LEN + header_len,
                     end: ether::HEADER_LEN + total_len,
                 };
-                forward::l4(self, snapshot, in_port, frame, at, local, now_ms)
+                forward::l4(self, snapshot, in_port, frame, at, local, now_ms, hint.0)
             }
             (true, _, _) => Verdict::Drop(DropReason::UnsupportedProtocol),
             (false, _, _) => Verdict::Drop(DropReason::NotOurs),

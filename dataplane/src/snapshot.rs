@@ -38,6 +38,16 @@ impl PortView {
     }
 }
 
+/// A service's protocol, address and port as one integer: one word to hash when a new
+/// connection looks its service up.
+fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
+    let proto = match proto {
+        conf::Proto::Tcp => 6,
+        conf::Proto::Udp => 17,
+    };
+    proto << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
+}
+
 /// A set of IPv4 addresses asked about for every packet ("is the destination ours?"): open
 /// addressing over a power-of-two array at most half full, a multiplicative hash, linear
 /// probing. A lookup is one multiply and usually one comparison, however many addresses.
@@ -108,7 +118,8 @@ pub struct Snapshot {
     pub neighbors: Vec<(usize, Ipv4Addr, MacAddr)>,
     /// Virtual services; a worker keeps one scheduler per entry, at the same index.
     pub services: Vec<Arc<Service>>,
-    by_vip: HashMap<(conf::Proto, SocketAddrV4), usize, ahash::RandomState>,
+    /// [`vip_key`] of each service → its index.
+    by_vip: HashMap<u64, usize, ahash::RandomState>,
     /// Every address owned on any port: what [`Snapshot::owns`] searches.
     owned: AddrSet,
     /// Every FULLNAT local address of every service.
@@ -174,7 +185,7 @@ impl Snapshot {
             let built = service::build(s, old.map(Arc::as_ref), workers).map_err(|e| {
                 service::BuildError(format!("service {} {}: {e}", s.proto.as_str(), s.vip))
             })?;
-            by_vip.insert((s.proto, s.vip), services.len());
+            by_vip.insert(vip_key(s.proto, s.vip), services.len());
             services.push(Arc::new(built));
         }
         let mut laddrs: Vec<Ipv4Addr> = config
@@ -223,13 +234,13 @@ impl Snapshot {
     /// Whether `ip` is a FULLNAT local address (replies of FULLNAT connections come to it).
     #[inline]
     pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
-        self.laddrs.binary_search(&ip).is_ok()
+        !self.laddrs.is_empty() && self.laddrs.binary_search(&ip).is_ok()
     }
 
     /// Index of the service for `proto` and `vip` in [`Snapshot::services`].
     #[inline]
     pub fn service_index(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<usize> {
-        self.by_vip.get(&(proto, vip)).copied()
+        self.by_vip.get(&vip_key(proto, vip)).copied()
     }
 
     /// The service for `proto` and `vip`.

@@ -1,16 +1,17 @@
-//! The per-lcore polling loop: rx burst → pipeline verdict per packet → tx grouped by port,
+//! The per-lcore polling loop: rx burst → every packet's connection looked up and prefetched
+//! (`Pipeline::prefetch`) → pipeline verdict per packet → tx grouped by port,
 //! then the between-burst work: packets handed over by other workers, neighbours learned by
 //! other workers, configuration changes, connection expiry, counters. All state a worker
 //! touches is in its own [`Worker`]; what workers share is the lock-free [`Fabric`].
 
 use crate::dpdk::lcore;
-use crate::dpdk::mbuf::{Burst, Mbuf};
+use crate::dpdk::mbuf::{Burst, Mbuf, BURST_MAX};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
 use crate::dpdk::MacAddr;
 use crate::frame::Frame;
 use crate::l2::neighbor::{Parked, Pending};
-use crate::process::Pipeline;
+use crate::process::{Hint, Pipeline};
 use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
 use crate::verdict::{DropReason, Verdict};
@@ -112,6 +113,8 @@ pub struct Worker<'a> {
     snapshot: Arc<Snapshot>,
     generation: u64,
     pipeline: Pipeline,
+    /// What `Pipeline::prefetch` found for each packet of the burst being processed.
+    hints: [Hint; BURST_MAX],
     pending: Pending<Mbuf>,
     /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
     learned: Vec<(usize, Ipv4Addr, MacAddr)>,
@@ -161,6 +164,7 @@ impl<'a> Worker<'a> {
             snapshot: setup.fabric.snapshot(),
             generation: setup.fabric.generation.load(Relaxed),
             pipeline: setup.pipeline,
+            hints: [Hint::default(); BURST_MAX],
             pending: Pending::with_capacity(PENDING_MAX),
             learned: Vec::with_capacity(64),
             counters: Counters::default(),
@@ -224,13 +228,25 @@ impl<'a> Worker<'a> {
         }
         self.last_rx_tsc = lcore::rdtsc();
         let mut rx = std::mem::take(&mut self.rx);
-        let pipeline = &self.pipeline;
-        rx.for_each_frame(|frame| pipeline.prefetch(frame));
-        for mut m in rx.drain() {
+        // Every connection of the burst looked up first: their cache misses overlap.
+        let (pipeline, snapshot) = (&self.pipeline, &self.snapshot);
+        let mut next = self.hints.iter_mut();
+        rx.for_each_frame(|frame| {
+            if let Some(hint) = next.next() {
+                *hint = pipeline.prefetch(snapshot, port, frame);
+            }
+        });
+        for (i, mut m) in rx.drain().enumerate() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
-            self.act(verdict, port, m, now);
+            let hint = self.hints.get(i).copied().unwrap_or_default();
+            match self
+                .pipeline
+                .packet_hinted(&self.snapshot, port, &mut m, now, hint)
+            {
+                Verdict::Tx { port } => self.send(port, m),
+                verdict => self.act(verdict, port, m, now),
+            }
             if self.pipeline.has_learned() {
                 self.absorb_learned();
             }
@@ -393,6 +409,7 @@ impl<'a> Worker<'a> {
     }
 
     /// Queues `m` for transmission on `port`, flushing that port's burst when it is full.
+    #[inline]
     fn send(&mut self, port: usize, m: Mbuf) {
         let Some(tx) = self.tx.get_mut(port) else {
             self.counters.drop(DropReason::NoRoute);

@@ -8,6 +8,8 @@
 //!    from the second pass on every packet hits an ESTABLISHED connection (an ACK, or the
 //!    flow's SYN again, which the IPVS state table keeps in ESTABLISHED). Rates come from two
 //!    runs of different lengths: Δtx / Δwindow, which leaves out start-up and the first pass.
+//!    The input floor on the same file (rvsd dropping every frame at its first check: pcap
+//!    rx, dispatch, free) over testpmd is the ratio no pipeline can exceed on these devices.
 //! 2. **New connections per second** of one worker: files of distinct SYNs replayed once;
 //!    Δconnections / Δtime between a small and a large file. The same-run reference is the
 //!    input floor: rvsd receiving the large file and dropping every frame at its first check.
@@ -289,14 +291,14 @@ fn throughput(
     let vdev = dpdk::pcap_vdev(&pcap, true);
     let durations = [args.short_secs, args.long_secs].map(Duration::from_secs_f64);
     let modes = [Mode::Nat, Mode::Dr];
-    // [rep][system: testpmd, NAT, DR] -> (short, long)
-    let mut rates: Vec<[f64; 3]> = Vec::new();
+    // [rep][system: testpmd, NAT, DR, floor] -> (short, long)
+    let mut rates: Vec<[f64; 4]> = Vec::new();
     let mut log = String::new();
     for rep in 0..args.reps {
         let mut samples = [[Sample {
             secs: 0.0,
             count: 0,
-        }; 2]; 3];
+        }; 2]; 4];
         for (d, &duration) in durations.iter().enumerate() {
             let eal = dpdk::eal_args(memory, mbufs, &vdev, &dpdk::file_prefix("tp"));
             let (run, tx) = dpdk::testpmd(&eal, mbufs, duration)?;
@@ -314,17 +316,27 @@ fn throughput(
                     count: stats.tx_packets,
                 };
             }
+            // The input floor: the same file, every frame dropped at the first check.
+            let eal = dpdk::eal_args(memory, mbufs, &vdev, &dpdk::file_prefix("floor"));
+            let config = eal_toml(&eal) + &lab::floor_config_body(DEFAULT_CONN_TABLE, mbufs);
+            let (run, stats) = rvsd.timed(&config, duration)?;
+            samples[3][d] = Sample {
+                secs: run.window.as_secs_f64(),
+                count: stats.rx_packets,
+            };
         }
         let r = samples.map(|s| slope(s[0], s[1]));
         let _ = writeln!(
             log,
-            "  rep {}: testpmd {:.2} Mpps, NAT {:.2} Mpps ({:.3}), DR {:.2} Mpps ({:.3}); windows {}",
+            "  rep {}: testpmd {:.2} Mpps, NAT {:.2} Mpps ({:.3}), DR {:.2} Mpps ({:.3}), floor {:.2} Mpps ({:.3}); windows {}",
             rep + 1,
             r[0] / 1e6,
             r[1] / 1e6,
             r[1] / r[0],
             r[2] / 1e6,
             r[2] / r[0],
+            r[3] / 1e6,
+            r[3] / r[0],
             samples
                 .iter()
                 .map(|s| format!("{:.3}/{:.3} s", s[0].secs, s[1].secs))
@@ -348,9 +360,17 @@ fn throughput(
             )
             .target("≥ 0.90", ratio >= 0.90);
     }
+    let floors: Vec<f64> = rates.iter().map(|r| r[3] / r[0]).collect();
+    let (lo, hi) = range(&floors);
+    report.row(
+        "input floor, same file".to_string(),
+        format!("{:.2} Mpps", median(&column(3)) / 1e6),
+        format!("testpmd macswap {:.2} Mpps", testpmd / 1e6),
+        format!("{:.3} ({lo:.2}-{hi:.2})", median(&floors)),
+    );
     let _ = writeln!(
         report.details,
-        "Established flows: {packets} packets per pass over the file ({flows} SYNs, then {} x {flows} ACKs); the first \
+        "Input floor: rvsd on the same file with dpdk0 on another MAC, every frame dropped at its first check          (foreign_mac): pcap rx, dispatch, mbuf free, no pipeline and no tx; its ratio to testpmd bounds what any          pipeline can reach on these devices. Established flows: {packets} packets per pass over the file ({flows} SYNs, then {} x {flows} ACKs); the first \
          pass opens every flow (SYN) and establishes it (ACK); later passes only hit ESTABLISHED connections (a SYN \
          on ESTABLISHED stays ESTABLISHED); every rvsd run is checked to end with {flows} connections, all active, \
          and no drop (a WARNING line otherwise). mbuf pool {mbufs}; conn_table_size {DEFAULT_CONN_TABLE}; \

@@ -23,6 +23,12 @@
 //! against the slab entry itself (the entry the caller is about to use anyway). A lookup is
 //! one hash, one probe of the control bytes and values, and one read of the entry.
 //!
+//! In a large table those are three cache misses, each waiting for the one before. A worker
+//! therefore looks up a whole burst first ([`Table::prefetch`]: the lookups of different
+//! packets overlap their misses, and the entry found is prefetched), then processes each
+//! packet with [`Table::lookup_hinted`], which takes the earlier answer after checking
+//! against the entry that it still holds.
+//!
 //! Everything is allocated by [`Table::new`]: the slab of `capacity` entries (`None` =
 //! free, free entries on a stack), the links of the expiry wheel, and the index with room
 //! for two keys per entry at most half full, so no insertion allocates or rehashes. (A

@@ -593,11 +593,39 @@ impl<D> Table<D> {
 
     /// [`Table::lookup`], and ask the CPU to start loading the entry found: what a worker
     /// does for a whole burst before processing it, so that the cache misses of the lookups
-    /// overlap instead of coming one after the other. Changes nothing.
+    /// overlap instead of coming one after the other. Changes nothing; the answer can be
+    /// handed to [`Table::lookup_hinted`] when the packet is processed.
     #[inline]
-    pub fn prefetch(&self, key: &FlowKey) {
-        if let Some(entry) = self.lookup(key).and_then(|hit| self.slab.get(hit.id.0 as usize)) {
+    pub fn prefetch(&self, key: &FlowKey) -> Option<Hit> {
+        let hit = self.lookup(key)?;
+        if let Some(entry) = self.slab.get(hit.id.0 as usize) {
             crate::dpdk::prefetch(entry);
+        }
+        Some(hit)
+    }
+
+    /// [`Table::lookup`], trying `hint` first: what a lookup of the same key answered a moment
+    /// ago ([`Table::prefetch`]). When the entry it names is still a connection indexed under
+    /// `key` in that direction, that is the answer (keys are unique in the index) and the
+    /// index is not searched again; otherwise (the entry went, or was reused) it is.
+    #[inline]
+    pub fn lookup_hinted(&self, key: &FlowKey, hint: Option<Hit>) -> Option<Hit> {
+        match hint {
+            Some(hit) if self.indexed_as(hit, key) => Some(hit),
+            _ => self.lookup(key),
+        }
+    }
+
+    /// Whether the entry `hit` names is a connection indexed under `key` in `hit.dir`.
+    fn indexed_as(&self, hit: Hit, key: &FlowKey) -> bool {
+        match self.get(hit.id) {
+            // A connection's keys are in the index for as long as it lives (only templates
+            // are ever taken out early), its out key only for methods that see replies.
+            Some(c) if !c.is_template() => match hit.dir {
+                Dir::In => c.in_key() == *key,
+                Dir::Out => c.out_key() == Some(*key),
+            },
+            _ => false,
         }
     }
 

@@ -1421,3 +1421,56 @@ fn capacity_limits() {
     );
     empty.check();
 }
+
+#[test]
+fn prefetch_answers_as_lookup_and_a_hint_is_taken_only_while_it_holds() {
+    let mut lb = Lb::new(8);
+    let nat = lb.tcp(1, Fwd::Nat, 0, T0);
+    let dr = lb.tcp(2, Fwd::Dr, 1, T0);
+    let nat_in = lb.table.get(nat).unwrap().in_key();
+    let nat_out = lb.table.get(nat).unwrap().out_key().unwrap();
+    let dr_in = lb.table.get(dr).unwrap().in_key();
+    let unknown = FlowKey::new(Proto::Tcp, client(9), VIP);
+    for key in [nat_in, nat_out, dr_in, unknown] {
+        assert_eq!(lb.table.prefetch(&key), lb.table.lookup(&key), "{key:?}");
+        let hint = lb.table.prefetch(&key);
+        assert_eq!(lb.table.lookup_hinted(&key, hint), lb.table.lookup(&key));
+        assert_eq!(lb.table.lookup_hinted(&key, None), lb.table.lookup(&key));
+    }
+    // A hint for another key, or the other direction, is not taken.
+    let nat_hit = lb.table.lookup(&nat_in);
+    assert_eq!(
+        lb.table.lookup_hinted(&dr_in, nat_hit),
+        lb.table.lookup(&dr_in)
+    );
+    let out_hit = lb.table.lookup(&nat_out);
+    assert_eq!(lb.table.lookup_hinted(&nat_in, out_hit), nat_hit);
+    // DR has no out key: a hint claiming one is not taken.
+    let dr_as_out = Some(Hit {
+        id: dr,
+        dir: Dir::Out,
+    });
+    let dr_reply = FlowKey::new(Proto::Tcp, rip(1), client(2));
+    assert_eq!(lb.table.lookup_hinted(&dr_reply, dr_as_out), None);
+    // The connection goes and its entry is reused by another flow: the old hint is stale.
+    let stale = lb.table.prefetch(&nat_in);
+    let gone = lb.remove(nat).unwrap();
+    lb.unbind(&gone);
+    let other = lb.tcp(3, Fwd::Nat, 0, T0);
+    assert_eq!(other, nat, "the freed entry is reused");
+    assert_eq!(lb.table.lookup_hinted(&nat_in, stale), None);
+    let other_in = lb.table.get(other).unwrap().in_key();
+    assert_eq!(
+        lb.table.lookup_hinted(&other_in, stale),
+        lb.table.lookup(&other_in)
+    );
+    // Templates are never the answer, hint or not.
+    let key = FlowKey::template(Proto::Tcp, *client(4).ip(), Ipv4Addr::BROADCAST, VIP);
+    let t = lb.template(key, 0, 300, T0);
+    let as_conn = Some(Hit {
+        id: t,
+        dir: Dir::In,
+    });
+    assert_eq!(lb.table.lookup_hinted(&key, as_conn), None);
+    lb.table.check();
+}

@@ -129,7 +129,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// the total length; [`DropReason::BadIpv4Header`] if IHL < 5 or the total length is
     /// shorter than the header.
     pub fn check_len(&self) -> Result<(), DropReason> {
-        let len = self.buffer.as_ref().len();
+        self.check_len_within(self.buffer.as_ref().len())
+    }
+
+    /// [`Packet::check_len`] for a view over at least the header, of a buffer of `len` bytes.
+    #[inline]
+    fn check_len_within(&self, len: usize) -> Result<(), DropReason> {
         if len < HEADER_LEN {
             return Err(DropReason::Truncated);
         }
@@ -156,14 +161,28 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// # Errors
     /// [`DropReason::Truncated`], [`DropReason::BadIpv4Header`] or [`DropReason::Fragment`].
     pub fn validate(&self) -> Result<(), DropReason> {
-        if self.buffer.as_ref().len() < HEADER_LEN {
+        let buffer = self.buffer.as_ref();
+        match buffer.first_chunk::<HEADER_LEN>() {
+            // The usual header, without options, read through a view of known size (no
+            // bounds to check again); the lengths are checked against the whole buffer.
+            Some(fixed) if read_u8(fixed, field::VER_IHL) & 0x0f == 5 => {
+                Packet::new_unchecked(fixed).validate_within(buffer.len())
+            }
+            _ => self.validate_within(buffer.len()),
+        }
+    }
+
+    /// [`Packet::validate`] for a view over at least the header, of a buffer of `len` bytes.
+    #[inline]
+    fn validate_within(&self, len: usize) -> Result<(), DropReason> {
+        if len < HEADER_LEN {
             return Err(DropReason::Truncated);
         }
         // Version 4 is expected: an IPv6 packet under the IPv4 EtherType is malformed.
         if self.version() != 4 {
             return Err(DropReason::BadIpv4Header);
         }
-        self.check_len()?;
+        self.check_len_within(len)?;
         // Valid checksum is expected: rvs does not rely on RX checksum offload here.
         if !self.verify_checksum() {
             return Err(DropReason::BadIpv4Header);

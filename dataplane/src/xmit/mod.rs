@@ -32,6 +32,11 @@
 //!   packet is never made to look valid. ICMP errors rewritten by NAT get a fully recomputed
 //!   ICMP checksum, so their checksum *is* verified first ([`DropReason::BadIcmpChecksum`]),
 //!   as `ip_vs_in_icmp` and `handle_response_icmp` do.
+//!
+//!   The exception is the fast path: the pipeline has already checked all of this once, on
+//!   receipt, so the rewrites of every established TCP/UDP packet ([`nat::dnat_at`],
+//!   [`nat::snat_at`], [`decrement_ttl_validated`]) take where the headers are ([`Headers`])
+//!   instead of checking them again. They still never panic and are still all or nothing.
 //! - **Ethernet padding.** A received frame may be longer than its IPv4 packet (padding to 60
 //!   bytes, or trailing garbage). Every function takes the packet's end from the IPv4 total
 //!   length, never from the frame length: padding is never checksummed nor read as data.
@@ -39,7 +44,9 @@
 //!   rewrites that resize the frame (encapsulation, the "fragmentation needed" answer) drop it,
 //!   so their frame ends exactly at the new packet's end (the NIC pads short frames again).
 //! - **TTL**: the per-method rewrites leave it alone; the caller decrements it first with
-//!   [`decrement_ttl`], for every method, as Linux ≥ 4.3 does in `__ip_vs_get_out_rt`
+//!   [`decrement_ttl`] (or [`decrement_ttl_validated`]), for every method, except that
+//!   [`nat::dnat_at`] and [`nat::snat_at`] decrement it themselves, folding its checksum change
+//!   into the address's; as Linux ≥ 4.3 does in `__ip_vs_get_out_rt`
 //!   (commit 8d8e20e2d7bb, "ipvs: Decrement ttl"; spec §4 describes the older kernels that
 //!   did not). Linux checks the TTL before the MTU, so a TUN "fragmentation needed" quotes the
 //!   packet with its TTL already decremented. Unlike Linux, rvs answers TTL ≤ 1 with no ICMP
@@ -84,9 +91,8 @@ pub struct Link {
 /// Where the headers of a received TCP or UDP packet are in its frame, as the pipeline found
 /// them when it validated it: an Ethernet II header with EtherType IPv4, an IPv4 header that
 /// passed [`ipv4::Packet::validate`] (so not a fragment), then the TCP or UDP header, which
-/// passed its `check_len`. The `_at` rewrites ([`decrement_ttl_at`], [`nat::dnat_at`],
-/// [`nat::snat_at`]) take it instead of checking the frame again: the frame must not have
-/// changed since. (A `Headers` that does not match its frame cannot make them panic, since
+/// passed its `check_len`. The `_at` rewrites ([`nat::dnat_at`], [`nat::snat_at`]) take it
+/// instead of checking the frame again: the frame must not have changed since. (A `Headers` that does not match its frame cannot make them panic, since
 /// every access goes through the [`wire`](crate::wire) views; it can only write wrong bytes.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Headers {
@@ -128,13 +134,19 @@ pub fn decrement_ttl(frame: &mut [u8]) -> Result<(), DropReason> {
     Ok(())
 }
 
-/// [`decrement_ttl`] on a frame whose headers the pipeline validated (`at`): nothing is
-/// checked again.
+/// [`decrement_ttl`] on a frame whose IPv4 header the pipeline validated: nothing is checked
+/// again.
 ///
 /// # Errors
-/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1; the frame is unchanged.
-pub fn decrement_ttl_at(frame: &mut [u8], at: &Headers) -> Result<(), DropReason> {
-    let mut ip = ipv4_header_at(frame, at);
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1 ([`DropReason::Truncated`] for a frame
+/// too short for an IPv4 header, which a validated one is not); the frame is unchanged.
+pub fn decrement_ttl_validated(frame: &mut [u8]) -> Result<(), DropReason> {
+    // TTL and checksum are in the fixed 20 bytes, whatever the options: a view of known size.
+    let mut ip = frame
+        .get_mut(ether::HEADER_LEN..)
+        .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN }>)
+        .map(ipv4::Packet::new_unchecked)
+        .ok_or(DropReason::Truncated)?;
     let (next, delta) = ttl_step(&ip)?;
     ip.set_ttl(next);
     ip.set_checksum(delta.apply(ip.checksum()));
@@ -156,11 +168,6 @@ fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta
     let old = u16::from(ttl) << 8;
     let new = u16::from(next) << 8;
     Ok((next, checksum::Delta::default().u16(old, new)))
-}
-
-/// A writable view of the IPv4 header (options included) of a frame the pipeline validated.
-fn ipv4_header_at<'a>(frame: &'a mut [u8], at: &Headers) -> ipv4::Packet<&'a mut [u8]> {
-    ipv4::Packet::new_unchecked(frame.get_mut(ether::HEADER_LEN..at.l4).unwrap_or_default())
 }
 
 /// Check the structure every rewrite relies on (see the module documentation) and return a

@@ -10,6 +10,10 @@
 //!   `udp_dnat_handler`): destination `VIP:vport` → `RIP:rport`.
 //! - [`snat`], real server → client (`handle_response` with the `*_snat_handler`s): source
 //!   `RIP:rport` → `VIP:vport`.
+//! - [`dnat_at`] and [`snat_at`]: the same rewrites on a packet whose headers the pipeline
+//!   already validated (no check repeated), with the TTL decremented in the same pass and
+//!   one update of the IPv4 header checksum for both changes: what the data path uses for
+//!   every forwarded packet.
 //!
 //! What changes: that one address and that one port; the IPv4 header checksum and the TCP or
 //! UDP checksum, both updated incrementally (RFC 1624 eqn. 3, [`checksum::update_u32`] and
@@ -17,8 +21,8 @@
 //! checksum and keeps an incorrect one incorrect. Linux recomputes the IPv4 header checksum
 //! (`ip_send_check`); the result is the same for the validated headers rvs rewrites.
 //!
-//! What deliberately does not change: the client's address and port, the TTL (see
-//! [`xmit`](super)), the ToS, identification and flags, IPv4 options (forwarded as they are,
+//! What deliberately does not change: the client's address and port, the TTL (except with
+//! the `_at` forms; see [`xmit`](super)), the ToS, identification and flags, IPv4 options (forwarded as they are,
 //! as Linux's NAT handlers do; refusing source-routed packets, which Linux drops by default
 //! with `accept_source_route = 0`, is the caller's policy), TCP sequence numbers and options,
 //! the payload, the Ethernet header (the caller writes it with
