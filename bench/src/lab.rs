@@ -6,10 +6,12 @@
 //!                                                       192.168.10.11..14, static neighbours
 //! ```
 //!
-//! NAT real servers listen on port 8080 (the rewrite changes address and port); DR real
-//! servers are on dpdk1's subnet and keep the VIP's port. Every real server has a static
-//! `[[neighbor]]` entry, so nothing waits for ARP. One worker, scheduler `wlc` (the IPVS
-//! default) over four real servers of weight 1.
+//! NAT and FULLNAT real servers listen on port 8080 (the rewrite changes address and port);
+//! DR real servers are on dpdk1's subnet and keep the VIP's port. FULLNAT connections leave
+//! from one of [`LADDRS`] local addresses on dpdk1 (TOA on, as by default, but these flows
+//! never see the real server's reply, so no segment qualifies for it). Every real server
+//! has a static `[[neighbor]]` entry, so nothing waits for ARP. One worker, scheduler `wlc`
+//! (the IPVS default) over four real servers of weight 1.
 //!
 //! Frames are 60 bytes (64 on the wire with the FCS): a SYN is Ethernet + IPv4 + TCP padded
 //! to 60 bytes, an ACK carries 6 bytes of data.
@@ -34,6 +36,10 @@ pub const NAT_PORT: u16 = 8080;
 pub const REALS: u8 = 4;
 /// Length of every frame (without FCS).
 pub const FRAME_LEN: usize = 60;
+/// FULLNAT local addresses: with 64511 ports each (1025..=65535), room for 2 M connections
+/// per real server without a port conflict, so that the new-connection benchmark measures
+/// the allocation, not an exhausted pool.
+pub const LADDRS: u8 = 32;
 /// Data bytes in an ACK, so that it is exactly [`FRAME_LEN`] long.
 const ACK_DATA: [u8; 6] = *b"rvs-64";
 
@@ -44,14 +50,21 @@ pub enum Mode {
     Nat,
     /// Direct routing: only the destination MAC changes.
     Dr,
+    /// Full NAT: both addresses and ports rewritten (client → local address), TOA on.
+    #[value(name = "fullnat")]
+    FullNat,
 }
 
 impl Mode {
+    /// Every method, in report order.
+    pub const ALL: [Mode; 3] = [Mode::Nat, Mode::Dr, Mode::FullNat];
+
     /// The name in rvsd's configuration and in reports.
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::Nat => "nat",
             Mode::Dr => "dr",
+            Mode::FullNat => "fullnat",
         }
     }
 
@@ -60,6 +73,7 @@ impl Mode {
         match self {
             Mode::Nat => "NAT",
             Mode::Dr => "DR",
+            Mode::FullNat => "FULLNAT",
         }
     }
 }
@@ -67,6 +81,11 @@ impl Mode {
 /// Address of real server `i`.
 pub fn real_ip(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(192, 168, 10, 11 + i)
+}
+
+/// FULLNAT local address `i` (on dpdk1).
+pub fn laddr(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(192, 168, 10, 101 + i)
 }
 
 /// MAC of real server `i` (its static neighbour entry).
@@ -115,11 +134,12 @@ addrs = ["10.0.0.1/24", "{}/32"]
 [[port]]
 name = "dpdk1"
 mac = "{}"
-addrs = ["192.168.10.1/24"]
+addrs = ["192.168.10.1/24"{}]
 "#,
         mac(port0_mac),
         VIP.ip(),
-        mac(PORT1_MAC)
+        mac(PORT1_MAC),
+        laddr_list("/24")
     );
     for i in 0..REALS {
         s += &format!(
@@ -129,9 +149,12 @@ addrs = ["192.168.10.1/24"]
         );
     }
     s += &format!("\n[[service]]\nvip = \"{VIP}\"\nproto = \"tcp\"\nsched = \"wlc\"\n");
+    if mode == Mode::FullNat {
+        s += &format!("laddrs = [{}]\n", &laddr_list("")[2..]);
+    }
     for i in 0..REALS {
         let addr = match mode {
-            Mode::Nat => format!("{}:{NAT_PORT}", real_ip(i)),
+            Mode::Nat | Mode::FullNat => format!("{}:{NAT_PORT}", real_ip(i)),
             Mode::Dr => real_ip(i).to_string(),
         };
         s += &format!(
@@ -140,6 +163,13 @@ addrs = ["192.168.10.1/24"]
         );
     }
     s
+}
+
+/// `, "192.168.10.101{suffix}", ...` for every local address.
+fn laddr_list(suffix: &str) -> String {
+    (0..LADDRS)
+        .map(|i| format!(", \"{}{suffix}\"", laddr(i)))
+        .collect()
 }
 
 /// The validated configuration for in-process use (no EAL arguments).
@@ -211,8 +241,9 @@ pub fn established_pass(flows: u32, ack_rounds: u32) -> impl Iterator<Item = Vec
 }
 
 /// Checks that `out` is `input` forwarded by `mode` to one of the real servers: the right
-/// MACs, addresses and ports, TTL decremented, valid IP and TCP checksums. Returns what is
-/// wrong.
+/// MACs, addresses and ports, TTL decremented, valid IP and TCP checksums; for FULLNAT a
+/// local address and port as the source and either no TCP option or exactly the TOA option
+/// carrying the client. Returns what is wrong.
 pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), String> {
     let parse = |f| PacketHeaders::from_ethernet_slice(f).map_err(|e| format!("{e:?}"));
     let (a, b) = (parse(input)?, parse(out)?);
@@ -245,13 +276,25 @@ pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), Strin
         problems.push("TCP checksum");
     }
     let (dst, dport) = match mode {
-        Mode::Nat => (real_ip(real).octets(), NAT_PORT),
+        Mode::Nat | Mode::FullNat => (real_ip(real).octets(), NAT_PORT),
         Mode::Dr => (ia.destination, ta.destination_port),
     };
     if ib.destination != dst || tb.destination_port != dport {
         problems.push("destination");
     }
-    if ib.source != ia.source || tb.source_port != ta.source_port {
+    if mode == Mode::FullNat {
+        let local = (0..LADDRS).any(|i| laddr(i).octets() == ib.source);
+        if !local || tb.source_port < 1025 {
+            problems.push("source");
+        }
+        let c = SocketAddrV4::new(Ipv4Addr::from(ia.source), ta.source_port);
+        let mut toa = vec![254, 8];
+        toa.extend_from_slice(&c.port().to_be_bytes());
+        toa.extend_from_slice(&c.ip().octets());
+        if !ta.options.is_empty() || !(tb.options.is_empty() || tb.options.as_slice() == toa) {
+            problems.push("TCP options");
+        }
+    } else if ib.source != ia.source || tb.source_port != ta.source_port {
         problems.push("source");
     }
     if b.payload.slice() != a.payload.slice() {
@@ -294,11 +337,41 @@ mod tests {
         assert_eq!(a.len(), 300_000);
     }
 
+    /// The pipeline's output for the first SYN and ACK of a flow passes the check in every
+    /// mode, and the check notices a wrong source. (No frame grows: FULLNAT puts TOA on the
+    /// first ACK of the real server's ISN + 1, and these flows never see a reply.)
+    #[test]
+    fn forwarded_frames_pass_the_check_and_a_wrong_source_fails_it() {
+        use dataplane::frame::{Frame, VecFrame};
+        use dataplane::process::Pipeline;
+        use dataplane::snapshot::Snapshot;
+        use dataplane::verdict::Verdict;
+        for mode in Mode::ALL {
+            let config = config(mode, 1024);
+            let snapshot = Snapshot::build(&config, &[PORT0_MAC, PORT1_MAC], None, 1).unwrap();
+            let mut pipeline = Pipeline::new(0, 1, 1024, &snapshot, 1000).unwrap();
+            for kind in [Packet::Syn, Packet::Ack] {
+                let input = frame(kind, 7);
+                let mut buf = VecFrame::new(&input);
+                let verdict = pipeline.packet(&snapshot, 0, &mut buf, 1000);
+                assert_eq!(verdict, Verdict::Tx { port: 1 }, "{mode:?} {kind:?}");
+                let out = buf.data().to_vec();
+                assert_eq!(out.len(), FRAME_LEN, "{mode:?} {kind:?}");
+                check_forwarded(mode, &input, &out).unwrap();
+                let mut wrong = out.clone();
+                wrong[26] ^= 1; // source address, checksums left as they are
+                assert!(check_forwarded(mode, &input, &wrong).is_err(), "{mode:?}");
+            }
+        }
+    }
+
     #[test]
     fn configurations_are_valid() {
-        for mode in [Mode::Nat, Mode::Dr] {
+        for mode in Mode::ALL {
             let c = config(mode, 1024);
             assert_eq!(c.services.len(), 1);
+            let laddrs = c.services[0].laddrs.len();
+            assert_eq!(laddrs, if mode == Mode::FullNat { 32 } else { 0 });
         }
     }
 }

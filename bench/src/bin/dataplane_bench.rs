@@ -1,7 +1,7 @@
 //! The data-path benchmarks, in one run, printed as one table with the same-run references
 //! and the ratios:
 //!
-//! 1. **Established-flow throughput** of `rvsd` (NAT and DR, one worker) against
+//! 1. **Established-flow throughput** of `rvsd` (NAT, DR and FULLNAT, one worker) against
 //!    `dpdk-testpmd --forward-mode=macswap` on the same devices and lcores: rx from `net_pcap`
 //!    looping over a file (`infinite_rx=1`), tx to `net_null`. The file holds a SYN for each
 //!    flow, then `--ack-rounds` rounds of one ACK per flow. The first pass opens the flows;
@@ -277,7 +277,8 @@ fn slope(short: Sample, long: Sample) -> f64 {
     (long.count as f64 - short.count as f64) / (long.secs - short.secs)
 }
 
-/// Established-flow throughput: testpmd, rvsd NAT and rvsd DR, interleaved, short and long.
+/// Established-flow throughput: testpmd, rvsd in every mode, and the input floor,
+/// interleaved, short and long.
 fn throughput(
     args: &Args,
     memory: &Memory,
@@ -290,15 +291,21 @@ fn throughput(
     let packets = dpdk::write_pcap(&pcap, lab::established_pass(flows, args.ack_rounds))?;
     let vdev = dpdk::pcap_vdev(&pcap, true);
     let durations = [args.short_secs, args.long_secs].map(Duration::from_secs_f64);
-    let modes = [Mode::Nat, Mode::Dr];
-    // [rep][system: testpmd, NAT, DR, floor] -> (short, long)
-    let mut rates: Vec<[f64; 4]> = Vec::new();
+    let modes = Mode::ALL;
+    // Systems: testpmd, rvsd in each mode, the floor.
+    let floor_at = modes.len() + 1;
+    // [rep][system] -> rate
+    let mut rates: Vec<Vec<f64>> = Vec::new();
     let mut log = String::new();
     for rep in 0..args.reps {
-        let mut samples = [[Sample {
-            secs: 0.0,
-            count: 0,
-        }; 2]; 4];
+        // [system] -> (short, long)
+        let mut samples = vec![
+            [Sample {
+                secs: 0.0,
+                count: 0,
+            }; 2];
+            floor_at + 1
+        ];
         for (d, &duration) in durations.iter().enumerate() {
             let eal = dpdk::eal_args(memory, mbufs, &vdev, &dpdk::file_prefix("tp"));
             let (run, tx) = dpdk::testpmd(&eal, mbufs, duration)?;
@@ -320,23 +327,24 @@ fn throughput(
             let eal = dpdk::eal_args(memory, mbufs, &vdev, &dpdk::file_prefix("floor"));
             let config = eal_toml(&eal) + &lab::floor_config_body(DEFAULT_CONN_TABLE, mbufs);
             let (run, stats) = rvsd.timed(&config, duration)?;
-            samples[3][d] = Sample {
+            samples[floor_at][d] = Sample {
                 secs: run.window.as_secs_f64(),
                 count: stats.rx_packets,
             };
         }
-        let r = samples.map(|s| slope(s[0], s[1]));
+        let r: Vec<f64> = samples.iter().map(|s| slope(s[0], s[1])).collect();
+        let names = std::iter::once("testpmd")
+            .chain(modes.iter().map(|m| m.label()))
+            .chain(["floor"]);
         let _ = writeln!(
             log,
-            "  rep {}: testpmd {:.2} Mpps, NAT {:.2} Mpps ({:.3}), DR {:.2} Mpps ({:.3}), floor {:.2} Mpps ({:.3}); windows {}",
+            "  rep {}: {}; windows {}",
             rep + 1,
-            r[0] / 1e6,
-            r[1] / 1e6,
-            r[1] / r[0],
-            r[2] / 1e6,
-            r[2] / r[0],
-            r[3] / 1e6,
-            r[3] / r[0],
+            names
+                .zip(&r)
+                .map(|(name, rate)| format!("{name} {:.2} Mpps ({:.3})", rate / 1e6, rate / r[0]))
+                .collect::<Vec<_>>()
+                .join(", "),
             samples
                 .iter()
                 .map(|s| format!("{:.3}/{:.3} s", s[0].secs, s[1].secs))
@@ -351,6 +359,8 @@ fn throughput(
         let ratios: Vec<f64> = rates.iter().map(|r| r[m + 1] / r[0]).collect();
         let ratio = median(&ratios);
         let (lo, hi) = range(&ratios);
+        // The issues' targets: 0.90 of testpmd for NAT and DR, 0.85 for FULLNAT.
+        let target = if *mode == Mode::FullNat { 0.85 } else { 0.90 };
         report
             .row(
                 format!("established {}, {flows} flows", mode.label()),
@@ -358,13 +368,13 @@ fn throughput(
                 format!("testpmd macswap {:.2} Mpps", testpmd / 1e6),
                 format!("{ratio:.3} ({lo:.2}-{hi:.2})"),
             )
-            .target("≥ 0.90", ratio >= 0.90);
+            .target(&format!("≥ {target:.2}"), ratio >= target);
     }
-    let floors: Vec<f64> = rates.iter().map(|r| r[3] / r[0]).collect();
+    let floors: Vec<f64> = rates.iter().map(|r| r[floor_at] / r[0]).collect();
     let (lo, hi) = range(&floors);
     report.row(
         "input floor, same file".to_string(),
-        format!("{:.2} Mpps", median(&column(3)) / 1e6),
+        format!("{:.2} Mpps", median(&column(floor_at)) / 1e6),
         format!("testpmd macswap {:.2} Mpps", testpmd / 1e6),
         format!("{:.3} ({lo:.2}-{hi:.2})", median(&floors)),
     );
@@ -418,20 +428,26 @@ fn new_conns(args: &Args, memory: &Memory, rvsd: &Rvsd, report: &mut Report) -> 
             );
         }
     };
-    // [rep][NAT, DR, floor]
-    let mut rates: Vec<[f64; 3]> = Vec::new();
+    let modes = Mode::ALL;
+    let floor_at = modes.len();
+    // [rep][each mode, floor]
+    let mut rates: Vec<Vec<f64>> = Vec::new();
     for rep in 0..args.reps {
-        let mut samples = [[Sample {
-            secs: 0.0,
-            count: 0,
-        }; 2]; 2];
+        // [mode] -> (small file, large file)
+        let mut samples = vec![
+            [Sample {
+                secs: 0.0,
+                count: 0,
+            }; 2];
+            modes.len()
+        ];
         let run = |file: &Path, body: &str| {
             let vdev = dpdk::pcap_vdev(file, false);
             let eal = dpdk::eal_args(memory, SMALL_POOL, &vdev, &dpdk::file_prefix("cps"));
             rvsd.to_end(&(eal_toml(&eal) + body), IDLE_MS)
         };
         for (i, file) in files.iter().enumerate() {
-            for (m, mode) in [Mode::Nat, Mode::Dr].into_iter().enumerate() {
+            for (m, mode) in modes.into_iter().enumerate() {
                 let (r, stats) = run(file, &lab::config_body(mode, table, SMALL_POOL))?;
                 check(mode.label(), sizes[i], stats.conns, &stats, 0, &mut log);
                 samples[m][i] = Sample {
@@ -446,31 +462,39 @@ fn new_conns(args: &Args, memory: &Memory, rvsd: &Rvsd, report: &mut Report) -> 
         let n = u64::from(sizes[1]);
         check("floor", sizes[1], stats.rx_packets, &stats, n, &mut log);
         let floor = stats.rx_packets as f64 / r.window.as_secs_f64();
-        let r = [
-            slope(samples[0][0], samples[0][1]),
-            slope(samples[1][0], samples[1][1]),
-            floor,
-        ];
+        let mut r: Vec<f64> = samples.iter().map(|s| slope(s[0], s[1])).collect();
+        r.push(floor);
+        let per_mode: Vec<String> = modes
+            .iter()
+            .zip(&r)
+            .zip(&samples)
+            .map(|((mode, rate), s)| {
+                format!(
+                    "{} {:.3} M conn/s (windows {:.3}/{:.3} s)",
+                    mode.label(),
+                    rate / 1e6,
+                    s[0].secs,
+                    s[1].secs
+                )
+            })
+            .collect();
         let _ = writeln!(
             log,
-            "  rep {}: NAT {:.3} M conn/s, DR {:.3} M conn/s, input floor {:.2} Mpps; windows NAT {:.3}/{:.3} s, DR {:.3}/{:.3} s, floor {:.3} s",
+            "  rep {}: {}, input floor {:.2} Mpps (window {:.3} s)",
             rep + 1,
-            r[0] / 1e6,
-            r[1] / 1e6,
-            r[2] / 1e6,
-            samples[0][0].secs,
-            samples[0][1].secs,
-            samples[1][0].secs,
-            samples[1][1].secs,
-            r[2].recip() * n as f64,
+            per_mode.join(", "),
+            floor / 1e6,
+            floor.recip() * n as f64,
         );
         rates.push(r);
     }
     let column = |i: usize| rates.iter().map(|r| r[i]).collect::<Vec<_>>();
-    let floor = median(&column(2));
-    for (m, mode) in [Mode::Nat, Mode::Dr].iter().enumerate() {
+    let floor = median(&column(floor_at));
+    for (m, mode) in modes.iter().enumerate() {
         let cps = median(&column(m));
         let (lo, hi) = range(&column(m));
+        // The issues' targets: 2 M/s for NAT and DR, 1.5 M/s for FULLNAT.
+        let target = if *mode == Mode::FullNat { 1.5e6 } else { 2e6 };
         report
             .row(
                 format!("new connections {}, 1 worker", mode.label()),
@@ -478,7 +502,7 @@ fn new_conns(args: &Args, memory: &Memory, rvsd: &Rvsd, report: &mut Report) -> 
                 format!("input floor {:.2} Mpps", floor / 1e6),
                 format!("{:.3}", cps / floor),
             )
-            .target("≥ 2 M/s", cps >= 2e6);
+            .target(&format!("≥ {} M/s", target / 1e6), cps >= target);
     }
     let bytes = conn::Table::<Arc<Real>>::new(conn::Config::new(table), 0)
         .map(|t| t.allocation_size())
@@ -533,7 +557,7 @@ fn whole_loop(args: &Args, rvsd: &Rvsd, report: &mut Report) -> Result<(), Strin
         "  testpmd macswap: {testpmd:.1} Ir/packet (runs of {} and {} packets)\n",
         samples[0].1, samples[1].1
     );
-    for mode in [Mode::Nat, Mode::Dr] {
+    for mode in Mode::ALL {
         for (d, &duration) in durations.iter().enumerate() {
             let eal = dpdk::eal_args(&memory, mbufs, &vdev, &dpdk::file_prefix("rvscg"));
             let config = eal_toml(&eal) + &lab::config_body(mode, DEFAULT_CONN_TABLE, mbufs);
@@ -605,7 +629,7 @@ fn instructions(args: &Args, ipp: &Path, dir: &Path, report: &mut Report) -> Res
         } else {
             two(&args.ipp_syns, "--ipp-syns")?
         };
-        for mode in [Mode::Nat, Mode::Dr] {
+        for mode in Mode::ALL {
             let case = IppCase { mode, established };
             let profile = |packets, baseline| {
                 let out = dir.join(format!(
@@ -637,7 +661,8 @@ fn instructions(args: &Args, ipp: &Path, dir: &Path, report: &mut Report) -> Res
                 format!("copy baseline {copy:.0} Ir/packet, subtracted"),
                 String::new(),
             );
-            if established {
+            // Issue 3's target, for the lookup and rewrite of NAT and DR.
+            if established && mode != Mode::FullNat {
                 row.target("≤ 250", ir <= 250.0);
             }
             let _ = writeln!(
