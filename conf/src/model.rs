@@ -87,6 +87,8 @@ pub struct Dataplane {
     /// Drop the connections of a deleted real server at once instead of letting them expire
     /// (the IPVS sysctl `expire_nodest_conn`).
     pub expire_nodest_conn: bool,
+    /// How replies to FULLNAT local addresses reach the worker that owns their connection.
+    pub laddr_steering: LaddrSteering,
 }
 
 /// `[control]`.
@@ -290,6 +292,39 @@ impl ProxyProtocol {
 }
 
 impl fmt::Display for ProxyProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[dataplane] laddr_steering`: how a reply addressed to a FULLNAT local address reaches the
+/// worker that owns its connection (worker `w` of `W` owns the local ports with
+/// `lport % W == w`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LaddrSteering {
+    /// NIC flow rules when every port that owns a local address accepts them, the
+    /// hand-over otherwise (the default).
+    #[default]
+    Auto,
+    /// NIC flow rules (`rte_flow`), or rvsd refuses to start.
+    RteFlow,
+    /// Never install flow rules: a reply received by another worker is handed over.
+    Handover,
+}
+
+impl LaddrSteering {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LaddrSteering::Auto => "auto",
+            LaddrSteering::RteFlow => "rte_flow",
+            LaddrSteering::Handover => "handover",
+        }
+    }
+}
+
+impl fmt::Display for LaddrSteering {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }

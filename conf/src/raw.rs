@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::model::{Mode, Proto, ProxyProtocol, ToaPlacement};
+use crate::model::{LaddrSteering, Mode, Proto, ProxyProtocol, ToaPlacement};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +37,7 @@ pub(crate) struct Dataplane {
     pub burst: Option<i64>,
     pub mbufs: Option<i64>,
     pub expire_nodest_conn: Option<bool>,
+    pub laddr_steering: Option<LaddrSteering>,
 }
 
 #[derive(Deserialize, Default)]

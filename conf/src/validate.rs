@@ -131,8 +131,20 @@ impl Check {
                 }
             }
         }
+        let laddr_steering = d.laddr_steering.unwrap_or_default();
+        let n = workers.len();
+        if laddr_steering == LaddrSteering::RteFlow && (n < 2 || !n.is_power_of_two()) {
+            self.fail(
+                &f.key("laddr_steering"),
+                format!(
+                    "\"rte_flow\" needs a power-of-two number of workers, at least 2 (the rules \
+                     match the low bits of the local port); {n} given: use \"auto\" or \"handover\""
+                ),
+            );
+        }
         Dataplane {
             workers,
+            laddr_steering,
             conn_table_size: self.opt_range(
                 &f.key("conn_table_size"),
                 d.conn_table_size,

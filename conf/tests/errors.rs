@@ -85,7 +85,7 @@ fn test_unknown_key_in_dataplane() {
     assert_eq!(
         err("[dataplane]\nworker = [1]\n"),
         "rvsd.toml:7: dataplane.worker: unknown field `worker`, expected one of `workers`, \
-         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`"
+         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`"
     );
 }
 
@@ -204,6 +204,29 @@ fn test_dataplane_sizes() {
     assert_eq!(
         err("[dataplane]\nmbufs = 0\n"),
         "rvsd.toml:7: dataplane.mbufs: 0 is out of range 1..=4294967295"
+    );
+}
+
+#[test]
+fn test_laddr_steering() {
+    assert_eq!(
+        err("[dataplane]\nladdr_steering = \"fdir\"\n"),
+        "rvsd.toml:7: dataplane.laddr_steering: unknown variant `fdir`, expected one of \
+         `auto`, `rte_flow`, `handover`"
+    );
+    let needs = "\"rte_flow\" needs a power-of-two number of workers, at least 2 (the rules \
+                 match the low bits of the local port)";
+    assert_eq!(
+        err("[dataplane]\nladdr_steering = \"rte_flow\"\n"),
+        format!(
+            "rvsd.toml:7: dataplane.laddr_steering: {needs}; 1 given: use \"auto\" or \"handover\""
+        )
+    );
+    assert_eq!(
+        err("[dataplane]\nworkers = [1, 2, 3]\nladdr_steering = \"rte_flow\"\n"),
+        format!(
+            "rvsd.toml:8: dataplane.laddr_steering: {needs}; 3 given: use \"auto\" or \"handover\""
+        )
     );
 }
 

@@ -71,6 +71,7 @@ fn test_issue_example() {
             burst: 32,
             mbufs: 32_767,
             expire_nodest_conn: false,
+            laddr_steering: LaddrSteering::Auto,
         },
         control: Control {
             socket: PathBuf::from("/run/rvs/rvsd.sock"),
@@ -149,6 +150,36 @@ fn test_port_id_from_name() {
     // No via: an on-link route.
     assert_eq!(c.routes[0].via, None);
     assert_eq!(c.routes[0].port, 3);
+}
+
+#[test]
+fn test_laddr_steering() {
+    let with = |dataplane: &str| {
+        let base = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n";
+        parse(&format!("{base}[dataplane]\n{dataplane}"))
+            .dataplane
+            .laddr_steering
+    };
+    assert_eq!(with(""), LaddrSteering::Auto);
+    assert_eq!(with("laddr_steering = \"auto\"\n"), LaddrSteering::Auto);
+    assert_eq!(
+        with("laddr_steering = \"handover\"\n"),
+        LaddrSteering::Handover
+    );
+    assert_eq!(
+        with("workers = [1, 2]\nladdr_steering = \"rte_flow\"\n"),
+        LaddrSteering::RteFlow
+    );
+    assert_eq!(
+        with("workers = [1, 2, 3, 4]\nladdr_steering = \"rte_flow\"\n"),
+        LaddrSteering::RteFlow
+    );
+    // Any number of workers may use the hand-over.
+    assert_eq!(
+        with("workers = [1, 2, 3]\nladdr_steering = \"auto\"\n"),
+        LaddrSteering::Auto
+    );
+    assert_eq!(LaddrSteering::RteFlow.to_string(), "rte_flow");
 }
 
 #[test]

@@ -21,8 +21,8 @@
 //! `(port & mask) == port_base`, the low bits so that a configured port range does not starve
 //! some lcores): with `W` a power of two it is `lport & (W − 1)`, which a NIC flow rule
 //! (`rte_flow` on the destination address and the masked destination port, DPVS's FDIR
-//! filters) can steer to the right queue without a hand-over; with any `W` the software
-//! hand-over works.
+//! filters) can steer to the right queue without a hand-over ([`crate::steering`],
+//! `[dataplane] laddr_steering`); with any `W` the software hand-over works.
 //!
 //! ## Which pair ([`Pool::alloc`])
 //!

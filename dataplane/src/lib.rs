@@ -26,6 +26,7 @@ pub mod report;
 pub mod service;
 pub mod snapshot;
 pub mod stats;
+pub mod steering;
 pub mod verdict;
 pub mod wire;
 pub mod worker;

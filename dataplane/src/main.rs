@@ -11,6 +11,7 @@ use dataplane::prometheus::Endpoint;
 use dataplane::report::Report;
 use dataplane::snapshot::Snapshot;
 use dataplane::stats::SharedCounters;
+use dataplane::steering::{self, Device, Ports, Steering};
 use dataplane::worker::{Fabric, Setup, Worker};
 use dataplane::xmit::fullnat::IsnKey;
 use std::path::PathBuf;
@@ -113,6 +114,17 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         let mac = port.mac().map(|b| format!("{b:02x}")).join(":");
         log::info!("port {} ({}) up, mac {mac}", p.name, port.name());
     }
+    // FULLNAT replies to the worker that owns them: flow rules on the started ports (worker
+    // w receives on queue w of every port, see below), or the hand-over.
+    let (targets, shared_laddrs) = steering::targets(&snapshot);
+    let mut steering = Steering::start(
+        Ports(&ports),
+        config.dataplane.laddr_steering,
+        (0..queues).collect(),
+        &targets,
+    )?;
+    steering.note_shared(&shared_laddrs);
+    log::info!("FULLNAT reply steering: {}", steering.status().describe());
 
     // Queue q of every port belongs to worker q.
     let mut per_worker: Vec<Vec<_>> = (0..queues).map(|_| Vec::new()).collect();
@@ -179,7 +191,10 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 return Err(e.to_string());
             }
         }
-        let control = Control {
+        let mut control = Control {
+            fabric: &fabric,
+            steering: &mut steering,
+            seen: snapshot.id(),
             quit: &quit,
             reload: &reload,
             config_path: args.config.as_deref(),
@@ -195,7 +210,13 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
 
     server.stop();
     drop(metrics);
-    let report = Report::new(&fabric.snapshot(), &shared, config, &ports);
+    let report = Report::new(
+        &fabric.snapshot(),
+        &shared,
+        config,
+        &ports,
+        steering.status(),
+    );
     log::info!(
         "stopped: rx {} tx {} dropped {}",
         report.rx_packets,
@@ -207,7 +228,10 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             .write(path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    // Ports stop before EAL cleanup releases the pool's memory.
+    // Flow rules go before their ports stop; ports stop before EAL cleanup releases the
+    // pool's memory.
+    steering.shutdown();
+    drop(steering);
     drop(ports);
     drop(eal);
     Ok(())
@@ -222,7 +246,12 @@ fn isn_key() -> IsnKey {
 }
 
 /// The control thread's own duties, on the main lcore.
-struct Control<'a> {
+struct Control<'a, D: Device> {
+    fabric: &'a Fabric,
+    /// The flow rules, kept in step with the local addresses of each published snapshot.
+    steering: &'a mut Steering<D>,
+    /// The id of the last snapshot `steering` followed.
+    seen: u64,
     quit: &'a AtomicBool,
     reload: &'a AtomicBool,
     config_path: Option<&'a std::path::Path>,
@@ -232,11 +261,13 @@ struct Control<'a> {
     shared: &'a [SharedCounters],
 }
 
-impl Control<'_> {
+impl<D: Device> Control<'_, D> {
     /// Runs until a signal arrives or, with `--exit-idle-ms`, until traffic has been idle
-    /// that long after the first packet: re-reads the configuration on SIGHUP and samples the
-    /// rate estimators every 2 s.
-    fn run(&self) {
+    /// that long after the first packet: re-reads the configuration on SIGHUP, samples the
+    /// rate estimators every 2 s, and brings the flow rules in step with every snapshot the
+    /// control socket or a reload publishes (until then, and whenever a rule is refused, the
+    /// hand-over between workers delivers FULLNAT replies).
+    fn run(&mut self) {
         let idle_ticks = self
             .exit_idle_ms
             .map(|ms| ms.saturating_mul(self.tsc_hz) / 1000);
@@ -251,6 +282,11 @@ impl Control<'_> {
             }
             if self.reload.swap(false, Ordering::Relaxed) {
                 self.reload_config();
+            }
+            let snapshot = self.fabric.snapshot();
+            if snapshot.id() != self.seen {
+                self.seen = snapshot.id();
+                self.steering.update(&snapshot);
             }
             if let Some(limit) = idle_ticks {
                 let last = self

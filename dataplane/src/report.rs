@@ -9,6 +9,7 @@ use crate::dpdk::port::Port;
 use crate::service::Service;
 use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters};
+use crate::steering;
 use crate::verdict::DropReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -29,6 +30,9 @@ pub struct Report {
     pub workers: Vec<WorkerReport>,
     pub ports: Vec<PortReport>,
     pub services: Vec<ServiceReport>,
+    /// How FULLNAT replies reached their owning worker at the end: `mode` (`rte_flow` or
+    /// `handover`), `rules` installed, `reason` for the hand-over (or the last refused rule).
+    pub laddr_steering: steering::Status,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +100,7 @@ impl Report {
         workers: &[SharedCounters],
         config: &conf::Config,
         ports: &[Port<'_>],
+        laddr_steering: steering::Status,
     ) -> Report {
         let per_worker: Vec<Counters> = workers.iter().map(SharedCounters::read).collect();
         let mut total = Counters::default();
@@ -147,6 +152,7 @@ impl Report {
                 .iter()
                 .map(|s| service_report(s))
                 .collect(),
+            laddr_steering,
         }
     }
 

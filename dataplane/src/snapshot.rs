@@ -237,6 +237,11 @@ impl Snapshot {
         !self.laddrs.is_empty() && self.laddrs.binary_search(&ip).is_ok()
     }
 
+    /// Every FULLNAT local address of every service, sorted, each once.
+    pub fn laddrs(&self) -> &[Ipv4Addr] {
+        &self.laddrs
+    }
+
     /// Index of the service for `proto` and `vip` in [`Snapshot::services`].
     #[inline]
     pub fn service_index(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<usize> {

@@ -1,4 +1,4 @@
-//! The safe layer over `dpdk-sys`: EAL, lcores, mempools, mbufs and ports.
+//! The safe layer over `dpdk-sys`: EAL, lcores, mempools, mbufs, ports and flow rules.
 //!
 //! This module and `dpdk-sys` are the only places in rvs with `unsafe` code. Everything above
 //! it sees owned values: an [`mbuf::Mbuf`] frees itself when dropped and is consumed when sent,
@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 pub mod eal;
+pub mod flow;
 pub mod lcore;
 pub mod mbuf;
 pub mod mempool;

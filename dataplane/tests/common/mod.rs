@@ -129,20 +129,66 @@ fn sibling_bin(name: &str) -> PathBuf {
 /// Runs rvsd with `config_body` (everything but `[eal]`, which the harness adds) on a
 /// `net_pcap` port fed with `input`, and returns what it sent and counted.
 pub fn run_pcap(config_body: &str, input: &[Vec<u8>]) -> PcapRun {
+    let run = run_pcap_queues(config_body, &[input.to_vec()]);
     assert!(
-        !input.is_empty(),
+        run.status.success(),
+        "rvsd failed with {}; log:\n{}",
+        run.status,
+        run.log
+    );
+    assert!(!run.stats.is_null(), "no stats json; log:\n{}", run.log);
+    PcapRun {
+        output: run.outputs.into_iter().next().unwrap_or_default(),
+        stats: run.stats,
+        log: run.log,
+    }
+}
+
+/// What one `rvsd` run on a multi-queue `net_pcap` port produced.
+pub struct QueuesRun {
+    /// How rvsd exited.
+    pub status: std::process::ExitStatus,
+    /// Frames sent on each tx queue (worker `i` sends on queue `i`), in order.
+    pub outputs: Vec<Vec<Vec<u8>>>,
+    /// The `--stats-json` document (`Null` if rvsd wrote none).
+    pub stats: serde_json::Value,
+    /// rvsd's stderr (logs).
+    pub log: String,
+}
+
+/// Runs rvsd with `config_body` (everything but `[eal]`; its `[dataplane] workers` must be
+/// lcores 1..=`inputs.len()`) on one `net_pcap` port with one rx/tx queue pair per worker:
+/// rx queue `i` replays `inputs[i]` (which may be empty). Unlike [`run_pcap`], a failed run
+/// is returned, not a panic.
+pub fn run_pcap_queues(config_body: &str, inputs: &[Vec<Vec<u8>>]) -> QueuesRun {
+    assert!(
+        inputs.iter().any(|i| !i.is_empty()),
         "rvsd exits on idleness only after a first packet"
     );
     let dir = scratch();
-    let rx = dir.path().join("in.pcap");
-    let tx = dir.path().join("out.pcap");
+    let path = |name: &str, i: usize| dir.path().join(format!("{name}{i}.pcap"));
+    let mut vdev = "net_pcap0".to_string();
+    for (i, frames) in inputs.iter().enumerate() {
+        write_pcap(&path("in", i), frames);
+        vdev += &format!(",rx_pcap={}", path("in", i).display());
+    }
+    for i in 0..inputs.len() {
+        vdev += &format!(",tx_pcap={}", path("out", i).display());
+    }
+    let lcores = (0..=inputs.len())
+        .map(|l| format!("{l}@(0-1)"))
+        .collect::<Vec<_>>()
+        .join(",");
     let stats = dir.path().join("stats.json");
     let config = dir.path().join("rvsd.toml");
-    write_pcap(&rx, input);
     let control = control_section(dir.path(), config_body);
-    let text = format!("[eal]\n{}\n{control}{config_body}", pcap_eal_args(&rx, &tx));
+    let text = format!(
+        r#"[eal]
+args = ["--lcores", "{lcores}", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{}", "--log-level", "lib.eal:error", "--vdev", "{vdev}"]
+{control}{config_body}"#,
+        file_prefix()
+    );
     std::fs::write(&config, text).unwrap();
-
     let mut child = Command::new(rvsd_bin())
         .arg("--config")
         .arg(&config)
@@ -172,12 +218,15 @@ pub fn run_pcap(config_body: &str, input: &[Vec<u8>]) -> PcapRun {
     };
     let log = String::from_utf8_lossy(&child.wait_with_output().expect("rvsd output").stderr)
         .into_owned();
-    assert!(status.success(), "rvsd failed with {status}; log:\n{log}");
-    let stats_text = std::fs::read_to_string(&stats)
-        .unwrap_or_else(|e| panic!("no stats json ({e}); log:\n{log}"));
-    PcapRun {
-        output: read_pcap(&tx),
-        stats: serde_json::from_str(&stats_text).expect("stats json parses"),
+    let stats = std::fs::read_to_string(&stats)
+        .map(|text| serde_json::from_str(&text).expect("stats json parses"))
+        .unwrap_or(serde_json::Value::Null);
+    QueuesRun {
+        status,
+        outputs: (0..inputs.len())
+            .map(|i| read_pcap(&path("out", i)))
+            .collect(),
+        stats,
         log,
     }
 }
