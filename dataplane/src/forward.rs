@@ -35,7 +35,7 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EthernetAddress};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::{icmp, tcp, udp};
-use crate::xmit::{self, dr, fullnat, nat, proxy, toa, tun, Link};
+use crate::xmit::{self, fullnat, nat, proxy, toa, tun, Link};
 use sched::ConnClass;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -96,7 +96,9 @@ struct Flow {
 impl Flow {
     /// Parses the TCP or UDP header of a frame whose IPv4 header is already validated, at
     /// `at` (whose protocol is TCP or UDP). The fixed headers are read through views of known
-    /// size, which check no bounds.
+    /// size, which check no bounds. Inlined: it runs for every packet, and its caller reads
+    /// the result in place instead of copying it out of a returned `Result`.
+    #[inline]
     fn parse(frame: &[u8], at: xmit::Headers) -> Result<Flow, DropReason> {
         let ip = frame
             .get(ether::HEADER_LEN..)
@@ -106,11 +108,16 @@ impl Flow {
         let segment = frame.get(at.l4..at.end).unwrap_or_default();
         let (proto, sport, dport, flags, seq, ack, payload_len) = match at.protocol {
             Protocol::Tcp => {
-                let header_len = tcp::Packet::new_checked(segment)?.header_len();
+                // `tcp::Packet::check_len` on the view of the fixed header: at least the
+                // fixed header, and a data offset between it and the segment's end.
                 let t = segment
                     .first_chunk::<{ tcp::HEADER_LEN }>()
                     .map(tcp::Packet::new_unchecked)
                     .ok_or(DropReason::BadL4Header)?;
+                let header_len = t.header_len();
+                if header_len < tcp::HEADER_LEN || header_len > segment.len() {
+                    return Err(DropReason::BadL4Header);
+                }
                 (
                     conf::Proto::Tcp,
                     t.src_port(),
@@ -182,9 +189,12 @@ pub(crate) fn l4<F: Frame>(
         let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
         let owning = if to_laddr {
             laddr::owner(flow.dst.port(), p.workers)
+        } else if local {
+            // One call per side rather than one on the side chosen: choosing between the
+            // two fields made the compiler keep the whole `Flow` in memory for every packet.
+            owner(*flow.src.ip(), flow.src.port(), p.workers)
         } else {
-            let client = if local { flow.src } else { flow.dst };
-            owner(*client.ip(), client.port(), p.workers)
+            owner(*flow.dst.ip(), flow.dst.port(), p.workers)
         };
         if owning != p.worker {
             return Ok(Verdict::Redirect { worker: owning });
@@ -257,11 +267,13 @@ fn schedule(
         real: rip,
         fwd,
         local,
-        dest: Arc::clone(&real),
+        // The reference `pick` took moves into the entry: cloning it here and dropping ours
+        // would be two more atomic operations on a count all workers share.
+        dest: real,
     };
     let id = match p.conns.insert(new, now_ms) {
         Ok(id) => id,
-        Err(_) => {
+        Err(conn::TableFull(real)) => {
             if let Some(local) = local {
                 release_local(&mut p.pools, &p.pool_keys, &real, local);
             }
@@ -274,9 +286,11 @@ fn schedule(
             *seq = fullnat::TcpSeq::new(flow.seq, isn);
         }
     }
-    real.load.bind(ConnClass::Inactive);
-    real.traffic.conn(p.worker);
-    real.service_traffic.conn(p.worker);
+    if let Some(real) = p.conns.get(id).map(|c| c.dest()) {
+        real.load.bind(ConnClass::Inactive);
+        real.traffic.conn(p.worker);
+        real.service_traffic.conn(p.worker);
+    }
     if let Some(template) = template {
         p.conns.control(id, template, now_ms);
     }
@@ -423,12 +437,14 @@ fn inbound<F: Frame>(
     match fwd {
         Some(Fwd::Nat) => {
             // TTL − 1 and DNAT in one pass.
-            nat::dnat_at(frame.data_mut(), &flow.at, rip)?;
-            egress_to_real(p, snapshot, frame.data_mut(), *rip.ip())
+            let data = frame.data_mut();
+            nat::dnat_at(data, &flow.at, rip)?;
+            egress_to_real(p, snapshot, data, *rip.ip())
         }
         Some(Fwd::Dr) => {
-            xmit::decrement_ttl_validated(frame.data_mut())?;
-            direct(p, snapshot, frame.data_mut(), *rip.ip())
+            let data = frame.data_mut();
+            xmit::decrement_ttl_validated(data)?;
+            direct(p, snapshot, data, *rip.ip())
         }
         Some(Fwd::FullNat) => {
             xmit::decrement_ttl_validated(frame.data_mut())?;
@@ -443,6 +459,8 @@ fn inbound<F: Frame>(
 
 /// FULLNAT client → real server: both addresses and the sequence number rewritten, then the
 /// client's address handed on in a TOA option or a PROXY protocol header if the service asks.
+/// Out of line, so that NAT's and DR's per-packet path stays small.
+#[inline(never)]
 fn fullnat_in<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
@@ -591,7 +609,8 @@ fn outbound<F: Frame>(
 
 /// An ICMP error (destination unreachable, source quench, time exceeded) that may be about
 /// one of our connections: from the client side (or a router before it) towards the VIP, or
-/// from the real server side towards the client.
+/// from the real server side towards the client. Out of line: rare, and large.
+#[inline(never)]
 pub(crate) fn icmp_error<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
@@ -801,6 +820,7 @@ fn sent(port: usize, waiting: Option<Ipv4Addr>) -> Verdict {
 }
 
 /// DR: the real server must be on a directly connected link; only the MACs change.
+#[inline]
 fn direct(
     p: &mut Pipeline,
     snapshot: &Snapshot,
@@ -811,7 +831,9 @@ fn direct(
     if !out.on_link {
         return Err(DropReason::NoRoute);
     }
-    dr::forward(data, out.link)?;
+    // `xmit::dr::forward` without its EtherType check: every frame here came through the
+    // pipeline's IPv4 branch.
+    xmit::rewrite_ether(data, out.link)?;
     Ok(sent(out.port, waiting))
 }
 

@@ -370,7 +370,10 @@ impl Pipeline {
         }
     }
 
-    /// Answers ARP for addresses owned on the port and learns the sender.
+    /// Answers ARP for addresses owned on the port and learns the sender. Kept out of
+    /// [`Pipeline::packet_hinted`] (as the other paths that are not a connection's packets
+    /// are), so that the per-packet path stays small and keeps its values in registers.
+    #[inline(never)]
     fn arp(
         &mut self,
         snapshot: &Snapshot,
@@ -418,6 +421,32 @@ impl Pipeline {
         let (dst, protocol) = (ip.dst_addr(), ip.protocol());
         let (header_len, total_len) = (ip.header_len(), usize::from(ip.total_len()));
         let local = snapshot.owns(dst);
+        if let Protocol::Tcp | Protocol::Udp = protocol {
+            let at = xmit::Headers {
+                protocol,
+                l4: ether::HEADER_LEN + header_len,
+                end: ether::HEADER_LEN + total_len,
+            };
+            return forward::l4(self, snapshot, in_port, frame, at, local, now_ms, hint.0);
+        }
+        self.not_l4(snapshot, in_port, frame, now_ms, local, protocol)
+    }
+
+    /// [`Pipeline::ipv4`] for a validated packet that is neither TCP nor UDP: ICMP echo
+    /// requests answered, ICMP errors about a connection forwarded, the rest dropped. Out of
+    /// line, as [`Pipeline::arp`].
+    #[inline(never)]
+    fn not_l4<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+        local: bool,
+        protocol: Protocol,
+    ) -> Verdict {
+        let eth = ether::Packet::new_unchecked(frame.data());
+        let ip = ipv4::Packet::new_unchecked(eth.payload());
         let icmp_type = match protocol {
             Protocol::Icmp => icmp::Packet::new_checked(ip.payload())
                 .map(|p| p.msg_type())
@@ -426,27 +455,24 @@ impl Pipeline {
         };
         match (local, protocol, icmp_type) {
             (true, Protocol::Icmp, Some(Message::EchoRequest)) => {
-                let port_mac = snapshot.ports.get(in_port).map_or([0; 6], |p| p.mac);
-                match l2::icmp::respond(frame.data_mut(), port_mac, |a| snapshot.owns(a)) {
-                    Ok(()) => Verdict::Tx { port: in_port },
-                    Err(reason) => Verdict::Drop(reason),
-                }
+                echo(snapshot, in_port, frame.data_mut())
             }
             (_, Protocol::Icmp, Some(m)) if m.is_error() => {
                 forward::icmp_error(self, snapshot, in_port, frame, now_ms)
             }
             (true, Protocol::Icmp, _) => Verdict::Drop(DropReason::IcmpIgnored),
-            (_, Protocol::Tcp | Protocol::Udp, _) => {
-                let at = xmit::Headers {
-                    protocol,
-                    l4: ether::HEADER_LEN + header_len,
-                    end: ether::HEADER_LEN + total_len,
-                };
-                forward::l4(self, snapshot, in_port, frame, at, local, now_ms, hint.0)
-            }
             (true, _, _) => Verdict::Drop(DropReason::UnsupportedProtocol),
             (false, _, _) => Verdict::Drop(DropReason::NotOurs),
         }
+    }
+}
+
+/// Answers an ICMP echo request to an owned address.
+fn echo(snapshot: &Snapshot, in_port: usize, data: &mut [u8]) -> Verdict {
+    let port_mac = snapshot.ports.get(in_port).map_or([0; 6], |p| p.mac);
+    match l2::icmp::respond(data, port_mac, |a| snapshot.owns(a)) {
+        Ok(()) => Verdict::Tx { port: in_port },
+        Err(reason) => Verdict::Drop(reason),
     }
 }
 

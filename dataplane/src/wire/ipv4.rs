@@ -317,7 +317,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// False if the header does not fit the buffer.
     #[inline]
     pub fn verify_checksum(&self) -> bool {
-        header_sum(self.header()) == Some(0xffff)
+        match <&[u8; HEADER_LEN]>::try_from(self.header()) {
+            Ok(fixed) => checksum::ipv4_header_verifies(fixed),
+            Err(_) => header_sum(self.header()) == Some(0xffff),
+        }
     }
 }
 

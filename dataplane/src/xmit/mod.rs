@@ -140,6 +140,7 @@ pub fn decrement_ttl(frame: &mut [u8]) -> Result<(), DropReason> {
 /// # Errors
 /// [`DropReason::TtlExceeded`] when the TTL is 0 or 1 ([`DropReason::Truncated`] for a frame
 /// too short for an IPv4 header, which a validated one is not); the frame is unchanged.
+#[inline]
 pub fn decrement_ttl_validated(frame: &mut [u8]) -> Result<(), DropReason> {
     // TTL and checksum are in the fixed 20 bytes, whatever the options: a view of known size.
     let mut ip = frame

@@ -114,6 +114,7 @@ pub fn snat(frame: &mut [u8], virt: SocketAddrV4) -> Result<(), DropReason> {
 ///
 /// # Errors
 /// [`DropReason::TtlExceeded`] when the TTL is 0 or 1; the frame is unchanged.
+#[inline]
 pub fn dnat_at(
     frame: &mut [u8],
     at: &super::Headers,
@@ -124,6 +125,7 @@ pub fn dnat_at(
 
 /// SNAT and TTL − 1 of a real server → client packet whose headers the pipeline validated:
 /// [`dnat_at`] for the source. Errors as for [`dnat_at`].
+#[inline]
 pub fn snat_at(
     frame: &mut [u8],
     at: &super::Headers,
@@ -139,7 +141,11 @@ fn rewrite(frame: &mut [u8], end: End, to: SocketAddrV4) -> Result<(), DropReaso
 }
 
 /// Rewrite one end of the TCP or UDP packet whose headers are `at` to `to`, and when
-/// `forwarded` decrement its TTL too (its checksum change joins the address's).
+/// `forwarded` decrement its TTL too (its checksum change joins the address's). Inlined
+/// with [`rewrite_ipv4`]: the fast path of every NAT packet, whose `end` and `forwarded` are
+/// then constants and whose intermediate results stay in registers (`always`: left to
+/// itself, the compiler keeps it out of line, a call and a `Result` through memory).
+#[inline(always)]
 fn rewrite_at(
     frame: &mut [u8],
     at: &super::Headers,
@@ -210,6 +216,8 @@ struct Rewritten {
 ///
 /// # Errors
 /// [`DropReason::TtlExceeded`] (`forwarded` only); the header is unchanged.
+// Inlined as `rewrite_at` is (see there).
+#[inline(always)]
 fn rewrite_ipv4(
     header: &mut [u8],
     end: End,
