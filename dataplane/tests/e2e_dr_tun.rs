@@ -7,7 +7,7 @@ use common::lvs::{self, Mode};
 
 fn balances(mode: Mode) {
     let mut lvs = lvs::start(mode, &[1, 1, 2], "wrr", 1);
-    let split = lvs.fetch(1000);
+    let (split, tuples) = lvs.fetch_ports(1000);
     let stats = lvs.stop();
     assert_eq!(
         split.get("").copied().unwrap_or(0),
@@ -17,12 +17,24 @@ fn balances(mode: Mode) {
     );
     let (a, b, c) = (split["rs0"], split["rs1"], split["rs2"]);
     assert_eq!(a + b + c, 1000);
+    // A request from a client port that an earlier one used while its connection is still in
+    // FIN_WAIT is not rescheduled (conn_reuse_mode 1, as IPVS: only TIME_WAIT and CLOSE are
+    // reused); it stays with the earlier real server and opens no connection. The client's
+    // wide port range makes that rare; when it happens the split may move by that much and
+    // the connection count lies between the distinct four-tuples and the requests.
+    let reused = (1000 - tuples) as i64;
     assert!(
-        (a as i64 - 250).abs() <= 3 && (b as i64 - 250).abs() <= 3 && (c as i64 - 500).abs() <= 3,
-        "{split:?}"
+        (a as i64 - 250).abs() <= 3 + reused
+            && (b as i64 - 250).abs() <= 3 + reused
+            && (c as i64 - 500).abs() <= 3 + reused,
+        "{split:?}, {reused} reused client ports"
     );
     let service = &stats["services"][0];
-    assert_eq!(service["conns"], 1000, "{stats}");
+    let conns = service["conns"].as_u64().unwrap();
+    assert!(
+        conns >= tuples as u64 && conns <= 1000,
+        "{tuples} distinct client ports: {stats}"
+    );
     assert_eq!(
         service["outpkts"], 0,
         "replies bypass the balancer: {stats}"

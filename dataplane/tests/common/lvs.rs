@@ -139,6 +139,12 @@ pub fn start_opts(o: &Options) -> Lvs {
     topo.veth(&client, &c0, &sw, &sc);
     topo.bridge_port(&sw, "br0", &sc);
     topo.host_if(&client, &c0, &format!("{CIP}/24"));
+    // The widest ephemeral range: a client port comes round again only after tens of
+    // thousands of connections, so a test's requests are distinct four-tuples.
+    topo.exec(
+        &client,
+        &["sysctl", "-qw", "net.ipv4.ip_local_port_range=1024 65535"],
+    );
     let (l0, s0) = (topo.name("l0"), topo.name("s0"));
     topo.veth(&lb, &l0, &sw, &s0);
     topo.bridge_port(&sw, "br0", &s0);
@@ -337,6 +343,29 @@ impl Lvs {
             *split.entry(String::new()).or_insert(0) += missing;
         }
         split
+    }
+
+    /// Fetches `count` pages from the VIP like [`Lvs::fetch`], and also returns how many
+    /// distinct client ports (four-tuples) the requests used.
+    pub fn fetch_ports(&self, count: usize) -> (BTreeMap<String, usize>, usize) {
+        let url = format!("http://{VIP}/");
+        let fetched = super::netns::fetch_many_ports(&self.client, &url, count);
+        let mut split = BTreeMap::new();
+        for (body, _) in &fetched {
+            *split.entry(body.trim().to_owned()).or_insert(0) += 1;
+        }
+        let missing = count.saturating_sub(fetched.len());
+        if missing > 0 {
+            *split.entry(String::new()).or_insert(0) += missing;
+        }
+        assert!(
+            fetched
+                .iter()
+                .all(|(body, port)| body.is_empty() || *port != 0),
+            "curl reports the local port of every transfer"
+        );
+        let ports: std::collections::BTreeSet<u16> = fetched.iter().map(|f| f.1).collect();
+        (split, ports.len())
     }
 
     /// Runs `rvsadm` against this rvsd and returns its standard output.

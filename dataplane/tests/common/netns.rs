@@ -436,6 +436,33 @@ impl Drop for Topology {
     }
 }
 
+/// [`fetch_many`], with the client's local port of each transfer (0 when it never
+/// connected): which four-tuples the balancer saw.
+pub fn fetch_many_ports(ns: &str, url: &str, count: usize) -> Vec<(String, u16)> {
+    let glob = format!("{url}?n=[1-{count}]");
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "curl",
+            "-s",
+            "--fail",
+            "--max-time",
+            "120",
+        ])
+        .args(["--connect-timeout", "5", "-w", "\\t%{local_port}\\n", &glob])
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let (body, port) = line.rsplit_once('\t').unwrap_or((line, "0"));
+            (body.to_owned(), port.parse().unwrap_or(0))
+        })
+        .collect()
+}
+
 /// Fetches `count` URLs from inside `ns` in one curl process, a new TCP connection each (the
 /// server closes after every response), and returns the response bodies.
 pub fn fetch_many(ns: &str, url: &str, count: usize) -> Vec<String> {
