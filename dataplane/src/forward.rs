@@ -35,7 +35,7 @@ use crate::verdict::{DropReason, Verdict};
 use crate::wire::ether::{self, EthernetAddress};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::{icmp, tcp, udp};
-use crate::xmit::{self, fullnat, nat, proxy, toa, tun, Link};
+use crate::xmit::{self, fullnat, icmp_answer, nat, proxy, toa, tun, Link};
 use sched::ConnClass;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -184,7 +184,7 @@ pub(crate) fn l4<F: Frame>(
     now_ms: u64,
     hint: Option<conn::Hit>,
 ) -> Verdict {
-    verdict(Flow::parse(frame.data(), at).and_then(|flow| {
+    let result = Flow::parse(frame.data(), at).and_then(|flow| {
         // A FULLNAT reply comes to a local address; its port says which worker owns it.
         let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
         let owning = if to_laddr {
@@ -221,7 +221,50 @@ pub(crate) fn l4<F: Frame>(
             None => schedule(p, snapshot, &flow, now_ms)?,
         };
         inbound(p, snapshot, in_port, frame, id, &flow, now_ms)
-    }))
+    });
+    match result {
+        Err(DropReason::TtlExceeded) => time_exceeded(p, snapshot, in_port, frame),
+        other => verdict(other),
+    }
+}
+
+/// A TCP or UDP packet whose TTL ran out (left unchanged by the rewrite that refused it):
+/// answered with ICMP time exceeded on the receiving port, as Linux does, from the packet's
+/// destination when the balancer owns it (a VIP, a local address), else from the balancer's
+/// address on the receiving link towards the sender (a NAT reply); see
+/// [`xmit::icmp_answer`]. Counted in `icmp_errors_sent`, or dropped as `ttl_exceeded` when
+/// no answer may be sent.
+#[inline(never)]
+fn time_exceeded<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+) -> Verdict {
+    let Some(view) = snapshot.ports.get(in_port) else {
+        return Verdict::Drop(DropReason::TtlExceeded);
+    };
+    let Ok(ip) = xmit::ipv4_packet(frame.data()) else {
+        return Verdict::Drop(DropReason::TtlExceeded);
+    };
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let from = if snapshot.owns(dst) {
+        dst
+    } else {
+        match view.source_for(src) {
+            Some(addr) => addr,
+            None => return Verdict::Drop(DropReason::TtlExceeded),
+        }
+    };
+    p.icmp_ident = p.icmp_ident.wrapping_add(1);
+    let answer = icmp_answer::Answer::TimeExceeded;
+    match icmp_answer::answer(frame, EthernetAddress(view.mac), from, answer, p.icmp_ident) {
+        Ok(()) => {
+            p.events.icmp_errors_sent += 1;
+            Verdict::Tx { port: in_port }
+        }
+        Err(reason) => Verdict::Drop(reason),
+    }
 }
 
 /// Creates the connection for a packet that matched none (spec §0.4, §3).
@@ -861,7 +904,9 @@ fn tunnel<F: Frame>(
         tun::Outcome::Encapsulated => Ok(sent(hop.port, (!resolved).then_some(next_hop))),
         tun::Outcome::FragNeeded { next_hop_mtu } => {
             let in_mac = snapshot.ports.get(in_port).ok_or(DropReason::NoRoute)?.mac;
-            tun::frag_needed(frame, EthernetAddress(in_mac), next_hop_mtu, p.ip_ident)?;
+            p.icmp_ident = p.icmp_ident.wrapping_add(1);
+            tun::frag_needed(frame, EthernetAddress(in_mac), next_hop_mtu, p.icmp_ident)?;
+            p.events.icmp_errors_sent += 1;
             Ok(Verdict::Tx { port: in_port })
         }
     }

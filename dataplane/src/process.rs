@@ -69,8 +69,11 @@ pub struct Pipeline {
     pub(crate) egress: l2::egress::Cache,
     /// Neighbours learned since the worker last drained this list.
     learned: Vec<(usize, Ipv4Addr, MacAddr)>,
-    /// IP identification for packets rvs originates (tunnel outer headers, ICMP errors).
+    /// IP identification of the tunnel outer headers rvs makes.
     pub(crate) ip_ident: u16,
+    /// IP identification of the ICMP errors rvs answers with: a counter of their own, as
+    /// Linux's ICMP socket does not share the tunnel's.
+    pub(crate) icmp_ident: u16,
     /// `pools[i]`: this worker's FULLNAT local addresses and ports of `snapshot.services[i]`
     /// (`None` for services without local addresses).
     pub(crate) pools: Vec<Option<laddr::Pool>>,
@@ -79,7 +82,7 @@ pub struct Pipeline {
     /// Secret of the FULLNAT initial sequence numbers.
     pub(crate) isn_key: IsnKey,
     /// FULLNAT events that are not drops.
-    pub(crate) events: FullnatEvents,
+    pub(crate) events: Events,
 }
 
 /// What [`Pipeline::prefetch`] found for a frame: its connection, if any, as the lookup
@@ -87,15 +90,17 @@ pub struct Pipeline {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hint(Option<conn::Hit>);
 
-/// FULLNAT events worth counting that do not drop the packet.
+/// Events worth counting that do not drop the packet (FULLNAT's insertions, ICMP answers).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct FullnatEvents {
+pub struct Events {
     /// Segments that got a TOA option.
     pub toa_inserted: u64,
     /// Segments due a TOA option that had no room for it (forwarded without).
     pub toa_no_room: u64,
     /// PROXY protocol headers inserted (retransmissions included).
     pub proxy_inserted: u64,
+    /// ICMP errors sent back instead of a packet (time exceeded, fragmentation needed).
+    pub icmp_errors_sent: u64,
 }
 
 /// Why a pipeline could not be created.
@@ -122,10 +127,11 @@ impl Pipeline {
             egress: l2::egress::Cache::default(),
             learned: Vec::with_capacity(LEARNED_MAX),
             ip_ident: (worker as u16).wrapping_mul(0x1000),
+            icmp_ident: (worker as u16).wrapping_mul(0x1000),
             pools: Vec::new(),
             pool_keys: Vec::new(),
             isn_key: IsnKey([0; 2]),
-            events: FullnatEvents::default(),
+            events: Events::default(),
         };
         pipeline.adopt(None, snapshot);
         Ok(pipeline)
@@ -152,7 +158,7 @@ impl Pipeline {
     }
 
     /// FULLNAT events counted so far.
-    pub fn events(&self) -> FullnatEvents {
+    pub fn events(&self) -> Events {
         self.events
     }
 

@@ -27,6 +27,9 @@ pub struct Report {
     pub toa_inserted: u64,
     pub toa_no_room: u64,
     pub proxy_inserted: u64,
+    /// ICMP errors rvs sent back instead of a packet: time exceeded (TTL ≤ 1) and
+    /// fragmentation needed (TUN). The packets answered are not counted as drops.
+    pub icmp_errors_sent: u64,
     pub workers: Vec<WorkerReport>,
     pub ports: Vec<PortReport>,
     pub services: Vec<ServiceReport>,
@@ -117,9 +120,10 @@ impl Report {
                 .zip(total.drops.iter())
                 .map(|(r, n)| (r.as_str(), *n))
                 .collect(),
-            toa_inserted: total.fullnat.toa_inserted,
-            toa_no_room: total.fullnat.toa_no_room,
-            proxy_inserted: total.fullnat.proxy_inserted,
+            toa_inserted: total.events.toa_inserted,
+            toa_no_room: total.events.toa_no_room,
+            proxy_inserted: total.events.proxy_inserted,
+            icmp_errors_sent: total.events.icmp_errors_sent,
             workers: per_worker
                 .iter()
                 .map(|c| WorkerReport {

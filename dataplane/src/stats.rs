@@ -20,8 +20,8 @@ pub struct Counters {
     pub tx_bytes: u64,
     /// Packets handed to the worker that owns their flow.
     pub handed_over: u64,
-    /// FULLNAT events that are not drops (`process::FullnatEvents`).
-    pub fullnat: crate::process::FullnatEvents,
+    /// Events that are not drops (`process::Events`).
+    pub events: crate::process::Events,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -46,9 +46,10 @@ impl Counters {
         self.tx_packets += other.tx_packets;
         self.tx_bytes += other.tx_bytes;
         self.handed_over += other.handed_over;
-        self.fullnat.toa_inserted += other.fullnat.toa_inserted;
-        self.fullnat.toa_no_room += other.fullnat.toa_no_room;
-        self.fullnat.proxy_inserted += other.fullnat.proxy_inserted;
+        self.events.toa_inserted += other.events.toa_inserted;
+        self.events.toa_no_room += other.events.toa_no_room;
+        self.events.proxy_inserted += other.events.proxy_inserted;
+        self.events.icmp_errors_sent += other.events.icmp_errors_sent;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -66,6 +67,7 @@ pub struct SharedCounters {
     toa_inserted: AtomicU64,
     toa_no_room: AtomicU64,
     proxy_inserted: AtomicU64,
+    icmp_errors_sent: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
@@ -79,9 +81,11 @@ impl SharedCounters {
         self.tx_packets.store(c.tx_packets, Relaxed);
         self.tx_bytes.store(c.tx_bytes, Relaxed);
         self.handed_over.store(c.handed_over, Relaxed);
-        self.toa_inserted.store(c.fullnat.toa_inserted, Relaxed);
-        self.toa_no_room.store(c.fullnat.toa_no_room, Relaxed);
-        self.proxy_inserted.store(c.fullnat.proxy_inserted, Relaxed);
+        self.toa_inserted.store(c.events.toa_inserted, Relaxed);
+        self.toa_no_room.store(c.events.toa_no_room, Relaxed);
+        self.proxy_inserted.store(c.events.proxy_inserted, Relaxed);
+        self.icmp_errors_sent
+            .store(c.events.icmp_errors_sent, Relaxed);
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Relaxed);
         }
@@ -100,10 +104,11 @@ impl SharedCounters {
             tx_packets: self.tx_packets.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
             handed_over: self.handed_over.load(Relaxed),
-            fullnat: crate::process::FullnatEvents {
+            events: crate::process::Events {
                 toa_inserted: self.toa_inserted.load(Relaxed),
                 toa_no_room: self.toa_no_room.load(Relaxed),
                 proxy_inserted: self.proxy_inserted.load(Relaxed),
+                icmp_errors_sent: self.icmp_errors_sent.load(Relaxed),
             },
             drops,
         }

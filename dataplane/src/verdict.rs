@@ -51,7 +51,8 @@ pub enum DropReason {
     BadL4Header,
     /// L4 protocol that rvs does not balance.
     UnsupportedProtocol,
-    /// TTL expired on a packet that would be routed.
+    /// TTL expired on a packet that would be routed, and no ICMP time exceeded may be sent
+    /// about it (an ICMP error, a broadcast, ...); answered ones count in `icmp_errors_sent`.
     TtlExceeded,
     /// No route to the destination.
     NoRoute,

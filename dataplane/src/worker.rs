@@ -213,7 +213,7 @@ impl<'a> Worker<'a> {
 
     /// Copies this worker's counters where the control thread reads them.
     fn publish(&mut self) {
-        self.counters.fullnat = self.pipeline.events();
+        self.counters.events = self.pipeline.events();
         self.pipeline.publish_laddr_usage(&self.snapshot);
         self.shared.publish(&self.counters, self.last_rx_tsc);
     }

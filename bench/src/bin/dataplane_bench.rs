@@ -545,8 +545,17 @@ fn whole_loop(args: &Args, rvsd: &Rvsd, report: &mut Report) -> Result<(), Strin
     let (short, long) = two(&args.loop_secs, "--loop-secs")?;
     let durations = [short, long].map(Duration::from_secs_f64);
     let out = |name: &str, d: usize| rvsd.dir.join(format!("callgrind.loop.{name}.{d}"));
-    let per_packet =
-        |s: [(u64, u64); 2]| (s[1].0 as f64 - s[0].0 as f64) / (s[1].1 as f64 - s[0].1 as f64);
+    // Only a long run that forwarded more than the short one measures anything: under
+    // valgrind, a busy machine can starve one run; that pair is reported as invalid.
+    let per_packet = |s: [(u64, u64); 2]| {
+        (s[1].0 > s[0].0 && s[1].1 > s[0].1)
+            .then(|| (s[1].0 - s[0].0) as f64 / (s[1].1 - s[0].1) as f64)
+    };
+    let shown = |ir: Option<f64>| {
+        ir.map_or("invalid (long run no longer)".into(), |ir| {
+            format!("{ir:.1}")
+        })
+    };
     let mut samples = [(0, 0); 2];
     for (d, &duration) in durations.iter().enumerate() {
         let eal = dpdk::eal_args(&memory, mbufs, &vdev, &dpdk::file_prefix("tpcg"));
@@ -554,8 +563,10 @@ fn whole_loop(args: &Args, rvsd: &Rvsd, report: &mut Report) -> Result<(), Strin
     }
     let testpmd = per_packet(samples);
     let mut log = format!(
-        "  testpmd macswap: {testpmd:.1} Ir/packet (runs of {} and {} packets)\n",
-        samples[0].1, samples[1].1
+        "  testpmd macswap: {} Ir/packet (runs of {} and {} packets)\n",
+        shown(testpmd),
+        samples[0].1,
+        samples[1].1
     );
     for mode in Mode::ALL {
         for (d, &duration) in durations.iter().enumerate() {
@@ -568,16 +579,21 @@ fn whole_loop(args: &Args, rvsd: &Rvsd, report: &mut Report) -> Result<(), Strin
         let ipp = per_packet(samples);
         let _ = writeln!(
             log,
-            "  rvsd {}: {ipp:.1} Ir/packet (runs of {} and {} packets)",
+            "  rvsd {}: {} Ir/packet (runs of {} and {} packets)",
             mode.label(),
+            shown(ipp),
             samples[0].1,
             samples[1].1
         );
         report.row(
             format!("Ir/packet, whole loop, established {}", mode.label()),
-            format!("{ipp:.0} Ir"),
-            format!("testpmd macswap {testpmd:.0} Ir"),
-            format!("{:.3}", testpmd / ipp),
+            ipp.map_or("invalid".into(), |ir| format!("{ir:.0} Ir")),
+            testpmd.map_or("testpmd invalid".into(), |ir| {
+                format!("testpmd macswap {ir:.0} Ir")
+            }),
+            testpmd
+                .zip(ipp)
+                .map_or(String::new(), |(t, r)| format!("{:.3}", t / r)),
         );
     }
     let _ = writeln!(

@@ -49,8 +49,9 @@
 //!   into the address's; as Linux ≥ 4.3 does in `__ip_vs_get_out_rt`
 //!   (commit 8d8e20e2d7bb, "ipvs: Decrement ttl"; spec §4 describes the older kernels that
 //!   did not). Linux checks the TTL before the MTU, so a TUN "fragmentation needed" quotes the
-//!   packet with its TTL already decremented. Unlike Linux, rvs answers TTL ≤ 1 with no ICMP
-//!   time exceeded: the packet is dropped and counted (`ttl_exceeded`).
+//!   packet with its TTL already decremented. TTL ≤ 1 is answered, as by Linux, with ICMP
+//!   time exceeded ([`icmp_answer`]); a packet no ICMP error may be sent about is dropped and
+//!   counted (`ttl_exceeded`).
 //! - **Checksums** in received packets are full checksums (RX never sees a TX-offload
 //!   pseudo-header seed); the rewrites leave full checksums, nothing for TX offload to finish.
 #![cfg_attr(
@@ -70,6 +71,7 @@ use crate::wire::{checksum, ipv4, tcp, udp};
 
 pub mod dr;
 pub mod fullnat;
+pub mod icmp_answer;
 pub mod nat;
 pub mod proxy;
 pub mod toa;
@@ -174,7 +176,7 @@ fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta
 /// Check the structure every rewrite relies on (see the module documentation) and return a
 /// view of the IPv4 packet of `frame`. The view's buffer runs to the end of the frame, padding
 /// included; its payload ends at the total length.
-fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+pub(crate) fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
     let eth = ether::Packet::new_checked(frame)?;
     match eth.ethertype() {
         EtherType::Ipv4 => {}

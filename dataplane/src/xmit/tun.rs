@@ -43,60 +43,28 @@
 //!
 //! ## The "fragmentation needed" answer ([`frag_needed`])
 //!
-//! The received frame becomes, in place (28 bytes prepended, the tail trimmed):
-//!
-//! - Ethernet: destination = the received frame's source (the client, or the router it came
-//!   through), source = the receiving port's MAC, EtherType IPv4;
-//! - IPv4: source = the original destination, the VIP. Linux's `icmp_send` takes the
-//!   original destination as source when that address is local (`RTCF_LOCAL`), which a VIP
-//!   is on a director, so the client sees the error come from the address it talked to;
-//!   destination = the original source; TTL 64; DSCP CS6 (48), ECN Not-ECT: Linux uses
-//!   precedence "internetwork control" (`IPTOS_PREC_INTERNETCONTROL`) plus the original's
-//!   RFC 1349 ToS bits, which can leave an ECT codepoint on the ICMP message, so rvs keeps
-//!   the precedence and not those bits; identification = the caller's; DF clear (Linux's
-//!   ICMP socket does not set it); no options;
-//! - ICMP: type 3 (destination unreachable), code 4 (fragmentation needed and DF set), the
-//!   "unused" 16 bits 0, next-hop MTU (RFC 1191), checksum;
-//! - the original datagram from its IPv4 header on, cut so that the whole error is at most
-//!   576 bytes: 548 bytes of the original, or all of it if shorter. RFC 792 asks for the
-//!   header and 8 bytes; RFC 1812 §4.3.2.3 and Linux (`icmp_send` caps its message at 576)
-//!   send as much as fits in 576, which lets the client match the error to a TCP segment or
-//!   a UDP datagram whatever its options. The embedded header is the original's, unchanged
-//!   (its total length is the original's, longer than what is embedded).
-//!
-//! No ICMP error is sent about an ICMP error (RFC 1122 §3.2.2; like Linux, an ICMP message of
-//! a type above 18 or shorter than its header counts as one), about a frame sent to a
-//! link-layer broadcast or multicast, from a source that is not a single host (0.0.0.0,
-//! loopback, multicast, 240.0.0.0/4 and broadcast), or to a multicast destination: those
-//! return [`DropReason::TooBig`] and the oversized packet is dropped.
+//! The received frame becomes, in place, the ICMP error type 3 (destination unreachable),
+//! code 4 (fragmentation needed and DF set) with the next-hop MTU (RFC 1191), from the VIP to
+//! the client, quoting the packet: see [`icmp_answer`](super::icmp_answer) for every field
+//! and for the packets no ICMP error is sent about (those return [`DropReason::TooBig`] and
+//! the oversized packet is dropped).
 
 use std::net::Ipv4Addr;
 
-use super::Link;
+use super::{icmp_answer, Link};
 use crate::frame::Frame;
-use crate::l2::icmp::REPLY_TTL;
 use crate::verdict::DropReason;
 use crate::wire::ether::{self, EtherType, EthernetAddress};
-use crate::wire::icmp::{self, Message};
+
 use crate::wire::ipv4::{self, Protocol};
 
 /// Length of the outer header that [`encapsulate`] prepends.
 pub const OUTER_LEN: usize = ipv4::HEADER_LEN;
 /// Smallest IPv4 MTU (RFC 791): a tunnel must carry at least this much.
 const MIN_TUNNEL_MTU: u16 = 68;
-/// Largest ICMP error rvs sends, IPv4 header included (RFC 1812 §4.3.2.3, Linux).
-pub const MAX_ERROR_LEN: usize = 576;
-/// What [`frag_needed`] puts in front of the original datagram: IPv4 and ICMP headers.
-const ERROR_HEADERS_LEN: usize = ipv4::HEADER_LEN + icmp::HEADER_LEN;
-/// How much of the original datagram fits in a [`MAX_ERROR_LEN`] error.
-const MAX_EMBEDDED_LEN: usize = MAX_ERROR_LEN - ERROR_HEADERS_LEN;
-/// DSCP of the ICMP errors rvs sends: CS6, IP precedence 6 "internetwork control".
-const ERROR_DSCP: u8 = 48;
 /// ECN codepoints (RFC 3168).
 const ECN_ECT0: u8 = 0b10;
 const ECN_CE: u8 = 0b11;
-/// Highest ICMP type Linux knows (`NR_ICMP_TYPES`); higher ones count as errors.
-const LAST_KNOWN_ICMP_TYPE: u8 = 18;
 
 /// Where a TUN packet goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,61 +173,19 @@ pub fn frag_needed<F: Frame + ?Sized>(
     next_hop_mtu: u16,
     ident: u16,
 ) -> Result<(), DropReason> {
-    let bytes = frame.data();
-    let original = super::ipv4_packet(bytes)?;
-    let eth = ether::Packet::new_unchecked(bytes);
-    let sender_mac = eth.src_addr();
-    let (src_addr, dst_addr) = (original.src_addr(), original.dst_addr());
-    if !sender_mac.is_unicast()
-        || !eth.dst_addr().is_unicast()
-        || !is_single_host(src_addr)
-        || dst_addr.is_multicast()
-        || dst_addr.is_broadcast()
-        || is_icmp_error(&original)
-    {
-        return Err(DropReason::TooBig);
-    }
-    let embedded_len = usize::from(original.total_len()).min(MAX_EMBEDDED_LEN);
-    let excess = bytes
-        .len()
-        .checked_sub(ether::HEADER_LEN)
-        .and_then(|len| len.checked_sub(embedded_len))
-        .ok_or(DropReason::Truncated)?;
-    let error = ipv4::Repr {
-        src_addr: dst_addr,
-        dst_addr: src_addr,
-        protocol: Protocol::Icmp,
-        payload_len: icmp::HEADER_LEN
-            .checked_add(embedded_len)
-            .ok_or(DropReason::TooBig)?,
-        ttl: REPLY_TTL,
-        dscp: ERROR_DSCP,
-        ecn: 0,
-        ident,
-        dont_frag: false,
-    };
-    resize(frame, ERROR_HEADERS_LEN, excess)?;
-
-    let bytes = frame.data_mut();
-    let mut eth = ether::Packet::new_unchecked(&mut *bytes);
-    eth.set_dst_addr(sender_mac);
-    eth.set_src_addr(port_mac);
-    eth.set_ethertype(EtherType::Ipv4);
-    let mut ip = super::ipv4_mut(bytes);
-    // Cannot fail: the frame holds the header and the total length is at most 576.
-    error.emit(&mut ip)?;
-    let mut message = icmp::Packet::new_unchecked(ip.payload_mut());
-    message.set_msg_type(Message::DstUnreachable);
-    message.set_msg_code(icmp::CODE_FRAG_NEEDED);
-    message.set_rest_of_header(0);
-    message.set_next_hop_mtu(next_hop_mtu);
-    message.fill_checksum();
-    Ok(())
+    // From the VIP: the original destination, an address the balancer owns.
+    let from = super::ipv4_packet(frame.data())?.dst_addr();
+    let answer = icmp_answer::Answer::FragNeeded { next_hop_mtu };
+    icmp_answer::answer(frame, port_mac, from, answer, ident)
 }
 
 /// Grow `frame` by `front` bytes at the front and shrink it by `back` bytes at the end, or
 /// leave it unchanged.
-fn resize<F: Frame + ?Sized>(frame: &mut F, front: usize, back: usize) -> Result<(), DropReason> {
+pub(super) fn resize<F: Frame + ?Sized>(
+    frame: &mut F,
+    front: usize,
+    back: usize,
+) -> Result<(), DropReason> {
     if !frame.prepend(front) {
         return Err(DropReason::NoHeadroom);
     }
@@ -271,41 +197,12 @@ fn resize<F: Frame + ?Sized>(frame: &mut F, front: usize, back: usize) -> Result
     Ok(())
 }
 
-/// Query whether `addr` may be the source of a datagram an ICMP error is sent about: a single
-/// host (RFC 1122 §3.2.2), not 0.0.0.0, loopback, multicast or 240.0.0.0/4 (broadcast
-/// included).
-fn is_single_host(addr: Ipv4Addr) -> bool {
-    !(addr.is_unspecified()
-        || addr.is_loopback()
-        || addr.is_multicast()
-        || u32::from(addr) >= u32::from(Ipv4Addr::new(240, 0, 0, 0)))
-}
-
-/// Query whether `packet` is an ICMP error message (or an ICMP message too short to tell), which
-/// no ICMP error may be sent about: destination unreachable, source quench, redirect, time
-/// exceeded, parameter problem, and, as Linux, any type it does not know.
-fn is_icmp_error(packet: &ipv4::Packet<&[u8]>) -> bool {
-    if packet.protocol() != Protocol::Icmp {
-        return false;
-    }
-    match icmp::Packet::new_checked(packet.payload()) {
-        Ok(message) => match message.msg_type() {
-            Message::DstUnreachable
-            | Message::SourceQuench
-            | Message::Redirect
-            | Message::TimeExceeded
-            | Message::ParamProblem => true,
-            Message::Unknown(ty) => ty > LAST_KNOWN_ICMP_TYPE,
-            Message::EchoReply | Message::EchoRequest => false,
-        },
-        Err(_) => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::frame::VecFrame;
+    use crate::wire::icmp;
+    use crate::xmit::icmp_answer::MAX_ERROR_LEN;
     use crate::xmit::testing::{
         self, frame, tcp_header, Ip, CLIENT, PORT_MAC, REAL, REAL_MAC, ROUTER_MAC, VIRT,
     };
