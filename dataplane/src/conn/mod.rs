@@ -29,6 +29,11 @@
 //! packet with [`Table::lookup_hinted`], which takes the earlier answer after checking
 //! against the entry that it still holds.
 //!
+//! An insertion has one more miss the prefetch cannot take: the bucket of a NAT or FULLNAT
+//! connection's out key, known only once the connection is scheduled. Out keys therefore
+//! wait in a small array and go into the index four at a time, so that their misses overlap
+//! ([`Table::lookup`] also looks in that array; a removal empties it first).
+//!
 //! Everything is allocated by [`Table::new`]: the slab of `capacity` entries (`None` =
 //! free, free entries on a stack), the links of the expiry wheel, and the index with room
 //! for two keys per entry at most half full, so no insertion allocates or rehashes. (A

@@ -16,6 +16,10 @@ use crate::xmit::fullnat::TcpSeq;
 /// Largest capacity: slab indices and a direction bit share the `u32` map values.
 pub const MAX_CAPACITY: u32 = 1 << 31;
 
+/// Out keys of new connections held back from the index to be inserted together: see
+/// [`Table::add`].
+const PENDING: usize = 4;
+
 /// "No entry" in `Conn::control`.
 const NIL: u32 = u32::MAX;
 
@@ -499,6 +503,10 @@ pub struct Table<D> {
     len: u32,
     timeouts: Timeouts,
     reuse_mode: u8,
+    /// Out keys (hash, map value) of the latest connections, not yet in `map`: the first
+    /// `n_pending`. Lookups that miss `map` look here; see [`Table::add`].
+    pending: [(u64, u32); PENDING],
+    n_pending: usize,
 }
 
 impl<D> Table<D> {
@@ -530,6 +538,8 @@ impl<D> Table<D> {
             len: 0,
             timeouts: config.timeouts,
             reuse_mode: config.conn_reuse_mode,
+            pending: [(0, 0); PENDING],
+            n_pending: 0,
         })
     }
 
@@ -590,14 +600,39 @@ impl<D> Table<D> {
     #[inline(always)]
     fn find(&self, key: &FlowKey) -> Option<Hit> {
         let slab = &self.slab;
-        let v = *self.map.find(hash_key(&self.hasher, key), |&v| {
-            value_matches(slab, v, key, false)
-        })?;
+        let hash = hash_key(&self.hasher, key);
+        let v = match self.map.find(hash, |&v| value_matches(slab, v, key, false)) {
+            Some(&v) => v,
+            None if self.n_pending == 0 => return None,
+            None => self.find_pending(hash, key)?,
+        };
         Some(Hit {
             // Truncation impossible: values are built from u32 indices.
             id: ConnId(v >> 1),
             dir: value_dir(v),
         })
+    }
+
+    /// The map value of a connection key held back in `pending`.
+    #[inline(always)]
+    fn find_pending(&self, hash: u64, key: &FlowKey) -> Option<u32> {
+        let slab = &self.slab;
+        self.pending
+            .get(..self.n_pending)
+            .unwrap_or_default()
+            .iter()
+            .find(|&&(h, v)| h == hash && value_matches(slab, v, key, false))
+            .map(|&(_, v)| v)
+    }
+
+    /// Insert the out keys held back in `pending` into the index.
+    fn flush(&mut self) {
+        let (hasher, slab) = (&self.hasher, &self.slab);
+        for &(hash, v) in self.pending.get(..self.n_pending).unwrap_or_default() {
+            self.map
+                .insert_unique(hash, v, |&x| hash_value(hasher, slab, x));
+        }
+        self.n_pending = 0;
     }
 
     /// [`Table::lookup`], and ask the CPU to start loading the entry found: what a worker
@@ -715,6 +750,14 @@ impl<D> Table<D> {
     }
 
     /// Take a free entry for `conn`, index its keys, arm its expiry.
+    ///
+    /// The out key (NAT, FULLNAT) is held back in `pending` and inserted into the index with
+    /// those of the next connections, [`PENDING`] at a time. Its bucket is in a random place
+    /// of an index far larger than the cache (the in key's was loaded by the lookup that
+    /// missed, usually in the prefetch of the burst): inserted at once, each new connection
+    /// waited for that miss; inserted together, the misses of the batch overlap. Lookups
+    /// look in `pending` when the index misses, and a removal first flushes it, so nothing
+    /// else changes.
     fn add(&mut self, conn: Conn<D>) -> Result<ConnId, Conn<D>> {
         let Some(idx) = self.wheel.alloc() else {
             return Err(conn);
@@ -731,7 +774,16 @@ impl<D> Table<D> {
         let rehash = |&v: &u32| hash_value(hasher, slab, v);
         self.map.insert_unique(in_hash, value(idx, Dir::In), rehash);
         if let Some(h) = out_hash {
-            self.map.insert_unique(h, value(idx, Dir::Out), rehash);
+            if let Some(p) = self.pending.get_mut(self.n_pending) {
+                *p = (h, value(idx, Dir::Out));
+                self.n_pending += 1;
+            }
+            if self.n_pending == PENDING {
+                self.n_pending = 0;
+                for (h, v) in self.pending {
+                    self.map.insert_unique(h, v, rehash);
+                }
+            }
         }
         self.wheel.place(idx, expires);
         self.len += 1;
@@ -901,6 +953,8 @@ impl<D> Table<D> {
     /// Free entry `idx`: out of the index, off the wheel, away from its template, back on
     /// the free stack.
     fn release(&mut self, idx: u32) -> Option<Removed<D>> {
+        // Its out key may be held back; `unhash` finds keys in the index only.
+        self.flush();
         let c = self.slab.get_mut(idx as usize)?.take()?;
         if c.in_hashed() {
             let hash = hash_key(&self.hasher, &c.in_key());
@@ -1006,8 +1060,10 @@ impl<D> Table<D> {
                 (c.out_key_unchecked(), Dir::Out, c.out_key().is_some()),
             ] {
                 let v = value(id.0, dir);
-                let found = self.map.find(hash_key(&self.hasher, &key), |&x| x == v);
-                assert_eq!(found.is_some(), present, "{id:?} {dir:?} indexed");
+                let hash = hash_key(&self.hasher, &key);
+                let found = self.map.find(hash, |&x| x == v).is_some()
+                    || self.pending[..self.n_pending].contains(&(hash, v));
+                assert_eq!(found, present, "{id:?} {dir:?} indexed");
                 hashed += usize::from(present);
             }
             // Templates: n_control is the number of connections naming them.
@@ -1019,7 +1075,11 @@ impl<D> Table<D> {
                     .is_some_and(Conn::is_template));
             }
         }
-        assert_eq!(self.map.len(), hashed, "index holds stale values");
+        assert_eq!(
+            self.map.len() + self.n_pending,
+            hashed,
+            "index holds stale values"
+        );
     }
 
     /// The index's usable capacity (hashbrown's, before any growth).
@@ -1034,7 +1094,7 @@ impl<D> Table<D> {
 
     /// Number of keys in the index.
     pub(super) fn index_len(&self) -> usize {
-        self.map.len()
+        self.map.len() + self.n_pending
     }
 
     /// Put connection `id` in `state`, as if packets had led there.

@@ -1474,3 +1474,40 @@ fn prefetch_answers_as_lookup_and_a_hint_is_taken_only_while_it_holds() {
     assert_eq!(lb.table.lookup_hinted(&key, as_conn), None);
     lb.table.check();
 }
+
+#[test]
+fn out_keys_held_back_from_the_index_are_found_and_removed() {
+    // NAT out keys reach the index a few connections at a time (`Table::add`): until then a
+    // lookup finds them all the same, and a removal takes them away whichever side they are on.
+    let mut lb = Lb::new(64);
+    let mut ids = Vec::new();
+    for n in 0..11 {
+        ids.push(lb.tcp(n, Fwd::Nat, usize::from(n) % 4, T0));
+        lb.table.check();
+        for (&id, n) in ids.iter().zip(0u16..) {
+            let c = lb.table.get(id).unwrap();
+            let out = c.out_key().unwrap();
+            assert_eq!(lb.table.lookup(&c.in_key()), Some(Hit { id, dir: Dir::In }));
+            assert_eq!(lb.table.lookup(&out), Some(Hit { id, dir: Dir::Out }));
+            assert_eq!(
+                out,
+                FlowKey::new(Proto::Tcp, rip(usize::from(n) % 4), client(n))
+            );
+        }
+    }
+    // The last connection's out key is still held back, the first one's is in the index.
+    for &id in [ids[10], ids[0]].iter() {
+        let c = lb.table.get(id).unwrap();
+        let (in_key, out) = (c.in_key(), c.out_key().unwrap());
+        assert!(lb.remove(id).is_some());
+        lb.table.check();
+        assert_eq!(lb.table.lookup(&in_key), None);
+        assert_eq!(lb.table.lookup(&out), None);
+    }
+    let id = lb.tcp(20, Fwd::Nat, 1, T0);
+    let out = lb.table.get(id).unwrap().out_key().unwrap();
+    assert_eq!(lb.table.lookup(&out), Some(Hit { id, dir: Dir::Out }));
+    assert_eq!(lb.expire_all(reap_at(T0 + 3 * SEC)).len(), 10);
+    assert_eq!(lb.table.lookup(&out), None);
+    assert_eq!(lb.table.index_len(), 0);
+}
