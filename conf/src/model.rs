@@ -37,6 +37,8 @@ pub const DEFAULT_BURST: u16 = 32;
 pub const MAX_BURST: u16 = 512;
 /// Default connection table entries per worker.
 pub const DEFAULT_CONN_TABLE_SIZE: u32 = 1 << 20;
+/// Default `[dataplane] laddr_ports`: DPVS's local port range.
+pub const DEFAULT_LADDR_PORTS: (u16, u16) = (1025, 65535);
 /// Default mbuf pool size; 2^n - 1 is the size DPDK's mempool stores without waste.
 pub const DEFAULT_MBUFS: u32 = 32_767;
 /// Default port MTU.
@@ -89,6 +91,8 @@ pub struct Dataplane {
     pub expire_nodest_conn: bool,
     /// How replies to FULLNAT local addresses reach the worker that owns their connection.
     pub laddr_steering: LaddrSteering,
+    /// The local ports FULLNAT connections use, lowest and highest (inclusive).
+    pub laddr_ports: (u16, u16),
 }
 
 /// `[control]`.

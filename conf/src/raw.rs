@@ -38,6 +38,7 @@ pub(crate) struct Dataplane {
     pub mbufs: Option<i64>,
     pub expire_nodest_conn: Option<bool>,
     pub laddr_steering: Option<LaddrSteering>,
+    pub laddr_ports: Option<Vec<i64>>,
 }
 
 #[derive(Deserialize, Default)]

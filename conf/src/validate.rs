@@ -142,9 +142,11 @@ impl Check {
                 ),
             );
         }
+        let laddr_ports = self.laddr_ports(f, d.laddr_ports, n);
         Dataplane {
             workers,
             laddr_steering,
+            laddr_ports,
             conn_table_size: self.opt_range(
                 &f.key("conn_table_size"),
                 d.conn_table_size,
@@ -156,6 +158,38 @@ impl Check {
             mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
             expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),
         }
+    }
+
+    /// `[dataplane] laddr_ports = [min, max]`: every worker must own at least one port of
+    /// the range (worker `w` of `n` uses the ports with `port % n == w`).
+    fn laddr_ports(&mut self, f: &Field, ports: Option<Vec<i64>>, workers: usize) -> (u16, u16) {
+        let field = f.key("laddr_ports");
+        let Some(ports) = ports else {
+            return DEFAULT_LADDR_PORTS;
+        };
+        let [lo, hi] = ports[..] else {
+            self.fail(
+                &field,
+                format!("needs two ports, [lowest, highest]; {} given", ports.len()),
+            );
+            return DEFAULT_LADDR_PORTS;
+        };
+        let (Some(lo), Some(hi)) = (
+            self.range(&f.item("laddr_ports", 0), lo, 1u16, u16::MAX),
+            self.range(&f.item("laddr_ports", 1), hi, 1u16, u16::MAX),
+        ) else {
+            return DEFAULT_LADDR_PORTS;
+        };
+        let count = usize::from(hi).saturating_sub(usize::from(lo)) + 1;
+        if lo > hi {
+            self.fail(&field, format!("{lo} is above {hi}"));
+        } else if count < workers.max(1) {
+            self.fail(
+                &field,
+                format!("{count} ports for {workers} workers: each worker needs ports of its own"),
+            );
+        }
+        (lo, hi)
     }
 
     fn control(&mut self, f: &Field, c: raw::Control) -> Control {

@@ -85,7 +85,7 @@ fn test_unknown_key_in_dataplane() {
     assert_eq!(
         err("[dataplane]\nworker = [1]\n"),
         "rvsd.toml:7: dataplane.worker: unknown field `worker`, expected one of `workers`, \
-         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`"
+         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`"
     );
 }
 
@@ -204,6 +204,30 @@ fn test_dataplane_sizes() {
     assert_eq!(
         err("[dataplane]\nmbufs = 0\n"),
         "rvsd.toml:7: dataplane.mbufs: 0 is out of range 1..=4294967295"
+    );
+}
+
+#[test]
+fn test_laddr_ports() {
+    assert_eq!(
+        err("[dataplane]\nladdr_ports = [5000]\n"),
+        "rvsd.toml:7: dataplane.laddr_ports: needs two ports, [lowest, highest]; 1 given"
+    );
+    assert_eq!(
+        err("[dataplane]\nladdr_ports = [0, 65535]\n"),
+        "rvsd.toml:7: dataplane.laddr_ports[0]: 0 is out of range 1..=65535"
+    );
+    assert_eq!(
+        err("[dataplane]\nladdr_ports = [5000, 65536]\n"),
+        "rvsd.toml:7: dataplane.laddr_ports[1]: 65536 is out of range 1..=65535"
+    );
+    assert_eq!(
+        err("[dataplane]\nladdr_ports = [6000, 5000]\n"),
+        "rvsd.toml:7: dataplane.laddr_ports: 6000 is above 5000"
+    );
+    assert_eq!(
+        err("[dataplane]\nworkers = [1, 2, 3]\nladdr_ports = [5000, 5001]\n"),
+        "rvsd.toml:8: dataplane.laddr_ports: 2 ports for 3 workers: each worker needs ports of its own"
     );
 }
 

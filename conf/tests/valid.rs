@@ -72,6 +72,7 @@ fn test_issue_example() {
             mbufs: 32_767,
             expire_nodest_conn: false,
             laddr_steering: LaddrSteering::Auto,
+            laddr_ports: (1025, 65535),
         },
         control: Control {
             socket: PathBuf::from("/run/rvs/rvsd.sock"),
@@ -180,6 +181,21 @@ fn test_laddr_steering() {
         LaddrSteering::Auto
     );
     assert_eq!(LaddrSteering::RteFlow.to_string(), "rte_flow");
+}
+
+#[test]
+fn test_laddr_ports() {
+    let with = |dataplane: &str| {
+        let base = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n";
+        parse(&format!("{base}[dataplane]\n{dataplane}"))
+            .dataplane
+            .laddr_ports
+    };
+    assert_eq!(with(""), (1025, 65535));
+    assert_eq!(with("laddr_ports = [5000, 65535]\n"), (5000, 65535));
+    assert_eq!(with("laddr_ports = [7, 7]\n"), (7, 7));
+    // One port each for two workers.
+    assert_eq!(with("workers = [1, 2]\nladdr_ports = [7, 8]\n"), (7, 8));
 }
 
 #[test]

@@ -33,8 +33,8 @@
 //!   (DPVS `__laddr_step`). The skip is drawn from a generator seeded by the caller: pure and
 //!   deterministic.
 //! - **Port:** each address has a cursor walking, circularly, over the ports this worker owns
-//!   in the range (default [`PortRange::DPVS`], 1025..=65535; alibaba's sysctls give
-//!   5000..=65535, [`PortRange::ALIBABA`]). A candidate pair is asked to the caller's
+//!   in the range (`[dataplane] laddr_ports`; default [`PortRange::DPVS`], 1025..=65535;
+//!   alibaba's sysctls give 5000..=65535, [`PortRange::ALIBABA`]). A candidate pair is asked to the caller's
 //!   `is_used(lip, lport)`, which answers from the connection table whether a connection of
 //!   the same protocol already goes from `LIP:lport` to the chosen `RIP:rport` (the reply
 //!   key); a used pair is a *conflict* (counted per address, alibaba's `port_conflict`) and

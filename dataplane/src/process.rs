@@ -214,7 +214,10 @@ impl Pipeline {
             let pool = if service.laddrs.is_empty() {
                 None
             } else {
-                let config = laddr::Config::default();
+                let config = laddr::Config {
+                    ports: next.laddr_ports,
+                    ..laddr::Config::default()
+                };
                 match laddr::Pool::new(&service.laddrs, &config, self.worker, self.workers, seed) {
                     Ok(mut pool) => {
                         if let Some(old) = &kept {

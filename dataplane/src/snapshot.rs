@@ -128,6 +128,8 @@ pub struct Snapshot {
     pub timeouts: crate::conn::Timeouts,
     /// Drop a connection's packets at once when its real server was removed.
     pub expire_nodest_conn: bool,
+    /// The local ports of FULLNAT connections (`[dataplane] laddr_ports`).
+    pub laddr_ports: crate::laddr::PortRange,
     /// Unique to this snapshot among those built by this process (see [`Snapshot::id`]).
     id: u64,
 }
@@ -206,6 +208,10 @@ impl Snapshot {
             laddrs,
             timeouts: config.timeouts.into(),
             expire_nodest_conn: config.dataplane.expire_nodest_conn,
+            laddr_ports: crate::laddr::PortRange {
+                min: config.dataplane.laddr_ports.0,
+                max: config.dataplane.laddr_ports.1,
+            },
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }

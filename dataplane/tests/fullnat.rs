@@ -395,3 +395,47 @@ fn rvsd_tries_flow_rules_when_a_local_address_is_added_live() {
         "{steering}"
     );
 }
+
+/// `[dataplane] laddr_ports` bounds the local ports: with [40000, 40003] the first four flows
+/// towards one real server take exactly those four ports (in the order the seeded cursor
+/// walks them), and the fifth is refused as `laddr_exhausted`.
+#[test]
+fn pipeline_takes_local_ports_from_the_configured_range_only() {
+    use common::packet::{self, Ip};
+    use dataplane::frame::{Frame, VecFrame};
+    use dataplane::verdict::{DropReason, Verdict};
+    let _serial = serial();
+    let body = fullnat::exhaustion_config().replace(
+        "conn_table_size = 65536",
+        "conn_table_size = 65536\nladdr_ports = [40000, 40003]",
+    );
+    assert!(body.contains("laddr_ports"));
+    let snapshot = pure::snapshot(&body, topo::PORT_MAC);
+    let mut pipeline = pure::pipeline(&body, &snapshot);
+    let mut send = |cport: u16| {
+        let ip = Ip::new(topo::C1, topo::VIP).ttl(topo::CLIENT_TTL);
+        let input = packet::udp(topo::FROM_ROUTER, ip, cport, 54, b"q");
+        let mut frame = VecFrame::new(&input);
+        let verdict = pipeline.packet(&snapshot, 0, &mut frame, 0);
+        (verdict, frame.data().to_vec())
+    };
+    let mut ports: Vec<u16> = (0..4)
+        .map(|n| {
+            let (verdict, out) = send(2000 + n);
+            assert_eq!(verdict, Verdict::Tx { port: 0 }, "flow {n}");
+            assert_eq!(
+                out[26..30],
+                fullnat::LIP.octets(),
+                "flow {n}: from the local address"
+            );
+            packet::get_u16(&out, 34)
+        })
+        .collect();
+    ports.sort_unstable();
+    assert_eq!(ports, [40000, 40001, 40002, 40003]);
+    assert_eq!(
+        send(2004).0,
+        Verdict::Drop(DropReason::LaddrExhausted),
+        "the range is used up"
+    );
+}
