@@ -518,11 +518,6 @@ fn fullnat_in<F: Frame>(
     let (toa, proxy) = snapshot
         .service(c.dest().service.0, c.dest().service.1)
         .map_or((None, None), |s| (s.toa, s.proxy_protocol));
-    let hop = snapshot
-        .routes
-        .lookup(*rip.ip())
-        .ok_or(DropReason::NoRoute)?;
-    let mtu = snapshot.ports.get(hop.port).map_or(1500, |port| port.mtu);
     let tcp = flow.proto == conf::Proto::Tcp;
     let proxy_due =
         tcp && proxy.is_some() && proxy::due(&seq, flow.flags, flow.seq, flow.payload_len);
@@ -532,8 +527,21 @@ fn fullnat_in<F: Frame>(
     } else {
         0
     };
-    fullnat::rewrite_in(
+    // The MTU of the way to the real server limits what TOA and PROXY may add. Looked up
+    // only for them: without a route the packet is dropped for it anyway, by the egress
+    // below, whose cache holds no answer for a snapshot without the route.
+    let mtu = if proxy_due || toa_due {
+        let hop = snapshot
+            .routes
+            .lookup(*rip.ip())
+            .ok_or(DropReason::NoRoute)?;
+        snapshot.ports.get(hop.port).map_or(1500, |port| port.mtu)
+    } else {
+        0
+    };
+    fullnat::rewrite_in_at(
         frame.data_mut(),
+        &flow.at,
         &fullnat::InRewrite {
             local,
             real: rip,
@@ -629,9 +637,17 @@ fn outbound<F: Frame>(
     real.service_traffic.outbound(p.worker, flow.ip_len);
     let (virt, client) = (c.virt(), c.client());
     if fullnat {
-        let service = snapshot.service(real.service.0, real.service.1);
-        let mss_reduction = mss_reduction(service.map(Arc::as_ref));
         let syn_ack = flow.flags.contains(tcp::Flags::SYN) && flow.flags.contains(tcp::Flags::ACK);
+        // Only a SYN+ACK's MSS is lowered: the service is not looked up for other segments.
+        let mss_reduction = if syn_ack {
+            mss_reduction(
+                snapshot
+                    .service(real.service.0, real.service.1)
+                    .map(Arc::as_ref),
+            )
+        } else {
+            0
+        };
         if syn_ack && flow.proto == conf::Proto::Tcp {
             if let Some(seq) = p.conns.seq_mut(id) {
                 seq.server_syn_ack(flow.seq);
@@ -645,7 +661,7 @@ fn outbound<F: Frame>(
             header: seq.header(),
             mss_reduction,
         };
-        fullnat::rewrite_out(frame.data_mut(), &rewrite)?;
+        fullnat::rewrite_out_at(frame.data_mut(), &flow.at, &rewrite)?;
     }
     egress(p, snapshot, frame.data_mut(), *client.ip())
 }

@@ -123,8 +123,9 @@ use std::net::SocketAddrV4;
 use crate::frame::Frame;
 use crate::verdict::DropReason;
 use crate::wire::checksum;
+use crate::wire::ether;
 use crate::wire::icmp;
-use crate::wire::ipv4::Protocol;
+use crate::wire::ipv4::{self, Protocol};
 use crate::wire::tcp::{self, Flags};
 use crate::wire::udp;
 
@@ -173,6 +174,59 @@ pub fn rewrite_in(frame: &mut [u8], rewrite: &InRewrite) -> Result<(), DropReaso
     rewrite_both(frame, rewrite.local, rewrite.real, seq)
 }
 
+/// [`rewrite_in`] of a packet whose headers the pipeline validated (`at`, see
+/// [`Headers`](super::Headers); its TTL may have been decremented since, nothing else):
+/// the same bytes, with the usual case done without checking the frame again. A TCP
+/// segment without SYN behind a 20-byte IPv4 header (every segment of an established
+/// connection) has the addresses, ports and sequence number it changes at fixed offsets and
+/// nothing else to rewrite: both checksums take one update each for all of them, which is
+/// what the updates one after the other give ([`checksum::Delta`]). Anything else (UDP, a
+/// SYN, whose timestamps go, IPv4 options) takes [`rewrite_in`].
+///
+/// # Errors
+/// Those of [`rewrite_in`]; the frame is unchanged.
+#[inline]
+pub fn rewrite_in_at(
+    frame: &mut [u8],
+    at: &super::Headers,
+    rewrite: &InRewrite,
+) -> Result<(), DropReason> {
+    let fixed = match at.protocol {
+        Protocol::Tcp if at.l4 == ether::HEADER_LEN + ipv4::HEADER_LEN => frame
+            .get_mut(ether::HEADER_LEN..at.end)
+            .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN + tcp::HEADER_LEN }>),
+        _ => None,
+    };
+    let Some(fixed) = fixed else {
+        return rewrite_in(frame, rewrite);
+    };
+    let (ip, tcp) = fixed.split_at_mut(ipv4::HEADER_LEN);
+    let mut tcp = tcp::Packet::new_unchecked(tcp);
+    if tcp.flags().contains(Flags::SYN) {
+        return rewrite_in(frame, rewrite);
+    }
+    let mut ip = ipv4::Packet::new_unchecked(ip);
+    let (src, dst) = (rewrite.local, rewrite.real);
+    // The addresses are in the IPv4 header and in the TCP pseudo-header.
+    let addresses = checksum::Delta::default()
+        .u32(u32::from(ip.src_addr()), u32::from(*src.ip()))
+        .u32(u32::from(ip.dst_addr()), u32::from(*dst.ip()));
+    ip.set_checksum(addresses.apply(ip.checksum()));
+    ip.set_src_addr(*src.ip());
+    ip.set_dst_addr(*dst.ip());
+    let old_seq = tcp.seq_number();
+    let new_seq = old_seq.wrapping_add(rewrite.seq_delta);
+    let l4 = addresses
+        .u32(old_seq, new_seq)
+        .u16(tcp.src_port(), src.port())
+        .u16(tcp.dst_port(), dst.port());
+    tcp.set_seq_number(new_seq);
+    tcp.set_src_port(src.port());
+    tcp.set_dst_port(dst.port());
+    tcp.set_checksum(l4.apply(tcp.checksum()));
+    Ok(())
+}
+
 /// Rewrite a real server → client packet of a FULLNAT connection; see the module
 /// documentation. Errors as for [`rewrite_in`]; the frame is unchanged on error.
 pub fn rewrite_out(frame: &mut [u8], rewrite: &OutRewrite) -> Result<(), DropReason> {
@@ -182,6 +236,73 @@ pub fn rewrite_out(frame: &mut [u8], rewrite: &OutRewrite) -> Result<(), DropRea
         mss_reduction: rewrite.mss_reduction,
     };
     rewrite_both(frame, rewrite.virt, rewrite.client, seq)
+}
+
+/// [`rewrite_out`] of a packet whose headers the pipeline validated (`at`), as
+/// [`rewrite_in_at`]: a TCP segment without SYN and without TCP options behind a 20-byte
+/// IPv4 header (no MSS to lower, no SACK edges to move; the usual reply of an established
+/// connection, whose timestamps went with the client's SYN) gets one checksum update for
+/// its addresses, ports and acknowledgment number; anything else takes [`rewrite_out`].
+///
+/// # Errors
+/// Those of [`rewrite_out`]; the frame is unchanged.
+#[inline]
+pub fn rewrite_out_at(
+    frame: &mut [u8],
+    at: &super::Headers,
+    rewrite: &OutRewrite,
+) -> Result<(), DropReason> {
+    let fixed = match at.protocol {
+        Protocol::Tcp if at.l4 == ether::HEADER_LEN + ipv4::HEADER_LEN => frame
+            .get_mut(ether::HEADER_LEN..at.end)
+            .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN + tcp::HEADER_LEN }>),
+        _ => None,
+    };
+    let Some(fixed) = fixed else {
+        return rewrite_out(frame, rewrite);
+    };
+    let (ip, tcp) = fixed.split_at_mut(ipv4::HEADER_LEN);
+    let mut tcp = tcp::Packet::new_unchecked(tcp);
+    let flags = tcp.flags();
+    if flags.contains(Flags::SYN) || tcp.header_len() != tcp::HEADER_LEN {
+        return rewrite_out(frame, rewrite);
+    }
+    let mut ip = ipv4::Packet::new_unchecked(ip);
+    let (src, dst) = (rewrite.virt, rewrite.client);
+    // The addresses are in the IPv4 header and in the TCP pseudo-header.
+    let addresses = checksum::Delta::default()
+        .u32(u32::from(ip.src_addr()), u32::from(*src.ip()))
+        .u32(u32::from(ip.dst_addr()), u32::from(*dst.ip()));
+    ip.set_checksum(addresses.apply(ip.checksum()));
+    ip.set_src_addr(*src.ip());
+    ip.set_dst_addr(*dst.ip());
+    let mut l4 = addresses
+        .u16(tcp.src_port(), src.port())
+        .u16(tcp.dst_port(), dst.port());
+    let (start, len) = (rewrite.header.0, u32::from(rewrite.header.1));
+    if (rewrite.ack_delta != 0 || len != 0) && flags.contains(Flags::ACK) {
+        let old = tcp.ack_number();
+        let new = map_ack(old, rewrite.ack_delta, start, len);
+        tcp.set_ack_number(new);
+        l4 = l4.u32(old, new);
+    }
+    tcp.set_src_port(src.port());
+    tcp.set_dst_port(dst.port());
+    tcp.set_checksum(l4.apply(tcp.checksum()));
+    Ok(())
+}
+
+/// A real server's acknowledgment number or SACK edge `s` for the client: moved to the end
+/// of the inserted header `start .. start + len` when inside it, then `− ack_delta` (see
+/// [`OutRewrite::header`]).
+#[inline]
+fn map_ack(s: u32, ack_delta: u32, start: u32, len: u32) -> u32 {
+    let s = if s.wrapping_sub(start) < len {
+        start.wrapping_add(len)
+    } else {
+        s
+    };
+    s.wrapping_sub(ack_delta)
 }
 
 /// The TCP changes of one direction.
@@ -252,14 +373,7 @@ fn rewrite_both(
                         }
                     }
                     let len = u32::from(len);
-                    let map = |s: u32| {
-                        let s = if s.wrapping_sub(start) < len {
-                            start.wrapping_add(len)
-                        } else {
-                            s
-                        };
-                        s.wrapping_sub(ack_delta)
-                    };
+                    let map = |s: u32| map_ack(s, ack_delta, start, len);
                     if ack_delta != 0 || len != 0 {
                         if flags.contains(Flags::ACK) {
                             let old = tcp.ack_number();
@@ -1654,6 +1768,11 @@ mod tests {
             )
     }
 
+    /// A checksum field, often one of the two forms of zero.
+    fn any_sum() -> impl Strategy<Value = u16> {
+        prop_oneof![Just(0u16), Just(0xffff), any::<u16>()]
+    }
+
     fn any_addr() -> impl Strategy<Value = SocketAddrV4> {
         (any::<u32>(), any::<u16>())
             .prop_map(|(ip, port)| SocketAddrV4::new(Ipv4Addr::from(ip), port))
@@ -1743,6 +1862,54 @@ mod tests {
             let params = OutRewrite { virt, client, ack_delta: delta, header: (0, 0), mss_reduction };
             prop_assert_eq!(rewrite_out(&mut bytes, &params), Ok(()));
             prop_assert_eq!(&bytes, &expected_out);
+        }
+
+        /// `rewrite_in_at`/`rewrite_out_at` (one checksum update for every field) write the
+        /// same bytes as `rewrite_in`/`rewrite_out` (one update per field), including for
+        /// wrong checksums (kept wrong the same way), zero deltas and the header range.
+        #[test]
+        fn at_equals_rewrite(
+            (tcp, payload) in any_tcp(),
+            udp in any::<bool>(),
+            udp_checksum in any::<bool>(),
+            options in any::<bool>(),
+            checksums in proptest::option::of((any_sum(), any_sum())),
+            (src, dst, to_src, to_dst) in (any_addr(), any_addr(), any_addr(), any_addr()),
+            delta in prop_oneof![Just(0u32), any::<u32>()],
+            header in prop_oneof![Just((0u32, 0u16)), any::<(u32, u16)>()],
+            mss_reduction in any::<u16>(),
+        ) {
+            let mut ip = Ip::new(*src.ip(), *dst.ip());
+            if options {
+                ip.options = vec![1, 1, 1, 0];
+            }
+            let mut frame = if udp {
+                udp_frame(src, dst, &payload, udp_checksum)
+            } else {
+                tcp_frame(&ip, src, dst, &tcp, &payload)
+            };
+            let at = crate::xmit::headers(&frame).unwrap();
+            if let Some((ip_sum, l4_sum)) = checksums {
+                frame[24..26].copy_from_slice(&ip_sum.to_be_bytes());
+                let l4_sum_at = at.l4 + if udp { 6 } else { 16 };
+                frame[l4_sum_at..l4_sum_at + 2].copy_from_slice(&l4_sum.to_be_bytes());
+            }
+            let params = InRewrite { local: to_src, real: to_dst, seq_delta: delta };
+            let (mut expected, mut bytes) = (frame.clone(), frame.clone());
+            prop_assert_eq!(rewrite_in(&mut expected, &params), Ok(()));
+            prop_assert_eq!(rewrite_in_at(&mut bytes, &at, &params), Ok(()));
+            prop_assert_eq!(&bytes, &expected);
+            let params = OutRewrite {
+                virt: to_src,
+                client: to_dst,
+                ack_delta: delta,
+                header,
+                mss_reduction,
+            };
+            let (mut expected, mut bytes) = (frame.clone(), frame);
+            prop_assert_eq!(rewrite_out(&mut expected, &params), Ok(()));
+            prop_assert_eq!(rewrite_out_at(&mut bytes, &at, &params), Ok(()));
+            prop_assert_eq!(&bytes, &expected);
         }
 
         /// Random bytes never panic, and are refused unchanged or accepted with their length.
