@@ -191,29 +191,15 @@ pub fn rewrite_in_at(
     at: &super::Headers,
     rewrite: &InRewrite,
 ) -> Result<(), DropReason> {
-    let fixed = match at.protocol {
-        Protocol::Tcp if at.l4 == ether::HEADER_LEN + ipv4::HEADER_LEN => frame
-            .get_mut(ether::HEADER_LEN..at.end)
-            .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN + tcp::HEADER_LEN }>),
-        _ => None,
-    };
-    let Some(fixed) = fixed else {
+    let Some((ip, tcp)) = plain_tcp(frame, at) else {
         return rewrite_in(frame, rewrite);
     };
-    let (ip, tcp) = fixed.split_at_mut(ipv4::HEADER_LEN);
     let mut tcp = tcp::Packet::new_unchecked(tcp);
     if tcp.flags().contains(Flags::SYN) {
         return rewrite_in(frame, rewrite);
     }
-    let mut ip = ipv4::Packet::new_unchecked(ip);
     let (src, dst) = (rewrite.local, rewrite.real);
-    // The addresses are in the IPv4 header and in the TCP pseudo-header.
-    let addresses = checksum::Delta::default()
-        .u32(u32::from(ip.src_addr()), u32::from(*src.ip()))
-        .u32(u32::from(ip.dst_addr()), u32::from(*dst.ip()));
-    ip.set_checksum(addresses.apply(ip.checksum()));
-    ip.set_src_addr(*src.ip());
-    ip.set_dst_addr(*dst.ip());
+    let addresses = set_addresses(ip, src, dst);
     let old_seq = tcp.seq_number();
     let new_seq = old_seq.wrapping_add(rewrite.seq_delta);
     let l4 = addresses
@@ -252,30 +238,16 @@ pub fn rewrite_out_at(
     at: &super::Headers,
     rewrite: &OutRewrite,
 ) -> Result<(), DropReason> {
-    let fixed = match at.protocol {
-        Protocol::Tcp if at.l4 == ether::HEADER_LEN + ipv4::HEADER_LEN => frame
-            .get_mut(ether::HEADER_LEN..at.end)
-            .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN + tcp::HEADER_LEN }>),
-        _ => None,
-    };
-    let Some(fixed) = fixed else {
+    let Some((ip, tcp)) = plain_tcp(frame, at) else {
         return rewrite_out(frame, rewrite);
     };
-    let (ip, tcp) = fixed.split_at_mut(ipv4::HEADER_LEN);
     let mut tcp = tcp::Packet::new_unchecked(tcp);
     let flags = tcp.flags();
     if flags.contains(Flags::SYN) || tcp.header_len() != tcp::HEADER_LEN {
         return rewrite_out(frame, rewrite);
     }
-    let mut ip = ipv4::Packet::new_unchecked(ip);
     let (src, dst) = (rewrite.virt, rewrite.client);
-    // The addresses are in the IPv4 header and in the TCP pseudo-header.
-    let addresses = checksum::Delta::default()
-        .u32(u32::from(ip.src_addr()), u32::from(*src.ip()))
-        .u32(u32::from(ip.dst_addr()), u32::from(*dst.ip()));
-    ip.set_checksum(addresses.apply(ip.checksum()));
-    ip.set_src_addr(*src.ip());
-    ip.set_dst_addr(*dst.ip());
+    let addresses = set_addresses(ip, src, dst);
     let mut l4 = addresses
         .u16(tcp.src_port(), src.port())
         .u16(tcp.dst_port(), dst.port());
@@ -290,6 +262,34 @@ pub fn rewrite_out_at(
     tcp.set_dst_port(dst.port());
     tcp.set_checksum(l4.apply(tcp.checksum()));
     Ok(())
+}
+
+/// The IPv4 header and the fixed TCP header of a validated frame (`at`) whose IPv4 header
+/// has no options and whose segment is TCP: what [`rewrite_in_at`] and [`rewrite_out_at`]
+/// rewrite in place; `None` for anything else.
+#[inline(always)]
+fn plain_tcp<'a>(frame: &'a mut [u8], at: &super::Headers) -> Option<(&'a mut [u8], &'a mut [u8])> {
+    if at.protocol != Protocol::Tcp || at.l4 != ether::HEADER_LEN + ipv4::HEADER_LEN {
+        return None;
+    }
+    let fixed = frame
+        .get_mut(ether::HEADER_LEN..at.end)?
+        .first_chunk_mut::<{ ipv4::HEADER_LEN + tcp::HEADER_LEN }>()?;
+    Some(fixed.split_at_mut(ipv4::HEADER_LEN))
+}
+
+/// Set the source and destination of the IPv4 header `ip` to `src` and `dst`, updating its
+/// checksum; returns the delta the addresses also make in the TCP pseudo-header.
+#[inline(always)]
+fn set_addresses(ip: &mut [u8], src: SocketAddrV4, dst: SocketAddrV4) -> checksum::Delta {
+    let mut ip = ipv4::Packet::new_unchecked(ip);
+    let addresses = checksum::Delta::default()
+        .u32(u32::from(ip.src_addr()), u32::from(*src.ip()))
+        .u32(u32::from(ip.dst_addr()), u32::from(*dst.ip()));
+    ip.set_checksum(addresses.apply(ip.checksum()));
+    ip.set_src_addr(*src.ip());
+    ip.set_dst_addr(*dst.ip());
+    addresses
 }
 
 /// A real server's acknowledgment number or SACK edge `s` for the client: moved to the end

@@ -173,6 +173,24 @@ fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta
     Ok((next, checksum::Delta::default().u16(old, new)))
 }
 
+/// Grow `frame` by `front` bytes at the front and shrink it by `back` bytes at the end, or
+/// leave it unchanged.
+pub(crate) fn resize<F: crate::frame::Frame + ?Sized>(
+    frame: &mut F,
+    front: usize,
+    back: usize,
+) -> Result<(), DropReason> {
+    if !frame.prepend(front) {
+        return Err(DropReason::NoHeadroom);
+    }
+    if !frame.trim(back) {
+        // Not reached when `back` was computed from the frame's length; undo the prepend.
+        frame.adj(front);
+        return Err(DropReason::Truncated);
+    }
+    Ok(())
+}
+
 /// Check the structure every rewrite relies on (see the module documentation) and return a
 /// view of the IPv4 packet of `frame`. The view's buffer runs to the end of the frame, padding
 /// included; its payload ends at the total length.

@@ -143,7 +143,7 @@ pub fn encapsulate<F: Frame + ?Sized>(
         .checked_sub(ether::HEADER_LEN)
         .and_then(|len| len.checked_sub(usize::from(inner_len)))
         .ok_or(DropReason::Truncated)?;
-    resize(frame, OUTER_LEN, padding)?;
+    super::resize(frame, OUTER_LEN, padding)?;
 
     let bytes = frame.data_mut();
     let mut eth = ether::Packet::new_unchecked(&mut *bytes);
@@ -177,24 +177,6 @@ pub fn frag_needed<F: Frame + ?Sized>(
     let from = super::ipv4_packet(frame.data())?.dst_addr();
     let answer = icmp_answer::Answer::FragNeeded { next_hop_mtu };
     icmp_answer::answer(frame, port_mac, from, answer, ident)
-}
-
-/// Grow `frame` by `front` bytes at the front and shrink it by `back` bytes at the end, or
-/// leave it unchanged.
-pub(super) fn resize<F: Frame + ?Sized>(
-    frame: &mut F,
-    front: usize,
-    back: usize,
-) -> Result<(), DropReason> {
-    if !frame.prepend(front) {
-        return Err(DropReason::NoHeadroom);
-    }
-    if !frame.trim(back) {
-        // Not reached when `back` was computed from the frame's length; undo the prepend.
-        frame.adj(front);
-        return Err(DropReason::Truncated);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
