@@ -11,10 +11,7 @@
 //! service and real server, sampled every 2 s by [`Admin::tick`].
 
 use crate::dpdk::MacAddr;
-use crate::service::{Real, Service, TrafficTotals};
-use crate::snapshot::Snapshot;
 use crate::stats::SharedCounters;
-use crate::verdict::DropReason;
 use crate::worker::Fabric;
 use conf::proto::{
     ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
@@ -22,6 +19,9 @@ use conf::proto::{
 };
 use control::estimator::Estimator;
 use control::model::{Change, Model};
+use fastpath::service::{Real, Service, TrafficTotals};
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::DropReason;
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};

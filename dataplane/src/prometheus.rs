@@ -3,7 +3,7 @@
 //!
 //! The values come from where the control socket reads them: the per-worker blocks the
 //! workers publish between bursts ([`SharedCounters`]) and the per-service and per-real
-//! [`crate::service::Traffic`] totals and connection counts of the published snapshot. A
+//! [`fastpath::service::Traffic`] totals and connection counts of the published snapshot. A
 //! scrape never touches the workers. Counters are the raw totals: `rvsadm -Z` only records a
 //! baseline for listings, so the counters here never go backwards (a real server removed and
 //! added again starts from zero, as in IPVS, which Prometheus treats as a counter reset).
@@ -27,10 +27,10 @@
 //! `/metrics` is 405; another path is 404; a request line or header that is not HTTP/1.x, or
 //! a head above [`MAX_HEAD`] bytes, is 400.
 
-use crate::service::{Service, TrafficTotals};
 use crate::stats::{Counters, SharedCounters};
-use crate::verdict::DropReason;
 use crate::worker::Fabric;
+use fastpath::service::{Service, TrafficTotals};
+use fastpath::verdict::DropReason;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -483,7 +483,7 @@ pub fn render(lcores: &[u32], workers: &[Counters], services: &[Arc<Service>]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::service;
+    use fastpath::service;
 
     fn services() -> Vec<Arc<Service>> {
         let text = r#"
@@ -752,7 +752,7 @@ sched = "rr"
         config.control.prometheus = Some("127.0.0.1:0".parse().unwrap());
         let fabric = Arc::new(Fabric::new(
             1,
-            Arc::new(crate::snapshot::Snapshot::default()),
+            Arc::new(fastpath::snapshot::Snapshot::default()),
         ));
         let counters = Arc::new(vec![SharedCounters::default()]);
         let endpoint = Endpoint::start(&config, fabric, Arc::clone(&counters))
@@ -860,7 +860,7 @@ sched = "rr"
         config.control.prometheus = Some(addr);
         let fabric = Arc::new(Fabric::new(
             1,
-            Arc::new(crate::snapshot::Snapshot::default()),
+            Arc::new(fastpath::snapshot::Snapshot::default()),
         ));
         let err = Endpoint::start(&config, fabric, Arc::new(Vec::new())).unwrap_err();
         assert!(
@@ -871,7 +871,7 @@ sched = "rr"
         config.control.prometheus = None;
         let fabric = Arc::new(Fabric::new(
             1,
-            Arc::new(crate::snapshot::Snapshot::default()),
+            Arc::new(fastpath::snapshot::Snapshot::default()),
         ));
         assert!(Endpoint::start(&config, fabric, Arc::new(Vec::new()))
             .unwrap()

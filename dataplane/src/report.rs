@@ -6,11 +6,11 @@
 //! `outpkts`). Everything else is an extension.
 
 use crate::dpdk::port::Port;
-use crate::service::Service;
-use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters};
 use crate::steering;
-use crate::verdict::DropReason;
+use fastpath::service::Service;
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::DropReason;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;

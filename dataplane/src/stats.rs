@@ -5,7 +5,7 @@
 //! stops, so the fast path pays for no atomic read-modify-write and the control thread still
 //! reads recent values.
 
-use crate::verdict::DropReason;
+use fastpath::verdict::DropReason;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Worker loops between two publications of the counters.
@@ -21,7 +21,7 @@ pub struct Counters {
     /// Packets handed to the worker that owns their flow.
     pub handed_over: u64,
     /// Events that are not drops (`process::Events`).
-    pub events: crate::process::Events,
+    pub events: fastpath::process::Events,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -104,7 +104,7 @@ impl SharedCounters {
             tx_packets: self.tx_packets.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
             handed_over: self.handed_over.load(Relaxed),
-            events: crate::process::Events {
+            events: fastpath::process::Events {
                 toa_inserted: self.toa_inserted.load(Relaxed),
                 toa_no_room: self.toa_no_room.load(Relaxed),
                 proxy_inserted: self.proxy_inserted.load(Relaxed),

@@ -9,17 +9,17 @@ use crate::dpdk::mbuf::{Burst, Mbuf, BURST_MAX};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
 use crate::dpdk::MacAddr;
-use crate::frame::Frame;
-use crate::l2::neighbor::{Parked, Pending};
-use crate::process::{Hint, Pipeline};
-use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
-use crate::verdict::{DropReason, Verdict};
-use crate::wire::ether::EthernetAddress;
-use crate::xmit::{self, Link};
 use arc_swap::ArcSwap;
 use conf::proto::ConnEntry;
 use crossbeam::queue::ArrayQueue;
+use fastpath::frame::Frame;
+use fastpath::l2::neighbor::{Parked, Pending};
+use fastpath::process::{Hint, Pipeline};
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::{DropReason, Verdict};
+use fastpath::wire::ether::EthernetAddress;
+use fastpath::xmit::{self, Link};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
@@ -391,7 +391,7 @@ impl<'a> Worker<'a> {
         let Some(sender) = view.source_for(next_hop) else {
             return;
         };
-        let frame = crate::l2::arp::request(view.mac, sender, next_hop);
+        let frame = fastpath::l2::arp::request(view.mac, sender, next_hop);
         self.originate(port, &frame);
     }
 
@@ -453,7 +453,7 @@ impl<'a> Worker<'a> {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
             for &(ip, _) in &view.addrs {
-                self.originate(port, &crate::l2::arp::gratuitous(view.mac, ip));
+                self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
             }
         }
         self.flush();

@@ -2,6 +2,8 @@
 //! clean failures for configurations DPDK cannot bring up.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use std::process::{Command, Output};
 

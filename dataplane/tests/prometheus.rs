@@ -3,10 +3,11 @@
 //! `TcpStream` and compared with what was sent, with `rvsadm` and with `--stats-json`.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
 use common::live::Live;
-use common::packet::{padded, tcp, udp, Eth, Ip};
+use fixtures::packet::{padded, tcp, udp, Eth, Ip};
 use fixtures::topo::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -185,7 +186,7 @@ fn metrics_of_a_live_rvsd_match_the_traffic_rvsadm_and_stats_json() {
         announcements + forwarded.iter().map(|f| len(f)).sum::<u64>(),
     );
     put(format!("rvs_worker_handed_over_total{{{w}}}"), 0);
-    for reason in dataplane::verdict::DropReason::ALL {
+    for reason in fastpath::verdict::DropReason::ALL {
         let n = match reason.as_str() {
             "foreign_mac" | "no_service" => 1,
             _ => 0,

@@ -26,10 +26,10 @@
 
 use bench::lab::{self, Mode, Packet, FRAME_LEN, PORT0_MAC, PORT1_MAC};
 use clap::Parser;
-use dataplane::frame::{Frame, VecFrame};
-use dataplane::process::{Hint, Pipeline};
-use dataplane::snapshot::Snapshot;
-use dataplane::verdict::Verdict;
+use fastpath::frame::{Frame, VecFrame};
+use fastpath::process::{Hint, Pipeline};
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::Verdict;
 use std::hint::black_box;
 use std::process::ExitCode;
 

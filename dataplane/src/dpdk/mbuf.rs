@@ -6,8 +6,8 @@
 //! a worker can leak or double-free a buffer.
 
 use super::mempool::Mempool;
-use crate::frame::Frame;
 use dpdk_sys::rte_mbuf;
+use fastpath::frame::Frame;
 use std::ptr::NonNull;
 
 /// The largest burst rvs handles at once (DPDK's customary 32 is the default; see conf).

@@ -20,7 +20,6 @@
 //! holds. [`Pipeline::packet`] is the same without a hint.
 
 use crate::conn;
-use crate::dpdk::MacAddr;
 use crate::forward;
 use crate::frame::Frame;
 use crate::l2;
@@ -33,6 +32,7 @@ use crate::wire::icmp::{self, Message};
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::udp;
 use crate::xmit::{self, fullnat::IsnKey};
+use crate::MacAddr;
 use sched::Scheduler;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;

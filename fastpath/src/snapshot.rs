@@ -2,9 +2,9 @@
 //! one for every change and publishes it; workers pick it up between bursts and never see a
 //! half-applied change.
 
-use crate::dpdk::MacAddr;
 use crate::l2::route::{self, Hop};
 use crate::service::{self, Service};
+use crate::MacAddr;
 use hashbrown::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;

@@ -643,7 +643,7 @@ impl<D> Table<D> {
     pub fn prefetch(&self, key: &FlowKey) -> Option<Hit> {
         let hit = self.lookup(key)?;
         if let Some(entry) = self.slab.get(hit.id.0 as usize) {
-            crate::dpdk::prefetch(entry);
+            crate::prefetch::prefetch(entry);
         }
         Some(hit)
     }

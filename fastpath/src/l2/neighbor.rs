@@ -11,7 +11,7 @@
 //! [`REQUEST_INTERVAL_MS`] has passed. Packets wait at most [`MAX_WAIT_MS`]; a full queue or
 //! an expired wait drops them as `no_neighbor`.
 
-use crate::dpdk::MacAddr;
+use crate::MacAddr;
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 

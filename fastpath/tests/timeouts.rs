@@ -9,14 +9,13 @@
 //! falls in (`conn/mod.rs`), so each check is made 1 ms before the timeout (still there) and
 //! one tick after it (gone).
 
-mod common;
 mod fixtures;
 
-use common::packet::{padded, tcp, udp, Ip, Mac, Tcp};
-use dataplane::frame::{Frame, VecFrame};
-use dataplane::process::Pipeline;
-use dataplane::snapshot::Snapshot;
-use dataplane::verdict::{DropReason, Verdict};
+use fastpath::frame::{Frame, VecFrame};
+use fastpath::process::Pipeline;
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::{DropReason, Verdict};
+use fixtures::packet::{padded, tcp, udp, Ip, Mac, Tcp};
 use fixtures::topo::{self, segments, C1, C3, CLIENT_TTL, DNS_QUERY, FROM_ROUTER, VIP};
 use std::net::Ipv4Addr;
 
@@ -126,7 +125,7 @@ impl Bench {
             bytes == output,
             "{what} at {} ms:\n{}",
             self.now,
-            common::hex_diff(output, &bytes)
+            fixtures::packet::hex_diff(output, &bytes)
         );
     }
 

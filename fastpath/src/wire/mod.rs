@@ -27,7 +27,7 @@
 //!
 //! ```
 //! use std::net::Ipv4Addr;
-//! use dataplane::wire::ipv4;
+//! use fastpath::wire::ipv4;
 //!
 //! let repr = ipv4::Repr {
 //!     src_addr: Ipv4Addr::new(10, 0, 0, 1),
