@@ -343,7 +343,7 @@ mod tests {
     #[test]
     fn forwarded_frames_pass_the_check_and_a_wrong_source_fails_it() {
         use fastpath::frame::{Frame, VecFrame};
-        use fastpath::process::Pipeline;
+        use fastpath::pipeline::Pipeline;
         use fastpath::snapshot::Snapshot;
         use fastpath::verdict::Verdict;
         for mode in Mode::ALL {

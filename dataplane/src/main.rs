@@ -11,9 +11,9 @@ use dataplane::report::Report;
 use dataplane::stats::SharedCounters;
 use dataplane::steering::{self, Device, Ports, Steering};
 use dataplane::worker::{Fabric, Setup, Worker};
-use fastpath::process::Pipeline;
+use fastpath::pipeline::Pipeline;
 use fastpath::snapshot::Snapshot;
-use fastpath::xmit::fullnat::IsnKey;
+use fastpath::xmit::isn::IsnKey;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +39,9 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
 }
+
+/// Loops every worker must have polled without input before `--exit-idle-ms` ends the run.
+const IDLE_LOOPS_MIN: u64 = 8192;
 
 /// How often the control thread looks at signals and idleness.
 const CONTROL_TICK: Duration = Duration::from_millis(10);
@@ -150,7 +153,8 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
-    let isn_key = isn_key();
+    let isn_key =
+        IsnKey::random().map_err(|e| format!("no random source for FULLNAT ISNs: {e}"))?;
     let pipelines = (0..workers)
         .map(|index| {
             Pipeline::new(
@@ -237,14 +241,6 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// A fresh secret for FULLNAT initial sequence numbers. std's `RandomState` keys come from
-/// the operating system's random source, which is all this needs.
-fn isn_key() -> IsnKey {
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new();
-    IsnKey([random.hash_one(0x5eed_u64), random.hash_one(0x15b_u64)])
-}
-
 /// The control thread's own duties, on the main lcore.
 struct Control<'a, D: Device> {
     fabric: &'a Fabric,
@@ -295,7 +291,13 @@ impl<D: Device> Control<'_, D> {
                     .map(SharedCounters::last_rx_tsc)
                     .max()
                     .unwrap_or(0);
-                if last != 0 && lcore::rdtsc().saturating_sub(last) > limit {
+                // Idle both in time and in work done: a worker the machine starved of CPU
+                // has not looked for more input yet.
+                let polled = self
+                    .shared
+                    .iter()
+                    .all(|s| s.empty_loops() >= IDLE_LOOPS_MIN);
+                if last != 0 && polled && lcore::rdtsc().saturating_sub(last) > limit {
                     log::info!(
                         "no packet for {} ms, exiting",
                         self.exit_idle_ms.unwrap_or(0)

@@ -779,7 +779,7 @@ sched = "rr"
             rx_packets: 42,
             ..Counters::default()
         };
-        counters[0].publish(&c, 1);
+        counters[0].publish(&c, 1, 0);
         let body = render(&[1], &[c], &[]);
         assert_eq!(
             exchange(addr, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n"),

@@ -8,7 +8,7 @@ mod common;
 mod fixtures;
 mod golden;
 
-use fastpath::process::Pipeline;
+use fastpath::pipeline::Pipeline;
 use fastpath::snapshot::Snapshot;
 use fixtures::{fullnat, pure, topo};
 
@@ -117,7 +117,7 @@ fn two_worker_flow(body: &str, owner: usize, cport: u16) -> (Vec<u8>, Vec<u8>, V
     use fastpath::verdict::Verdict;
     use fixtures::packet::{padded, udp, Ip};
     use topo::{from, C1, CLIENT_TTL, DNS_ANSWER, FROM_ROUTER, VIP};
-    assert_eq!(fastpath::process::owner(C1, cport, 2), owner);
+    assert_eq!(fastpath::pipeline::owner(C1, cport, 2), owner);
     let config = pure::config(body);
     let snapshot = Snapshot::build(&config, &[topo::PORT_MAC], None, 2).unwrap();
     let mut pipeline = Pipeline::new(owner, 2, 64, &snapshot, 0).unwrap();
@@ -161,12 +161,12 @@ fn rvsd_hands_fullnat_replies_over_when_the_device_has_no_flow_rules() {
     // A client port of C1 that worker 1 owns, then one that worker 0 owns.
     let cports: Vec<u16> = (1024..)
         .take(64)
-        .filter(|&p| fastpath::process::owner(topo::C1, p, 2) == 1)
+        .filter(|&p| fastpath::pipeline::owner(topo::C1, p, 2) == 1)
         .take(1)
         .chain(
             (1024..)
                 .take(64)
-                .filter(|&p| fastpath::process::owner(topo::C1, p, 2) == 0)
+                .filter(|&p| fastpath::pipeline::owner(topo::C1, p, 2) == 0)
                 .take(1),
         )
         .collect();

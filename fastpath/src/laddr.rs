@@ -7,7 +7,7 @@
 //! ## Which ports a worker uses: the ownership rule ([`owner`])
 //!
 //! A connection lives in the table of the worker that owns its client side
-//! ([`process::owner`](crate::process::owner)); the real server's replies come back to
+//! ([`pipeline::owner`](crate::pipeline::owner)); the real server's replies come back to
 //! `LIP:lport`, and must reach the same worker. So worker `w` of `W` only hands out ports
 //! with
 //!

@@ -22,17 +22,13 @@
 #![deny(unsafe_code)]
 
 pub mod conn;
-pub mod forward;
 pub mod frame;
 pub mod l2;
 pub mod laddr;
+pub mod pipeline;
 mod prefetch;
-pub mod process;
 pub mod service;
 pub mod snapshot;
 pub mod verdict;
 pub mod wire;
 pub mod xmit;
-
-/// A 6-byte Ethernet address.
-pub type MacAddr = [u8; 6];

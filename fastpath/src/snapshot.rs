@@ -4,7 +4,7 @@
 
 use crate::l2::route::{self, Hop};
 use crate::service::{self, Service};
-use crate::MacAddr;
+use crate::wire::ether::EthernetAddress;
 use hashbrown::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortView {
     /// The port's MAC address (source of every frame rvs sends on it).
-    pub mac: MacAddr,
+    pub mac: EthernetAddress,
     /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
     /// ICMP echo for them).
     pub addrs: Vec<(Ipv4Addr, u8)>,
@@ -41,11 +41,7 @@ impl PortView {
 /// A service's protocol, address and port as one integer: one word to hash when a new
 /// connection looks its service up.
 fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
-    let proto = match proto {
-        conf::Proto::Tcp => 6,
-        conf::Proto::Udp => 17,
-    };
-    proto << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
+    u64::from(proto.number()) << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
 }
 
 /// A set of IPv4 addresses asked about for every packet ("is the destination ours?"): open
@@ -115,7 +111,7 @@ pub struct Snapshot {
     /// Routes, on-link ones first derived from the ports' subnets.
     pub routes: route::Table,
     /// Static neighbours (port index, address, MAC).
-    pub neighbors: Vec<(usize, Ipv4Addr, MacAddr)>,
+    pub neighbors: Vec<(usize, Ipv4Addr, EthernetAddress)>,
     /// Virtual services; a worker keeps one scheduler per entry, at the same index.
     pub services: Vec<Arc<Service>>,
     /// [`vip_key`] of each service → its index.
@@ -143,7 +139,7 @@ impl Snapshot {
     /// in `previous` keep their counters.
     pub fn build(
         config: &conf::Config,
-        macs: &[MacAddr],
+        macs: &[[u8; 6]],
         previous: Option<&Snapshot>,
         workers: usize,
     ) -> Result<Snapshot, service::BuildError> {
@@ -153,7 +149,7 @@ impl Snapshot {
             .iter()
             .zip(macs)
             .map(|(p, &mac)| PortView {
-                mac,
+                mac: EthernetAddress(mac),
                 addrs: p
                     .addrs
                     .iter()
@@ -177,7 +173,7 @@ impl Snapshot {
         let neighbors = config
             .neighbors
             .iter()
-            .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, n.mac)))
+            .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, EthernetAddress(n.mac))))
             .collect();
         let mut services = Vec::with_capacity(config.services.len());
         let mut by_vip =
@@ -317,7 +313,7 @@ proto = "tcp"
         );
         assert_eq!(
             s.neighbors,
-            vec![(0, ip("10.0.0.254"), [2, 0, 0, 0, 0, 0xfe])]
+            vec![(0, ip("10.0.0.254"), EthernetAddress([2, 0, 0, 0, 0, 0xfe]))]
         );
         assert_eq!(s.ports[1].mtu, 9000);
     }

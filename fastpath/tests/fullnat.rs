@@ -4,7 +4,7 @@
 
 mod fixtures;
 
-use fastpath::process::Pipeline;
+use fastpath::pipeline::Pipeline;
 use fastpath::snapshot::Snapshot;
 use fixtures::{fullnat, pure, topo};
 

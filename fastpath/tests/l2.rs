@@ -5,7 +5,7 @@
 mod fixtures;
 
 use fastpath::frame::{Frame, VecFrame};
-use fastpath::process::Pipeline;
+use fastpath::pipeline::Pipeline;
 use fastpath::snapshot::Snapshot;
 use fastpath::verdict::Verdict;
 use fixtures::{l2, packet, Expect};

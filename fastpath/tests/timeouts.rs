@@ -12,7 +12,7 @@
 mod fixtures;
 
 use fastpath::frame::{Frame, VecFrame};
-use fastpath::process::Pipeline;
+use fastpath::pipeline::Pipeline;
 use fastpath::snapshot::Snapshot;
 use fastpath::verdict::{DropReason, Verdict};
 use fixtures::packet::{padded, tcp, udp, Ip, Mac, Tcp};

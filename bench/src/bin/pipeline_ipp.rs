@@ -27,7 +27,7 @@
 use bench::lab::{self, Mode, Packet, FRAME_LEN, PORT0_MAC, PORT1_MAC};
 use clap::Parser;
 use fastpath::frame::{Frame, VecFrame};
-use fastpath::process::{Hint, Pipeline};
+use fastpath::pipeline::{Parsed, Pipeline};
 use fastpath::snapshot::Snapshot;
 use fastpath::verdict::Verdict;
 use std::hint::black_box;
@@ -176,17 +176,17 @@ fn process_bursts(
 ) -> u64 {
     let mut sent = 0;
     let mut next = 0;
-    let mut hints = vec![Hint::default(); bufs.len()];
+    let mut parsed = vec![Parsed::default(); bufs.len()];
     while next < packets as usize {
         let n = bufs.len().min(packets as usize - next);
         for (k, buf) in bufs[..n].iter_mut().enumerate() {
             buf.set_data(&frames[(next + k) % frames.len()]);
         }
-        for (buf, hint) in bufs[..n].iter().zip(hints.iter_mut()) {
-            *hint = pipeline.prefetch(snapshot, 0, buf.data());
+        for (buf, p) in bufs[..n].iter().zip(parsed.iter_mut()) {
+            *p = pipeline.prefetch(snapshot, 0, buf.data());
         }
-        for (buf, hint) in bufs[..n].iter_mut().zip(&hints) {
-            let verdict = pipeline.packet_hinted(snapshot, 0, buf, NOW, *hint);
+        for (buf, p) in bufs[..n].iter_mut().zip(&parsed) {
+            let verdict = pipeline.packet_parsed(snapshot, 0, buf, NOW, *p);
             sent += u64::from(verdict == TO_REALS);
         }
         next += n;

@@ -61,4 +61,5 @@ pub(crate) fn check(rc: i32, what: impl FnOnce() -> String) -> Result<i32, Error
 }
 
 /// A 6-byte Ethernet address.
-pub use fastpath::MacAddr;
+/// A 6-byte Ethernet address, as DPDK reports a port's.
+pub type MacAddr = [u8; 6];

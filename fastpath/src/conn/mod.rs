@@ -105,7 +105,7 @@
 //! | what | bytes |
 //! |---|---|
 //! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`) | 72 |
-//! | of which FULLNAT's sequence state (`xmit::fullnat::TcpSeq`) | 16 |
+//! | of which FULLNAT's sequence state (`conn::TcpSeq`) | 16 |
 //! | wheel links per entry | 8 |
 //! | index bucket (u32 value + control byte); 4 to 8 buckets per entry | 5 |
 //! | per table: wheel sentinels (65537 × 8) | 512 KiB |
@@ -118,6 +118,7 @@
 //! local address and port (in what was padding) and sequence state, protocol, forwarding
 //! method, state, flags, expiry, timeout, template links and `D`.
 
+mod seq;
 mod state;
 mod table;
 mod wheel;
@@ -125,6 +126,7 @@ mod wheel;
 #[cfg(test)]
 mod tests;
 
+pub use seq::TcpSeq;
 pub use state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
 };

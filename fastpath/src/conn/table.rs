@@ -6,12 +6,12 @@ use ahash::RandomState;
 use conf::Proto;
 use hashbrown::HashTable;
 
+use super::seq::TcpSeq;
 use super::state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
 };
 use super::wheel::Wheel;
 use crate::wire::tcp::Flags;
-use crate::xmit::fullnat::TcpSeq;
 
 /// Largest capacity: slab indices and a direction bit share the `u32` map values.
 pub const MAX_CAPACITY: u32 = 1 << 31;
@@ -36,13 +36,6 @@ const PARKED: u8 = 4;
 /// Milliseconds of a timeout in seconds.
 const fn ms(secs: u32) -> u64 {
     secs as u64 * 1000
-}
-
-const fn proto_number(proto: Proto) -> u8 {
-    match proto {
-        Proto::Tcp => 6,
-        Proto::Udp => 17,
-    }
 }
 
 /// A flow as one packet shows it on the wire: protocol, source and destination.
@@ -108,7 +101,7 @@ impl FlowKey {
             | ((u32::from_ne_bytes(self.dst.octets()) as u128) << 32)
             | ((self.sport as u128) << 16)
             | (self.dport as u128)
-            | ((proto_number(self.proto) as u128) << 96)
+            | ((self.proto.number() as u128) << 96)
     }
 }
 
@@ -126,6 +119,17 @@ pub enum Fwd {
     /// Full NAT: both addresses rewritten; the replies come back to a local address of the
     /// balancer (indexed "out" key RIP:rport → LIP:lport).
     FullNat,
+}
+
+impl From<conf::Mode> for Fwd {
+    fn from(mode: conf::Mode) -> Fwd {
+        match mode {
+            conf::Mode::Nat => Fwd::Nat,
+            conf::Mode::Dr => Fwd::Dr,
+            conf::Mode::Tun => Fwd::Tun,
+            conf::Mode::FullNat => Fwd::FullNat,
+        }
+    }
 }
 
 impl Fwd {

@@ -1364,7 +1364,7 @@ fn entry_and_index_sizes_and_bytes_per_connection() {
     // costs nothing (niche in the state byte).
     // 16 of them are FULLNAT's sequence state; its local address and port use padding.
     assert_eq!(size_of::<Option<Conn<Arc<()>>>>(), 72);
-    assert_eq!(size_of::<crate::xmit::fullnat::TcpSeq>(), 16);
+    assert_eq!(size_of::<crate::conn::TcpSeq>(), 16);
     // Per entry: 8 bytes of wheel links; per index bucket: a u32 value + 1 control byte.
     assert_eq!(size_of::<super::wheel::Link>(), 8);
     assert_eq!(size_of::<u32>() + 1, 5);

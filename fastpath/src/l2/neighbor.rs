@@ -11,7 +11,7 @@
 //! [`REQUEST_INTERVAL_MS`] has passed. Packets wait at most [`MAX_WAIT_MS`]; a full queue or
 //! an expired wait drops them as `no_neighbor`.
 
-use crate::MacAddr;
+use crate::wire::ether::EthernetAddress;
 use hashbrown::HashMap;
 use std::net::Ipv4Addr;
 
@@ -23,7 +23,7 @@ pub const MAX_WAIT_MS: u64 = 3000;
 /// (port, IPv4 address) → MAC.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    entries: HashMap<(usize, Ipv4Addr), MacAddr, ahash::RandomState>,
+    entries: HashMap<(usize, Ipv4Addr), EthernetAddress, ahash::RandomState>,
     /// Changes so far (what the egress cache's answers are stamped with).
     generation: u64,
 }
@@ -39,12 +39,12 @@ impl Table {
 
     /// The MAC of `ip` on `port`.
     #[inline]
-    pub fn lookup(&self, port: usize, ip: Ipv4Addr) -> Option<MacAddr> {
+    pub fn lookup(&self, port: usize, ip: Ipv4Addr) -> Option<EthernetAddress> {
         self.entries.get(&(port, ip)).copied()
     }
 
     /// Records `ip` at `mac` on `port`; true if that is new or changed.
-    pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) -> bool {
+    pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: EthernetAddress) -> bool {
         let changed = self.entries.insert((port, ip), mac) != Some(mac);
         if changed {
             self.generation += 1;
@@ -190,16 +190,16 @@ mod tests {
     #[test]
     fn learn_reports_changes_only() {
         let mut t = Table::with_capacity(4);
-        assert!(t.learn(0, HOP, [2, 0, 0, 0, 0, 1]));
-        assert!(!t.learn(0, HOP, [2, 0, 0, 0, 0, 1]));
-        assert!(t.learn(0, HOP, [2, 0, 0, 0, 0, 2]));
-        assert_eq!(t.lookup(0, HOP), Some([2, 0, 0, 0, 0, 2]));
+        assert!(t.learn(0, HOP, EthernetAddress([2, 0, 0, 0, 0, 1])));
+        assert!(!t.learn(0, HOP, EthernetAddress([2, 0, 0, 0, 0, 1])));
+        assert!(t.learn(0, HOP, EthernetAddress([2, 0, 0, 0, 0, 2])));
+        assert_eq!(t.lookup(0, HOP), Some(EthernetAddress([2, 0, 0, 0, 0, 2])));
         assert_eq!(t.lookup(1, HOP), None, "entries are per port");
         assert_eq!(t.len(), 1);
         let g = t.generation();
-        assert!(!t.learn(0, HOP, [2, 0, 0, 0, 0, 2]));
+        assert!(!t.learn(0, HOP, EthernetAddress([2, 0, 0, 0, 0, 2])));
         assert_eq!(t.generation(), g, "no change, same generation");
-        assert!(t.learn(0, HOP, [2, 0, 0, 0, 0, 3]));
+        assert!(t.learn(0, HOP, EthernetAddress([2, 0, 0, 0, 0, 3])));
         assert_ne!(t.generation(), g);
     }
 

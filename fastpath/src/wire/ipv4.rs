@@ -64,6 +64,17 @@ impl From<u8> for Protocol {
     }
 }
 
+impl Protocol {
+    /// The balanced transport protocol this is, if it is one (TCP or UDP).
+    pub const fn l4(self) -> Option<conf::Proto> {
+        match self {
+            Protocol::Tcp => Some(conf::Proto::Tcp),
+            Protocol::Udp => Some(conf::Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
 impl From<Protocol> for u8 {
     fn from(value: Protocol) -> Self {
         match value {

@@ -26,23 +26,23 @@
 //!
 //! The balancer's local address is shared by many clients, so the sequence space towards the
 //! real server is the balancer's: on the client's SYN the connection gets a new initial
-//! sequence number from [`initial_seq`] and keeps `delta = ISN − client ISN` ([`TcpSeq`];
+//! sequence number from [`initial_seq`](super::isn::initial_seq) and keeps `delta = ISN − client ISN` ([`TcpSeq`](crate::conn::TcpSeq);
 //! a retransmitted SYN keeps the delta, as DPVS `tcp_in_init_seq`). Then, as DPVS
 //! `tcp_in_adjust_seq` / `tcp_out_adjust_seq`:
 //!
-//! - in: sequence number `+= delta` ([`TcpSeq::in_delta`]);
+//! - in: sequence number `+= delta` ([`TcpSeq::in_delta`](crate::conn::TcpSeq::in_delta));
 //! - out: acknowledgment number `−= delta` when ACK is set, and both edges of every SACK
-//!   block `−= delta` ([`TcpSeq::out_delta`], [`tcp::Packet::sub_sack_edges`]). DPVS adjusts
+//!   block `−= delta` ([`TcpSeq::out_delta`](crate::conn::TcpSeq::out_delta), [`tcp::Packet::sub_sack_edges`]). DPVS adjusts
 //!   the acknowledgment field even without ACK, where it means nothing; rvs leaves those
 //!   bytes alone. DPVS adjusts only the first SACK option; rvs every well-formed one (a
 //!   segment has at most one).
 //!
 //! When a PROXY protocol header is inserted at the start of the client's byte stream, every
 //! later client sequence number moves by its length, and so every acknowledgment and SACK
-//! edge of the real server moves back by it; [`TcpSeq`] keeps that length apart from the
+//! edge of the real server moves back by it; [`TcpSeq`](crate::conn::TcpSeq) keeps that length apart from the
 //! delta so that a retransmission of the first segment gets the header again at the same
 //! place (see [`proxy`](super::proxy)). The header's own sequence numbers (the balancer's
-//! ISN + 1 up to the header's length after it, [`TcpSeq::header`]) are not the client's:
+//! ISN + 1 up to the header's length after it, [`TcpSeq::header`](crate::conn::TcpSeq::header)) are not the client's:
 //! an acknowledgment number or SACK edge of the real server inside them (its duplicate
 //! ACKs while the first segment is lost, a D-SACK of that segment) goes to the client as
 //! its ISN + 1 ([`OutRewrite::header`]), never before it, which the client's TCP would take
@@ -79,7 +79,7 @@
 //!   (as [`nat::icmp_snat`](super::nat::icmp_snat): the client sees the error come from the
 //!   address it talks to), outer destination `LIP` → `CIP`; embedded source → `CIP:cport`,
 //!   embedded destination → `VIP:vport`; embedded TCP sequence number `−=` the delta that
-//!   packet got ([`TcpSeq::embedded_delta`]), because the client's TCP ignores errors whose
+//!   packet got ([`TcpSeq::embedded_delta`](crate::conn::TcpSeq::embedded_delta)), because the client's TCP ignores errors whose
 //!   quoted sequence number is outside its send window (Linux `tcp_v4_err`), which would
 //!   break path-MTU discovery;
 //! - [`icmp_in`], an error from the client's side about a packet `VIP:vport → CIP:cport`:
@@ -98,16 +98,16 @@
 //! In: read the client segment's flags, sequence and acknowledgment numbers and payload
 //! length (the decisions below are on the values as received); on the first SYN of a
 //! connection, `TcpSeq::new(seq, initial_seq(..))` (later SYNs keep it);
-//! [`decrement_ttl`](super::decrement_ttl); [`rewrite_in`] with [`TcpSeq::in_delta`] of the
+//! [`decrement_ttl`](super::decrement_ttl); [`rewrite_in`] with [`TcpSeq::in_delta`](crate::conn::TcpSeq::in_delta) of the
 //! received sequence number and payload length; then, when
 //! [`toa::due`](super::toa::due) or [`proxy::due`](super::proxy::due) says so,
 //! [`toa::insert`](super::toa::insert) (counting [`toa::Outcome::NoRoom`](super::toa::Outcome))
-//! or [`proxy::insert`](super::proxy::insert) followed by [`TcpSeq::set_inserted`]. They work
+//! or [`proxy::insert`](super::proxy::insert) followed by [`TcpSeq::set_inserted`](crate::conn::TcpSeq::set_inserted). They work
 //! on the rewritten packet; doing TOA after the SYN's timestamps became NOPs lets pruning
 //! reclaim them. Out: [`decrement_ttl`](super::decrement_ttl); on a SYN+ACK,
-//! [`TcpSeq::server_syn_ack`]; [`rewrite_out`] with [`TcpSeq::out_delta`] and
-//! [`TcpSeq::header`]. An ICMP error from the real server's side: [`icmp_out`] with
-//! [`TcpSeq::embedded_delta`] of the quoted sequence number.
+//! [`TcpSeq::server_syn_ack`](crate::conn::TcpSeq::server_syn_ack); [`rewrite_out`] with [`TcpSeq::out_delta`](crate::conn::TcpSeq::out_delta) and
+//! [`TcpSeq::header`](crate::conn::TcpSeq::header). An ICMP error from the real server's side: [`icmp_out`] with
+//! [`TcpSeq::embedded_delta`](crate::conn::TcpSeq::embedded_delta) of the quoted sequence number.
 //!
 //! ## Errors
 //!
@@ -120,7 +120,6 @@
 
 use std::net::SocketAddrV4;
 
-use crate::frame::Frame;
 use crate::verdict::DropReason;
 use crate::wire::checksum;
 use crate::wire::ether;
@@ -136,7 +135,7 @@ pub struct InRewrite {
     pub local: SocketAddrV4,
     /// `RIP:rport`: the new destination.
     pub real: SocketAddrV4,
-    /// Added to the TCP sequence number ([`TcpSeq::in_delta`]); unused for UDP.
+    /// Added to the TCP sequence number ([`TcpSeq::in_delta`](crate::conn::TcpSeq::in_delta)); unused for UDP.
     pub seq_delta: u32,
 }
 
@@ -148,10 +147,10 @@ pub struct OutRewrite {
     /// `CIP:cport`: the new destination.
     pub client: SocketAddrV4,
     /// Subtracted from the TCP acknowledgment number and SACK edges
-    /// ([`TcpSeq::out_delta`]); unused for UDP.
+    /// ([`TcpSeq::out_delta`](crate::conn::TcpSeq::out_delta)); unused for UDP.
     pub ack_delta: u32,
     /// The real server's sequence numbers `start .. start + len` that hold a header the
-    /// balancer inserted ([`TcpSeq::header`]; `(0, 0)`: none). An acknowledgment number or
+    /// balancer inserted ([`TcpSeq::header`](crate::conn::TcpSeq::header); `(0, 0)`: none). An acknowledgment number or
     /// SACK edge inside is moved to the header's end before `ack_delta` is subtracted: it
     /// acknowledges none of the client's data, so the client must see its ISN + 1.
     pub header: (u32, u16),
@@ -412,7 +411,7 @@ fn rewrite_both(
 
 /// Rewrite an ICMP error from the real server's side about a packet `LIP:lport → RIP:rport`
 /// of a FULLNAT connection, for the client: outer `VIP → CIP`, embedded `CIP:cport →
-/// VIP:vport`, embedded TCP sequence number − `seq_delta` ([`TcpSeq::embedded_delta`] of the
+/// VIP:vport`, embedded TCP sequence number − `seq_delta` ([`TcpSeq::embedded_delta`](crate::conn::TcpSeq::embedded_delta) of the
 /// embedded sequence number); see the module documentation.
 ///
 /// # Errors
@@ -429,7 +428,7 @@ pub fn icmp_out(
 
 /// Rewrite an ICMP error from the client's side about a packet `VIP:vport → CIP:cport` of a
 /// FULLNAT connection, for the real server: outer `LIP → RIP`, embedded `RIP:rport →
-/// LIP:lport`, embedded TCP acknowledgment number + `ack_delta` ([`TcpSeq::out_delta`]) when
+/// LIP:lport`, embedded TCP acknowledgment number + `ack_delta` ([`TcpSeq::out_delta`](crate::conn::TcpSeq::out_delta)) when
 /// quoted with ACK set; see the module documentation. Errors as for [`icmp_out`]; the frame
 /// is unchanged on error.
 pub fn icmp_in(
@@ -507,350 +506,10 @@ fn icmp_rewrite(
     Ok(())
 }
 
-/// The sequence-number state of one FULLNAT TCP connection, for the connection table: small,
-/// `Copy`, no allocation. See the module documentation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct TcpSeq {
-    /// The sequence number of the client's SYN.
-    client_isn: u32,
-    /// The balancer's ISN towards the real server minus the client's.
-    delta: u32,
-    /// The real server's ISN + 1, from its SYN+ACK (DPVS `fdata_seq`); valid when
-    /// `has_fdata_seq`. Not an `Option<u32>`: 16 bytes in all keeps a connection entry small.
-    fdata_seq: u32,
-    /// Bytes inserted at the start of the client's stream (a PROXY protocol header, at most
-    /// 107 bytes for v1); 0 if none yet.
-    inserted: u16,
-    has_fdata_seq: bool,
-}
-
-impl TcpSeq {
-    /// The state for a client SYN with sequence number `client_isn`, the connection's ISN
-    /// towards the real server being `isn` (from [`initial_seq`]).
-    pub const fn new(client_isn: u32, isn: u32) -> TcpSeq {
-        TcpSeq {
-            client_isn,
-            delta: isn.wrapping_sub(client_isn),
-            fdata_seq: 0,
-            inserted: 0,
-            has_fdata_seq: false,
-        }
-    }
-
-    /// Return the sequence number of the client's SYN.
-    pub const fn client_isn(&self) -> u32 {
-        self.client_isn
-    }
-
-    /// Return the real server's ISN + 1, once its SYN+ACK has passed.
-    pub const fn fdata_seq(&self) -> Option<u32> {
-        if self.has_fdata_seq {
-            Some(self.fdata_seq)
-        } else {
-            None
-        }
-    }
-
-    /// Record the real server's SYN+ACK, whose sequence number is `seq` (every
-    /// retransmission carries the same).
-    pub fn server_syn_ack(&mut self, seq: u32) {
-        self.fdata_seq = seq.wrapping_add(1);
-        self.has_fdata_seq = true;
-    }
-
-    /// Record that a header of `len` bytes is inserted at the start of the client's stream
-    /// ([`proxy::insert`](super::proxy::insert)'s result). Idempotent: a retransmission
-    /// inserts the same header and records the same length.
-    pub fn set_inserted(&mut self, len: u16) {
-        self.inserted = len;
-    }
-
-    /// Return what to add to the sequence number `seq` of a client segment carrying
-    /// `payload_len` bytes: the delta for the first data segment (the one starting at the
-    /// client's ISN + 1, which carries the inserted header in front of its data, first
-    /// transmission or not), the delta plus the inserted length for every other segment.
-    pub const fn in_delta(&self, seq: u32, payload_len: usize) -> u32 {
-        if seq == self.client_isn.wrapping_add(1) && payload_len > 0 {
-            self.delta
-        } else {
-            self.delta.wrapping_add(self.inserted as u32)
-        }
-    }
-
-    /// Return what to subtract from the real server's acknowledgment number and SACK edges.
-    pub const fn out_delta(&self) -> u32 {
-        self.delta.wrapping_add(self.inserted as u32)
-    }
-
-    /// Return the real server's sequence numbers taken by the inserted header: its first
-    /// (the balancer's ISN + 1) and its length (0 if none), for
-    /// [`OutRewrite::header`].
-    pub const fn header(&self) -> (u32, u16) {
-        (
-            self.client_isn.wrapping_add(1).wrapping_add(self.delta),
-            self.inserted,
-        )
-    }
-
-    /// Return what to subtract from the sequence number `sent_seq` of a packet the balancer
-    /// sent to the real server, quoted in an ICMP error: the inverse of [`Self::in_delta`].
-    pub const fn embedded_delta(&self, sent_seq: u32) -> u32 {
-        if sent_seq == self.client_isn.wrapping_add(1).wrapping_add(self.delta) {
-            self.delta
-        } else {
-            self.delta.wrapping_add(self.inserted as u32)
-        }
-    }
-}
-
-/// The secret of [`initial_seq`]: 128 random bits, chosen once at start-up and shared by
-/// every worker (so a retransmitted SYN handed to another worker would get the same ISN).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct IsnKey(pub [u64; 2]);
-
-impl core::fmt::Debug for IsnKey {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("IsnKey(..)")
-    }
-}
-
-/// Return the initial sequence number of a FULLNAT connection towards the real server, from
-/// `local` (`LIP:lport`) to `real` (`RIP:rport`), at time `now_ns` (nanoseconds of any
-/// monotonic clock the caller reads once per burst).
-///
-/// RFC 6528, as Linux `secure_tcp_seq` and DPVS `tcp_secure_sequence_number` do:
-/// `ISN = F(LIP, RIP, lport, rport, key) + now_ns / 64`, with F = SipHash-2-4 (Linux's
-/// choice; DPVS uses one byte of a SHA-1) truncated to 32 bits, and the 64 ns clock of both.
-/// Pure: no clock, no random source inside; equal inputs give equal results.
-///
-/// The client's ISN is deliberately not an input: for a given `LIP:lport → RIP:rport` the
-/// ISN must grow with time, because the real server may still hold that four-tuple in
-/// TIME_WAIT when the pool hands the pair out again, and (timestamps being removed from the
-/// SYN) Linux accepts the new SYN there only if its sequence number is after the old
-/// connection's (`tcp_timewait_state_process`). Mixing in the client's random ISN would make
-/// that a coin toss. The delta to the client's ISN is [`TcpSeq::new`]'s business.
-pub fn initial_seq(local: SocketAddrV4, real: SocketAddrV4, key: &IsnKey, now_ns: u64) -> u32 {
-    let [l0, l1, l2, l3] = local.ip().octets();
-    let [r0, r1, r2, r3] = real.ip().octets();
-    let [lp0, lp1] = local.port().to_be_bytes();
-    let [rp0, rp1] = real.port().to_be_bytes();
-    let message = [l0, l1, l2, l3, r0, r1, r2, r3, lp0, lp1, rp0, rp1];
-    // Truncations intended: the low 32 bits of the hash, the clock modulo 2^32 ticks.
-    (siphash24(key, &message) as u32).wrapping_add((now_ns >> 6) as u32)
-}
-
-/// SipHash-2-4 of `message` with `key` (Aumasson and Bernstein, 2012), the 64-bit output.
-fn siphash24(key: &IsnKey, message: &[u8]) -> u64 {
-    let [k0, k1] = key.0;
-    let mut v = [
-        k0 ^ 0x736f_6d65_7073_6575,
-        k1 ^ 0x646f_7261_6e64_6f6d,
-        k0 ^ 0x6c79_6765_6e65_7261,
-        k1 ^ 0x7465_6462_7974_6573,
-    ];
-    let mut words = message.chunks_exact(8);
-    for word in &mut words {
-        let m = <[u8; 8]>::try_from(word).map_or(0, u64::from_le_bytes);
-        v[3] ^= m;
-        sip_round(&mut v);
-        sip_round(&mut v);
-        v[0] ^= m;
-    }
-    // The last word: the remaining bytes (little-endian), the length's low byte on top.
-    let mut last = (message.len() as u64).wrapping_shl(56);
-    for (i, byte) in words.remainder().iter().enumerate() {
-        last |= u64::from(*byte).wrapping_shl((i as u32).wrapping_mul(8));
-    }
-    v[3] ^= last;
-    sip_round(&mut v);
-    sip_round(&mut v);
-    v[0] ^= last;
-    v[2] ^= 0xff;
-    for _ in 0..4 {
-        sip_round(&mut v);
-    }
-    v[0] ^ v[1] ^ v[2] ^ v[3]
-}
-
-/// One SipRound.
-fn sip_round(v: &mut [u64; 4]) {
-    let [mut v0, mut v1, mut v2, mut v3] = *v;
-    v0 = v0.wrapping_add(v1);
-    v1 = v1.rotate_left(13) ^ v0;
-    v0 = v0.rotate_left(32);
-    v2 = v2.wrapping_add(v3);
-    v3 = v3.rotate_left(16) ^ v2;
-    v0 = v0.wrapping_add(v3);
-    v3 = v3.rotate_left(21) ^ v0;
-    v2 = v2.wrapping_add(v1);
-    v1 = v1.rotate_left(17) ^ v2;
-    v2 = v2.rotate_left(32);
-    *v = [v0, v1, v2, v3];
-}
-
-/// Replace the `remove` bytes at offset `at` of `frame` with a gap of `insert` bytes (content
-/// unspecified, for the caller to write), moving the bytes from `at + remove` to `end` (the
-/// packet's end) along; the frame then ends at the moved bytes' end (Ethernet padding after
-/// `end` is dropped, see [`xmit`](super)). For TOA and the PROXY protocol.
-///
-/// Growth uses the headroom (moving the bytes before `at` to the front) or the tailroom
-/// (moving the bytes after the gap to the back), whichever moves fewer bytes first, the other
-/// if that fails; padding is used before any tailroom. Shrinking moves the tail back. False,
-/// and the frame unchanged, if neither has room or the offsets do not fit the frame.
-pub(super) fn splice<F: Frame + ?Sized>(
-    frame: &mut F,
-    at: usize,
-    end: usize,
-    remove: usize,
-    insert: usize,
-) -> bool {
-    let len = frame.data().len();
-    let (Some(tail), Some(new_end)) = (
-        at.checked_add(remove),
-        end.checked_sub(remove).and_then(|e| e.checked_add(insert)),
-    ) else {
-        return false;
-    };
-    let (Some(tail_len), Some(gap_end)) = (end.checked_sub(tail), at.checked_add(insert)) else {
-        return false;
-    };
-    if end > len {
-        return false;
-    }
-    let Some(grow) = insert.checked_sub(remove).filter(|&grow| grow > 0) else {
-        // Shrinking (or the same size): the tail moves back within the frame.
-        return move_within(frame.data_mut(), tail..end, gap_end) && trim_to(frame, new_end);
-    };
-    let front_first = at <= tail_len;
-    for front in [front_first, !front_first] {
-        if front {
-            if frame.prepend(grow) {
-                // Every old byte is now `grow` further: bring the head back to the start.
-                let Some(head_end) = grow.checked_add(at) else {
-                    return false;
-                };
-                return move_within(frame.data_mut(), grow..head_end, 0) && trim_to(frame, new_end);
-            }
-        } else {
-            let padding = len.saturating_sub(end);
-            if padding < grow && !frame.append(grow.saturating_sub(padding)) {
-                continue;
-            }
-            return move_within(frame.data_mut(), tail..end, gap_end) && trim_to(frame, new_end);
-        }
-    }
-    false
-}
-
-/// Copy `src` to `dst` within `buf` (overlap allowed); false, nothing copied, if either does
-/// not fit.
-fn move_within(buf: &mut [u8], src: core::ops::Range<usize>, dst: usize) -> bool {
-    let fits = src.start <= src.end
-        && src.end <= buf.len()
-        && dst
-            .checked_add(src.end.saturating_sub(src.start))
-            .is_some_and(|end| end <= buf.len());
-    if fits {
-        buf.copy_within(src, dst);
-    }
-    fits
-}
-
-/// Trim `frame` to `len` bytes (no-op if not longer).
-fn trim_to<F: Frame + ?Sized>(frame: &mut F, len: usize) -> bool {
-    let excess = frame.data().len().saturating_sub(len);
-    excess == 0 || frame.trim(excess)
-}
-
-/// The frame offset of the TCP header of the checked IPv4 packet `ip`, and of its end.
-pub(super) fn tcp_offsets(ip: &crate::wire::ipv4::Packet<&[u8]>) -> Option<(usize, usize)> {
-    let start = crate::wire::ether::HEADER_LEN.checked_add(ip.header_len())?;
-    let end = crate::wire::ether::HEADER_LEN.checked_add(usize::from(ip.total_len()))?;
-    Some((start, end))
-}
-
-/// A frame with chosen headroom and tailroom, for the tests of the rewrites that resize.
-#[cfg(test)]
-pub(super) mod test_frame {
-    use crate::frame::Frame;
-
-    /// A frame over a buffer with `start` bytes of headroom and `buf.len() - end` of
-    /// tailroom.
-    #[derive(Debug, Clone, PartialEq, Eq)]
-    pub struct RoomFrame {
-        buf: Vec<u8>,
-        start: usize,
-        end: usize,
-    }
-
-    impl RoomFrame {
-        pub fn new(bytes: &[u8], headroom: usize, tailroom: usize) -> RoomFrame {
-            let mut buf = vec![0xcc; headroom + bytes.len() + tailroom];
-            buf[headroom..headroom + bytes.len()].copy_from_slice(bytes);
-            RoomFrame {
-                buf,
-                start: headroom,
-                end: headroom + bytes.len(),
-            }
-        }
-
-        pub fn headroom(&self) -> usize {
-            self.start
-        }
-
-        pub fn tailroom(&self) -> usize {
-            self.buf.len() - self.end
-        }
-    }
-
-    impl Frame for RoomFrame {
-        fn data(&self) -> &[u8] {
-            &self.buf[self.start..self.end]
-        }
-        fn data_mut(&mut self) -> &mut [u8] {
-            &mut self.buf[self.start..self.end]
-        }
-        fn set_data(&mut self, _: &[u8]) -> bool {
-            unreachable!("not used by the rewrites")
-        }
-        fn prepend(&mut self, len: usize) -> bool {
-            match self.start.checked_sub(len) {
-                Some(start) => {
-                    self.start = start;
-                    true
-                }
-                None => false,
-            }
-        }
-        fn adj(&mut self, len: usize) -> bool {
-            if len > self.end - self.start {
-                return false;
-            }
-            self.start += len;
-            true
-        }
-        fn append(&mut self, len: usize) -> bool {
-            if self.end + len > self.buf.len() {
-                return false;
-            }
-            self.end += len;
-            true
-        }
-        fn trim(&mut self, len: usize) -> bool {
-            if len > self.end - self.start {
-                return false;
-            }
-            self.end -= len;
-            true
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::test_frame::RoomFrame;
     use super::*;
-    use crate::frame::Frame;
+    use crate::conn::TcpSeq;
     use crate::xmit::testing::{
         self, frame, tcp_header, Ip, CLIENT, PORT_MAC, REAL, REAL_MAC, ROUTER_MAC, VIRT,
     };
@@ -1640,92 +1299,6 @@ mod tests {
             let expected = tcp_frame(&ip, VIRT, CLIENT, &out(seen_ack, seen_sack), b"");
             assert_eq!(bytes, expected, "ack {ack:#x}, sack {sack:x?}");
         }
-    }
-
-    #[test]
-    fn initial_seq_is_deterministic_and_keyed() {
-        let key = IsnKey([0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908]);
-        let isn = initial_seq(LOCAL, REAL, &key, 1_000_000);
-        assert_eq!(isn, initial_seq(LOCAL, REAL, &key, 1_000_000));
-        // Every input matters.
-        let other_port = SocketAddrV4::new(*LOCAL.ip(), LOCAL.port() + 1);
-        let other_ip = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 101), LOCAL.port());
-        let other_real = SocketAddrV4::new(*REAL.ip(), REAL.port() + 1);
-        for (name, value) in [
-            ("lport", initial_seq(other_port, REAL, &key, 1_000_000)),
-            ("lip", initial_seq(other_ip, REAL, &key, 1_000_000)),
-            ("rport", initial_seq(LOCAL, other_real, &key, 1_000_000)),
-            ("key", initial_seq(LOCAL, REAL, &IsnKey([1, 2]), 1_000_000)),
-        ] {
-            assert_ne!(value, isn, "{name}");
-        }
-        // The clock: + 1 per 64 ns, for the same four-tuple.
-        assert_eq!(
-            initial_seq(LOCAL, REAL, &key, 1_000_000 + 64 * 1000),
-            isn.wrapping_add(1000)
-        );
-        assert_eq!(initial_seq(LOCAL, REAL, &key, 1_000_000 + 63), isn);
-        assert_eq!(format!("{key:?}"), "IsnKey(..)");
-    }
-
-    #[test]
-    #[allow(deprecated)]
-    fn siphash_matches_the_reference() {
-        use std::hash::{Hasher, SipHasher};
-        // The SipHash paper's test vector: key 00..0f, message 00..0e.
-        let key = IsnKey([0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908]);
-        let message: Vec<u8> = (0..15).collect();
-        assert_eq!(siphash24(&key, &message), 0xa129_ca61_49be_45e5);
-        // And std's SipHasher (SipHash-2-4) on every length up to 24.
-        for len in 0..=24 {
-            let message: Vec<u8> = (0..len).map(|i| i * 7 + 3).collect();
-            let mut std = SipHasher::new_with_keys(key.0[0], key.0[1]);
-            std.write(&message);
-            assert_eq!(siphash24(&key, &message), std.finish(), "length {len}");
-        }
-    }
-
-    #[test]
-    fn splice_uses_headroom_or_tailroom() {
-        let bytes: Vec<u8> = (0..40).collect();
-        let expected: Vec<u8> = (0..10).chain([0xcc; 4]).chain(11..30).collect();
-        // Insert 4 bytes at 10 in place of byte 10, the packet ending at 30 (10 bytes of
-        // padding). The head (10 bytes) is shorter than the tail (16): headroom first.
-        for (headroom, tailroom, via) in [(8, 8, "headroom"), (0, 8, "padding"), (8, 0, "headroom")]
-        {
-            let mut frame = RoomFrame::new(&bytes, headroom, tailroom);
-            assert!(splice(&mut frame, 10, 30, 1, 4), "{via}");
-            let mut got = frame.data().to_vec();
-            got[10..14].fill(0xcc);
-            assert_eq!(got, expected, "{via}");
-        }
-        // No padding: the tailroom is used when there is no headroom; nothing when neither.
-        let mut frame = RoomFrame::new(&bytes, 0, 3);
-        assert!(splice(&mut frame, 10, 40, 1, 4));
-        assert_eq!(frame.data().len(), 43);
-        assert_eq!(frame.tailroom(), 0);
-        assert_eq!(&frame.data()[14..], &bytes[11..]);
-        let mut frame = RoomFrame::new(&bytes, 2, 2);
-        let before = frame.clone();
-        assert!(!splice(&mut frame, 10, 40, 1, 4));
-        assert_eq!(frame, before);
-        // A long head: tailroom first, headroom untouched.
-        let mut frame = RoomFrame::new(&bytes, 8, 8);
-        assert!(splice(&mut frame, 30, 40, 0, 4));
-        assert_eq!(frame.headroom(), 8);
-        assert_eq!(&frame.data()[34..], &bytes[30..]);
-        assert_eq!(&frame.data()[..30], &bytes[..30]);
-        // Shrinking: the tail moves back, the padding goes.
-        let mut frame = RoomFrame::new(&bytes, 0, 0);
-        assert!(splice(&mut frame, 10, 30, 8, 4));
-        let want: Vec<u8> = (0..10).chain(10..14).chain(18..30).collect();
-        assert_eq!(frame.data(), &want[..]);
-        // Offsets outside the frame.
-        let mut frame = RoomFrame::new(&bytes, 8, 8);
-        assert!(!splice(&mut frame, 10, 41, 0, 4));
-        assert!(!splice(&mut frame, 30, 20, 0, 4));
-        assert!(!splice(&mut frame, 10, 20, 11, 4));
-        assert_eq!(frame, RoomFrame::new(&bytes, 8, 8));
     }
 
     /// A strategy for a TCP segment with random fields, options and payload.

@@ -139,7 +139,7 @@ pub fn answer<F: Frame + ?Sized>(
         ident,
         dont_frag: false,
     };
-    super::resize(frame, ERROR_HEADERS_LEN, excess)?;
+    super::splice::resize(frame, ERROR_HEADERS_LEN, excess)?;
 
     let bytes = frame.data_mut();
     let mut eth = ether::Packet::new_unchecked(&mut *bytes);

@@ -4,7 +4,8 @@
 //!
 //! - [`nat`]: masquerading: DNAT client → real server, SNAT on the replies, and the ICMP errors
 //!   that belong to a NAT connection (outer and embedded headers);
-//! - [`dr`]: direct routing: only the Ethernet addresses change;
+//! - DR (direct routing): only the Ethernet addresses change ([`rewrite_ether`]); the IPv4
+//!   packet keeps everything but its TTL, Ethernet padding included, as `ip_vs_dr_xmit`;
 //! - [`tun`]: IP-in-IP encapsulation, and the ICMP "fragmentation needed" answer when the
 //!   encapsulated packet would exceed the egress MTU;
 //! - here: [`rewrite_ether`], the egress Ethernet header every method writes.
@@ -67,13 +68,16 @@
 
 use crate::verdict::DropReason;
 use crate::wire::ether::{self, EtherType, EthernetAddress};
-use crate::wire::{checksum, ipv4, tcp, udp};
+use crate::wire::{checksum, ipv4};
+#[cfg(test)]
+use crate::wire::{tcp, udp};
 
-pub mod dr;
 pub mod fullnat;
 pub mod icmp_answer;
+pub mod isn;
 pub mod nat;
 pub mod proxy;
+pub(crate) mod splice;
 pub mod toa;
 pub mod tun;
 
@@ -173,24 +177,6 @@ fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta
     Ok((next, checksum::Delta::default().u16(old, new)))
 }
 
-/// Grow `frame` by `front` bytes at the front and shrink it by `back` bytes at the end, or
-/// leave it unchanged.
-pub(crate) fn resize<F: crate::frame::Frame + ?Sized>(
-    frame: &mut F,
-    front: usize,
-    back: usize,
-) -> Result<(), DropReason> {
-    if !frame.prepend(front) {
-        return Err(DropReason::NoHeadroom);
-    }
-    if !frame.trim(back) {
-        // Not reached when `back` was computed from the frame's length; undo the prepend.
-        frame.adj(front);
-        return Err(DropReason::Truncated);
-    }
-    Ok(())
-}
-
 /// Check the structure every rewrite relies on (see the module documentation) and return a
 /// view of the IPv4 packet of `frame`. The view's buffer runs to the end of the frame, padding
 /// included; its payload ends at the total length.
@@ -222,7 +208,8 @@ pub(crate) fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReaso
 /// # Errors
 /// Those of [`ipv4_packet`], [`DropReason::UnsupportedProtocol`] for anything but TCP and UDP,
 /// [`DropReason::BadL4Header`] for a TCP or UDP header that does not fit.
-fn headers(frame: &[u8]) -> Result<Headers, DropReason> {
+#[cfg(test)]
+pub(crate) fn headers(frame: &[u8]) -> Result<Headers, DropReason> {
     let ip = ipv4_packet(frame)?;
     let protocol = ip.protocol();
     match protocol {

@@ -88,28 +88,8 @@ enum End {
     Destination,
 }
 
-/// DNAT a client → real server packet: its destination (`VIP:vport`) becomes `real`
-/// (`RIP:rport`), checksums updated. `frame` is the whole Ethernet frame; see the module
-/// documentation for what changes and what does not.
-///
-/// # Errors
-/// The checks of [`xmit`](super) ([`DropReason::Truncated`], [`DropReason::VlanTagged`],
-/// [`DropReason::UnsupportedEthertype`], [`DropReason::BadIpv4Header`],
-/// [`DropReason::Fragment`]), [`DropReason::UnsupportedProtocol`] for anything but TCP and
-/// UDP, [`DropReason::BadL4Header`] for a TCP or UDP header that does not fit. The frame is
-/// unchanged.
-pub fn dnat(frame: &mut [u8], real: SocketAddrV4) -> Result<(), DropReason> {
-    rewrite(frame, End::Destination, real)
-}
-
-/// SNAT a real server → client packet: its source (`RIP:rport`) becomes `virt`
-/// (`VIP:vport`), checksums updated. Errors as for [`dnat`]; the frame is unchanged.
-pub fn snat(frame: &mut [u8], virt: SocketAddrV4) -> Result<(), DropReason> {
-    rewrite(frame, End::Source, virt)
-}
-
 /// DNAT and TTL − 1 of a client → real server packet whose headers the pipeline validated
-/// (`at`): what [`decrement_ttl`](super::decrement_ttl) then [`dnat`] do, without checking the
+/// (`at`): what [`decrement_ttl`](super::decrement_ttl) then a DNAT do, without checking the
 /// frame again and with one update of the IPv4 header checksum for both changes.
 ///
 /// # Errors
@@ -132,12 +112,6 @@ pub fn snat_at(
     virt: SocketAddrV4,
 ) -> Result<(), DropReason> {
     rewrite_at(frame, at, End::Source, virt, true)
-}
-
-/// Rewrite one end of a TCP or UDP packet to `to`.
-fn rewrite(frame: &mut [u8], end: End, to: SocketAddrV4) -> Result<(), DropReason> {
-    let at = super::headers(frame)?;
-    rewrite_at(frame, &at, end, to, false)
 }
 
 /// Rewrite one end of the TCP or UDP packet whose headers are `at` to `to`, and when
@@ -392,6 +366,19 @@ mod tests {
     use etherparse::{Icmpv4Type, IpNumber, Ipv4Header, TcpHeader, TcpOptionElement, UdpHeader};
     use proptest::prelude::*;
     use std::net::Ipv4Addr;
+
+    /// The DNAT of a packet checked from scratch (its headers found by `xmit::headers`),
+    /// without the TTL change: what [`dnat_at`] does to the addresses, ports and checksums.
+    fn dnat(frame: &mut [u8], real: SocketAddrV4) -> Result<(), DropReason> {
+        let at = crate::xmit::headers(frame)?;
+        rewrite_at(frame, &at, End::Destination, real, false)
+    }
+
+    /// [`dnat`] for the source (SNAT).
+    fn snat(frame: &mut [u8], virt: SocketAddrV4) -> Result<(), DropReason> {
+        let at = crate::xmit::headers(frame)?;
+        rewrite_at(frame, &at, End::Source, virt, false)
+    }
 
     /// A router on the client's side.
     const ROUTER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);

@@ -34,11 +34,11 @@
 //! moves fewer bytes; DPVS uses the headroom only) and writes the header there; the IPv4
 //! total length grows by its length; the TCP sequence number is not changed. It returns the
 //! number of bytes inserted, which the caller records in the connection
-//! ([`TcpSeq::set_inserted`]): from then on every other client segment is shifted by it as
+//! ([`TcpSeq::set_inserted`](crate::conn::TcpSeq::set_inserted)): from then on every other client segment is shifted by it as
 //! well as by the ISN delta, and the real server's acknowledgment numbers and SACK edges are
-//! shifted back by it ([`TcpSeq::in_delta`], [`TcpSeq::out_delta`]; those that fall inside
+//! shifted back by it ([`TcpSeq::in_delta`](crate::conn::TcpSeq::in_delta), [`TcpSeq::out_delta`](crate::conn::TcpSeq::out_delta); those that fall inside
 //! the header, which acknowledge none of the client's data, become the client's ISN + 1:
-//! [`TcpSeq::header`]). Retransmissions of the
+//! [`TcpSeq::header`](crate::conn::TcpSeq::header)). Retransmissions of the
 //! first segment (same sequence number, data) get the same header again and only the ISN
 //! delta, so the real server receives the header exactly where the first transmission put it
 //! (DPVS adds the length to its delta right away, so its condition no longer matches a
@@ -64,7 +64,8 @@
 
 use std::net::SocketAddrV4;
 
-use super::fullnat::{self, TcpSeq};
+use super::splice;
+use crate::conn::TcpSeq;
 use crate::frame::Frame;
 use crate::verdict::DropReason;
 use crate::wire::checksum;
@@ -218,7 +219,7 @@ pub fn insert<F: Frame + ?Sized>(
         return Err(DropReason::UnsupportedProtocol);
     }
     let segment = tcp::Packet::new_checked(ip.payload())?;
-    let (tcp_start, end) = fullnat::tcp_offsets(&ip).ok_or(DropReason::Truncated)?;
+    let (tcp_start, end) = splice::tcp_offsets(&ip).ok_or(DropReason::Truncated)?;
     let bytes = header.as_bytes();
     let len = header.length();
     let new_total = ip
@@ -243,7 +244,7 @@ pub fn insert<F: Frame + ?Sized>(
         .checked_add(segment.header_len())
         .ok_or(DropReason::Truncated)?;
 
-    if !fullnat::splice(frame, at, end, 0, bytes.len()) {
+    if !splice::splice(frame, at, end, 0, bytes.len()) {
         return Err(DropReason::ProxyNoRoom);
     }
     let mut ip = super::ipv4_mut(frame.data_mut());
@@ -261,8 +262,8 @@ pub fn insert<F: Frame + ?Sized>(
 mod tests {
     use super::*;
     use crate::frame::VecFrame;
-    use crate::xmit::fullnat::test_frame::RoomFrame;
     use crate::xmit::fullnat::{rewrite_in, rewrite_out, InRewrite, OutRewrite};
+    use crate::xmit::splice::test_frame::RoomFrame;
     use crate::xmit::testing::{frame, tcp_header, Ip, CLIENT, PORT_MAC, REAL, ROUTER_MAC, VIRT};
     use etherparse::{TcpHeader, TcpOptionElement};
     use proptest::prelude::*;

@@ -60,15 +60,16 @@
 //! - [`Placement::Alibaba`] (alibaba/LVS `tcp_fnat_in_handler` with `toa_entry` = 1): the
 //!   client's SYN (SYN without ACK), and the segments above but without FIN either.
 //!
-//! The caller inserts TOA after [`fullnat::rewrite_in`] (which
+//! The caller inserts TOA after [`fullnat::rewrite_in`](super::fullnat::rewrite_in) (which
 //! leaves the option space as it was, but turns the SYN's timestamps into NOPs that pruning
 //! can reclaim), and announces `MSS − 8` to the client
-//! ([`fullnat::TOA_MSS_REDUCTION`]) so that the option
+//! ([`fullnat::TOA_MSS_REDUCTION`](super::fullnat::TOA_MSS_REDUCTION)) so that the option
 //! fits full-sized segments.
 
 use std::net::SocketAddrV4;
 
-use super::fullnat::{self, TcpSeq};
+use super::splice;
+use crate::conn::TcpSeq;
 use crate::frame::Frame;
 use crate::verdict::DropReason;
 use crate::wire::checksum;
@@ -133,7 +134,7 @@ pub fn insert<F: Frame + ?Sized>(
         return Err(DropReason::UnsupportedProtocol);
     }
     let segment = tcp::Packet::new_checked(ip.payload())?;
-    let (tcp_start, end) = fullnat::tcp_offsets(&ip).ok_or(DropReason::Truncated)?;
+    let (tcp_start, end) = splice::tcp_offsets(&ip).ok_or(DropReason::Truncated)?;
     let old = segment.options_area();
     let total = usize::from(ip.total_len());
     // Everything but the options area must stay; what is left of the MTU bounds the area.
@@ -178,7 +179,7 @@ pub fn insert<F: Frame + ?Sized>(
         .ok_or(DropReason::Truncated)?;
     let old_len = old.len();
 
-    if !fullnat::splice(frame, at, end, old_len, new.len()) {
+    if !splice::splice(frame, at, end, old_len, new.len()) {
         return Ok(Outcome::NoRoom);
     }
     let mut ip = super::ipv4_mut(frame.data_mut());
@@ -335,7 +336,7 @@ fn is_protected(syn: bool, option: &TcpOption<'_>, seen: &mut u64) -> bool {
 mod tests {
     use super::*;
     use crate::frame::VecFrame;
-    use crate::xmit::fullnat::test_frame::RoomFrame;
+    use crate::xmit::splice::test_frame::RoomFrame;
     use crate::xmit::testing::{frame, tcp_header, Ip, CLIENT, PORT_MAC, REAL, ROUTER_MAC};
     use etherparse::{Ipv4Header, TcpHeader};
     use proptest::prelude::*;

@@ -143,7 +143,7 @@ pub fn encapsulate<F: Frame + ?Sized>(
         .checked_sub(ether::HEADER_LEN)
         .and_then(|len| len.checked_sub(usize::from(inner_len)))
         .ok_or(DropReason::Truncated)?;
-    super::resize(frame, OUTER_LEN, padding)?;
+    super::splice::resize(frame, OUTER_LEN, padding)?;
 
     let bytes = frame.data_mut();
     let mut eth = ether::Packet::new_unchecked(&mut *bytes);
