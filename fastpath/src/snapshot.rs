@@ -103,6 +103,32 @@ impl AddrSet {
     }
 }
 
+/// The addresses [`Snapshot::is_martian_source`] finds in its set: every owned address and
+/// FULLNAT local address, and the network and broadcast address of each connected subnet
+/// (prefixes up to /30; a /31 has neither, RFC 3021).
+fn martian_addrs<'a>(
+    ports: &'a [PortView],
+    laddrs: &'a [Ipv4Addr],
+) -> impl Iterator<Item = Ipv4Addr> + 'a {
+    let subnet_ends = ports
+        .iter()
+        .flat_map(|p| p.addrs.iter())
+        .flat_map(|&(a, len)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let network = a.to_bits() & mask;
+            let ends = [
+                Ipv4Addr::from_bits(network),
+                Ipv4Addr::from_bits(network | !mask),
+            ];
+            ends.into_iter().filter(move |_| len < 31)
+        });
+    ports
+        .iter()
+        .flat_map(|p| p.addrs.iter().map(|(a, _)| *a))
+        .chain(laddrs.iter().copied())
+        .chain(subnet_ends)
+}
+
 /// Everything a worker needs to process packets.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -118,6 +144,9 @@ pub struct Snapshot {
     by_vip: HashMap<u64, usize, ahash::RandomState>,
     /// Every address owned on any port: what [`Snapshot::owns`] searches.
     owned: AddrSet,
+    /// The sources [`Snapshot::is_martian_source`] looks up besides the fixed ranges: the
+    /// balancer's own addresses and the network and broadcast addresses of its subnets.
+    martians: AddrSet,
     /// Every FULLNAT local address of every service.
     laddrs: Vec<Ipv4Addr>,
     /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
@@ -194,8 +223,10 @@ impl Snapshot {
         laddrs.sort_unstable();
         laddrs.dedup();
         let owned = AddrSet::new(ports.iter().flat_map(|p| p.addrs.iter().map(|(a, _)| *a)));
+        let martians = AddrSet::new(martian_addrs(&ports, &laddrs));
         Ok(Snapshot {
             owned,
+            martians,
             ports,
             routes,
             neighbors,
@@ -231,6 +262,16 @@ impl Snapshot {
     #[inline]
     pub fn owns(&self, ip: Ipv4Addr) -> bool {
         self.owned.contains(ip)
+    }
+
+    /// Whether a packet from `src` is to be dropped as Linux's `ip_route_input` drops a
+    /// "martian source": 0.0.0.0/8, loopback (127/8), multicast and reserved (224/4, 240/4,
+    /// 255.255.255.255), the network or broadcast address of a connected subnet, or one of
+    /// the balancer's own addresses (a VIP, a DIP, a local address: the "land" case).
+    #[inline]
+    pub fn is_martian_source(&self, src: Ipv4Addr) -> bool {
+        let [first, ..] = src.octets();
+        first == 0 || first == 127 || first >= 224 || self.martians.contains(src)
     }
 
     /// Whether `ip` is a FULLNAT local address (replies of FULLNAT connections come to it).

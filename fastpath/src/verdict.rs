@@ -87,11 +87,14 @@ pub enum DropReason {
     /// FULLNAT: the PROXY protocol header did not fit the client's first data segment (egress
     /// MTU or buffer room); the segment is dropped and the client retransmits it.
     ProxyNoRoom,
+    /// A source no packet may come from (Linux's "martian source"): 0/8, 127/8, 224/4,
+    /// 240/4, a connected subnet's network or broadcast address, one of the balancer's own.
+    MartianSource,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 28] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -120,6 +123,7 @@ impl DropReason {
         DropReason::RedirectFull,
         DropReason::LaddrExhausted,
         DropReason::ProxyNoRoom,
+        DropReason::MartianSource,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -155,6 +159,7 @@ impl DropReason {
             DropReason::RedirectFull => "redirect_full",
             DropReason::LaddrExhausted => "laddr_exhausted",
             DropReason::ProxyNoRoom => "proxy_no_room",
+            DropReason::MartianSource => "martian_source",
         }
     }
 }

@@ -17,7 +17,7 @@
 //! not above the number of frames, so it cancels when runs of two lengths are subtracted.
 //!
 //! With `--burst N` the frames go through in bursts of N as in a worker: each burst is first
-//! passed to `Pipeline::prefetch`, then to `Pipeline::packet_hinted`. The instruction counts of
+//! passed to `Pipeline::prefetch`, then to `Pipeline::packet_parsed`. The instruction counts of
 //! `dataplane_bench` use one frame at a time; timing both (natively, not under callgrind) with
 //! many flows shows what the prefetch saves in cache misses, e.g.
 //! `time pipeline_ipp --mode nat --case established --packets 20000000 --burst 32`.

@@ -88,7 +88,14 @@ pub fn respond(
     }
     let old_type_code = u16::from_be_bytes([Message::EchoRequest.into(), request.msg_code()]);
     let new_type_code = u16::from_be_bytes([Message::EchoReply.into(), 0]);
-    let icmp_checksum = checksum::update_u16(request.checksum(), old_type_code, new_type_code);
+    let mut icmp_checksum = checksum::update_u16(request.checksum(), old_type_code, new_type_code);
+    // RFC 1624's update gives the right checksum for any message whose bytes are not all
+    // zero; a reply of nothing but zeros (id 0, sequence 0, no data) sums to +0, whose
+    // checksum is 0xffff, where the update yields the other zero, 0x0000.
+    if icmp_checksum == 0 && request.rest_of_header() == 0 && request.data().iter().all(|&b| b == 0)
+    {
+        icmp_checksum = 0xffff;
+    }
 
     let mut eth = ether::Packet::new_unchecked(&mut *frame);
     eth.set_dst_addr(requester_mac);
@@ -169,6 +176,24 @@ mod tests {
         ip.fill_checksum();
         icmp::Packet::new_unchecked(ip.payload_mut()).fill_checksum();
         bytes
+    }
+
+    #[test]
+    fn all_zero_echo_gets_the_checksum_0xffff() {
+        // Echo request id 0, seq 0, no data: checksum !(0x0800) = 0xf7ff. The reply is all
+        // zeros, whose sum is +0: checksum 0xffff (0x0000 would not verify).
+        let mut frame = PACKET_BYTES[..42].to_vec();
+        frame[16..18].copy_from_slice(&28u16.to_be_bytes());
+        frame[24..26].copy_from_slice(&[0, 0]);
+        let header = <&[u8; 20]>::try_from(&frame[14..34]).unwrap();
+        let sum = checksum::ipv4_header(header);
+        frame[24..26].copy_from_slice(&(!sum).to_be_bytes());
+        frame[34..42].copy_from_slice(&[8, 0, 0xf7, 0xff, 0, 0, 0, 0]);
+        assert_eq!(respond(&mut frame, PORT_MAC, owns), Ok(()));
+        assert_eq!(frame[34..42], [0, 0, 0xff, 0xff, 0, 0, 0, 0]);
+        assert!(icmp::Packet::new_checked(&frame[34..42])
+            .unwrap()
+            .verify_checksum());
     }
 
     #[test]

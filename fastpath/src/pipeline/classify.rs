@@ -90,6 +90,9 @@ fn ipv4(snapshot: &Snapshot, bytes: &[u8]) -> Class {
     if let Err(reason) = ip.validate() {
         return Class::Drop(reason);
     }
+    if snapshot.is_martian_source(ip.src_addr()) {
+        return Class::Drop(DropReason::MartianSource);
+    }
     let local = snapshot.owns(ip.dst_addr());
     let protocol = ip.protocol();
     if let Protocol::Tcp | Protocol::Udp = protocol {
