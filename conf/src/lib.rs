@@ -51,6 +51,7 @@
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
 #![forbid(unsafe_code)]
 
+pub mod echo;
 mod error;
 mod locate;
 mod model;

@@ -37,11 +37,7 @@ fn frame(shape: &str) -> Vec<u8> {
             "0,",
             "0]}}",
         ),
-        "unknown" => (
-            r#"{"version":1,"body":{"op":"info","x":["#,
-            "0,",
-            "0]}}",
-        ),
+        "unknown" => (r#"{"version":1,"body":{"op":"info","x":["#, "0,", "0]}}"),
         "clears" => (
             r#"{"version":1,"body":{"op":"batch","requests":["#,
             r#"{"op":"clear"},"#,
@@ -129,5 +125,8 @@ fn main() {
         idle >> 10,
         (peak - idle) as f64 * 1024.0 / (clients * MAX_REQUEST) as f64
     );
-    println!("first answer: {}", answers[0].chars().take(120).collect::<String>());
+    println!(
+        "first answer: {}",
+        answers[0].chars().take(120).collect::<String>()
+    );
 }
