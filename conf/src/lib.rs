@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | `[eal] args` | required | `rte_eal_init` arguments, as given |
 //! | `[dataplane] workers` | `[1]` | worker lcores, non-empty, distinct; worker `i` owns rx/tx queue `i` of every port |
-//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, ≥ 1 |
+//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, 1..=2^31 (allocated at start: [`conn_table_bytes`], about 100 bytes each) |
 //! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
 //! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
 //! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |
@@ -51,6 +51,7 @@
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
 #![forbid(unsafe_code)]
 
+mod conn_table;
 pub mod echo;
 mod error;
 mod locate;
@@ -62,6 +63,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use conn_table::{conn_table_bytes, CONN_ENTRY_BYTES, MAX_CONN_TABLE_SIZE};
 pub use error::{ConfError, Problem};
 pub use model::*;
 pub use net::Ipv4Net;

@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
+use crate::conn_table::{conn_table_bytes, human_bytes, MAX_CONN_TABLE_SIZE};
 use crate::locate::Field;
 use crate::model::*;
 use crate::net::{self, Ipv4Net};
@@ -147,16 +148,30 @@ impl Check {
             workers,
             laddr_steering,
             laddr_ports,
-            conn_table_size: self.opt_range(
-                &f.key("conn_table_size"),
-                d.conn_table_size,
-                1,
-                u32::MAX,
-                DEFAULT_CONN_TABLE_SIZE,
-            ),
+            conn_table_size: self.conn_table_size(&f.key("conn_table_size"), d.conn_table_size),
             burst: self.opt_range(&f.key("burst"), d.burst, 1, MAX_BURST, DEFAULT_BURST),
             mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
             expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),
+        }
+    }
+
+    /// Entries per worker, within what the data plane's table can index; a size above that
+    /// is reported with the memory it would take.
+    fn conn_table_size(&mut self, field: &Field, v: Option<i64>) -> u32 {
+        match v {
+            Some(n) if n > i64::from(MAX_CONN_TABLE_SIZE) => {
+                let bytes = conn_table_bytes(n.unsigned_abs());
+                self.fail(
+                    field,
+                    format!(
+                        "{n} is out of range 1..={MAX_CONN_TABLE_SIZE}: the connection table of \
+                         each worker holds at most 2^31 entries ({n} would take {} per worker)",
+                        human_bytes(bytes)
+                    ),
+                );
+                DEFAULT_CONN_TABLE_SIZE
+            }
+            v => self.opt_range(field, v, 1, MAX_CONN_TABLE_SIZE, DEFAULT_CONN_TABLE_SIZE),
         }
     }
 
