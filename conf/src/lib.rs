@@ -26,13 +26,13 @@
 //! | `[control] socket` | `/run/rvs/rvsd.sock` | control API socket path, non-empty |
 //! | `[control] prometheus` | off | `ip:port` of the Prometheus text endpoint |
 //! | `[[port]] name` | required | `dpdk<N>`, N the DPDK port id; distinct; at least one port |
-//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), unicast, each owned once, non-empty |
+//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), one host ([`check_host`]: not 0/8, 127/8, 224/4, 240/4, nor a subnet's network or broadcast address), each owned once, non-empty |
 //! | `[[port]] mac` | device's | unicast MAC to program |
 //! | `[[port]] mtu` | 1500 | 68..=65535 |
 //! | `[[route]] dst` | required | network `a.b.c.d/len`, host bits zero, distinct |
-//! | `[[route]] via` | on-link | gateway on a subnet of the port |
+//! | `[[route]] via` | on-link | gateway on a subnet of the port, one host ([`check_host`]) |
 //! | `[[route]] port` | required | a declared port name |
-//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: unicast IP and MAC, declared port; one per ip and port |
+//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: one host's IP ([`check_host`]) and unicast MAC, declared port; one per ip and port |
 //! | `[timeouts] tcp`, `tcp_fin`, `udp` | 900, 120, 300 | seconds, 0..=2678400; 0 = the default |
 //! | `[[service]] vip` | required | `a.b.c.d:port`, address owned by a port; port 0 only with persistence |
 //! | `[[service]] proto` | required | `tcp` or `udp`; (vip, proto) distinct |
@@ -45,7 +45,7 @@
 //! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
 //! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
 //! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
-//! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
+//! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, one host ([`check_host`]), no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
 //! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (needs `laddrs`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
@@ -66,7 +66,7 @@ use std::path::Path;
 pub use conn_table::{conn_table_bytes, CONN_ENTRY_BYTES, MAX_CONN_TABLE_SIZE};
 pub use error::{ConfError, Problem};
 pub use model::*;
-pub use net::Ipv4Net;
+pub use net::{check_host, Ipv4Net};
 
 impl Config {
     /// Reads and validates the config file at `path`; errors name the file as `path` displays.

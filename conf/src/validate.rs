@@ -69,9 +69,17 @@ struct Links {
 
 impl Links {
     fn on_link(&self, ip: Ipv4Addr) -> bool {
-        self.ports
-            .iter()
-            .any(|p| p.addrs.iter().any(|net| net.contains(ip)))
+        self.subnets().any(|net| net.contains(ip))
+    }
+
+    /// Every owned address with its prefix.
+    fn subnets(&self) -> impl Iterator<Item = &Ipv4Net> {
+        self.ports.iter().flat_map(|p| p.addrs.iter())
+    }
+
+    /// [`net::check_host`] against the connected subnets.
+    fn check_host(&self, ip: Ipv4Addr) -> Result<(), String> {
+        net::check_host(ip, self.subnets())
     }
 }
 
@@ -244,6 +252,7 @@ impl Check {
         if raw.is_empty() {
             self.fail(&root.key("port"), "at least one [[port]] is required");
         }
+        let mut accepted = Vec::new();
         for (i, p) in raw.iter().enumerate() {
             let f = root.item("port", i);
             let id = self.ok(&f.key("name"), port_id(&p.name)).unwrap_or(0);
@@ -265,8 +274,8 @@ impl Check {
                 let Some(net) = self.ok(&field, net::parse_net(s)) else {
                     continue;
                 };
-                if !net::is_unicast(net.addr) {
-                    self.fail(&field, format!("{} is not a unicast address", net.addr));
+                if let Err(why) = net::check_host(net.addr, []) {
+                    self.fail(&field, why);
                 } else if let Some(&owner) = links.owned.get(&net.addr) {
                     self.fail(
                         &field,
@@ -275,6 +284,7 @@ impl Check {
                 } else {
                     links.owned.insert(net.addr, i);
                     addrs.push(net);
+                    accepted.push((field, net.addr));
                 }
             }
             let mac = p
@@ -289,6 +299,13 @@ impl Check {
                 mac,
                 mtu: self.opt_range(&f.key("mtu"), p.mtu, MIN_MTU, u16::MAX, DEFAULT_MTU),
             });
+        }
+        // An owned address must not be the network or broadcast address of any subnet, its
+        // own or another port's: ARP would announce it and replies would come from it.
+        for (field, ip) in accepted {
+            if let Err(why) = links.check_host(ip) {
+                self.fail(&field, why);
+            }
         }
         links
     }
@@ -335,8 +352,8 @@ impl Check {
             let via = r.via.as_ref().and_then(|s| {
                 let field = f.key("via");
                 let via = self.ok(&field, net::parse_ip(s))?;
-                if !net::is_unicast(via) {
-                    self.fail(&field, format!("{via} is not a unicast address"));
+                if let Err(why) = links.check_host(via) {
+                    self.fail(&field, why);
                     return None;
                 }
                 let port = &links.ports[port?];
@@ -371,12 +388,8 @@ impl Check {
         for (i, n) in raw.iter().enumerate() {
             let f = root.item("neighbor", i);
             let ip = self.ok(&f.key("ip"), net::parse_ip(&n.ip)).and_then(|ip| {
-                if net::is_unicast(ip) {
-                    Some(ip)
-                } else {
-                    self.fail(&f.key("ip"), format!("{ip} is not a unicast address"));
-                    None
-                }
+                let checked = links.check_host(ip);
+                self.ok(&f.key("ip"), checked).map(|()| ip)
             });
             let mac = self.ok(&f.key("mac"), net::parse_unicast_mac(&n.mac));
             let port = self
@@ -677,8 +690,9 @@ impl Check {
         }
         let field = f.key("addr");
         let (ip, port) = self.ok(&field, net::parse_addr_port(&r.addr))?;
-        if !net::is_unicast(ip) {
-            self.fail(&field, format!("{ip} is not a unicast address"));
+        // As IPVS: a real server must be one host (ip_vs_new_dest wants RTN_UNICAST).
+        if let Err(why) = links.check_host(ip) {
+            self.fail(&field, why);
             return None;
         }
         if links.owned.contains_key(&ip) {

@@ -321,7 +321,27 @@ fn test_port_addrs() {
     );
     assert_eq!(
         err("[[port]]\nname = \"dpdk1\"\naddrs = [\"224.0.0.1/4\"]\n"),
-        "rvsd.toml:8: port[1].addrs[0]: 224.0.0.1 is not a unicast address"
+        "rvsd.toml:8: port[1].addrs[0]: 224.0.0.1 is not a unicast address: it is a multicast \
+         address (224.0.0.0/4)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"0.0.0.1/8\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 0.0.0.1 is not a unicast address: 0.0.0.0/8 means \
+         \"this network\""
+    );
+    // Loopback would be announced by ARP and answered from: never on the wire.
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"127.0.0.1/8\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 127.0.0.1 is a loopback address (127.0.0.0/8), which \
+         must never be sent on the wire"
+    );
+    // The network or broadcast address of a subnet, its own or another port's.
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.1.0.0/16\", \"10.0.0.255\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 10.1.0.0 is not a unicast address: it is the network \
+         address of 10.1.0.0/16\n\
+         rvsd.toml:8: port[1].addrs[1]: 10.0.0.255 is not a unicast address: it is the broadcast \
+         address of 10.0.0.0/24"
     );
     assert_eq!(
         err("[[port]]\nname = \"dpdk1\"\naddrs = [\n  \"10.0.1.1/24\",\n  \"10.0.0.100/32\",\n]\n"),
@@ -379,6 +399,20 @@ fn test_route_port_undeclared() {
     assert_eq!(
         err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"dpdk1\"\n"),
         "rvsd.toml:9: route[0].port: \"dpdk1\" is not a declared [[port]]"
+    );
+}
+
+#[test]
+fn test_route_via_and_neighbor_are_hosts() {
+    assert_eq!(
+        err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.255\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: route[0].via: 10.0.0.255 is not a unicast address: it is the broadcast \
+         address of 10.0.0.0/24"
+    );
+    assert_eq!(
+        err("[[neighbor]]\nip = \"10.0.0.0\"\nmac = \"02:00:00:00:00:01\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: neighbor[0].ip: 10.0.0.0 is not a unicast address: it is the network \
+         address of 10.0.0.0/24"
     );
 }
 
@@ -630,7 +664,29 @@ fn test_real_addr() {
     );
     assert_eq!(
         real_err("0.0.0.0", ""),
-        "rvsd.toml:10: service[0].real[0].addr: 0.0.0.0 is not a unicast address"
+        "rvsd.toml:10: service[0].real[0].addr: 0.0.0.0 is not a unicast address: 0.0.0.0/8 \
+         means \"this network\""
+    );
+    // As ip_vs_new_dest: a real server is one unicast host; 127/8 would go on the wire.
+    for (addr, why) in [
+        ("0.1.2.3", "0.0.0.0/8 means \"this network\""),
+        ("255.255.255.255", "it is the limited broadcast address"),
+        ("239.1.2.3", "it is a multicast address (224.0.0.0/4)"),
+        ("240.0.0.1", "240.0.0.0/4 is reserved"),
+        ("10.0.0.0", "it is the network address of 10.0.0.0/24"),
+        ("10.0.0.255", "it is the broadcast address of 10.0.0.0/24"),
+    ] {
+        assert_eq!(
+            real_err(addr, "mode = \"nat\"\n"),
+            format!(
+                "rvsd.toml:10: service[0].real[0].addr: {addr} is not a unicast address: {why}"
+            )
+        );
+    }
+    assert_eq!(
+        real_err("127.0.0.1", "mode = \"nat\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: 127.0.0.1 is a loopback address (127.0.0.0/8), \
+         which must never be sent on the wire"
     );
     assert_eq!(
         real_err("10.0.0.1:8080", "mode = \"nat\"\n"),

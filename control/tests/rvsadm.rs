@@ -489,6 +489,24 @@ fn test_change_errors() {
         "-a -t 10.0.0.100:80 -r 192.168.1.5 -x 1 -y 2",
         "Numerical result out of range",
     );
+    // ip_vs_new_dest wants one unicast host: EINVAL for the connected subnet's network and
+    // broadcast addresses, multicast, 0/8 and 240/4; loopback is rvs's own refusal.
+    for real in [
+        "192.168.1.0",
+        "192.168.1.255",
+        "224.1.1.1",
+        "0.0.0.1",
+        "240.1.1.1",
+    ] {
+        refused(
+            &format!("-a -t 10.0.0.100:80 -r {real} -m"),
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...",
+        );
+    }
+    refused(
+        "-a -t 10.0.0.100:80 -r 127.0.0.1:80 -m",
+        "127.0.0.1 is a loopback address (127.0.0.0/8), which must never be sent on the wire",
+    );
     assert_eq!(f.out("-S -n"), before);
     // -e replaces everything: without -m the real becomes direct routing (and its port the
     // vip port, so 192.168.1.1:80 is the real edited here).
