@@ -39,14 +39,14 @@
 //! | `[[service]] sched` | `wlc` | one of [`sched::NAMES`] |
 //! | `[[service]] sched_flags` | `[]` | `sh-port`, `sh-fallback` (sched `sh`), `mh-port`, `mh-fallback` (sched `mh`) |
 //! | `[[service]] persistence` | 0 | seconds, 0..=2678400; 0 = not persistent |
-//! | `[[service]] netmask` | `255.255.255.255` | contiguous netmask, only with persistence |
+//! | `[[service]] netmask` | `255.255.255.255` | dotted mask of persistence (`-M`): any bits, as ipvsadm; kept but without effect while persistence is 0 |
 //! | `[[service]] ch_table_size` | 65537 | prime, 2..=16777213, ≥ number of reals, only with sched `ch` |
 //! | `[[service]] laddrs` | `[]` | FULLNAT local addresses, owned by a port, distinct |
 //! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
 //! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
 //! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
 //! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, one host ([`check_host`]), no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
-//! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (needs `laddrs`) |
+//! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (its connections need `laddrs`; without any they are refused and counted as `laddr_exhausted`, as DPVS takes `-a -b` before `-P`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
 #![forbid(unsafe_code)]

@@ -113,16 +113,11 @@ pub(crate) fn parse_unicast_mac(s: &str) -> Result<[u8; 6], String> {
     Ok(mac)
 }
 
-/// A dotted netmask whose one bits are contiguous from the top, as `-M` requires.
+/// A dotted netmask. As ipvsadm's `-M` (and the kernel) any bits are taken: persistence
+/// groups clients by `address & mask`, which needs no contiguous mask.
 pub(crate) fn parse_netmask(s: &str) -> Result<Ipv4Addr, String> {
-    let mask: Ipv4Addr = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a netmask (a.b.c.d)"))?;
-    let bits = u32::from(mask);
-    if bits.leading_ones() + bits.trailing_zeros() < 32 {
-        return Err(format!("{s:?} is not a contiguous netmask"));
-    }
-    Ok(mask)
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a netmask (a.b.c.d)"))
 }
 
 /// Why `ip` is not the address of one host on the links whose owned prefixes are `links`,
@@ -245,7 +240,7 @@ mod test {
         assert_eq!(parse_netmask("255.255.255.255"), Ok(Ipv4Addr::BROADCAST));
         assert_eq!(
             parse_netmask("255.0.255.0"),
-            Err("\"255.0.255.0\" is not a contiguous netmask".to_string())
+            Ok(Ipv4Addr::new(255, 0, 255, 0))
         );
         assert_eq!(
             parse_netmask("24"),

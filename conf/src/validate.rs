@@ -483,19 +483,13 @@ impl Check {
                 );
             }
         }
+        // As ipvsadm's -M: any dotted mask, kept even without persistence (where it has no
+        // effect until persistence is set), so that rvsadm and the file accept the same.
         let netmask = match &s.netmask {
             None => Ipv4Addr::BROADCAST,
-            Some(m) => {
-                let field = f.key("netmask");
-                let mask = self.ok(&field, net::parse_netmask(m));
-                if mask.is_some() && s.persistence.unwrap_or(0) == 0 {
-                    self.fail(
-                        &field,
-                        "netmask only applies to a persistent service (persistence > 0)",
-                    );
-                }
-                mask.unwrap_or(Ipv4Addr::BROADCAST)
-            }
+            Some(m) => self
+                .ok(&f.key("netmask"), net::parse_netmask(m))
+                .unwrap_or(Ipv4Addr::BROADCAST),
         };
         let sched = self.sched(&f.key("sched"), s.sched.as_deref());
         let sched_flags = self.sched_flags(f, &s.sched_flags, sched);
@@ -552,15 +546,6 @@ impl Check {
             let Some(real) = self.real(&rf, r, vip, links, routes) else {
                 continue;
             };
-            if real.mode == Mode::FullNat && s.laddrs.is_empty() {
-                self.fail(
-                    &rf.key("mode"),
-                    format!(
-                        "fullnat needs local addresses, but {} is empty",
-                        f.key("laddrs")
-                    ),
-                );
-            }
             if let Some(&first) = seen.get(&real.addr) {
                 self.fail(
                     &rf.key("addr"),

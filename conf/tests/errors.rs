@@ -542,16 +542,8 @@ fn test_persistence() {
 #[test]
 fn test_netmask() {
     assert_eq!(
-        svc_err("persistence = 360\nnetmask = \"255.0.255.0\"\n"),
-        "rvsd.toml:10: service[0].netmask: \"255.0.255.0\" is not a contiguous netmask"
-    );
-    assert_eq!(
         svc_err("persistence = 360\nnetmask = \"/24\"\n"),
         "rvsd.toml:10: service[0].netmask: \"/24\" is not a netmask (a.b.c.d)"
-    );
-    assert_eq!(
-        svc_err("netmask = \"255.255.255.0\"\n"),
-        "rvsd.toml:9: service[0].netmask: netmask only applies to a persistent service (persistence > 0)"
     );
 }
 
@@ -764,15 +756,6 @@ fn test_real_port_on_zero_port_service() {
     );
 }
 
-#[test]
-fn test_fullnat_needs_laddrs() {
-    assert_eq!(
-        real_err("10.0.0.11:8080", "mode = \"fullnat\"\n"),
-        "rvsd.toml:11: service[0].real[0].mode: fullnat needs local addresses, but \
-         service[0].laddrs is empty"
-    );
-}
-
 // --- proxy_protocol and toa ---------------------------------------------------------------------
 
 /// `SVC` with one laddr (line 9), `extra` from line 10, then a real of `mode`.
@@ -868,8 +851,8 @@ fn test_all_problems_in_line_order() {
 #[test]
 fn test_inline_tables() {
     assert_eq!(
-        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", mode = \"fullnat\" }]\n"),
-        "rvsd.toml:9: service[0].real[0].mode: fullnat needs local addresses, but service[0].laddrs is empty"
+        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", weight = 70000 }]\n"),
+        "rvsd.toml:9: service[0].real[0].weight: 70000 is out of range 0..=65535"
     );
 }
 

@@ -23,8 +23,9 @@
 //! The data plane needs more than the kernel checks, so a change must also pass the rules of
 //! `rvsd.toml` that concern one service: the vip and local addresses are addresses of the
 //! balancer, a real server is reachable (`dr`: on a port's subnet), `proxy_protocol` services
-//! take only fullnat reals, and a `ch` table holds all reals. One deliberate exception: a
-//! fullnat real may exist before its service has a local address, because DPVS's own
+//! take only fullnat reals, and a `ch` table holds all reals. Both sides take what ipvsadm
+//! 1.31 takes: `-M` without `-p` (kept, without effect until persistence is set), any dotted
+//! `-M`, and a fullnat real before its service has a local address, because DPVS's own
 //! procedure adds the real (`-a -b`) before the local address (`-P`); until then its
 //! connections cannot be made.
 
