@@ -881,3 +881,39 @@ fn test_load_names_the_file_as_given() {
         )
     );
 }
+
+// --- echoed values ------------------------------------------------------------------------------
+
+/// A huge bad value comes back cut to 64 characters, whether our message or serde's echoes
+/// it, and so does a huge unknown key in the field path.
+#[test]
+fn test_long_values_are_cut() {
+    let long = "9".repeat(1 << 20);
+    let cut = format!("{}…", "9".repeat(64));
+    assert_eq!(
+        real_err(&long, ""),
+        format!(
+            "rvsd.toml:10: service[0].real[0].addr: \"{cut}\" is not an IPv4 address with port \
+             (a.b.c.d:port)"
+        )
+    );
+    assert_eq!(
+        real_err("10.0.0.11", &format!("mode = \"{long}\"\n")),
+        format!(
+            "rvsd.toml:11: service[0].real[0].mode: unknown variant `{cut}`, expected one of \
+             `nat`, `dr`, `tun`, `fullnat`"
+        )
+    );
+    let key = "k".repeat(1 << 20);
+    let e = err(&format!("[control]\n{key} = 1\n"));
+    assert!(
+        e.starts_with(&format!(
+            "rvsd.toml:7: control.{}…: unknown field `{}…`, expected",
+            "k".repeat(56),
+            "k".repeat(64)
+        )),
+        "{}",
+        &e[..200]
+    );
+    assert!(e.len() < 400, "{}", e.len());
+}

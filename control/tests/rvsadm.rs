@@ -550,6 +550,29 @@ fn test_command_line_errors() {
     assert!(out.starts_with("rvsadm v") && out.contains("Usage:\n  rvsadm -A|E"));
     let (code, out, _) = f.rvsadm("-v");
     assert_eq!((code, out), (0, control::cli::version()));
+    // A huge bad value comes back cut to 64 characters.
+    let long = "9".repeat(1 << 20);
+    let cut = format!("{}…", "9".repeat(64));
+    assert_eq!(
+        f.rvsadm(&format!("--set 1 2 {long}")),
+        (
+            2,
+            String::new(),
+            format!("invalid timeout value `{cut}' specified\n")
+        )
+    );
+    assert_eq!(
+        f.rvsadm(&format!("-L --{long}")),
+        (
+            255,
+            String::new(),
+            format!("--{}…: unknown option\n", "9".repeat(62))
+        )
+    );
+    assert_eq!(
+        f.rvsadm(&format!("-C {long}")),
+        (2, String::new(), format!("unexpected argument {cut}\n"))
+    );
     // Nothing reached the server.
     assert_eq!(f.out("-S"), "");
 }
