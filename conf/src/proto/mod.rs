@@ -10,6 +10,11 @@
 //! Requests are limited to [`MAX_REQUEST`] bytes and responses to [`MAX_RESPONSE`]; a reader
 //! rejects a larger length before reading the body.
 //!
+//! In a request, `"op"` must be the first member of the body object (as every encoder writes
+//! it), and a batch holds at most [`MAX_BATCH`] changes and no batch: with these rules a
+//! request decodes straight into its types, so a frame costs at most about twice its size to
+//! read, whatever it holds.
+//!
 //! # Versioning
 //!
 //! [`VERSION`] changes whenever a message changes incompatibly. A server that receives another
@@ -30,12 +35,18 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::echo;
 use crate::model::{Mode, Proto, Timeouts};
+
+mod decode;
+
+pub use decode::MAX_BATCH;
 
 /// Protocol version carried in every frame.
 pub const VERSION: u32 = 1;
 
-/// Largest request body: a restore of some 100 000 `ipvsadm -R` lines fits.
+/// Largest request body: a restore (`-R`) of 10 000 services with 7 reals each fits even at
+/// the longest spellings (some 80 000 lines); decoding a frame costs about its size again.
 pub const MAX_REQUEST: usize = 16 << 20;
 
 /// Largest response body. Connection listings are paged ([`Request::ListConns`]) so that no
@@ -110,8 +121,9 @@ impl From<Timeouts> for TimeoutValues {
     }
 }
 
-/// A request from a client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A request from a client. It is decoded by hand ([`decode`]) so that a hostile body never
+/// costs more than a small multiple of its size; `"op"` must come first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// Version and connection table size, for `IP Virtual Server version 1.2.1 (size=N)`.
@@ -492,10 +504,12 @@ struct EnvelopeOut<'a, T> {
     body: &'a T,
 }
 
+/// The body stays text until the version is known: borrowed from the frame, never copied.
 #[derive(Deserialize)]
-struct EnvelopeIn {
+struct EnvelopeIn<'a> {
     version: u32,
-    body: serde_json::Value,
+    #[serde(borrow)]
+    body: &'a serde_json::value::RawValue,
 }
 
 /// `body` as one frame: length prefix and JSON envelope.
@@ -545,12 +559,13 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body).map_err(FrameError::Io)?;
-    let envelope: EnvelopeIn =
-        serde_json::from_slice(&body).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    let malformed =
+        |e: serde_json::Error| FrameError::Malformed(echo::shorten_quoted(&e.to_string()));
+    let envelope: EnvelopeIn = serde_json::from_slice(&body).map_err(malformed)?;
     if envelope.version != VERSION {
         return Err(FrameError::Version(envelope.version));
     }
-    serde_json::from_value(envelope.body).map_err(|e| FrameError::Malformed(e.to_string()))
+    serde_json::from_str(envelope.body.get()).map_err(malformed)
 }
 
 #[cfg(test)]
@@ -651,6 +666,52 @@ mod test {
             read(&frame(br#"{"version":1,"body":{"op":"info"}}"#)).unwrap(),
             Request::Info
         );
+    }
+
+    /// A `-R` batch of `services` services with `reals` reals each, with the longest
+    /// addresses and numbers.
+    fn restore(services: u16, reals: u16) -> Request {
+        let mut requests = Vec::new();
+        for s in 0..services {
+            let key = ServiceKey {
+                proto: Proto::Udp,
+                vip: SocketAddrV4::new(Ipv4Addr::new(100, 100, 100, 100), 65535 - s),
+            };
+            requests.push(Request::AddService {
+                service: ServiceSpec {
+                    key,
+                    sched: "lblcr".into(),
+                    persistence: 2_678_400,
+                    netmask: Ipv4Addr::new(255, 255, 255, 128),
+                },
+            });
+            for r in 0..reals {
+                requests.push(Request::AddDest {
+                    service: key,
+                    dest: DestSpec {
+                        addr: SocketAddrV4::new(Ipv4Addr::new(200, 200, 200, 200), 65535 - r),
+                        mode: Mode::FullNat,
+                        weight: 65535,
+                        u_threshold: 2_147_483_647,
+                        l_threshold: 2_147_483_647,
+                    },
+                });
+            }
+        }
+        Request::Batch { requests }
+    }
+
+    #[test]
+    fn test_restore_of_10k_services_fits() {
+        let batch = restore(10_000, 7);
+        let frame = encode_frame(&batch).unwrap();
+        assert!(frame.len() - 4 <= MAX_REQUEST, "{}", frame.len());
+        assert_eq!(
+            read_frame::<_, Request>(&mut &frame[..], MAX_REQUEST).unwrap(),
+            batch
+        );
+        // One more real each and the longest spellings no longer fit.
+        assert!(encode_frame(&restore(10_000, 8)).unwrap().len() - 4 > MAX_REQUEST);
     }
 
     #[test]
