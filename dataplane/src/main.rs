@@ -155,19 +155,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
 
     let isn_key =
         IsnKey::random().map_err(|e| format!("no random source for FULLNAT ISNs: {e}"))?;
-    let pipelines = (0..workers)
-        .map(|index| {
-            Pipeline::new(
-                index,
-                workers,
-                config.dataplane.conn_table_size,
-                &snapshot,
-                0,
-            )
-            .map(|p| p.with_isn_key(isn_key))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let pipelines = build_pipelines(config, &snapshot, isn_key, &quit)?;
 
     lcore::scope(&eal, |scope| -> Result<(), String> {
         for (index, (((&lcore_id, queues), shared), pipeline)) in config
@@ -239,6 +227,72 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     drop(ports);
     drop(eal);
     Ok(())
+}
+
+/// Every worker's pipeline, each with its connection table, once the memory they take is
+/// known to be there. The tables are allocated (and their pages touched) on a helper thread
+/// while this one watches for SIGINT/SIGTERM, so that a large `conn_table_size` can be
+/// interrupted: rvsd then stops at once, and the process exit takes the helper with it.
+fn build_pipelines(
+    config: &conf::Config,
+    snapshot: &Arc<Snapshot>,
+    isn_key: IsnKey,
+    quit: &AtomicBool,
+) -> Result<Vec<Pipeline>, String> {
+    let workers = config.dataplane.workers.len();
+    let size = config.dataplane.conn_table_size;
+    let per_worker = conf::conn_table_bytes(u64::from(size));
+    let total = per_worker.saturating_mul(workers as u64);
+    let gib = |bytes: u64| bytes as f64 / f64::from(1u32 << 30);
+    if let Some(available) = mem_available() {
+        if total > available {
+            return Err(format!(
+                "[dataplane] conn_table_size = {size} takes {:.1} GiB per worker, {:.1} GiB in all; only {:.1} GiB of memory is available",
+                gib(per_worker),
+                gib(total),
+                gib(available)
+            ));
+        }
+    }
+    log::info!(
+        "allocating connection tables: {size} entries, {:.2} GiB per worker",
+        gib(per_worker)
+    );
+    let (done, result) = std::sync::mpsc::channel();
+    let snapshot = Arc::clone(snapshot);
+    std::thread::Builder::new()
+        .name("rvs-conn-alloc".into())
+        .spawn(move || {
+            let pipelines = (0..workers)
+                .map(|index| {
+                    Pipeline::new(index, workers, size, &snapshot, 0)
+                        .map(|p| p.with_isn_key(isn_key))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string());
+            let _ = done.send(pipelines);
+        })
+        .map_err(|e| format!("cannot start the allocation thread: {e}"))?;
+    loop {
+        match result.recv_timeout(CONTROL_TICK) {
+            Ok(pipelines) => return pipelines,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if quit.load(Ordering::Relaxed) => {
+                return Err("interrupted while allocating the connection tables".into());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the connection table allocation failed".into());
+            }
+        }
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (None where it cannot be read).
+fn mem_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// The control thread's own duties, on the main lcore.

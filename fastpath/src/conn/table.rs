@@ -14,7 +14,7 @@ use super::wheel::Wheel;
 use crate::wire::tcp::Flags;
 
 /// Largest capacity: slab indices and a direction bit share the `u32` map values.
-pub const MAX_CAPACITY: u32 = 1 << 31;
+pub const MAX_CAPACITY: u32 = conf::MAX_CONN_TABLE_SIZE;
 
 /// Out keys of new connections held back from the index to be inserted together: see
 /// [`Table::add`].

@@ -1379,6 +1379,16 @@ fn entry_and_index_sizes_and_bytes_per_connection() {
     assert_eq!(table.allocation_size(), slab + links + index);
     let per_conn = table.allocation_size() as f64 / f64::from(n);
     assert!((100.5..100.6).contains(&per_conn), "{per_conn}");
+    // What the configuration says a table of n entries takes (its size check and the
+    // start-up memory check use it).
+    assert_eq!(
+        size_of::<Option<Conn<Arc<()>>>>() as u64,
+        conf::CONN_ENTRY_BYTES
+    );
+    assert_eq!(
+        table.allocation_size() as u64,
+        conf::conn_table_bytes(u64::from(n))
+    );
 
     drop(table);
 
@@ -1389,6 +1399,10 @@ fn entry_and_index_sizes_and_bytes_per_connection() {
     assert_eq!(
         table.allocation_size(),
         72 * n as usize + 8 * (n as usize + (1 << 16) + 1) + index
+    );
+    assert_eq!(
+        table.allocation_size() as u64,
+        conf::conn_table_bytes(u64::from(n))
     );
     let per_conn = table.allocation_size() as f64 / f64::from(n);
     assert!((120.4..120.6).contains(&per_conn), "{per_conn}");
