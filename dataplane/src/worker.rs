@@ -250,7 +250,7 @@ impl<'a> Worker<'a> {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
             let verdict = match self.parsed.get(i) {
-                Some(&parsed) => {
+                Some(parsed) => {
                     self.pipeline
                         .packet_parsed(&self.snapshot, port, &mut m, now, parsed)
                 }

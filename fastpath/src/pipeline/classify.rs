@@ -90,9 +90,6 @@ fn ipv4(snapshot: &Snapshot, bytes: &[u8]) -> Class {
     if let Err(reason) = ip.validate() {
         return Class::Drop(reason);
     }
-    if snapshot.is_martian_source(ip.src_addr()) {
-        return Class::Drop(DropReason::MartianSource);
-    }
     let local = snapshot.owns(ip.dst_addr());
     let protocol = ip.protocol();
     if let Protocol::Tcp | Protocol::Udp = protocol {
@@ -106,7 +103,7 @@ fn ipv4(snapshot: &Snapshot, bytes: &[u8]) -> Class {
             Err(reason) => Class::Drop(reason),
         };
     }
-    not_l4(&ip, local, protocol)
+    not_l4(snapshot, &ip, local, protocol)
 }
 
 /// The TCP or UDP header of a validated IPv4 packet, its headers at `at`. The fixed headers
@@ -157,9 +154,18 @@ fn parse_l4(ip: &ipv4::Packet<&[u8]>, at: xmit::Headers) -> Result<Flow, DropRea
 }
 
 /// [`classify`] for a validated packet that is neither TCP nor UDP: ICMP echo requests to an
-/// owned address, ICMP errors, the rest dropped. Out of line: rare.
+/// owned address, ICMP errors, the rest dropped; nothing from a martian source (TCP and UDP
+/// packets are checked when they match no connection, `forward`). Out of line: rare.
 #[inline(never)]
-fn not_l4(ip: &ipv4::Packet<&[u8]>, local: bool, protocol: Protocol) -> Class {
+fn not_l4(
+    snapshot: &Snapshot,
+    ip: &ipv4::Packet<&[u8]>,
+    local: bool,
+    protocol: Protocol,
+) -> Class {
+    if snapshot.is_martian_source(ip.src_addr()) {
+        return Class::Drop(DropReason::MartianSource);
+    }
     let icmp_type = match protocol {
         Protocol::Icmp => icmp::Packet::new_checked(ip.payload())
             .map(|p| p.msg_type())

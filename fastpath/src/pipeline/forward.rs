@@ -72,6 +72,11 @@ pub(super) fn l4<F: Frame>(
         return Ok(Out::Handover(owning));
     }
     let hit = p.conns.lookup_hinted(&flow.key(), hint);
+    // A forged source (Linux's martian source) never creates state nor gets an answer. The
+    // packets of a connection skip the check: its source was checked when it was made.
+    if hit.is_none() && snapshot.is_martian_source(*flow.src.ip()) {
+        return Err(DropReason::MartianSource);
+    }
     if to_laddr {
         if let Some(Hit { id, dir: Dir::Out }) = hit {
             return outbound(p, snapshot, frame, id, flow, now_ms);

@@ -339,7 +339,7 @@ impl Pipeline {
             class: classify::classify(snapshot, in_port, frame.data()),
             hit: None,
         };
-        self.packet_parsed(snapshot, in_port, frame, now_ms, parsed)
+        self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed)
     }
 
     /// [`Pipeline::packet`] for a frame [`Pipeline::prefetch`] looked at (`parsed`), in the
@@ -352,11 +352,11 @@ impl Pipeline {
         in_port: usize,
         frame: &mut F,
         now_ms: u64,
-        parsed: Parsed,
+        parsed: &Parsed,
     ) -> Verdict {
-        let out = match parsed.class {
+        let out = match &parsed.class {
             Class::L4 { flow, local } => {
-                forward::l4(self, snapshot, frame, &flow, local, now_ms, parsed.hit)
+                forward::l4(self, snapshot, frame, flow, *local, now_ms, parsed.hit)
             }
             Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
             Class::Echo => echo(snapshot, in_port, frame.data_mut()),
@@ -365,7 +365,7 @@ impl Pipeline {
                 Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
                 out => out,
             },
-            Class::Drop(reason) => Err(reason),
+            Class::Drop(reason) => Err(*reason),
         };
         egress::send(self, snapshot, in_port, frame, out)
     }
@@ -568,7 +568,7 @@ proto = "tcp"
                     .collect();
                 for ((fa, fc), hint) in a.iter_mut().zip(&mut c).zip(hints) {
                     let va = single.packet(&one, 0, fa, now);
-                    let vc = bursty.packet_parsed(&burst, 0, fc, now, hint);
+                    let vc = bursty.packet_parsed(&burst, 0, fc, now, &hint);
                     assert_eq!((va, fa.data()), (vc, fc.data()), "{mode}, burst {b}");
                 }
             }
