@@ -6,8 +6,8 @@ use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
 use dataplane::dpdk::port::{Port, PortSetup};
+use dataplane::metrics;
 use dataplane::process::Pipeline;
-use dataplane::prometheus::Endpoint;
 use dataplane::report::Report;
 use dataplane::snapshot::Snapshot;
 use dataplane::stats::SharedCounters;
@@ -146,7 +146,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
-    let metrics = Endpoint::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
+    let prometheus = metrics::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
@@ -209,7 +209,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     })?;
 
     server.stop();
-    drop(metrics);
+    drop(prometheus);
     let report = Report::new(
         &fabric.snapshot(),
         &shared,
