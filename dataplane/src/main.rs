@@ -6,7 +6,7 @@ use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
 use dataplane::dpdk::port::{Port, PortSetup};
-use dataplane::prometheus::Endpoint;
+use dataplane::metrics;
 use dataplane::report::Report;
 use dataplane::stats::SharedCounters;
 use dataplane::steering::{self, Device, Ports, Steering};
@@ -149,7 +149,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
-    let metrics = Endpoint::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
+    let prometheus = metrics::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
@@ -201,7 +201,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     })?;
 
     server.stop();
-    drop(metrics);
+    drop(prometheus);
     let report = Report::new(
         &fabric.snapshot(),
         &shared,
