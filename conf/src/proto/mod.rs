@@ -534,6 +534,9 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, body: &T) -> io::Result<()
     w.flush()
 }
 
+/// What [`read_frame`] reserves for a body before its bytes arrive.
+const FRAME_CHUNK: usize = 64 * 1024;
+
 /// Reads one frame of at most `max` body bytes. A frame that is too large is rejected from its
 /// length prefix alone; the stream is then out of step and must be closed.
 pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, FrameError> {
@@ -557,8 +560,24 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result
     if len > max {
         return Err(FrameError::TooLarge { len, max });
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(FrameError::Io)?;
+    // A client that announces a large frame holds no memory for it until its bytes come: the
+    // first chunk is read into a small buffer, which then grows once, to the exact length.
+    let mut body = Vec::with_capacity(len.min(FRAME_CHUNK));
+    let mut rest = r.take(len as u64);
+    (&mut rest)
+        .take(FRAME_CHUNK as u64)
+        .read_to_end(&mut body)
+        .map_err(FrameError::Io)?;
+    if body.len() < len && body.len() == FRAME_CHUNK {
+        body.reserve_exact(len - body.len());
+        rest.read_to_end(&mut body).map_err(FrameError::Io)?;
+    }
+    if body.len() < len {
+        return Err(FrameError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed inside a frame",
+        )));
+    }
     let malformed =
         |e: serde_json::Error| FrameError::Malformed(echo::shorten_quoted(&e.to_string()));
     let envelope: EnvelopeIn = serde_json::from_slice(&body).map_err(malformed)?;

@@ -20,10 +20,10 @@
 //! Label values are addresses, protocol names and drop reason names, none of which contains a
 //! character the format would need escaped.
 
-use fastpath::service::{Service, TrafficTotals};
 use crate::stats::{Counters, SharedCounters};
-use fastpath::verdict::DropReason;
 use crate::worker::Fabric;
+use fastpath::service::{Service, TrafficTotals};
+use fastpath::verdict::DropReason;
 use std::fmt::Write as _;
 use std::sync::Arc;
 

@@ -157,12 +157,7 @@ fn parse_l4(ip: &ipv4::Packet<&[u8]>, at: xmit::Headers) -> Result<Flow, DropRea
 /// owned address, ICMP errors, the rest dropped; nothing from a martian source (TCP and UDP
 /// packets are checked when they match no connection, `forward`). Out of line: rare.
 #[inline(never)]
-fn not_l4(
-    snapshot: &Snapshot,
-    ip: &ipv4::Packet<&[u8]>,
-    local: bool,
-    protocol: Protocol,
-) -> Class {
+fn not_l4(snapshot: &Snapshot, ip: &ipv4::Packet<&[u8]>, local: bool, protocol: Protocol) -> Class {
     if snapshot.is_martian_source(ip.src_addr()) {
         return Class::Drop(DropReason::MartianSource);
     }
