@@ -18,6 +18,7 @@ pub mod conn;
 pub mod dpdk;
 pub mod forward;
 pub mod frame;
+pub mod host;
 pub mod l2;
 pub mod laddr;
 pub mod process;

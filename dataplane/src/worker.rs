@@ -10,6 +10,7 @@ use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
 use crate::dpdk::MacAddr;
 use crate::frame::Frame;
+use crate::host::punt::Punter;
 use crate::l2::neighbor::{Parked, Pending};
 use crate::process::{Hint, Pipeline};
 use crate::snapshot::Snapshot;
@@ -122,6 +123,11 @@ pub struct Worker<'a> {
     shared: &'a SharedCounters,
     last_rx_tsc: u64,
     clock: Clock,
+    /// Frames for the kernel go to the exception thread through this.
+    punter: Punter<'a>,
+    /// Worker 0 only: data-path frames the exception thread received on a port's exception
+    /// queue (devices that deliver to every queue), processed as if received here.
+    strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
 }
 
 /// Milliseconds since the worker started, from the TSC.
@@ -147,6 +153,8 @@ pub struct Setup<'a> {
     pub pipeline: Pipeline,
     pub shared: &'a SharedCounters,
     pub tsc_hz: u64,
+    pub punter: Punter<'a>,
+    pub strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
 }
 
 impl<'a> Worker<'a> {
@@ -174,6 +182,8 @@ impl<'a> Worker<'a> {
                 start: lcore::rdtsc(),
                 hz: setup.tsc_hz,
             },
+            punter: setup.punter,
+            strays: setup.strays,
         }
     }
 
@@ -194,6 +204,7 @@ impl<'a> Worker<'a> {
                 self.poll(port, now);
             }
             self.take_handoffs(now);
+            self.take_strays(now);
             self.flush();
             self.between_bursts(now);
             loops = loops.wrapping_add(1);
@@ -216,6 +227,7 @@ impl<'a> Worker<'a> {
         self.counters.events = self.pipeline.events();
         self.pipeline.publish_laddr_usage(&self.snapshot);
         self.shared.publish(&self.counters, self.last_rx_tsc);
+        self.punter.publish();
     }
 
     /// Receives one burst from `port` and acts on every packet's verdict.
@@ -274,8 +286,27 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Processes the data-path frames the exception thread received (worker 0 only), as
+    /// frames received on their port.
+    fn take_strays(&mut self, now: u64) {
+        let Some(queue) = self.strays else {
+            return;
+        };
+        for _ in 0..self.burst {
+            let Some((port, mut m)) = queue.pop() else {
+                break;
+            };
+            self.last_rx_tsc = lcore::rdtsc();
+            self.counters.rx_packets += 1;
+            self.counters.rx_bytes += m.data().len() as u64;
+            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+            self.act(verdict, port, m, now);
+        }
+    }
+
     fn act(&mut self, verdict: Verdict, in_port: usize, m: Mbuf, now: u64) {
         match verdict {
+            Verdict::Punt(reason) => self.punter.punt(in_port, reason, m, now),
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
             Verdict::Resolve { port, next_hop } => {
