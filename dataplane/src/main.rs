@@ -265,6 +265,8 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         config,
         &ports,
         steering.status(),
+        &path,
+        &twins,
     );
     log::info!(
         "stopped: rx {} tx {} dropped {}",
