@@ -119,7 +119,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         let names: Vec<String> = twins.iter().map(|(_, t)| t.iface().to_owned()).collect();
         Some(Follower::start(&names).map_err(|e| format!("rtnetlink address follower: {e}"))?)
     };
-    let path = ExceptionPath::new(workers, ports.len());
+    let path = Arc::new(ExceptionPath::new(workers, ports.len()));
     let punt_pps: Vec<Option<u32>> = config
         .ports
         .iter()
@@ -170,6 +170,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         macs.clone(),
         Arc::clone(&fabric),
         Arc::clone(&shared),
+        Arc::clone(&path),
     ));
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
@@ -286,7 +287,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     // Frames still in the punt rings go back to the pool, and the twins (whose interfaces
     // vanish with them) close before their ports, all before EAL releases the memory.
     drop(follower);
-    drop(path);
+    path.release();
     drop(twins);
     drop(ports);
     drop(eal);

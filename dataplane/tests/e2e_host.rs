@@ -114,6 +114,30 @@ fn twin_carries_the_port_and_the_kernel_speaks_through_it() {
         "the kernel's ARP request for {PEER} left through the twin: {frames:02x?}"
     );
 
+    // rvsadm --drops shows the punt tables (nothing punted yet) and the twin's line.
+    let out = std::process::Command::new(common::rvsadm_bin())
+        .arg("--socket")
+        .arg(topo.dir.path().join("rvsd.sock"))
+        .arg("--drops")
+        .output()
+        .expect("run rvsadm");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("\nPunted to kernel ") && text.contains("\nPunt dropped "),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("dpdk0 "))
+        .unwrap_or_else(|| panic!("no twin line: {text}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[..3], ["dpdk0", twin.as_str(), "0"], "{text}");
+    assert!(
+        fields[4].parse::<u64>().unwrap() >= requests as u64,
+        "{text}"
+    );
+
     // Frames af_packet fans out to the exception queue still reach the data path.
     udp_flows(&topo, &peer, "10.0.0.1", 300);
     if let Err(e) = topo.stop_rvsd() {

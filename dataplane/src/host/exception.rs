@@ -98,6 +98,15 @@ impl ExceptionPath {
         &self.strays
     }
 
+    /// Frees every frame still queued (the rings hold mbufs, which must go back to their
+    /// pool before EAL releases its memory, whoever still holds the path).
+    pub fn release(&self) {
+        for ring in self.punt.rings() {
+            while ring.pop().is_some() {}
+        }
+        while self.strays.pop().is_some() {}
+    }
+
     /// The thread's counters of port `port`.
     pub fn stats(&self, port: usize) -> ExceptionCounts {
         self.stats
