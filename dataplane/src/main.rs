@@ -288,6 +288,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     // vanish with them) close before their ports, all before EAL releases the memory.
     drop(follower);
     path.release();
+    fabric.release();
     drop(twins);
     drop(ports);
     drop(eal);

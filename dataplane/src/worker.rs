@@ -98,6 +98,15 @@ impl Fabric {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
+
+    /// Frees the packets still handed over when the workers have stopped (a worker may hand
+    /// one to a peer that already left its loop): mbufs must go back to their pool before
+    /// EAL releases its memory, while the fabric itself may live on in other threads.
+    pub fn release(&self) {
+        for queue in &self.handoff {
+            while queue.pop().is_some() {}
+        }
+    }
 }
 
 /// One worker: its queue on every port, its pipeline state, its pending transmissions.
