@@ -161,13 +161,13 @@ mod tests {
         let text = "\
 126,651 (100.0%)  PROGRAM TOTALS
 21,172 (16.72%)  ./elf/./elf/dl-lookup.c:do_lookup_x [/usr/lib/ld.so]
- 8,262 ( 6.52%)  /work/main/dataplane/src/conn/table.rs:dataplane::forward::l4::h0123456789abcdef [/x/pipeline_ipp]
-   100 ( 0.01%)  /work/main/dataplane/src/conn/table.rs:dataplane::forward::l4 [/x/pipeline_ipp]
+ 8,262 ( 6.52%)  /work/main/dataplane/src/conn/table.rs:fastpath::forward::l4::h0123456789abcdef [/x/pipeline_ipp]
+   100 ( 0.01%)  /work/main/dataplane/src/conn/table.rs:fastpath::forward::l4 [/x/pipeline_ipp]
 ";
         let f = parse_annotate(text);
         assert_eq!(f.len(), 2);
         assert_eq!(f["dl-lookup.c:do_lookup_x"], 21_172);
-        assert_eq!(f["table.rs:dataplane::forward::l4"], 8_362);
+        assert_eq!(f["table.rs:fastpath::forward::l4"], 8_362);
         let profile = |total, functions: &[(&str, u64)]| Profile {
             total,
             functions: functions.iter().map(|&(k, v)| (k.to_string(), v)).collect(),

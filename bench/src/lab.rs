@@ -342,10 +342,10 @@ mod tests {
     /// first ACK of the real server's ISN + 1, and these flows never see a reply.)
     #[test]
     fn forwarded_frames_pass_the_check_and_a_wrong_source_fails_it() {
-        use dataplane::frame::{Frame, VecFrame};
-        use dataplane::process::Pipeline;
-        use dataplane::snapshot::Snapshot;
-        use dataplane::verdict::Verdict;
+        use fastpath::frame::{Frame, VecFrame};
+        use fastpath::pipeline::Pipeline;
+        use fastpath::snapshot::Snapshot;
+        use fastpath::verdict::Verdict;
         for mode in Mode::ALL {
             let config = config(mode, 1024);
             let snapshot = Snapshot::build(&config, &[PORT0_MAC, PORT1_MAC], None, 1).unwrap();

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::echo;
+
 /// One thing wrong with a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -26,7 +28,13 @@ pub struct ConfError {
 }
 
 impl ConfError {
+    /// Every bad value echoed in a message (or named in a field path, as an unknown key is)
+    /// is cut to [`echo::ECHO_MAX`] characters.
     pub(crate) fn new(file: &str, mut problems: Vec<Problem>) -> Self {
+        for p in &mut problems {
+            p.message = echo::shorten_quoted(&p.message);
+            p.field = echo::cut(&p.field);
+        }
         problems.sort_by_key(|p| p.line);
         ConfError {
             file: file.to_string(),

@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | `[eal] args` | required | `rte_eal_init` arguments, as given |
 //! | `[dataplane] workers` | `[1]` | worker lcores, non-empty, distinct; worker `i` owns rx/tx queue `i` of every port |
-//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, ≥ 1 |
+//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, 1..=2^31 (allocated at start: [`conn_table_bytes`], about 100 bytes each) |
 //! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
 //! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
 //! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |
@@ -26,7 +26,7 @@
 //! | `[control] socket` | `/run/rvs/rvsd.sock` | control API socket path, non-empty |
 //! | `[control] prometheus` | off | `ip:port` of the Prometheus text endpoint |
 //! | `[[port]] name` | required | `dpdk<N>`, N the DPDK port id; distinct; at least one port |
-//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), unicast, each owned once, non-empty |
+//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), one host ([`check_host`]: not 0/8, 127/8, 224/4, 240/4, nor a subnet's network or broadcast address), each owned once, non-empty |
 //! | `[[port]] mac` | device's | unicast MAC to program |
 //! | `[[port]] mtu` | 1500 | 68..=65535 |
 //! | `[[port]] exception` | none | the port's kernel twin: `{ iface = "rvs0", kind = "auto", punt_pps = 20000 }`; absent = no twin |
@@ -34,9 +34,9 @@
 //! | `[[port]] exception.kind` | `auto` | `tap` (net_tap), `virtio_user` (over `/dev/vhost-net`), `auto` (virtio_user when `/dev/vhost-net` opens, else tap) |
 //! | `[[port]] exception.punt_pps` | 20000 | packets per second the port's workers may hand to the kernel, ≥ 1 |
 //! | `[[route]] dst` | required | network `a.b.c.d/len`, host bits zero, distinct |
-//! | `[[route]] via` | on-link | gateway on a subnet of the port |
+//! | `[[route]] via` | on-link | gateway on a subnet of the port, one host ([`check_host`]) |
 //! | `[[route]] port` | required | a declared port name |
-//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: unicast IP and MAC, declared port; one per ip and port |
+//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: one host's IP ([`check_host`]) and unicast MAC, declared port; one per ip and port |
 //! | `[timeouts] tcp`, `tcp_fin`, `udp` | 900, 120, 300 | seconds, 0..=2678400; 0 = the default |
 //! | `[[service]] vip` | required | `a.b.c.d:port`, unicast; port 0 only with persistence |
 //! | `[[service]] vip_mode` | `static` for a `[[port]] addrs` address, else `kernel` | `static` (needs the vip in addrs), `kernel` (served while a twin holds it; needs a port with `exception`), `routed` (no ARP; not an addrs address) |
@@ -44,18 +44,20 @@
 //! | `[[service]] sched` | `wlc` | one of [`sched::NAMES`] |
 //! | `[[service]] sched_flags` | `[]` | `sh-port`, `sh-fallback` (sched `sh`), `mh-port`, `mh-fallback` (sched `mh`) |
 //! | `[[service]] persistence` | 0 | seconds, 0..=2678400; 0 = not persistent |
-//! | `[[service]] netmask` | `255.255.255.255` | contiguous netmask, only with persistence |
+//! | `[[service]] netmask` | `255.255.255.255` | dotted mask of persistence (`-M`): any bits, as ipvsadm; kept but without effect while persistence is 0 |
 //! | `[[service]] ch_table_size` | 65537 | prime, 2..=16777213, ≥ number of reals, only with sched `ch` |
 //! | `[[service]] laddrs` | `[]` | FULLNAT local addresses, owned by a port, distinct |
 //! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
 //! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
 //! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
-//! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
-//! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (needs `laddrs`) |
+//! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, one host ([`check_host`]), no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
+//! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (its connections need `laddrs`; without any they are refused and counted as `laddr_exhausted`, as DPVS takes `-a -b` before `-P`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
 #![forbid(unsafe_code)]
 
+mod conn_table;
+pub mod echo;
 mod error;
 mod locate;
 mod model;
@@ -66,9 +68,10 @@ mod validate;
 
 use std::path::Path;
 
+pub use conn_table::{conn_table_bytes, CONN_ENTRY_BYTES, MAX_CONN_TABLE_SIZE};
 pub use error::{ConfError, Problem};
 pub use model::*;
-pub use net::Ipv4Net;
+pub use net::{check_host, Ipv4Net};
 
 impl Config {
     /// Reads and validates the config file at `path`; errors name the file as `path` displays.

@@ -305,6 +305,14 @@ impl Proto {
             Proto::Udp => "udp",
         }
     }
+
+    /// The IANA protocol number (the IPv4 header's protocol field).
+    pub const fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+        }
+    }
 }
 
 impl fmt::Display for Proto {

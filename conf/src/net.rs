@@ -113,21 +113,58 @@ pub(crate) fn parse_unicast_mac(s: &str) -> Result<[u8; 6], String> {
     Ok(mac)
 }
 
-/// A dotted netmask whose one bits are contiguous from the top, as `-M` requires.
+/// A dotted netmask. As ipvsadm's `-M` (and the kernel) any bits are taken: persistence
+/// groups clients by `address & mask`, which needs no contiguous mask.
 pub(crate) fn parse_netmask(s: &str) -> Result<Ipv4Addr, String> {
-    let mask: Ipv4Addr = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not a netmask (a.b.c.d)"))?;
-    let bits = u32::from(mask);
-    if bits.leading_ones() + bits.trailing_zeros() < 32 {
-        return Err(format!("{s:?} is not a contiguous netmask"));
-    }
-    Ok(mask)
+    s.parse()
+        .map_err(|_| format!("{s:?} is not a netmask (a.b.c.d)"))
 }
 
-/// Addresses a host may own or talk to: not 0.0.0.0, multicast, or the limited broadcast.
-pub(crate) fn is_unicast(ip: Ipv4Addr) -> bool {
-    !(ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast())
+/// Why `ip` is not the address of one host on the links whose owned prefixes are `links`,
+/// as a sentence to follow `field: `; `Ok` if it is one. Refused, as Linux refuses them as a
+/// destination (`inet_addr_type` not `RTN_UNICAST`, which makes IPVS's `ip_vs_new_dest`
+/// answer EINVAL) or as a martian: 0.0.0.0/8, multicast 224.0.0.0/4, 240.0.0.0/4 with the
+/// limited broadcast, the network and broadcast addresses of a connected subnet (prefixes
+/// up to /30; /31 and /32 have none), and loopback 127.0.0.0/8, which rvs would put on the
+/// wire (a host never sends it there).
+pub fn check_host<'a>(
+    ip: Ipv4Addr,
+    links: impl IntoIterator<Item = &'a Ipv4Net>,
+) -> Result<(), String> {
+    let not_unicast = |why: String| Err(format!("{ip} is not a unicast address: {why}"));
+    let first = ip.octets()[0];
+    if first == 0 {
+        return not_unicast("0.0.0.0/8 means \"this network\"".into());
+    }
+    if ip.is_broadcast() {
+        return not_unicast("it is the limited broadcast address".into());
+    }
+    if ip.is_multicast() {
+        return not_unicast("it is a multicast address (224.0.0.0/4)".into());
+    }
+    if first >= 240 {
+        return not_unicast("240.0.0.0/4 is reserved".into());
+    }
+    if ip.is_loopback() {
+        return Err(format!(
+            "{ip} is a loopback address (127.0.0.0/8), which must never be sent on the wire"
+        ));
+    }
+    for net in links {
+        if net.prefix_len <= 30 && net.contains(ip) {
+            let network = Ipv4Net {
+                addr: net.network(),
+                prefix_len: net.prefix_len,
+            };
+            if ip == net.network() {
+                return not_unicast(format!("it is the network address of {network}"));
+            }
+            if u32::from(ip) == u32::from(net.network()) | !u32::from(net.mask()) {
+                return not_unicast(format!("it is the broadcast address of {network}"));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -203,11 +240,51 @@ mod test {
         assert_eq!(parse_netmask("255.255.255.255"), Ok(Ipv4Addr::BROADCAST));
         assert_eq!(
             parse_netmask("255.0.255.0"),
-            Err("\"255.0.255.0\" is not a contiguous netmask".to_string())
+            Ok(Ipv4Addr::new(255, 0, 255, 0))
         );
         assert_eq!(
             parse_netmask("24"),
             Err("\"24\" is not a netmask (a.b.c.d)".to_string())
+        );
+    }
+
+    #[test]
+    fn test_check_host() {
+        let links = [
+            parse_net("10.0.0.1/24").unwrap(),
+            parse_net("10.0.0.100/32").unwrap(),
+            parse_net("192.168.7.0/31").unwrap(),
+        ];
+        let check = |s: &str| check_host(s.parse().unwrap(), &links);
+        for ok in [
+            "10.0.0.1",
+            "10.0.0.254",
+            "10.0.1.0",
+            "192.168.7.0",
+            "192.168.7.1",
+            "223.255.255.254",
+            "1.0.0.0",
+        ] {
+            assert_eq!(check(ok), Ok(()), "{ok}");
+        }
+        for (ip, why) in [
+            ("0.0.0.0", "0.0.0.0/8 means \"this network\""),
+            ("0.1.2.3", "0.0.0.0/8 means \"this network\""),
+            ("255.255.255.255", "it is the limited broadcast address"),
+            ("224.0.0.1", "it is a multicast address (224.0.0.0/4)"),
+            ("239.255.255.255", "it is a multicast address (224.0.0.0/4)"),
+            ("240.0.0.1", "240.0.0.0/4 is reserved"),
+            ("10.0.0.0", "it is the network address of 10.0.0.0/24"),
+            ("10.0.0.255", "it is the broadcast address of 10.0.0.0/24"),
+        ] {
+            assert_eq!(
+                check(ip),
+                Err(format!("{ip} is not a unicast address: {why}"))
+            );
+        }
+        assert_eq!(
+            check("127.0.0.1"),
+            Err("127.0.0.1 is a loopback address (127.0.0.0/8), which must never be sent on the wire".into())
         );
     }
 

@@ -9,6 +9,7 @@ use std::fmt::Display;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
+use crate::conn_table::{conn_table_bytes, human_bytes, MAX_CONN_TABLE_SIZE};
 use crate::locate::Field;
 use crate::model::*;
 use crate::net::{self, Ipv4Net};
@@ -70,9 +71,17 @@ struct Links {
 
 impl Links {
     fn on_link(&self, ip: Ipv4Addr) -> bool {
-        self.ports
-            .iter()
-            .any(|p| p.addrs.iter().any(|net| net.contains(ip)))
+        self.subnets().any(|net| net.contains(ip))
+    }
+
+    /// Every owned address with its prefix.
+    fn subnets(&self) -> impl Iterator<Item = &Ipv4Net> {
+        self.ports.iter().flat_map(|p| p.addrs.iter())
+    }
+
+    /// [`net::check_host`] against the connected subnets.
+    fn check_host(&self, ip: Ipv4Addr) -> Result<(), String> {
+        net::check_host(ip, self.subnets())
     }
 }
 
@@ -149,16 +158,30 @@ impl Check {
             workers,
             laddr_steering,
             laddr_ports,
-            conn_table_size: self.opt_range(
-                &f.key("conn_table_size"),
-                d.conn_table_size,
-                1,
-                u32::MAX,
-                DEFAULT_CONN_TABLE_SIZE,
-            ),
+            conn_table_size: self.conn_table_size(&f.key("conn_table_size"), d.conn_table_size),
             burst: self.opt_range(&f.key("burst"), d.burst, 1, MAX_BURST, DEFAULT_BURST),
             mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
             expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),
+        }
+    }
+
+    /// Entries per worker, within what the data plane's table can index; a size above that
+    /// is reported with the memory it would take.
+    fn conn_table_size(&mut self, field: &Field, v: Option<i64>) -> u32 {
+        match v {
+            Some(n) if n > i64::from(MAX_CONN_TABLE_SIZE) => {
+                let bytes = conn_table_bytes(n.unsigned_abs());
+                self.fail(
+                    field,
+                    format!(
+                        "{n} is out of range 1..={MAX_CONN_TABLE_SIZE}: the connection table of \
+                         each worker holds at most 2^31 entries ({n} would take {} per worker)",
+                        human_bytes(bytes)
+                    ),
+                );
+                DEFAULT_CONN_TABLE_SIZE
+            }
+            v => self.opt_range(field, v, 1, MAX_CONN_TABLE_SIZE, DEFAULT_CONN_TABLE_SIZE),
         }
     }
 
@@ -232,6 +255,7 @@ impl Check {
         if raw.is_empty() {
             self.fail(&root.key("port"), "at least one [[port]] is required");
         }
+        let mut accepted = Vec::new();
         for (i, p) in raw.iter().enumerate() {
             let f = root.item("port", i);
             let id = self.ok(&f.key("name"), port_id(&p.name)).unwrap_or(0);
@@ -253,8 +277,8 @@ impl Check {
                 let Some(net) = self.ok(&field, net::parse_net(s)) else {
                     continue;
                 };
-                if !net::is_unicast(net.addr) {
-                    self.fail(&field, format!("{} is not a unicast address", net.addr));
+                if let Err(why) = net::check_host(net.addr, []) {
+                    self.fail(&field, why);
                 } else if let Some(&owner) = links.owned.get(&net.addr) {
                     self.fail(
                         &field,
@@ -263,6 +287,7 @@ impl Check {
                 } else {
                     links.owned.insert(net.addr, i);
                     addrs.push(net);
+                    accepted.push((field, net.addr));
                 }
             }
             let mac = p
@@ -281,6 +306,13 @@ impl Check {
                     .as_ref()
                     .and_then(|e| self.exception(&f.key("exception"), e, i, &mut links.twins)),
             });
+        }
+        // An owned address must not be the network or broadcast address of any subnet, its
+        // own or another port's: ARP would announce it and replies would come from it.
+        for (field, ip) in accepted {
+            if let Err(why) = links.check_host(ip) {
+                self.fail(&field, why);
+            }
         }
         links
     }
@@ -363,8 +395,8 @@ impl Check {
             let via = r.via.as_ref().and_then(|s| {
                 let field = f.key("via");
                 let via = self.ok(&field, net::parse_ip(s))?;
-                if !net::is_unicast(via) {
-                    self.fail(&field, format!("{via} is not a unicast address"));
+                if let Err(why) = links.check_host(via) {
+                    self.fail(&field, why);
                     return None;
                 }
                 let port = &links.ports[port?];
@@ -399,12 +431,8 @@ impl Check {
         for (i, n) in raw.iter().enumerate() {
             let f = root.item("neighbor", i);
             let ip = self.ok(&f.key("ip"), net::parse_ip(&n.ip)).and_then(|ip| {
-                if net::is_unicast(ip) {
-                    Some(ip)
-                } else {
-                    self.fail(&f.key("ip"), format!("{ip} is not a unicast address"));
-                    None
-                }
+                let checked = links.check_host(ip);
+                self.ok(&f.key("ip"), checked).map(|()| ip)
             });
             let mac = self.ok(&f.key("mac"), net::parse_unicast_mac(&n.mac));
             let port = self
@@ -486,7 +514,7 @@ impl Check {
         links: &Links,
         routes: &[Route],
     ) -> Option<Service> {
-        let vip = self.vip(&f.key("vip"), &s.vip);
+        let vip = self.vip(&f.key("vip"), &s.vip, links);
         let persistence = self.opt_range(&f.key("persistence"), s.persistence, 0, MAX_TIMEOUT, 0);
         if let Some(vip) = vip {
             if vip.port() == 0 && s.persistence.unwrap_or(0) == 0 {
@@ -498,19 +526,13 @@ impl Check {
                 );
             }
         }
+        // As ipvsadm's -M: any dotted mask, kept even without persistence (where it has no
+        // effect until persistence is set), so that rvsadm and the file accept the same.
         let netmask = match &s.netmask {
             None => Ipv4Addr::BROADCAST,
-            Some(m) => {
-                let field = f.key("netmask");
-                let mask = self.ok(&field, net::parse_netmask(m));
-                if mask.is_some() && s.persistence.unwrap_or(0) == 0 {
-                    self.fail(
-                        &field,
-                        "netmask only applies to a persistent service (persistence > 0)",
-                    );
-                }
-                mask.unwrap_or(Ipv4Addr::BROADCAST)
-            }
+            Some(m) => self
+                .ok(&f.key("netmask"), net::parse_netmask(m))
+                .unwrap_or(Ipv4Addr::BROADCAST),
         };
         let sched = self.sched(&f.key("sched"), s.sched.as_deref());
         let sched_flags = self.sched_flags(f, &s.sched_flags, sched);
@@ -567,15 +589,6 @@ impl Check {
             let Some(real) = self.real(&rf, r, vip, links, routes) else {
                 continue;
             };
-            if real.mode == Mode::FullNat && s.laddrs.is_empty() {
-                self.fail(
-                    &rf.key("mode"),
-                    format!(
-                        "fullnat needs local addresses, but {} is empty",
-                        f.key("laddrs")
-                    ),
-                );
-            }
             if let Some(&first) = seen.get(&real.addr) {
                 self.fail(
                     &rf.key("addr"),
@@ -669,7 +682,7 @@ impl Check {
         mode
     }
 
-    fn vip(&mut self, field: &Field, s: &str) -> Option<SocketAddrV4> {
+    fn vip(&mut self, field: &Field, s: &str, links: &Links) -> Option<SocketAddrV4> {
         let (ip, port) = self.ok(field, net::parse_addr_port(s))?;
         let Some(port) = port else {
             self.fail(
@@ -678,8 +691,9 @@ impl Check {
             );
             return None;
         };
-        if !net::is_unicast(ip) {
-            self.fail(field, format!("{ip} is not a unicast address"));
+        // Any host address may be a VIP (vip_mode says how it reaches rvs), but only one.
+        if let Err(why) = links.check_host(ip) {
+            self.fail(field, why);
             return None;
         }
         Some(SocketAddrV4::new(ip, port))
@@ -747,8 +761,9 @@ impl Check {
         }
         let field = f.key("addr");
         let (ip, port) = self.ok(&field, net::parse_addr_port(&r.addr))?;
-        if !net::is_unicast(ip) {
-            self.fail(&field, format!("{ip} is not a unicast address"));
+        // As IPVS: a real server must be one host (ip_vs_new_dest wants RTN_UNICAST).
+        if let Err(why) = links.check_host(ip) {
+            self.fail(&field, why);
             return None;
         }
         if links.owned.contains_key(&ip) {

@@ -195,7 +195,20 @@ fn test_workers_negative() {
 fn test_dataplane_sizes() {
     assert_eq!(
         err("[dataplane]\nconn_table_size = 0\n"),
-        "rvsd.toml:7: dataplane.conn_table_size: 0 is out of range 1..=4294967295"
+        "rvsd.toml:7: dataplane.conn_table_size: 0 is out of range 1..=2147483648"
+    );
+    // The table's own limit, which rvsd used to meet only at start-up.
+    assert_eq!(
+        err("[dataplane]\nconn_table_size = 2147483649\n"),
+        "rvsd.toml:7: dataplane.conn_table_size: 2147483649 is out of range 1..=2147483648: the \
+         connection table of each worker holds at most 2^31 entries (2147483649 would take \
+         240.0 GiB per worker)"
+    );
+    assert_eq!(
+        err("[dataplane]\nconn_table_size = 4294967296\n"),
+        "rvsd.toml:7: dataplane.conn_table_size: 4294967296 is out of range 1..=2147483648: the \
+         connection table of each worker holds at most 2^31 entries (4294967296 would take \
+         400.0 GiB per worker)"
     );
     assert_eq!(
         err("[dataplane]\nburst = 1024\n"),
@@ -308,7 +321,27 @@ fn test_port_addrs() {
     );
     assert_eq!(
         err("[[port]]\nname = \"dpdk1\"\naddrs = [\"224.0.0.1/4\"]\n"),
-        "rvsd.toml:8: port[1].addrs[0]: 224.0.0.1 is not a unicast address"
+        "rvsd.toml:8: port[1].addrs[0]: 224.0.0.1 is not a unicast address: it is a multicast \
+         address (224.0.0.0/4)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"0.0.0.1/8\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 0.0.0.1 is not a unicast address: 0.0.0.0/8 means \
+         \"this network\""
+    );
+    // Loopback would be announced by ARP and answered from: never on the wire.
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"127.0.0.1/8\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 127.0.0.1 is a loopback address (127.0.0.0/8), which \
+         must never be sent on the wire"
+    );
+    // The network or broadcast address of a subnet, its own or another port's.
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"10.1.0.0/16\", \"10.0.0.255\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 10.1.0.0 is not a unicast address: it is the network \
+         address of 10.1.0.0/16\n\
+         rvsd.toml:8: port[1].addrs[1]: 10.0.0.255 is not a unicast address: it is the broadcast \
+         address of 10.0.0.0/24"
     );
     assert_eq!(
         err("[[port]]\nname = \"dpdk1\"\naddrs = [\n  \"10.0.1.1/24\",\n  \"10.0.0.100/32\",\n]\n"),
@@ -366,6 +399,20 @@ fn test_route_port_undeclared() {
     assert_eq!(
         err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"dpdk1\"\n"),
         "rvsd.toml:9: route[0].port: \"dpdk1\" is not a declared [[port]]"
+    );
+}
+
+#[test]
+fn test_route_via_and_neighbor_are_hosts() {
+    assert_eq!(
+        err("[[route]]\ndst = \"0.0.0.0/0\"\nvia = \"10.0.0.255\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: route[0].via: 10.0.0.255 is not a unicast address: it is the broadcast \
+         address of 10.0.0.0/24"
+    );
+    assert_eq!(
+        err("[[neighbor]]\nip = \"10.0.0.0\"\nmac = \"02:00:00:00:00:01\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: neighbor[0].ip: 10.0.0.0 is not a unicast address: it is the network \
+         address of 10.0.0.0/24"
     );
 }
 
@@ -474,7 +521,8 @@ fn test_vip_mode() {
     );
     assert_eq!(
         err("[[service]]\nvip = \"224.0.0.18:80\"\nproto = \"tcp\"\n"),
-        "rvsd.toml:7: service[0].vip: 224.0.0.18 is not a unicast address"
+        "rvsd.toml:7: service[0].vip: 224.0.0.18 is not a unicast address: it is a multicast \
+         address (224.0.0.0/4)"
     );
     // With a twin, kernel is the default and accepted.
     let twin = "exception = { iface = \"rvs0\" }\n";
@@ -593,16 +641,8 @@ fn test_persistence() {
 #[test]
 fn test_netmask() {
     assert_eq!(
-        svc_err("persistence = 360\nnetmask = \"255.0.255.0\"\n"),
-        "rvsd.toml:10: service[0].netmask: \"255.0.255.0\" is not a contiguous netmask"
-    );
-    assert_eq!(
         svc_err("persistence = 360\nnetmask = \"/24\"\n"),
         "rvsd.toml:10: service[0].netmask: \"/24\" is not a netmask (a.b.c.d)"
-    );
-    assert_eq!(
-        svc_err("netmask = \"255.255.255.0\"\n"),
-        "rvsd.toml:9: service[0].netmask: netmask only applies to a persistent service (persistence > 0)"
     );
 }
 
@@ -715,7 +755,29 @@ fn test_real_addr() {
     );
     assert_eq!(
         real_err("0.0.0.0", ""),
-        "rvsd.toml:10: service[0].real[0].addr: 0.0.0.0 is not a unicast address"
+        "rvsd.toml:10: service[0].real[0].addr: 0.0.0.0 is not a unicast address: 0.0.0.0/8 \
+         means \"this network\""
+    );
+    // As ip_vs_new_dest: a real server is one unicast host; 127/8 would go on the wire.
+    for (addr, why) in [
+        ("0.1.2.3", "0.0.0.0/8 means \"this network\""),
+        ("255.255.255.255", "it is the limited broadcast address"),
+        ("239.1.2.3", "it is a multicast address (224.0.0.0/4)"),
+        ("240.0.0.1", "240.0.0.0/4 is reserved"),
+        ("10.0.0.0", "it is the network address of 10.0.0.0/24"),
+        ("10.0.0.255", "it is the broadcast address of 10.0.0.0/24"),
+    ] {
+        assert_eq!(
+            real_err(addr, "mode = \"nat\"\n"),
+            format!(
+                "rvsd.toml:10: service[0].real[0].addr: {addr} is not a unicast address: {why}"
+            )
+        );
+    }
+    assert_eq!(
+        real_err("127.0.0.1", "mode = \"nat\"\n"),
+        "rvsd.toml:10: service[0].real[0].addr: 127.0.0.1 is a loopback address (127.0.0.0/8), \
+         which must never be sent on the wire"
     );
     assert_eq!(
         real_err("10.0.0.1:8080", "mode = \"nat\"\n"),
@@ -790,15 +852,6 @@ fn test_real_port_on_zero_port_service() {
         ),
         "rvsd.toml:11: service[0].real[0].addr: port 8080 on a port-zero service, whose \
          connections keep their destination port (write 10.0.0.11)"
-    );
-}
-
-#[test]
-fn test_fullnat_needs_laddrs() {
-    assert_eq!(
-        real_err("10.0.0.11:8080", "mode = \"fullnat\"\n"),
-        "rvsd.toml:11: service[0].real[0].mode: fullnat needs local addresses, but \
-         service[0].laddrs is empty"
     );
 }
 
@@ -897,8 +950,8 @@ fn test_all_problems_in_line_order() {
 #[test]
 fn test_inline_tables() {
     assert_eq!(
-        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", mode = \"fullnat\" }]\n"),
-        "rvsd.toml:9: service[0].real[0].mode: fullnat needs local addresses, but service[0].laddrs is empty"
+        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", weight = 70000 }]\n"),
+        "rvsd.toml:9: service[0].real[0].weight: 70000 is out of range 0..=65535"
     );
 }
 
@@ -926,4 +979,40 @@ fn test_load_names_the_file_as_given() {
             path.display()
         )
     );
+}
+
+// --- echoed values ------------------------------------------------------------------------------
+
+/// A huge bad value comes back cut to 64 characters, whether our message or serde's echoes
+/// it, and so does a huge unknown key in the field path.
+#[test]
+fn test_long_values_are_cut() {
+    let long = "9".repeat(1 << 20);
+    let cut = format!("{}…", "9".repeat(64));
+    assert_eq!(
+        real_err(&long, ""),
+        format!(
+            "rvsd.toml:10: service[0].real[0].addr: \"{cut}\" is not an IPv4 address with port \
+             (a.b.c.d:port)"
+        )
+    );
+    assert_eq!(
+        real_err("10.0.0.11", &format!("mode = \"{long}\"\n")),
+        format!(
+            "rvsd.toml:11: service[0].real[0].mode: unknown variant `{cut}`, expected one of \
+             `nat`, `dr`, `tun`, `fullnat`"
+        )
+    );
+    let key = "k".repeat(1 << 20);
+    let e = err(&format!("[control]\n{key} = 1\n"));
+    assert!(
+        e.starts_with(&format!(
+            "rvsd.toml:7: control.{}…: unknown field `{}…`, expected",
+            "k".repeat(56),
+            "k".repeat(64)
+        )),
+        "{}",
+        &e[..200]
+    );
+    assert!(e.len() < 400, "{}", e.len());
 }

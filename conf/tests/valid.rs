@@ -342,3 +342,28 @@ fn test_vip_mode_defaults() {
     assert_eq!(c.services[0].vip_mode, VipMode::Routed);
     assert_eq!(VipMode::Routed.to_string(), "routed");
 }
+
+/// The file takes what ipvsadm 1.31 (and DPVS's `-b`) take, so that rvsadm and the file agree:
+/// `-M` without `-p`, any dotted `-M`, a fullnat real before the service has local addresses.
+#[test]
+fn test_what_ipvsadm_accepts() {
+    let svc = |extra: &str| {
+        parse(&format!(
+            "{BASE}[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\n{extra}"
+        ))
+        .services
+        .remove(0)
+    };
+    let s = svc("netmask = \"255.255.255.0\"\n");
+    assert_eq!(
+        (s.persistence, s.netmask),
+        (0, Ipv4Addr::new(255, 255, 255, 0))
+    );
+    let s = svc("persistence = 60\nnetmask = \"255.0.255.0\"\n");
+    assert_eq!(
+        (s.persistence, s.netmask),
+        (60, Ipv4Addr::new(255, 0, 255, 0))
+    );
+    let s = svc("[[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\n");
+    assert_eq!((s.laddrs.len(), s.reals[0].mode), (0, Mode::FullNat));
+}

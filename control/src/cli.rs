@@ -19,6 +19,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::PathBuf;
 
+use conf::echo::cut;
 use conf::proto::{DestSpec, Request, ServiceKey, ServiceSpec, TimeoutValues};
 use conf::{
     Mode, Proto, DEFAULT_MODE, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET,
@@ -395,7 +396,7 @@ impl<'a> Popt<'a> {
             Arg::Required => self
                 .take_next()
                 .map(Some)
-                .ok_or_else(|| CliError::Option(format!("{token}: missing argument"))),
+                .ok_or_else(|| CliError::Option(format!("{}: missing argument", cut(token)))),
         }
     }
 
@@ -407,7 +408,10 @@ impl<'a> Popt<'a> {
                 let after = pos + c.len_utf8();
                 self.cluster = (after < token.len()).then_some((t, after));
                 let Some(def) = OPTS.iter().find(|d| d.short == Some(c)) else {
-                    return Some(Err(CliError::Option(format!("{token}: unknown option"))));
+                    return Some(Err(CliError::Option(format!(
+                        "{}: unknown option",
+                        cut(&token)
+                    ))));
                 };
                 let arg = if def.arg != Arg::None && after < token.len() {
                     self.cluster = None;
@@ -436,11 +440,15 @@ impl<'a> Popt<'a> {
                 None => (long, None),
             };
             let Some(def) = OPTS.iter().find(|d| d.long == name) else {
-                return Some(Err(CliError::Option(format!("{token}: unknown option"))));
+                return Some(Err(CliError::Option(format!(
+                    "{}: unknown option",
+                    cut(&token)
+                ))));
             };
             let arg = match value {
                 Some(_) if def.arg == Arg::None => Err(CliError::Option(format!(
-                    "{token}: option does not take an argument"
+                    "{}: option does not take an argument",
+                    cut(&token)
                 ))),
                 Some(v) => Ok(Some(v)),
                 None => self.arg_from_next(def, &token),
@@ -469,7 +477,7 @@ fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
 fn parse_timeout(s: &str, min: u32) -> Result<u32, CliError> {
     match string_to_number(s, min.into(), MAX_TIMEOUT.into()) {
         Some(n) => Ok(n as u32),
-        None => fail(format!("invalid timeout value `{s}' specified")),
+        None => fail(format!("invalid timeout value `{}' specified", cut(s))),
     }
 }
 
@@ -637,7 +645,7 @@ impl Options {
                 self.format.exact = true;
             }
             Id::Cmd(_) | Id::Help | Id::Version | Id::Socket => {
-                return fail(format!("invalid option `{}'", found.token))
+                return fail(format!("invalid option `{}'", cut(&found.token)))
             }
         }
         Ok(())
@@ -782,7 +790,7 @@ fn parse_args(args: &[String], names: &Names, restoring: bool) -> Result<Invocat
         });
     }
     if let Some(extra) = positional.next() {
-        return fail(format!("unexpected argument {extra}"));
+        return fail(format!("unexpected argument {}", cut(&extra)));
     }
     opts.check(cmd)?;
     let command = build(cmd, &opts, timeouts)?;

@@ -23,8 +23,9 @@
 //! The data plane needs more than the kernel checks, so a change must also pass the rules of
 //! `rvsd.toml` that concern one service: the vip and local addresses are addresses of the
 //! balancer, a real server is reachable (`dr`: on a port's subnet), `proxy_protocol` services
-//! take only fullnat reals, and a `ch` table holds all reals. One deliberate exception: a
-//! fullnat real may exist before its service has a local address, because DPVS's own
+//! take only fullnat reals, and a `ch` table holds all reals. Both sides take what ipvsadm
+//! 1.31 takes: `-M` without `-p` (kept, without effect until persistence is set), any dotted
+//! `-M`, and a fullnat real before its service has a local address, because DPVS's own
 //! procedure adds the real (`-a -b`) before the local address (`-P`); until then its
 //! connections cannot be made.
 
@@ -477,11 +478,16 @@ impl Model {
 
     /// The VIP mode `-A` gives a service, as the config file's default: `static` for a port
     /// address, else `kernel` (served while a kernel twin holds the address). Like ipvsadm,
-    /// `-A` accepts any VIP; a unicast one, since rvs could never serve another.
+    /// `-A` accepts a VIP that is no address of the balancer; as the config file, only one
+    /// host (rvs could never serve another), refused with the kernel's EINVAL text.
     fn vip_mode(&self, vip: SocketAddrV4) -> Result<VipMode, String> {
         let ip = *vip.ip();
-        if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
-            return Err(INVALID.to_string());
+        if let Err(why) = conf::check_host(ip, &self.network.addrs) {
+            return Err(if ip.is_loopback() {
+                why
+            } else {
+                INVALID.to_string()
+            });
         }
         Ok(if self.network.owns(ip) {
             VipMode::Static
@@ -538,8 +544,15 @@ impl Model {
     /// The config file's rules for a real server of `svc`.
     fn check_real(&self, svc: &Service, real: &Real) -> Result<(), String> {
         let ip = *real.addr.ip();
-        if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() {
-            return Err(INVALID.to_string());
+        if let Err(why) = conf::check_host(ip, &self.network.addrs) {
+            // What is not one host gets the kernel's EINVAL (ip_vs_new_dest). Loopback the
+            // kernel would take as a local real server; rvs has none and would send it on
+            // the wire, so it says so.
+            return Err(if ip.is_loopback() {
+                why
+            } else {
+                INVALID.to_string()
+            });
         }
         if self.network.owns(ip) {
             return Err(format!("{ip} is an address of the balancer itself"));
@@ -1031,7 +1044,19 @@ mod test {
         assert_eq!(add(&mut m, vip, bad), Err(OUT_OF_RANGE.into()));
         for (a, mode, msg) in [
             ("0.0.0.0", Mode::Nat, INVALID.to_string()),
+            ("0.1.2.3", Mode::Nat, INVALID.to_string()),
             ("224.0.0.1", Mode::Nat, INVALID.to_string()),
+            ("255.255.255.255", Mode::Nat, INVALID.to_string()),
+            ("240.0.0.1", Mode::Nat, INVALID.to_string()),
+            // The network and broadcast addresses of the connected 192.168.1.0/24.
+            ("192.168.1.0", Mode::Dr, INVALID.to_string()),
+            ("192.168.1.255", Mode::Dr, INVALID.to_string()),
+            (
+                "127.0.0.1",
+                Mode::Nat,
+                "127.0.0.1 is a loopback address (127.0.0.0/8), which must never be sent on the wire"
+                    .to_string(),
+            ),
             (
                 "10.0.0.1",
                 Mode::Nat,

@@ -5,13 +5,19 @@
 //!   (left by a crash) is replaced, but a live one (another rvsd) or a file that is not a
 //!   socket makes the start fail. The socket is bound under a temporary name, made mode 0600
 //!   and renamed into place, so it is never reachable with wider permissions.
-//! - Clients: one thread each, up to [`Options::max_clients`] at a time (more get an error
-//!   reply and are closed). A client may send many requests on one connection.
-//! - Bad input: every frame must arrive within [`Options::timeout`]. A malformed message or
-//!   one of another protocol version gets an error reply and the connection stays usable;
-//!   an oversized length prefix gets an error reply and the connection is closed (the stream
-//!   cannot be resynchronised); a client that stalls or disconnects inside a frame is dropped.
-//!   In none of these cases is the handler called, so nothing changes.
+//! - Clients: one thread each, up to [`Options::max_clients`] at a time; one more gets the
+//!   error reply "too many control clients" and is closed (the reply waits in its receive
+//!   buffer, so a client can read it even when its own write failed). A client may send many
+//!   requests on one connection.
+//! - Idle clients: a connection on which no request starts within [`Options::idle`] (after
+//!   connecting or after its last answer) is closed without a reply, so clients that connect
+//!   and wait cannot hold the slots for long. Clients reconnect for their next request.
+//! - Bad input: a frame, once started, must arrive within [`Options::timeout`]. A malformed
+//!   message or one of another protocol version gets an error reply and the connection stays
+//!   usable; an oversized length prefix gets an error reply and the connection is closed (the
+//!   stream cannot be resynchronised); a client that stalls inside a frame gets "request timed
+//!   out" and is closed, one that disconnects is dropped. In none of these cases is the
+//!   handler called, so nothing changes. The time the handler takes is not limited.
 //! - Stop: [`Server::stop`] (or drop) stops accepting and removes the socket file if it is
 //!   still the one this server created. Requests already being handled finish.
 
@@ -36,8 +42,10 @@ pub trait Handler: Send + Sync + 'static {
 /// Limits of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
-    /// Time a client has to send each whole request (and to take each response), counted
-    /// from when the server starts waiting for it.
+    /// Time a client may stay connected without starting a request.
+    pub idle: Duration,
+    /// Time a client has to send the rest of a request once its first byte came (and to
+    /// take each write of a response).
     pub timeout: Duration,
     /// Clients connected at once.
     pub max_clients: usize,
@@ -48,7 +56,8 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Options {
         Options {
-            timeout: Duration::from_secs(10),
+            idle: Duration::from_secs(3),
+            timeout: Duration::from_secs(5),
             max_clients: 64,
             max_request: MAX_REQUEST,
         }
@@ -273,17 +282,30 @@ impl Drop for ClientSlot {
     }
 }
 
-/// Reads with one deadline for a whole frame, so a client cannot hold a thread by sending a
-/// byte at a time.
+/// Reads one frame with two deadlines: [`Options::idle`] until its first byte, then
+/// [`Options::timeout`] for the rest, so a client can neither wait long nor hold a thread by
+/// sending a byte at a time.
 struct DeadlineReader<'a> {
     stream: &'a UnixStream,
-    deadline: Instant,
+    options: Options,
+    waiting_since: Instant,
+    /// When the first byte of the frame came.
+    started: Option<Instant>,
+}
+
+impl DeadlineReader<'_> {
+    fn deadline(&self) -> Instant {
+        match self.started {
+            None => self.waiting_since + self.options.idle,
+            Some(t) => t + self.options.timeout,
+        }
+    }
 }
 
 impl Read for DeadlineReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "request timed out");
-        let left = self.deadline.saturating_duration_since(Instant::now());
+        let left = self.deadline().saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(timed_out());
         }
@@ -298,6 +320,12 @@ impl Read for DeadlineReader<'_> {
             {
                 Err(timed_out())
             }
+            Ok(n) => {
+                if n > 0 && self.started.is_none() {
+                    self.started = Some(Instant::now());
+                }
+                Ok(n)
+            }
             r => r,
         }
     }
@@ -310,21 +338,25 @@ fn serve_client(stream: &UnixStream, handler: &dyn Handler, options: Options) {
     loop {
         let mut reader = DeadlineReader {
             stream,
-            deadline: Instant::now() + options.timeout,
+            options,
+            waiting_since: Instant::now(),
+            started: None,
         };
-        let (response, keep) =
-            match proto::read_frame::<_, Request>(&mut reader, options.max_request) {
-                Ok(request) => (handler.handle(request), true),
-                Err(FrameError::Closed) => return,
-                Err(e @ (FrameError::Malformed(_) | FrameError::Version(_))) => {
-                    (Response::error(e.to_string()), true)
-                }
-                // Oversized, cut short or stalled: the stream is out of step, so answer (if the
-                // client still listens) and close.
-                Err(e @ (FrameError::TooLarge { .. } | FrameError::Io(_))) => {
-                    (Response::error(e.to_string()), false)
-                }
-            };
+        let read = proto::read_frame::<_, Request>(&mut reader, options.max_request);
+        let (response, keep) = match read {
+            Ok(request) => (handler.handle(request), true),
+            Err(FrameError::Closed) => return,
+            // Idle: no request is under way, so there is nothing to answer.
+            Err(FrameError::Io(_)) if reader.started.is_none() => return,
+            Err(e @ (FrameError::Malformed(_) | FrameError::Version(_))) => {
+                (Response::error(e.to_string()), true)
+            }
+            // Oversized, cut short or stalled: the stream is out of step, so answer (if the
+            // client still listens) and close.
+            Err(e @ (FrameError::TooLarge { .. } | FrameError::Io(_))) => {
+                (Response::error(e.to_string()), false)
+            }
+        };
         if send(stream, &response).is_err() || !keep {
             return;
         }

@@ -7,7 +7,7 @@ mod common;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{Fixture, TestHandler};
+use common::{mask, Fixture, TestHandler};
 use conf::proto::{ConnEntry, Counters, DropCount, Rates, ServiceEntry, WorkerStats};
 use conf::Proto;
 
@@ -491,6 +491,24 @@ fn test_change_errors() {
         "-a -t 10.0.0.100:80 -r 192.168.1.5 -x 1 -y 2",
         "Numerical result out of range",
     );
+    // ip_vs_new_dest wants one unicast host: EINVAL for the connected subnet's network and
+    // broadcast addresses, multicast, 0/8 and 240/4; loopback is rvs's own refusal.
+    for real in [
+        "192.168.1.0",
+        "192.168.1.255",
+        "224.1.1.1",
+        "0.0.0.1",
+        "240.1.1.1",
+    ] {
+        refused(
+            &format!("-a -t 10.0.0.100:80 -r {real} -m"),
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...",
+        );
+    }
+    refused(
+        "-a -t 10.0.0.100:80 -r 127.0.0.1:80 -m",
+        "127.0.0.1 is a loopback address (127.0.0.0/8), which must never be sent on the wire",
+    );
     assert_eq!(f.out("-S -n"), before);
     // -e replaces everything: without -m the real becomes direct routing (and its port the
     // vip port, so 192.168.1.1:80 is the real edited here).
@@ -534,6 +552,29 @@ fn test_command_line_errors() {
     assert!(out.starts_with("rvsadm v") && out.contains("Usage:\n  rvsadm -A|E"));
     let (code, out, _) = f.rvsadm("-v");
     assert_eq!((code, out), (0, control::cli::version()));
+    // A huge bad value comes back cut to 64 characters.
+    let long = "9".repeat(1 << 20);
+    let cut = format!("{}…", "9".repeat(64));
+    assert_eq!(
+        f.rvsadm(&format!("--set 1 2 {long}")),
+        (
+            2,
+            String::new(),
+            format!("invalid timeout value `{cut}' specified\n")
+        )
+    );
+    assert_eq!(
+        f.rvsadm(&format!("-L --{long}")),
+        (
+            255,
+            String::new(),
+            format!("--{}…: unknown option\n", "9".repeat(62))
+        )
+    );
+    assert_eq!(
+        f.rvsadm(&format!("-C {long}")),
+        (2, String::new(), format!("unexpected argument {cut}\n"))
+    );
     // Nothing reached the server.
     assert_eq!(f.out("-S"), "");
 }
@@ -695,4 +736,39 @@ fn test_binary_save_clear_restore() {
             "You need to supply the 'service-address' option for the 'add-service' command\n"
         )
     );
+}
+
+/// rvsadm and the config file take the same as ipvsadm 1.31 (and DPVS's `-b`): `-M` without
+/// `-p` (kept, shown only with persistence), any dotted `-M`, `-a -b` before `-P`.
+#[test]
+fn test_what_ipvsadm_accepts() {
+    let f = Fixture::new(TestHandler::new());
+    f.ok("-A -t 10.0.0.100:80 -s rr -M 255.255.255.0");
+    let key = conf::proto::ServiceKey {
+        proto: Proto::Tcp,
+        vip: "10.0.0.100:80".parse().unwrap(),
+    };
+    let netmask = |f: &Fixture| {
+        let m = f.handler.model.lock().unwrap();
+        let s = m.service(&key).unwrap();
+        (s.persistence, s.netmask)
+    };
+    assert_eq!(netmask(&f), (0, mask("255.255.255.0")));
+    assert_eq!(f.out("-S -n"), "-A -t 10.0.0.100:80 -s rr\n");
+    f.ok("-E -t 10.0.0.100:80 -s rr -p 60 -M 255.0.255.0");
+    assert_eq!(netmask(&f), (60, mask("255.0.255.0")));
+    assert_eq!(
+        f.out("-S -n"),
+        "-A -t 10.0.0.100:80 -s rr -p 60 -M 255.0.255.0\n"
+    );
+    // A fullnat real before any local address; its connections wait for -P.
+    f.ok("-a -t 10.0.0.100:80 -r 192.168.1.1:8080 -b");
+    f.ok("-P -t 10.0.0.100:80 -z 10.0.0.1");
+    // The file says the same and is accepted.
+    let toml = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n\
+                [[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nsched = \"rr\"\n\
+                netmask = \"255.0.255.0\"\n\
+                [[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\n";
+    let c = conf::Config::parse(toml, "rvsd.toml").unwrap();
+    assert_eq!(c.services[0].netmask, mask("255.0.255.0"));
 }

@@ -10,11 +10,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Fixture, TestHandler};
-use conf::proto::{self, DestSpec, Request, Response, ServiceKey, ServiceSpec, MAX_RESPONSE};
+use conf::proto::{
+    self, ConnEntry, DestSpec, Request, Response, ServiceKey, ServiceSpec, MAX_RESPONSE,
+};
 use conf::{Mode, Proto};
+use control::admin::{self, Streams};
 use control::client::Client;
 use control::server::{Options, Server, StartError};
 
@@ -282,6 +285,7 @@ fn test_client_gone_mid_request() {
 #[test]
 fn test_stalled_client() {
     let options = Options {
+        idle: Duration::from_millis(300),
         timeout: Duration::from_millis(300),
         ..Options::default()
     };
@@ -298,9 +302,16 @@ fn test_stalled_client() {
     }
     assert_eq!(error_message(read_response(&mut s)), "request timed out");
     assert_closed(&mut s);
-    // A client that connects and sends nothing is let go the same way.
+    // A client that connects and sends nothing is let go without a reply: no request is
+    // under way, so there is nothing to answer.
     let mut idle = connect(&f);
-    assert_eq!(error_message(read_response(&mut idle)), "request timed out");
+    let since = Instant::now();
+    assert_closed(&mut idle);
+    let waited = since.elapsed();
+    assert!(
+        waited >= Duration::from_millis(280) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
     assert_eq!(services(&f), 0);
     let mut c = Client::connect(&f.path).unwrap();
     assert_eq!(c.call(&add_service()).unwrap(), Response::Done);
@@ -369,4 +380,107 @@ fn test_many_requests_on_one_connection() {
     assert!(!f.path.exists());
     assert!(UnixStream::connect(&f.path).is_err());
     assert!(matches!(c.call(&Request::Info), Ok(Response::Info { .. })));
+}
+
+#[test]
+fn test_refusal_is_readable_and_idle_slots_free() {
+    let idle = Duration::from_millis(1500);
+    let options = Options {
+        max_clients: 2,
+        idle,
+        ..Options::default()
+    };
+    let f = Fixture::with_options(TestHandler::new(), options);
+    let start = Instant::now();
+    // Two clients that connect and send nothing hold both slots.
+    let mut held = [connect(&f), connect(&f)];
+    let refused = "too many control clients (2 connected); try again\n";
+    assert_eq!(f.rvsadm("-L -n"), (1, String::new(), refused.to_string()));
+    // A restore larger than the socket buffer: rvsadm's write fails (the server has closed),
+    // and it still prints the server's answer rather than "Broken pipe".
+    let rules: String = (1..=5000)
+        .map(|port| format!("-A -t 10.0.0.100:{port} -s rr\n"))
+        .collect();
+    assert_eq!(
+        f.rvsadm_in("-R", &rules),
+        (255, String::new(), refused.to_string())
+    );
+    assert!(
+        start.elapsed() < idle,
+        "the test was too slow to see the slots held"
+    );
+    // Past the idle deadline the silent clients are gone and rvsadm gets in.
+    for s in &mut held {
+        assert_closed(s);
+    }
+    assert!(start.elapsed() >= idle);
+    f.ok("-A -t 10.0.0.100:80 -s rr");
+    assert_eq!(services(&f), 1);
+}
+
+/// Standard output of a reader slower than the server's idle deadline: `rvsadm -L -c | less`.
+struct SlowOut {
+    text: Vec<u8>,
+    pause: Duration,
+}
+
+impl Write for SlowOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        thread::sleep(self.pause);
+        self.text.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn test_slow_connection_listing_is_not_cut() {
+    let options = Options {
+        idle: Duration::from_millis(200),
+        ..Options::default()
+    };
+    let mut h = TestHandler::new();
+    h.page = 2;
+    h.conns = (1..=5u8)
+        .map(|i| ConnEntry {
+            proto: Proto::Tcp,
+            expire: 60,
+            state: "ESTABLISHED".into(),
+            client: format!("203.0.113.{i}:4000{i}").parse().unwrap(),
+            virt: "10.0.0.100:80".parse().unwrap(),
+            dest: "192.168.1.1:80".parse().unwrap(),
+        })
+        .collect();
+    let f = Fixture::with_options(h, options);
+    let mut out = SlowOut {
+        text: Vec::new(),
+        pause: Duration::from_millis(400),
+    };
+    let mut err = Vec::new();
+    let args = vec![
+        "-L".into(),
+        "-c".into(),
+        "-n".into(),
+        format!("--socket={}", f.path.display()),
+    ];
+    let code = admin::run(
+        "rvsadm",
+        &args,
+        &common::names(),
+        &mut Streams {
+            stdin: &mut &b""[..],
+            out: &mut out,
+            err: &mut err,
+        },
+    );
+    assert_eq!((code, String::from_utf8(err).unwrap()), (0, String::new()));
+    let text = String::from_utf8(out.text).unwrap();
+    // The title, its header and the five entries, over three pages.
+    assert_eq!(text.lines().count(), 7, "{text}");
+    for i in 1..=5 {
+        assert!(text.contains(&format!("203.0.113.{i}:4000{i}")), "{text}");
+    }
 }

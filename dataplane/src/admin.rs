@@ -13,10 +13,7 @@
 use crate::dpdk::MacAddr;
 use crate::host::exception::ExceptionPath;
 use crate::host::punt::ReasonCounts;
-use crate::service::{Real, Service, TrafficTotals};
-use crate::snapshot::Snapshot;
 use crate::stats::SharedCounters;
-use crate::verdict::{DropReason, PuntReason};
 use crate::worker::Fabric;
 use conf::proto::{
     ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
@@ -24,6 +21,9 @@ use conf::proto::{
 };
 use control::estimator::Estimator;
 use control::model::{Change, Model};
+use fastpath::service::{Real, Service, TrafficTotals};
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::{DropReason, PuntReason};
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};

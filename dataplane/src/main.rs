@@ -9,14 +9,14 @@ use dataplane::dpdk::port::{Port, PortSetup};
 use dataplane::host::exception::{self, ExceptionPath};
 use dataplane::host::netlink::Follower;
 use dataplane::host::punt::Punter;
-use dataplane::process::Pipeline;
-use dataplane::prometheus::Endpoint;
+use dataplane::metrics;
 use dataplane::report::Report;
-use dataplane::snapshot::Snapshot;
 use dataplane::stats::SharedCounters;
 use dataplane::steering::{self, Device, Ports, Steering};
 use dataplane::worker::{Fabric, Setup, Worker};
-use dataplane::xmit::fullnat::IsnKey;
+use fastpath::pipeline::Pipeline;
+use fastpath::snapshot::Snapshot;
+use fastpath::xmit::isn::IsnKey;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +42,9 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
 }
+
+/// Loops every worker must have polled without input before `--exit-idle-ms` ends the run.
+const IDLE_LOOPS_MIN: u64 = 8192;
 
 /// How often the control thread looks at signals and idleness.
 const CONTROL_TICK: Duration = Duration::from_millis(10);
@@ -175,24 +178,13 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
-    let metrics = Endpoint::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
+    let prometheus = metrics::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
-    let isn_key = isn_key();
-    let pipelines = (0..workers)
-        .map(|index| {
-            Pipeline::new(
-                index,
-                workers,
-                config.dataplane.conn_table_size,
-                &snapshot,
-                0,
-            )
-            .map(|p| p.with_isn_key(isn_key))
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
+    let isn_key =
+        IsnKey::random().map_err(|e| format!("no random source for FULLNAT ISNs: {e}"))?;
+    let pipelines = build_pipelines(config, &snapshot, isn_key, &quit)?;
 
     let punters = (0..workers)
         .map(|index| Punter::new(path.punt(), index, workers, &punt_pps))
@@ -259,7 +251,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     })?;
 
     server.stop();
-    drop(metrics);
+    drop(prometheus);
     let report = Report::new(
         &fabric.snapshot(),
         &shared,
@@ -295,12 +287,70 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-/// A fresh secret for FULLNAT initial sequence numbers. std's `RandomState` keys come from
-/// the operating system's random source, which is all this needs.
-fn isn_key() -> IsnKey {
-    use std::hash::BuildHasher;
-    let random = std::collections::hash_map::RandomState::new();
-    IsnKey([random.hash_one(0x5eed_u64), random.hash_one(0x15b_u64)])
+/// Every worker's pipeline, each with its connection table, once the memory they take is
+/// known to be there. The tables are allocated (and their pages touched) on a helper thread
+/// while this one watches for SIGINT/SIGTERM, so that a large `conn_table_size` can be
+/// interrupted: rvsd then stops at once, and the process exit takes the helper with it.
+fn build_pipelines(
+    config: &conf::Config,
+    snapshot: &Arc<Snapshot>,
+    isn_key: IsnKey,
+    quit: &AtomicBool,
+) -> Result<Vec<Pipeline>, String> {
+    let workers = config.dataplane.workers.len();
+    let size = config.dataplane.conn_table_size;
+    let per_worker = conf::conn_table_bytes(u64::from(size));
+    let total = per_worker.saturating_mul(workers as u64);
+    let gib = |bytes: u64| bytes as f64 / f64::from(1u32 << 30);
+    if let Some(available) = mem_available() {
+        if total > available {
+            return Err(format!(
+                "[dataplane] conn_table_size = {size} takes {:.1} GiB per worker, {:.1} GiB in all; only {:.1} GiB of memory is available",
+                gib(per_worker),
+                gib(total),
+                gib(available)
+            ));
+        }
+    }
+    log::info!(
+        "allocating connection tables: {size} entries, {:.2} GiB per worker",
+        gib(per_worker)
+    );
+    let (done, result) = std::sync::mpsc::channel();
+    let snapshot = Arc::clone(snapshot);
+    std::thread::Builder::new()
+        .name("rvs-conn-alloc".into())
+        .spawn(move || {
+            let pipelines = (0..workers)
+                .map(|index| {
+                    Pipeline::new(index, workers, size, &snapshot, 0)
+                        .map(|p| p.with_isn_key(isn_key))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string());
+            let _ = done.send(pipelines);
+        })
+        .map_err(|e| format!("cannot start the allocation thread: {e}"))?;
+    loop {
+        match result.recv_timeout(CONTROL_TICK) {
+            Ok(pipelines) => return pipelines,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if quit.load(Ordering::Relaxed) => {
+                return Err("interrupted while allocating the connection tables".into());
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                return Err("the connection table allocation failed".into());
+            }
+        }
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (None where it cannot be read).
+fn mem_available() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }
 
 /// The control thread's own duties, on the main lcore.
@@ -360,7 +410,13 @@ impl<D: Device> Control<'_, D> {
                     .map(SharedCounters::last_rx_tsc)
                     .max()
                     .unwrap_or(0);
-                if last != 0 && lcore::rdtsc().saturating_sub(last) > limit {
+                // Idle both in time and in work done: a worker the machine starved of CPU
+                // has not looked for more input yet.
+                let polled = self
+                    .shared
+                    .iter()
+                    .all(|s| s.empty_loops() >= IDLE_LOOPS_MIN);
+                if last != 0 && polled && lcore::rdtsc().saturating_sub(last) > limit {
                     log::info!(
                         "no packet for {} ms, exiting",
                         self.exit_idle_ms.unwrap_or(0)

@@ -5,7 +5,7 @@
 //! stops, so the fast path pays for no atomic read-modify-write and the control thread still
 //! reads recent values.
 
-use crate::verdict::DropReason;
+use fastpath::verdict::DropReason;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Worker loops between two publications of the counters.
@@ -21,7 +21,7 @@ pub struct Counters {
     /// Packets handed to the worker that owns their flow.
     pub handed_over: u64,
     /// Events that are not drops (`process::Events`).
-    pub events: crate::process::Events,
+    pub events: fastpath::pipeline::Events,
     pub drops: [u64; DropReason::COUNT],
 }
 
@@ -71,11 +71,15 @@ pub struct SharedCounters {
     drops: [AtomicU64; DropReason::COUNT],
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
+    /// Loops the worker has polled every port without receiving anything since, for
+    /// `--exit-idle-ms`: a worker starved of CPU makes no loops, so its input is not taken
+    /// for finished just because time passed.
+    empty_loops: AtomicU64,
 }
 
 impl SharedCounters {
     /// Publishes a worker's counters (only the owning worker calls this).
-    pub fn publish(&self, c: &Counters, last_rx_tsc: u64) {
+    pub fn publish(&self, c: &Counters, last_rx_tsc: u64, empty_loops: u64) {
         self.rx_packets.store(c.rx_packets, Relaxed);
         self.rx_bytes.store(c.rx_bytes, Relaxed);
         self.tx_packets.store(c.tx_packets, Relaxed);
@@ -90,6 +94,7 @@ impl SharedCounters {
             a.store(*v, Relaxed);
         }
         self.last_rx_tsc.store(last_rx_tsc, Relaxed);
+        self.empty_loops.store(empty_loops, Relaxed);
     }
 
     /// The last published values.
@@ -104,7 +109,7 @@ impl SharedCounters {
             tx_packets: self.tx_packets.load(Relaxed),
             tx_bytes: self.tx_bytes.load(Relaxed),
             handed_over: self.handed_over.load(Relaxed),
-            events: crate::process::Events {
+            events: fastpath::pipeline::Events {
                 toa_inserted: self.toa_inserted.load(Relaxed),
                 toa_no_room: self.toa_no_room.load(Relaxed),
                 proxy_inserted: self.proxy_inserted.load(Relaxed),
@@ -117,6 +122,11 @@ impl SharedCounters {
     /// TSC of the last packet this worker received, 0 if none.
     pub fn last_rx_tsc(&self) -> u64 {
         self.last_rx_tsc.load(Relaxed)
+    }
+
+    /// Loops without any packet received since the last packet, as last published.
+    pub fn empty_loops(&self) -> u64 {
+        self.empty_loops.load(Relaxed)
     }
 }
 
@@ -138,9 +148,10 @@ mod tests {
         c.drop(DropReason::NotOurs);
         c.drop(DropReason::Truncated);
         let shared = SharedCounters::default();
-        shared.publish(&c, 42);
+        shared.publish(&c, 42, 7);
         assert_eq!(shared.read(), c);
         assert_eq!(shared.last_rx_tsc(), 42);
+        assert_eq!(shared.empty_loops(), 7);
         let mut sum = c.clone();
         sum.add(&c);
         assert_eq!(sum.rx_packets, 10);

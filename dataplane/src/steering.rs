@@ -2,7 +2,7 @@
 //! (`[dataplane] laddr_steering`).
 //!
 //! Worker `w` of `W` hands out only the local ports with `lport % W == w`
-//! ([`laddr::owner`](crate::laddr::owner)), so a real server's reply, addressed to
+//! ([`laddr::owner`](fastpath::laddr::owner)), so a real server's reply, addressed to
 //! `LIP:lport`, names its owner in its destination port. Without help the NIC's RSS spreads
 //! replies over the queues by their addresses and ports, and a reply received by another
 //! worker is handed to the owner through a lock-free queue (`handed_over` in the counters):
@@ -45,8 +45,8 @@
 
 use crate::dpdk::flow::{self, Flow, QueueRule, L4};
 use crate::dpdk::port::Port;
-use crate::snapshot::Snapshot;
 use conf::LaddrSteering;
+use fastpath::snapshot::Snapshot;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -515,7 +515,7 @@ mod tests {
         assert_eq!(rules.len(), 3 * 2 * 4);
         // Every local port reaches exactly the worker that owns it.
         for lport in [1025u16, 1026, 4000, 65535] {
-            let owner = crate::laddr::owner(lport, 4);
+            let owner = fastpath::laddr::owner(lport, 4);
             let matching: Vec<&Rule> = rules
                 .iter()
                 .filter(|r| r.port == 0 && r.flow.dst == ip("10.0.0.201") && r.flow.l4 == L4::Tcp)

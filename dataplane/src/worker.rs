@@ -8,19 +8,18 @@ use crate::dpdk::lcore;
 use crate::dpdk::mbuf::{Burst, Mbuf, BURST_MAX};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
-use crate::dpdk::MacAddr;
-use crate::frame::Frame;
 use crate::host::punt::Punter;
-use crate::l2::neighbor::{Parked, Pending};
-use crate::process::{Hint, Pipeline};
-use crate::snapshot::Snapshot;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
-use crate::verdict::{DropReason, Verdict};
-use crate::wire::ether::EthernetAddress;
-use crate::xmit::{self, Link};
 use arc_swap::ArcSwap;
 use conf::proto::ConnEntry;
 use crossbeam::queue::ArrayQueue;
+use fastpath::frame::Frame;
+use fastpath::l2::neighbor::{Parked, Pending};
+use fastpath::pipeline::{Parsed, Pipeline};
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::{DropReason, Verdict};
+use fastpath::wire::ether::EthernetAddress;
+use fastpath::xmit::{self, Link};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
@@ -43,7 +42,7 @@ pub struct Fabric {
     snapshot: ArcSwap<Snapshot>,
     generation: AtomicU64,
     handoff: Vec<ArrayQueue<(usize, Mbuf)>>,
-    learned: Vec<ArrayQueue<(usize, Ipv4Addr, MacAddr)>>,
+    learned: Vec<ArrayQueue<(usize, Ipv4Addr, EthernetAddress)>>,
     /// Connection listings (`rvsadm -L -c`): the control thread raises a worker's flag, the
     /// worker fills its slot between bursts and lowers the flag.
     dump_wanted: Vec<AtomicBool>,
@@ -123,14 +122,16 @@ pub struct Worker<'a> {
     snapshot: Arc<Snapshot>,
     generation: u64,
     pipeline: Pipeline,
-    /// What `Pipeline::prefetch` found for each packet of the burst being processed.
-    hints: [Hint; BURST_MAX],
+    /// What `Pipeline::prefetch` found out about each packet of the burst being processed.
+    parsed: [Parsed; BURST_MAX],
     pending: Pending<Mbuf>,
     /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
-    learned: Vec<(usize, Ipv4Addr, MacAddr)>,
+    learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
     counters: Counters,
     shared: &'a SharedCounters,
     last_rx_tsc: u64,
+    /// Loops in a row that received nothing on any port.
+    empty_loops: u64,
     clock: Clock,
     /// Frames for the kernel go to the exception thread through this.
     punter: Punter<'a>,
@@ -181,12 +182,13 @@ impl<'a> Worker<'a> {
             snapshot: setup.fabric.snapshot(),
             generation: setup.fabric.generation.load(Relaxed),
             pipeline: setup.pipeline,
-            hints: [Hint::default(); BURST_MAX],
+            parsed: [Parsed::default(); BURST_MAX],
             pending: Pending::with_capacity(PENDING_MAX),
             learned: Vec::with_capacity(64),
             counters: Counters::default(),
             shared: setup.shared,
             last_rx_tsc: 0,
+            empty_loops: 0,
             clock: Clock {
                 start: lcore::rdtsc(),
                 hz: setup.tsc_hz,
@@ -209,9 +211,15 @@ impl<'a> Worker<'a> {
         let mut loops: u32 = 0;
         while !quit.load(Relaxed) {
             let now = self.clock.now_ms();
+            let received = self.counters.rx_packets;
             for port in 0..self.queues.len() {
                 self.poll(port, now);
             }
+            self.empty_loops = if self.counters.rx_packets == received {
+                self.empty_loops.saturating_add(1)
+            } else {
+                0
+            };
             self.take_handoffs(now);
             self.take_strays(now);
             self.flush();
@@ -235,7 +243,8 @@ impl<'a> Worker<'a> {
     fn publish(&mut self) {
         self.counters.events = self.pipeline.events();
         self.pipeline.publish_laddr_usage(&self.snapshot);
-        self.shared.publish(&self.counters, self.last_rx_tsc);
+        self.shared
+            .publish(&self.counters, self.last_rx_tsc, self.empty_loops);
         self.punter.publish();
     }
 
@@ -249,22 +258,26 @@ impl<'a> Worker<'a> {
         }
         self.last_rx_tsc = lcore::rdtsc();
         let mut rx = std::mem::take(&mut self.rx);
-        // Every connection of the burst looked up first: their cache misses overlap.
+        // Every packet of the burst classified and its connection looked up first: the
+        // cache misses of the lookups overlap.
         let (pipeline, snapshot) = (&self.pipeline, &self.snapshot);
-        let mut next = self.hints.iter_mut();
+        let mut next = self.parsed.iter_mut();
         rx.for_each_frame(|frame| {
-            if let Some(hint) = next.next() {
-                *hint = pipeline.prefetch(snapshot, port, frame);
+            if let Some(parsed) = next.next() {
+                *parsed = pipeline.prefetch(snapshot, port, frame);
             }
         });
         for (i, mut m) in rx.drain().enumerate() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let hint = self.hints.get(i).copied().unwrap_or_default();
-            match self
-                .pipeline
-                .packet_hinted(&self.snapshot, port, &mut m, now, hint)
-            {
+            let verdict = match self.parsed.get(i) {
+                Some(parsed) => {
+                    self.pipeline
+                        .packet_parsed(&self.snapshot, port, &mut m, now, parsed)
+                }
+                None => self.pipeline.packet(&self.snapshot, port, &mut m, now),
+            };
+            match verdict {
                 Verdict::Tx { port } => self.send(port, m),
                 verdict => self.act(verdict, port, m, now),
             }
@@ -405,7 +418,7 @@ impl<'a> Worker<'a> {
     }
 
     /// Sends the frames that waited for `ip` on `port`, now at `mac`.
-    fn release(&mut self, port: usize, ip: Ipv4Addr, mac: MacAddr) {
+    fn release(&mut self, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
         let Some(port_mac) = self.snapshot.ports.get(port).map(|p| p.mac) else {
             return;
         };
@@ -413,8 +426,8 @@ impl<'a> Worker<'a> {
         self.pending.release(port, ip, |m| ready.push(m));
         for mut m in ready {
             let link = Link {
-                port_mac: EthernetAddress(port_mac),
-                next_hop_mac: EthernetAddress(mac),
+                port_mac,
+                next_hop_mac: mac,
             };
             match xmit::rewrite_ether(m.data_mut(), link) {
                 Ok(()) => self.send(port, m),
@@ -431,7 +444,7 @@ impl<'a> Worker<'a> {
         let Some(sender) = view.source_for(next_hop) else {
             return;
         };
-        let frame = crate::l2::arp::request(view.mac, sender, next_hop);
+        let frame = fastpath::l2::arp::request(view.mac, sender, next_hop);
         self.originate(port, &frame);
     }
 
@@ -493,7 +506,7 @@ impl<'a> Worker<'a> {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
             for &(ip, _) in &view.addrs {
-                self.originate(port, &crate::l2::arp::gratuitous(view.mac, ip));
+                self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
             }
         }
         self.flush();

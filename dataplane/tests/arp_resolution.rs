@@ -3,9 +3,10 @@
 //! `no_neighbor`; a gratuitous ARP moves a neighbour to its new MAC.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
-use common::packet::{arp_request, tcp, Arp, Eth, Ip, Mac, Tcp};
+use fixtures::packet::{arp_request, tcp, Arp, Eth, Ip, Mac, Tcp};
 use fixtures::topo::{self, FROM_ROUTER, PORT_MAC, VIP};
 use std::net::Ipv4Addr;
 

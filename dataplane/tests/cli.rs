@@ -2,6 +2,8 @@
 //! clean failures for configurations DPDK cannot bring up.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use std::process::{Command, Output};
 
@@ -162,4 +164,78 @@ fn sigterm_stops_ports_and_flushes_counters() {
         "one gratuitous ARP and five replies"
     );
     assert_eq!(stats["ports"][0]["device"], "net_pcap0");
+}
+
+/// A pcap-driven configuration whose `[dataplane]` has `dataplane` in it.
+fn with_dataplane(dir: &std::path::Path, dataplane: &str) -> std::path::PathBuf {
+    let (rx, tx) = (dir.join("in.pcap"), dir.join("out.pcap"));
+    common::write_pcap(&rx, &[]);
+    let config = dir.join("rvsd.toml");
+    let text = format!(
+        "[eal]\n{}\n{}[dataplane]\n{dataplane}\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
+        common::pcap_eal_args(&rx, &tx),
+        common::control_section(dir, "")
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+#[test]
+fn connection_tables_larger_than_the_memory_are_refused_with_their_size() {
+    let dir = common::scratch();
+    let config = with_dataplane(dir.path(), "conn_table_size = 2147483648");
+    let out = rvsd(&["--config", config.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "[dataplane] conn_table_size = 2147483648 takes 200.0 GiB per worker, 200.0 GiB in all"
+        ) && err.contains("GiB of memory is available"),
+        "{err}"
+    );
+}
+
+#[test]
+fn sigint_interrupts_the_allocation_of_a_large_connection_table() {
+    use std::io::{BufRead, BufReader};
+    let dir = common::scratch();
+    // 2^26 entries: 6.3 GiB, seconds of page faults.
+    let config = with_dataplane(dir.path(), "conn_table_size = 67108864");
+    let mut child = Command::new(common::rvsd_bin())
+        .args(["--config", config.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn rvsd");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        log += &line;
+        log += "\n";
+        if line.contains("allocating connection tables") {
+            break;
+        }
+    }
+    let asked = std::time::Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    for line in lines {
+        log += &line.unwrap();
+        log += "\n";
+    }
+    let status = child.wait().unwrap();
+    let took = asked.elapsed();
+    assert_eq!(status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("interrupted while allocating the connection tables"),
+        "{log}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "took {took:?}: {log}"
+    );
 }

@@ -1,43 +1,20 @@
-//! DR fixture table (`fixtures/dr.rs`): the same conversation through the pure pipeline
-//! and through `rvsd` on `net_pcap`, compared byte for byte, with the drop counters and the
+//! DR fixture table (`fastpath/tests/fixtures/dr.rs`): the same conversation as the pure pipeline runs
+//! in `fastpath/tests`, through `rvsd` on `net_pcap`, compared byte for byte, with the drop counters and the
 //! per-service / per-real counters.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
+mod golden;
 
-use fixtures::{dr, pure, topo};
-
-#[test]
-fn pipeline_follows_the_dr_fixture_table() {
-    pure::assert_table(
-        &dr::config(),
-        topo::PORT_MAC,
-        &dr::fixtures(),
-        &dr::expected_counters(),
-    );
-}
+use fixtures::{dr, topo};
 
 #[test]
 fn rvsd_forwards_the_dr_fixture_table_on_net_pcap() {
-    fixtures::assert_rvsd(
+    golden::assert_rvsd(
         &dr::config(),
         topo::announcements(),
         &dr::fixtures(),
         &dr::expected_counters(),
-    );
-}
-
-/// Weight 0 on a real server with an established connection (the worker adopting a new
-/// snapshot, as after `rvsadm -e -w 0` or a SIGHUP reload): the connection keeps going to it,
-/// new connections go elsewhere. (rvsd's own reload path is covered by the rvsadm tests.)
-#[test]
-fn pipeline_keeps_connections_of_a_quiesced_dr_real() {
-    pure::assert_reconfigured(
-        &dr::config(),
-        &dr::config_with(0),
-        topo::PORT_MAC,
-        &dr::before_quiesce(),
-        &dr::after_quiesce(),
-        &dr::quiesce_counters(),
     );
 }

@@ -4,11 +4,12 @@
 //! mid-request, socket permissions, and a second rvsd on the same socket.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
 use common::live::Live;
-use common::packet::{padded, tcp, udp, Ip};
 use conf::proto::{self, Request, Response, ServiceKey, MAX_RESPONSE};
+use fixtures::packet::{padded, tcp, udp, Ip};
 use fixtures::topo::*;
 use std::io::{Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -450,7 +451,7 @@ fn every_command_changes_the_live_state() {
         );
     }
     want += "\nDrop reason               lcore 1    total\n";
-    for reason in dataplane::verdict::DropReason::ALL {
+    for reason in fastpath::verdict::DropReason::ALL {
         let n = u64::from(reason.as_str() == "no_service");
         want += &format!("{:<24}{n:>9}{n:>9}\n", reason.as_str());
     }
@@ -474,7 +475,7 @@ fn drops_of_two_workers_are_listed_by_reason() {
     foreign[5] = 0x99;
     let body = NETWORK_BODY.replace("workers = [1]", "workers = [1, 2]");
     let live = Live::start_queues("", &body, &[vec![foreign], vec![stray.clone(), stray]]);
-    let reasons = dataplane::verdict::DropReason::ALL;
+    let reasons = fastpath::verdict::DropReason::ALL;
     let mut table = String::from("Drop reason               lcore 1  lcore 2    total\n");
     for reason in reasons {
         let (a, b) = match reason.as_str() {

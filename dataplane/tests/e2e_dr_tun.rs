@@ -2,6 +2,8 @@
 //! client directly; rvsd only sees the client's packets.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use common::lvs::{self, Mode};
 

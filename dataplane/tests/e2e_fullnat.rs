@@ -3,6 +3,8 @@
 //! (stock nginx) or from TOA (seen in a capture on the real server).
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use common::lvs::{self, Backend, Mode, Options, CIP, LIP, VIP};
 use std::collections::{BTreeMap, BTreeSet};

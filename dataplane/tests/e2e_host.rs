@@ -9,6 +9,8 @@
 //! itself); AF_PACKET still sees every frame.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use common::netns::{try_run, Topology};
 use std::time::{Duration, Instant};

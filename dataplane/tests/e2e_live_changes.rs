@@ -5,6 +5,8 @@
 //! no new connections.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use common::lvs::{self, Mode, ECHO_PORT, VIP};
 use std::process::{Command, Stdio};

@@ -2,6 +2,8 @@
 //! addresses with ARP and pings them through `net_af_packet` over a veth pair.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use common::netns::{try_run, Topology};
 

@@ -1,6 +1,8 @@
 //! LVS-NAT with real TCP: a client fetches pages from three real servers through rvsd.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
 
 use common::lvs::{self, Mode};
 

@@ -1,12 +1,15 @@
-//! FULLNAT fixture tables (`fixtures/fullnat.rs`): the same conversations through the pure
-//! pipeline and through `rvsd` on `net_pcap`, compared byte for byte, with the drop
-//! counters, the per-real counters, the TOA/PROXY event totals and the local-address usage.
+//! FULLNAT fixture tables (`fastpath/tests/fixtures/fullnat.rs`): the conversations the pure
+//! pipeline runs in `fastpath/tests`, through `rvsd` on `net_pcap`, compared byte for byte,
+//! with the drop counters, the per-real counters, the TOA/PROXY event totals and the
+//! local-address usage; the hand-over of replies between two workers; flow-rule steering.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
+mod golden;
 
-use dataplane::process::Pipeline;
-use dataplane::snapshot::Snapshot;
+use fastpath::pipeline::Pipeline;
+use fastpath::snapshot::Snapshot;
 use fixtures::{fullnat, pure, topo};
 
 /// The tests of this file run one at a time: the exhaustion tables are 64 514 rows, and an
@@ -14,34 +17,6 @@ use fixtures::{fullnat, pure, topo};
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Asserts the TOA/PROXY totals and the local-address usage a pipeline reports.
-fn assert_pipeline_fullnat(
-    pipeline: &Pipeline,
-    snapshot: &Snapshot,
-    events: (u64, u64, u64),
-    usage: &[(&str, &str, u64, u64)],
-) {
-    let e = pipeline.events();
-    assert_eq!(
-        (e.toa_inserted, e.toa_no_room, e.proxy_inserted),
-        events,
-        "(toa_inserted, toa_no_room, proxy_inserted)"
-    );
-    pipeline.publish_laddr_usage(snapshot);
-    for &(vip, proto, conns, conflicts) in usage {
-        let service = snapshot
-            .services
-            .iter()
-            .find(|s| s.vip.to_string() == vip && s.proto.as_str() == proto)
-            .unwrap_or_else(|| panic!("no service {proto} {vip}"));
-        assert_eq!(
-            service.laddr_usage.totals(),
-            vec![(fullnat::LIP, conns, conflicts)],
-            "{proto} {vip}: (local address, connections, conflicts)"
-        );
-    }
 }
 
 /// Asserts the same in a `--stats-json` document.
@@ -75,19 +50,6 @@ fn assert_json_fullnat(
     }
 }
 
-#[test]
-fn pipeline_follows_the_fullnat_fixture_table() {
-    let _serial = serial();
-    let body = fullnat::config();
-    let table = fullnat::table(None);
-    let snapshot = pure::snapshot(&body, topo::PORT_MAC);
-    let mut pipeline = pure::pipeline(&body, &snapshot);
-    let failures = pure::run(&mut pipeline, &snapshot, &table.rows, |i| i as u64);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    pure::assert_counters(&snapshot, &fullnat::expected_counters());
-    assert_pipeline_fullnat(&pipeline, &snapshot, fullnat::EVENTS, &fullnat::LADDR_USAGE);
-}
-
 /// rvsd's ISNs are secret and time-based: they are read from the SYNs it forwarded, and
 /// every later segment of each connection must carry the same δ (see the fixture module).
 #[test]
@@ -104,7 +66,7 @@ fn rvsd_forwards_the_fullnat_fixture_table_on_net_pcap() {
         nominal.inputs(),
         "the inputs do not depend on rvs's ISNs"
     );
-    fixtures::check_rvsd(
+    golden::check_rvsd(
         &run,
         announcements,
         &table.rows,
@@ -113,46 +75,12 @@ fn rvsd_forwards_the_fullnat_fixture_table_on_net_pcap() {
     assert_json_fullnat(&run.stats, fullnat::EVENTS, &fullnat::LADDR_USAGE);
 }
 
-/// PROXY protocol and a lost first segment: the real server's acknowledgments and SACK edges
-/// inside the header's sequence range, and ICMP errors quoting the first segment (pure
-/// pipeline only: see `fullnat::proxy_lost_first_segment`).
-#[test]
-fn pipeline_maps_the_proxy_header_range_back_to_the_client_isn() {
-    let _serial = serial();
-    let body = fullnat::config();
-    let snapshot = pure::snapshot(&body, topo::PORT_MAC);
-    let mut pipeline = pure::pipeline(&body, &snapshot);
-    let table = fullnat::proxy_lost_first_segment();
-    let failures = pure::run(&mut pipeline, &snapshot, &table, |i| i as u64);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    pure::assert_counters(&snapshot, &fullnat::proxy_lost_first_segment_counters());
-    assert_eq!(pipeline.events().proxy_inserted, 3);
-}
-
-#[test]
-fn pipeline_exhausts_the_local_ports_towards_one_real_server() {
-    let _serial = serial();
-    let body = fullnat::exhaustion_config();
-    let snapshot = pure::snapshot(&body, topo::PORT_MAC);
-    let mut pipeline = pure::pipeline(&body, &snapshot);
-    let table = fullnat::exhaustion();
-    let failures = pure::run(&mut pipeline, &snapshot, &table, |i| i as u64);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    pure::assert_counters(&snapshot, &fullnat::exhaustion_counters());
-    assert_pipeline_fullnat(
-        &pipeline,
-        &snapshot,
-        (0, 0, 0),
-        &fullnat::EXHAUSTION_LADDR_USAGE,
-    );
-}
-
 #[test]
 fn rvsd_exhausts_the_local_ports_towards_one_real_server() {
     let _serial = serial();
     let body = fullnat::exhaustion_config();
     let table = fullnat::exhaustion();
-    let run = fixtures::assert_rvsd(
+    let run = golden::assert_rvsd(
         &body,
         fullnat::announcements(),
         &table,
@@ -175,39 +103,6 @@ fn rvsd_exhausts_the_local_ports_towards_one_real_server() {
     );
 }
 
-/// A FULLNAT connection that expires gives its local port back to its pool's count
-/// (`laddrs[].conns`, `rvsadm -G`), as one removed on reuse does; the cursor keeps going.
-#[test]
-fn pipeline_gives_local_ports_back_when_connections_expire() {
-    let _serial = serial();
-    let body = format!("{}\n[timeouts]\nudp = 5\n", fullnat::exhaustion_config());
-    let snapshot = pure::snapshot(&body, topo::PORT_MAC);
-    let mut pipeline = pure::pipeline(&body, &snapshot);
-    let rows = fullnat::exhaustion();
-    let usage = |pipeline: &Pipeline, conns: u64| {
-        assert_pipeline_fullnat(
-            pipeline,
-            &snapshot,
-            (0, 0, 0),
-            &[("10.0.0.100:54", "udp", conns, 0)],
-        );
-    };
-    // Two flows at 0 ms, from LIP:P0 and LIP:P0+1.
-    let failures = pure::run(&mut pipeline, &snapshot, &rows[..2], |_| 0);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    usage(&pipeline, 2);
-    // UDP timeout 5 s: gone one expiry tick (16 ms) after, with expiry every 10 ms.
-    for now in (0..=5_032).step_by(10) {
-        pipeline.expire(now, 64);
-    }
-    assert_eq!(pipeline.conns(), 0, "both flows expired");
-    usage(&pipeline, 0);
-    // A new flow takes the next port, P0+2.
-    let failures = pure::run(&mut pipeline, &snapshot, &rows[2..3], |_| 5_040);
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    usage(&pipeline, 1);
-}
-
 /// A UDP FULLNAT service on two workers with `extra` in `[dataplane]`: udp VIP:54 → RS1:54
 /// from the local address.
 fn two_worker_config(extra: &str) -> String {
@@ -218,11 +113,11 @@ fn two_worker_config(extra: &str) -> String {
 /// server's reply to the local port the owner picks, what the owner sends for each),
 /// computed by the owner's pure pipeline (rvsd's pools are seeded the same way).
 fn two_worker_flow(body: &str, owner: usize, cport: u16) -> (Vec<u8>, Vec<u8>, Vec<Vec<u8>>) {
-    use common::packet::{padded, udp, Ip};
-    use dataplane::frame::{Frame, VecFrame};
-    use dataplane::verdict::Verdict;
+    use fastpath::frame::{Frame, VecFrame};
+    use fastpath::verdict::Verdict;
+    use fixtures::packet::{padded, udp, Ip};
     use topo::{from, C1, CLIENT_TTL, DNS_ANSWER, FROM_ROUTER, VIP};
-    assert_eq!(dataplane::process::owner(C1, cport, 2), owner);
+    assert_eq!(fastpath::pipeline::owner(C1, cport, 2), owner);
     let config = pure::config(body);
     let snapshot = Snapshot::build(&config, &[topo::PORT_MAC], None, 2).unwrap();
     let mut pipeline = Pipeline::new(owner, 2, 64, &snapshot, 0).unwrap();
@@ -241,7 +136,7 @@ fn two_worker_flow(body: &str, owner: usize, cport: u16) -> (Vec<u8>, Vec<u8>, V
     ));
     let sent = send(&query);
     let lport = u16::from_be_bytes([sent[34], sent[35]]);
-    assert_eq!(dataplane::laddr::owner(lport, 2), owner, "lport {lport}");
+    assert_eq!(fastpath::laddr::owner(lport, 2), owner, "lport {lport}");
     let reply = padded(udp(
         from(fullnat::RS1_MAC),
         Ip::new(fullnat::RS1, fullnat::LIP),
@@ -266,12 +161,12 @@ fn rvsd_hands_fullnat_replies_over_when_the_device_has_no_flow_rules() {
     // A client port of C1 that worker 1 owns, then one that worker 0 owns.
     let cports: Vec<u16> = (1024..)
         .take(64)
-        .filter(|&p| dataplane::process::owner(topo::C1, p, 2) == 1)
+        .filter(|&p| fastpath::pipeline::owner(topo::C1, p, 2) == 1)
         .take(1)
         .chain(
             (1024..)
                 .take(64)
-                .filter(|&p| dataplane::process::owner(topo::C1, p, 2) == 0)
+                .filter(|&p| fastpath::pipeline::owner(topo::C1, p, 2) == 0)
                 .take(1),
         )
         .collect();
@@ -318,7 +213,7 @@ fn rvsd_hands_fullnat_replies_over_when_the_device_has_no_flow_rules() {
 fn rvsd_refuses_to_start_when_rte_flow_is_required_and_refused() {
     let _serial = serial();
     let body = two_worker_config("laddr_steering = \"rte_flow\"\n");
-    let query = common::packet::arp_request([2, 0, 0, 0, 0, 0xc1], topo::ROUTER, topo::DIP);
+    let query = fixtures::packet::arp_request([2, 0, 0, 0, 0, 0xc1], topo::ROUTER, topo::DIP);
     let run = common::run_pcap_queues(&body, &[vec![query], Vec::new()]);
     assert_eq!(run.status.code(), Some(1), "{}", run.log);
     let line = run
@@ -351,7 +246,7 @@ fn rvsd_tries_flow_rules_when_a_local_address_is_added_live() {
         .replace("laddrs = [\"10.0.0.200\"]\n", "")
         .replace("mode = \"fullnat\"", "mode = \"nat\"");
     assert!(!body.contains("laddrs"), "{body}");
-    let arp = common::packet::arp_request([2, 0, 0, 0, 0, 0xc1], topo::ROUTER, topo::DIP);
+    let arp = fixtures::packet::arp_request([2, 0, 0, 0, 0, 0xc1], topo::ROUTER, topo::DIP);
     let live = common::live::Live::start_queues("", &body, &[vec![arp], Vec::new()]);
     let first = live.log();
     assert!(
@@ -393,49 +288,5 @@ fn rvsd_tries_flow_rules_when_a_local_address_is_added_live() {
             .as_str()
             .is_some_and(|r| r.contains("rte_flow_validate")),
         "{steering}"
-    );
-}
-
-/// `[dataplane] laddr_ports` bounds the local ports: with [40000, 40003] the first four flows
-/// towards one real server take exactly those four ports (in the order the seeded cursor
-/// walks them), and the fifth is refused as `laddr_exhausted`.
-#[test]
-fn pipeline_takes_local_ports_from_the_configured_range_only() {
-    use common::packet::{self, Ip};
-    use dataplane::frame::{Frame, VecFrame};
-    use dataplane::verdict::{DropReason, Verdict};
-    let _serial = serial();
-    let body = fullnat::exhaustion_config().replace(
-        "conn_table_size = 65536",
-        "conn_table_size = 65536\nladdr_ports = [40000, 40003]",
-    );
-    assert!(body.contains("laddr_ports"));
-    let snapshot = pure::snapshot(&body, topo::PORT_MAC);
-    let mut pipeline = pure::pipeline(&body, &snapshot);
-    let mut send = |cport: u16| {
-        let ip = Ip::new(topo::C1, topo::VIP).ttl(topo::CLIENT_TTL);
-        let input = packet::udp(topo::FROM_ROUTER, ip, cport, 54, b"q");
-        let mut frame = VecFrame::new(&input);
-        let verdict = pipeline.packet(&snapshot, 0, &mut frame, 0);
-        (verdict, frame.data().to_vec())
-    };
-    let mut ports: Vec<u16> = (0..4)
-        .map(|n| {
-            let (verdict, out) = send(2000 + n);
-            assert_eq!(verdict, Verdict::Tx { port: 0 }, "flow {n}");
-            assert_eq!(
-                out[26..30],
-                fullnat::LIP.octets(),
-                "flow {n}: from the local address"
-            );
-            packet::get_u16(&out, 34)
-        })
-        .collect();
-    ports.sort_unstable();
-    assert_eq!(ports, [40000, 40001, 40002, 40003]);
-    assert_eq!(
-        send(2004).0,
-        Verdict::Drop(DropReason::LaddrExhausted),
-        "the range is used up"
     );
 }

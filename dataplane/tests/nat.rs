@@ -1,43 +1,20 @@
-//! NAT fixture table (`fixtures/nat.rs`): the same conversation through the pure pipeline
-//! and through `rvsd` on `net_pcap`, compared byte for byte, with the drop counters and the
+//! NAT fixture table (`fastpath/tests/fixtures/nat.rs`): the same conversation as the pure pipeline runs
+//! in `fastpath/tests`, through `rvsd` on `net_pcap`, compared byte for byte, with the drop counters and the
 //! per-service / per-real counters.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
+mod golden;
 
-use fixtures::{nat, pure, topo};
-
-#[test]
-fn pipeline_follows_the_nat_fixture_table() {
-    pure::assert_table(
-        &nat::config(),
-        topo::PORT_MAC,
-        &nat::fixtures(),
-        &nat::expected_counters(),
-    );
-}
+use fixtures::{nat, topo};
 
 #[test]
 fn rvsd_forwards_the_nat_fixture_table_on_net_pcap() {
-    fixtures::assert_rvsd(
+    golden::assert_rvsd(
         &nat::config(),
         topo::announcements(),
         &nat::fixtures(),
         &nat::expected_counters(),
-    );
-}
-
-/// Weight 0 on a real server with an established connection (the worker adopting a new
-/// snapshot, as after `rvsadm -e -w 0` or a SIGHUP reload): the connection keeps going to it,
-/// new connections go elsewhere. (rvsd's own reload path is covered by the rvsadm tests.)
-#[test]
-fn pipeline_keeps_connections_of_a_quiesced_nat_real() {
-    pure::assert_reconfigured(
-        &nat::config(),
-        &nat::config_with(0),
-        topo::PORT_MAC,
-        &nat::before_quiesce(),
-        &nat::after_quiesce(),
-        &nat::quiesce_counters(),
     );
 }

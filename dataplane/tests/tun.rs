@@ -1,43 +1,20 @@
-//! TUN fixture table (`fixtures/tun.rs`): the same conversation through the pure pipeline
-//! and through `rvsd` on `net_pcap`, compared byte for byte, with the drop counters and the
+//! TUN fixture table (`fastpath/tests/fixtures/tun.rs`): the same conversation as the pure pipeline runs
+//! in `fastpath/tests`, through `rvsd` on `net_pcap`, compared byte for byte, with the drop counters and the
 //! per-service / per-real counters.
 
 mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
+mod golden;
 
-use fixtures::{pure, topo, tun};
-
-#[test]
-fn pipeline_follows_the_tun_fixture_table() {
-    pure::assert_table(
-        &tun::config(),
-        topo::PORT_MAC,
-        &tun::fixtures(),
-        &tun::expected_counters(),
-    );
-}
+use fixtures::{topo, tun};
 
 #[test]
 fn rvsd_forwards_the_tun_fixture_table_on_net_pcap() {
-    fixtures::assert_rvsd(
+    golden::assert_rvsd(
         &tun::config(),
         topo::announcements(),
         &tun::fixtures(),
         &tun::expected_counters(),
-    );
-}
-
-/// Weight 0 on a real server with an established connection (the worker adopting a new
-/// snapshot, as after `rvsadm -e -w 0` or a SIGHUP reload): the connection keeps going to it,
-/// new connections go elsewhere. (rvsd's own reload path is covered by the rvsadm tests.)
-#[test]
-fn pipeline_keeps_connections_of_a_quiesced_tun_real() {
-    pure::assert_reconfigured(
-        &tun::config(),
-        &tun::config_with(0),
-        topo::PORT_MAC,
-        &tun::before_quiesce(),
-        &tun::after_quiesce(),
-        &tun::quiesce_counters(),
     );
 }

@@ -17,7 +17,7 @@
 //! not above the number of frames, so it cancels when runs of two lengths are subtracted.
 //!
 //! With `--burst N` the frames go through in bursts of N as in a worker: each burst is first
-//! passed to `Pipeline::prefetch`, then to `Pipeline::packet_hinted`. The instruction counts of
+//! passed to `Pipeline::prefetch`, then to `Pipeline::packet_parsed`. The instruction counts of
 //! `dataplane_bench` use one frame at a time; timing both (natively, not under callgrind) with
 //! many flows shows what the prefetch saves in cache misses, e.g.
 //! `time pipeline_ipp --mode nat --case established --packets 20000000 --burst 32`.
@@ -26,10 +26,10 @@
 
 use bench::lab::{self, Mode, Packet, FRAME_LEN, PORT0_MAC, PORT1_MAC};
 use clap::Parser;
-use dataplane::frame::{Frame, VecFrame};
-use dataplane::process::{Hint, Pipeline};
-use dataplane::snapshot::Snapshot;
-use dataplane::verdict::Verdict;
+use fastpath::frame::{Frame, VecFrame};
+use fastpath::pipeline::{Parsed, Pipeline};
+use fastpath::snapshot::Snapshot;
+use fastpath::verdict::Verdict;
 use std::hint::black_box;
 use std::process::ExitCode;
 
@@ -176,17 +176,17 @@ fn process_bursts(
 ) -> u64 {
     let mut sent = 0;
     let mut next = 0;
-    let mut hints = vec![Hint::default(); bufs.len()];
+    let mut parsed = vec![Parsed::default(); bufs.len()];
     while next < packets as usize {
         let n = bufs.len().min(packets as usize - next);
         for (k, buf) in bufs[..n].iter_mut().enumerate() {
             buf.set_data(&frames[(next + k) % frames.len()]);
         }
-        for (buf, hint) in bufs[..n].iter().zip(hints.iter_mut()) {
-            *hint = pipeline.prefetch(snapshot, 0, buf.data());
+        for (buf, p) in bufs[..n].iter().zip(parsed.iter_mut()) {
+            *p = pipeline.prefetch(snapshot, 0, buf.data());
         }
-        for (buf, hint) in bufs[..n].iter_mut().zip(&hints) {
-            let verdict = pipeline.packet_hinted(snapshot, 0, buf, NOW, *hint);
+        for (buf, p) in bufs[..n].iter_mut().zip(&parsed) {
+            let verdict = pipeline.packet_parsed(snapshot, 0, buf, NOW, p);
             sent += u64::from(verdict == TO_REALS);
         }
         next += n;

@@ -7,8 +7,8 @@
 
 use super::mempool::Mempool;
 use super::port::{Receive, Transmit};
-use crate::frame::Frame;
 use dpdk_sys::rte_mbuf;
+use fastpath::frame::Frame;
 use std::ptr::NonNull;
 
 /// The largest burst rvs handles at once (DPDK's customary 32 is the default; see conf).

@@ -9,9 +9,9 @@
 use super::bucket::TokenBucket;
 use crate::dpdk::mbuf::Mbuf;
 use crate::dpdk::mempool::Mempool;
-use crate::frame::Frame;
-use crate::verdict::PuntReason;
 use crossbeam::queue::ArrayQueue;
+use fastpath::frame::Frame;
+use fastpath::verdict::PuntReason;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Frames one worker may have waiting for the exception thread (a few milliseconds of

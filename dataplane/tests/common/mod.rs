@@ -5,7 +5,9 @@
 pub mod live;
 pub mod lvs;
 pub mod netns;
-pub mod packet;
+
+/// Frame builders, shared with the fixture tables of the pure pipeline.
+pub use crate::fixtures::packet;
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -261,7 +263,7 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 pub fn assert_frames_eq(what: &str, expected: &[Vec<u8>], actual: &[Vec<u8>]) {
     for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
         if e != a {
-            panic!("{what}: frame #{i} differs\n{}", hex_diff(e, a));
+            panic!("{what}: frame #{i} differs\n{}", packet::hex_diff(e, a));
         }
     }
     assert_eq!(
@@ -273,42 +275,9 @@ pub fn assert_frames_eq(what: &str, expected: &[Vec<u8>], actual: &[Vec<u8>]) {
         actual
             .get(expected.len())
             .or(expected.get(actual.len()))
-            .map(|f| hex(f))
+            .map(|f| packet::hex(f))
             .unwrap_or_default()
     );
-}
-
-/// Side-by-side hex dump of two frames, 16 bytes a row, rows that differ marked with `!`.
-pub fn hex_diff(expected: &[u8], actual: &[u8]) -> String {
-    let first = expected
-        .iter()
-        .zip(actual)
-        .position(|(a, b)| a != b)
-        .unwrap_or(expected.len().min(actual.len()));
-    let mut out = format!(
-        "lengths: expected {} actual {}; first difference at byte {first} (0x{first:x})\n",
-        expected.len(),
-        actual.len()
-    );
-    let rows = expected.len().max(actual.len()).div_ceil(16);
-    for row in 0..rows {
-        let r = row * 16..(row * 16 + 16);
-        let e = expected
-            .get(r.start..r.end.min(expected.len()))
-            .unwrap_or(&[]);
-        let a = actual.get(r.start..r.end.min(actual.len())).unwrap_or(&[]);
-        let mark = if e == a { ' ' } else { '!' };
-        out += &format!("{mark} {:04x}  {:<47}  |  {}\n", r.start, hex(e), hex(a));
-    }
-    out
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Parses "a.b.c.d".

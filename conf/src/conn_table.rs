@@ -1,0 +1,97 @@
+//! What `[dataplane] conn_table_size` costs: the connection table is allocated whole at
+//! start-up, once per worker, so its limit and its size in bytes are known before any
+//! traffic. The data plane's table (`dataplane/src/conn/table.rs`) is built to these numbers
+//! and its tests assert them.
+
+/// Largest `conn_table_size`: the table keeps slab indices and a direction bit together in
+/// the `u32` values of its index.
+pub const MAX_CONN_TABLE_SIZE: u32 = 1 << 31;
+
+/// Bytes of one slab entry (`Option<Conn<D>>` with an 8-byte `D`).
+pub const CONN_ENTRY_BYTES: u64 = 72;
+
+/// Bytes of one timer-wheel link; there is one per entry and one per wheel slot.
+const WHEEL_LINK_BYTES: u64 = 8;
+
+/// Wheel slots plus the due list, each with a sentinel link.
+const WHEEL_SENTINELS: u64 = (1 << 16) + 1;
+
+/// Index buckets reserved per entry: two keys per connection at most, at most half full.
+const INDEX_KEYS_PER_ENTRY_X2: u64 = 7;
+
+/// Bytes of one index bucket: a `u32` value and a control byte.
+const INDEX_BUCKET_BYTES: u64 = 5;
+
+/// Control bytes hashbrown adds past the last bucket (`Group::WIDTH` on x86-64).
+const INDEX_GROUP_WIDTH: u64 = 16;
+
+/// Bytes one worker's connection table of `entries` entries allocates at start-up: slab
+/// entries, wheel links and the index (hashbrown rounds `3.5 × entries × 8/7` buckets up to a
+/// power of two, so 4 to 8 buckets per entry).
+pub fn conn_table_bytes(entries: u64) -> u64 {
+    let slab = entries.saturating_mul(CONN_ENTRY_BYTES);
+    let wheel = entries
+        .saturating_add(WHEEL_SENTINELS)
+        .saturating_mul(WHEEL_LINK_BYTES);
+    let reserved = entries.saturating_mul(INDEX_KEYS_PER_ENTRY_X2).div_ceil(2);
+    let buckets = if reserved < 15 {
+        // hashbrown's small tables.
+        16
+    } else {
+        (reserved.saturating_mul(8) / 7).next_power_of_two()
+    };
+    let index = buckets
+        .saturating_mul(INDEX_BUCKET_BYTES)
+        .saturating_add(INDEX_GROUP_WIDTH);
+    slab.saturating_add(wheel).saturating_add(index)
+}
+
+/// `bytes` in the largest binary unit that keeps a number ≥ 1, with one decimal.
+pub(crate) fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_conn_table_bytes() {
+        // 2^20 entries: 4 buckets each, 100.5 bytes per entry plus the sentinels.
+        let n = 1u64 << 20;
+        assert_eq!(
+            conn_table_bytes(n),
+            n * 72 + (n + 65537) * 8 + 4 * n * 5 + 16
+        );
+        // Just above a power of two: 8 buckets each.
+        let n = (1u64 << 20) + 1;
+        assert_eq!(
+            conn_table_bytes(n),
+            n * 72 + (n + 65537) * 8 + (8 << 20) * 5 + 16
+        );
+        assert_eq!(conn_table_bytes(1), 72 + 65538 * 8 + 16 * 5 + 16);
+        assert_eq!(
+            human_bytes(conn_table_bytes(u64::from(MAX_CONN_TABLE_SIZE))),
+            "200.0 GiB"
+        );
+    }
+
+    #[test]
+    fn test_human_bytes() {
+        assert_eq!(human_bytes(1000), "1000 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(100 << 20), "100.0 MiB");
+        assert_eq!(human_bytes(u64::MAX), "16777216.0 TiB");
+    }
+}

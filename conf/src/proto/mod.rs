@@ -1,0 +1,752 @@
+//! The control protocol between `rvsadm` (or any client) and `rvsd`, spoken over the UNIX
+//! stream socket of `[control] socket`.
+//!
+//! # Framing
+//!
+//! Every message is one frame: a 4-byte big-endian length, then that many bytes of JSON. A
+//! request frame is `{"version": 1, "body": <Request>}`, a response frame
+//! `{"version": 1, "body": <Response>}`. The server answers every request frame with exactly one
+//! response frame, in order, and a client may send several requests over one connection.
+//! Requests are limited to [`MAX_REQUEST`] bytes and responses to [`MAX_RESPONSE`]; a reader
+//! rejects a larger length before reading the body.
+//!
+//! In a request, `"op"` must be the first member of the body object (as every encoder writes
+//! it), and a batch holds at most [`MAX_BATCH`] changes and no batch: with these rules a
+//! request decodes straight into its types, so a frame costs at most about twice its size to
+//! read, whatever it holds.
+//!
+//! # Versioning
+//!
+//! [`VERSION`] changes whenever a message changes incompatibly. A server that receives another
+//! version answers with [`Response::Error`] and keeps the connection; the envelope stays the
+//! same across versions so that this error can always be read.
+//!
+//! # Semantics
+//!
+//! The requests are the operations of `ipvsadm` 1.26 (`-A -E -D -C -a -e -d -Z --set -L`) and
+//! DPVS's local-address commands (`-P -Q -G`), with ipvsadm's defaults already applied by the
+//! client: a request says everything (`-E` and `-e` replace every attribute, as the kernel's
+//! `IP_VS_SO_SET_EDIT*` do). Errors carry the message `ipvsadm` prints for the same failure.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::echo;
+use crate::model::{Mode, Proto, Timeouts};
+
+mod decode;
+
+pub use decode::MAX_BATCH;
+
+/// Protocol version carried in every frame.
+pub const VERSION: u32 = 1;
+
+/// Largest request body: a restore (`-R`) of 10 000 services with 7 reals each fits even at
+/// the longest spellings (some 80 000 lines); decoding a frame costs about its size again.
+pub const MAX_REQUEST: usize = 16 << 20;
+
+/// Largest response body. Connection listings are paged ([`Request::ListConns`]) so that no
+/// response approaches it; service listings of thousands of services with hundreds of reals
+/// each do.
+pub const MAX_RESPONSE: usize = 256 << 20;
+
+/// IPVS version `ipvsadm -L` reports in its first line (`IP_VS_VERSION_CODE` 1.2.1).
+pub const IPVS_VERSION: u32 = 0x01_02_01;
+
+/// A virtual service: what `-t`/`-u` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServiceKey {
+    /// `-t` (TCP) or `-u` (UDP).
+    pub proto: Proto,
+    /// Virtual address and port; port 0 is a persistent all-ports service.
+    pub vip: SocketAddrV4,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.proto, self.vip)
+    }
+}
+
+/// `-A`/`-E`: everything ipvsadm sends for a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// The service.
+    pub key: ServiceKey,
+    /// `-s`, a scheduler name (ipvsadm's default `wlc` already applied).
+    pub sched: String,
+    /// `-p` seconds; 0 = not persistent.
+    pub persistence: u32,
+    /// `-M`, the persistence granularity (default 255.255.255.255).
+    pub netmask: Ipv4Addr,
+}
+
+/// `-a`/`-e`: everything ipvsadm sends for a real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestSpec {
+    /// `-r`, with ipvsadm's port rules applied (no port = the vip port; `-g`/`-i`: the vip port).
+    pub addr: SocketAddrV4,
+    /// `-g`/`-i`/`-m`/`-b`.
+    pub mode: Mode,
+    /// `-w`, 0..=65535.
+    pub weight: u16,
+    /// `-x`, 0 = unlimited.
+    pub u_threshold: u32,
+    /// `-y`, 0 = derived from `-x`.
+    pub l_threshold: u32,
+}
+
+/// The three timeouts of `ipvsadm --set tcp tcpfin udp`, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutValues {
+    /// TCP ESTABLISHED.
+    pub tcp: u32,
+    /// TCP FIN_WAIT.
+    pub tcp_fin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+impl From<Timeouts> for TimeoutValues {
+    fn from(t: Timeouts) -> TimeoutValues {
+        TimeoutValues {
+            tcp: t.tcp,
+            tcp_fin: t.tcp_fin,
+            udp: t.udp,
+        }
+    }
+}
+
+/// A request from a client. It is decoded by hand ([`decode`]) so that a hostile body never
+/// costs more than a small multiple of its size; `"op"` must come first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// Version and connection table size, for `IP Virtual Server version 1.2.1 (size=N)`.
+    Info,
+    /// `-A`. Fails if the service exists.
+    AddService {
+        /// The new service.
+        service: ServiceSpec,
+    },
+    /// `-E`: replaces scheduler, persistence and netmask.
+    EditService {
+        /// The service and its new attributes.
+        service: ServiceSpec,
+    },
+    /// `-D`.
+    DelService {
+        /// The service to delete.
+        service: ServiceKey,
+    },
+    /// `-C`: deletes every service (timeouts stay).
+    Clear,
+    /// `-a`: the new real server goes to the head of the service's list, as in the kernel.
+    AddDest {
+        /// Its service.
+        service: ServiceKey,
+        /// The new real server.
+        dest: DestSpec,
+    },
+    /// `-e`: replaces every attribute of the real server `dest.addr`; it keeps its place.
+    EditDest {
+        /// Its service.
+        service: ServiceKey,
+        /// The real server and its new attributes.
+        dest: DestSpec,
+    },
+    /// `-d`.
+    DelDest {
+        /// Its service.
+        service: ServiceKey,
+        /// The real server to delete.
+        addr: SocketAddrV4,
+    },
+    /// `-Z`: zero the counters of one service (and its reals) or of everything.
+    Zero {
+        /// `None` = every service.
+        service: Option<ServiceKey>,
+    },
+    /// `--set tcp tcpfin udp`; a 0 leaves that timeout unchanged.
+    SetTimeouts {
+        /// The new values.
+        timeouts: TimeoutValues,
+    },
+    /// `-L --timeout`.
+    GetTimeouts,
+    /// `-L` and `-S`: services with their reals, counters and rates.
+    ListServices {
+        /// `None` = every service; a missing service is an error.
+        service: Option<ServiceKey>,
+    },
+    /// `-L -c`: one page of connection entries. The server chooses the page size (a few
+    /// thousand entries keep a page far below [`MAX_RESPONSE`]) and the meaning of the cursor;
+    /// a `next` cursor is always greater than the one it answers.
+    ListConns {
+        /// 0 for the first page, then the `next` of the previous page.
+        cursor: u64,
+    },
+    /// `-P`: add a FULLNAT local address to a service.
+    AddLaddr {
+        /// The service.
+        service: ServiceKey,
+        /// The local address.
+        addr: Ipv4Addr,
+    },
+    /// `-Q`: remove a local address.
+    DelLaddr {
+        /// The service.
+        service: ServiceKey,
+        /// The local address.
+        addr: Ipv4Addr,
+    },
+    /// `-G`: local addresses with their usage.
+    GetLaddrs {
+        /// `None` = every service.
+        service: Option<ServiceKey>,
+    },
+    /// `--drops`: per-worker packet counters and drops by reason.
+    GetWorkers,
+    /// `-R`: changes applied all or nothing, in order. Only changes may be batched (no
+    /// queries, no nested batch); the error of a failed batch names the index of the request
+    /// that failed.
+    Batch {
+        /// The changes.
+        requests: Vec<Request>,
+    },
+}
+
+impl Request {
+    /// Whether the request changes the configuration or the counters (and so may be batched).
+    pub fn is_change(&self) -> bool {
+        matches!(
+            self,
+            Request::AddService { .. }
+                | Request::EditService { .. }
+                | Request::DelService { .. }
+                | Request::Clear
+                | Request::AddDest { .. }
+                | Request::EditDest { .. }
+                | Request::DelDest { .. }
+                | Request::Zero { .. }
+                | Request::SetTimeouts { .. }
+                | Request::AddLaddr { .. }
+                | Request::DelLaddr { .. }
+        )
+    }
+}
+
+/// Totals since the service or real server was added (or last zeroed), as IPVS counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Connections scheduled (templates excluded).
+    pub conns: u64,
+    /// Packets client → balancer.
+    pub inpkts: u64,
+    /// Packets real server → balancer (0 for DR and TUN).
+    pub outpkts: u64,
+    /// IP bytes client → balancer.
+    pub inbytes: u64,
+    /// IP bytes real server → balancer.
+    pub outbytes: u64,
+}
+
+/// Smoothed rates per second, as `ip_vs_est.c` estimates them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Connections per second.
+    pub cps: u64,
+    /// Incoming packets per second.
+    pub inpps: u64,
+    /// Outgoing packets per second.
+    pub outpps: u64,
+    /// Incoming bytes per second.
+    pub inbps: u64,
+    /// Outgoing bytes per second.
+    pub outbps: u64,
+}
+
+/// A real server as `-L` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DestEntry {
+    /// Address and port.
+    pub addr: SocketAddrV4,
+    /// Forwarding method.
+    pub mode: Mode,
+    /// Weight.
+    pub weight: u16,
+    /// `-x`.
+    pub u_threshold: u32,
+    /// `-y`.
+    pub l_threshold: u32,
+    /// ActiveConn: connections in ESTABLISHED.
+    pub active_conns: u32,
+    /// InActConn: connections in any other state.
+    pub inact_conns: u32,
+    /// PersistConn: persistence templates.
+    pub persist_conns: u32,
+    /// Counters.
+    pub counters: Counters,
+    /// Rates.
+    pub rates: Rates,
+}
+
+/// A service as `-L` and `-S` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEntry {
+    /// The service.
+    pub key: ServiceKey,
+    /// Scheduler name.
+    pub sched: String,
+    /// Persistence timeout in seconds; 0 = not persistent.
+    pub persistence: u32,
+    /// Persistence netmask.
+    pub netmask: Ipv4Addr,
+    /// FULLNAT local addresses, in the order they were added.
+    pub laddrs: Vec<Ipv4Addr>,
+    /// Counters.
+    pub counters: Counters,
+    /// Rates.
+    pub rates: Rates,
+    /// Real servers in kernel order: the most recently added first.
+    pub dests: Vec<DestEntry>,
+}
+
+/// One connection (or persistence template) as `-L -c` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnEntry {
+    /// Protocol.
+    pub proto: Proto,
+    /// Seconds until it expires.
+    pub expire: u32,
+    /// State name as the kernel spells it (`ESTABLISHED`, `SYN_RECV`, `UDP`, `NONE`, ...).
+    pub state: String,
+    /// Client address and port (port 0 for a template).
+    pub client: SocketAddrV4,
+    /// Virtual address and port.
+    pub virt: SocketAddrV4,
+    /// Real server address and port.
+    pub dest: SocketAddrV4,
+}
+
+/// One local address of a service, as `-G` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaddrEntry {
+    /// The local address.
+    pub addr: Ipv4Addr,
+    /// Times a local port was found in use when a connection picked one.
+    pub conflicts: u64,
+    /// Connections currently using the address.
+    pub conns: u64,
+}
+
+/// The local addresses of one service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaddrList {
+    /// The service.
+    pub key: ServiceKey,
+    /// Its local addresses.
+    pub laddrs: Vec<LaddrEntry>,
+}
+
+/// Drops of one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCount {
+    /// Reason name.
+    pub reason: String,
+    /// Packets dropped.
+    pub count: u64,
+}
+
+/// The packet counters of one worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStats {
+    /// The worker's lcore.
+    pub lcore: u32,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Drops by reason, every reason in a fixed order (zeros included).
+    pub drops: Vec<DropCount>,
+    /// Frames handed to the kernel twins, by punt reason (zeros included; empty from an
+    /// rvsd without the host path).
+    #[serde(default)]
+    pub punted: Vec<DropCount>,
+    /// Frames for the kernel dropped (rate limit, full ring), by punt reason.
+    #[serde(default)]
+    pub punt_dropped: Vec<DropCount>,
+}
+
+/// What the exception thread moved through one port's kernel twin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinStats {
+    /// The port (`dpdk<N>`).
+    pub port: String,
+    /// The twin's interface name.
+    pub iface: String,
+    /// Punted frames the twin took.
+    pub to_kernel: u64,
+    /// Punted frames the twin refused.
+    pub to_kernel_dropped: u64,
+    /// Frames the kernel sent that left on the port.
+    pub kernel_tx: u64,
+    /// Frames the kernel sent that the port refused.
+    pub kernel_tx_dropped: u64,
+}
+
+/// Version information for the first line of `-L`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// IPVS version code, [`IPVS_VERSION`].
+    pub version: u32,
+    /// Connection table size.
+    pub conn_table_size: u32,
+}
+
+/// The answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Response {
+    /// A change was applied.
+    Done,
+    /// The request failed and changed nothing.
+    Error {
+        /// What `ipvsadm` prints for the failure, or a description of a protocol error.
+        message: String,
+        /// For a failed [`Request::Batch`], the index of the request that failed.
+        index: Option<usize>,
+    },
+    /// Answer to [`Request::Info`].
+    Info {
+        /// The information.
+        info: Info,
+    },
+    /// Answer to [`Request::ListServices`].
+    Services {
+        /// The services, in the order they were added.
+        services: Vec<ServiceEntry>,
+    },
+    /// Answer to [`Request::GetTimeouts`].
+    Timeouts {
+        /// Current values.
+        timeouts: TimeoutValues,
+    },
+    /// Answer to [`Request::ListConns`].
+    Conns {
+        /// One page of entries.
+        conns: Vec<ConnEntry>,
+        /// Cursor of the next page; `None` on the last page.
+        next: Option<u64>,
+    },
+    /// Answer to [`Request::GetLaddrs`].
+    Laddrs {
+        /// Per service, in the order the services were added.
+        services: Vec<LaddrList>,
+    },
+    /// Answer to [`Request::GetWorkers`].
+    Workers {
+        /// One entry per worker.
+        workers: Vec<WorkerStats>,
+        /// One entry per port with a kernel twin.
+        #[serde(default)]
+        twins: Vec<TwinStats>,
+    },
+}
+
+impl Response {
+    /// An error with `message` and no batch index.
+    pub fn error(message: impl Into<String>) -> Response {
+        Response::Error {
+            message: message.into(),
+            index: None,
+        }
+    }
+}
+
+// conf's enums derive only Deserialize (the config file never needs to be written); the
+// protocol writes them with the spelling the file and Deserialize use.
+impl Serialize for Proto {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a frame could not be read.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer closed the connection between frames.
+    Closed,
+    /// Reading failed, including a peer that closed or stalled in the middle of a frame.
+    Io(io::Error),
+    /// The length prefix is above the limit (the body was not read).
+    TooLarge {
+        /// The announced length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The body is not a message of this protocol.
+    Malformed(String),
+    /// The body is a message of another protocol version.
+    Version(u32),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Closed => f.write_str("connection closed"),
+            FrameError::Io(e) => write!(f, "{e}"),
+            FrameError::TooLarge { len, max } => {
+                write!(f, "message of {len} bytes exceeds the limit of {max} bytes")
+            }
+            FrameError::Malformed(e) => write!(f, "malformed message: {e}"),
+            FrameError::Version(v) => write!(
+                f,
+                "protocol version {v} is not supported (this side speaks version {VERSION})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+#[derive(Serialize)]
+struct EnvelopeOut<'a, T> {
+    version: u32,
+    body: &'a T,
+}
+
+/// The body stays text until the version is known: borrowed from the frame, never copied.
+#[derive(Deserialize)]
+struct EnvelopeIn<'a> {
+    version: u32,
+    #[serde(borrow)]
+    body: &'a serde_json::value::RawValue,
+}
+
+/// `body` as one frame: length prefix and JSON envelope.
+pub fn encode_frame<T: Serialize>(body: &T) -> io::Result<Vec<u8>> {
+    let json = serde_json::to_vec(&EnvelopeOut {
+        version: VERSION,
+        body,
+    })
+    .map_err(io::Error::other)?;
+    let len = u32::try_from(json.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too large"))?;
+    let mut frame = Vec::with_capacity(4 + json.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&json);
+    Ok(frame)
+}
+
+/// Writes `body` as one frame, in one write so that it is never interleaved with another
+/// writer's bytes.
+pub fn write_frame<W: Write, T: Serialize>(w: &mut W, body: &T) -> io::Result<()> {
+    w.write_all(&encode_frame(body)?)?;
+    w.flush()
+}
+
+/// Reads one frame of at most `max` body bytes. A frame that is too large is rejected from its
+/// length prefix alone; the stream is then out of step and must be closed.
+pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < len.len() {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => {
+                return Err(FrameError::Io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed inside a frame header",
+                )))
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).map_err(FrameError::Io)?;
+    let malformed =
+        |e: serde_json::Error| FrameError::Malformed(echo::shorten_quoted(&e.to_string()));
+    let envelope: EnvelopeIn = serde_json::from_slice(&body).map_err(malformed)?;
+    if envelope.version != VERSION {
+        return Err(FrameError::Version(envelope.version));
+    }
+    serde_json::from_str(envelope.body.get()).map_err(malformed)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn key() -> ServiceKey {
+        ServiceKey {
+            proto: Proto::Tcp,
+            vip: "10.0.0.100:80".parse().unwrap(),
+        }
+    }
+
+    fn round_trip<T: Serialize + DeserializeOwned>(v: &T) -> T {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, v).unwrap();
+        read_frame(&mut buf.as_slice(), MAX_RESPONSE).unwrap()
+    }
+
+    #[test]
+    fn test_request_round_trip() {
+        let requests = vec![
+            Request::Info,
+            Request::AddService {
+                service: ServiceSpec {
+                    key: key(),
+                    sched: "wrr".into(),
+                    persistence: 360,
+                    netmask: Ipv4Addr::new(255, 255, 255, 0),
+                },
+            },
+            Request::AddDest {
+                service: key(),
+                dest: DestSpec {
+                    addr: "192.168.1.1:8080".parse().unwrap(),
+                    mode: Mode::FullNat,
+                    weight: 0,
+                    u_threshold: 10,
+                    l_threshold: 5,
+                },
+            },
+            Request::Zero { service: None },
+            Request::Batch {
+                requests: vec![Request::Clear, Request::DelService { service: key() }],
+            },
+        ];
+        for r in &requests {
+            assert_eq!(&round_trip(r), r);
+        }
+    }
+
+    #[test]
+    fn test_wire_format() {
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Request::DelService { service: key() }).unwrap();
+        let json = br#"{"version":1,"body":{"op":"del_service","service":{"proto":"tcp","vip":"10.0.0.100:80"}}}"#;
+        assert_eq!(&buf[..4], &(json.len() as u32).to_be_bytes());
+        assert_eq!(&buf[4..], json);
+        let mut buf = Vec::new();
+        write_frame(&mut buf, &Response::error("No such service")).unwrap();
+        assert_eq!(
+            &buf[4..],
+            br#"{"version":1,"body":{"kind":"error","message":"No such service","index":null}}"#
+        );
+    }
+
+    #[test]
+    fn test_read_errors() {
+        let frame = |body: &[u8]| {
+            let mut f = (body.len() as u32).to_be_bytes().to_vec();
+            f.extend_from_slice(body);
+            f
+        };
+        let read = |bytes: &[u8]| read_frame::<_, Request>(&mut &bytes[..], 64);
+        assert!(matches!(read(b""), Err(FrameError::Closed)));
+        assert!(matches!(read(&[0, 0]), Err(FrameError::Io(_))));
+        assert!(matches!(read(&[0, 0, 0, 9, b'{']), Err(FrameError::Io(_))));
+        assert!(matches!(
+            read(&[0, 0, 0, 65]),
+            Err(FrameError::TooLarge { len: 65, max: 64 })
+        ));
+        assert!(matches!(
+            read(&frame(b"{nope")),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            read(&frame(br#"{"version":1,"body":{"op":"fly"}}"#)),
+            Err(FrameError::Malformed(_))
+        ));
+        match read(&frame(br#"{"version":2,"body":{"op":"fly"}}"#)) {
+            Err(e @ FrameError::Version(2)) => assert_eq!(
+                e.to_string(),
+                "protocol version 2 is not supported (this side speaks version 1)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            read(&frame(br#"{"version":1,"body":{"op":"info"}}"#)).unwrap(),
+            Request::Info
+        );
+    }
+
+    /// A `-R` batch of `services` services with `reals` reals each, with the longest
+    /// addresses and numbers.
+    fn restore(services: u16, reals: u16) -> Request {
+        let mut requests = Vec::new();
+        for s in 0..services {
+            let key = ServiceKey {
+                proto: Proto::Udp,
+                vip: SocketAddrV4::new(Ipv4Addr::new(100, 100, 100, 100), 65535 - s),
+            };
+            requests.push(Request::AddService {
+                service: ServiceSpec {
+                    key,
+                    sched: "lblcr".into(),
+                    persistence: 2_678_400,
+                    netmask: Ipv4Addr::new(255, 255, 255, 128),
+                },
+            });
+            for r in 0..reals {
+                requests.push(Request::AddDest {
+                    service: key,
+                    dest: DestSpec {
+                        addr: SocketAddrV4::new(Ipv4Addr::new(200, 200, 200, 200), 65535 - r),
+                        mode: Mode::FullNat,
+                        weight: 65535,
+                        u_threshold: 2_147_483_647,
+                        l_threshold: 2_147_483_647,
+                    },
+                });
+            }
+        }
+        Request::Batch { requests }
+    }
+
+    #[test]
+    fn test_restore_of_10k_services_fits() {
+        let batch = restore(10_000, 7);
+        let frame = encode_frame(&batch).unwrap();
+        assert!(frame.len() - 4 <= MAX_REQUEST, "{}", frame.len());
+        assert_eq!(
+            read_frame::<_, Request>(&mut &frame[..], MAX_REQUEST).unwrap(),
+            batch
+        );
+        // One more real each and the longest spellings no longer fit.
+        assert!(encode_frame(&restore(10_000, 8)).unwrap().len() - 4 > MAX_REQUEST);
+    }
+
+    #[test]
+    fn test_is_change() {
+        assert!(Request::Clear.is_change());
+        assert!(Request::Zero { service: None }.is_change());
+        assert!(!Request::Info.is_change());
+        assert!(!Request::ListConns { cursor: 0 }.is_change());
+        assert!(!Request::Batch { requests: vec![] }.is_change());
+    }
+}

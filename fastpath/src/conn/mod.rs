@@ -1,0 +1,136 @@
+//! The per-worker connection table: IPVS connections and persistence templates.
+//!
+//! Each worker owns one [`Table`]; nothing in it is shared or locked. It knows nothing of
+//! schedulers or DPDK: the real server is an opaque handle `D` (an index, an `Arc` to the
+//! server's counters, …) that the table stores and hands back on lookup and on removal.
+//!
+//! # Time
+//!
+//! Every function that needs the time takes `now`: **milliseconds as `u64` on a monotonic
+//! clock of the caller's choosing** (e.g. TSC converted by the worker). Timeouts are in
+//! **seconds**, as `ipvsadm` sets them. Expiries are `now + timeout * 1000`.
+//!
+//! # Lookup
+//!
+//! Every connection is indexed by the [`FlowKey`] (protocol, source, destination, as on the
+//! wire) of each direction it can be seen in: "in" (client → VIP) always, "out" (RIP:rport →
+//! CIP:cport) for NAT. DR and TUN connections have no out key (their replies bypass the
+//! balancer); FULLNAT will index RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
+//! with the connection and the direction that matched ([`Hit`]).
+//!
+//! The index is a `hashbrown::HashTable<u32>` keyed by `ahash` of the 13 key bytes packed in
+//! one `u128`; each value is a slab index and a direction bit, and the key is compared
+//! against the slab entry itself (the entry the caller is about to use anyway). A lookup is
+//! one hash, one probe of the control bytes and values, and one read of the entry.
+//!
+//! In a large table those are three cache misses, each waiting for the one before. A worker
+//! therefore looks up a whole burst first ([`Table::prefetch`]: the lookups of different
+//! packets overlap their misses, and the entry found is prefetched), then processes each
+//! packet with [`Table::lookup_hinted`], which takes the earlier answer after checking
+//! against the entry that it still holds.
+//!
+//! An insertion has one more miss the prefetch cannot take: the bucket of a NAT or FULLNAT
+//! connection's out key, known only once the connection is scheduled. Out keys therefore
+//! wait in a small array and go into the index four at a time, so that their misses overlap
+//! ([`Table::lookup`] also looks in that array; a removal empties it first).
+//!
+//! Everything is allocated by [`Table::new`]: the slab of `capacity` entries (`None` =
+//! free, free entries on a stack), the links of the expiry wheel, and the index with room
+//! for two keys per entry at most half full, so no insertion allocates or rehashes. (A
+//! hashbrown removal leaves a tombstone only when the bucket sits in a run of at least 16
+//! occupied ones, which at ≤ 50 % load is rare, and insertions reuse tombstones first; the
+//! churn test checks that the allocation never changes.) A full table refuses an insertion
+//! with [`TableFull`], handing the `D` back, and changes nothing.
+//!
+//! # State machine
+//!
+//! [`Table::packet`] applies the kernel's TCP tables ([`tcp_next`]: INPUT,
+//! OUTPUT, INPUT_ONLY for connections that have not seen a reply, flags RST > SYN > FIN >
+//! ACK, no flag → CLOSE) or UDP's single state, re-arms the connection for its new state's
+//! [`Timeouts`] (`ipvsadm --set tcp tcpfin udp` via [`Table::set_timeouts`]), and returns a
+//! [`Transition`] whose [`Move`] tells the caller when to move the connection between its
+//! real server's ActiveConn and InActConn (only ESTABLISHED is active). A new connection
+//! starts in NONE (UDP: UDP) with 3 s and counts as inactive ([`Counter`]); the caller feeds
+//! it its first packet at once. Templates count as persistent.
+//!
+//! Conn reuse ([`Table::reusable`]): a SYN that hits a TCP connection controlled by no
+//! template, in TIME_WAIT or CLOSE (or, with `conn_reuse_mode` bit 1, FIN_WAIT without a
+//! reply seen) is to be scheduled afresh: the caller [`Table::remove`]s the old one, unbinds
+//! it, and inserts the new one. CLOSE is in the list as in current mainline kernels
+//! (`is_new_conn_expected`); the 2015 original, which spec §0.4 quotes, had TIME_WAIT only.
+//!
+//! # Expiry
+//!
+//! [`Table::expire`] is called once per worker loop with `now` and a budget (e.g. 64); it
+//! does at most `budget` units of work (one entry examined or one wheel tick visited) and
+//! hands each removed entry's `D`, final state and counter to a visitor.
+//!
+//! The design is a **lazy timer wheel** of 65536 slots of 16 ms (one revolution ≈ 1049 s,
+//! longer than the default ESTABLISHED timeout), with intrusive doubly-linked lists over
+//! slab indices. An entry is put in the slot of its expiry when inserted; a packet that
+//! pushes the expiry later only stores the new expiry in the entry (no list operation on the
+//! fast path); when the slot comes due the entry is examined and either removed or placed
+//! again for its real expiry. Only an expiry that moves *earlier* (a state with a shorter
+//! timeout, a lowered timeout) re-places the entry at once. Cost: one examination per entry
+//! when it is due, plus one per revolution for timeouts above 1049 s, plus one for each time
+//! its slot came due while it was being refreshed (at most once per timeout period of a busy
+//! connection); an examination touches the entry and three links. Visiting an empty tick is
+//! one read. A scanning cursor over the slab was rejected: its cost grows with the table, not
+//! with what expires (it streams the whole slab through the cache every sweep, evicting the
+//! hot entries), and its precision is the sweep period (seconds for 1M entries at a budget
+//! of 64 per loop) instead of 16 ms.
+//!
+//! An entry lives until **the end of the 16 ms tick in which its expiry falls** and is
+//! removed by the first `expire` call after that (within the budget). Until then it is
+//! alive: a lookup finds it and a packet re-arms it, as the kernel's connection lives until
+//! its timer runs (`ip_vs_conn_expire`) and every packet re-arms that timer. Lookups never
+//! look at the clock.
+//!
+//! # Persistence templates
+//!
+//! Templates (spec §3) are entries of the same slab and index with the key `(proto, client
+//! & netmask, 0, vip, vport or 0)` ([`FlowKey::template`]), found only by
+//! [`Table::lookup_template`] (and never by [`Table::lookup`]). [`Table::control`] ties a
+//! connection to its template (`n_control`) and re-arms the template for its persistence
+//! timeout; removing or expiring the connection lets go of it. A template past its expiry
+//! that still controls connections is kept (off the wheel) and leaves with its last
+//! connection, so it lives until max(last new connection + timeout, last controlled
+//! connection's end). (The kernel instead re-checks such a template every 60 s and, as a side
+//! effect, shortens its timeout to 60 s for later connections; rvs keeps the spec's rule.)
+//! [`Table::invalidate_template`] takes a template whose real server became unusable out of
+//! the index while it lives on for its connections.
+//!
+//! # Memory
+//!
+//! | what | bytes |
+//! |---|---|
+//! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`) | 72 |
+//! | of which FULLNAT's sequence state (`conn::TcpSeq`) | 16 |
+//! | wheel links per entry | 8 |
+//! | index bucket (u32 value + control byte); 4 to 8 buckets per entry | 5 |
+//! | per table: wheel sentinels (65537 × 8) | 512 KiB |
+//!
+//! Per connection, including its share of the index, with an 8-byte `D`: **100.5 bytes** at
+//! the default `conn_table_size` of 2^20 (4 buckets per entry), **120.5 bytes** in the worst
+//! case just above a power of two (8 buckets per entry); the test
+//! `entry_and_index_sizes_and_bytes_per_connection` measures both. An entry holds the client,
+//! virtual and real addresses and ports (everything NAT, DR and TUN rewrite with), FULLNAT's
+//! local address and port (in what was padding) and sequence state, protocol, forwarding
+//! method, state, flags, expiry, timeout, template links and `D`.
+
+mod seq;
+mod state;
+mod table;
+mod wheel;
+
+#[cfg(test)]
+mod tests;
+
+pub use seq::TcpSeq;
+pub use state::{
+    tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
+};
+pub use table::{
+    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Removed, Sweep, Table,
+    TableError, TableFull, MAX_CAPACITY,
+};

@@ -1,0 +1,1110 @@
+//! The per-worker connection table: slab, two-direction index, expiry, templates.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use ahash::RandomState;
+use conf::Proto;
+use hashbrown::HashTable;
+
+use super::seq::TcpSeq;
+use super::state::{
+    tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
+};
+use super::wheel::Wheel;
+use crate::wire::tcp::Flags;
+
+/// Largest capacity: slab indices and a direction bit share the `u32` map values.
+pub const MAX_CAPACITY: u32 = conf::MAX_CONN_TABLE_SIZE;
+
+/// Out keys of new connections held back from the index to be inserted together: see
+/// [`Table::add`].
+const PENDING: usize = 4;
+
+/// "No entry" in `Conn::control`.
+const NIL: u32 = u32::MAX;
+
+/// `Conn::flags`: the connection has not seen an OUTPUT packet and its forwarding method
+/// hides the replies (`IP_VS_CONN_F_NOOUTPUT`): INPUT_ONLY is its input table.
+const NO_OUTPUT: u8 = 1;
+/// `Conn::flags`: a template taken out of the index (its real server became unusable);
+/// still alive for the connections it controls.
+const UNHASHED: u8 = 2;
+/// `Conn::flags`: a template past its expiry kept for the connections it controls; on no
+/// wheel list until the last of them goes.
+const PARKED: u8 = 4;
+
+/// Milliseconds of a timeout in seconds.
+const fn ms(secs: u32) -> u64 {
+    secs as u64 * 1000
+}
+
+/// A flow as one packet shows it on the wire: protocol, source and destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// L4 protocol.
+    pub proto: Proto,
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Source port.
+    pub sport: u16,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Destination port.
+    pub dport: u16,
+}
+
+impl FlowKey {
+    /// The key of a packet from `src` to `dst`.
+    pub const fn new(proto: Proto, src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
+        FlowKey {
+            proto,
+            src: *src.ip(),
+            sport: src.port(),
+            dst: *dst.ip(),
+            dport: dst.port(),
+        }
+    }
+
+    /// The key of the packets going the other way (for the header embedded in an ICMP
+    /// error, which shows the flow in reverse).
+    pub const fn reversed(&self) -> FlowKey {
+        FlowKey {
+            proto: self.proto,
+            src: self.dst,
+            sport: self.dport,
+            dst: self.src,
+            dport: self.sport,
+        }
+    }
+
+    /// The key of a persistence template (spec §3): `(proto, client & netmask, 0, vip,
+    /// vport)`; pass `virt` with port 0 for a port-zero (all ports) or FTP service.
+    pub const fn template(
+        proto: Proto,
+        client: Ipv4Addr,
+        netmask: Ipv4Addr,
+        virt: SocketAddrV4,
+    ) -> FlowKey {
+        FlowKey {
+            proto,
+            src: Ipv4Addr::from_bits(client.to_bits() & netmask.to_bits()),
+            sport: 0,
+            dst: *virt.ip(),
+            dport: virt.port(),
+        }
+    }
+
+    /// The 13 bytes of the key as one integer: what is hashed. The addresses go in in
+    /// memory order (no byte swaps): any fixed layout hashes as well.
+    const fn pack(&self) -> u128 {
+        ((u32::from_ne_bytes(self.src.octets()) as u128) << 64)
+            | ((u32::from_ne_bytes(self.dst.octets()) as u128) << 32)
+            | ((self.sport as u128) << 16)
+            | (self.dport as u128)
+            | ((self.proto.number() as u128) << 96)
+    }
+}
+
+/// Forwarding method of a connection: what the data path does with its packets, and
+/// whether the replies pass the balancer.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fwd {
+    /// Masquerading: the replies come back through the balancer (indexed "out" key).
+    Nat,
+    /// Direct routing: the replies bypass the balancer (no "out" key, NOOUTPUT).
+    Dr,
+    /// IP-in-IP tunnel: the replies bypass the balancer (no "out" key, NOOUTPUT).
+    Tun,
+    /// Full NAT: both addresses rewritten; the replies come back to a local address of the
+    /// balancer (indexed "out" key RIP:rport → LIP:lport).
+    FullNat,
+}
+
+impl From<conf::Mode> for Fwd {
+    fn from(mode: conf::Mode) -> Fwd {
+        match mode {
+            conf::Mode::Nat => Fwd::Nat,
+            conf::Mode::Dr => Fwd::Dr,
+            conf::Mode::Tun => Fwd::Tun,
+            conf::Mode::FullNat => Fwd::FullNat,
+        }
+    }
+}
+
+impl Fwd {
+    /// Whether the real server's replies pass the balancer.
+    pub const fn sees_replies(self) -> bool {
+        matches!(self, Fwd::Nat | Fwd::FullNat)
+    }
+}
+
+/// What an entry is: a connection with its forwarding method, or a template.
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Nat,
+    Dr,
+    Tun,
+    FullNat,
+    Template,
+}
+
+/// Handle of an entry: valid from its insertion until it is removed (by [`Table::remove`]
+/// or handed out by [`Table::expire`]); a stale handle may name a newer entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(u32);
+
+/// A lookup that found a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Hit {
+    /// The connection.
+    pub id: ConnId,
+    /// Which of its keys matched: [`Dir::In`] for client → VIP, [`Dir::Out`] for the real
+    /// server's reply.
+    pub dir: Dir,
+}
+
+/// A new connection, as the scheduler decided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConn<D> {
+    /// L4 protocol.
+    pub proto: Proto,
+    /// Client address and port (the packet's source).
+    pub client: SocketAddrV4,
+    /// Virtual address and port (the packet's destination).
+    pub virt: SocketAddrV4,
+    /// Real server address and port (the port may differ from the virtual one only in NAT).
+    pub real: SocketAddrV4,
+    /// Forwarding method.
+    pub fwd: Fwd,
+    /// FULLNAT: the local address and port the connection uses towards the real server.
+    pub local: Option<SocketAddrV4>,
+    /// The real server's handle, handed back on lookup and removal.
+    pub dest: D,
+}
+
+/// A new persistence template (spec §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTemplate<D> {
+    /// Its key, from [`FlowKey::template`].
+    pub key: FlowKey,
+    /// The real server address and port (port 0 for a port-zero service's template).
+    pub real: SocketAddrV4,
+    /// The service's persistence timeout in seconds (`-p`).
+    pub timeout: u32,
+    /// The real server's handle.
+    pub dest: D,
+}
+
+/// An insertion refused because every entry is in use; carries the handle back. Nothing in
+/// the table changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableFull<D>(pub D);
+
+/// An entry that left the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed<D> {
+    /// Its real server's handle.
+    pub dest: D,
+    /// Its state when it left.
+    pub state: State,
+    /// The real server counter to decrement (`ip_vs_unbind_dest`).
+    pub counter: Counter,
+    /// FULLNAT: the local address and port it used, to return to the pool.
+    pub local: Option<SocketAddrV4>,
+}
+
+/// The outcome of one [`Table::expire`] call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sweep {
+    /// Entries removed (and handed to the visitor).
+    pub removed: usize,
+    /// Whether everything due at `now` has been dealt with; when false the budget ran out.
+    pub done: bool,
+}
+
+/// Why a table could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableError {
+    /// More than [`MAX_CAPACITY`] entries asked for.
+    TooLarge(u32),
+    /// The allocation failed.
+    OutOfMemory,
+}
+
+impl std::fmt::Display for TableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TableError::TooLarge(n) => {
+                write!(f, "connection table of {n} entries exceeds {MAX_CAPACITY}")
+            }
+            TableError::OutOfMemory => f.write_str("out of memory for the connection table"),
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+/// How to build a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Entries (connections and templates), allocated up front (`conn_table_size`).
+    pub capacity: u32,
+    /// Per-state timeouts.
+    pub timeouts: Timeouts,
+    /// The `conn_reuse_mode` sysctl: 0 never reschedules a reused client port; bit 0 (the
+    /// kernel default, 1) reschedules a SYN that hits an uncontrolled TCP connection in
+    /// TIME_WAIT or CLOSE; bit 1 also in FIN_WAIT when the connection has never seen a reply
+    /// (DR/TUN).
+    pub conn_reuse_mode: u8,
+}
+
+impl Config {
+    /// `capacity` entries with the kernel's default timeouts and `conn_reuse_mode` 1.
+    pub fn new(capacity: u32) -> Config {
+        Config {
+            capacity,
+            timeouts: Timeouts::default(),
+            conn_reuse_mode: 1,
+        }
+    }
+}
+
+/// One entry: a connection or a persistence template. 72 bytes when `D` is 8 bytes (see
+/// the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conn<D> {
+    /// Expiry in ms, on the caller's clock.
+    expires: u64,
+    dest: D,
+    /// Client address (templates: client & netmask).
+    caddr: Ipv4Addr,
+    /// Virtual address.
+    vaddr: Ipv4Addr,
+    /// Real server address.
+    daddr: Ipv4Addr,
+    /// Current timeout in seconds (`cp->timeout`): the state's, or a template's persistence.
+    timeout: u32,
+    /// Index of the template controlling this connection, or [`NIL`].
+    control: u32,
+    /// Templates: number of connections controlled.
+    n_control: u32,
+    cport: u16,
+    vport: u16,
+    dport: u16,
+    /// FULLNAT: local port (in the padding the other fields leave).
+    lport: u16,
+    /// FULLNAT: local address.
+    laddr: Ipv4Addr,
+    proto: Proto,
+    kind: Kind,
+    state: State,
+    flags: u8,
+    /// FULLNAT: TCP sequence translation.
+    seq: TcpSeq,
+}
+
+impl<D> Conn<D> {
+    /// L4 protocol.
+    pub fn proto(&self) -> Proto {
+        self.proto
+    }
+
+    /// Client address and port (templates: the client network, port 0).
+    pub fn client(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.caddr, self.cport)
+    }
+
+    /// Virtual address and port.
+    pub fn virt(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.vaddr, self.vport)
+    }
+
+    /// Real server address and port: the destination of NAT's rewrite, DR's next hop, TUN's
+    /// outer destination.
+    pub fn real(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.daddr, self.dport)
+    }
+
+    /// Forwarding method; `None` for a template.
+    pub fn fwd(&self) -> Option<Fwd> {
+        match self.kind {
+            Kind::Nat => Some(Fwd::Nat),
+            Kind::Dr => Some(Fwd::Dr),
+            Kind::Tun => Some(Fwd::Tun),
+            Kind::FullNat => Some(Fwd::FullNat),
+            Kind::Template => None,
+        }
+    }
+
+    /// FULLNAT: the local address and port towards the real server.
+    pub fn local(&self) -> Option<SocketAddrV4> {
+        (self.kind == Kind::FullNat).then_some(SocketAddrV4::new(self.laddr, self.lport))
+    }
+
+    /// FULLNAT: the TCP sequence translation.
+    pub fn seq(&self) -> &TcpSeq {
+        &self.seq
+    }
+
+    /// Whether this is a persistence template.
+    pub fn is_template(&self) -> bool {
+        self.kind == Kind::Template
+    }
+
+    /// The real server's handle.
+    pub fn dest(&self) -> &D {
+        &self.dest
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The real server counter this entry occupies.
+    pub fn counter(&self) -> Counter {
+        if self.is_template() {
+            Counter::Persistent
+        } else if self.state.is_active() {
+            Counter::Active
+        } else {
+            Counter::Inactive
+        }
+    }
+
+    /// Expiry in ms on the caller's clock; the entry lives until an [`Table::expire`] call
+    /// at or after it (see the module documentation).
+    pub fn expires(&self) -> u64 {
+        self.expires
+    }
+
+    /// Current timeout in seconds: the state's as of the last packet (3 s before the first),
+    /// or a template's persistence timeout.
+    pub fn timeout(&self) -> u32 {
+        self.timeout
+    }
+
+    /// Whether the connection still uses INPUT_ONLY (`IP_VS_CONN_F_NOOUTPUT`).
+    pub fn no_output(&self) -> bool {
+        self.flags & NO_OUTPUT != 0
+    }
+
+    /// The template controlling this connection.
+    pub fn control(&self) -> Option<ConnId> {
+        (self.control != NIL).then_some(ConnId(self.control))
+    }
+
+    /// Templates: the number of connections they control.
+    pub fn n_control(&self) -> u32 {
+        self.n_control
+    }
+
+    /// The client → VIP key (templates: their template key).
+    pub fn in_key(&self) -> FlowKey {
+        FlowKey {
+            proto: self.proto,
+            src: self.caddr,
+            sport: self.cport,
+            dst: self.vaddr,
+            dport: self.vport,
+        }
+    }
+
+    /// The real server → balancer key, indexed only for methods whose replies pass the
+    /// balancer (NAT: to the client; FULLNAT: to the local address); `None` for DR, TUN and
+    /// templates.
+    pub fn out_key(&self) -> Option<FlowKey> {
+        matches!(self.kind, Kind::Nat | Kind::FullNat).then_some(self.out_key_unchecked())
+    }
+
+    /// The reply key, whatever the kind.
+    fn out_key_unchecked(&self) -> FlowKey {
+        let (dst, dport) = match self.kind {
+            Kind::FullNat => (self.laddr, self.lport),
+            _ => (self.caddr, self.cport),
+        };
+        FlowKey {
+            proto: self.proto,
+            src: self.daddr,
+            sport: self.dport,
+            dst,
+            dport,
+        }
+    }
+
+    /// The key of one direction.
+    fn key(&self, dir: Dir) -> FlowKey {
+        match dir {
+            Dir::In => self.in_key(),
+            Dir::Out => self.out_key_unchecked(),
+        }
+    }
+
+    /// Whether the in key is in the index.
+    fn in_hashed(&self) -> bool {
+        self.flags & UNHASHED == 0
+    }
+}
+
+/// Map value: slab index and direction bit.
+const fn value(idx: u32, dir: Dir) -> u32 {
+    idx << 1
+        | match dir {
+            Dir::In => 0,
+            Dir::Out => 1,
+        }
+}
+
+const fn value_idx(v: u32) -> usize {
+    (v >> 1) as usize
+}
+
+const fn value_dir(v: u32) -> Dir {
+    if v & 1 == 0 {
+        Dir::In
+    } else {
+        Dir::Out
+    }
+}
+
+#[inline]
+fn hash_key(hasher: &RandomState, key: &FlowKey) -> u64 {
+    hasher.hash_one(key.pack())
+}
+
+/// The hash of a stored map value, from the entry it names (what a rehash would need; the
+/// table is sized so that none happens).
+fn hash_value<D>(hasher: &RandomState, slab: &[Option<Conn<D>>], v: u32) -> u64 {
+    match slab.get(value_idx(v)) {
+        Some(Some(c)) => hash_key(hasher, &c.key(value_dir(v))),
+        _ => 0,
+    }
+}
+
+/// Whether map value `v` is a `template`/connection entry whose key in its direction is
+/// `key`.
+fn value_matches<D>(slab: &[Option<Conn<D>>], v: u32, key: &FlowKey, template: bool) -> bool {
+    match slab.get(value_idx(v)) {
+        Some(Some(c)) => c.is_template() == template && c.key(value_dir(v)) == *key,
+        _ => false,
+    }
+}
+
+/// The connection table of one worker: see the module documentation.
+#[derive(Debug)]
+pub struct Table<D> {
+    /// Both keys of every connection, the key of every hashed template: slab index << 1 |
+    /// direction.
+    map: HashTable<u32>,
+    /// The entries; `None` is free.
+    slab: Vec<Option<Conn<D>>>,
+    /// Expiry lists and free stack.
+    wheel: Wheel,
+    hasher: RandomState,
+    /// Entries in use.
+    len: u32,
+    timeouts: Timeouts,
+    reuse_mode: u8,
+    /// Out keys (hash, map value) of the latest connections, not yet in `map`: the first
+    /// `n_pending`. Lookups that miss `map` look here; see [`Table::add`].
+    pending: [(u64, u32); PENDING],
+    n_pending: usize,
+}
+
+impl<D> Table<D> {
+    /// A table with every entry allocated, empty; `now` (ms) starts the expiry clock.
+    pub fn new(config: Config, now: u64) -> Result<Table<D>, TableError> {
+        let capacity = config.capacity;
+        if capacity > MAX_CAPACITY {
+            return Err(TableError::TooLarge(capacity));
+        }
+        let n = capacity as usize;
+        let mut slab = Vec::new();
+        slab.try_reserve_exact(n)
+            .map_err(|_| TableError::OutOfMemory)?;
+        slab.resize_with(n, || None);
+        // Two keys per connection at most; reserving 3.5 per entry makes hashbrown pick at
+        // least 4 buckets per entry, so the index stays at most half full.
+        let mut map = HashTable::new();
+        let hasher = RandomState::new();
+        map.try_reserve(n.saturating_mul(7).div_ceil(2), |&v| {
+            hash_value(&hasher, &slab, v)
+        })
+        .map_err(|_| TableError::OutOfMemory)?;
+        let wheel = Wheel::new(capacity, now).map_err(|_| TableError::OutOfMemory)?;
+        Ok(Table {
+            map,
+            slab,
+            wheel,
+            hasher,
+            len: 0,
+            timeouts: config.timeouts,
+            reuse_mode: config.conn_reuse_mode,
+            pending: [(0, 0); PENDING],
+            n_pending: 0,
+        })
+    }
+
+    /// Number of entries (connections and templates) in use.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether no entry is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of entries allocated.
+    pub fn capacity(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Bytes allocated: entries, links and index.
+    pub fn allocation_size(&self) -> usize {
+        self.slab.capacity() * std::mem::size_of::<Option<Conn<D>>>()
+            + self.wheel.allocation_size()
+            + self.map.allocation_size()
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Replace the timeouts (`ipvsadm --set`); each connection picks up its state's new
+    /// timeout with its next packet, as in the kernel.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+    }
+
+    /// The entry `id` names, if it is in use.
+    pub fn get(&self, id: ConnId) -> Option<&Conn<D>> {
+        self.slab.get(id.0 as usize)?.as_ref()
+    }
+
+    /// Every entry in use, in slab order (for listings; walks the whole slab).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn<D>)> {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((ConnId(i as u32), c.as_ref()?)))
+    }
+
+    /// Find the connection a packet with `key` belongs to, in either direction. Templates
+    /// are never found here. Does not refresh the connection: [`Table::packet`] does.
+    pub fn lookup(&self, key: &FlowKey) -> Option<Hit> {
+        self.find(key)
+    }
+
+    /// [`Table::lookup`], inlined where it is on the per-packet path
+    /// ([`Table::lookup_hinted`]): a call there costs a dozen register saves and restores.
+    #[inline(always)]
+    fn find(&self, key: &FlowKey) -> Option<Hit> {
+        let slab = &self.slab;
+        let hash = hash_key(&self.hasher, key);
+        let v = match self.map.find(hash, |&v| value_matches(slab, v, key, false)) {
+            Some(&v) => v,
+            None if self.n_pending == 0 => return None,
+            None => self.find_pending(hash, key)?,
+        };
+        Some(Hit {
+            // Truncation impossible: values are built from u32 indices.
+            id: ConnId(v >> 1),
+            dir: value_dir(v),
+        })
+    }
+
+    /// The map value of a connection key held back in `pending`.
+    #[inline(always)]
+    fn find_pending(&self, hash: u64, key: &FlowKey) -> Option<u32> {
+        let slab = &self.slab;
+        self.pending
+            .get(..self.n_pending)
+            .unwrap_or_default()
+            .iter()
+            .find(|&&(h, v)| h == hash && value_matches(slab, v, key, false))
+            .map(|&(_, v)| v)
+    }
+
+    /// Insert the out keys held back in `pending` into the index.
+    fn flush(&mut self) {
+        let (hasher, slab) = (&self.hasher, &self.slab);
+        for &(hash, v) in self.pending.get(..self.n_pending).unwrap_or_default() {
+            self.map
+                .insert_unique(hash, v, |&x| hash_value(hasher, slab, x));
+        }
+        self.n_pending = 0;
+    }
+
+    /// [`Table::lookup`], and ask the CPU to start loading the entry found: what a worker
+    /// does for a whole burst before processing it, so that the cache misses of the lookups
+    /// overlap instead of coming one after the other. Changes nothing; the answer can be
+    /// handed to [`Table::lookup_hinted`] when the packet is processed.
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) -> Option<Hit> {
+        let hit = self.lookup(key)?;
+        if let Some(entry) = self.slab.get(hit.id.0 as usize) {
+            crate::prefetch::prefetch(entry);
+        }
+        Some(hit)
+    }
+
+    /// [`Table::lookup`], trying `hint` first: what a lookup of the same key answered a moment
+    /// ago ([`Table::prefetch`]). When the entry it names is still a connection indexed under
+    /// `key` in that direction, that is the answer (keys are unique in the index) and the
+    /// index is not searched again; otherwise (the entry went, or was reused) it is.
+    #[inline]
+    pub fn lookup_hinted(&self, key: &FlowKey, hint: Option<Hit>) -> Option<Hit> {
+        match hint {
+            Some(hit) if self.indexed_as(hit, key) => Some(hit),
+            _ => self.find(key),
+        }
+    }
+
+    /// Whether the entry `hit` names is a connection indexed under `key` in `hit.dir`.
+    fn indexed_as(&self, hit: Hit, key: &FlowKey) -> bool {
+        match self.get(hit.id) {
+            // A connection's keys are in the index for as long as it lives (only templates
+            // are ever taken out early), its out key only for methods that see replies.
+            Some(c) if !c.is_template() => match hit.dir {
+                Dir::In => c.in_key() == *key,
+                Dir::Out => c.out_key() == Some(*key),
+            },
+            _ => false,
+        }
+    }
+
+    /// Find the (hashed) persistence template with `key`.
+    pub fn lookup_template(&self, key: &FlowKey) -> Option<ConnId> {
+        let slab = &self.slab;
+        let v = *self.map.find(hash_key(&self.hasher, key), |&v| {
+            value_matches(slab, v, key, true)
+        })?;
+        Some(ConnId(v >> 1))
+    }
+
+    /// Add a connection in NONE (UDP: UDP) with the 3 s timeout of a new connection. It
+    /// counts as inactive from now on ([`Counter::Inactive`]); feed its first packet to
+    /// [`Table::packet`] right away. The caller inserts only after a [`Table::lookup`] miss
+    /// (or after removing a reusable connection).
+    pub fn insert(&mut self, new: NewConn<D>, now: u64) -> Result<ConnId, TableFull<D>> {
+        let conn = Conn {
+            expires: now.saturating_add(ms(NEW_CONN_TIMEOUT)),
+            dest: new.dest,
+            caddr: *new.client.ip(),
+            vaddr: *new.virt.ip(),
+            daddr: *new.real.ip(),
+            timeout: NEW_CONN_TIMEOUT,
+            control: NIL,
+            n_control: 0,
+            cport: new.client.port(),
+            vport: new.virt.port(),
+            dport: new.real.port(),
+            lport: new.local.map_or(0, |l| l.port()),
+            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
+            proto: new.proto,
+            kind: match new.fwd {
+                Fwd::Nat => Kind::Nat,
+                Fwd::Dr => Kind::Dr,
+                Fwd::Tun => Kind::Tun,
+                Fwd::FullNat => Kind::FullNat,
+            },
+            state: match new.proto {
+                Proto::Tcp => State::None,
+                Proto::Udp => State::Udp,
+            },
+            flags: if new.fwd.sees_replies() { 0 } else { NO_OUTPUT },
+            seq: TcpSeq::default(),
+        };
+        self.add(conn).map_err(|c| TableFull(c.dest))
+    }
+
+    /// Add a persistence template expiring `timeout` seconds from `now`; it counts as
+    /// [`Counter::Persistent`]. Tie each connection scheduled through it with
+    /// [`Table::control`].
+    pub fn insert_template(
+        &mut self,
+        new: NewTemplate<D>,
+        now: u64,
+    ) -> Result<ConnId, TableFull<D>> {
+        let conn = Conn {
+            expires: now.saturating_add(ms(new.timeout)),
+            dest: new.dest,
+            caddr: new.key.src,
+            vaddr: new.key.dst,
+            daddr: *new.real.ip(),
+            timeout: new.timeout,
+            control: NIL,
+            n_control: 0,
+            cport: new.key.sport,
+            vport: new.key.dport,
+            dport: new.real.port(),
+            lport: 0,
+            laddr: Ipv4Addr::UNSPECIFIED,
+            proto: new.key.proto,
+            kind: Kind::Template,
+            state: State::None,
+            flags: 0,
+            seq: TcpSeq::default(),
+        };
+        self.add(conn).map_err(|c| TableFull(c.dest))
+    }
+
+    /// Take a free entry for `conn`, index its keys, arm its expiry.
+    ///
+    /// The out key (NAT, FULLNAT) is held back in `pending` and inserted into the index with
+    /// those of the next connections, [`PENDING`] at a time. Its bucket is in a random place
+    /// of an index far larger than the cache (the in key's was loaded by the lookup that
+    /// missed, usually in the prefetch of the burst): inserted at once, each new connection
+    /// waited for that miss; inserted together, the misses of the batch overlap. Lookups
+    /// look in `pending` when the index misses, and a removal first flushes it, so nothing
+    /// else changes.
+    fn add(&mut self, conn: Conn<D>) -> Result<ConnId, Conn<D>> {
+        let Some(idx) = self.wheel.alloc() else {
+            return Err(conn);
+        };
+        let Some(slot) = self.slab.get_mut(idx as usize) else {
+            self.wheel.release(idx);
+            return Err(conn);
+        };
+        let in_hash = hash_key(&self.hasher, &conn.in_key());
+        let out_hash = conn.out_key().map(|k| hash_key(&self.hasher, &k));
+        let expires = conn.expires;
+        *slot = Some(conn);
+        let (hasher, slab) = (&self.hasher, &self.slab);
+        let rehash = |&v: &u32| hash_value(hasher, slab, v);
+        self.map.insert_unique(in_hash, value(idx, Dir::In), rehash);
+        if let Some(h) = out_hash {
+            if let Some(p) = self.pending.get_mut(self.n_pending) {
+                *p = (h, value(idx, Dir::Out));
+                self.n_pending += 1;
+            }
+            if self.n_pending == PENDING {
+                self.n_pending = 0;
+                for (h, v) in self.pending {
+                    self.map.insert_unique(h, v, rehash);
+                }
+            }
+        }
+        self.wheel.place(idx, expires);
+        self.len += 1;
+        Ok(ConnId(idx))
+    }
+
+    /// Take the map value `v`, whose key hashes to `hash`, out of the index.
+    fn unhash(&mut self, hash: u64, v: u32) {
+        if let Ok(entry) = self.map.find_entry(hash, |&x| x == v) {
+            entry.remove();
+        }
+    }
+
+    /// Process one packet of connection `id` in direction `dir` at `now` (ms): the TCP state
+    /// transition for its `flags` (ignored for UDP), the NOOUTPUT rule, and the re-arm for
+    /// the new state's timeout. Returns `None` for a template or a stale id.
+    pub fn packet(&mut self, id: ConnId, dir: Dir, flags: Flags, now: u64) -> Option<Transition> {
+        self.packet_entry(id, dir, flags, now).map(|(t, _)| t)
+    }
+
+    /// [`Table::packet`], also handing back the connection (what the caller reads next to
+    /// forward the packet) without a second look-up of the entry.
+    #[inline]
+    pub fn packet_entry(
+        &mut self,
+        id: ConnId,
+        dir: Dir,
+        flags: Flags,
+        now: u64,
+    ) -> Option<(Transition, &Conn<D>)> {
+        let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
+        let from = c.state;
+        let to = match (c.kind, c.proto) {
+            (Kind::Template, _) => return None,
+            (_, Proto::Udp) => State::Udp,
+            (_, Proto::Tcp) => {
+                let no_output = c.flags & NO_OUTPUT != 0;
+                if dir == Dir::Out {
+                    c.flags &= !NO_OUTPUT;
+                }
+                tcp_next(from, TcpTable::select(dir, no_output), flags)
+            }
+        };
+        c.state = to;
+        c.timeout = self.timeouts.of(to);
+        let expires = now.saturating_add(ms(c.timeout));
+        let earlier = expires < c.expires;
+        c.expires = expires;
+        if earlier {
+            self.wheel.place(id.0, expires);
+        }
+        let transition = Transition {
+            from,
+            to,
+            moved: Move::between(from, to),
+        };
+        Some((transition, &*c))
+    }
+
+    /// FULLNAT: the TCP sequence translation of connection `id`, to update.
+    pub fn seq_mut(&mut self, id: ConnId) -> Option<&mut TcpSeq> {
+        self.slab
+            .get_mut(id.0 as usize)?
+            .as_mut()
+            .map(|c| &mut c.seq)
+    }
+
+    /// Whether a SYN that hit connection `id` (in direction In) must instead expire it and
+    /// be scheduled afresh (`is_new_conn_expected` under `conn_reuse_mode`): a TCP
+    /// connection controlled by no template, in TIME_WAIT or CLOSE, or (mode bit 1) in
+    /// FIN_WAIT without having seen a reply. Remove it with [`Table::remove`], then insert.
+    pub fn reusable(&self, id: ConnId) -> bool {
+        let Some(c) = self.get(id) else {
+            return false;
+        };
+        self.reuse_mode != 0
+            && c.proto == Proto::Tcp
+            && !c.is_template()
+            && c.control == NIL
+            && match c.state {
+                State::TimeWait | State::Close => true,
+                State::FinWait => self.reuse_mode & 2 != 0 && c.no_output(),
+                _ => false,
+            }
+    }
+
+    /// Tie connection `conn` to template `template` (`ip_vs_control_add`; a previous
+    /// template lets go of it) and re-arm the template for its timeout from `now`, as a
+    /// connection scheduled through it does (`ip_vs_conn_put(ct)`). False when either id is
+    /// stale or of the wrong kind.
+    pub fn control(&mut self, conn: ConnId, template: ConnId, now: u64) -> bool {
+        let is_conn = self.get(conn).is_some_and(|c| !c.is_template());
+        let is_template = self.get(template).is_some_and(Conn::is_template);
+        if !(is_conn && is_template) {
+            return false;
+        }
+        let previous = match self.slab.get_mut(conn.0 as usize) {
+            Some(Some(c)) => std::mem::replace(&mut c.control, template.0),
+            _ => NIL,
+        };
+        if previous != NIL {
+            self.uncontrol(previous);
+        }
+        let Some(Some(t)) = self.slab.get_mut(template.0 as usize) else {
+            return false;
+        };
+        t.n_control += 1;
+        let expires = now.saturating_add(ms(t.timeout));
+        let replace = t.flags & PARKED != 0 || expires < t.expires;
+        t.flags &= !PARKED;
+        t.expires = expires;
+        if replace {
+            self.wheel.place(template.0, expires);
+        }
+        true
+    }
+
+    /// A connection of template `t` went away (`ip_vs_control_del`): a parked template
+    /// whose last connection this was is due now.
+    fn uncontrol(&mut self, t: u32) {
+        if let Some(Some(tc)) = self.slab.get_mut(t as usize) {
+            tc.n_control = tc.n_control.saturating_sub(1);
+            if tc.n_control == 0 && tc.flags & PARKED != 0 {
+                tc.flags &= !PARKED;
+                self.wheel.make_due(t);
+            }
+        }
+    }
+
+    /// Take template `id` out of the index (`ip_vs_check_template` failing: its real server
+    /// was removed or, with `expire_quiescent_template`, quiesced), so that the next lookup
+    /// misses and a fresh template can be inserted. It stays, counted as persistent, until
+    /// its expiry and its last controlled connection. False for a stale id, a connection,
+    /// or a template already out.
+    pub fn invalidate_template(&mut self, id: ConnId) -> bool {
+        let Some(Some(c)) = self.slab.get_mut(id.0 as usize) else {
+            return false;
+        };
+        if !c.is_template() || !c.in_hashed() {
+            return false;
+        }
+        c.flags |= UNHASHED;
+        let hash = hash_key(&self.hasher, &c.in_key());
+        self.unhash(hash, value(id.0, Dir::In));
+        true
+    }
+
+    /// Remove entry `id` now (conn reuse, `expire_nodest_conn`, flush) and return it for
+    /// the caller to unbind. A template that still controls connections cannot go yet: it
+    /// is taken out of the index and leaves with its last connection (through
+    /// [`Table::expire`]); `None` then, and for a stale id.
+    pub fn remove(&mut self, id: ConnId) -> Option<Removed<D>> {
+        let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
+        if c.n_control == 0 {
+            return self.release(id.0);
+        }
+        // Past its expiry; unless already parked, due at once, so that the next sweep parks
+        // it until `uncontrol` releases it.
+        c.expires = 0;
+        if c.flags & PARKED == 0 {
+            self.wheel.make_due(id.0);
+        }
+        self.invalidate_template(id);
+        None
+    }
+
+    /// Free entry `idx`: out of the index, off the wheel, away from its template, back on
+    /// the free stack.
+    fn release(&mut self, idx: u32) -> Option<Removed<D>> {
+        // Its out key may be held back; `unhash` finds keys in the index only.
+        self.flush();
+        let c = self.slab.get_mut(idx as usize)?.take()?;
+        if c.in_hashed() {
+            let hash = hash_key(&self.hasher, &c.in_key());
+            self.unhash(hash, value(idx, Dir::In));
+        }
+        if let Some(out) = c.out_key() {
+            let hash = hash_key(&self.hasher, &out);
+            self.unhash(hash, value(idx, Dir::Out));
+        }
+        self.wheel.unlink(idx);
+        self.wheel.release(idx);
+        self.len -= 1;
+        if c.control != NIL {
+            self.uncontrol(c.control);
+        }
+        Some(Removed {
+            counter: c.counter(),
+            local: c.local(),
+            dest: c.dest,
+            state: c.state,
+        })
+    }
+
+    /// Expire entries due at `now` (ms), doing at most `budget` units of work (an entry
+    /// looked at, or a wheel tick visited); each removed entry goes to `visit`. Call once per
+    /// worker loop. A template past its expiry that still controls connections is kept
+    /// (parked) until its last connection goes.
+    pub fn expire(&mut self, now: u64, budget: usize, mut visit: impl FnMut(Removed<D>)) -> Sweep {
+        let mut work = 0;
+        let mut removed = 0;
+        while work < budget {
+            if let Some(idx) = self.wheel.pop_due() {
+                work += 1;
+                let Some(Some(c)) = self.slab.get_mut(idx as usize) else {
+                    continue;
+                };
+                if !Wheel::passed(c.expires, now) {
+                    let expires = c.expires;
+                    self.wheel.place(idx, expires);
+                } else if c.n_control > 0 {
+                    // On no list until `uncontrol` or `control` takes it back.
+                    c.flags |= PARKED;
+                } else if let Some(gone) = self.release(idx) {
+                    removed += 1;
+                    visit(gone);
+                }
+            } else if self.wheel.advance(now) {
+                work += 1;
+            } else {
+                break;
+            }
+        }
+        Sweep {
+            removed,
+            done: self.wheel.nothing_due() && !self.wheel.behind(now),
+        }
+    }
+}
+
+#[cfg(test)]
+impl<D> Table<D> {
+    /// Check every invariant linking the slab, the index, the wheel and the free stack;
+    /// panics on the first broken one.
+    pub(super) fn check(&self) {
+        let live: Vec<u32> = self.iter().map(|(id, _)| id.0).collect();
+        assert_eq!(live.len(), self.len(), "len");
+        let (lists, free) = self.wheel.lists();
+        // Free stack: exactly the empty entries, once each.
+        let mut seen = vec![false; self.capacity()];
+        for &i in &free {
+            assert!(
+                self.slab[i as usize].is_none(),
+                "live entry {i} on the free stack"
+            );
+            assert!(
+                !std::mem::replace(&mut seen[i as usize], true),
+                "{i} freed twice"
+            );
+        }
+        assert_eq!(free.len() + self.len(), self.capacity(), "leak");
+        // Wheel: every live entry on exactly one list, except parked templates.
+        let mut on_list = vec![false; self.capacity()];
+        for &i in lists.iter().flatten() {
+            assert!(
+                self.slab[i as usize].is_some(),
+                "free entry {i} on the wheel"
+            );
+            assert!(
+                !std::mem::replace(&mut on_list[i as usize], true),
+                "{i} on two lists"
+            );
+        }
+        let mut hashed = 0;
+        for (id, c) in self.iter() {
+            let parked = c.flags & PARKED != 0;
+            assert_eq!(on_list[id.0 as usize], !parked, "{id:?} wheel presence");
+            if parked {
+                assert!(c.is_template() && c.n_control > 0 && self.wheel.is_alone(id.0));
+            }
+            // Index: each key present under its own value.
+            for (key, dir, present) in [
+                (c.in_key(), Dir::In, c.in_hashed()),
+                (c.out_key_unchecked(), Dir::Out, c.out_key().is_some()),
+            ] {
+                let v = value(id.0, dir);
+                let hash = hash_key(&self.hasher, &key);
+                let found = self.map.find(hash, |&x| x == v).is_some()
+                    || self.pending[..self.n_pending].contains(&(hash, v));
+                assert_eq!(found, present, "{id:?} {dir:?} indexed");
+                hashed += usize::from(present);
+            }
+            // Templates: n_control is the number of connections naming them.
+            let controlled = self.iter().filter(|(_, x)| x.control == id.0).count();
+            assert_eq!(controlled, c.n_control as usize, "{id:?} n_control");
+            if c.control != NIL {
+                assert!(self.slab[c.control as usize]
+                    .as_ref()
+                    .is_some_and(Conn::is_template));
+            }
+        }
+        assert_eq!(
+            self.map.len() + self.n_pending,
+            hashed,
+            "index holds stale values"
+        );
+    }
+
+    /// The index's usable capacity (hashbrown's, before any growth).
+    pub(super) fn index_capacity(&self) -> usize {
+        self.map.capacity()
+    }
+
+    /// Number of free entries, counted on the free stack.
+    pub(super) fn free_count(&self) -> usize {
+        self.wheel.lists().1.len()
+    }
+
+    /// Number of keys in the index.
+    pub(super) fn index_len(&self) -> usize {
+        self.map.len() + self.n_pending
+    }
+
+    /// Put connection `id` in `state`, as if packets had led there.
+    pub(super) fn set_state(&mut self, id: ConnId, state: State) {
+        if let Some(Some(c)) = self.slab.get_mut(id.0 as usize) {
+            c.state = state;
+        }
+    }
+}

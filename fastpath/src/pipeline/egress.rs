@@ -1,0 +1,242 @@
+//! The last stage: where a rewritten frame leaves, and the answers rvs sends instead of a
+//! packet it may not forward.
+//!
+//! Every earlier stage ends in an [`Out`] (or a drop reason): the frame is rewritten for
+//! its destination and only the link is left to write. [`send`] turns it into the worker's
+//! [`Verdict`]: the route, the next hop's MAC (from the worker's egress cache for real
+//! servers, `l2::egress`), TUN's encapsulation, and the ICMP answers (time exceeded for a
+//! TTL that ran out, TUN's fragmentation needed).
+
+use super::Pipeline;
+use crate::frame::Frame;
+use crate::l2::egress::{Egress, Stamp};
+use crate::snapshot::Snapshot;
+use crate::verdict::{DropReason, Verdict};
+use crate::wire::ether::EthernetAddress;
+use crate::xmit::{self, icmp_answer, tun, Link};
+use std::net::Ipv4Addr;
+
+/// Where a frame goes once the earlier stages are done with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Out {
+    /// Back out of the receiving port, complete (an ARP or echo reply).
+    Back,
+    /// To real server `rip`, through the worker's egress cache (NAT, FULLNAT).
+    Real(Ipv4Addr),
+    /// DR: to real server `rip`, which must be on a connected link; only the MACs change.
+    Direct(Ipv4Addr),
+    /// TUN: IP-in-IP to real server `rip`.
+    Tunnel(Ipv4Addr),
+    /// Routed to `dst` with a full route and neighbour lookup (replies to clients, ICMP
+    /// errors).
+    Route(Ipv4Addr),
+    /// Another worker owns the flow: handed to it unchanged.
+    Handover(usize),
+}
+
+/// The verdict for a frame the earlier stages left at `out`. A TTL that ran out
+/// ([`DropReason::TtlExceeded`], the frame unchanged) is answered with ICMP time exceeded.
+#[inline]
+pub(crate) fn send<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    out: Result<Out, DropReason>,
+) -> Verdict {
+    let sent = match out {
+        Ok(Out::Back) => Ok(Verdict::Tx { port: in_port }),
+        Ok(Out::Real(rip)) => to_real(p, snapshot, frame.data_mut(), rip),
+        Ok(Out::Direct(rip)) => direct(p, snapshot, frame.data_mut(), rip),
+        Ok(Out::Tunnel(rip)) => tunnel(p, snapshot, in_port, frame, rip),
+        Ok(Out::Route(dst)) => route(p, snapshot, frame.data_mut(), dst),
+        Ok(Out::Handover(worker)) => Ok(Verdict::Redirect { worker }),
+        Err(reason) => Err(reason),
+    };
+    match sent {
+        Ok(verdict) => verdict,
+        Err(DropReason::TtlExceeded) => time_exceeded(p, snapshot, in_port, frame),
+        Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+/// A TCP or UDP packet whose TTL ran out (left unchanged by the rewrite that refused it):
+/// answered with ICMP time exceeded on the receiving port, as Linux does, from the packet's
+/// destination when the balancer owns it (a VIP, a local address), else from the balancer's
+/// address on the receiving link towards the sender (a NAT reply); see
+/// [`xmit::icmp_answer`]. Counted in `icmp_errors_sent`, or dropped as `ttl_exceeded` when
+/// no answer may be sent.
+#[inline(never)]
+fn time_exceeded<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+) -> Verdict {
+    let Some(view) = snapshot.ports.get(in_port) else {
+        return Verdict::Drop(DropReason::TtlExceeded);
+    };
+    let Ok(ip) = xmit::ipv4_packet(frame.data()) else {
+        return Verdict::Drop(DropReason::TtlExceeded);
+    };
+    let (src, dst) = (ip.src_addr(), ip.dst_addr());
+    let from = if snapshot.owns(dst) {
+        dst
+    } else {
+        match view.source_for(src) {
+            Some(addr) => addr,
+            None => return Verdict::Drop(DropReason::TtlExceeded),
+        }
+    };
+    let answer = icmp_answer::Answer::TimeExceeded;
+    let ident = p.next_icmp_ident();
+    match icmp_answer::answer(frame, view.mac, from, answer, ident) {
+        Ok(()) => {
+            p.events.icmp_errors_sent += 1;
+            Verdict::Tx { port: in_port }
+        }
+        Err(reason) => Verdict::Drop(reason),
+    }
+}
+
+/// The Ethernet header towards `next_hop` on `port`: complete when the neighbour is known,
+/// otherwise with a zero destination the worker fills in once ARP answers.
+fn link_to(
+    p: &Pipeline,
+    snapshot: &Snapshot,
+    port: usize,
+    next_hop: Ipv4Addr,
+) -> Result<(Link, bool), DropReason> {
+    let view = snapshot.ports.get(port).ok_or(DropReason::NoRoute)?;
+    let mac = p.neighbors.lookup(port, next_hop);
+    let link = Link {
+        port_mac: view.mac,
+        next_hop_mac: mac.unwrap_or(EthernetAddress([0; 6])),
+    };
+    Ok((link, mac.is_some()))
+}
+
+/// Routes a rewritten packet to `dst` and writes its Ethernet header.
+fn route(
+    p: &Pipeline,
+    snapshot: &Snapshot,
+    data: &mut [u8],
+    dst: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let hop = snapshot.routes.lookup(dst).ok_or(DropReason::NoRoute)?;
+    let next_hop = hop.next_hop(dst);
+    let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
+    xmit::rewrite_ether(data, link)?;
+    Ok(sent(hop.port, (!resolved).then_some(next_hop)))
+}
+
+/// Where packets to real server `rip` leave: from the worker's cache (`l2::egress`), else
+/// from the route and neighbour lookups, whose answer is cached once the neighbour is known.
+/// With the next hop still unresolved, also returns it (its MAC in the link is zero).
+#[inline]
+fn real_egress(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    rip: Ipv4Addr,
+) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
+    let stamp = Stamp {
+        snapshot: snapshot.id(),
+        neighbors: p.neighbors.generation(),
+    };
+    match p.egress.get(rip, stamp) {
+        Some(cached) => Ok((cached, None)),
+        None => lookup_real_egress(p, snapshot, rip, stamp),
+    }
+}
+
+/// [`real_egress`] when the cache has no answer under `stamp`.
+#[inline(never)]
+fn lookup_real_egress(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    rip: Ipv4Addr,
+    stamp: Stamp,
+) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
+    let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
+    let next_hop = hop.next_hop(rip);
+    let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
+    let found = Egress {
+        port: hop.port,
+        on_link: hop.via.is_none(),
+        link,
+    };
+    if resolved {
+        p.egress.put(rip, stamp, found);
+        Ok((found, None))
+    } else {
+        Ok((found, Some(next_hop)))
+    }
+}
+
+/// A packet to real server `rip` (NAT, FULLNAT), through the worker's cache.
+#[inline]
+fn to_real(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    data: &mut [u8],
+    rip: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let (out, waiting) = real_egress(p, snapshot, rip)?;
+    xmit::rewrite_ether(data, out.link)?;
+    Ok(sent(out.port, waiting))
+}
+
+/// DR: the real server must be on a directly connected link; only the MACs change.
+#[inline]
+fn direct(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    data: &mut [u8],
+    rip: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let (out, waiting) = real_egress(p, snapshot, rip)?;
+    if !out.on_link {
+        return Err(DropReason::NoRoute);
+    }
+    xmit::rewrite_ether(data, out.link)?;
+    Ok(sent(out.port, waiting))
+}
+
+/// TUN: IP-in-IP to the real server, or "fragmentation needed" back to the client.
+fn tunnel<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+    rip: Ipv4Addr,
+) -> Result<Verdict, DropReason> {
+    let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
+    let next_hop = hop.next_hop(rip);
+    let view = snapshot.ports.get(hop.port).ok_or(DropReason::NoRoute)?;
+    let src_addr = view.source_for(next_hop).ok_or(DropReason::NoRoute)?;
+    let (link, resolved) = link_to(p, snapshot, hop.port, next_hop)?;
+    let tunnel = tun::Tunnel {
+        link,
+        src_addr,
+        dst_addr: rip,
+        mtu: view.mtu,
+    };
+    p.ip_ident = p.ip_ident.wrapping_add(1);
+    match tun::encapsulate(frame, &tunnel, p.ip_ident)? {
+        tun::Outcome::Encapsulated => Ok(sent(hop.port, (!resolved).then_some(next_hop))),
+        tun::Outcome::FragNeeded { next_hop_mtu } => {
+            let in_mac = snapshot.ports.get(in_port).ok_or(DropReason::NoRoute)?.mac;
+            let ident = p.next_icmp_ident();
+            tun::frag_needed(frame, in_mac, next_hop_mtu, ident)?;
+            p.events.icmp_errors_sent += 1;
+            Ok(Verdict::Tx { port: in_port })
+        }
+    }
+}
+
+fn sent(port: usize, waiting: Option<Ipv4Addr>) -> Verdict {
+    match waiting {
+        None => Verdict::Tx { port },
+        Some(next_hop) => Verdict::Resolve { port, next_hop },
+    }
+}

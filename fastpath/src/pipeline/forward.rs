@@ -1,0 +1,191 @@
+//! The virtual-service stage: find the packet's connection (or schedule a new one), count
+//! it, run the TCP state machine and rewrite it for the real server's forwarding method.
+//!
+//! - Client → VIP: connection lookup by the packet's flow; on a miss, a TCP SYN (without RST)
+//!   or any UDP datagram is scheduled ([`super::schedule`]); a SYN that hits a TIME_WAIT/CLOSE
+//!   connection not controlled by a template reschedules (conn_reuse_mode 1).
+//! - Real server → client (NAT, FULLNAT): found by the connection's out key; source rewritten
+//!   back to the VIP (FULLNAT: both addresses and the sequence numbers, [`super::fullnat`]).
+//!
+//! Every forwarded packet has its TTL decremented (Linux ≥ 4.3 IPVS does the same); TTL ≤ 1
+//! is refused here and answered by [`super::egress`].
+//!
+//! The fast path (packets of established connections) does each thing once: the headers the
+//! classifier validated are not checked again (`xmit::Headers`, the `_at` rewrites; NAT
+//! decrements the TTL in the same pass as the address change).
+
+use super::classify::Flow;
+use super::egress::Out;
+use super::{fullnat, owner, schedule, Pipeline};
+use crate::conn::{self, Dir, Fwd, Hit};
+use crate::frame::Frame;
+use crate::laddr;
+use crate::service::Real;
+use crate::snapshot::Snapshot;
+use crate::verdict::DropReason;
+use crate::xmit::{self, nat};
+use sched::ConnClass;
+
+/// Moves a connection off its real server's counters (`ip_vs_unbind_dest`).
+pub(super) fn unbind(real: &Real, counter: conn::Counter) {
+    real.load.unbind(match counter {
+        conn::Counter::Active => ConnClass::Active,
+        conn::Counter::Inactive => ConnClass::Inactive,
+        conn::Counter::Persistent => ConnClass::Template,
+    });
+}
+
+/// Removes a connection at once (reuse, `expire_nodest_conn`), as its expiry would.
+pub(super) fn forget(p: &mut Pipeline, id: conn::ConnId) {
+    if let Some(gone) = p.conns.remove(id) {
+        unbind(&gone.dest, gone.counter);
+        if let Some(local) = gone.local {
+            fullnat::release_local(&mut p.pools, &p.pool_keys, &gone.dest, local);
+        }
+    }
+}
+
+/// A TCP or UDP packet: to a VIP or local address when `local`, else possibly a NAT reply.
+/// `hint`: what a lookup of its connection answered when the worker prefetched the burst.
+#[inline]
+pub(super) fn l4<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    frame: &mut F,
+    flow: &Flow,
+    local: bool,
+    now_ms: u64,
+    hint: Option<Hit>,
+) -> Result<Out, DropReason> {
+    // A FULLNAT reply comes to a local address; its port says which worker owns it.
+    let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
+    let owning = if to_laddr {
+        laddr::owner(flow.dst.port(), p.workers)
+    } else if local {
+        // One call per side rather than one on the side chosen: choosing between the two
+        // fields made the compiler keep the whole `Flow` in memory for every packet.
+        owner(*flow.src.ip(), flow.src.port(), p.workers)
+    } else {
+        owner(*flow.dst.ip(), flow.dst.port(), p.workers)
+    };
+    if owning != p.worker {
+        return Ok(Out::Handover(owning));
+    }
+    let hit = p.conns.lookup_hinted(&flow.key(), hint);
+    // A forged source (Linux's martian source) never creates state nor gets an answer. The
+    // packets of a connection skip the check: its source was checked when it was made.
+    if hit.is_none() && snapshot.is_martian_source(*flow.src.ip()) {
+        return Err(DropReason::MartianSource);
+    }
+    if to_laddr {
+        if let Some(Hit { id, dir: Dir::Out }) = hit {
+            return outbound(p, snapshot, frame, id, flow, now_ms);
+        }
+    }
+    if !local {
+        return match hit {
+            Some(Hit { id, dir: Dir::Out }) => outbound(p, snapshot, frame, id, flow, now_ms),
+            _ => Err(DropReason::NotOurs),
+        };
+    }
+    let id = match hit {
+        Some(Hit { id, dir: Dir::In }) if !(flow.opens() && p.conns.reusable(id)) => id,
+        Some(Hit { id, dir: Dir::In }) => {
+            forget(p, id);
+            schedule::new_conn(p, snapshot, flow, now_ms)?
+        }
+        Some(Hit { dir: Dir::Out, .. }) => return Err(DropReason::NotOurs),
+        None => schedule::new_conn(p, snapshot, flow, now_ms)?,
+    };
+    inbound(p, snapshot, frame, id, flow, now_ms)
+}
+
+/// Applies a packet's state transition to its real server's counters.
+#[inline]
+fn account(real: &Real, moved: conn::Move) {
+    match moved {
+        conn::Move::Stay => {}
+        conn::Move::ToActive => real.load.activate(),
+        conn::Move::ToInactive => real.load.deactivate(),
+    }
+}
+
+/// Client → real server.
+fn inbound<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    frame: &mut F,
+    id: conn::ConnId,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<Out, DropReason> {
+    let (transition, c) = p
+        .conns
+        .packet_entry(id, Dir::In, flow.flags, now_ms)
+        .ok_or(DropReason::NoConn)?;
+    let real = c.dest();
+    account(real, transition.moved);
+    real.traffic.inbound(p.worker, u64::from(flow.ip_len));
+    real.service_traffic
+        .inbound(p.worker, u64::from(flow.ip_len));
+    let (fwd, rip) = (c.fwd(), c.real());
+    if snapshot.expire_nodest_conn && real.removed.load(std::sync::atomic::Ordering::Relaxed) {
+        forget(p, id);
+        return Err(DropReason::NoDest);
+    }
+    match fwd {
+        Some(Fwd::Nat) => {
+            // TTL − 1 and DNAT in one pass.
+            nat::dnat_at(frame.data_mut(), &flow.at, rip)?;
+            Ok(Out::Real(*rip.ip()))
+        }
+        Some(Fwd::Dr) => {
+            xmit::decrement_ttl_validated(frame.data_mut())?;
+            Ok(Out::Direct(*rip.ip()))
+        }
+        Some(Fwd::Tun) => {
+            xmit::decrement_ttl_validated(frame.data_mut())?;
+            Ok(Out::Tunnel(*rip.ip()))
+        }
+        Some(Fwd::FullNat) => {
+            xmit::decrement_ttl_validated(frame.data_mut())?;
+            fullnat::inbound(p, snapshot, frame, id, flow)
+        }
+        None => Err(DropReason::NoConn),
+    }
+}
+
+/// Real server → client (NAT, FULLNAT).
+fn outbound<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    frame: &mut F,
+    id: conn::ConnId,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<Out, DropReason> {
+    // A reply is routed: Linux's ip_forward drops it for its TTL before IPVS sees it, so an
+    // expiring reply changes no state and counts nowhere: TTL − 1 (for NAT, with the rewrite)
+    // comes first.
+    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let is_fullnat = c.fwd() == Some(Fwd::FullNat);
+    if is_fullnat {
+        xmit::decrement_ttl_validated(frame.data_mut())?;
+    } else {
+        nat::snat_at(frame.data_mut(), &flow.at, c.virt())?;
+    }
+    let (transition, c) = p
+        .conns
+        .packet_entry(id, Dir::Out, flow.flags, now_ms)
+        .ok_or(DropReason::NoConn)?;
+    let real = c.dest();
+    account(real, transition.moved);
+    real.traffic.outbound(p.worker, u64::from(flow.ip_len));
+    real.service_traffic
+        .outbound(p.worker, u64::from(flow.ip_len));
+    let client = c.client();
+    if is_fullnat {
+        fullnat::outbound(p, snapshot, frame, id, flow)?;
+    }
+    Ok(Out::Route(*client.ip()))
+}

@@ -1,0 +1,630 @@
+//! One worker's packet pipeline: the state it owns and the walk of one frame through the
+//! stages, in packet order:
+//!
+//! 1. [`classify`]: what the frame is (Ethernet and IPv4 validated, TCP/UDP ports parsed);
+//!    the worker runs it for a whole burst first ([`Pipeline::prefetch`]), together with the
+//!    connection lookup, so that the cache misses of the burst's lookups overlap.
+//! 2. ARP and ICMP echo for owned addresses are answered in place ([`crate::l2`]).
+//! 3. [`forward`]: TCP and UDP: the connection (or a new one, [`schedule`]), the state
+//!    machine, the counters and the forwarding method's rewrite ([`fullnat`] for FULLNAT).
+//!    [`icmp_error`]: ICMP errors about a connection, rewritten the same way.
+//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, and the ICMP errors
+//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed).
+//!
+//! Each stage hands the next a value (a [`classify::Class`], an [`egress::Out`] or a drop
+//! reason), so a frame walks down once; the result is a [`Verdict`].
+//!
+//! Pure over a [`Frame`] and a clock passed in, so the same code runs on DPDK mbufs in
+//! workers and on byte vectors in tests and benchmarks. A packet of a flow that another
+//! worker owns is handed to it ([`Verdict::Redirect`]); see [`owner`] for the rule.
+
+mod classify;
+mod egress;
+mod forward;
+mod fullnat;
+mod icmp_error;
+mod schedule;
+
+use crate::conn;
+use crate::frame::Frame;
+use crate::l2;
+use crate::laddr;
+use crate::service::Real;
+use crate::snapshot::Snapshot;
+use crate::verdict::{DropReason, Verdict};
+use crate::wire::ether::EthernetAddress;
+use crate::xmit::isn::IsnKey;
+use classify::Class;
+use egress::Out;
+use sched::Scheduler;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Neighbours learned in one burst that the worker has not yet passed to its peers.
+const LEARNED_MAX: usize = 64;
+
+/// The worker that owns the flow whose client is `client_ip:client_port`.
+///
+/// Both directions of a NAT, DR or TUN connection carry the client address and port
+/// unchanged (source inbound, destination in the replies), so both are mapped to the same
+/// worker without any state. The hash mixes address and port so that one client's many
+/// connections spread over the workers.
+#[inline]
+pub fn owner(client_ip: Ipv4Addr, client_port: u16, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let x = (u64::from(u32::from(client_ip)) << 16 | u64::from(client_port))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((x >> 32) as usize) % workers
+}
+
+/// Everything one worker owns: its connections, its scheduler per service, its neighbours.
+pub struct Pipeline {
+    /// This worker's index and the number of workers (for [`owner`]).
+    worker: usize,
+    workers: usize,
+    conns: conn::Table<Arc<Real>>,
+    /// `scheds[i]` schedules `snapshot.services[i]`.
+    scheds: Vec<Scheduler>,
+    neighbors: l2::neighbor::Table,
+    /// Where packets to each real server leave, from the last route and neighbour lookups.
+    egress: l2::egress::Cache,
+    /// Neighbours learned since the worker last drained this list.
+    learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
+    /// IP identification of the tunnel outer headers rvs makes.
+    ip_ident: u16,
+    /// IP identification of the ICMP errors rvs answers with: a counter of their own, as
+    /// Linux's ICMP socket does not share the tunnel's.
+    icmp_ident: u16,
+    /// `pools[i]`: this worker's FULLNAT local addresses and ports of `snapshot.services[i]`
+    /// (`None` for services without local addresses).
+    pools: Vec<Option<laddr::Pool>>,
+    /// `pool_keys[i]`: protocol and VIP of the service of `pools[i]`.
+    pool_keys: Vec<(conf::Proto, std::net::SocketAddrV4)>,
+    /// Secret of the FULLNAT initial sequence numbers.
+    isn_key: IsnKey,
+    /// Events worth counting that do not drop the packet.
+    events: Events,
+}
+
+/// What [`Pipeline::prefetch`] found out about a frame: what it is and, for a TCP or UDP
+/// packet, its connection as the lookup answered then. [`Pipeline::packet_parsed`] takes it
+/// instead of reading the frame again (the connection only as a hint, checked to still hold).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed {
+    class: Class,
+    hit: Option<conn::Hit>,
+}
+
+impl Default for Parsed {
+    fn default() -> Parsed {
+        Parsed {
+            class: Class::Drop(DropReason::Truncated),
+            hit: None,
+        }
+    }
+}
+
+/// Events worth counting that do not drop the packet (FULLNAT's insertions, ICMP answers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Events {
+    /// Segments that got a TOA option.
+    pub toa_inserted: u64,
+    /// Segments due a TOA option that had no room for it (forwarded without).
+    pub toa_no_room: u64,
+    /// PROXY protocol headers inserted (retransmissions included).
+    pub proxy_inserted: u64,
+    /// ICMP errors sent back instead of a packet (time exceeded, fragmentation needed).
+    pub icmp_errors_sent: u64,
+}
+
+/// Why a pipeline could not be created.
+pub type BuildError = conn::TableError;
+
+impl Pipeline {
+    /// The state of worker `worker` of `workers`, with a connection table of
+    /// `conn_table_size` entries, set up for `snapshot`.
+    pub fn new(
+        worker: usize,
+        workers: usize,
+        conn_table_size: u32,
+        snapshot: &Snapshot,
+        now_ms: u64,
+    ) -> Result<Pipeline, BuildError> {
+        let mut config = conn::Config::new(conn_table_size);
+        config.timeouts = snapshot.timeouts;
+        let mut pipeline = Pipeline {
+            worker,
+            workers: workers.max(1),
+            conns: conn::Table::new(config, now_ms)?,
+            scheds: Vec::new(),
+            neighbors: l2::neighbor::Table::with_capacity(1024),
+            egress: l2::egress::Cache::default(),
+            learned: Vec::with_capacity(LEARNED_MAX),
+            ip_ident: (worker as u16).wrapping_mul(0x1000),
+            icmp_ident: (worker as u16).wrapping_mul(0x1000),
+            pools: Vec::new(),
+            pool_keys: Vec::new(),
+            isn_key: IsnKey([0; 2]),
+            events: Events::default(),
+        };
+        pipeline.adopt(None, snapshot);
+        Ok(pipeline)
+    }
+
+    /// Sets the secret of FULLNAT initial sequence numbers (one per process, shared by the
+    /// workers; without it they are predictable).
+    pub fn with_isn_key(mut self, key: IsnKey) -> Pipeline {
+        self.isn_key = key;
+        self
+    }
+
+    /// Copies the use of every local address pool into its service's shared figures.
+    pub fn publish_laddr_usage(&self, snapshot: &Snapshot) {
+        for (pool, service) in self.pools.iter().zip(&snapshot.services) {
+            let Some(pool) = pool else {
+                continue;
+            };
+            for lip in pool.stats() {
+                let usage = &service.laddr_usage;
+                usage.store(self.worker, lip.addr, u64::from(lip.conns), lip.conflicts);
+            }
+        }
+    }
+
+    /// FULLNAT events counted so far.
+    pub fn events(&self) -> Events {
+        self.events
+    }
+
+    /// Where this worker's port cursors start: per worker, so that workers do not walk their
+    /// port ranges in step.
+    fn pool_seed(&self) -> u64 {
+        (self.worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Switches to `next` (published after `previous`): schedulers of services that
+    /// continue get the new destination lists, new services get fresh schedulers, local
+    /// address pools are rebuilt keeping their counters, static neighbours and timeouts are
+    /// applied.
+    pub fn adopt(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
+        self.adopt_pools(previous, next);
+        let mut old: Vec<Option<Scheduler>> = std::mem::take(&mut self.scheds)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for service in &next.services {
+            let kept = previous
+                .and_then(|p| p.service_index(service.proto, service.vip))
+                .and_then(|i| old.get_mut(i))
+                .and_then(Option::take);
+            let sched = match kept {
+                Some(mut s) => {
+                    if !Arc::ptr_eq(s.dests(), &service.dests) {
+                        s.set_dests(Arc::clone(&service.dests));
+                    }
+                    s
+                }
+                None => Scheduler::bind(Arc::clone(&service.dests)),
+            };
+            self.scheds.push(sched);
+        }
+        for &(port, ip, mac) in &next.neighbors {
+            self.neighbors.learn(port, ip, mac);
+        }
+        self.conns.set_timeouts(next.timeouts);
+    }
+
+    /// Rebuilds the local address pools for `next`, carrying over each continuing service's
+    /// cursors and counters.
+    fn adopt_pools(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
+        let mut old_pools = std::mem::take(&mut self.pools);
+        self.pool_keys = next.services.iter().map(|s| (s.proto, s.vip)).collect();
+        let seed = self.pool_seed();
+        for service in &next.services {
+            let kept = previous
+                .and_then(|p| p.service_index(service.proto, service.vip))
+                .and_then(|i| old_pools.get_mut(i))
+                .and_then(Option::take);
+            let pool = if service.laddrs.is_empty() {
+                None
+            } else {
+                let config = laddr::Config {
+                    ports: next.laddr_ports,
+                    ..laddr::Config::default()
+                };
+                match laddr::Pool::new(&service.laddrs, &config, self.worker, self.workers, seed) {
+                    Ok(mut pool) => {
+                        if let Some(old) = &kept {
+                            pool.inherit(old);
+                        }
+                        Some(pool)
+                    }
+                    Err(e) => {
+                        log::error!("service {}: local addresses unusable: {e:?}", service.vip);
+                        None
+                    }
+                }
+            };
+            self.pools.push(pool);
+        }
+    }
+
+    /// Neighbours learned from ARP since the last call, to pass to the other workers.
+    pub fn take_learned(
+        &mut self,
+    ) -> impl Iterator<Item = (usize, Ipv4Addr, EthernetAddress)> + '_ {
+        self.learned.drain(..)
+    }
+
+    /// Whether neighbours were learned since the last [`Pipeline::take_learned`].
+    #[inline]
+    pub fn has_learned(&self) -> bool {
+        !self.learned.is_empty()
+    }
+
+    /// Records a neighbour another worker learned.
+    pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
+        self.neighbors.learn(port, ip, mac);
+    }
+
+    /// The neighbour table (for releasing packets that waited for ARP).
+    pub fn neighbors(&self) -> &l2::neighbor::Table {
+        &self.neighbors
+    }
+
+    /// Number of connections and templates in this worker's table.
+    pub fn conns(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// This worker's connections and templates as `ipvsadm -L -c` lists them.
+    pub fn conn_entries(&self, now_ms: u64) -> Vec<conf::proto::ConnEntry> {
+        self.conns
+            .iter()
+            .map(|(_, c)| conf::proto::ConnEntry {
+                proto: c.proto(),
+                expire: u32::try_from(c.expires().saturating_sub(now_ms).div_ceil(1000))
+                    .unwrap_or(u32::MAX),
+                state: c.state().as_str().to_owned(),
+                client: c.client(),
+                virt: c.virt(),
+                dest: c.real(),
+            })
+            .collect()
+    }
+
+    /// Timer work for one loop: expires at most `budget` connections, unbinding them from
+    /// their real servers, and lets the schedulers age their caches.
+    pub fn expire(&mut self, now_ms: u64, budget: usize) {
+        let (pools, keys) = (&mut self.pools, &self.pool_keys);
+        self.conns.expire(now_ms, budget, |gone| {
+            forward::unbind(&gone.dest, gone.counter);
+            if let Some(local) = gone.local {
+                fullnat::release_local(pools, keys, &gone.dest, local);
+            }
+        });
+        let now = std::time::Duration::from_millis(now_ms);
+        for s in &mut self.scheds {
+            s.expire(now);
+        }
+    }
+
+    /// Looks at `frame`, received on port `in_port`, before [`Pipeline::packet_parsed`]
+    /// processes it: classifies it and, for a TCP or UDP packet, looks its connection up and
+    /// prefetches the entry ([`conn::Table::prefetch`]). The worker does this for a whole burst
+    /// first, so that the cache misses of the lookups overlap instead of stalling each packet
+    /// in turn. Nothing changes.
+    #[inline]
+    pub fn prefetch(&self, snapshot: &Snapshot, in_port: usize, frame: &[u8]) -> Parsed {
+        let class = classify::classify(snapshot, in_port, frame);
+        let hit = match &class {
+            Class::L4 { flow, .. } => self.conns.prefetch(&flow.key()),
+            _ => None,
+        };
+        Parsed { class, hit }
+    }
+
+    /// Decides what happens to `frame`, received on port `in_port` at `now_ms`, rewriting it
+    /// in place when it is to be sent.
+    pub fn packet<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+    ) -> Verdict {
+        let parsed = Parsed {
+            class: classify::classify(snapshot, in_port, frame.data()),
+            hit: None,
+        };
+        self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed)
+    }
+
+    /// [`Pipeline::packet`] for a frame [`Pipeline::prefetch`] looked at (`parsed`), in the
+    /// same snapshot, the frame unchanged since: the same verdict and the same rewrite,
+    /// without reading the headers again.
+    #[inline]
+    pub fn packet_parsed<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+        parsed: &Parsed,
+    ) -> Verdict {
+        let out = match &parsed.class {
+            Class::L4 { flow, local } => {
+                forward::l4(self, snapshot, frame, flow, *local, now_ms, parsed.hit)
+            }
+            Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
+            Class::Echo => echo(snapshot, in_port, frame.data_mut()),
+            Class::IcmpError => match icmp_error::forward(self, snapshot, frame) {
+                // No ICMP error is ever sent about an ICMP error.
+                Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
+                out => out,
+            },
+            Class::Drop(reason) => Err(*reason),
+        };
+        egress::send(self, snapshot, in_port, frame, out)
+    }
+
+    /// Answers ARP for addresses owned on the port and learns the sender. Out of line, as the
+    /// other paths that are not a connection's packets are, so that the per-packet path
+    /// stays small and keeps its values in registers.
+    #[inline(never)]
+    fn arp(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        data: &mut [u8],
+    ) -> Result<Out, DropReason> {
+        let port_mac = snapshot.ports.get(in_port).ok_or(DropReason::NotOurs)?.mac;
+        let outcome = l2::arp::respond(data, port_mac, |ip| snapshot.owns_on(in_port, ip))?;
+        let seen = outcome.received();
+        let (ip, mac) = (seen.sender_protocol_addr, seen.sender_hardware_addr);
+        let on_link = snapshot
+            .routes
+            .lookup(ip)
+            .is_some_and(|hop| hop.port == in_port && hop.via.is_none());
+        if !ip.is_unspecified()
+            && on_link
+            && !snapshot.owns(ip)
+            && self.neighbors.learn(in_port, ip, mac)
+            && self.learned.len() < LEARNED_MAX
+        {
+            self.learned.push((in_port, ip, mac));
+        }
+        match outcome {
+            l2::arp::Outcome::Reply(_) => Ok(Out::Back),
+            l2::arp::Outcome::NoReply(_, reason) => Err(reason),
+        }
+    }
+
+    /// The identification of the next ICMP error rvs answers with.
+    fn next_icmp_ident(&mut self) -> u16 {
+        self.icmp_ident = self.icmp_ident.wrapping_add(1);
+        self.icmp_ident
+    }
+}
+
+/// Answers an ICMP echo request to an owned address. Out of line, as [`Pipeline::arp`].
+#[inline(never)]
+fn echo(snapshot: &Snapshot, in_port: usize, data: &mut [u8]) -> Result<Out, DropReason> {
+    let port_mac = snapshot
+        .ports
+        .get(in_port)
+        .map_or(EthernetAddress([0; 6]), |p| p.mac);
+    l2::icmp::respond(data, port_mac, |a| snapshot.owns(a))?;
+    Ok(Out::Back)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::VecFrame;
+    use crate::wire::ether::{self, EthernetAddress};
+    use crate::xmit::testing::{frame, tcp_header, Ip, ROUTER_MAC};
+
+    #[test]
+    fn owner_is_stable_in_range_and_spreads() {
+        let ip = Ipv4Addr::new(198, 51, 100, 7);
+        for workers in 1..=8 {
+            let mut seen = vec![0u32; workers];
+            for port in 1024..3072 {
+                let w = owner(ip, port, workers);
+                assert!(w < workers);
+                assert_eq!(w, owner(ip, port, workers));
+                seen[w] += 1;
+            }
+            let mean = 2048 / workers as u32;
+            assert!(
+                seen.iter().all(|&n| n > mean / 2),
+                "{workers} workers: {seen:?}"
+            );
+        }
+        assert_eq!(owner(ip, 80, 0), 0, "no division by zero");
+    }
+
+    const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+    const OTHER_PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+    const GW1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xfe, 0x01];
+    const GW2_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xfe, 0x02];
+    const REAL_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x0b];
+    const NEW_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x0a, 0x99];
+
+    /// One port; NAT real 172.16.0.11:8080 behind gateway `gateway`, DR real 10.0.0.11 on
+    /// link (or behind the gateway when `dr_on_link` is false).
+    fn config(mode: &str, gateway: &str, dr_on_link: bool) -> conf::Config {
+        let real = if mode == "nat" {
+            "172.16.0.11:8080"
+        } else {
+            "10.0.0.11:80"
+        };
+        let dr_route = if dr_on_link {
+            String::new()
+        } else {
+            format!("[[route]]\ndst = \"10.0.0.11/32\"\nvia = \"{gateway}\"\nport = \"dpdk0\"\n")
+        };
+        let text = format!(
+            r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+[[route]]
+dst = "172.16.0.0/24"
+via = "{gateway}"
+port = "dpdk0"
+{dr_route}
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:fe:01"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.253"
+mac = "02:00:00:00:fe:02"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.11"
+mac = "02:00:00:00:0a:0b"
+port = "dpdk0"
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+  [[service.real]]
+  addr = "{real}"
+  mode = "{mode}"
+"#
+        );
+        conf::Config::parse(&text, "t.toml").unwrap()
+    }
+
+    fn snapshot(config: &conf::Config, port_mac: [u8; 6], previous: Option<&Snapshot>) -> Snapshot {
+        Snapshot::build(config, &[port_mac], previous, 1).unwrap()
+    }
+
+    /// A segment of the client's connection to the VIP, sent to `port_mac`.
+    fn segment(syn: bool, port_mac: [u8; 6]) -> VecFrame {
+        let ip = Ip::new(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 0, 100));
+        let tcp = tcp_header(syn, !syn, false, false, false);
+        let packet = ip.tcp(40312, 80, &tcp, b"x");
+        VecFrame::new(frame(ROUTER_MAC, EthernetAddress(port_mac), &packet, &[]))
+    }
+
+    /// Sends one segment; returns the verdict and the Ethernet (destination, source).
+    fn send(p: &mut Pipeline, snapshot: &Snapshot, syn: bool) -> (Verdict, [u8; 6], [u8; 6]) {
+        let mut f = segment(syn, snapshot.ports[0].mac.0);
+        let verdict = p.packet(snapshot, 0, &mut f, 0);
+        let eth = ether::Packet::new_unchecked(f.data());
+        (verdict, eth.dst_addr().0, eth.src_addr().0)
+    }
+
+    const TX: Verdict = Verdict::Tx { port: 0 };
+
+    /// A segment from client port `cport` with the given flags.
+    fn flagged(cport: u16, syn: bool, ack: bool, fin: bool, rst: bool) -> VecFrame {
+        let ip = Ip::new(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 0, 100));
+        let tcp = tcp_header(syn, ack, fin, rst, false);
+        let packet = ip.tcp(cport, 80, &tcp, b"x");
+        VecFrame::new(frame(ROUTER_MAC, EthernetAddress(PORT_MAC), &packet, &[]))
+    }
+
+    #[test]
+    fn bursts_with_hints_give_what_single_packets_give() {
+        // Flows opening, closing, resetting and reusing their port, several packets of a flow
+        // in one burst (so that earlier packets change what later hints name).
+        let mut frames = Vec::new();
+        for cport in 1000..1006 {
+            frames.push(flagged(cport, true, false, false, false));
+        }
+        for cport in 1000..1006 {
+            frames.push(flagged(cport, false, true, false, false));
+            frames.push(flagged(cport, false, true, true, false));
+        }
+        for cport in 1000..1003 {
+            frames.push(flagged(cport, false, false, false, true));
+            frames.push(flagged(cport, true, false, false, false));
+            frames.push(flagged(cport, false, true, false, false));
+        }
+        frames.push(flagged(2000, false, true, false, false));
+        for mode in ["nat", "dr"] {
+            let config = config(mode, "10.0.0.254", true);
+            let (one, burst) = (
+                snapshot(&config, PORT_MAC, None),
+                snapshot(&config, PORT_MAC, None),
+            );
+            let mut single = Pipeline::new(0, 1, 64, &one, 0).unwrap();
+            let mut bursty = Pipeline::new(0, 1, 64, &burst, 0).unwrap();
+            for (b, chunk) in frames.chunks(4).enumerate() {
+                let mut a: Vec<VecFrame> = chunk.to_vec();
+                let mut c: Vec<VecFrame> = chunk.to_vec();
+                let now = b as u64;
+                let hints: Vec<_> = c
+                    .iter()
+                    .map(|f| bursty.prefetch(&burst, 0, f.data()))
+                    .collect();
+                for ((fa, fc), hint) in a.iter_mut().zip(&mut c).zip(hints) {
+                    let va = single.packet(&one, 0, fa, now);
+                    let vc = bursty.packet_parsed(&burst, 0, fc, now, &hint);
+                    assert_eq!((va, fa.data()), (vc, fc.data()), "{mode}, burst {b}");
+                }
+            }
+            assert_eq!(single.conns(), bursty.conns(), "{mode}");
+            let totals = |s: &Snapshot| s.services[0].traffic.totals();
+            assert_eq!(totals(&one), totals(&burst), "{mode}");
+            assert_eq!(
+                totals(&one).conns,
+                9,
+                "{mode}: 6 opened, 3 reopened after RST"
+            );
+        }
+    }
+
+    #[test]
+    fn egress_cache_sees_neighbour_and_route_changes_at_the_next_packet() {
+        let first = snapshot(&config("nat", "10.0.0.254", true), PORT_MAC, None);
+        let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
+        assert_eq!(send(&mut p, &first, true), (TX, GW1_MAC, PORT_MAC));
+        assert_eq!(
+            send(&mut p, &first, false),
+            (TX, GW1_MAC, PORT_MAC),
+            "cached"
+        );
+        // The gateway announces a new MAC (ARP seen by this worker or a peer).
+        p.learn(0, Ipv4Addr::new(10, 0, 0, 254), EthernetAddress(NEW_MAC));
+        assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
+        // A new configuration routes the real server's network through the other gateway.
+        let second = snapshot(&config("nat", "10.0.0.253", true), PORT_MAC, Some(&first));
+        p.adopt(Some(&first), &second);
+        assert_eq!(send(&mut p, &second, false), (TX, GW2_MAC, PORT_MAC));
+        // Same routes, another port MAC: a new snapshot is never answered from the old one.
+        let third = snapshot(
+            &config("nat", "10.0.0.253", true),
+            OTHER_PORT_MAC,
+            Some(&second),
+        );
+        p.adopt(Some(&second), &third);
+        assert_eq!(send(&mut p, &third, false), (TX, GW2_MAC, OTHER_PORT_MAC));
+    }
+
+    #[test]
+    fn egress_cache_dr_real_server_leaving_the_link_is_no_route() {
+        let first = snapshot(&config("dr", "10.0.0.254", true), PORT_MAC, None);
+        let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
+        assert_eq!(send(&mut p, &first, true), (TX, REAL_MAC, PORT_MAC));
+        assert_eq!(
+            send(&mut p, &first, false),
+            (TX, REAL_MAC, PORT_MAC),
+            "cached"
+        );
+        p.learn(0, Ipv4Addr::new(10, 0, 0, 11), EthernetAddress(NEW_MAC));
+        assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
+        let second = snapshot(&config("dr", "10.0.0.254", false), PORT_MAC, Some(&first));
+        p.adopt(Some(&first), &second);
+        let (verdict, _, _) = send(&mut p, &second, false);
+        assert_eq!(verdict, Verdict::Drop(DropReason::NoRoute));
+    }
+}

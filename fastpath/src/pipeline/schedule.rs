@@ -1,0 +1,154 @@
+//! New connections: the service a packet that matched no connection is for, the scheduler's
+//! (or the persistence template's) real server, a FULLNAT local address, and the new entry
+//! in the worker's table (`ip_vs_core.c` rules, spec §0.4, §3).
+
+use super::classify::Flow;
+use super::{fullnat, Pipeline};
+use crate::conn::{self, FlowKey, Fwd, NewConn, NewTemplate};
+use crate::service::{Real, Service};
+use crate::snapshot::Snapshot;
+use crate::verdict::DropReason;
+use crate::xmit;
+use sched::ConnClass;
+use std::net::SocketAddrV4;
+use std::sync::Arc;
+
+/// Creates the connection for a packet that matched none.
+pub(super) fn new_conn(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<conn::ConnId, DropReason> {
+    let index = snapshot
+        .service_index(flow.proto, flow.dst)
+        .or_else(|| snapshot.service_index(flow.proto, SocketAddrV4::new(*flow.dst.ip(), 0)))
+        .ok_or(DropReason::NoService)?;
+    let service = snapshot.services.get(index).ok_or(DropReason::NoService)?;
+    if !flow.opens() {
+        return Err(DropReason::NoConn);
+    }
+    let (real, template) = if service.persistence > 0 {
+        persistent_pick(p, service, index, flow, now_ms)?
+    } else {
+        (pick(p, service, index, flow, now_ms)?, None)
+    };
+    let fwd = Fwd::from(real.mode);
+    // A port-zero service forwards to the port the client asked for.
+    let rport = match real.addr.port() {
+        0 => flow.dst.port(),
+        port => port,
+    };
+    let rip = SocketAddrV4::new(*real.addr.ip(), rport);
+    let local = match fwd {
+        Fwd::FullNat => Some(fullnat::allocate_local(p, index, flow.proto, rip)?),
+        _ => None,
+    };
+    let new = NewConn {
+        proto: flow.proto,
+        client: flow.src,
+        virt: flow.dst,
+        real: rip,
+        fwd,
+        local,
+        // The reference `pick` took moves into the entry: cloning it here and dropping ours
+        // would be two more atomic operations on a count all workers share.
+        dest: real,
+    };
+    let id = match p.conns.insert(new, now_ms) {
+        Ok(id) => id,
+        Err(conn::TableFull(real)) => {
+            if let Some(local) = local {
+                fullnat::release_local(&mut p.pools, &p.pool_keys, &real, local);
+            }
+            return Err(DropReason::TableFull);
+        }
+    };
+    if let (Some(local), conf::Proto::Tcp) = (local, flow.proto) {
+        let clock_ns = now_ms.saturating_mul(1_000_000);
+        let isn = xmit::isn::initial_seq(local, rip, &p.isn_key, clock_ns);
+        if let Some(seq) = p.conns.seq_mut(id) {
+            *seq = conn::TcpSeq::new(flow.seq, isn);
+        }
+    }
+    if let Some(real) = p.conns.get(id).map(|c| c.dest()) {
+        real.load.bind(ConnClass::Inactive);
+        real.traffic.conn(p.worker);
+        real.service_traffic.conn(p.worker);
+    }
+    if let Some(template) = template {
+        p.conns.control(id, template, now_ms);
+    }
+    Ok(id)
+}
+
+/// The scheduler's choice for a new connection.
+fn pick(
+    p: &mut Pipeline,
+    service: &Service,
+    index: usize,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<Arc<Real>, DropReason> {
+    let key = sched::FlowKey::v4(
+        flow.proto.number(),
+        *flow.src.ip(),
+        flow.src.port(),
+        *flow.dst.ip(),
+        flow.dst.port(),
+    );
+    let now = std::time::Duration::from_millis(now_ms);
+    let chosen = p.scheds.get_mut(index).and_then(|s| s.pick(&key, now));
+    chosen
+        .and_then(|i| service.real(i))
+        .map(Arc::clone)
+        .ok_or(DropReason::NoDest)
+}
+
+/// `ip_vs_sched_persist`: the client's template decides the real server while it lives and
+/// its real server is still configured; otherwise the scheduler picks and a template is made.
+fn persistent_pick(
+    p: &mut Pipeline,
+    service: &Service,
+    index: usize,
+    flow: &Flow,
+    now_ms: u64,
+) -> Result<(Arc<Real>, Option<conn::ConnId>), DropReason> {
+    let vport = if service.vip.port() == 0 {
+        0
+    } else {
+        flow.dst.port()
+    };
+    let key = FlowKey::template(
+        flow.proto,
+        *flow.src.ip(),
+        service.netmask,
+        SocketAddrV4::new(*flow.dst.ip(), vport),
+    );
+    if let Some(t) = p.conns.lookup_template(&key) {
+        let valid = p
+            .conns
+            .get(t)
+            .map(|c| Arc::clone(c.dest()))
+            .filter(|real| !real.removed.load(std::sync::atomic::Ordering::Relaxed));
+        match valid {
+            Some(real) => return Ok((real, Some(t))),
+            None => {
+                p.conns.invalidate_template(t);
+            }
+        }
+    }
+    let real = pick(p, service, index, flow, now_ms)?;
+    let template = NewTemplate {
+        key,
+        real: real.addr,
+        timeout: service.persistence,
+        dest: Arc::clone(&real),
+    };
+    let t = p
+        .conns
+        .insert_template(template, now_ms)
+        .map_err(|_| DropReason::TableFull)?;
+    real.load.bind(ConnClass::Template);
+    Ok((real, Some(t)))
+}

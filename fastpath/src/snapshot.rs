@@ -1,0 +1,404 @@
+//! The immutable view of the configuration that workers read. The control thread builds a new
+//! one for every change and publishes it; workers pick it up between bursts and never see a
+//! half-applied change.
+
+use crate::l2::route::{self, Hop};
+use crate::service::{self, Service};
+use crate::wire::ether::EthernetAddress;
+use hashbrown::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+/// One port as the pipeline sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortView {
+    /// The port's MAC address (source of every frame rvs sends on it).
+    pub mac: EthernetAddress,
+    /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
+    /// ICMP echo for them).
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// The link MTU (IP packet size) used for tunnel encapsulation.
+    pub mtu: u16,
+}
+
+impl PortView {
+    /// The address rvs speaks from on this link towards `peer`: the owned address whose
+    /// subnet contains `peer`, else the first one that is not a /32, else the first.
+    pub fn source_for(&self, peer: Ipv4Addr) -> Option<Ipv4Addr> {
+        let on_subnet = |(a, len): &&(Ipv4Addr, u8)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(*len)).unwrap_or(0);
+            *len < 32 && u32::from(*a) & mask == u32::from(peer) & mask
+        };
+        self.addrs
+            .iter()
+            .find(on_subnet)
+            .or_else(|| self.addrs.iter().find(|(_, len)| *len < 32))
+            .or_else(|| self.addrs.first())
+            .map(|(a, _)| *a)
+    }
+}
+
+/// A service's protocol, address and port as one integer: one word to hash when a new
+/// connection looks its service up.
+fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
+    u64::from(proto.number()) << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
+}
+
+/// A set of IPv4 addresses asked about for every packet ("is the destination ours?"): open
+/// addressing over a power-of-two array at most half full, a multiplicative hash, linear
+/// probing. A lookup is one multiply and usually one comparison, however many addresses.
+#[derive(Debug, Default)]
+struct AddrSet {
+    /// `1 << 32 | address` per member, 0 for an empty slot.
+    slots: Vec<u64>,
+    /// `slots.len() - 1`.
+    mask: usize,
+}
+
+impl AddrSet {
+    fn new(addrs: impl Iterator<Item = Ipv4Addr>) -> AddrSet {
+        let addrs: Vec<Ipv4Addr> = addrs.collect();
+        let len = (addrs.len() * 2).next_power_of_two().max(4);
+        let mut set = AddrSet {
+            slots: vec![0; len],
+            mask: len - 1,
+        };
+        for ip in addrs {
+            let mut i = set.home(ip);
+            while let Some(slot) = set.slots.get_mut(i) {
+                if *slot == 0 || *slot == Self::entry(ip) {
+                    *slot = Self::entry(ip);
+                    break;
+                }
+                i = (i + 1) & set.mask;
+            }
+        }
+        set
+    }
+
+    fn entry(ip: Ipv4Addr) -> u64 {
+        1 << 32 | u64::from(ip.to_bits())
+    }
+
+    /// The slot where the search for `ip` starts.
+    fn home(&self, ip: Ipv4Addr) -> usize {
+        (u64::from(ip.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
+    }
+
+    #[inline]
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        let entry = Self::entry(ip);
+        let mut i = self.home(ip);
+        // At most half full, so an empty slot ends every search.
+        while let Some(&slot) = self.slots.get(i) {
+            if slot == entry {
+                return true;
+            }
+            if slot == 0 {
+                return false;
+            }
+            i = (i + 1) & self.mask;
+        }
+        false
+    }
+}
+
+/// The addresses [`Snapshot::is_martian_source`] finds in its set: every owned address and
+/// FULLNAT local address, and the network and broadcast address of each connected subnet
+/// (prefixes up to /30; a /31 has neither, RFC 3021).
+fn martian_addrs<'a>(
+    ports: &'a [PortView],
+    laddrs: &'a [Ipv4Addr],
+) -> impl Iterator<Item = Ipv4Addr> + 'a {
+    let subnet_ends = ports
+        .iter()
+        .flat_map(|p| p.addrs.iter())
+        .flat_map(|&(a, len)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            let network = a.to_bits() & mask;
+            let ends = [
+                Ipv4Addr::from_bits(network),
+                Ipv4Addr::from_bits(network | !mask),
+            ];
+            ends.into_iter().filter(move |_| len < 31)
+        });
+    ports
+        .iter()
+        .flat_map(|p| p.addrs.iter().map(|(a, _)| *a))
+        .chain(laddrs.iter().copied())
+        .chain(subnet_ends)
+}
+
+/// Everything a worker needs to process packets.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Ports, indexed like `Verdict::Tx::port`.
+    pub ports: Vec<PortView>,
+    /// Routes, on-link ones first derived from the ports' subnets.
+    pub routes: route::Table,
+    /// Static neighbours (port index, address, MAC).
+    pub neighbors: Vec<(usize, Ipv4Addr, EthernetAddress)>,
+    /// Virtual services; a worker keeps one scheduler per entry, at the same index.
+    pub services: Vec<Arc<Service>>,
+    /// [`vip_key`] of each service → its index.
+    by_vip: HashMap<u64, usize, ahash::RandomState>,
+    /// Every address owned on any port: what [`Snapshot::owns`] searches.
+    owned: AddrSet,
+    /// The sources [`Snapshot::is_martian_source`] looks up besides the fixed ranges: the
+    /// balancer's own addresses and the network and broadcast addresses of its subnets.
+    martians: AddrSet,
+    /// Every FULLNAT local address of every service.
+    laddrs: Vec<Ipv4Addr>,
+    /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
+    pub timeouts: crate::conn::Timeouts,
+    /// Drop a connection's packets at once when its real server was removed.
+    pub expire_nodest_conn: bool,
+    /// The local ports of FULLNAT connections (`[dataplane] laddr_ports`).
+    pub laddr_ports: crate::laddr::PortRange,
+    /// Unique to this snapshot among those built by this process (see [`Snapshot::id`]).
+    id: u64,
+}
+
+/// The id of the next snapshot built.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+impl Snapshot {
+    /// The snapshot of `config` for `workers` workers, with each port's MAC as the device
+    /// reports it (`macs` in config port order). Services and real servers that also exist
+    /// in `previous` keep their counters.
+    pub fn build(
+        config: &conf::Config,
+        macs: &[[u8; 6]],
+        previous: Option<&Snapshot>,
+        workers: usize,
+    ) -> Result<Snapshot, service::BuildError> {
+        let index_of = |id: u16| config.ports.iter().position(|p| p.id == id);
+        let ports: Vec<PortView> = config
+            .ports
+            .iter()
+            .zip(macs)
+            .map(|(p, &mac)| PortView {
+                mac: EthernetAddress(mac),
+                addrs: p
+                    .addrs
+                    .iter()
+                    .map(|net| (net.addr, net.prefix_len))
+                    .collect(),
+                mtu: p.mtu,
+            })
+            .collect();
+        let mut routes = route::Table::default();
+        for r in &config.routes {
+            if let Some(port) = index_of(r.port) {
+                routes.insert(r.dst.addr, r.dst.prefix_len, Hop { port, via: r.via });
+            }
+        }
+        // Connected subnets win over configured routes of the same prefix, as in Linux.
+        for (port, p) in config.ports.iter().enumerate() {
+            for net in p.addrs.iter().filter(|n| n.prefix_len < 32) {
+                routes.insert(net.network(), net.prefix_len, Hop { port, via: None });
+            }
+        }
+        let neighbors = config
+            .neighbors
+            .iter()
+            .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, EthernetAddress(n.mac))))
+            .collect();
+        let mut services = Vec::with_capacity(config.services.len());
+        let mut by_vip =
+            HashMap::with_capacity_and_hasher(config.services.len(), ahash::RandomState::new());
+        for s in &config.services {
+            let old = previous.and_then(|p| p.service(s.proto, s.vip));
+            let built = service::build(s, old.map(Arc::as_ref), workers).map_err(|e| {
+                service::BuildError(format!("service {} {}: {e}", s.proto.as_str(), s.vip))
+            })?;
+            by_vip.insert(vip_key(s.proto, s.vip), services.len());
+            services.push(Arc::new(built));
+        }
+        let mut laddrs: Vec<Ipv4Addr> = config
+            .services
+            .iter()
+            .flat_map(|s| s.laddrs.iter().copied())
+            .collect();
+        laddrs.sort_unstable();
+        laddrs.dedup();
+        let owned = AddrSet::new(ports.iter().flat_map(|p| p.addrs.iter().map(|(a, _)| *a)));
+        let martians = AddrSet::new(martian_addrs(&ports, &laddrs));
+        Ok(Snapshot {
+            owned,
+            martians,
+            ports,
+            routes,
+            neighbors,
+            services,
+            by_vip,
+            laddrs,
+            timeouts: config.timeouts.into(),
+            expire_nodest_conn: config.dataplane.expire_nodest_conn,
+            laddr_ports: crate::laddr::PortRange {
+                min: config.dataplane.laddr_ports.0,
+                max: config.dataplane.laddr_ports.1,
+            },
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// This snapshot's id: different for every snapshot [`Snapshot::build`] makes in this
+    /// process (0 for `Snapshot::default()`), so that what a worker derived from one snapshot
+    /// (its egress cache) is never taken for what another one says.
+    #[inline]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether `ip` is owned on port `port` (ARP answers only on the link an address lives on).
+    pub fn owns_on(&self, port: usize, ip: Ipv4Addr) -> bool {
+        self.ports
+            .get(port)
+            .is_some_and(|p| p.addrs.iter().any(|(a, _)| *a == ip))
+    }
+
+    /// Whether `ip` is owned on any port.
+    #[inline]
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.owned.contains(ip)
+    }
+
+    /// Whether a packet from `src` is to be dropped as Linux's `ip_route_input` drops a
+    /// "martian source": 0.0.0.0/8, loopback (127/8), multicast and reserved (224/4, 240/4,
+    /// 255.255.255.255), the network or broadcast address of a connected subnet, or one of
+    /// the balancer's own addresses (a VIP, a DIP, a local address: the "land" case).
+    #[inline]
+    pub fn is_martian_source(&self, src: Ipv4Addr) -> bool {
+        let [first, ..] = src.octets();
+        first == 0 || first == 127 || first >= 224 || self.martians.contains(src)
+    }
+
+    /// Whether `ip` is a FULLNAT local address (replies of FULLNAT connections come to it).
+    #[inline]
+    pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
+        !self.laddrs.is_empty() && self.laddrs.binary_search(&ip).is_ok()
+    }
+
+    /// Every FULLNAT local address of every service, sorted, each once.
+    pub fn laddrs(&self) -> &[Ipv4Addr] {
+        &self.laddrs
+    }
+
+    /// Index of the service for `proto` and `vip` in [`Snapshot::services`].
+    #[inline]
+    pub fn service_index(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<usize> {
+        self.by_vip.get(&vip_key(proto, vip)).copied()
+    }
+
+    /// The service for `proto` and `vip`.
+    pub fn service(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<&Arc<Service>> {
+        self.service_index(proto, vip)
+            .and_then(|i| self.services.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+[[port]]
+name = "dpdk1"
+addrs = ["192.168.10.1/24"]
+mtu = 9000
+[[route]]
+dst = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:fe"
+port = "dpdk0"
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+  [[service.real]]
+  addr = "192.168.10.11:8080"
+  mode = "nat"
+"#;
+
+    fn snapshot() -> Snapshot {
+        let config = conf::Config::parse(CONFIG, "t.toml").unwrap();
+        Snapshot::build(&config, &[[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]], None, 1).unwrap()
+    }
+
+    #[test]
+    fn routes_connected_subnets_and_configured_gateways() {
+        let s = snapshot();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(
+            s.routes.lookup(ip("192.168.10.11")),
+            Some(Hop { port: 1, via: None })
+        );
+        assert_eq!(
+            s.routes.lookup(ip("10.0.0.9")),
+            Some(Hop { port: 0, via: None })
+        );
+        assert_eq!(
+            s.routes.lookup(ip("8.8.8.8")),
+            Some(Hop {
+                port: 0,
+                via: Some(ip("10.0.0.254"))
+            })
+        );
+        assert_eq!(
+            s.neighbors,
+            vec![(0, ip("10.0.0.254"), EthernetAddress([2, 0, 0, 0, 0, 0xfe]))]
+        );
+        assert_eq!(s.ports[1].mtu, 9000);
+    }
+
+    #[test]
+    fn services_are_found_by_protocol_and_vip() {
+        let s = snapshot();
+        let vip: SocketAddrV4 = "10.0.0.100:80".parse().unwrap();
+        assert_eq!(s.service_index(conf::Proto::Tcp, vip), Some(0));
+        assert_eq!(s.service_index(conf::Proto::Udp, vip), None);
+        assert!(s.owns(*vip.ip()) && s.owns_on(0, *vip.ip()) && !s.owns_on(1, *vip.ip()));
+    }
+
+    #[test]
+    fn addr_set_holds_exactly_its_members() {
+        let members: Vec<Ipv4Addr> = (0..40u32)
+            .map(|i| Ipv4Addr::from(i.wrapping_mul(0x0101_0107)))
+            .chain([Ipv4Addr::UNSPECIFIED, Ipv4Addr::BROADCAST])
+            .collect();
+        let set = AddrSet::new(members.iter().copied().chain(members.iter().copied()));
+        for ip in &members {
+            assert!(set.contains(*ip), "{ip}");
+        }
+        for i in 0..10_000u32 {
+            let ip = Ipv4Addr::from(i.wrapping_mul(0x0001_0003) ^ 0x5a5a_0000);
+            assert_eq!(set.contains(ip), members.contains(&ip), "{ip}");
+        }
+        assert!(!AddrSet::default().contains(Ipv4Addr::UNSPECIFIED));
+        assert!(!AddrSet::new(std::iter::empty()).contains(Ipv4Addr::UNSPECIFIED));
+    }
+
+    #[test]
+    fn source_address_is_the_one_on_the_peer_subnet() {
+        let s = snapshot();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        assert_eq!(s.ports[0].source_for(ip("10.0.0.77")), Some(ip("10.0.0.1")));
+        assert_eq!(
+            s.ports[0].source_for(ip("172.16.0.1")),
+            Some(ip("10.0.0.1")),
+            "not the /32 VIP"
+        );
+        assert_eq!(
+            s.ports[1].source_for(ip("192.168.10.11")),
+            Some(ip("192.168.10.1"))
+        );
+    }
+}
