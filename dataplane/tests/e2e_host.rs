@@ -195,3 +195,63 @@ fn twin_carries_the_port_and_the_kernel_speaks_through_it() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// virtio_user needs the kernel's vhost-net: where `/dev/vhost-net` opens, the twin is made
+/// with it; where it does not (this project's CI machine), rvsd refuses to start and says
+/// why, and the twin's runtime behaviour is not tested.
+#[test]
+fn virtio_user_twin_needs_vhost_net() {
+    let vhost = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/vhost-net");
+    let mut topo = Topology::new();
+    let lb = topo.netns("lb");
+    let peer = topo.netns("peer");
+    let (l0, p0) = (topo.name("l"), topo.name("p"));
+    topo.veth(&lb, &l0, &peer, &p0);
+    let twin = topo.name("rvs");
+    let config = config(&topo, &l0, &twin).replace("kind = \"tap\"", "kind = \"virtio_user\"");
+    match vhost {
+        Ok(_) => {
+            let stats = topo.dir.path().join("stats.json");
+            topo.host_if(&peer, &p0, &format!("{PEER}/24"));
+            let ping_dip = [
+                "ip", "netns", "exec", &peer, "ping", "-c1", "-W1", "10.0.0.1",
+            ];
+            topo.rvsd(&lb, &config, &stats, &ping_dip);
+            assert_eq!(mac_of(&topo, &lb, &twin), mac_of(&topo, &lb, &l0));
+            if let Err(e) = topo.stop_rvsd() {
+                panic!("{e}\n{}", topo.log());
+            }
+        }
+        Err(why) => {
+            eprintln!("/dev/vhost-net: {why}: virtio_user twin not run, only its refusal");
+            let path = topo.dir.path().join("rvsd.toml");
+            std::fs::write(&path, &config).unwrap();
+            let out = std::process::Command::new("timeout")
+                .args(["60", "ip", "netns", "exec", &lb])
+                .arg(common::rvsd_bin())
+                .arg("--config")
+                .arg(&path)
+                .output()
+                .expect("run rvsd");
+            let log = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{log}");
+            let expected = format!(
+                "port dpdk0: cannot create its kernel twin {twin} (virtio_user): twin {twin}: \
+                 virtio_user_{twin},path=/dev/vhost-net,queues=1,queue_size=1024,iface={twin},"
+            );
+            assert!(log.contains(&expected), "{log}");
+            assert!(
+                log.contains(&format!(
+                    "(/dev/vhost-net: {why}; kind = \"tap\" needs no vhost-net)"
+                )),
+                "{log}"
+            );
+            assert!(!try_run(&[
+                "ip", "netns", "exec", &lb, "ip", "link", "show", &twin
+            ]));
+        }
+    }
+}

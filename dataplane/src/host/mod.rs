@@ -49,8 +49,15 @@ pub fn start_twins<'pool>(
             );
         }
         let twin = Twin::create(kind, &exception.iface, port.mac(), p.mtu, pool).map_err(|e| {
+            // virtio_user cannot tell its backend without the device: say so.
+            let hint = match (kind, vhost_net_error()) {
+                (TwinKind::VirtioUser, Some(why)) => {
+                    format!(" ({VHOST_NET}: {why}; kind = \"tap\" needs no vhost-net)")
+                }
+                _ => String::new(),
+            };
             format!(
-                "port {}: cannot create its kernel twin {} ({}): {e}",
+                "port {}: cannot create its kernel twin {} ({}): {e}{hint}",
                 p.name,
                 exception.iface,
                 kind.driver()
@@ -69,4 +76,13 @@ pub fn start_twins<'pool>(
         twins.push((index, twin));
     }
     Ok(twins)
+}
+
+/// Why `/dev/vhost-net` cannot be opened, if it cannot.
+fn vhost_net_error() -> Option<std::io::Error> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(VHOST_NET)
+        .err()
 }
