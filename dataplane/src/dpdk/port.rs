@@ -25,11 +25,16 @@ pub struct PortSetup {
     /// One more tx queue (index `queues`), for the exception thread: what the kernel sends on
     /// the port's twin leaves through it, so no worker's queue is ever shared.
     ///
+    /// The device must offer `queues + 1` tx queues: `net_af_packet` with
+    /// `qpairs=<workers + 1>`, `net_pcap` with one `tx_pcap=`/`tx_iface=` more than workers
+    /// (the kernel's frames go to the last one).
+    ///
     /// Devices without RSS that tie rx queues to tx queues (`net_af_packet`'s `qpairs`,
-    /// multi-queue `net_tap`) spread received frames over *every* queue they have: there the
-    /// extra queue is a pair, and its rx side must be drained (the exception thread hands
-    /// what arrives on it to worker 0, see [`ExceptionQueue::strays`]), else a share of the
-    /// flows would sit unread in it.
+    /// multi-queue `net_tap`) spread received frames over *every* queue they have (measured:
+    /// af_packet with `qpairs=2` and one rx queue polled received 139 of 310 frames, its
+    /// `PACKET_FANOUT` hash sends the rest to the unpolled socket): there the extra queue is
+    /// a pair, and its rx side is drained by the exception thread, which hands what arrives
+    /// to worker 0 ([`ExceptionQueue::strays`]), so those flows take one more ring hop.
     pub exception_tx: bool,
 }
 
@@ -91,7 +96,8 @@ impl<'pool> Port<'pool> {
             return Err(Error::new(
                 format!(
                     "port {id}: {} worker queues plus the exception thread's need {tx_queues} tx \
-                     queues, device supports {} (net_af_packet: qpairs={tx_queues})",
+                     queues, device supports {} (net_af_packet: qpairs={tx_queues}; net_pcap: \
+                     one more tx_pcap= or tx_iface=)",
                     setup.queues, info.max_tx_queues
                 ),
                 22,
