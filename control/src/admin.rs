@@ -137,7 +137,9 @@ pub fn run(program: &str, args: &[String], names: &Names, io: &mut Streams) -> i
             }
         }
         Command::Drops { format } => match s.ask(&Request::GetWorkers, LIST_FAILED) {
-            Ok(Response::Workers { workers }) => Ok(listing::workers(&workers, &format)),
+            Ok(Response::Workers { workers, twins }) => {
+                Ok(listing::workers(&workers, &twins, &format))
+            }
             Ok(_) => Err(unexpected(LIST_FAILED)),
             Err(f) => Err(f),
         },

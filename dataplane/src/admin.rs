@@ -11,17 +11,19 @@
 //! service and real server, sampled every 2 s by [`Admin::tick`].
 
 use crate::dpdk::MacAddr;
+use crate::host::exception::ExceptionPath;
+use crate::host::punt::ReasonCounts;
 use crate::stats::SharedCounters;
 use crate::worker::Fabric;
 use conf::proto::{
     ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
-    TimeoutValues, WorkerStats,
+    TimeoutValues, TwinStats, WorkerStats,
 };
 use control::estimator::Estimator;
 use control::model::{Change, Model};
 use fastpath::service::{Real, Service, TrafficTotals};
 use fastpath::snapshot::Snapshot;
-use fastpath::verdict::DropReason;
+use fastpath::verdict::{DropReason, PuntReason};
 use std::collections::HashMap;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -56,6 +58,10 @@ pub struct Admin {
     fabric: Arc<Fabric>,
     counters: Arc<Vec<SharedCounters>>,
     lcores: Vec<u32>,
+    /// (port index, port name, twin name) of every port with a kernel twin.
+    twins: Vec<(usize, String, String)>,
+    /// The punt counters and the exception thread's.
+    host: Arc<ExceptionPath>,
 }
 
 fn counters(t: TrafficTotals) -> Counters {
@@ -104,6 +110,7 @@ impl Admin {
         macs: Vec<MacAddr>,
         fabric: Arc<Fabric>,
         counters: Arc<Vec<SharedCounters>>,
+        host: Arc<ExceptionPath>,
     ) -> Admin {
         Admin {
             inner: Mutex::new(Inner {
@@ -118,6 +125,13 @@ impl Admin {
             fabric,
             counters,
             lcores: config.dataplane.workers.clone(),
+            twins: config
+                .ports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| Some((i, p.name.clone(), p.exception.as_ref()?.iface.clone())))
+                .collect(),
+            host,
         }
     }
 
@@ -289,12 +303,25 @@ impl Admin {
     }
 
     fn workers(&self) -> Response {
+        let by_reason = |counts: ReasonCounts| -> Vec<DropCount> {
+            PuntReason::ALL
+                .iter()
+                .zip(counts)
+                .map(|(r, n)| DropCount {
+                    reason: r.as_str().to_owned(),
+                    count: n,
+                })
+                .collect()
+        };
+        let punts = self.host.punt().counters();
         let workers = self
             .counters
             .iter()
             .zip(&self.lcores)
-            .map(|(shared, &lcore)| {
+            .zip(punts)
+            .map(|((shared, &lcore), punts)| {
                 let c = shared.read();
+                let (punted, punt_dropped) = punts.by_reason();
                 WorkerStats {
                     lcore,
                     rx_packets: c.rx_packets,
@@ -309,10 +336,27 @@ impl Admin {
                             count: *n,
                         })
                         .collect(),
+                    punted: by_reason(punted),
+                    punt_dropped: by_reason(punt_dropped),
                 }
             })
             .collect();
-        Response::Workers { workers }
+        let twins = self
+            .twins
+            .iter()
+            .map(|(index, port, iface)| {
+                let s = self.host.stats(*index);
+                TwinStats {
+                    port: port.clone(),
+                    iface: iface.clone(),
+                    to_kernel: s.to_kernel,
+                    to_kernel_dropped: s.to_kernel_dropped,
+                    kernel_tx: s.kernel_tx,
+                    kernel_tx_dropped: s.kernel_tx_dropped,
+                }
+            })
+            .collect();
+        Response::Workers { workers, twins }
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod dpdk;
+pub mod host;
 pub mod metrics;
 pub mod report;
 pub mod stats;

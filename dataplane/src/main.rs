@@ -6,6 +6,9 @@ use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
 use dataplane::dpdk::port::{Port, PortSetup};
+use dataplane::host::exception::{self, ExceptionPath};
+use dataplane::host::netlink::Follower;
+use dataplane::host::punt::Punter;
 use dataplane::metrics;
 use dataplane::report::Report;
 use dataplane::stats::SharedCounters;
@@ -103,6 +106,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 queues,
                 mac: p.mac,
                 mtu: Some(p.mtu),
+                exception_tx: p.exception.is_some(),
             };
             Port::start(&setup, &pool)
         })
@@ -110,6 +114,30 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let macs: Vec<_> = ports.iter().map(Port::mac).collect();
     let workers = config.dataplane.workers.len();
+    // Kernel twins after their ports (they carry the port's MAC), before any traffic moves.
+    let twins = dataplane::host::start_twins(config, &ports, &pool)?;
+    let follower = if twins.is_empty() {
+        None
+    } else {
+        let names: Vec<String> = twins.iter().map(|(_, t)| t.iface().to_owned()).collect();
+        Some(Follower::start(&names).map_err(|e| format!("rtnetlink address follower: {e}"))?)
+    };
+    let path = Arc::new(ExceptionPath::new(workers, ports.len()));
+    let punt_pps: Vec<Option<u32>> = config
+        .ports
+        .iter()
+        .map(|p| p.exception.as_ref().map(|e| e.punt_pps))
+        .collect();
+    let links: Vec<exception::Link<'_>> = twins
+        .iter()
+        .filter_map(|(index, twin)| {
+            Some(exception::Link {
+                port: *index,
+                twin: twin.port().take_queues().pop()?,
+                wire: ports.get(*index)?.take_exception_queue()?,
+            })
+        })
+        .collect();
     let snapshot =
         Arc::new(Snapshot::build(config, &macs, None, workers).map_err(|e| e.to_string())?);
     let fabric = Arc::new(Fabric::new(workers, Arc::clone(&snapshot)));
@@ -145,6 +173,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         macs.clone(),
         Arc::clone(&fabric),
         Arc::clone(&shared),
+        Arc::clone(&path),
     ));
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
@@ -157,47 +186,68 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         IsnKey::random().map_err(|e| format!("no random source for FULLNAT ISNs: {e}"))?;
     let pipelines = build_pipelines(config, &snapshot, isn_key, &quit)?;
 
-    lcore::scope(&eal, |scope| -> Result<(), String> {
-        for (index, (((&lcore_id, queues), shared), pipeline)) in config
-            .dataplane
-            .workers
-            .iter()
-            .zip(per_worker)
-            .zip(shared.iter())
-            .zip(pipelines)
-            .enumerate()
-        {
-            let mut worker = Worker::new(Setup {
-                index,
-                queues,
-                burst: usize::from(config.dataplane.burst),
-                pool: &pool,
-                fabric: &fabric,
-                pipeline,
-                shared,
-                tsc_hz,
-            });
-            let stop = &stop;
-            if let Err(e) = scope.launch(lcore_id, move || worker.run(stop)) {
-                stop.store(true, Ordering::Relaxed);
-                return Err(e.to_string());
-            }
+    let punters = (0..workers)
+        .map(|index| Punter::new(path.punt(), index, workers, &punt_pps))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("no punt ring for a worker")?;
+    let exception_stop = AtomicBool::new(false);
+    std::thread::scope(|threads| -> Result<(), String> {
+        if !links.is_empty() {
+            let (path, stop) = (&path, &exception_stop);
+            std::thread::Builder::new()
+                .name("rvs-exception".into())
+                .spawn_scoped(threads, move || exception::run(path, &links, stop))
+                .map_err(|e| format!("cannot start the exception thread: {e}"))?;
         }
-        let mut control = Control {
-            fabric: &fabric,
-            steering: &mut steering,
-            seen: snapshot.id(),
-            quit: &quit,
-            reload: &reload,
-            config_path: args.config.as_deref(),
-            admin: &admin,
-            exit_idle_ms: args.exit_idle_ms,
-            tsc_hz,
-            shared: &shared,
-        };
-        control.run();
-        stop.store(true, Ordering::Relaxed);
-        Ok(())
+        let workers_done = lcore::scope(&eal, |scope| -> Result<(), String> {
+            for (index, ((((&lcore_id, queues), shared), pipeline), punter)) in config
+                .dataplane
+                .workers
+                .iter()
+                .zip(per_worker)
+                .zip(shared.iter())
+                .zip(pipelines)
+                .zip(punters)
+                .enumerate()
+            {
+                let mut worker = Worker::new(Setup {
+                    index,
+                    queues,
+                    burst: usize::from(config.dataplane.burst),
+                    pool: &pool,
+                    fabric: &fabric,
+                    pipeline,
+                    shared,
+                    tsc_hz,
+                    punter,
+                    strays: (index == 0).then_some(path.strays()),
+                });
+                let stop = &stop;
+                if let Err(e) = scope.launch(lcore_id, move || worker.run(stop)) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e.to_string());
+                }
+            }
+            let mut control = Control {
+                fabric: &fabric,
+                steering: &mut steering,
+                seen: snapshot.id(),
+                quit: &quit,
+                reload: &reload,
+                config_path: args.config.as_deref(),
+                admin: &admin,
+                exit_idle_ms: args.exit_idle_ms,
+                tsc_hz,
+                shared: &shared,
+                follower: follower.as_ref(),
+            };
+            control.run();
+            stop.store(true, Ordering::Relaxed);
+            Ok(())
+        });
+        // The workers have stopped punting: the exception thread may go too.
+        exception_stop.store(true, Ordering::Relaxed);
+        workers_done
     })?;
 
     server.stop();
@@ -208,6 +258,8 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         config,
         &ports,
         steering.status(),
+        &path,
+        &twins,
     );
     log::info!(
         "stopped: rx {} tx {} dropped {}",
@@ -224,6 +276,12 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     // pool's memory.
     steering.shutdown();
     drop(steering);
+    // Frames still in the punt rings go back to the pool, and the twins (whose interfaces
+    // vanish with them) close before their ports, all before EAL releases the memory.
+    drop(follower);
+    path.release();
+    fabric.release();
+    drop(twins);
     drop(ports);
     drop(eal);
     Ok(())
@@ -309,6 +367,8 @@ struct Control<'a, D: Device> {
     exit_idle_ms: Option<u64>,
     tsc_hz: u64,
     shared: &'a [SharedCounters],
+    /// The twins' addresses (issue 10: they become owned by the fast path).
+    follower: Option<&'a Follower>,
 }
 
 impl<D: Device> Control<'_, D> {
@@ -332,6 +392,11 @@ impl<D: Device> Control<'_, D> {
             }
             if self.reload.swap(false, Ordering::Relaxed) {
                 self.reload_config();
+            }
+            if let Some(follower) = self.follower {
+                // Changes are logged by the follower; the owned-address set of the snapshot
+                // follows them here.
+                while follower.events().try_recv().is_ok() {}
             }
             let snapshot = self.fabric.snapshot();
             if snapshot.id() != self.seen {

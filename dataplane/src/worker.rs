@@ -8,6 +8,7 @@ use crate::dpdk::lcore;
 use crate::dpdk::mbuf::{Burst, Mbuf, BURST_MAX};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
+use crate::host::punt::Punter;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
 use arc_swap::ArcSwap;
 use conf::proto::ConnEntry;
@@ -96,6 +97,15 @@ impl Fabric {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
+
+    /// Frees the packets still handed over when the workers have stopped (a worker may hand
+    /// one to a peer that already left its loop): mbufs must go back to their pool before
+    /// EAL releases its memory, while the fabric itself may live on in other threads.
+    pub fn release(&self) {
+        for queue in &self.handoff {
+            while queue.pop().is_some() {}
+        }
+    }
 }
 
 /// One worker: its queue on every port, its pipeline state, its pending transmissions.
@@ -123,6 +133,11 @@ pub struct Worker<'a> {
     /// Loops in a row that received nothing on any port.
     empty_loops: u64,
     clock: Clock,
+    /// Frames for the kernel go to the exception thread through this.
+    punter: Punter<'a>,
+    /// Worker 0 only: data-path frames the exception thread received on a port's exception
+    /// queue (devices that deliver to every queue), processed as if received here.
+    strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
 }
 
 /// Milliseconds since the worker started, from the TSC.
@@ -148,6 +163,8 @@ pub struct Setup<'a> {
     pub pipeline: Pipeline,
     pub shared: &'a SharedCounters,
     pub tsc_hz: u64,
+    pub punter: Punter<'a>,
+    pub strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
 }
 
 impl<'a> Worker<'a> {
@@ -176,6 +193,8 @@ impl<'a> Worker<'a> {
                 start: lcore::rdtsc(),
                 hz: setup.tsc_hz,
             },
+            punter: setup.punter,
+            strays: setup.strays,
         }
     }
 
@@ -202,6 +221,7 @@ impl<'a> Worker<'a> {
                 0
             };
             self.take_handoffs(now);
+            self.take_strays(now);
             self.flush();
             self.between_bursts(now);
             loops = loops.wrapping_add(1);
@@ -225,6 +245,7 @@ impl<'a> Worker<'a> {
         self.pipeline.publish_laddr_usage(&self.snapshot);
         self.shared
             .publish(&self.counters, self.last_rx_tsc, self.empty_loops);
+        self.punter.publish();
     }
 
     /// Receives one burst from `port` and acts on every packet's verdict.
@@ -287,8 +308,27 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Processes the data-path frames the exception thread received (worker 0 only), as
+    /// frames received on their port.
+    fn take_strays(&mut self, now: u64) {
+        let Some(queue) = self.strays else {
+            return;
+        };
+        for _ in 0..self.burst {
+            let Some((port, mut m)) = queue.pop() else {
+                break;
+            };
+            self.last_rx_tsc = lcore::rdtsc();
+            self.counters.rx_packets += 1;
+            self.counters.rx_bytes += m.data().len() as u64;
+            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+            self.act(verdict, port, m, now);
+        }
+    }
+
     fn act(&mut self, verdict: Verdict, in_port: usize, m: Mbuf, now: u64) {
         match verdict {
+            Verdict::Punt(reason) => self.punter.punt(in_port, reason, m, now),
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
             Verdict::Resolve { port, next_hop } => {

@@ -18,6 +18,65 @@ pub enum Verdict {
     },
     /// The flow belongs to another worker: hand the frame to worker `worker` unchanged.
     Redirect { worker: usize },
+    /// Hand the frame, unchanged, to the kernel through the receiving port's twin
+    /// (`host::punt::Punter`), rate-limited and counted under the reason.
+    Punt(PuntReason),
+}
+
+/// Why a frame goes to the kernel (the receiving port's twin interface). The discriminant
+/// indexes the punt counters; the `as_str` names are an interface (stats JSON, rvsadm).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PuntReason {
+    /// ARP the kernel must see to keep its neighbour table right.
+    Arp,
+    /// Not IPv4 (IPv6, LLDP, ...), when the port has a twin.
+    NonIpv4,
+    /// TCP to an address the kernel owns, at a port no service uses.
+    LocalTcp,
+    /// UDP to an address the kernel owns, at a port no service uses.
+    LocalUdp,
+    /// ICMP for the kernel (other than the echo rvs answers itself).
+    LocalIcmp,
+    /// Link-local multicast (224.0.0.0/24: VRRP, OSPF, IGMP, the sync group).
+    Multicast,
+    /// Another IP protocol to an address the kernel owns (GRE, ESP, ...).
+    OtherProto,
+}
+
+impl PuntReason {
+    /// Every reason, in discriminant order.
+    pub const ALL: [PuntReason; 7] = [
+        PuntReason::Arp,
+        PuntReason::NonIpv4,
+        PuntReason::LocalTcp,
+        PuntReason::LocalUdp,
+        PuntReason::LocalIcmp,
+        PuntReason::Multicast,
+        PuntReason::OtherProto,
+    ];
+    /// Number of reasons, the length of a punt counter array.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The stable name used in stats output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PuntReason::Arp => "arp",
+            PuntReason::NonIpv4 => "non_ipv4",
+            PuntReason::LocalTcp => "local_tcp",
+            PuntReason::LocalUdp => "local_udp",
+            PuntReason::LocalIcmp => "local_icmp",
+            PuntReason::Multicast => "multicast",
+            PuntReason::OtherProto => "other_proto",
+        }
+    }
+
+    /// Whether the frame keeps the link and its routing protocols alive (ARP, VRRP, OSPF):
+    /// such frames have a token bucket of their own, so a flood of other traffic to the
+    /// balancer's addresses can never starve them.
+    pub const fn is_control(self) -> bool {
+        matches!(self, PuntReason::Arp | PuntReason::Multicast)
+    }
 }
 
 /// Why a packet was dropped. The discriminant indexes the per-worker drop counters, so the
@@ -177,5 +236,27 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn punt_reasons_in_discriminant_order_with_stable_names() {
+        for (i, r) in PuntReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        let names: Vec<_> = PuntReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "arp",
+                "non_ipv4",
+                "local_tcp",
+                "local_udp",
+                "local_icmp",
+                "multicast",
+                "other_proto"
+            ]
+        );
+        let control: Vec<_> = PuntReason::ALL.iter().filter(|r| r.is_control()).collect();
+        assert_eq!(control, [&PuntReason::Arp, &PuntReason::Multicast]);
     }
 }

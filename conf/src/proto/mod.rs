@@ -377,6 +377,30 @@ pub struct WorkerStats {
     pub tx_bytes: u64,
     /// Drops by reason, every reason in a fixed order (zeros included).
     pub drops: Vec<DropCount>,
+    /// Frames handed to the kernel twins, by punt reason (zeros included; empty from an
+    /// rvsd without the host path).
+    #[serde(default)]
+    pub punted: Vec<DropCount>,
+    /// Frames for the kernel dropped (rate limit, full ring), by punt reason.
+    #[serde(default)]
+    pub punt_dropped: Vec<DropCount>,
+}
+
+/// What the exception thread moved through one port's kernel twin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinStats {
+    /// The port (`dpdk<N>`).
+    pub port: String,
+    /// The twin's interface name.
+    pub iface: String,
+    /// Punted frames the twin took.
+    pub to_kernel: u64,
+    /// Punted frames the twin refused.
+    pub to_kernel_dropped: u64,
+    /// Frames the kernel sent that left on the port.
+    pub kernel_tx: u64,
+    /// Frames the kernel sent that the port refused.
+    pub kernel_tx_dropped: u64,
 }
 
 /// Version information for the first line of `-L`.
@@ -432,6 +456,9 @@ pub enum Response {
     Workers {
         /// One entry per worker.
         workers: Vec<WorkerStats>,
+        /// One entry per port with a kernel twin.
+        #[serde(default)]
+        twins: Vec<TwinStats>,
     },
 }
 

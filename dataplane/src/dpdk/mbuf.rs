@@ -6,6 +6,7 @@
 //! a worker can leak or double-free a buffer.
 
 use super::mempool::Mempool;
+use super::port::{Receive, Transmit};
 use dpdk_sys::rte_mbuf;
 use fastpath::frame::Frame;
 use std::ptr::NonNull;
@@ -215,26 +216,23 @@ impl Burst {
     }
 
     /// Receives up to `max` packets from `queue` into an empty burst; returns how many arrived.
-    pub fn rx(&mut self, queue: &super::port::Queue<'_>, max: usize) -> usize {
+    pub fn rx(&mut self, queue: &impl Receive, max: usize) -> usize {
         debug_assert!(self.is_empty());
-        let max = max.min(BURST_MAX) as u16;
-        // SAFETY: the queue handle is owned by this lcore; ptrs has room for `max` pointers, and
-        // the driver transfers ownership of the returned mbufs to us.
-        let n = unsafe {
-            dpdk_sys::shim_rx_burst(
-                queue.port_id(),
-                queue.queue_id(),
-                self.ptrs.as_mut_ptr(),
-                max,
-            )
+        let Some((port, queue)) = queue.rx_ids() else {
+            return 0;
         };
+        let max = max.min(BURST_MAX) as u16;
+        // SAFETY: the queue handle is owned by this thread (handles are unique and not
+        // `Clone`); ptrs has room for `max` pointers, and the driver transfers ownership of
+        // the returned mbufs to us.
+        let n = unsafe { dpdk_sys::shim_rx_burst(port, queue, self.ptrs.as_mut_ptr(), max) };
         self.len = usize::from(n);
         self.len
     }
 
     /// Sends the burst on `queue`. Mbufs the driver refuses are freed. Returns how many packets
     /// and bytes were sent; the burst is empty afterwards.
-    pub fn tx(&mut self, queue: &super::port::Queue<'_>) -> (usize, u64) {
+    pub fn tx(&mut self, queue: &impl Transmit) -> (usize, u64) {
         let len = std::mem::take(&mut self.len);
         let ptrs = &mut self.ptrs[..len];
         let bytes = |ptrs: &[*mut rte_mbuf]| -> u64 {
@@ -244,15 +242,11 @@ impl Burst {
                 .sum()
         };
         let total = bytes(ptrs);
-        // SAFETY: the queue handle is owned by this lcore; the driver takes ownership of the
+        let (port, queue) = queue.tx_ids();
+        // SAFETY: the queue handle is owned by this thread; the driver takes ownership of the
         // first `sent` mbufs.
         let sent = usize::from(unsafe {
-            dpdk_sys::shim_tx_burst(
-                queue.port_id(),
-                queue.queue_id(),
-                ptrs.as_mut_ptr(),
-                len as u16,
-            )
+            dpdk_sys::shim_tx_burst(port, queue, ptrs.as_mut_ptr(), len as u16)
         });
         let Some(unsent) = ptrs.get_mut(sent..) else {
             return (len, total);
