@@ -60,7 +60,7 @@ fn rvsd_accounts_for_every_malformed_packet_on_net_pcap() {
     let mut expected = announcements.clone();
     expected.extend(table.iter().filter_map(|f| match &f.expect {
         Expect::Tx(bytes) => Some(bytes.clone()),
-        Expect::Drop(_) => None,
+        Expect::Drop(_) | Expect::Punt(_) => None,
     }));
     common::assert_frames_eq("rvsd output", &expected, &run.output);
     let drops: std::collections::BTreeMap<String, u64> = run.nonzero_drops().into_iter().collect();

@@ -19,6 +19,9 @@ pub struct PortView {
     pub addrs: Vec<(Ipv4Addr, u8)>,
     /// The link MTU (IP packet size) used for tunnel encapsulation.
     pub mtu: u16,
+    /// Whether the port has a kernel twin (`[[port]] exception`): what the fast path does not
+    /// handle for the host goes to it.
+    pub twin: bool,
 }
 
 impl PortView {
@@ -44,30 +47,41 @@ fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
     u64::from(proto.number()) << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
 }
 
-/// A set of IPv4 addresses asked about for every packet ("is the destination ours?"): open
-/// addressing over a power-of-two array at most half full, a multiplicative hash, linear
-/// probing. A lookup is one multiply and usually one comparison, however many addresses.
+/// A map of IPv4 addresses to a small value, asked about for every packet ("is the
+/// destination ours, and what is it?"): open addressing over a power-of-two array at most half
+/// full, a multiplicative hash, linear probing. A lookup is one multiply and usually one
+/// comparison, however many addresses.
 #[derive(Debug, Default)]
 struct AddrSet {
-    /// `1 << 32 | address` per member, 0 for an empty slot.
+    /// `value << 40 | 1 << 32 | address` per member, 0 for an empty slot.
     slots: Vec<u64>,
     /// `slots.len() - 1`.
     mask: usize,
 }
 
+/// The bits of a slot that name its address (and that it is taken).
+const ADDR_BITS: u64 = (1 << 33) - 1;
+
 impl AddrSet {
+    /// The set of `addrs`, each with the value 0.
     fn new(addrs: impl Iterator<Item = Ipv4Addr>) -> AddrSet {
-        let addrs: Vec<Ipv4Addr> = addrs.collect();
-        let len = (addrs.len() * 2).next_power_of_two().max(4);
+        AddrSet::with_values(addrs.map(|a| (a, 0)))
+    }
+
+    /// The map of `entries`; an address given twice keeps the larger value.
+    fn with_values(entries: impl Iterator<Item = (Ipv4Addr, u8)>) -> AddrSet {
+        let entries: Vec<(Ipv4Addr, u8)> = entries.collect();
+        let len = (entries.len() * 2).next_power_of_two().max(4);
         let mut set = AddrSet {
             slots: vec![0; len],
             mask: len - 1,
         };
-        for ip in addrs {
+        for (ip, value) in entries {
             let mut i = set.home(ip);
             while let Some(slot) = set.slots.get_mut(i) {
-                if *slot == 0 || *slot == Self::entry(ip) {
-                    *slot = Self::entry(ip);
+                if *slot == 0 || *slot & ADDR_BITS == Self::entry(ip) {
+                    let value = value.max((*slot >> 40) as u8);
+                    *slot = u64::from(value) << 40 | Self::entry(ip);
                     break;
                 }
                 i = (i + 1) & set.mask;
@@ -85,26 +99,44 @@ impl AddrSet {
         (u64::from(ip.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
     }
 
+    /// The value of `ip`, if it is a member.
     #[inline]
-    fn contains(&self, ip: Ipv4Addr) -> bool {
+    fn get(&self, ip: Ipv4Addr) -> Option<u8> {
         let entry = Self::entry(ip);
         let mut i = self.home(ip);
         // At most half full, so an empty slot ends every search.
         while let Some(&slot) = self.slots.get(i) {
-            if slot == entry {
-                return true;
+            if slot & ADDR_BITS == entry {
+                return Some((slot >> 40) as u8);
             }
             if slot == 0 {
-                return false;
+                return None;
             }
             i = (i + 1) & self.mask;
         }
-        false
+        None
+    }
+
+    #[inline]
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.get(ip).is_some()
     }
 }
 
-/// The addresses [`Snapshot::is_martian_source`] finds in its set: every owned address and
-/// FULLNAT local address, and the network and broadcast address of each connected subnet
+/// What an address the balancer owns is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Owned {
+    /// The host's own (a DIP, or an address the kernel twin holds that no service uses):
+    /// TCP, UDP and most ICMP to it belong to the kernel.
+    Host = 1,
+    /// A virtual address (VIP) or FULLNAT local address: served by the fast path only;
+    /// traffic that matches no service nor connection is dropped, never punted.
+    Service = 2,
+}
+
+/// The addresses [`Snapshot::is_martian_source`] finds in its set, besides the VIPs served:
+/// every address of a port and FULLNAT local address, and the network and broadcast address of each connected subnet
 /// (prefixes up to /30; a /31 has neither, RFC 3021).
 fn martian_addrs<'a>(
     ports: &'a [PortView],
@@ -142,8 +174,14 @@ pub struct Snapshot {
     pub services: Vec<Arc<Service>>,
     /// [`vip_key`] of each service → its index.
     by_vip: HashMap<u64, usize, ahash::RandomState>,
-    /// Every address owned on any port: what [`Snapshot::owns`] searches.
+    /// Every address owned on any port, every routed VIP and every local address, with what
+    /// it is for: what [`Snapshot::owned`] and [`Snapshot::owns`] search.
     owned: AddrSet,
+    /// VIPs of `routed` services: served, but never answered for with ARP.
+    routed: AddrSet,
+    /// VIPs of `kernel` services that no kernel twin holds now: their traffic is dropped
+    /// (`vip_not_owned`), as a backup director's kernel drops it.
+    unheld: AddrSet,
     /// The sources [`Snapshot::is_martian_source`] looks up besides the fixed ranges: the
     /// balancer's own addresses and the network and broadcast addresses of its subnets.
     martians: AddrSet,
@@ -185,6 +223,7 @@ impl Snapshot {
                     .map(|net| (net.addr, net.prefix_len))
                     .collect(),
                 mtu: p.mtu,
+                twin: p.exception.is_some(),
             })
             .collect();
         let mut routes = route::Table::default();
@@ -222,10 +261,34 @@ impl Snapshot {
             .collect();
         laddrs.sort_unstable();
         laddrs.dedup();
-        let owned = AddrSet::new(ports.iter().flat_map(|p| p.addrs.iter().map(|(a, _)| *a)));
-        let martians = AddrSet::new(martian_addrs(&ports, &laddrs));
+        let on_ports = |ip: Ipv4Addr| ports.iter().any(|p| p.addrs.iter().any(|(a, _)| *a == ip));
+        let vips = |mode: conf::VipMode| {
+            config
+                .services
+                .iter()
+                .filter(move |s| s.vip_mode == mode)
+                .map(|s| *s.vip.ip())
+        };
+        let routed = AddrSet::new(vips(conf::VipMode::Routed));
+        let unheld = AddrSet::new(vips(conf::VipMode::Kernel).filter(|&vip| !on_ports(vip)));
+        let served_vips: Vec<Ipv4Addr> = config
+            .services
+            .iter()
+            .map(|s| *s.vip.ip())
+            .filter(|&vip| !unheld.contains(vip))
+            .collect();
+        let owned = AddrSet::with_values(
+            ports
+                .iter()
+                .flat_map(|p| p.addrs.iter().map(|(a, _)| (*a, Owned::Host as u8)))
+                .chain(served_vips.iter().map(|&vip| (vip, Owned::Service as u8)))
+                .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
+        );
+        let martians = AddrSet::new(martian_addrs(&ports, &laddrs).chain(served_vips));
         Ok(Snapshot {
             owned,
+            routed,
+            unheld,
             martians,
             ports,
             routes,
@@ -251,11 +314,38 @@ impl Snapshot {
         self.id
     }
 
-    /// Whether `ip` is owned on port `port` (ARP answers only on the link an address lives on).
+    /// Whether ARP is answered for `ip` on port `port`: an address of that port (ARP answers
+    /// only on the link an address lives on) that is not a routed VIP (which reaches the
+    /// balancer by a route, even while its twin holds it for a routing daemon to announce).
     pub fn owns_on(&self, port: usize, ip: Ipv4Addr) -> bool {
         self.ports
             .get(port)
             .is_some_and(|p| p.addrs.iter().any(|(a, _)| *a == ip))
+            && !self.routed.contains(ip)
+    }
+
+    /// The addresses announced with gratuitous ARP on port `port` (those [`Snapshot::owns_on`]
+    /// answers for), in configuration order.
+    pub fn announced(&self, port: usize) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.ports
+            .get(port)
+            .into_iter()
+            .flat_map(|p| p.addrs.iter().map(|(a, _)| *a))
+            .filter(move |&a| !self.routed.contains(a))
+    }
+
+    /// What `ip` is for, if the balancer owns it.
+    #[inline]
+    pub fn owned(&self, ip: Ipv4Addr) -> Option<Owned> {
+        match self.owned.get(ip)? {
+            v if v == Owned::Service as u8 => Some(Owned::Service),
+            _ => Some(Owned::Host),
+        }
+    }
+
+    /// Whether `ip` is the VIP of a `kernel` service that no kernel twin holds now.
+    pub fn is_unheld_vip(&self, ip: Ipv4Addr) -> bool {
+        self.unheld.contains(ip)
     }
 
     /// Whether `ip` is owned on any port.

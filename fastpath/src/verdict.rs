@@ -149,11 +149,14 @@ pub enum DropReason {
     /// A source no packet may come from (Linux's "martian source"): 0/8, 127/8, 224/4,
     /// 240/4, a connected subnet's network or broadcast address, one of the balancer's own.
     MartianSource,
+    /// Traffic to the VIP of a `kernel` service while no kernel twin holds the address (a
+    /// backup director's), dropped as the backup's kernel would drop it.
+    VipNotOwned,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -183,6 +186,7 @@ impl DropReason {
         DropReason::LaddrExhausted,
         DropReason::ProxyNoRoom,
         DropReason::MartianSource,
+        DropReason::VipNotOwned,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -219,6 +223,7 @@ impl DropReason {
             DropReason::LaddrExhausted => "laddr_exhausted",
             DropReason::ProxyNoRoom => "proxy_no_room",
             DropReason::MartianSource => "martian_source",
+            DropReason::VipNotOwned => "vip_not_owned",
         }
     }
 }

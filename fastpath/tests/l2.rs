@@ -33,7 +33,7 @@ fn pipeline_follows_the_l2_fixture_table() {
         if !ok {
             let detail = match &f.expect {
                 Expect::Tx(bytes) => packet::hex_diff(bytes, frame.data()),
-                Expect::Drop(_) => String::new(),
+                Expect::Drop(_) | Expect::Punt(_) => String::new(),
             };
             failures.push(format!(
                 "#{i} {}: expected {:?}, got {verdict:?}\n{detail}",

@@ -11,7 +11,7 @@ use super::Pipeline;
 use crate::frame::Frame;
 use crate::l2::egress::{Egress, Stamp};
 use crate::snapshot::Snapshot;
-use crate::verdict::{DropReason, Verdict};
+use crate::verdict::{DropReason, PuntReason, Verdict};
 use crate::wire::ether::EthernetAddress;
 use crate::xmit::{self, icmp_answer, tun, Link};
 use std::net::Ipv4Addr;
@@ -32,6 +32,8 @@ pub(crate) enum Out {
     Route(Ipv4Addr),
     /// Another worker owns the flow: handed to it unchanged.
     Handover(usize),
+    /// For the kernel, through the receiving port's twin, unchanged.
+    Punt(PuntReason),
 }
 
 /// The verdict for a frame the earlier stages left at `out`. A TTL that ran out
@@ -51,6 +53,7 @@ pub(crate) fn send<F: Frame>(
         Ok(Out::Tunnel(rip)) => tunnel(p, snapshot, in_port, frame, rip),
         Ok(Out::Route(dst)) => route(p, snapshot, frame.data_mut(), dst),
         Ok(Out::Handover(worker)) => Ok(Verdict::Redirect { worker }),
+        Ok(Out::Punt(reason)) => Ok(Verdict::Punt(reason)),
         Err(reason) => Err(reason),
     };
     match sent {

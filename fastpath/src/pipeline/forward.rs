@@ -85,6 +85,7 @@ pub(super) fn l4<F: Frame>(
     if !local {
         return match hit {
             Some(Hit { id, dir: Dir::Out }) => outbound(p, snapshot, frame, id, flow, now_ms),
+            _ if snapshot.is_unheld_vip(*flow.dst.ip()) => Err(DropReason::VipNotOwned),
             _ => Err(DropReason::NotOurs),
         };
     }

@@ -97,6 +97,14 @@ pub struct Parsed {
     hit: Option<conn::Hit>,
 }
 
+impl Parsed {
+    /// Whether the frame is ARP, which the worker also copies to the kernel twin of a port
+    /// that has one (the kernel must see its neighbours' ARP to keep its table right).
+    pub fn is_arp(&self) -> bool {
+        self.class == Class::Arp
+    }
+}
+
 impl Default for Parsed {
     fn default() -> Parsed {
         Parsed {
@@ -360,11 +368,12 @@ impl Pipeline {
             }
             Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
             Class::Echo => echo(snapshot, in_port, frame.data_mut()),
-            Class::IcmpError => match icmp_error::forward(self, snapshot, frame) {
+            Class::IcmpError => match icmp_error::forward(self, snapshot, in_port, frame) {
                 // No ICMP error is ever sent about an ICMP error.
                 Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
                 out => out,
             },
+            Class::Punt(reason) => Ok(Out::Punt(*reason)),
             Class::Drop(reason) => Err(*reason),
         };
         egress::send(self, snapshot, in_port, frame, out)
