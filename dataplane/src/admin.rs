@@ -16,15 +16,16 @@ use crate::host::punt::ReasonCounts;
 use crate::stats::SharedCounters;
 use crate::worker::Fabric;
 use conf::proto::{
-    ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
-    TimeoutValues, TwinStats, WorkerStats,
+    ConnEntry, Counters, DestEntry, DropCount, Info, OwnedAddr, Request, Response, ServiceEntry,
+    ServiceKey, TimeoutValues, TwinStats, WorkerStats,
 };
 use control::estimator::Estimator;
 use control::model::{Change, Model};
 use fastpath::service::{Real, Service, TrafficTotals};
 use fastpath::snapshot::Snapshot;
 use fastpath::verdict::{DropReason, PuntReason};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::Ipv4Addr;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -49,6 +50,9 @@ struct Inner {
     zeroed: HashMap<StatKey, Counters>,
     /// The connection listing being paged through.
     conns: Vec<ConnEntry>,
+    /// Per port (config order), the addresses its kernel twin holds that `[[port]] addrs`
+    /// does not list: owned by the fast path while the twin holds them.
+    kernel: Vec<Vec<conf::Ipv4Net>>,
     now: Duration,
 }
 
@@ -120,6 +124,7 @@ impl Admin {
                 estimators: HashMap::new(),
                 zeroed: HashMap::new(),
                 conns: Vec::new(),
+                kernel: vec![Vec::new(); config.ports.len()],
                 now: Duration::ZERO,
             }),
             fabric,
@@ -190,9 +195,14 @@ impl Admin {
     /// Builds and publishes the snapshot of the model, forgetting counters of what was
     /// added anew (a re-added real server starts from zero, as in IPVS).
     fn publish(&self, inner: &mut Inner, changes: &[Change]) -> Result<(), String> {
+        let mut ports = inner.base.ports.clone();
+        for (port, held) in ports.iter_mut().zip(&inner.kernel) {
+            port.addrs.extend(held.iter().copied());
+        }
         let config = conf::Config {
             services: inner.model.to_conf_services(),
             timeouts: inner.model.timeouts(),
+            ports,
             ..inner.base.clone()
         };
         let previous = self.fabric.snapshot();
@@ -209,6 +219,55 @@ impl Admin {
         }
         self.fabric.publish(Arc::new(snapshot));
         Ok(())
+    }
+
+    /// Takes the IPv4 addresses each kernel twin holds now (by interface name, as the
+    /// rtnetlink follower reports them) and, if the fast path's share changed, publishes a
+    /// snapshot that owns them: ARP answered, their services served (`vip_mode = "kernel"`),
+    /// host traffic to them punted; one gratuitous ARP goes out for each one gained.
+    pub fn set_kernel_addrs(&self, held: &BTreeMap<String, BTreeSet<(Ipv4Addr, u8)>>) {
+        let mut inner = self.lock();
+        let kernel: Vec<Vec<conf::Ipv4Net>> = inner
+            .base
+            .ports
+            .iter()
+            .map(|port| {
+                let Some(twin) = &port.exception else {
+                    return Vec::new();
+                };
+                held.get(&twin.iface)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(addr, _)| !port.addrs.iter().any(|n| n.addr == *addr))
+                    .map(|&(addr, prefix_len)| conf::Ipv4Net { addr, prefix_len })
+                    .collect()
+            })
+            .collect();
+        if kernel == inner.kernel {
+            return;
+        }
+        let saved = std::mem::replace(&mut inner.kernel, kernel);
+        if let Err(e) = self.publish(&mut inner, &[]) {
+            log::error!("the kernel twins' addresses cannot be applied: {e}");
+            inner.kernel = saved;
+        }
+    }
+
+    /// Every address the fast path owns, per port, with its origin: `static` for
+    /// `[[port]] addrs`, `kernel` for those only a twin holds.
+    pub fn owned(&self) -> Vec<OwnedAddr> {
+        let inner = self.lock();
+        let mut all = Vec::new();
+        for (port, kernel) in inner.base.ports.iter().zip(&inner.kernel) {
+            let with = |net: &conf::Ipv4Net, origin: &str| OwnedAddr {
+                port: port.name.clone(),
+                addr: format!("{}/{}", net.addr, net.prefix_len),
+                origin: origin.to_owned(),
+            };
+            all.extend(port.addrs.iter().map(|n| with(n, "static")));
+            all.extend(kernel.iter().map(|n| with(n, "kernel")));
+        }
+        all
     }
 
     fn change(&self, request: &Request) -> Response {
@@ -341,7 +400,7 @@ impl Admin {
                 }
             })
             .collect();
-        let twins = self
+        let twins: Vec<TwinStats> = self
             .twins
             .iter()
             .map(|(index, port, iface)| {
@@ -356,7 +415,16 @@ impl Admin {
                 }
             })
             .collect();
-        Response::Workers { workers, twins }
+        let owned = if twins.is_empty() {
+            Vec::new()
+        } else {
+            self.owned()
+        };
+        Response::Workers {
+            workers,
+            twins,
+            owned,
+        }
     }
 }
 

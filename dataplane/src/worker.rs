@@ -17,7 +17,7 @@ use fastpath::frame::Frame;
 use fastpath::l2::neighbor::{Parked, Pending};
 use fastpath::pipeline::{Parsed, Pipeline};
 use fastpath::snapshot::Snapshot;
-use fastpath::verdict::{DropReason, Verdict};
+use fastpath::verdict::{DropReason, PuntReason, Verdict};
 use fastpath::wire::ether::EthernetAddress;
 use fastpath::xmit::{self, Link};
 use std::net::Ipv4Addr;
@@ -270,13 +270,8 @@ impl<'a> Worker<'a> {
         for (i, mut m) in rx.drain().enumerate() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let verdict = match self.parsed.get(i) {
-                Some(parsed) => {
-                    self.pipeline
-                        .packet_parsed(&self.snapshot, port, &mut m, now, parsed)
-                }
-                None => self.pipeline.packet(&self.snapshot, port, &mut m, now),
-            };
+            let parsed = self.parsed.get(i).copied().unwrap_or_default();
+            let verdict = self.received(port, &mut m, &parsed, now);
             match verdict {
                 Verdict::Tx { port } => self.send(port, m),
                 verdict => self.act(verdict, port, m, now),
@@ -321,9 +316,24 @@ impl<'a> Worker<'a> {
             self.last_rx_tsc = lcore::rdtsc();
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+            let parsed = self.pipeline.prefetch(&self.snapshot, port, m.data());
+            let verdict = self.received(port, &mut m, &parsed, now);
             self.act(verdict, port, m, now);
         }
+    }
+
+    /// The pipeline's verdict for a frame received on `port` that [`Pipeline::prefetch`]
+    /// looked at (`parsed`). On a port with a kernel twin, the kernel also gets a copy of
+    /// every ARP frame (before rvs answers it in place), so that its neighbour table stays
+    /// right.
+    #[inline]
+    fn received(&mut self, port: usize, m: &mut Mbuf, parsed: &Parsed, now: u64) -> Verdict {
+        if parsed.is_arp() && self.punter.has_twin(port) {
+            self.punter
+                .punt_copy(port, PuntReason::Arp, m.data(), self.pool, now);
+        }
+        self.pipeline
+            .packet_parsed(&self.snapshot, port, m, now, parsed)
     }
 
     fn act(&mut self, verdict: Verdict, in_port: usize, m: Mbuf, now: u64) {
@@ -359,8 +369,11 @@ impl<'a> Worker<'a> {
         if generation != self.generation {
             let next = self.fabric.snapshot();
             self.pipeline.adopt(Some(&self.snapshot), &next);
-            self.snapshot = next;
+            let previous = std::mem::replace(&mut self.snapshot, next);
             self.generation = generation;
+            if self.index == 0 {
+                self.announce_new(&previous);
+            }
         }
         self.absorb_peers_learned();
         self.absorb_learned();
@@ -505,10 +518,25 @@ impl<'a> Worker<'a> {
     fn announce(&mut self) {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
-            for &(ip, _) in &view.addrs {
+            for ip in snapshot.announced(port) {
                 self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
             }
         }
         self.flush();
+    }
+
+    /// Sends one gratuitous ARP for every address the current snapshot answers ARP for that
+    /// `previous` did not (an address the kernel twin gained: `ip addr add`, keepalived taking
+    /// over a VIP), so that neighbours and switches learn at once where it lives now.
+    fn announce_new(&mut self, previous: &Snapshot) {
+        let snapshot = Arc::clone(&self.snapshot);
+        for (port, view) in snapshot.ports.iter().enumerate() {
+            for ip in snapshot.announced(port) {
+                if !previous.owns_on(port, ip) {
+                    log::info!("announcing {ip} on port {port}");
+                    self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
+                }
+            }
+        }
     }
 }
