@@ -18,6 +18,15 @@ pub enum Verdict {
     },
     /// The flow belongs to another worker: hand the frame to worker `worker` unchanged.
     Redirect { worker: usize },
+    /// The frame is ready for `port` (but for the Ethernet destination when `next_hop` is
+    /// given, as [`Verdict::Resolve`]), and its IPv4 packet is larger than the port's MTU
+    /// `mtu` and may be fragmented: the worker sends it as fragments of at most `mtu` bytes,
+    /// each in a new buffer ([`crate::xmit::fragment`]).
+    Fragment {
+        port: usize,
+        next_hop: Option<std::net::Ipv4Addr>,
+        mtu: u16,
+    },
 }
 
 /// Why a packet was dropped. The discriminant indexes the per-worker drop counters, so the
@@ -73,9 +82,9 @@ pub enum DropReason {
     /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, ICMP
     /// fragmentation needed).
     NoHeadroom,
-    /// Packet larger than the egress MTU that rvs may not or cannot answer with "fragmentation
-    /// needed": DF clear (rvs does not fragment), or no ICMP error allowed about it (RFC 1122
-    /// §3.2.2: an ICMP error, a non-unicast source or destination).
+    /// Packet larger than the egress MTU with DF set about which no ICMP "fragmentation
+    /// needed" may be sent (RFC 1122 §3.2.2: an ICMP error, a non-unicast source or
+    /// destination), or an MTU too small to fragment for.
     TooBig,
     /// TCP segment without SYN that belongs to no connection.
     NoConn,
@@ -90,11 +99,14 @@ pub enum DropReason {
     /// A source no packet may come from (Linux's "martian source"): 0/8, 127/8, 224/4,
     /// 240/4, a connected subnet's network or broadcast address, one of the balancer's own.
     MartianSource,
+    /// A received frame longer than one packet buffer, which the driver delivered in chained
+    /// buffers that could not be joined into one (longer than any port's MTU allows).
+    OversizeFrame,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 30] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -124,6 +136,7 @@ impl DropReason {
         DropReason::LaddrExhausted,
         DropReason::ProxyNoRoom,
         DropReason::MartianSource,
+        DropReason::OversizeFrame,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -160,6 +173,7 @@ impl DropReason {
             DropReason::LaddrExhausted => "laddr_exhausted",
             DropReason::ProxyNoRoom => "proxy_no_room",
             DropReason::MartianSource => "martian_source",
+            DropReason::OversizeFrame => "oversize_frame",
         }
     }
 }

@@ -13,7 +13,9 @@ use std::ptr::NonNull;
 /// The largest burst rvs handles at once (DPDK's customary 32 is the default; see conf).
 pub const BURST_MAX: usize = 64;
 
-/// One owned, single-segment packet buffer.
+/// One owned packet buffer. Received ones may be chained (several segments) until
+/// [`Burst::linearize`] has joined them; the [`Frame`] view and every resize require one
+/// segment.
 pub struct Mbuf {
     ptr: NonNull<rte_mbuf>,
 }
@@ -48,12 +50,28 @@ impl Mbuf {
         unsafe { self.ptr.as_ref() }
     }
 
-    /// Number of segments; rvs sets up no scattered rx, so received packets have one.
+    /// Number of segments: 1, unless the driver chained buffers for a frame longer than one
+    /// buffer holds.
     pub fn segments(&self) -> u16 {
         self.raw().nb_segs
     }
+
+    /// Joins a chained mbuf into its first segment (`rte_pktmbuf_linearize`: the later
+    /// segments' data is copied into the first one's tailroom and their buffers freed).
+    /// True if the mbuf is one segment now; false, the chain unchanged, when the first
+    /// segment has no room for the rest.
+    pub fn linearize(&mut self) -> bool {
+        if self.segments() == 1 {
+            return true;
+        }
+        // SAFETY: we own a valid mbuf chain; linearize either joins it (freeing the other
+        // segments, which belong to the chain) or leaves it as it was.
+        unsafe { dpdk_sys::shim_pktmbuf_linearize(self.ptr.as_ptr()) == 0 }
+    }
 }
 
+/// The frame of an mbuf is its first segment's data: the whole frame once the worker has
+/// joined chained mbufs ([`Burst::linearize`]), which it does before the pipeline sees them.
 impl Frame for Mbuf {
     #[inline]
     fn data(&self) -> &[u8] {
@@ -200,6 +218,42 @@ impl Burst {
                     std::slice::from_raw_parts(dpdk_sys::pktmbuf_mtod(m), usize::from(m.data_len))
                 };
                 f(data);
+            }
+        }
+    }
+
+    /// Joins every chained mbuf of the burst into one segment ([`Mbuf::linearize`]); those
+    /// that cannot be joined are freed and taken out, the others keep their order. Calls
+    /// `dropped` with the length of each one taken out. When nothing is chained, this is one
+    /// test of the segment count per mbuf (in the cache line the driver just wrote).
+    #[inline]
+    pub fn linearize(&mut self, dropped: impl FnMut(u32)) {
+        let held = self.ptrs.get(..self.len).unwrap_or_default();
+        // SAFETY: the first `len` pointers are owned, valid mbufs.
+        if held.iter().all(|&p| unsafe { (*p).nb_segs } == 1) {
+            return;
+        }
+        self.linearize_chained(dropped);
+    }
+
+    /// [`Burst::linearize`] for a burst holding chained mbufs.
+    #[inline(never)]
+    fn linearize_chained(&mut self, mut dropped: impl FnMut(u32)) {
+        let len = std::mem::take(&mut self.len);
+        for i in 0..len {
+            let Some(&ptr) = self.ptrs.get(i) else {
+                break;
+            };
+            // SAFETY: the first `len` pointers were owned, valid mbufs; `len` was reset, so
+            // each is taken out exactly once, then put back or freed.
+            let Some(mut m) = (unsafe { Mbuf::from_raw(ptr) }) else {
+                continue;
+            };
+            if m.linearize() {
+                // Cannot fail: at most `i` mbufs were put back before this one.
+                let _ = self.push(m);
+            } else {
+                dropped(m.raw().pkt_len);
             }
         }
     }

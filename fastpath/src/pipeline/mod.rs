@@ -32,7 +32,8 @@ use crate::laddr;
 use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::{DropReason, Verdict};
-use crate::wire::ether::EthernetAddress;
+use crate::wire::ether::{self, EthernetAddress};
+use crate::wire::ipv4;
 use crate::xmit::isn::IsnKey;
 use classify::Class;
 use egress::Out;
@@ -356,15 +357,22 @@ impl Pipeline {
     ) -> Verdict {
         let out = match parsed.class {
             Class::L4 { flow, local } => {
+                trim_to(frame, flow.at.end);
                 forward::l4(self, snapshot, frame, &flow, local, now_ms, parsed.hit)
             }
             Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
-            Class::Echo => echo(snapshot, in_port, frame.data_mut()),
-            Class::IcmpError => match icmp_error::forward(self, snapshot, frame) {
-                // No ICMP error is ever sent about an ICMP error.
-                Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
-                out => out,
-            },
+            Class::Echo => {
+                trim_to_ipv4(frame);
+                echo(snapshot, in_port, frame.data_mut())
+            }
+            Class::IcmpError => {
+                trim_to_ipv4(frame);
+                match icmp_error::forward(self, snapshot, frame) {
+                    // No ICMP error is ever sent about an ICMP error.
+                    Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
+                    out => out,
+                }
+            }
             Class::Drop(reason) => Err(reason),
         };
         egress::send(self, snapshot, in_port, frame, out)
@@ -406,6 +414,33 @@ impl Pipeline {
     fn next_icmp_ident(&mut self) -> u16 {
         self.icmp_ident = self.icmp_ident.wrapping_add(1);
         self.icmp_ident
+    }
+}
+
+/// Cuts `frame` to `end` bytes, the end of its IPv4 packet, when it is longer: Ethernet
+/// padding (a short packet in a 60-byte frame) or trailing bytes beyond the total length
+/// are not forwarded, as the kernel trims them on receipt (`pskb_trim_rcsum` in `ip_rcv`);
+/// the NIC pads a short frame again on the wire. From here on a frame ends where its packet
+/// ends. A compare per packet; the trim itself only for padded frames.
+#[inline]
+fn trim_to<F: Frame>(frame: &mut F, end: usize) {
+    let len = frame.data().len();
+    if len > end {
+        // Cannot fail: `end` is within the frame.
+        frame.trim(len - end);
+    }
+}
+
+/// [`trim_to`] the end of a validated IPv4 packet, read from its header. Out of line: for
+/// the classes that are not a connection's packets.
+#[inline(never)]
+fn trim_to_ipv4<F: Frame>(frame: &mut F) {
+    let end = frame
+        .data()
+        .get(ether::HEADER_LEN..)
+        .map(|ip| ether::HEADER_LEN + usize::from(ipv4::Packet::new_unchecked(ip).total_len()));
+    if let Some(end) = end {
+        trim_to(frame, end);
     }
 }
 

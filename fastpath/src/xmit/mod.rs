@@ -72,6 +72,7 @@ use crate::wire::{checksum, ipv4};
 #[cfg(test)]
 use crate::wire::{tcp, udp};
 
+pub mod fragment;
 pub mod fullnat;
 pub mod icmp_answer;
 pub mod isn;
