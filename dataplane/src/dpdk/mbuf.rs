@@ -329,3 +329,88 @@ impl Drop for Burst {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dpdk::eal::Eal;
+
+    /// A frame of `len` bytes counting up from `first`, in one mbuf from `pool`.
+    fn filled(pool: &Mempool, len: usize, first: u8) -> Mbuf {
+        let mut m = Mbuf::alloc(pool).expect("an mbuf");
+        assert!(m.append(len), "{len} bytes fit one buffer");
+        for (i, b) in m.data_mut().iter_mut().enumerate() {
+            *b = first.wrapping_add(i as u8);
+        }
+        m
+    }
+
+    /// `head` followed by `tail`, chained as a driver chains the buffers of one long frame.
+    fn chained(mut head: Mbuf, tail: Mbuf) -> Mbuf {
+        let tail_len = tail.raw().pkt_len;
+        let tail = tail.into_raw();
+        // SAFETY: both mbufs are ours; the tail's ownership moves into the chain (freed with
+        // it), and the head's counts now cover both segments.
+        unsafe {
+            let m = head.ptr.as_mut();
+            m.next = tail;
+            m.nb_segs = 2;
+            m.pkt_len += tail_len;
+        }
+        head
+    }
+
+    /// Chained mbufs are joined when the first buffer has room for the rest, and taken out of
+    /// the burst (the caller told their length) when it has not; the others keep their
+    /// order and bytes. Before the join, a chained mbuf's frame is its first segment only.
+    /// (DPDK in this test process: EAL can be initialised once per process, and no other
+    /// test of this crate does.)
+    #[test]
+    fn chained_mbufs_are_joined_or_dropped() {
+        let args: Vec<String> = [
+            "--no-huge",
+            "-m",
+            "64",
+            "--no-pci",
+            "--no-shconf",
+            "--no-telemetry",
+            "--log-level",
+            "lib.eal:error",
+            "--lcores",
+            "0@(0-1)",
+            "--file-prefix",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("rvs_mbuf_test_{}", std::process::id())])
+        .collect();
+        let eal = Eal::init(&args).expect("EAL");
+        let pool = Mempool::new(&eal, "mbuf_test", 63, 0, -1).expect("pool");
+        let room = dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM as usize;
+
+        let joinable = chained(filled(&pool, 100, 0), filled(&pool, 300, 100));
+        assert_eq!((joinable.segments(), joinable.data().len()), (2, 100));
+        let plain = filled(&pool, 60, 7);
+        let full_head = chained(filled(&pool, room, 0), filled(&pool, 52, 0));
+        let mut burst = Burst::default();
+        for m in [joinable, plain, full_head] {
+            assert!(burst.push(m).is_ok());
+        }
+        let mut dropped = Vec::new();
+        burst.linearize(|len| dropped.push(len));
+        assert_eq!(dropped, vec![room as u32 + 52]);
+        let left: Vec<Mbuf> = burst.drain().collect();
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[0].segments(), 1);
+        let expected: Vec<u8> = (0..400).map(|i| i as u8).collect();
+        assert_eq!(left[0].data(), &expected[..]);
+        let plain: Vec<u8> = (7..67).collect();
+        assert_eq!(left[1].data(), &plain[..]);
+        drop(left);
+        // Nothing chained: the burst is left as it is.
+        let mut burst = Burst::default();
+        assert!(burst.push(filled(&pool, 60, 1)).is_ok());
+        burst.linearize(|_| panic!("nothing to drop"));
+        assert_eq!(burst.len(), 1);
+    }
+}

@@ -116,7 +116,7 @@ fn answer_sender<F: Frame>(
     let ident = p.next_icmp_ident();
     match icmp_answer::answer(frame, view.mac, view.mtu, from, answer, ident) {
         Ok(()) => {
-            p.events.icmp_errors_sent += 1;
+            p.sent_icmp_error();
             Verdict::Tx { port: in_port }
         }
         Err(reason) => Verdict::Drop(reason),
@@ -275,7 +275,7 @@ fn tunnel<F: Frame>(
             let in_view = snapshot.ports.get(in_port).ok_or(DropReason::NoRoute)?;
             let ident = p.next_icmp_ident();
             tun::frag_needed(frame, in_view.mac, in_view.mtu, next_hop_mtu, ident)?;
-            p.events.icmp_errors_sent += 1;
+            p.sent_icmp_error();
             Ok(Verdict::Tx { port: in_port })
         }
     }

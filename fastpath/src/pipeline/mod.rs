@@ -410,10 +410,16 @@ impl Pipeline {
         }
     }
 
-    /// The identification of the next ICMP error rvs answers with.
-    fn next_icmp_ident(&mut self) -> u16 {
-        self.icmp_ident = self.icmp_ident.wrapping_add(1);
-        self.icmp_ident
+    /// The identification of the next ICMP error rvs answers with; taken by
+    /// [`Pipeline::sent_icmp_error`] once it is sent, so that a refused answer uses none.
+    fn next_icmp_ident(&self) -> u16 {
+        self.icmp_ident.wrapping_add(1)
+    }
+
+    /// Counts an ICMP error sent with [`Pipeline::next_icmp_ident`].
+    fn sent_icmp_error(&mut self) {
+        self.icmp_ident = self.next_icmp_ident();
+        self.events.icmp_errors_sent += 1;
     }
 }
 
