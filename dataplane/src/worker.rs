@@ -126,7 +126,7 @@ pub struct Worker<'a> {
 }
 
 /// A frame waiting for its next hop's MAC, and the MTU to fragment it for when it leaves
-/// (`Verdict::Fragment` with a next hop to resolve).
+/// (`Verdict::ResolveFragment`).
 struct Waiting {
     m: Mbuf,
     fragment_mtu: Option<u16>,
@@ -307,14 +307,10 @@ impl<'a> Worker<'a> {
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
             Verdict::Resolve { port, next_hop } => self.park(port, next_hop, m, None, now),
-            Verdict::Fragment {
+            Verdict::Fragment { port, mtu } => self.fragment(port, &m, mtu),
+            Verdict::ResolveFragment {
                 port,
-                next_hop: None,
-                mtu,
-            } => self.fragment(port, &m, mtu),
-            Verdict::Fragment {
-                port,
-                next_hop: Some(next_hop),
+                next_hop,
                 mtu,
             } => self.park(port, next_hop, m, Some(mtu), now),
             Verdict::Redirect { worker } => {

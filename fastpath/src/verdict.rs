@@ -18,13 +18,16 @@ pub enum Verdict {
     },
     /// The flow belongs to another worker: hand the frame to worker `worker` unchanged.
     Redirect { worker: usize },
-    /// The frame is ready for `port` (but for the Ethernet destination when `next_hop` is
-    /// given, as [`Verdict::Resolve`]), and its IPv4 packet is larger than the port's MTU
-    /// `mtu` and may be fragmented: the worker sends it as fragments of at most `mtu` bytes,
-    /// each in a new buffer ([`crate::xmit::fragment`]).
-    Fragment {
+    /// The frame is ready for `port`, but its IPv4 packet is larger than the port's MTU `mtu`
+    /// and may be fragmented: the worker sends it as fragments of at most `mtu` bytes, each
+    /// in a new buffer ([`crate::xmit::fragment`]).
+    Fragment { port: usize, mtu: u16 },
+    /// [`Verdict::Fragment`] once the MAC of `next_hop` is known, as [`Verdict::Resolve`].
+    /// (Two variants rather than an optional next hop keep every verdict's fields at the
+    /// same places, which lets a verdict be copied as two words on the fast path.)
+    ResolveFragment {
         port: usize,
-        next_hop: Option<std::net::Ipv4Addr>,
+        next_hop: std::net::Ipv4Addr,
         mtu: u16,
     },
 }
@@ -79,8 +82,8 @@ pub enum DropReason {
     NoMbuf,
     /// Unicast frame addressed to another host's MAC (promiscuous or shared-medium devices).
     ForeignMac,
-    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, ICMP
-    /// fragmentation needed).
+    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, an ICMP
+    /// answer).
     NoHeadroom,
     /// Packet larger than the egress MTU with DF set about which no ICMP "fragmentation
     /// needed" may be sent (RFC 1122 §3.2.2: an ICMP error, a non-unicast source or

@@ -82,6 +82,11 @@ impl Frame for Mbuf {
     }
 
     #[inline]
+    fn len(&self) -> usize {
+        usize::from(self.raw().data_len)
+    }
+
+    #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         let len = usize::from(self.raw().data_len);
         // SAFETY: as in `data`, and &mut self makes the access exclusive.

@@ -60,9 +60,9 @@ pub(crate) fn send<F: Frame>(
     out: Result<Out, DropReason>,
 ) -> Verdict {
     let sent = match out {
-        Ok(Out::Back) => Ok(back(snapshot, in_port, frame.data().len())),
-        Ok(Out::Real(rip)) => to_real(p, snapshot, frame.data_mut(), rip),
-        Ok(Out::Direct(rip)) => direct(p, snapshot, frame.data_mut(), rip),
+        Ok(Out::Back) => Ok(back(snapshot, in_port, frame.len())),
+        Ok(Out::Real(rip)) => to_real(p, snapshot, frame.data_mut(), rip, false),
+        Ok(Out::Direct(rip)) => to_real(p, snapshot, frame.data_mut(), rip, true),
         Ok(Out::Tunnel(rip)) => tunnel(p, snapshot, in_port, frame, rip),
         Ok(Out::Route(dst)) => route(p, snapshot, frame.data_mut(), dst),
         Ok(Out::Handover(worker)) => Ok(Verdict::Redirect { worker }),
@@ -170,33 +170,40 @@ fn route(
     ))
 }
 
-/// Where packets to real server `rip` leave: from the worker's cache (`l2::egress`), else
-/// from the route and neighbour lookups, whose answer is cached once the neighbour is known.
-/// With the next hop still unresolved, also returns it (its MAC in the link is zero).
+/// A packet to real server `rip` (NAT, FULLNAT; DR when `direct`: the real server must then
+/// be on a directly connected link), leaving where the worker's cache (`l2::egress`) says,
+/// else where the route and neighbour lookups say ([`to_real_uncached`]). The cached case
+/// is kept apart from the other so that it works on the cache's entry as it is.
 #[inline]
-fn real_egress(
+fn to_real(
     p: &mut Pipeline,
     snapshot: &Snapshot,
+    data: &mut [u8],
     rip: Ipv4Addr,
-) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
+    direct: bool,
+) -> Result<Verdict, DropReason> {
     let stamp = Stamp {
         snapshot: snapshot.id(),
         neighbors: p.neighbors.generation(),
     };
     match p.egress.get(rip, stamp) {
-        Some(cached) => Ok((cached, None)),
-        None => lookup_real_egress(p, snapshot, rip, stamp),
+        Some(out) => leave(data, out, None, direct),
+        None => to_real_uncached(p, snapshot, data, rip, stamp, direct),
     }
 }
 
-/// [`real_egress`] when the cache has no answer under `stamp`.
+/// [`to_real`] when the cache has no answer under `stamp`: the route and neighbour lookups,
+/// whose answer is cached once the neighbour is known (until then the frame waits for ARP
+/// with a zero destination MAC).
 #[inline(never)]
-fn lookup_real_egress(
+fn to_real_uncached(
     p: &mut Pipeline,
     snapshot: &Snapshot,
+    data: &mut [u8],
     rip: Ipv4Addr,
     stamp: Stamp,
-) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
+    direct: bool,
+) -> Result<Verdict, DropReason> {
     let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
     let next_hop = hop.next_hop(rip);
     let (link, resolved, mtu) = link_to(p, snapshot, hop.port, next_hop)?;
@@ -208,35 +215,19 @@ fn lookup_real_egress(
     };
     if resolved {
         p.egress.put(rip, stamp, found);
-        Ok((found, None))
-    } else {
-        Ok((found, Some(next_hop)))
     }
+    leave(data, found, (!resolved).then_some(next_hop), direct)
 }
 
-/// A packet to real server `rip` (NAT, FULLNAT), through the worker's cache.
+/// Writes the Ethernet header of `out` and says where the frame goes.
 #[inline]
-fn to_real(
-    p: &mut Pipeline,
-    snapshot: &Snapshot,
+fn leave(
     data: &mut [u8],
-    rip: Ipv4Addr,
+    out: Egress,
+    waiting: Option<Ipv4Addr>,
+    direct: bool,
 ) -> Result<Verdict, DropReason> {
-    let (out, waiting) = real_egress(p, snapshot, rip)?;
-    xmit::rewrite_ether(data, out.link)?;
-    Ok(sent(out.port, waiting, data.len(), out.mtu))
-}
-
-/// DR: the real server must be on a directly connected link; only the MACs change.
-#[inline]
-fn direct(
-    p: &mut Pipeline,
-    snapshot: &Snapshot,
-    data: &mut [u8],
-    rip: Ipv4Addr,
-) -> Result<Verdict, DropReason> {
-    let (out, waiting) = real_egress(p, snapshot, rip)?;
-    if !out.on_link {
+    if direct && !out.on_link {
         return Err(DropReason::NoRoute);
     }
     xmit::rewrite_ether(data, out.link)?;
@@ -268,7 +259,7 @@ fn tunnel<F: Frame>(
         tun::Outcome::Encapsulated => Ok(sent(
             hop.port,
             (!resolved).then_some(next_hop),
-            frame.data().len(),
+            frame.len(),
             mtu,
         )),
         tun::Outcome::FragNeeded { next_hop_mtu } => {
@@ -287,15 +278,15 @@ fn tunnel<F: Frame>(
 /// rewrite keeps it so).
 #[inline]
 fn sent(port: usize, waiting: Option<Ipv4Addr>, len: usize, mtu: u16) -> Verdict {
-    if len > ether::HEADER_LEN + usize::from(mtu) {
-        return Verdict::Fragment {
+    let fits = len <= ether::HEADER_LEN + usize::from(mtu);
+    match (waiting, fits) {
+        (None, true) => Verdict::Tx { port },
+        (Some(next_hop), true) => Verdict::Resolve { port, next_hop },
+        (None, false) => Verdict::Fragment { port, mtu },
+        (Some(next_hop), false) => Verdict::ResolveFragment {
             port,
-            next_hop: waiting,
+            next_hop,
             mtu,
-        };
-    }
-    match waiting {
-        None => Verdict::Tx { port },
-        Some(next_hop) => Verdict::Resolve { port, next_hop },
+        },
     }
 }

@@ -3,13 +3,16 @@
 //!
 //! 1. [`classify`]: what the frame is (Ethernet and IPv4 validated, TCP/UDP ports parsed);
 //!    the worker runs it for a whole burst first ([`Pipeline::prefetch`]), together with the
-//!    connection lookup, so that the cache misses of the burst's lookups overlap.
+//!    connection lookup, so that the cache misses of the burst's lookups overlap. An IPv4
+//!    frame is then trimmed to its packet's end (Ethernet padding is not forwarded).
 //! 2. ARP and ICMP echo for owned addresses are answered in place ([`crate::l2`]).
 //! 3. [`forward`]: TCP and UDP: the connection (or a new one, [`schedule`]), the state
 //!    machine, the counters and the forwarding method's rewrite ([`fullnat`] for FULLNAT).
 //!    [`icmp_error`]: ICMP errors about a connection, rewritten the same way.
-//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, and the ICMP errors
-//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed).
+//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, the egress MTU (a
+//!    longer packet is fragmented by the worker, [`Verdict::Fragment`]), and the ICMP errors
+//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed; the
+//!    forwarding stage decides the latter for DF packets, before it rewrites them).
 //!
 //! Each stage hands the next a value (a [`classify::Class`], an [`egress::Out`] or a drop
 //! reason), so a frame walks down once; the result is a [`Verdict`].
@@ -430,7 +433,7 @@ impl Pipeline {
 /// ends. A compare per packet; the trim itself only for padded frames.
 #[inline]
 fn trim_to<F: Frame>(frame: &mut F, end: usize) {
-    let len = frame.data().len();
+    let len = frame.len();
     if len > end {
         // Cannot fail: `end` is within the frame.
         frame.trim(len - end);

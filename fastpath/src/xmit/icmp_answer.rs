@@ -1,7 +1,9 @@
 //! The ICMP errors rvs answers a received packet with, built in place from that packet:
 //!
-//! - **fragmentation needed** (type 3, code 4, with the next-hop MTU, RFC 1191) for a TUN
-//!   packet too big for the tunnel with DF set ([`tun::frag_needed`](super::tun::frag_needed));
+//! - **fragmentation needed** (type 3, code 4, with the next-hop MTU, RFC 1191) for a packet
+//!   with DF set too big for the egress port (NAT, DR, FULLNAT, either way: Linux's
+//!   `ensure_mtu_is_adequate` and `ip_forward`) or for a tunnel
+//!   ([`tun::frag_needed`](super::tun::frag_needed));
 //! - **time exceeded** (type 11, code 0, "TTL exceeded in transit") for a packet whose TTL
 //!   runs out at the balancer (TTL ≤ 1), as Linux ≥ 4.3 answers it: `decrement_ttl` in
 //!   `ip_vs_xmit.c` for packets to a virtual service, `ip_forward` for the replies it routes.
