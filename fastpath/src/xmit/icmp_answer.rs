@@ -255,6 +255,41 @@ mod tests {
         assert_eq!(f.data()[26..30], dip.octets());
     }
 
+    /// On a link whose MTU is below 576 the error fits the MTU: it quotes that much less.
+    #[test]
+    fn an_error_never_exceeds_the_receiving_link_mtu() {
+        for (link_mtu, quoted) in [
+            (68u16, 40usize),
+            (100, 72),
+            (575, 547),
+            (576, 548),
+            (9000, 548),
+        ] {
+            let received = expiring(1000, 0);
+            let mut f = VecFrame::new(&received);
+            assert_eq!(
+                answer(
+                    &mut f,
+                    PORT_MAC,
+                    link_mtu,
+                    *VIRT.ip(),
+                    Answer::TimeExceeded,
+                    7
+                ),
+                Ok(()),
+                "MTU {link_mtu}"
+            );
+            let bytes = f.into_bytes();
+            assert_eq!(bytes.len(), 14 + 28 + quoted, "MTU {link_mtu}");
+            assert_eq!(&bytes[42..], &received[14..14 + quoted], "MTU {link_mtu}");
+            assert_eq!(
+                testing::sum(&bytes[34..]),
+                0xffff,
+                "ICMP checksum, MTU {link_mtu}"
+            );
+        }
+    }
+
     #[test]
     fn refusals_keep_the_frame_and_name_the_answer() {
         let good = expiring(60, 0);
