@@ -96,8 +96,17 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     let eal = Eal::init(&config.eal.args).map_err(|e| e.to_string())?;
     log::info!("{} initialised", eal.version());
-    let pool =
-        Mempool::new(&eal, "rvs_mbufs", config.dataplane.mbufs, -1).map_err(|e| e.to_string())?;
+    // Buffers for the largest frame a port's MTU allows: a NIC then has no reason to chain
+    // them for a frame it accepts (chained frames are joined or dropped, `oversize_frame`).
+    let max_frame = config
+        .ports
+        .iter()
+        .map(|p| usize::from(p.mtu))
+        .max()
+        .unwrap_or(0)
+        + fastpath::wire::ether::HEADER_LEN;
+    let pool = Mempool::new(&eal, "rvs_mbufs", config.dataplane.mbufs, max_frame, -1)
+        .map_err(|e| e.to_string())?;
     let queues = u16::try_from(config.dataplane.workers.len()).map_err(|_| "too many workers")?;
     let ports = config
         .ports

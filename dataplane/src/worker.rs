@@ -19,7 +19,7 @@ use fastpath::pipeline::{Parsed, Pipeline};
 use fastpath::snapshot::Snapshot;
 use fastpath::verdict::{DropReason, PuntReason, Verdict};
 use fastpath::wire::ether::EthernetAddress;
-use fastpath::xmit::{self, Link};
+use fastpath::xmit::{self, fragment, Link};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
@@ -124,7 +124,7 @@ pub struct Worker<'a> {
     pipeline: Pipeline,
     /// What `Pipeline::prefetch` found out about each packet of the burst being processed.
     parsed: [Parsed; BURST_MAX],
-    pending: Pending<Mbuf>,
+    pending: Pending<Waiting>,
     /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
     learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
     counters: Counters,
@@ -138,6 +138,13 @@ pub struct Worker<'a> {
     /// Worker 0 only: data-path frames the exception thread received on a port's exception
     /// queue (devices that deliver to every queue), processed as if received here.
     strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
+}
+
+/// A frame waiting for its next hop's MAC, and the MTU to fragment it for when it leaves
+/// (`Verdict::ResolveFragment`).
+struct Waiting {
+    m: Mbuf,
+    fragment_mtu: Option<u16>,
 }
 
 /// Milliseconds since the worker started, from the TSC.
@@ -258,6 +265,14 @@ impl<'a> Worker<'a> {
         }
         self.last_rx_tsc = lcore::rdtsc();
         let mut rx = std::mem::take(&mut self.rx);
+        // The pipeline reads a frame as one contiguous buffer: chained mbufs are joined
+        // first, and those too long for one buffer dropped.
+        let counters = &mut self.counters;
+        rx.linearize(|len| {
+            counters.rx_packets += 1;
+            counters.rx_bytes += u64::from(len);
+            counters.drop(DropReason::OversizeFrame);
+        });
         // Every packet of the burst classified and its connection looked up first: the
         // cache misses of the lookups overlap.
         let (pipeline, snapshot) = (&self.pipeline, &self.snapshot);
@@ -341,13 +356,13 @@ impl<'a> Worker<'a> {
             Verdict::Punt(reason) => self.punter.punt(in_port, reason, m, now),
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
-            Verdict::Resolve { port, next_hop } => {
-                match self.pending.park(port, next_hop, m, now) {
-                    Parked::Request => self.ask(port, next_hop),
-                    Parked::Queued => {}
-                    Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
-                }
-            }
+            Verdict::Resolve { port, next_hop } => self.park(port, next_hop, m, None, now),
+            Verdict::Fragment { port, mtu } => self.fragment(port, &m, mtu),
+            Verdict::ResolveFragment {
+                port,
+                next_hop,
+                mtu,
+            } => self.park(port, next_hop, m, Some(mtu), now),
             Verdict::Redirect { worker } => {
                 let pushed = self
                     .fabric
@@ -359,6 +374,46 @@ impl<'a> Worker<'a> {
                 } else {
                     self.counters.drop(DropReason::RedirectFull);
                 }
+            }
+        }
+    }
+
+    /// Queues `m` until the MAC of `next_hop` on `port` is known, asking for it with ARP.
+    fn park(
+        &mut self,
+        port: usize,
+        next_hop: Ipv4Addr,
+        m: Mbuf,
+        fragment_mtu: Option<u16>,
+        now: u64,
+    ) {
+        let waiting = Waiting { m, fragment_mtu };
+        match self.pending.park(port, next_hop, waiting, now) {
+            Parked::Request => self.ask(port, next_hop),
+            Parked::Queued => {}
+            Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
+        }
+    }
+
+    /// Sends the frame `m` (complete for `port`) as fragments of at most `mtu` bytes of IPv4
+    /// (`xmit::fragment`), each copied into a new buffer; the caller frees `m`. A fragment
+    /// that gets no buffer ends the packet, counted as `no_mbuf` (the fragments already
+    /// queued still leave; the receiver discards an incomplete datagram).
+    fn fragment(&mut self, port: usize, m: &Mbuf, mtu: u16) {
+        let plan = match fragment::plan(m.data(), mtu) {
+            Ok(plan) => plan,
+            Err(reason) => return self.counters.drop(reason),
+        };
+        for k in 0..plan.count() {
+            // A buffer holds any fragment: the pool is sized for the largest port MTU.
+            let written = Mbuf::alloc(self.pool).and_then(|mut f| {
+                let len = plan.frame_len(k)?;
+                (f.append(len) && fragment::write(m.data(), &plan, k, f.data_mut()).is_ok())
+                    .then_some(f)
+            });
+            match written {
+                Some(f) => self.send(port, f),
+                None => return self.counters.drop(DropReason::NoMbuf),
             }
         }
     }
@@ -436,15 +491,20 @@ impl<'a> Worker<'a> {
             return;
         };
         let mut ready = Vec::new();
-        self.pending.release(port, ip, |m| ready.push(m));
-        for mut m in ready {
+        self.pending.release(port, ip, |w| ready.push(w));
+        for Waiting {
+            mut m,
+            fragment_mtu,
+        } in ready
+        {
             let link = Link {
                 port_mac,
                 next_hop_mac: mac,
             };
-            match xmit::rewrite_ether(m.data_mut(), link) {
-                Ok(()) => self.send(port, m),
-                Err(reason) => self.counters.drop(reason),
+            match (xmit::rewrite_ether(m.data_mut(), link), fragment_mtu) {
+                (Ok(()), None) => self.send(port, m),
+                (Ok(()), Some(mtu)) => self.fragment(port, &m, mtu),
+                (Err(reason), _) => self.counters.drop(reason),
             }
         }
     }

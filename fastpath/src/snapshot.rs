@@ -17,7 +17,8 @@ pub struct PortView {
     /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
     /// ICMP echo for them).
     pub addrs: Vec<(Ipv4Addr, u8)>,
-    /// The link MTU (IP packet size) used for tunnel encapsulation.
+    /// The link's IP MTU: the largest IPv4 packet rvs sends on it whole (larger ones are
+    /// answered with "fragmentation needed" or fragmented).
     pub mtu: u16,
     /// Whether the port has a kernel twin (`[[port]] exception`): what the fast path does not
     /// handle for the host goes to it.
@@ -193,6 +194,9 @@ pub struct Snapshot {
     pub expire_nodest_conn: bool,
     /// The local ports of FULLNAT connections (`[dataplane] laddr_ports`).
     pub laddr_ports: crate::laddr::PortRange,
+    /// The smallest port MTU (0 without ports): a packet no longer than this fits every
+    /// link, so the forwarding stage looks for the egress MTU only of longer ones.
+    min_mtu: u16,
     /// Unique to this snapshot among those built by this process (see [`Snapshot::id`]).
     id: u64,
 }
@@ -285,7 +289,9 @@ impl Snapshot {
                 .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
         );
         let martians = AddrSet::new(martian_addrs(&ports, &laddrs).chain(served_vips));
+        let min_mtu = ports.iter().map(|p| p.mtu).min().unwrap_or(0);
         Ok(Snapshot {
+            min_mtu,
             owned,
             routed,
             unheld,
@@ -312,6 +318,12 @@ impl Snapshot {
     #[inline]
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The smallest MTU of any port: IPv4 packets up to this long fit every link.
+    #[inline]
+    pub fn min_mtu(&self) -> u16 {
+        self.min_mtu
     }
 
     /// Whether ARP is answered for `ip` on port `port`: an address of that port (ARP answers
@@ -447,6 +459,8 @@ proto = "tcp"
             vec![(0, ip("10.0.0.254"), EthernetAddress([2, 0, 0, 0, 0, 0xfe]))]
         );
         assert_eq!(s.ports[1].mtu, 9000);
+        assert_eq!(s.min_mtu(), 1500, "the smaller of 1500 and 9000");
+        assert_eq!(Snapshot::default().min_mtu(), 0);
     }
 
     #[test]
