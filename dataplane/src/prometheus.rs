@@ -60,7 +60,8 @@ struct Sources {
 impl Sources {
     fn render(&self) -> String {
         let workers: Vec<Counters> = self.counters.iter().map(SharedCounters::read).collect();
-        render(&self.lcores, &workers, &self.fabric.snapshot().services)
+        let services: Vec<Arc<Service>> = self.fabric.snapshot().services().cloned().collect();
+        render(&self.lcores, &workers, &services)
     }
 }
 

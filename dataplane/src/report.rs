@@ -151,11 +151,7 @@ impl Report {
                     }
                 })
                 .collect(),
-            services: snapshot
-                .services
-                .iter()
-                .map(|s| service_report(s))
-                .collect(),
+            services: snapshot.services().map(|s| service_report(s)).collect(),
             laddr_steering,
         }
     }

@@ -1,11 +1,16 @@
 //! The immutable view of the configuration that workers read. The control thread builds a new
 //! one for every change and publishes it; workers pick it up between bursts and never see a
 //! half-applied change.
+//!
+//! A whole configuration is built with [`Snapshot::build`] (start, SIGHUP); one control
+//! request makes the next snapshot from the published one with [`Snapshot::update`], which
+//! rebuilds only the services the request changed and shares the others (see
+//! [`crate::service_table`]), so that its cost does not grow with the number of services.
 
 use crate::l2::route::{self, Hop};
 use crate::service::{self, Service};
+use crate::service_table::{self, ServiceTable};
 use crate::wire::ether::EthernetAddress;
-use hashbrown::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -38,16 +43,10 @@ impl PortView {
     }
 }
 
-/// A service's protocol, address and port as one integer: one word to hash when a new
-/// connection looks its service up.
-fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
-    u64::from(proto.number()) << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
-}
-
 /// A set of IPv4 addresses asked about for every packet ("is the destination ours?"): open
 /// addressing over a power-of-two array at most half full, a multiplicative hash, linear
 /// probing. A lookup is one multiply and usually one comparison, however many addresses.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct AddrSet {
     /// `1 << 32 | address` per member, 0 for an empty slot.
     slots: Vec<u64>,
@@ -138,17 +137,14 @@ pub struct Snapshot {
     pub routes: route::Table,
     /// Static neighbours (port index, address, MAC).
     pub neighbors: Vec<(usize, Ipv4Addr, EthernetAddress)>,
-    /// Virtual services; a worker keeps one scheduler per entry, at the same index.
-    pub services: Vec<Arc<Service>>,
-    /// [`vip_key`] of each service → its index.
-    by_vip: HashMap<u64, usize, ahash::RandomState>,
+    /// Virtual services, each at a slot where a worker keeps its scheduler and local address
+    /// pool for it; also every FULLNAT local address.
+    services: ServiceTable,
     /// Every address owned on any port: what [`Snapshot::owns`] searches.
     owned: AddrSet,
     /// The sources [`Snapshot::is_martian_source`] looks up besides the fixed ranges: the
     /// balancer's own addresses and the network and broadcast addresses of its subnets.
     martians: AddrSet,
-    /// Every FULLNAT local address of every service.
-    laddrs: Vec<Ipv4Addr>,
     /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
     pub timeouts: crate::conn::Timeouts,
     /// Drop a connection's packets at once when its real server was removed.
@@ -162,10 +158,27 @@ pub struct Snapshot {
 /// The id of the next snapshot built.
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One change [`Snapshot::update`] makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Add this service, or rebuild it if it exists (keeping its counters and the real
+    /// servers that stay, as [`Snapshot::build`] does).
+    PutService(&'a conf::Service),
+    /// Remove the service of this protocol and VIP (nothing if there is none).
+    RemoveService(conf::Proto, SocketAddrV4),
+    /// New connection timeouts.
+    Timeouts(conf::Timeouts),
+}
+
 impl Snapshot {
     /// The snapshot of `config` for `workers` workers, with each port's MAC as the device
     /// reports it (`macs` in config port order). Services and real servers that also exist
-    /// in `previous` keep their counters.
+    /// in `previous` keep their counters, and services whose configuration is the same are
+    /// shared with it (so workers keep their scheduler state for them).
     pub fn build(
         config: &conf::Config,
         macs: &[[u8; 6]],
@@ -204,26 +217,21 @@ impl Snapshot {
             .iter()
             .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, EthernetAddress(n.mac))))
             .collect();
-        let mut services = Vec::with_capacity(config.services.len());
-        let mut by_vip =
-            HashMap::with_capacity_and_hasher(config.services.len(), ahash::RandomState::new());
-        for s in &config.services {
-            let old = previous.and_then(|p| p.service(s.proto, s.vip));
-            let built = service::build(s, old.map(Arc::as_ref), workers).map_err(|e| {
-                service::BuildError(format!("service {} {}: {e}", s.proto.as_str(), s.vip))
-            })?;
-            by_vip.insert(vip_key(s.proto, s.vip), services.len());
-            services.push(Arc::new(built));
-        }
-        let mut laddrs: Vec<Ipv4Addr> = config
+        let mut services =
+            previous.map_or_else(|| ServiceTable::new(workers), |p| p.services.clone());
+        let wanted: hashbrown::HashSet<u64> = config
             .services
             .iter()
-            .flat_map(|s| s.laddrs.iter().copied())
+            .map(|s| service_table::vip_key(s.proto, s.vip))
             .collect();
-        laddrs.sort_unstable();
-        laddrs.dedup();
+        services.retain(|key| wanted.contains(&key));
+        for s in &config.services {
+            services.put(s)?;
+        }
+        let id = next_id();
+        services.seal(previous.map_or(0, |p| p.id), id);
         let owned = AddrSet::new(ports.iter().flat_map(|p| p.addrs.iter().map(|(a, _)| *a)));
-        let martians = AddrSet::new(martian_addrs(&ports, &laddrs));
+        let martians = AddrSet::new(martian_addrs(&ports, services.laddrs()));
         Ok(Snapshot {
             owned,
             martians,
@@ -231,15 +239,47 @@ impl Snapshot {
             routes,
             neighbors,
             services,
-            by_vip,
-            laddrs,
             timeouts: config.timeouts.into(),
             expire_nodest_conn: config.dataplane.expire_nodest_conn,
             laddr_ports: crate::laddr::PortRange {
                 min: config.dataplane.laddr_ports.0,
                 max: config.dataplane.laddr_ports.1,
             },
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id,
+        })
+    }
+
+    /// The snapshot that follows this one after `changes`: only the services they name are
+    /// built, everything else is shared with this snapshot, so the cost does not depend on
+    /// the number of services. All or nothing: an error leaves no trace in this snapshot.
+    pub fn update(&self, changes: &[Change<'_>]) -> Result<Snapshot, service::BuildError> {
+        let mut services = self.services.clone();
+        let mut timeouts = self.timeouts;
+        for change in changes {
+            match *change {
+                Change::PutService(s) => services.put(s)?,
+                Change::RemoveService(proto, vip) => services.remove(proto, vip),
+                Change::Timeouts(t) => timeouts = t.into(),
+            }
+        }
+        let id = next_id();
+        services.seal(self.id, id);
+        let martians = if Arc::ptr_eq(services.laddrs(), self.services.laddrs()) {
+            self.martians.clone()
+        } else {
+            AddrSet::new(martian_addrs(&self.ports, services.laddrs()))
+        };
+        Ok(Snapshot {
+            ports: self.ports.clone(),
+            routes: self.routes.clone(),
+            neighbors: self.neighbors.clone(),
+            services,
+            owned: self.owned.clone(),
+            martians,
+            timeouts,
+            expire_nodest_conn: self.expire_nodest_conn,
+            laddr_ports: self.laddr_ports,
+            id,
         })
     }
 
@@ -277,24 +317,52 @@ impl Snapshot {
     /// Whether `ip` is a FULLNAT local address (replies of FULLNAT connections come to it).
     #[inline]
     pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
-        !self.laddrs.is_empty() && self.laddrs.binary_search(&ip).is_ok()
+        let laddrs = self.services.laddrs();
+        !laddrs.is_empty() && laddrs.binary_search(&ip).is_ok()
     }
 
     /// Every FULLNAT local address of every service, sorted, each once.
     pub fn laddrs(&self) -> &[Ipv4Addr] {
-        &self.laddrs
+        self.services.laddrs()
     }
 
-    /// Index of the service for `proto` and `vip` in [`Snapshot::services`].
+    /// The slot of the service for `proto` and `vip`: where a worker keeps its scheduler and
+    /// local address pool for it, the same from the snapshot that adds the service to the one
+    /// that removes it.
     #[inline]
     pub fn service_index(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<usize> {
-        self.by_vip.get(&vip_key(proto, vip)).copied()
+        self.services.get(proto, vip).map(|s| s.slot)
     }
 
     /// The service for `proto` and `vip`.
+    #[inline]
     pub fn service(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<&Arc<Service>> {
-        self.service_index(proto, vip)
-            .and_then(|i| self.services.get(i))
+        self.services.get(proto, vip).map(|s| &s.service)
+    }
+
+    /// The service for `proto` and `vip` with its slot (see [`Snapshot::service_index`]).
+    #[inline]
+    pub fn service_in_slot(
+        &self,
+        proto: conf::Proto,
+        vip: SocketAddrV4,
+    ) -> Option<(usize, &Arc<Service>)> {
+        self.services.get(proto, vip).map(|s| (s.slot, &s.service))
+    }
+
+    /// Whether `ip` is the virtual address of a service (of any protocol and port).
+    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
+        self.services.has_vip(ip)
+    }
+
+    /// Every service, ordered by protocol, VIP and port.
+    pub fn services(&self) -> impl ExactSizeIterator<Item = &Arc<Service>> + '_ {
+        self.services.iter().map(|(_, s)| &s.service)
+    }
+
+    /// The services (with their slots) for workers to adopt.
+    pub(crate) fn service_table(&self) -> &ServiceTable {
+        &self.services
     }
 }
 
@@ -366,6 +434,48 @@ proto = "tcp"
         assert_eq!(s.service_index(conf::Proto::Tcp, vip), Some(0));
         assert_eq!(s.service_index(conf::Proto::Udp, vip), None);
         assert!(s.owns(*vip.ip()) && s.owns_on(0, *vip.ip()) && !s.owns_on(1, *vip.ip()));
+    }
+
+    #[test]
+    fn update_builds_only_the_services_it_names() {
+        let s = snapshot();
+        let text = CONFIG.to_owned()
+            + "[[service]]\nvip = \"10.0.0.100:8443\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n\
+               [[service.real]]\naddr = \"192.168.10.12:443\"\nmode = \"fullnat\"\n";
+        let config = conf::Config::parse(&text, "t.toml").unwrap();
+        let fullnat = config.services.last().unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let (web, tls): (SocketAddrV4, SocketAddrV4) = (
+            "10.0.0.100:80".parse().unwrap(),
+            "10.0.0.100:8443".parse().unwrap(),
+        );
+        let next = s.update(&[Change::PutService(fullnat)]).unwrap();
+        assert!(Arc::ptr_eq(
+            s.service(conf::Proto::Tcp, web).unwrap(),
+            next.service(conf::Proto::Tcp, web).unwrap()
+        ));
+        assert_eq!(next.service_index(conf::Proto::Tcp, tls), Some(1));
+        assert!(next.is_laddr(ip("10.0.0.1")) && !s.is_laddr(ip("10.0.0.1")));
+        assert_eq!((&next.ports, &next.neighbors), (&s.ports, &s.neighbors));
+        assert_ne!(next.id(), s.id());
+        let timeouts = conf::Timeouts {
+            tcp: 60,
+            ..conf::Timeouts::default()
+        };
+        let last = next
+            .update(&[
+                Change::RemoveService(conf::Proto::Tcp, tls),
+                Change::Timeouts(timeouts),
+            ])
+            .unwrap();
+        assert!(last.service(conf::Proto::Tcp, tls).is_none() && !last.is_laddr(ip("10.0.0.1")));
+        assert_eq!(last.timeouts, timeouts.into());
+        assert_eq!(last.services().len(), 1);
+        // A service that cannot be built leaves nothing changed.
+        let mut bad = fullnat.clone();
+        bad.sched = "nope";
+        let err = last.update(&[Change::PutService(&bad)]).unwrap_err();
+        assert!(err.0.contains("service tcp 10.0.0.100:8443"), "{err}");
     }
 
     #[test]
