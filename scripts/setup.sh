@@ -8,6 +8,9 @@ packages=(
   dpdk dpdk-dev libdpdk-dev libpcap-dev pkg-config clang libclang-dev build-essential
   # tests and demo: namespaces, veth/tap tuning, real clients and servers, captures
   iproute2 ethtool iputils-ping curl wrk nginx-light tcpdump python3
+  # host path: the netdev ingress drop rule that keeps the kernel of rvsd's namespace off
+  # the af_packet veth (only the twin may deliver to it)
+  nftables
   # benchmarks: instruction counts
   valgrind
 )

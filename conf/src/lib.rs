@@ -29,12 +29,17 @@
 //! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), one host ([`check_host`]: not 0/8, 127/8, 224/4, 240/4, nor a subnet's network or broadcast address), each owned once, non-empty |
 //! | `[[port]] mac` | device's | unicast MAC to program |
 //! | `[[port]] mtu` | 1500 | 68..=65535 |
+//! | `[[port]] exception` | none | the port's kernel twin: `{ iface = "rvs0", kind = "auto", punt_pps = 20000 }`; absent = no twin |
+//! | `[[port]] exception.iface` | required | Linux interface name, 1..=15 bytes, no `/ : , =` or spaces, distinct across ports |
+//! | `[[port]] exception.kind` | `auto` | `tap` (net_tap), `virtio_user` (over `/dev/vhost-net`), `auto` (virtio_user when `/dev/vhost-net` opens, else tap) |
+//! | `[[port]] exception.punt_pps` | 20000 | packets per second the port's workers may hand to the kernel, ≥ 1 |
 //! | `[[route]] dst` | required | network `a.b.c.d/len`, host bits zero, distinct |
 //! | `[[route]] via` | on-link | gateway on a subnet of the port, one host ([`check_host`]) |
 //! | `[[route]] port` | required | a declared port name |
 //! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: one host's IP ([`check_host`]) and unicast MAC, declared port; one per ip and port |
 //! | `[timeouts] tcp`, `tcp_fin`, `udp` | 900, 120, 300 | seconds, 0..=2678400; 0 = the default |
-//! | `[[service]] vip` | required | `a.b.c.d:port`, address owned by a port; port 0 only with persistence |
+//! | `[[service]] vip` | required | `a.b.c.d:port`, unicast; port 0 only with persistence |
+//! | `[[service]] vip_mode` | `static` for a `[[port]] addrs` address, else `kernel` | `static` (needs the vip in addrs), `kernel` (served while a twin holds it; needs a port with `exception`), `routed` (no ARP; not an addrs address) |
 //! | `[[service]] proto` | required | `tcp` or `udp`; (vip, proto) distinct |
 //! | `[[service]] sched` | `wlc` | one of [`sched::NAMES`] |
 //! | `[[service]] sched_flags` | `[]` | `sh-port`, `sh-fallback` (sched `sh`), `mh-port`, `mh-fallback` (sched `mh`) |

@@ -45,6 +45,11 @@ pub const DEFAULT_MBUFS: u32 = 32_767;
 pub const DEFAULT_MTU: u16 = 1500;
 /// Smallest MTU an IPv4 link may have (RFC 791).
 pub const MIN_MTU: u16 = 68;
+/// Default `[[port]] exception.punt_pps`: packets per second a port may hand to its kernel
+/// twin, enough for ARP, routing protocols and ssh, far below what would load the kernel.
+pub const DEFAULT_PUNT_PPS: u32 = 20_000;
+/// Longest Linux interface name (`IFNAMSIZ` − 1).
+pub const MAX_IFNAME: usize = 15;
 
 /// A whole validated rvs setup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,6 +122,81 @@ pub struct Port {
     pub mac: Option<[u8; 6]>,
     /// IP MTU of the link.
     pub mtu: u16,
+    /// The kernel twin of the port, if any: what the fast path does not handle goes to it,
+    /// and what the kernel sends on it leaves through the port.
+    pub exception: Option<Exception>,
+}
+
+/// `[[port]] exception`: the port's kernel twin interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exception {
+    /// The interface name the kernel sees (≤ 15 bytes, unique across ports).
+    pub iface: String,
+    /// Which DPDK device provides it.
+    pub kind: ExceptionKind,
+    /// Packets per second the port's workers together may punt to the kernel.
+    pub punt_pps: u32,
+}
+
+/// `[[port]] exception.kind`: the device behind a kernel twin.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExceptionKind {
+    /// `virtio_user` when `/dev/vhost-net` can be opened, else `tap` (the default).
+    #[default]
+    Auto,
+    /// DPDK's `net_tap`: a TAP device, one system call per packet.
+    Tap,
+    /// DPDK's `virtio_user` over the kernel's vhost-net: shared rings, for production.
+    VirtioUser,
+}
+
+impl ExceptionKind {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExceptionKind::Auto => "auto",
+            ExceptionKind::Tap => "tap",
+            ExceptionKind::VirtioUser => "virtio_user",
+        }
+    }
+}
+
+impl fmt::Display for ExceptionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[[service]] vip_mode`: when rvs serves a VIP and answers ARP for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VipMode {
+    /// The VIP is a `[[port]] addrs` address: always served, ARP answered (the default for
+    /// such a VIP).
+    Static,
+    /// Served while a kernel twin holds the address (`ip addr add`, keepalived); otherwise
+    /// its traffic is dropped as `vip_not_owned` (the default for any other VIP).
+    Kernel,
+    /// Always served, ARP never answered: the VIP reaches the balancer by a route.
+    Routed,
+}
+
+impl VipMode {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VipMode::Static => "static",
+            VipMode::Kernel => "kernel",
+            VipMode::Routed => "routed",
+        }
+    }
+}
+
+impl fmt::Display for VipMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `[[route]]`.
@@ -166,7 +246,7 @@ impl Default for Timeouts {
 /// `[[service]]`: a virtual service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
-    /// Virtual address, owned by a port; port 0 (all ports) only with persistence.
+    /// Virtual address; port 0 (all ports) only with persistence.
     pub vip: SocketAddrV4,
     /// Protocol.
     pub proto: Proto,
@@ -186,6 +266,8 @@ pub struct Service {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// TOA insertion on fullnat connections; `None` = off.
     pub toa: Option<ToaPlacement>,
+    /// When the VIP is served and answered for.
+    pub vip_mode: VipMode,
     /// Real servers, in file order.
     pub reals: Vec<Real>,
 }

@@ -4,7 +4,9 @@
 
 use serde::Deserialize;
 
-use crate::model::{LaddrSteering, Mode, Proto, ProxyProtocol, ToaPlacement};
+use crate::model::{
+    ExceptionKind, LaddrSteering, Mode, Proto, ProxyProtocol, ToaPlacement, VipMode,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +57,15 @@ pub(crate) struct Port {
     pub addrs: Vec<String>,
     pub mac: Option<String>,
     pub mtu: Option<i64>,
+    pub exception: Option<Exception>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Exception {
+    pub iface: String,
+    pub kind: Option<ExceptionKind>,
+    pub punt_pps: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +108,7 @@ pub(crate) struct Service {
     pub proxy_protocol: Option<ProxyProtocol>,
     pub toa: Option<bool>,
     pub toa_placement: Option<ToaPlacement>,
+    pub vip_mode: Option<VipMode>,
     #[serde(default, rename = "real")]
     pub reals: Vec<Real>,
 }

@@ -65,6 +65,8 @@ struct Links {
     by_name: HashMap<String, usize>,
     /// Owned address -> index of the port that owns it.
     owned: HashMap<Ipv4Addr, usize>,
+    /// Kernel twin interface name -> index of its port.
+    twins: HashMap<String, usize>,
 }
 
 impl Links {
@@ -248,6 +250,7 @@ impl Check {
             ports: Vec::new(),
             by_name: HashMap::new(),
             owned: HashMap::new(),
+            twins: HashMap::new(),
         };
         if raw.is_empty() {
             self.fail(&root.key("port"), "at least one [[port]] is required");
@@ -298,6 +301,10 @@ impl Check {
                 addrs,
                 mac,
                 mtu: self.opt_range(&f.key("mtu"), p.mtu, MIN_MTU, u16::MAX, DEFAULT_MTU),
+                exception: p
+                    .exception
+                    .as_ref()
+                    .and_then(|e| self.exception(&f.key("exception"), e, i, &mut links.twins)),
             });
         }
         // An owned address must not be the network or broadcast address of any subnet, its
@@ -308,6 +315,42 @@ impl Check {
             }
         }
         links
+    }
+
+    /// `[[port]] exception`: the kernel twin of port `index`; its name must be a valid Linux
+    /// interface name that no other port's twin has.
+    fn exception(
+        &mut self,
+        f: &Field,
+        e: &raw::Exception,
+        index: usize,
+        twins: &mut HashMap<String, usize>,
+    ) -> Option<Exception> {
+        let punt_pps = self.opt_range(
+            &f.key("punt_pps"),
+            e.punt_pps,
+            1,
+            u32::MAX,
+            DEFAULT_PUNT_PPS,
+        );
+        let field = f.key("iface");
+        if let Err(message) = ifname(&e.iface) {
+            self.fail(&field, message);
+            return None;
+        }
+        if let Some(&first) = twins.get(&e.iface) {
+            self.fail(
+                &field,
+                format!("{:?} is already the twin of port[{first}]", e.iface),
+            );
+            return None;
+        }
+        twins.insert(e.iface.clone(), index);
+        Some(Exception {
+            iface: e.iface.clone(),
+            kind: e.kind.unwrap_or_default(),
+            punt_pps,
+        })
     }
 
     /// Index of the declared port named `name`.
@@ -560,6 +603,9 @@ impl Check {
             reals.push(real);
         }
         let toa = self.toa(f, &s);
+        let vip_mode = vip.map_or(VipMode::Static, |vip| {
+            self.vip_mode(&f.key("vip_mode"), s.vip_mode, *vip.ip(), links)
+        });
         if let Some(pp) = s.proxy_protocol {
             let field = f.key("proxy_protocol");
             if s.proto != Proto::Tcp {
@@ -588,8 +634,52 @@ impl Check {
             laddrs,
             proxy_protocol: s.proxy_protocol,
             toa,
+            vip_mode,
             reals,
         })
+    }
+
+    /// `vip_mode`, by default `static` for a VIP among the ports' addresses and `kernel` for
+    /// any other; `kernel` follows a twin's addresses, so some port needs one.
+    fn vip_mode(
+        &mut self,
+        field: &Field,
+        mode: Option<VipMode>,
+        vip: Ipv4Addr,
+        links: &Links,
+    ) -> VipMode {
+        let owned = links.owned.contains_key(&vip);
+        let mode = mode.unwrap_or(if owned {
+            VipMode::Static
+        } else {
+            VipMode::Kernel
+        });
+        match mode {
+            VipMode::Static if !owned => self.fail(
+                field,
+                format!(
+                    "\"static\" needs {vip} among the addrs of a [[port]]; use \"kernel\" (served \
+                     while a kernel twin holds it) or \"routed\" (reached by a route)"
+                ),
+            ),
+            VipMode::Kernel if links.twins.is_empty() => self.fail(
+                field,
+                format!(
+                    "\"kernel\" (the default for {vip}, which is no [[port]] address) follows the \
+                     addresses of a kernel twin, but no [[port]] has one: add exception = \
+                     {{ iface = \"rvs0\" }} to a port, put {vip} in its addrs, or use \"routed\""
+                ),
+            ),
+            VipMode::Routed if owned => self.fail(
+                field,
+                format!(
+                    "\"routed\" never answers ARP, but {vip} is a [[port]] address, which rvs \
+                     answers ARP for: remove it from addrs or use \"static\""
+                ),
+            ),
+            _ => {}
+        }
+        mode
     }
 
     fn vip(&mut self, field: &Field, s: &str, links: &Links) -> Option<SocketAddrV4> {
@@ -601,13 +691,9 @@ impl Check {
             );
             return None;
         };
-        if !links.owned.contains_key(&ip) {
-            self.fail(
-                field,
-                format!(
-                    "{ip} is not an address of any [[port]]; the balancer must own the vip to answer ARP for it"
-                ),
-            );
+        // Any host address may be a VIP (vip_mode says how it reaches rvs), but only one.
+        if let Err(why) = links.check_host(ip) {
+            self.fail(field, why);
             return None;
         }
         Some(SocketAddrV4::new(ip, port))
@@ -771,6 +857,28 @@ fn port_id(name: &str) -> Result<u16, String> {
         .filter(|n| *n == "0" || !n.starts_with('0'))
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("{name:?} is not a DPDK port name (dpdk<N>, N the DPDK port id)"))
+}
+
+/// A name Linux accepts for an interface (`dev_valid_name`) that also fits a DPDK devargs
+/// value (no `,` or `=`, which separate devargs).
+fn ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_IFNAME {
+        return Err(format!(
+            "{name:?} is not 1 to {MAX_IFNAME} bytes long (a Linux interface name)"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not a valid interface name"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | ':' | ',' | '=') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{name:?} contains {c:?}, which an interface name cannot (nor `/`, `:`, `,`, `=`, spaces)"
+        ));
+    }
+    Ok(())
 }
 
 /// The first real, by index in the file, whose mode is not fullnat.

@@ -495,11 +495,110 @@ fn test_vip_syntax() {
 }
 
 #[test]
-fn test_vip_not_owned() {
+fn test_vip_mode() {
+    // No twin anywhere: a vip that is no port address can only be routed.
     assert_eq!(
         err("[[service]]\nvip = \"10.0.0.200:80\"\nproto = \"tcp\"\n"),
-        "rvsd.toml:7: service[0].vip: 10.0.0.200 is not an address of any [[port]]; the balancer \
-         must own the vip to answer ARP for it"
+        "rvsd.toml:6: service[0].vip_mode: \"kernel\" (the default for 10.0.0.200, which is no \
+         [[port]] address) follows the addresses of a kernel twin, but no [[port]] has one: add \
+         exception = { iface = \"rvs0\" } to a port, put 10.0.0.200 in its addrs, or use \"routed\""
+    );
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.200:80\"\nproto = \"tcp\"\nvip_mode = \"static\"\n"),
+        "rvsd.toml:9: service[0].vip_mode: \"static\" needs 10.0.0.200 among the addrs of a \
+         [[port]]; use \"kernel\" (served while a kernel twin holds it) or \"routed\" (reached by \
+         a route)"
+    );
+    assert_eq!(
+        svc_err("vip_mode = \"routed\"\n"),
+        "rvsd.toml:9: service[0].vip_mode: \"routed\" never answers ARP, but 10.0.0.100 is a \
+         [[port]] address, which rvs answers ARP for: remove it from addrs or use \"static\""
+    );
+    assert_eq!(
+        svc_err("vip_mode = \"floating\"\n"),
+        "rvsd.toml:9: service[0].vip_mode: unknown variant `floating`, expected one of `static`, \
+         `kernel`, `routed`"
+    );
+    assert_eq!(
+        err("[[service]]\nvip = \"224.0.0.18:80\"\nproto = \"tcp\"\n"),
+        "rvsd.toml:7: service[0].vip: 224.0.0.18 is not a unicast address: it is a multicast \
+         address (224.0.0.0/4)"
+    );
+    // With a twin, kernel is the default and accepted.
+    let twin = "exception = { iface = \"rvs0\" }\n";
+    assert!(Config::parse(
+        &format!("{BASE}{twin}[[service]]\nvip = \"10.0.0.200:80\"\nproto = \"tcp\"\n"),
+        "rvsd.toml"
+    )
+    .is_ok());
+}
+
+/// A second port with `exception` (line 9 onwards), after `BASE`.
+fn twin_err(exception: &str) -> String {
+    err(&format!(
+        "[[port]]\nname = \"dpdk1\"\naddrs = [\"10.0.1.1/24\"]\n{exception}"
+    ))
+}
+
+#[test]
+fn test_port_exception() {
+    for (exception, message) in [
+        (
+            "exception = { iface = \"\" }\n",
+            "rvsd.toml:9: port[1].exception.iface: \"\" is not 1 to 15 bytes long (a Linux interface name)",
+        ),
+        (
+            "exception = { iface = \"rvs-exception-00\" }\n",
+            "rvsd.toml:9: port[1].exception.iface: \"rvs-exception-00\" is not 1 to 15 bytes long (a Linux interface name)",
+        ),
+        (
+            "exception = { iface = \"..\" }\n",
+            "rvsd.toml:9: port[1].exception.iface: \"..\" is not a valid interface name",
+        ),
+        (
+            "exception = { iface = \"rvs 0\" }\n",
+            "rvsd.toml:9: port[1].exception.iface: \"rvs 0\" contains ' ', which an interface name cannot (nor `/`, `:`, `,`, `=`, spaces)",
+        ),
+        (
+            "exception = { iface = \"rvs0,mac=x\" }\n",
+            "rvsd.toml:9: port[1].exception.iface: \"rvs0,mac=x\" contains ',', which an interface name cannot (nor `/`, `:`, `,`, `=`, spaces)",
+        ),
+        (
+            "exception = { iface = \"a/b\" }\n",
+            "rvsd.toml:9: port[1].exception.iface: \"a/b\" contains '/', which an interface name cannot (nor `/`, `:`, `,`, `=`, spaces)",
+        ),
+        (
+            "exception = { iface = \"rvs1\", punt_pps = 0 }\n",
+            "rvsd.toml:9: port[1].exception.punt_pps: 0 is out of range 1..=4294967295",
+        ),
+        (
+            "exception = { iface = \"rvs1\", kind = \"kni\" }\n",
+            "rvsd.toml:9: port[1].exception.kind: unknown variant `kni`, expected one of `auto`, \
+             `tap`, `virtio_user`",
+        ),
+        (
+            "exception = { iface = \"rvs1\", pps = 5 }\n",
+            "rvsd.toml:9: port[1].exception.pps: unknown field `pps`, expected one of `iface`, \
+             `kind`, `punt_pps`",
+        ),
+        (
+            "exception = { kind = \"tap\" }\n",
+            "rvsd.toml:9: port[1].exception: missing field `iface`",
+        ),
+        (
+            "exception = \"rvs1\"\n",
+            "rvsd.toml:9: port[1].exception: invalid type: string \"rvs1\", expected a table",
+        ),
+    ] {
+        assert_eq!(twin_err(exception), message, "{exception}");
+    }
+    // One twin per name.
+    assert_eq!(
+        rejected(&format!(
+            "{BASE}exception = {{ iface = \"rvs0\" }}\n[[port]]\nname = \"dpdk1\"\n\
+             addrs = [\"10.0.1.1/24\"]\nexception = {{ iface = \"rvs0\", kind = \"tap\" }}\n"
+        )),
+        "rvsd.toml:10: port[1].exception.iface: \"rvs0\" is already the twin of port[0]"
     );
 }
 

@@ -146,4 +146,11 @@ fn test_decoding_cost_is_bounded_by_the_frame() {
             "{shape}: decoding took {peak} bytes, more than {limit}: {outcome}"
         );
     }
+    // A frame announced at the cap whose body never comes holds no frame-sized buffer (in
+    // the same test: this binary must allocate nothing else meanwhile).
+    let mut announced = u32::try_from(MAX_REQUEST).unwrap().to_be_bytes().to_vec();
+    announced.extend_from_slice(br#"{"version":1,"body""#);
+    let (peak, outcome) = decode(&announced);
+    assert!(matches!(outcome, Err(FrameError::Io(_))), "{outcome:?}");
+    assert!(peak <= 128 * 1024, "an unsent body took {peak} bytes");
 }

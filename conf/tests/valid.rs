@@ -93,6 +93,7 @@ fn test_issue_example() {
             ],
             mac: None,
             mtu: 1500,
+            exception: None,
         }],
         routes: vec![Route {
             dst: Ipv4Net {
@@ -123,6 +124,7 @@ fn test_issue_example() {
             laddrs: vec![],
             proxy_protocol: None,
             toa: Some(ToaPlacement::Ack),
+            vip_mode: VipMode::Static,
             reals: vec![Real {
                 addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
                 mode: Mode::Nat,
@@ -272,6 +274,73 @@ fn test_display_names() {
     assert_eq!(Proto::Udp.to_string(), "udp");
     assert_eq!(Mode::FullNat.to_string(), "fullnat");
     assert_eq!(ProxyProtocol::V2.to_string(), "v2");
+}
+
+#[test]
+fn test_exception_defaults_and_values() {
+    let port = |exception: &str| {
+        parse(&format!(
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n{exception}"
+        ))
+        .ports
+        .remove(0)
+        .exception
+    };
+    assert_eq!(port(""), None);
+    assert_eq!(
+        port("exception = { iface = \"rvs0\" }\n"),
+        Some(Exception {
+            iface: "rvs0".into(),
+            kind: ExceptionKind::Auto,
+            punt_pps: DEFAULT_PUNT_PPS,
+        })
+    );
+    assert_eq!(
+        port(
+            "[port.exception]\niface = \"a-very.long_if9\"\nkind = \"virtio_user\"\npunt_pps = 1\n"
+        ),
+        Some(Exception {
+            iface: "a-very.long_if9".into(),
+            kind: ExceptionKind::VirtioUser,
+            punt_pps: 1,
+        })
+    );
+    assert_eq!(
+        port("exception = { iface = \"rvs0\", kind = \"tap\" }\n").map(|e| e.kind),
+        Some(ExceptionKind::Tap)
+    );
+    assert_eq!(ExceptionKind::VirtioUser.to_string(), "virtio_user");
+}
+
+#[test]
+fn test_vip_mode_defaults() {
+    let twin = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n\
+                exception = { iface = \"rvs0\" }\n";
+    let mode = |vip: &str, extra: &str| {
+        parse(&format!(
+            "{twin}[[service]]\nvip = \"{vip}\"\nproto = \"tcp\"\n{extra}"
+        ))
+        .services[0]
+            .vip_mode
+    };
+    // In addrs: static; anywhere else: kernel (it becomes owned when the twin holds it).
+    assert_eq!(mode("10.0.0.100:80", ""), VipMode::Static);
+    assert_eq!(mode("10.0.0.200:80", ""), VipMode::Kernel);
+    assert_eq!(mode("192.0.2.7:80", ""), VipMode::Kernel);
+    assert_eq!(
+        mode("10.0.0.100:80", "vip_mode = \"kernel\"\n"),
+        VipMode::Kernel
+    );
+    assert_eq!(
+        mode("192.0.2.7:80", "vip_mode = \"routed\"\n"),
+        VipMode::Routed
+    );
+    // routed needs no twin.
+    let c = parse(&format!(
+        "{BASE}[[service]]\nvip = \"192.0.2.7:80\"\nproto = \"tcp\"\nvip_mode = \"routed\"\n"
+    ));
+    assert_eq!(c.services[0].vip_mode, VipMode::Routed);
+    assert_eq!(VipMode::Routed.to_string(), "routed");
 }
 
 /// The file takes what ipvsadm 1.31 (and DPVS's `-b`) take, so that rvsadm and the file agree:

@@ -13,7 +13,8 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use conf::proto::{
-    ConnEntry, DestEntry, Info, LaddrList, ServiceEntry, TimeoutValues, WorkerStats,
+    ConnEntry, DestEntry, DropCount, Info, LaddrList, OwnedAddr, ServiceEntry, TimeoutValues,
+    TwinStats, WorkerStats,
 };
 use conf::{Mode, Proto};
 
@@ -381,8 +382,15 @@ pub fn laddrs(lists: &[LaddrList]) -> String {
 }
 
 /// `--drops`: a line of packet counters per worker and a total, then one line per drop
-/// reason with a column per worker and the total. Numbers as `--stats` prints them.
-pub fn workers(workers: &[WorkerStats], format: &Format) -> String {
+/// reason with a column per worker and the total; with kernel twins, the same tables for
+/// the frames punted to the kernel and those dropped on the way, and a line per twin.
+/// Numbers as `--stats` prints them.
+pub fn workers(
+    workers: &[WorkerStats],
+    twins: &[TwinStats],
+    owned: &[OwnedAddr],
+    format: &Format,
+) -> String {
     let num = |n| largenum(n, format.exact);
     let mut out = format!(
         "{:<8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
@@ -404,24 +412,72 @@ pub fn workers(workers: &[WorkerStats], format: &Format) -> String {
         out.push_str(&num(n));
     }
     out.push_str("\n\n");
-    let _ = write!(out, "{:<24}", "Drop reason");
+    by_reason(&mut out, "Drop reason", workers, |w| &w.drops, format);
+    if !twins.is_empty() {
+        out.push('\n');
+        by_reason(&mut out, "Punted to kernel", workers, |w| &w.punted, format);
+        out.push('\n');
+        by_reason(
+            &mut out,
+            "Punt dropped",
+            workers,
+            |w| &w.punt_dropped,
+            format,
+        );
+        let _ = write!(
+            out,
+            "\n{:<8} {:<16} {:>8} {:>8} {:>8} {:>8}\n",
+            "Port", "Twin", "ToKernel", "Refused", "KernelTx", "Refused"
+        );
+        for t in twins {
+            let _ = write!(out, "{:<8} {:<16}", t.port, t.iface);
+            for n in [
+                t.to_kernel,
+                t.to_kernel_dropped,
+                t.kernel_tx,
+                t.kernel_tx_dropped,
+            ] {
+                out.push_str(&num(n));
+            }
+            out.push('\n');
+        }
+    }
+    if !owned.is_empty() {
+        let _ = write!(out, "\n{:<8} {:<18} Origin\n", "Port", "Owned address");
+        for o in owned {
+            let _ = writeln!(out, "{:<8} {:<18} {}", o.port, o.addr, o.origin);
+        }
+    }
+    out
+}
+
+/// A table of one count per reason (the first worker's reasons, in order), a column per
+/// worker and the total.
+fn by_reason(
+    out: &mut String,
+    title: &str,
+    workers: &[WorkerStats],
+    counts: fn(&WorkerStats) -> &Vec<DropCount>,
+    format: &Format,
+) {
+    let num = |n| largenum(n, format.exact);
+    let _ = write!(out, "{title:<24}");
     for w in workers {
         let _ = write!(out, " {:>8}", format!("lcore {}", w.lcore));
     }
     let _ = writeln!(out, " {:>8}", "total");
-    let reasons = workers.first().map_or(&[][..], |w| &w.drops[..]);
+    let reasons = workers.first().map_or(&[][..], |w| &counts(w)[..]);
     for (i, r) in reasons.iter().enumerate() {
         let _ = write!(out, "{:<24}", r.reason);
         let mut sum = 0;
         for w in workers {
-            let n = w.drops.get(i).map_or(0, |d| d.count);
+            let n = counts(w).get(i).map_or(0, |d| d.count);
             sum += n;
             out.push_str(&num(n));
         }
         out.push_str(&num(sum));
         out.push('\n');
     }
-    out
 }
 
 #[cfg(test)]
@@ -512,9 +568,17 @@ mod test {
                     count: n,
                 },
             ],
+            punted: vec![DropCount {
+                reason: "arp".into(),
+                count: n,
+            }],
+            punt_dropped: vec![DropCount {
+                reason: "arp".into(),
+                count: 3,
+            }],
         };
         assert_eq!(
-            workers(&[w(1, 10), w(2, 2_000_000)], &Format::default()),
+            workers(&[w(1, 10), w(2, 2_000_000)], &[], &[], &Format::default()),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              1              10     1000       10     1000       11\n\
              2         2000000  200000K  2000000  200000K  2000001\n\
@@ -525,11 +589,59 @@ mod test {
              no_dest                        10  2000000  2000010\n"
         );
         assert_eq!(
-            workers(&[], &Format::default()),
+            workers(&[], &[], &[], &Format::default()),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              total           0        0        0        0        0\n\
              \n\
              Drop reason                 total\n"
+        );
+        let twin = TwinStats {
+            port: "dpdk0".into(),
+            iface: "rvs0".into(),
+            to_kernel: 12,
+            to_kernel_dropped: 0,
+            kernel_tx: 7,
+            kernel_tx_dropped: 1,
+        };
+        assert_eq!(
+            workers(
+                &[w(1, 10), w(2, 2)],
+                &[twin],
+                &[
+                    OwnedAddr {
+                        port: "dpdk0".into(),
+                        addr: "10.0.0.1/24".into(),
+                        origin: "static".into(),
+                    },
+                    OwnedAddr {
+                        port: "dpdk0".into(),
+                        addr: "10.0.0.101/32".into(),
+                        origin: "kernel".into(),
+                    },
+                ],
+                &Format::default()
+            ),
+            "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
+             1              10     1000       10     1000       11\n\
+             2               2      200        2      200        3\n\
+             total          12     1200       12     1200       14\n\
+             \n\
+             Drop reason               lcore 1  lcore 2    total\n\
+             truncated                       1        1        2\n\
+             no_dest                        10        2       12\n\
+             \n\
+             Punted to kernel          lcore 1  lcore 2    total\n\
+             arp                            10        2       12\n\
+             \n\
+             Punt dropped              lcore 1  lcore 2    total\n\
+             arp                             3        3        6\n\
+             \n\
+             Port     Twin             ToKernel  Refused KernelTx  Refused\n\
+             dpdk0    rvs0                   12        0        7        1\n\
+             \n\
+             Port     Owned address      Origin\n\
+             dpdk0    10.0.0.1/24        static\n\
+             dpdk0    10.0.0.101/32      kernel\n"
         );
     }
 

@@ -38,7 +38,7 @@ use conf::proto::{
     ServiceKey, ServiceSpec, TimeoutValues,
 };
 use conf::{
-    Config, Ipv4Net, Mode, Proto, ProxyProtocol, Real, SchedFlags, Timeouts, ToaPlacement,
+    Config, Ipv4Net, Mode, Proto, ProxyProtocol, Real, SchedFlags, Timeouts, ToaPlacement, VipMode,
     DEFAULT_CH_TABLE_SIZE, MAX_TIMEOUT,
 };
 
@@ -127,6 +127,9 @@ pub struct Service {
     pub proxy_protocol: Option<ProxyProtocol>,
     /// TOA on fullnat connections (config file only).
     pub toa: Option<ToaPlacement>,
+    /// When the VIP is served (config file; `-A` picks `static` for a port address, else
+    /// `kernel`). ipvsadm has no such attribute, so `-S` does not show it.
+    pub vip_mode: VipMode,
     /// Real servers in kernel order: the most recently added first.
     pub dests: Vec<Dest>,
 }
@@ -146,6 +149,7 @@ impl Service {
             laddrs: s.laddrs.clone(),
             proxy_protocol: s.proxy_protocol,
             toa: s.toa,
+            vip_mode: s.vip_mode,
             dests: Vec::new(),
         };
         for r in &s.reals {
@@ -174,6 +178,7 @@ impl Service {
             laddrs: self.laddrs.clone(),
             proxy_protocol: self.proxy_protocol,
             toa: self.toa,
+            vip_mode: self.vip_mode,
             reals: self.dests.iter().rev().map(|d| d.real.clone()).collect(),
         }
     }
@@ -226,6 +231,7 @@ impl Service {
             && self.ch_table_size == other.ch_table_size
             && self.proxy_protocol == other.proxy_protocol
             && self.toa == other.toa
+            && self.vip_mode == other.vip_mode
     }
 }
 
@@ -497,14 +503,24 @@ impl Model {
             .ok_or_else(|| NO_SCHEDULER.to_string())
     }
 
-    fn check_vip(&self, vip: SocketAddrV4) -> Result<(), String> {
+    /// The VIP mode `-A` gives a service, as the config file's default: `static` for a port
+    /// address, else `kernel` (served while a kernel twin holds the address). Like ipvsadm,
+    /// `-A` accepts a VIP that is no address of the balancer; as the config file, only one
+    /// host (rvs could never serve another), refused with the kernel's EINVAL text.
+    fn vip_mode(&self, vip: SocketAddrV4) -> Result<VipMode, String> {
         let ip = *vip.ip();
-        if !self.network.owns(ip) {
-            return Err(format!(
-                "{ip} is not an address of any [[port]]; the balancer must own the vip to answer ARP for it"
-            ));
+        if let Err(why) = conf::check_host(ip, &self.network.addrs) {
+            return Err(if ip.is_loopback() {
+                why
+            } else {
+                INVALID.to_string()
+            });
         }
-        Ok(())
+        Ok(if self.network.owns(ip) {
+            VipMode::Static
+        } else {
+            VipMode::Kernel
+        })
     }
 
     fn add_service(&mut self, spec: &ServiceSpec) -> Result<Vec<Change>, String> {
@@ -513,7 +529,7 @@ impl Model {
             return Err(SERVICE_EXISTS.to_string());
         }
         let sched = Model::sched(&spec.sched)?;
-        self.check_vip(spec.key.vip)?;
+        let vip_mode = self.vip_mode(spec.key.vip)?;
         self.services.insert(
             spec.key,
             Service {
@@ -527,6 +543,7 @@ impl Model {
                 proxy_protocol: None,
                 // The config file's default: TOA for TCP; it only ever touches fullnat connections.
                 toa: (spec.key.proto == Proto::Tcp).then_some(ToaPlacement::Ack),
+                vip_mode,
                 dests: Vec::new(),
             },
         );
@@ -841,6 +858,28 @@ mod test {
     }
 
     #[test]
+    fn test_add_service_vip_mode() {
+        // As ipvsadm, -A takes a VIP that is no port address: it is served while a kernel
+        // twin holds it.
+        let mut m = Model::new(net());
+        add_svc(&mut m, "10.0.0.100:80");
+        add_svc(&mut m, "10.0.0.9:80");
+        add_svc(&mut m, "198.51.100.7:443");
+        let mode = |m: &Model, vip: &str| m.service(&key(vip)).map(|s| s.vip_mode);
+        assert_eq!(mode(&m, "10.0.0.100:80"), Some(VipMode::Static));
+        assert_eq!(mode(&m, "10.0.0.9:80"), Some(VipMode::Kernel));
+        assert_eq!(mode(&m, "198.51.100.7:443"), Some(VipMode::Kernel));
+        // -E keeps it; the file form carries it.
+        m.apply(&Request::EditService {
+            service: spec("10.0.0.9:80", "rr", 0),
+        })
+        .unwrap();
+        assert_eq!(mode(&m, "10.0.0.9:80"), Some(VipMode::Kernel));
+        let file = m.service(&key("10.0.0.9:80")).unwrap().to_conf();
+        assert_eq!(file.vip_mode, VipMode::Kernel);
+    }
+
+    #[test]
     fn test_head_insertion() {
         let mut m = Model::new(net());
         add_svc(&mut m, "10.0.0.100:80");
@@ -982,10 +1021,10 @@ mod test {
             err(
                 &mut m,
                 Request::AddService {
-                    service: spec("10.0.0.9:80", "rr", 0)
+                    service: spec("224.0.0.18:80", "rr", 0)
                 }
             ),
-            "10.0.0.9 is not an address of any [[port]]; the balancer must own the vip to answer ARP for it"
+            INVALID
         );
         for r in [
             Request::EditService {

@@ -393,6 +393,8 @@ fn test_laddrs_and_drops() {
                 count: 0,
             },
         ],
+        punted: Vec::new(),
+        punt_dropped: Vec::new(),
     }];
     let f = Fixture::new(h);
     assert_eq!(f.out("-G"), "");

@@ -16,18 +16,21 @@
 //! service and real server, sampled every 2 s by [`Admin::tick`].
 
 use crate::dpdk::MacAddr;
+use crate::host::exception::ExceptionPath;
+use crate::host::punt::ReasonCounts;
 use crate::stats::SharedCounters;
 use crate::worker::Fabric;
 use conf::proto::{
-    ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
-    TimeoutValues, WorkerStats,
+    ConnEntry, Counters, DestEntry, DropCount, Info, OwnedAddr, Request, Response, ServiceEntry,
+    ServiceKey, TimeoutValues, TwinStats, WorkerStats,
 };
 use control::estimator::Estimator;
 use control::model::{Change, Model};
 use fastpath::service::{Real, Service, TrafficTotals};
 use fastpath::snapshot::{self, Snapshot};
-use fastpath::verdict::DropReason;
-use std::collections::{HashMap, HashSet};
+use fastpath::verdict::{DropReason, PuntReason};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -52,6 +55,9 @@ struct Inner {
     zeroed: HashMap<StatKey, Counters>,
     /// The connection listing being paged through.
     conns: Vec<ConnEntry>,
+    /// Per port (config order), the addresses its kernel twin holds that `[[port]] addrs`
+    /// does not list: owned by the fast path while the twin holds them.
+    kernel: Vec<Vec<conf::Ipv4Net>>,
     now: Duration,
 }
 
@@ -61,6 +67,10 @@ pub struct Admin {
     fabric: Arc<Fabric>,
     counters: Arc<Vec<SharedCounters>>,
     lcores: Vec<u32>,
+    /// (port index, port name, twin name) of every port with a kernel twin.
+    twins: Vec<(usize, String, String)>,
+    /// The punt counters and the exception thread's.
+    host: Arc<ExceptionPath>,
 }
 
 fn counters(t: TrafficTotals) -> Counters {
@@ -115,6 +125,7 @@ impl Admin {
         macs: Vec<MacAddr>,
         fabric: Arc<Fabric>,
         counters: Arc<Vec<SharedCounters>>,
+        host: Arc<ExceptionPath>,
     ) -> Admin {
         Admin {
             inner: Mutex::new(Inner {
@@ -124,11 +135,19 @@ impl Admin {
                 estimators: HashMap::new(),
                 zeroed: HashMap::new(),
                 conns: Vec::new(),
+                kernel: vec![Vec::new(); config.ports.len()],
                 now: Duration::ZERO,
             }),
             fabric,
             counters,
             lcores: config.dataplane.workers.clone(),
+            twins: config
+                .ports
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| Some((i, p.name.clone(), p.exception.as_ref()?.iface.clone())))
+                .collect(),
+            host,
         }
     }
 
@@ -178,21 +197,32 @@ impl Admin {
         let saved = (inner.model.clone(), inner.base.clone());
         let changes = inner.model.reload(config);
         inner.base = config.clone();
+        if let Err(e) = self.rebuild(&mut inner, &changes) {
+            (inner.model, inner.base) = saved;
+            return Err(e);
+        }
+        log::info!("configuration reloaded: {} changes", changes.len());
+        Ok(())
+    }
+
+    /// Builds the snapshot of the whole configuration (the model's services, the ports with
+    /// the addresses the kernel twins hold) sharing what did not change with the published
+    /// one, and publishes it for `changes`.
+    fn rebuild(&self, inner: &mut Inner, changes: &[Change]) -> Result<(), String> {
+        let mut ports = inner.base.ports.clone();
+        for (port, held) in ports.iter_mut().zip(&inner.kernel) {
+            port.addrs.extend(held.iter().copied());
+        }
         let config = conf::Config {
             services: inner.model.to_conf_services(),
             timeouts: inner.model.timeouts(),
+            ports,
             ..inner.base.clone()
         };
         let previous = self.fabric.snapshot();
-        let built = Snapshot::build(&config, &inner.macs, Some(&previous), self.counters.len());
-        match built {
-            Ok(snapshot) => self.publish(&mut inner, &changes, snapshot),
-            Err(e) => {
-                (inner.model, inner.base) = saved;
-                return Err(e.to_string());
-            }
-        }
-        log::info!("configuration reloaded: {} changes", changes.len());
+        let snapshot = Snapshot::build(&config, &inner.macs, Some(&previous), self.counters.len())
+            .map_err(|e| e.to_string())?;
+        self.publish(inner, changes, snapshot);
         Ok(())
     }
 
@@ -239,6 +269,55 @@ impl Admin {
             inner.estimators.remove(&key);
         }
         self.fabric.publish(Arc::new(snapshot));
+    }
+
+    /// Takes the IPv4 addresses each kernel twin holds now (by interface name, as the
+    /// rtnetlink follower reports them) and, if the fast path's share changed, publishes a
+    /// snapshot that owns them: ARP answered, their services served (`vip_mode = "kernel"`),
+    /// host traffic to them punted; one gratuitous ARP goes out for each one gained.
+    pub fn set_kernel_addrs(&self, held: &BTreeMap<String, BTreeSet<(Ipv4Addr, u8)>>) {
+        let mut inner = self.lock();
+        let kernel: Vec<Vec<conf::Ipv4Net>> = inner
+            .base
+            .ports
+            .iter()
+            .map(|port| {
+                let Some(twin) = &port.exception else {
+                    return Vec::new();
+                };
+                held.get(&twin.iface)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(addr, _)| !port.addrs.iter().any(|n| n.addr == *addr))
+                    .map(|&(addr, prefix_len)| conf::Ipv4Net { addr, prefix_len })
+                    .collect()
+            })
+            .collect();
+        if kernel == inner.kernel {
+            return;
+        }
+        let saved = std::mem::replace(&mut inner.kernel, kernel);
+        if let Err(e) = self.rebuild(&mut inner, &[]) {
+            log::error!("the kernel twins' addresses cannot be applied: {e}");
+            inner.kernel = saved;
+        }
+    }
+
+    /// Every address the fast path owns, per port, with its origin: `static` for
+    /// `[[port]] addrs`, `kernel` for those only a twin holds.
+    pub fn owned(&self) -> Vec<OwnedAddr> {
+        let inner = self.lock();
+        let mut all = Vec::new();
+        for (port, kernel) in inner.base.ports.iter().zip(&inner.kernel) {
+            let with = |net: &conf::Ipv4Net, origin: &str| OwnedAddr {
+                port: port.name.clone(),
+                addr: format!("{}/{}", net.addr, net.prefix_len),
+                origin: origin.to_owned(),
+            };
+            all.extend(port.addrs.iter().map(|n| with(n, "static")));
+            all.extend(kernel.iter().map(|n| with(n, "kernel")));
+        }
+        all
     }
 
     fn change(&self, request: &Request) -> Response {
@@ -344,12 +423,25 @@ impl Admin {
     }
 
     fn workers(&self) -> Response {
+        let by_reason = |counts: ReasonCounts| -> Vec<DropCount> {
+            PuntReason::ALL
+                .iter()
+                .zip(counts)
+                .map(|(r, n)| DropCount {
+                    reason: r.as_str().to_owned(),
+                    count: n,
+                })
+                .collect()
+        };
+        let punts = self.host.punt().counters();
         let workers = self
             .counters
             .iter()
             .zip(&self.lcores)
-            .map(|(shared, &lcore)| {
+            .zip(punts)
+            .map(|((shared, &lcore), punts)| {
                 let c = shared.read();
+                let (punted, punt_dropped) = punts.by_reason();
                 WorkerStats {
                     lcore,
                     rx_packets: c.rx_packets,
@@ -364,10 +456,36 @@ impl Admin {
                             count: *n,
                         })
                         .collect(),
+                    punted: by_reason(punted),
+                    punt_dropped: by_reason(punt_dropped),
                 }
             })
             .collect();
-        Response::Workers { workers }
+        let twins: Vec<TwinStats> = self
+            .twins
+            .iter()
+            .map(|(index, port, iface)| {
+                let s = self.host.stats(*index);
+                TwinStats {
+                    port: port.clone(),
+                    iface: iface.clone(),
+                    to_kernel: s.to_kernel,
+                    to_kernel_dropped: s.to_kernel_dropped,
+                    kernel_tx: s.kernel_tx,
+                    kernel_tx_dropped: s.kernel_tx_dropped,
+                }
+            })
+            .collect();
+        let owned = if twins.is_empty() {
+            Vec::new()
+        } else {
+            self.owned()
+        };
+        Response::Workers {
+            workers,
+            twins,
+            owned,
+        }
     }
 }
 

@@ -10,7 +10,8 @@
 
 pub mod admin;
 pub mod dpdk;
-pub mod prometheus;
+pub mod host;
+pub mod metrics;
 pub mod report;
 pub mod stats;
 pub mod steering;

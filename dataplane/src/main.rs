@@ -6,8 +6,11 @@ use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
 use dataplane::dpdk::port::{Port, PortSetup};
-use dataplane::prometheus::Endpoint;
-use dataplane::report::Report;
+use dataplane::host::exception::{self, ExceptionPath};
+use dataplane::host::netlink::Follower;
+use dataplane::host::punt::Punter;
+use dataplane::metrics;
+use dataplane::report::{HostPath, Report};
 use dataplane::stats::SharedCounters;
 use dataplane::steering::{self, Device, Ports, Steering};
 use dataplane::worker::{Fabric, Setup, Worker};
@@ -47,7 +50,9 @@ const IDLE_LOOPS_MIN: u64 = 8192;
 const CONTROL_TICK: Duration = Duration::from_millis(10);
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
     let args = Args::parse();
     if let Some(path) = &args.check_config {
         return match conf::Config::load(path) {
@@ -91,8 +96,17 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     let eal = Eal::init(&config.eal.args).map_err(|e| e.to_string())?;
     log::info!("{} initialised", eal.version());
-    let pool =
-        Mempool::new(&eal, "rvs_mbufs", config.dataplane.mbufs, -1).map_err(|e| e.to_string())?;
+    // Buffers for the largest frame a port's MTU allows: a NIC then has no reason to chain
+    // them for a frame it accepts (chained frames are joined or dropped, `oversize_frame`).
+    let max_frame = config
+        .ports
+        .iter()
+        .map(|p| usize::from(p.mtu))
+        .max()
+        .unwrap_or(0)
+        + fastpath::wire::ether::HEADER_LEN;
+    let pool = Mempool::new(&eal, "rvs_mbufs", config.dataplane.mbufs, max_frame, -1)
+        .map_err(|e| e.to_string())?;
     let queues = u16::try_from(config.dataplane.workers.len()).map_err(|_| "too many workers")?;
     let ports = config
         .ports
@@ -103,6 +117,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 queues,
                 mac: p.mac,
                 mtu: Some(p.mtu),
+                exception_tx: p.exception.is_some(),
             };
             Port::start(&setup, &pool)
         })
@@ -110,6 +125,30 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let macs: Vec<_> = ports.iter().map(Port::mac).collect();
     let workers = config.dataplane.workers.len();
+    // Kernel twins after their ports (they carry the port's MAC), before any traffic moves.
+    let twins = dataplane::host::start_twins(config, &ports, &pool)?;
+    let follower = if twins.is_empty() {
+        None
+    } else {
+        let names: Vec<String> = twins.iter().map(|(_, t)| t.iface().to_owned()).collect();
+        Some(Follower::start(&names).map_err(|e| format!("rtnetlink address follower: {e}"))?)
+    };
+    let path = Arc::new(ExceptionPath::new(workers, ports.len()));
+    let punt_pps: Vec<Option<u32>> = config
+        .ports
+        .iter()
+        .map(|p| p.exception.as_ref().map(|e| e.punt_pps))
+        .collect();
+    let links: Vec<exception::Link<'_>> = twins
+        .iter()
+        .filter_map(|(index, twin)| {
+            Some(exception::Link {
+                port: *index,
+                twin: twin.port().take_queues().pop()?,
+                wire: ports.get(*index)?.take_exception_queue()?,
+            })
+        })
+        .collect();
     let snapshot =
         Arc::new(Snapshot::build(config, &macs, None, workers).map_err(|e| e.to_string())?);
     let fabric = Arc::new(Fabric::new(workers, Arc::clone(&snapshot)));
@@ -145,11 +184,12 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         macs.clone(),
         Arc::clone(&fabric),
         Arc::clone(&shared),
+        Arc::clone(&path),
     ));
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
-    let metrics = Endpoint::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
+    let prometheus = metrics::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
@@ -157,57 +197,83 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         IsnKey::random().map_err(|e| format!("no random source for FULLNAT ISNs: {e}"))?;
     let pipelines = build_pipelines(config, &snapshot, isn_key, &quit)?;
 
-    lcore::scope(&eal, |scope| -> Result<(), String> {
-        for (index, (((&lcore_id, queues), shared), pipeline)) in config
-            .dataplane
-            .workers
-            .iter()
-            .zip(per_worker)
-            .zip(shared.iter())
-            .zip(pipelines)
-            .enumerate()
-        {
-            let mut worker = Worker::new(Setup {
-                index,
-                queues,
-                burst: usize::from(config.dataplane.burst),
-                pool: &pool,
-                fabric: &fabric,
-                pipeline,
-                shared,
-                tsc_hz,
-            });
-            let stop = &stop;
-            if let Err(e) = scope.launch(lcore_id, move || worker.run(stop)) {
-                stop.store(true, Ordering::Relaxed);
-                return Err(e.to_string());
-            }
+    let punters = (0..workers)
+        .map(|index| Punter::new(path.punt(), index, workers, &punt_pps))
+        .collect::<Option<Vec<_>>>()
+        .ok_or("no punt ring for a worker")?;
+    let exception_stop = AtomicBool::new(false);
+    std::thread::scope(|threads| -> Result<(), String> {
+        if !links.is_empty() {
+            let (path, stop) = (&path, &exception_stop);
+            std::thread::Builder::new()
+                .name("rvs-exception".into())
+                .spawn_scoped(threads, move || exception::run(path, &links, stop))
+                .map_err(|e| format!("cannot start the exception thread: {e}"))?;
         }
-        let mut control = Control {
-            fabric: &fabric,
-            steering: &mut steering,
-            seen: snapshot.id(),
-            quit: &quit,
-            reload: &reload,
-            config_path: args.config.as_deref(),
-            admin: &admin,
-            exit_idle_ms: args.exit_idle_ms,
-            tsc_hz,
-            shared: &shared,
-        };
-        control.run();
-        stop.store(true, Ordering::Relaxed);
-        Ok(())
+        let workers_done = lcore::scope(&eal, |scope| -> Result<(), String> {
+            for (index, ((((&lcore_id, queues), shared), pipeline), punter)) in config
+                .dataplane
+                .workers
+                .iter()
+                .zip(per_worker)
+                .zip(shared.iter())
+                .zip(pipelines)
+                .zip(punters)
+                .enumerate()
+            {
+                let mut worker = Worker::new(Setup {
+                    index,
+                    queues,
+                    burst: usize::from(config.dataplane.burst),
+                    pool: &pool,
+                    fabric: &fabric,
+                    pipeline,
+                    shared,
+                    tsc_hz,
+                    punter,
+                    strays: (index == 0).then_some(path.strays()),
+                });
+                let stop = &stop;
+                if let Err(e) = scope.launch(lcore_id, move || worker.run(stop)) {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e.to_string());
+                }
+            }
+            let mut control = Control {
+                fabric: &fabric,
+                steering: &mut steering,
+                seen: snapshot.id(),
+                quit: &quit,
+                reload: &reload,
+                config_path: args.config.as_deref(),
+                admin: &admin,
+                exit_idle_ms: args.exit_idle_ms,
+                tsc_hz,
+                shared: &shared,
+                follower: follower.as_ref(),
+            };
+            control.run();
+            stop.store(true, Ordering::Relaxed);
+            Ok(())
+        });
+        // The workers have stopped punting: the exception thread may go too.
+        exception_stop.store(true, Ordering::Relaxed);
+        workers_done
     })?;
 
     server.stop();
-    drop(metrics);
+    drop(prometheus);
     let report = Report::new(
         &fabric.snapshot(),
         &shared,
         config,
         &ports,
         steering.status(),
+        HostPath {
+            exception: &path,
+            twins: &twins,
+            owned: admin.owned(),
+        },
     );
     log::info!(
         "stopped: rx {} tx {} dropped {}",
@@ -224,6 +290,12 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
     // pool's memory.
     steering.shutdown();
     drop(steering);
+    // Frames still in the punt rings go back to the pool, and the twins (whose interfaces
+    // vanish with them) close before their ports, all before EAL releases the memory.
+    drop(follower);
+    path.release();
+    fabric.release();
+    drop(twins);
     drop(ports);
     drop(eal);
     Ok(())
@@ -309,6 +381,8 @@ struct Control<'a, D: Device> {
     exit_idle_ms: Option<u64>,
     tsc_hz: u64,
     shared: &'a [SharedCounters],
+    /// The twins' addresses (issue 10: they become owned by the fast path).
+    follower: Option<&'a Follower>,
 }
 
 impl<D: Device> Control<'_, D> {
@@ -324,7 +398,15 @@ impl<D: Device> Control<'_, D> {
         let started = Instant::now();
         let mut next_tick = Duration::ZERO;
         while !self.quit.load(Ordering::Relaxed) {
-            std::thread::sleep(CONTROL_TICK);
+            // An address change on a twin wakes the thread at once: a VIP keepalived adds is
+            // served (and announced) within milliseconds.
+            let woke = match self.follower {
+                Some(follower) => follower.events().recv_timeout(CONTROL_TICK).is_ok(),
+                None => {
+                    std::thread::sleep(CONTROL_TICK);
+                    false
+                }
+            };
             let now = started.elapsed();
             if now >= next_tick {
                 self.admin.tick(now);
@@ -332,6 +414,17 @@ impl<D: Device> Control<'_, D> {
             }
             if self.reload.swap(false, Ordering::Relaxed) {
                 self.reload_config();
+            }
+            if let Some(follower) = self.follower {
+                // Changes are logged by the follower; the snapshot follows the twins' whole
+                // address sets (one rebuild for any number of events in a tick).
+                let mut changed = woke;
+                while follower.events().try_recv().is_ok() {
+                    changed = true;
+                }
+                if changed {
+                    self.admin.set_kernel_addrs(&follower.addrs());
+                }
             }
             let snapshot = self.fabric.snapshot();
             if snapshot.id() != self.seen {

@@ -6,11 +6,14 @@
 //! `outpkts`). Everything else is an extension.
 
 use crate::dpdk::port::Port;
+use crate::dpdk::twin::Twin;
+use crate::host::exception::ExceptionPath;
+use crate::host::punt::{PuntCounters, ReasonCounts};
 use crate::stats::{Counters, SharedCounters};
 use crate::steering;
 use fastpath::service::Service;
 use fastpath::snapshot::Snapshot;
-use fastpath::verdict::DropReason;
+use fastpath::verdict::{DropReason, PuntReason};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,6 +39,43 @@ pub struct Report {
     /// How FULLNAT replies reached their owning worker at the end: `mode` (`rte_flow` or
     /// `handover`), `rules` installed, `reason` for the hand-over (or the last refused rule).
     pub laddr_steering: steering::Status,
+    /// Frames handed to the kernel twins, by reason (every reason present).
+    pub punted: BTreeMap<&'static str, u64>,
+    /// Frames for the kernel dropped (token bucket, full ring, no twin), by reason.
+    pub punt_dropped: BTreeMap<&'static str, u64>,
+    /// Frames the kernel sent on the twins that left on the ports, and those refused.
+    pub kernel_tx: u64,
+    pub kernel_tx_dropped: u64,
+    /// The addresses the fast path owned at the end, per port, with their origin (`static`:
+    /// `[[port]] addrs`; `kernel`: held by the port's twin only).
+    pub owned: Vec<conf::proto::OwnedAddr>,
+}
+
+/// A port's kernel twin and what the exception path moved through it.
+#[derive(Debug, Serialize)]
+pub struct TwinReport {
+    pub iface: String,
+    pub kind: &'static str,
+    pub punted: BTreeMap<&'static str, u64>,
+    pub punt_dropped: BTreeMap<&'static str, u64>,
+    /// Punted frames the twin took, and refused.
+    pub to_kernel: u64,
+    pub to_kernel_dropped: u64,
+    pub kernel_tx: u64,
+    pub kernel_tx_dropped: u64,
+    /// Data-path frames received on the port's exception queue (devices that deliver to
+    /// every queue, e.g. net_af_packet), handed to worker 0, and those dropped.
+    pub strays: u64,
+    pub strays_dropped: u64,
+}
+
+/// Reason name → count, every reason present.
+fn by_reason(counts: &ReasonCounts) -> BTreeMap<&'static str, u64> {
+    PuntReason::ALL
+        .iter()
+        .zip(counts)
+        .map(|(r, n)| (r.as_str(), *n))
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +98,8 @@ pub struct PortReport {
     pub ierrors: u64,
     pub oerrors: u64,
     pub rx_nombuf: u64,
+    /// The port's kernel twin, if it has one.
+    pub twin: Option<TwinReport>,
 }
 
 #[derive(Debug, Serialize)]
@@ -96,6 +138,14 @@ pub struct RealReport {
     pub outbytes: u64,
 }
 
+/// What a [`Report`] says of the host path: the exception path's counters, the twins, the
+/// addresses the fast path owns.
+pub struct HostPath<'a, 'pool> {
+    pub exception: &'a ExceptionPath,
+    pub twins: &'a [(usize, Twin<'pool>)],
+    pub owned: Vec<conf::proto::OwnedAddr>,
+}
+
 impl Report {
     /// Collects the published counters of every worker and port.
     pub fn new(
@@ -104,13 +154,46 @@ impl Report {
         config: &conf::Config,
         ports: &[Port<'_>],
         laddr_steering: steering::Status,
+        host_path: HostPath<'_, '_>,
     ) -> Report {
+        let HostPath {
+            exception: host,
+            twins,
+            owned,
+        } = host_path;
         let per_worker: Vec<Counters> = workers.iter().map(SharedCounters::read).collect();
         let mut total = Counters::default();
         for c in &per_worker {
             total.add(c);
         }
+        let mut punts = PuntCounters::default();
+        for c in host.punt().counters() {
+            punts.add(&c);
+        }
+        let (punted, punt_dropped) = punts.by_reason();
+        let twin = |index: usize| {
+            let (_, t) = twins.iter().find(|(i, _)| *i == index)?;
+            let s = host.stats(index);
+            let none = [0; PuntReason::COUNT];
+            Some(TwinReport {
+                iface: t.iface().to_owned(),
+                kind: t.kind().driver(),
+                punted: by_reason(punts.punted.get(index).unwrap_or(&none)),
+                punt_dropped: by_reason(punts.punt_dropped.get(index).unwrap_or(&none)),
+                to_kernel: s.to_kernel,
+                to_kernel_dropped: s.to_kernel_dropped,
+                kernel_tx: s.kernel_tx,
+                kernel_tx_dropped: s.kernel_tx_dropped,
+                strays: s.strays,
+                strays_dropped: s.strays_dropped,
+            })
+        };
+        let kernel = (0..ports.len()).map(|i| host.stats(i));
+        let (kernel_tx, kernel_tx_dropped) = kernel.fold((0, 0), |(a, b), s| {
+            (a + s.kernel_tx, b + s.kernel_tx_dropped)
+        });
         Report {
+            owned,
             rx_packets: total.rx_packets,
             tx_packets: total.tx_packets,
             rx_bytes: total.rx_bytes,
@@ -137,7 +220,8 @@ impl Report {
                 .ports
                 .iter()
                 .zip(ports)
-                .map(|(p, port)| {
+                .enumerate()
+                .map(|(index, (p, port))| {
                     let s = port.stats();
                     PortReport {
                         name: p.name.clone(),
@@ -148,11 +232,16 @@ impl Report {
                         ierrors: s.ierrors,
                         oerrors: s.oerrors,
                         rx_nombuf: s.rx_nombuf,
+                        twin: twin(index),
                     }
                 })
                 .collect(),
             services: snapshot.services().map(|s| service_report(s)).collect(),
             laddr_steering,
+            punted: by_reason(&punted),
+            punt_dropped: by_reason(&punt_dropped),
+            kernel_tx,
+            kernel_tx_dropped,
         }
     }
 

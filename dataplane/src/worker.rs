@@ -8,6 +8,7 @@ use crate::dpdk::lcore;
 use crate::dpdk::mbuf::{Burst, Mbuf, BURST_MAX};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
+use crate::host::punt::Punter;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
 use arc_swap::ArcSwap;
 use conf::proto::ConnEntry;
@@ -16,9 +17,9 @@ use fastpath::frame::Frame;
 use fastpath::l2::neighbor::{Parked, Pending};
 use fastpath::pipeline::{Parsed, Pipeline};
 use fastpath::snapshot::Snapshot;
-use fastpath::verdict::{DropReason, Verdict};
+use fastpath::verdict::{DropReason, PuntReason, Verdict};
 use fastpath::wire::ether::EthernetAddress;
-use fastpath::xmit::{self, Link};
+use fastpath::xmit::{self, fragment, Link};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
@@ -96,6 +97,15 @@ impl Fabric {
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.load_full()
     }
+
+    /// Frees the packets still handed over when the workers have stopped (a worker may hand
+    /// one to a peer that already left its loop): mbufs must go back to their pool before
+    /// EAL releases its memory, while the fabric itself may live on in other threads.
+    pub fn release(&self) {
+        for queue in &self.handoff {
+            while queue.pop().is_some() {}
+        }
+    }
 }
 
 /// One worker: its queue on every port, its pipeline state, its pending transmissions.
@@ -114,7 +124,7 @@ pub struct Worker<'a> {
     pipeline: Pipeline,
     /// What `Pipeline::prefetch` found out about each packet of the burst being processed.
     parsed: [Parsed; BURST_MAX],
-    pending: Pending<Mbuf>,
+    pending: Pending<Waiting>,
     /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
     learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
     counters: Counters,
@@ -123,6 +133,18 @@ pub struct Worker<'a> {
     /// Loops in a row that received nothing on any port.
     empty_loops: u64,
     clock: Clock,
+    /// Frames for the kernel go to the exception thread through this.
+    punter: Punter<'a>,
+    /// Worker 0 only: data-path frames the exception thread received on a port's exception
+    /// queue (devices that deliver to every queue), processed as if received here.
+    strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
+}
+
+/// A frame waiting for its next hop's MAC, and the MTU to fragment it for when it leaves
+/// (`Verdict::ResolveFragment`).
+struct Waiting {
+    m: Mbuf,
+    fragment_mtu: Option<u16>,
 }
 
 /// Milliseconds since the worker started, from the TSC.
@@ -148,6 +170,8 @@ pub struct Setup<'a> {
     pub pipeline: Pipeline,
     pub shared: &'a SharedCounters,
     pub tsc_hz: u64,
+    pub punter: Punter<'a>,
+    pub strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
 }
 
 impl<'a> Worker<'a> {
@@ -176,6 +200,8 @@ impl<'a> Worker<'a> {
                 start: lcore::rdtsc(),
                 hz: setup.tsc_hz,
             },
+            punter: setup.punter,
+            strays: setup.strays,
         }
     }
 
@@ -202,6 +228,7 @@ impl<'a> Worker<'a> {
                 0
             };
             self.take_handoffs(now);
+            self.take_strays(now);
             self.flush();
             self.between_bursts(now);
             loops = loops.wrapping_add(1);
@@ -225,6 +252,7 @@ impl<'a> Worker<'a> {
         self.pipeline.publish_laddr_usage();
         self.shared
             .publish(&self.counters, self.last_rx_tsc, self.empty_loops);
+        self.punter.publish();
     }
 
     /// Receives one burst from `port` and acts on every packet's verdict.
@@ -237,6 +265,14 @@ impl<'a> Worker<'a> {
         }
         self.last_rx_tsc = lcore::rdtsc();
         let mut rx = std::mem::take(&mut self.rx);
+        // The pipeline reads a frame as one contiguous buffer: chained mbufs are joined
+        // first, and those too long for one buffer dropped.
+        let counters = &mut self.counters;
+        rx.linearize(|len| {
+            counters.rx_packets += 1;
+            counters.rx_bytes += u64::from(len);
+            counters.drop(DropReason::OversizeFrame);
+        });
         // Every packet of the burst classified and its connection looked up first: the
         // cache misses of the lookups overlap.
         let (pipeline, snapshot) = (&self.pipeline, &self.snapshot);
@@ -249,13 +285,8 @@ impl<'a> Worker<'a> {
         for (i, mut m) in rx.drain().enumerate() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let verdict = match self.parsed.get(i) {
-                Some(&parsed) => {
-                    self.pipeline
-                        .packet_parsed(&self.snapshot, port, &mut m, now, parsed)
-                }
-                None => self.pipeline.packet(&self.snapshot, port, &mut m, now),
-            };
+            let parsed = self.parsed.get(i).copied().unwrap_or_default();
+            let verdict = self.received(port, &mut m, &parsed, now);
             match verdict {
                 Verdict::Tx { port } => self.send(port, m),
                 verdict => self.act(verdict, port, m, now),
@@ -287,17 +318,51 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Processes the data-path frames the exception thread received (worker 0 only), as
+    /// frames received on their port.
+    fn take_strays(&mut self, now: u64) {
+        let Some(queue) = self.strays else {
+            return;
+        };
+        for _ in 0..self.burst {
+            let Some((port, mut m)) = queue.pop() else {
+                break;
+            };
+            self.last_rx_tsc = lcore::rdtsc();
+            self.counters.rx_packets += 1;
+            self.counters.rx_bytes += m.data().len() as u64;
+            let parsed = self.pipeline.prefetch(&self.snapshot, port, m.data());
+            let verdict = self.received(port, &mut m, &parsed, now);
+            self.act(verdict, port, m, now);
+        }
+    }
+
+    /// The pipeline's verdict for a frame received on `port` that [`Pipeline::prefetch`]
+    /// looked at (`parsed`). On a port with a kernel twin, the kernel also gets a copy of
+    /// every ARP frame (before rvs answers it in place), so that its neighbour table stays
+    /// right.
+    #[inline]
+    fn received(&mut self, port: usize, m: &mut Mbuf, parsed: &Parsed, now: u64) -> Verdict {
+        if parsed.is_arp() && self.punter.has_twin(port) {
+            self.punter
+                .punt_copy(port, PuntReason::Arp, m.data(), self.pool, now);
+        }
+        self.pipeline
+            .packet_parsed(&self.snapshot, port, m, now, parsed)
+    }
+
     fn act(&mut self, verdict: Verdict, in_port: usize, m: Mbuf, now: u64) {
         match verdict {
+            Verdict::Punt(reason) => self.punter.punt(in_port, reason, m, now),
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
-            Verdict::Resolve { port, next_hop } => {
-                match self.pending.park(port, next_hop, m, now) {
-                    Parked::Request => self.ask(port, next_hop),
-                    Parked::Queued => {}
-                    Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
-                }
-            }
+            Verdict::Resolve { port, next_hop } => self.park(port, next_hop, m, None, now),
+            Verdict::Fragment { port, mtu } => self.fragment(port, &m, mtu),
+            Verdict::ResolveFragment {
+                port,
+                next_hop,
+                mtu,
+            } => self.park(port, next_hop, m, Some(mtu), now),
             Verdict::Redirect { worker } => {
                 let pushed = self
                     .fabric
@@ -313,14 +378,57 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Queues `m` until the MAC of `next_hop` on `port` is known, asking for it with ARP.
+    fn park(
+        &mut self,
+        port: usize,
+        next_hop: Ipv4Addr,
+        m: Mbuf,
+        fragment_mtu: Option<u16>,
+        now: u64,
+    ) {
+        let waiting = Waiting { m, fragment_mtu };
+        match self.pending.park(port, next_hop, waiting, now) {
+            Parked::Request => self.ask(port, next_hop),
+            Parked::Queued => {}
+            Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
+        }
+    }
+
+    /// Sends the frame `m` (complete for `port`) as fragments of at most `mtu` bytes of IPv4
+    /// (`xmit::fragment`), each copied into a new buffer; the caller frees `m`. A fragment
+    /// that gets no buffer ends the packet, counted as `no_mbuf` (the fragments already
+    /// queued still leave; the receiver discards an incomplete datagram).
+    fn fragment(&mut self, port: usize, m: &Mbuf, mtu: u16) {
+        let plan = match fragment::plan(m.data(), mtu) {
+            Ok(plan) => plan,
+            Err(reason) => return self.counters.drop(reason),
+        };
+        for k in 0..plan.count() {
+            // A buffer holds any fragment: the pool is sized for the largest port MTU.
+            let written = Mbuf::alloc(self.pool).and_then(|mut f| {
+                let len = plan.frame_len(k)?;
+                (f.append(len) && fragment::write(m.data(), &plan, k, f.data_mut()).is_ok())
+                    .then_some(f)
+            });
+            match written {
+                Some(f) => self.send(port, f),
+                None => return self.counters.drop(DropReason::NoMbuf),
+            }
+        }
+    }
+
     /// Configuration changes, neighbours, timers: the work done once per loop.
     fn between_bursts(&mut self, now: u64) {
         let generation = self.fabric.generation.load(Relaxed);
         if generation != self.generation {
             let next = self.fabric.snapshot();
             self.pipeline.adopt(Some(&self.snapshot), &next);
-            self.snapshot = next;
+            let previous = std::mem::replace(&mut self.snapshot, next);
             self.generation = generation;
+            if self.index == 0 {
+                self.announce_new(&previous);
+            }
         }
         self.absorb_peers_learned();
         self.absorb_learned();
@@ -383,15 +491,20 @@ impl<'a> Worker<'a> {
             return;
         };
         let mut ready = Vec::new();
-        self.pending.release(port, ip, |m| ready.push(m));
-        for mut m in ready {
+        self.pending.release(port, ip, |w| ready.push(w));
+        for Waiting {
+            mut m,
+            fragment_mtu,
+        } in ready
+        {
             let link = Link {
                 port_mac,
                 next_hop_mac: mac,
             };
-            match xmit::rewrite_ether(m.data_mut(), link) {
-                Ok(()) => self.send(port, m),
-                Err(reason) => self.counters.drop(reason),
+            match (xmit::rewrite_ether(m.data_mut(), link), fragment_mtu) {
+                (Ok(()), None) => self.send(port, m),
+                (Ok(()), Some(mtu)) => self.fragment(port, &m, mtu),
+                (Err(reason), _) => self.counters.drop(reason),
             }
         }
     }
@@ -465,10 +578,25 @@ impl<'a> Worker<'a> {
     fn announce(&mut self) {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
-            for &(ip, _) in &view.addrs {
+            for ip in snapshot.announced(port) {
                 self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
             }
         }
         self.flush();
+    }
+
+    /// Sends one gratuitous ARP for every address the current snapshot answers ARP for that
+    /// `previous` did not (an address the kernel twin gained: `ip addr add`, keepalived taking
+    /// over a VIP), so that neighbours and switches learn at once where it lives now.
+    fn announce_new(&mut self, previous: &Snapshot) {
+        let snapshot = Arc::clone(&self.snapshot);
+        for (port, view) in snapshot.ports.iter().enumerate() {
+            for ip in snapshot.announced(port) {
+                if !previous.owns_on(port, ip) {
+                    log::info!("announcing {ip} on port {port}");
+                    self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
+                }
+            }
+        }
     }
 }

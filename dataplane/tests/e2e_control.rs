@@ -315,14 +315,23 @@ fn every_command_changes_the_live_state() {
         ("-A -t 10.0.0.100:80", "Service already exists"),
         ("-E -t 10.0.0.100:81", "No such service"),
         ("-D -t 10.0.0.100:81", "No such service"),
-        ("-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m", "Destination already exists"),
-        ("-e -t 10.0.0.100:80 -r 10.0.0.77:8080 -m", "No such destination"),
-        ("-d -t 10.0.0.100:80 -r 10.0.0.77:8080", "No such destination"),
+        (
+            "-a -t 10.0.0.100:80 -r 10.0.0.11:8080 -m",
+            "Destination already exists",
+        ),
+        (
+            "-e -t 10.0.0.100:80 -r 10.0.0.77:8080 -m",
+            "No such destination",
+        ),
+        (
+            "-d -t 10.0.0.100:80 -r 10.0.0.77:8080",
+            "No such destination",
+        ),
         ("-a -t 10.0.0.100:82 -r 10.0.0.11", "Service not defined"),
         ("-Z -t 10.0.0.100:82", "No such service"),
         (
-            "-A -t 10.9.9.9:80",
-            "10.9.9.9 is not an address of any [[port]]; the balancer must own the vip to answer ARP for it",
+            "-A -t 224.0.0.18:80",
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...",
         ),
     ] {
         assert_eq!(

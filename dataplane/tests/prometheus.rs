@@ -1,6 +1,7 @@
 //! The Prometheus endpoint of a running rvsd (`[control] prometheus`): a NAT connection and
 //! two dropped packets replayed on `net_pcap`, then `/metrics` fetched with a plain
-//! `TcpStream` and compared with what was sent, with `rvsadm` and with `--stats-json`.
+//! `TcpStream` and compared with what was sent, with `rvsadm` and with `--stats-json`; and the
+//! endpoint's behaviour under clients that stall, stay silent or come all at once.
 
 mod common;
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
@@ -12,6 +13,7 @@ use fixtures::topo::*;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::thread;
 use std::time::{Duration, Instant};
 
 const RS1: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 11);
@@ -305,4 +307,123 @@ fn a_busy_prometheus_address_stops_rvsd_with_a_clear_error() {
         "{log}"
     );
     assert!(!socket.exists(), "the control socket was left behind");
+}
+
+/// How long the endpoint gives a client to send its request head (`metrics::IO_TIMEOUT`).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// An idle rvsd serving `/metrics`, once the endpoint accepts connections (it starts just
+/// after the control socket).
+fn idle_endpoint() -> (Live, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let live = Live::start(&format!("prometheus = \"{addr}\"\n"), &config(), &[]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "no endpoint:\n{}", live.log());
+        thread::sleep(Duration::from_millis(20));
+    }
+    (live, addr)
+}
+
+/// Reads until the server closes, for at most `limit`: what it sent and when it closed
+/// (`None` if it did not close in time).
+fn until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let left = limit.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            return (got, None);
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut chunk) {
+            Ok(0) => return (got, Some(started.elapsed())),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return (got, Some(started.elapsed()))
+            }
+            Err(_) => return (got, None),
+        }
+    }
+}
+
+#[test]
+fn half_sent_requests_do_not_starve_a_scrape() {
+    let (live, addr) = idle_endpoint();
+    // The old one-at-a-time endpoint gave each stalled client two seconds, so a scrape behind
+    // 100 of them waited over three minutes; there are more of them than the endpoint serves
+    // at once (64), so some must make room for the others and for the scrape.
+    let mut stalled: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /metrics HT").unwrap();
+            s
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let (answer, closed) = until_closed(&mut s, Duration::from_secs(2));
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        closed.is_some() && answer.starts_with("HTTP/1.1 200 OK\r\n"),
+        "no answer within 2 s behind {} stalled clients (after {:?}): {answer:?}\n{}",
+        stalled.len(),
+        started.elapsed(),
+        live.log()
+    );
+    assert!(answer.contains("\nrvs_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 0\n"));
+    // The stalled clients are cut at the head deadline, unanswered.
+    for s in &mut stalled {
+        let (got, closed) = until_closed(s, HEAD_TIMEOUT + Duration::from_secs(3));
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "",
+            "a stalled client was answered"
+        );
+        assert!(closed.is_some(), "a stalled client was never disconnected");
+    }
+    live.stop();
+}
+
+#[test]
+fn a_silent_client_is_disconnected_after_the_head_timeout() {
+    let (live, addr) = idle_endpoint();
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let (got, closed) = until_closed(&mut silent, HEAD_TIMEOUT + Duration::from_secs(5));
+    assert_eq!(got, b"", "a silent client got an answer");
+    let closed = closed.expect("a silent client was never disconnected");
+    assert!(
+        closed >= HEAD_TIMEOUT - Duration::from_millis(100)
+            && closed < HEAD_TIMEOUT + Duration::from_secs(1),
+        "disconnected after {closed:?}"
+    );
+    live.stop();
+}
+
+#[test]
+fn concurrent_scrapes_are_all_answered() {
+    let (live, addr) = idle_endpoint();
+    let started = Instant::now();
+    let scrapes: Vec<_> = (0..32)
+        .map(|_| thread::spawn(move || scrape(addr)))
+        .collect();
+    let answers: Vec<BTreeMap<String, u64>> = scrapes
+        .into_iter()
+        .map(|t| t.join().expect("a scrape failed"))
+        .collect();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let rx = r#"rvs_worker_rx_packets_total{worker="0",lcore="1"}"#;
+    for a in &answers {
+        assert_eq!(a.get(rx), Some(&0));
+        assert_eq!(a, &answers[0]);
+    }
+    live.stop();
 }

@@ -12,7 +12,9 @@
 //!   services changed since ([`ServiceTable::changed_since`]), not at every service.
 //! - The FULLNAT local addresses of all services, which every packet may be checked against,
 //!   are a sorted array rebuilt only when the set of addresses changes (its size is bounded
-//!   by the addresses the ports own, not by the number of services).
+//!   by the addresses the ports own, not by the number of services); the same for the VIPs
+//!   with their modes, from which the snapshot derives the addresses it owns: adding a service
+//!   on a VIP that has one already changes neither.
 
 use crate::service::{self, BuildError, Service};
 use imbl::{OrdMap, Vector};
@@ -59,6 +61,10 @@ pub(crate) struct ServiceTable {
     laddr_users: OrdMap<Ipv4Addr, usize>,
     /// The keys of `laddr_users`, sorted.
     laddrs: Arc<[Ipv4Addr]>,
+    /// How many services use each VIP with each mode.
+    vip_users: OrdMap<(Ipv4Addr, u8), usize>,
+    /// The keys of `vip_users`, sorted.
+    vips: Arc<[(Ipv4Addr, conf::VipMode)]>,
     /// The steps of the last snapshots, oldest first.
     history: Vector<Step>,
     /// The keys changed since the table was sealed ([`ServiceTable::seal`]).
@@ -114,6 +120,11 @@ impl ServiceTable {
         &self.laddrs
     }
 
+    /// Every VIP of every service with its mode, sorted, each pair once.
+    pub fn vips(&self) -> &Arc<[(Ipv4Addr, conf::VipMode)]> {
+        &self.vips
+    }
+
     /// Builds `config` into the table: a new service takes a free slot; an existing one keeps
     /// its slot and, rebuilt from the previous one, its counters and unchanged real servers
     /// (or stays as it is if its configuration did not change).
@@ -135,7 +146,9 @@ impl ServiceTable {
             Some(o) => {
                 let slot = o.slot;
                 let gone = o.service.laddrs.clone();
+                let vip = (*o.service.vip.ip(), o.service.config.vip_mode);
                 self.count_laddrs(&gone, false);
+                self.count_vip(vip, false);
                 slot
             }
             None => self.free.pop_back().unwrap_or_else(|| {
@@ -144,6 +157,7 @@ impl ServiceTable {
             }),
         };
         self.count_laddrs(&config.laddrs, true);
+        self.count_vip((*config.vip.ip(), config.vip_mode), true);
         let service = Arc::new(built);
         self.by_vip.insert(key, Slotted { slot, service });
         self.changed.push(key);
@@ -155,6 +169,7 @@ impl ServiceTable {
         let key = vip_key(proto, vip);
         if let Some(old) = self.by_vip.remove(&key) {
             self.count_laddrs(&old.service.laddrs, false);
+            self.count_vip((*old.service.vip.ip(), old.service.config.vip_mode), false);
             self.free.push_back(old.slot);
             self.changed.push(key);
         }
@@ -190,6 +205,38 @@ impl ServiceTable {
         }
         if set_changed {
             self.laddrs = self.laddr_users.keys().copied().collect();
+        }
+    }
+
+    fn count_vip(&mut self, (ip, mode): (Ipv4Addr, conf::VipMode), add: bool) {
+        let code = |mode| match mode {
+            conf::VipMode::Static => 0,
+            conf::VipMode::Kernel => 1,
+            conf::VipMode::Routed => 2,
+        };
+        let key = (ip, code(mode));
+        let users = self.vip_users.get(&key).copied().unwrap_or(0);
+        let users = if add {
+            users + 1
+        } else {
+            users.saturating_sub(1)
+        };
+        let set_changed = if users == 0 {
+            self.vip_users.remove(&key).is_some()
+        } else {
+            self.vip_users.insert(key, users).is_none()
+        };
+        if set_changed {
+            let modes = [
+                conf::VipMode::Static,
+                conf::VipMode::Kernel,
+                conf::VipMode::Routed,
+            ];
+            self.vips = self
+                .vip_users
+                .keys()
+                .filter_map(|&(ip, m)| modes.get(usize::from(m)).map(|&mode| (ip, mode)))
+                .collect();
         }
     }
 

@@ -22,8 +22,12 @@ pub struct PortView {
     /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
     /// ICMP echo for them).
     pub addrs: Vec<(Ipv4Addr, u8)>,
-    /// The link MTU (IP packet size) used for tunnel encapsulation.
+    /// The link's IP MTU: the largest IPv4 packet rvs sends on it whole (larger ones are
+    /// answered with "fragmentation needed" or fragmented).
     pub mtu: u16,
+    /// Whether the port has a kernel twin (`[[port]] exception`): what the fast path does not
+    /// handle for the host goes to it.
+    pub twin: bool,
 }
 
 impl PortView {
@@ -43,30 +47,41 @@ impl PortView {
     }
 }
 
-/// A set of IPv4 addresses asked about for every packet ("is the destination ours?"): open
-/// addressing over a power-of-two array at most half full, a multiplicative hash, linear
-/// probing. A lookup is one multiply and usually one comparison, however many addresses.
-#[derive(Debug, Default, Clone)]
+/// A map of IPv4 addresses to a small value, asked about for every packet ("is the
+/// destination ours, and what is it?"): open addressing over a power-of-two array at most half
+/// full, a multiplicative hash, linear probing. A lookup is one multiply and usually one
+/// comparison, however many addresses.
+#[derive(Debug, Default)]
 struct AddrSet {
-    /// `1 << 32 | address` per member, 0 for an empty slot.
+    /// `value << 40 | 1 << 32 | address` per member, 0 for an empty slot.
     slots: Vec<u64>,
     /// `slots.len() - 1`.
     mask: usize,
 }
 
+/// The bits of a slot that name its address (and that it is taken).
+const ADDR_BITS: u64 = (1 << 33) - 1;
+
 impl AddrSet {
+    /// The set of `addrs`, each with the value 0.
     fn new(addrs: impl Iterator<Item = Ipv4Addr>) -> AddrSet {
-        let addrs: Vec<Ipv4Addr> = addrs.collect();
-        let len = (addrs.len() * 2).next_power_of_two().max(4);
+        AddrSet::with_values(addrs.map(|a| (a, 0)))
+    }
+
+    /// The map of `entries`; an address given twice keeps the larger value.
+    fn with_values(entries: impl Iterator<Item = (Ipv4Addr, u8)>) -> AddrSet {
+        let entries: Vec<(Ipv4Addr, u8)> = entries.collect();
+        let len = (entries.len() * 2).next_power_of_two().max(4);
         let mut set = AddrSet {
             slots: vec![0; len],
             mask: len - 1,
         };
-        for ip in addrs {
+        for (ip, value) in entries {
             let mut i = set.home(ip);
             while let Some(slot) = set.slots.get_mut(i) {
-                if *slot == 0 || *slot == Self::entry(ip) {
-                    *slot = Self::entry(ip);
+                if *slot == 0 || *slot & ADDR_BITS == Self::entry(ip) {
+                    let value = value.max((*slot >> 40) as u8);
+                    *slot = u64::from(value) << 40 | Self::entry(ip);
                     break;
                 }
                 i = (i + 1) & set.mask;
@@ -84,26 +99,44 @@ impl AddrSet {
         (u64::from(ip.to_bits()).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & self.mask
     }
 
+    /// The value of `ip`, if it is a member.
     #[inline]
-    fn contains(&self, ip: Ipv4Addr) -> bool {
+    fn get(&self, ip: Ipv4Addr) -> Option<u8> {
         let entry = Self::entry(ip);
         let mut i = self.home(ip);
         // At most half full, so an empty slot ends every search.
         while let Some(&slot) = self.slots.get(i) {
-            if slot == entry {
-                return true;
+            if slot & ADDR_BITS == entry {
+                return Some((slot >> 40) as u8);
             }
             if slot == 0 {
-                return false;
+                return None;
             }
             i = (i + 1) & self.mask;
         }
-        false
+        None
+    }
+
+    #[inline]
+    fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.get(ip).is_some()
     }
 }
 
-/// The addresses [`Snapshot::is_martian_source`] finds in its set: every owned address and
-/// FULLNAT local address, and the network and broadcast address of each connected subnet
+/// What an address the balancer owns is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Owned {
+    /// The host's own (a DIP, or an address the kernel twin holds that no service uses):
+    /// TCP, UDP and most ICMP to it belong to the kernel.
+    Host = 1,
+    /// A virtual address (VIP) or FULLNAT local address: served by the fast path only;
+    /// traffic that matches no service nor connection is dropped, never punted.
+    Service = 2,
+}
+
+/// The addresses [`Snapshot::is_martian_source`] finds in its set, besides the VIPs served:
+/// every address of a port and FULLNAT local address, and the network and broadcast address of each connected subnet
 /// (prefixes up to /30; a /31 has neither, RFC 3021).
 fn martian_addrs<'a>(
     ports: &'a [PortView],
@@ -128,6 +161,51 @@ fn martian_addrs<'a>(
         .chain(subnet_ends)
 }
 
+/// The address sets a snapshot derives from its ports and its services' VIPs and local
+/// addresses (see the fields of [`Snapshot`]).
+struct Addresses {
+    owned: Arc<AddrSet>,
+    routed: Arc<AddrSet>,
+    unheld: Arc<AddrSet>,
+    martians: Arc<AddrSet>,
+}
+
+impl Addresses {
+    fn new(ports: &[PortView], services: &ServiceTable) -> Addresses {
+        let on_ports = |ip: Ipv4Addr| ports.iter().any(|p| p.addrs.iter().any(|(a, _)| *a == ip));
+        let vips = |mode: conf::VipMode| {
+            services
+                .vips()
+                .iter()
+                .filter(move |(_, m)| *m == mode)
+                .map(|(ip, _)| *ip)
+        };
+        let routed = AddrSet::new(vips(conf::VipMode::Routed));
+        let unheld = AddrSet::new(vips(conf::VipMode::Kernel).filter(|&vip| !on_ports(vip)));
+        let served_vips: Vec<Ipv4Addr> = services
+            .vips()
+            .iter()
+            .map(|(ip, _)| *ip)
+            .filter(|&vip| !unheld.contains(vip))
+            .collect();
+        let laddrs = services.laddrs();
+        let owned = AddrSet::with_values(
+            ports
+                .iter()
+                .flat_map(|p| p.addrs.iter().map(|(a, _)| (*a, Owned::Host as u8)))
+                .chain(served_vips.iter().map(|&vip| (vip, Owned::Service as u8)))
+                .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
+        );
+        let martians = AddrSet::new(martian_addrs(ports, laddrs).chain(served_vips));
+        Addresses {
+            owned: Arc::new(owned),
+            routed: Arc::new(routed),
+            unheld: Arc::new(unheld),
+            martians: Arc::new(martians),
+        }
+    }
+}
+
 /// Everything a worker needs to process packets.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -138,19 +216,29 @@ pub struct Snapshot {
     /// Static neighbours (port index, address, MAC).
     pub neighbors: Vec<(usize, Ipv4Addr, EthernetAddress)>,
     /// Virtual services, each at a slot where a worker keeps its scheduler and local address
-    /// pool for it; also every FULLNAT local address.
+    /// pool for it; also every FULLNAT local address and VIP.
     services: ServiceTable,
-    /// Every address owned on any port: what [`Snapshot::owns`] searches.
-    owned: AddrSet,
+    /// Every address owned on any port, every routed VIP and every local address, with what
+    /// it is for: what [`Snapshot::owned`] and [`Snapshot::owns`] search. This and the sets
+    /// below are shared with the next snapshot when its addresses are the same.
+    owned: Arc<AddrSet>,
+    /// VIPs of `routed` services: served, but never answered for with ARP.
+    routed: Arc<AddrSet>,
+    /// VIPs of `kernel` services that no kernel twin holds now: their traffic is dropped
+    /// (`vip_not_owned`), as a backup director's kernel drops it.
+    unheld: Arc<AddrSet>,
     /// The sources [`Snapshot::is_martian_source`] looks up besides the fixed ranges: the
     /// balancer's own addresses and the network and broadcast addresses of its subnets.
-    martians: AddrSet,
+    martians: Arc<AddrSet>,
     /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
     pub timeouts: crate::conn::Timeouts,
     /// Drop a connection's packets at once when its real server was removed.
     pub expire_nodest_conn: bool,
     /// The local ports of FULLNAT connections (`[dataplane] laddr_ports`).
     pub laddr_ports: crate::laddr::PortRange,
+    /// The smallest port MTU (0 without ports): a packet no longer than this fits every
+    /// link, so the forwarding stage looks for the egress MTU only of longer ones.
+    min_mtu: u16,
     /// Unique to this snapshot among those built by this process (see [`Snapshot::id`]).
     id: u64,
 }
@@ -198,6 +286,7 @@ impl Snapshot {
                     .map(|net| (net.addr, net.prefix_len))
                     .collect(),
                 mtu: p.mtu,
+                twin: p.exception.is_some(),
             })
             .collect();
         let mut routes = route::Table::default();
@@ -230,10 +319,18 @@ impl Snapshot {
         }
         let id = next_id();
         services.seal(previous.map_or(0, |p| p.id), id);
-        let owned = AddrSet::new(ports.iter().flat_map(|p| p.addrs.iter().map(|(a, _)| *a)));
-        let martians = AddrSet::new(martian_addrs(&ports, services.laddrs()));
-        Ok(Snapshot {
+        let Addresses {
             owned,
+            routed,
+            unheld,
+            martians,
+        } = Addresses::new(&ports, &services);
+        let min_mtu = ports.iter().map(|p| p.mtu).min().unwrap_or(0);
+        Ok(Snapshot {
+            min_mtu,
+            owned,
+            routed,
+            unheld,
             martians,
             ports,
             routes,
@@ -264,17 +361,34 @@ impl Snapshot {
         }
         let id = next_id();
         services.seal(self.id, id);
-        let martians = if Arc::ptr_eq(services.laddrs(), self.services.laddrs()) {
-            self.martians.clone()
+        // The same local addresses and VIPs (the usual case: another service on a VIP that
+        // has one already, a real server) own the same addresses.
+        let same = Arc::ptr_eq(services.laddrs(), self.services.laddrs())
+            && Arc::ptr_eq(services.vips(), self.services.vips());
+        let Addresses {
+            owned,
+            routed,
+            unheld,
+            martians,
+        } = if same {
+            Addresses {
+                owned: Arc::clone(&self.owned),
+                routed: Arc::clone(&self.routed),
+                unheld: Arc::clone(&self.unheld),
+                martians: Arc::clone(&self.martians),
+            }
         } else {
-            AddrSet::new(martian_addrs(&self.ports, services.laddrs()))
+            Addresses::new(&self.ports, &services)
         };
         Ok(Snapshot {
+            min_mtu: self.min_mtu,
             ports: self.ports.clone(),
             routes: self.routes.clone(),
             neighbors: self.neighbors.clone(),
             services,
-            owned: self.owned.clone(),
+            owned,
+            routed,
+            unheld,
             martians,
             timeouts,
             expire_nodest_conn: self.expire_nodest_conn,
@@ -291,11 +405,44 @@ impl Snapshot {
         self.id
     }
 
-    /// Whether `ip` is owned on port `port` (ARP answers only on the link an address lives on).
+    /// The smallest MTU of any port: IPv4 packets up to this long fit every link.
+    #[inline]
+    pub fn min_mtu(&self) -> u16 {
+        self.min_mtu
+    }
+
+    /// Whether ARP is answered for `ip` on port `port`: an address of that port (ARP answers
+    /// only on the link an address lives on) that is not a routed VIP (which reaches the
+    /// balancer by a route, even while its twin holds it for a routing daemon to announce).
     pub fn owns_on(&self, port: usize, ip: Ipv4Addr) -> bool {
         self.ports
             .get(port)
             .is_some_and(|p| p.addrs.iter().any(|(a, _)| *a == ip))
+            && !self.routed.contains(ip)
+    }
+
+    /// The addresses announced with gratuitous ARP on port `port` (those [`Snapshot::owns_on`]
+    /// answers for), in configuration order.
+    pub fn announced(&self, port: usize) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.ports
+            .get(port)
+            .into_iter()
+            .flat_map(|p| p.addrs.iter().map(|(a, _)| *a))
+            .filter(move |&a| !self.routed.contains(a))
+    }
+
+    /// What `ip` is for, if the balancer owns it.
+    #[inline]
+    pub fn owned(&self, ip: Ipv4Addr) -> Option<Owned> {
+        match self.owned.get(ip)? {
+            v if v == Owned::Service as u8 => Some(Owned::Service),
+            _ => Some(Owned::Host),
+        }
+    }
+
+    /// Whether `ip` is the VIP of a `kernel` service that no kernel twin holds now.
+    pub fn is_unheld_vip(&self, ip: Ipv4Addr) -> bool {
+        self.unheld.contains(ip)
     }
 
     /// Whether `ip` is owned on any port.
@@ -425,6 +572,8 @@ proto = "tcp"
             vec![(0, ip("10.0.0.254"), EthernetAddress([2, 0, 0, 0, 0, 0xfe]))]
         );
         assert_eq!(s.ports[1].mtu, 9000);
+        assert_eq!(s.min_mtu(), 1500, "the smaller of 1500 and 9000");
+        assert_eq!(Snapshot::default().min_mtu(), 0);
     }
 
     #[test]
@@ -476,6 +625,87 @@ proto = "tcp"
         bad.sched = "nope";
         let err = last.update(&[Change::PutService(&bad)]).unwrap_err();
         assert!(err.0.contains("service tcp 10.0.0.100:8443"), "{err}");
+    }
+
+    /// What the address sets say about `ip`: owned (and for what), on which port, unheld,
+    /// martian, local address.
+    fn answers(s: &Snapshot, ip: Ipv4Addr) -> (Option<Owned>, [bool; 2], bool, bool, bool) {
+        (
+            s.owned(ip),
+            [s.owns_on(0, ip), s.owns_on(1, ip)],
+            s.is_unheld_vip(ip),
+            s.is_martian_source(ip),
+            s.is_laddr(ip),
+        )
+    }
+
+    #[test]
+    fn services_added_and_removed_one_by_one_own_what_a_build_owns() {
+        let services = [
+            "vip = \"10.0.0.100:80\"\nproto = \"tcp\"",
+            "vip = \"10.0.0.100:443\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]",
+            "vip = \"10.0.0.50:80\"\nproto = \"tcp\"\nvip_mode = \"kernel\"",
+            "vip = \"10.0.0.60:53\"\nproto = \"udp\"\nvip_mode = \"routed\"",
+            "vip = \"10.0.0.60:80\"\nproto = \"tcp\"\nvip_mode = \"routed\"",
+        ];
+        // A kernel twin on dpdk0, so that a kernel VIP is allowed.
+        let base = CONFIG.split("[[service]]").next().unwrap().replacen(
+            "addrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]",
+            "addrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\nexception = { iface = \"rvs0\" }",
+            1,
+        );
+        let with = |n: usize| {
+            let mut text = base.clone();
+            for s in &services[..n] {
+                text += &format!("[[service]]\n{s}\n[[service.real]]\naddr = \"192.168.10.11:8080\"\nmode = \"fullnat\"\n");
+            }
+            conf::Config::parse(&text, "t.toml").unwrap()
+        };
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
+        let probes: Vec<Ipv4Addr> = [
+            "10.0.0.1",
+            "10.0.0.100",
+            "10.0.0.50",
+            "10.0.0.60",
+            "10.0.0.0",
+            "10.0.0.255",
+            "10.0.0.7",
+            "192.168.10.1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let same = |a: &Snapshot, b: &Snapshot, what: &str| {
+            for &ip in &probes {
+                assert_eq!(answers(a, ip), answers(b, ip), "{what}: {ip}");
+            }
+            let keys =
+                |s: &Snapshot| -> Vec<_> { s.services().map(|s| (s.proto, s.vip)).collect() };
+            assert_eq!(keys(a), keys(b), "{what}");
+        };
+        let mut live = Snapshot::build(&with(0), &macs, None, 1).unwrap();
+        let all = with(services.len());
+        for n in 1..=services.len() {
+            live = live
+                .update(&[Change::PutService(&all.services[n - 1])])
+                .unwrap();
+            same(
+                &live,
+                &Snapshot::build(&with(n), &macs, None, 1).unwrap(),
+                &format!("{n} added"),
+            );
+        }
+        for n in (0..services.len()).rev() {
+            let gone = &all.services[n];
+            live = live
+                .update(&[Change::RemoveService(gone.proto, gone.vip)])
+                .unwrap();
+            same(
+                &live,
+                &Snapshot::build(&with(n), &macs, None, 1).unwrap(),
+                &format!("down to {n}"),
+            );
+        }
     }
 
     #[test]

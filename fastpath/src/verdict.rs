@@ -18,6 +18,77 @@ pub enum Verdict {
     },
     /// The flow belongs to another worker: hand the frame to worker `worker` unchanged.
     Redirect { worker: usize },
+    /// The frame is ready for `port`, but its IPv4 packet is larger than the port's MTU `mtu`
+    /// and may be fragmented: the worker sends it as fragments of at most `mtu` bytes, each
+    /// in a new buffer ([`crate::xmit::fragment`]).
+    Fragment { port: usize, mtu: u16 },
+    /// [`Verdict::Fragment`] once the MAC of `next_hop` is known, as [`Verdict::Resolve`].
+    /// (Two variants rather than an optional next hop keep every verdict's fields at the
+    /// same places, which lets a verdict be copied as two words on the fast path.)
+    ResolveFragment {
+        port: usize,
+        next_hop: std::net::Ipv4Addr,
+        mtu: u16,
+    },
+    /// Hand the frame, unchanged, to the kernel through the receiving port's twin
+    /// (`host::punt::Punter`), rate-limited and counted under the reason.
+    Punt(PuntReason),
+}
+
+/// Why a frame goes to the kernel (the receiving port's twin interface). The discriminant
+/// indexes the punt counters; the `as_str` names are an interface (stats JSON, rvsadm).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PuntReason {
+    /// ARP the kernel must see to keep its neighbour table right.
+    Arp,
+    /// Not IPv4 (IPv6, LLDP, ...), when the port has a twin.
+    NonIpv4,
+    /// TCP to an address the kernel owns, at a port no service uses.
+    LocalTcp,
+    /// UDP to an address the kernel owns, at a port no service uses.
+    LocalUdp,
+    /// ICMP for the kernel (other than the echo rvs answers itself).
+    LocalIcmp,
+    /// Link-local multicast (224.0.0.0/24: VRRP, OSPF, IGMP, the sync group).
+    Multicast,
+    /// Another IP protocol to an address the kernel owns (GRE, ESP, ...).
+    OtherProto,
+}
+
+impl PuntReason {
+    /// Every reason, in discriminant order.
+    pub const ALL: [PuntReason; 7] = [
+        PuntReason::Arp,
+        PuntReason::NonIpv4,
+        PuntReason::LocalTcp,
+        PuntReason::LocalUdp,
+        PuntReason::LocalIcmp,
+        PuntReason::Multicast,
+        PuntReason::OtherProto,
+    ];
+    /// Number of reasons, the length of a punt counter array.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// The stable name used in stats output.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PuntReason::Arp => "arp",
+            PuntReason::NonIpv4 => "non_ipv4",
+            PuntReason::LocalTcp => "local_tcp",
+            PuntReason::LocalUdp => "local_udp",
+            PuntReason::LocalIcmp => "local_icmp",
+            PuntReason::Multicast => "multicast",
+            PuntReason::OtherProto => "other_proto",
+        }
+    }
+
+    /// Whether the frame keeps the link and its routing protocols alive (ARP, VRRP, OSPF):
+    /// such frames have a token bucket of their own, so a flood of other traffic to the
+    /// balancer's addresses can never starve them.
+    pub const fn is_control(self) -> bool {
+        matches!(self, PuntReason::Arp | PuntReason::Multicast)
+    }
 }
 
 /// Why a packet was dropped. The discriminant indexes the per-worker drop counters, so the
@@ -70,12 +141,12 @@ pub enum DropReason {
     NoMbuf,
     /// Unicast frame addressed to another host's MAC (promiscuous or shared-medium devices).
     ForeignMac,
-    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, ICMP
-    /// fragmentation needed).
+    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, an ICMP
+    /// answer).
     NoHeadroom,
-    /// Packet larger than the egress MTU that rvs may not or cannot answer with "fragmentation
-    /// needed": DF clear (rvs does not fragment), or no ICMP error allowed about it (RFC 1122
-    /// §3.2.2: an ICMP error, a non-unicast source or destination).
+    /// Packet larger than the egress MTU with DF set about which no ICMP "fragmentation
+    /// needed" may be sent (RFC 1122 §3.2.2: an ICMP error, a non-unicast source or
+    /// destination), or an MTU too small to fragment for.
     TooBig,
     /// TCP segment without SYN that belongs to no connection.
     NoConn,
@@ -90,11 +161,17 @@ pub enum DropReason {
     /// A source no packet may come from (Linux's "martian source"): 0/8, 127/8, 224/4,
     /// 240/4, a connected subnet's network or broadcast address, one of the balancer's own.
     MartianSource,
+    /// Traffic to the VIP of a `kernel` service while no kernel twin holds the address (a
+    /// backup director's), dropped as the backup's kernel would drop it.
+    VipNotOwned,
+    /// A received frame longer than one packet buffer, which the driver delivered in chained
+    /// buffers that could not be joined into one (longer than any port's MTU allows).
+    OversizeFrame,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 31] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -124,6 +201,8 @@ impl DropReason {
         DropReason::LaddrExhausted,
         DropReason::ProxyNoRoom,
         DropReason::MartianSource,
+        DropReason::VipNotOwned,
+        DropReason::OversizeFrame,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -160,6 +239,8 @@ impl DropReason {
             DropReason::LaddrExhausted => "laddr_exhausted",
             DropReason::ProxyNoRoom => "proxy_no_room",
             DropReason::MartianSource => "martian_source",
+            DropReason::VipNotOwned => "vip_not_owned",
+            DropReason::OversizeFrame => "oversize_frame",
         }
     }
 }
@@ -177,5 +258,27 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DropReason::COUNT);
+    }
+
+    #[test]
+    fn punt_reasons_in_discriminant_order_with_stable_names() {
+        for (i, r) in PuntReason::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        let names: Vec<_> = PuntReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "arp",
+                "non_ipv4",
+                "local_tcp",
+                "local_udp",
+                "local_icmp",
+                "multicast",
+                "other_proto"
+            ]
+        );
+        let control: Vec<_> = PuntReason::ALL.iter().filter(|r| r.is_control()).collect();
+        assert_eq!(control, [&PuntReason::Arp, &PuntReason::Multicast]);
     }
 }

@@ -186,7 +186,7 @@ fn process_bursts(
             *p = pipeline.prefetch(snapshot, 0, buf.data());
         }
         for (buf, p) in bufs[..n].iter_mut().zip(&parsed) {
-            let verdict = pipeline.packet_parsed(snapshot, 0, buf, NOW, *p);
+            let verdict = pipeline.packet_parsed(snapshot, 0, buf, NOW, p);
             sent += u64::from(verdict == TO_REALS);
         }
         next += n;

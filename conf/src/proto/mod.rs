@@ -377,6 +377,41 @@ pub struct WorkerStats {
     pub tx_bytes: u64,
     /// Drops by reason, every reason in a fixed order (zeros included).
     pub drops: Vec<DropCount>,
+    /// Frames handed to the kernel twins, by punt reason (zeros included; empty from an
+    /// rvsd without the host path).
+    #[serde(default)]
+    pub punted: Vec<DropCount>,
+    /// Frames for the kernel dropped (rate limit, full ring), by punt reason.
+    #[serde(default)]
+    pub punt_dropped: Vec<DropCount>,
+}
+
+/// What the exception thread moved through one port's kernel twin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinStats {
+    /// The port (`dpdk<N>`).
+    pub port: String,
+    /// The twin's interface name.
+    pub iface: String,
+    /// Punted frames the twin took.
+    pub to_kernel: u64,
+    /// Punted frames the twin refused.
+    pub to_kernel_dropped: u64,
+    /// Frames the kernel sent that left on the port.
+    pub kernel_tx: u64,
+    /// Frames the kernel sent that the port refused.
+    pub kernel_tx_dropped: u64,
+}
+
+/// An address the fast path owns (answers ARP for, serves), for `--drops`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedAddr {
+    /// The port (`dpdk<N>`).
+    pub port: String,
+    /// The address with its prefix length, `10.0.0.100/32`.
+    pub addr: String,
+    /// `static` (`[[port]] addrs`) or `kernel` (held by the port's twin only).
+    pub origin: String,
 }
 
 /// Version information for the first line of `-L`.
@@ -432,6 +467,12 @@ pub enum Response {
     Workers {
         /// One entry per worker.
         workers: Vec<WorkerStats>,
+        /// One entry per port with a kernel twin.
+        #[serde(default)]
+        twins: Vec<TwinStats>,
+        /// The addresses the fast path owns, with where each comes from.
+        #[serde(default)]
+        owned: Vec<OwnedAddr>,
     },
 }
 
@@ -534,6 +575,9 @@ pub fn write_frame<W: Write, T: Serialize>(w: &mut W, body: &T) -> io::Result<()
     w.flush()
 }
 
+/// What [`read_frame`] reserves for a body before its bytes arrive.
+const FRAME_CHUNK: usize = 64 * 1024;
+
 /// Reads one frame of at most `max` body bytes. A frame that is too large is rejected from its
 /// length prefix alone; the stream is then out of step and must be closed.
 pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result<T, FrameError> {
@@ -557,8 +601,24 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result
     if len > max {
         return Err(FrameError::TooLarge { len, max });
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).map_err(FrameError::Io)?;
+    // A client that announces a large frame holds no memory for it until its bytes come: the
+    // first chunk is read into a small buffer, which then grows once, to the exact length.
+    let mut body = Vec::with_capacity(len.min(FRAME_CHUNK));
+    let mut rest = r.take(len as u64);
+    (&mut rest)
+        .take(FRAME_CHUNK as u64)
+        .read_to_end(&mut body)
+        .map_err(FrameError::Io)?;
+    if body.len() < len && body.len() == FRAME_CHUNK {
+        body.reserve_exact(len - body.len());
+        rest.read_to_end(&mut body).map_err(FrameError::Io)?;
+    }
+    if body.len() < len {
+        return Err(FrameError::Io(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed inside a frame",
+        )));
+    }
     let malformed =
         |e: serde_json::Error| FrameError::Malformed(echo::shorten_quoted(&e.to_string()));
     let envelope: EnvelopeIn = serde_json::from_slice(&body).map_err(malformed)?;

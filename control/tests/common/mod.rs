@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use conf::proto::{ConnEntry, Info, Request, Response, ServiceEntry, WorkerStats, IPVS_VERSION};
+use conf::proto::{
+    ConnEntry, Info, Request, Response, ServiceEntry, TwinStats, WorkerStats, IPVS_VERSION,
+};
 use conf::Ipv4Net;
 use control::admin::{self, Streams};
 use control::model::{Model, Network};
@@ -23,6 +25,7 @@ pub struct TestHandler {
     pub conns: Vec<ConnEntry>,
     pub page: usize,
     pub workers: Vec<WorkerStats>,
+    pub twins: Vec<TwinStats>,
     pub decorate: Option<Decorate>,
 }
 
@@ -57,6 +60,7 @@ impl TestHandler {
             conns: Vec::new(),
             page: 2,
             workers: Vec::new(),
+            twins: Vec::new(),
             decorate: None,
         }
     }
@@ -98,6 +102,8 @@ impl Handler for TestHandler {
             },
             Request::GetWorkers => Response::Workers {
                 workers: self.workers.clone(),
+                twins: self.twins.clone(),
+                owned: Vec::new(),
             },
             change => match model.apply(&change) {
                 Ok(_) => Response::Done,

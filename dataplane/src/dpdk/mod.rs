@@ -13,6 +13,7 @@ pub mod lcore;
 pub mod mbuf;
 pub mod mempool;
 pub mod port;
+pub mod twin;
 
 use std::ffi::CStr;
 use std::fmt;

@@ -1,4 +1,5 @@
-//! Ethernet ports: configuration with one rx/tx queue pair per worker, start/stop, counters.
+//! Ethernet ports: configuration with one rx/tx queue pair per worker (plus, for a port with a
+//! kernel twin, one transmit queue of the exception thread), start/stop, counters.
 
 use super::mempool::Mempool;
 use super::{check, Error, MacAddr};
@@ -21,6 +22,20 @@ pub struct PortSetup {
     pub mac: Option<MacAddr>,
     /// MTU to program, or `None` to keep the device's.
     pub mtu: Option<u16>,
+    /// One more tx queue (index `queues`), for the exception thread: what the kernel sends on
+    /// the port's twin leaves through it, so no worker's queue is ever shared.
+    ///
+    /// The device must offer `queues + 1` tx queues: `net_af_packet` with
+    /// `qpairs=<workers + 1>`, `net_pcap` with one `tx_pcap=`/`tx_iface=` more than workers
+    /// (the kernel's frames go to the last one).
+    ///
+    /// Devices without RSS that tie rx queues to tx queues (`net_af_packet`'s `qpairs`,
+    /// multi-queue `net_tap`) spread received frames over *every* queue they have (measured:
+    /// af_packet with `qpairs=2` and one rx queue polled received 139 of 310 frames, its
+    /// `PACKET_FANOUT` hash sends the rest to the unpolled socket): there the extra queue is
+    /// a pair, and its rx side is drained by the exception thread, which hands what arrives
+    /// to worker 0 ([`ExceptionQueue::strays`]), so those flows take one more ring hop.
+    pub exception_tx: bool,
 }
 
 /// A started port. Stopped and closed when dropped.
@@ -30,6 +45,8 @@ pub struct Port<'pool> {
     mac: MacAddr,
     name: String,
     queues_taken: std::cell::Cell<bool>,
+    /// The exception thread's queue: `None` without one, or once handed out.
+    exception: std::cell::Cell<Option<ExceptionQueue<'static>>>,
     _pool: PhantomData<&'pool Mempool>,
 }
 
@@ -74,6 +91,18 @@ impl<'pool> Port<'pool> {
                 22,
             ));
         }
+        let tx_queues = setup.queues + u16::from(setup.exception_tx);
+        if tx_queues > info.max_tx_queues {
+            return Err(Error::new(
+                format!(
+                    "port {id}: {} worker queues plus the exception thread's need {tx_queues} tx \
+                     queues, device supports {} (net_af_packet: qpairs={tx_queues}; net_pcap: \
+                     one more tx_pcap= or tx_iface=)",
+                    setup.queues, info.max_tx_queues
+                ),
+                22,
+            ));
+        }
         let mut conf = dpdk_sys::rte_eth_conf::default();
         let wanted =
             dpdk_sys::RTE_ETH_RSS_IP | dpdk_sys::RTE_ETH_RSS_TCP | dpdk_sys::RTE_ETH_RSS_UDP;
@@ -82,15 +111,21 @@ impl<'pool> Port<'pool> {
             conf.rxmode.mq_mode = dpdk_sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
             conf.rx_adv_conf.rss_conf.rss_hf = rss;
         }
+        // See `PortSetup::exception_tx`: without RSS, a device with as many rx as tx queues
+        // delivers to all of them.
+        let strays = setup.exception_tx
+            && info.flow_type_rss_offloads == 0
+            && info.max_rx_queues >= tx_queues;
+        let rx_queues = setup.queues + u16::from(strays);
         // SAFETY: valid port, conf outlives the call.
-        let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, setup.queues, setup.queues, &conf) };
+        let rc = unsafe { dpdk_sys::rte_eth_dev_configure(id, rx_queues, tx_queues, &conf) };
         check(rc, || {
-            format!("port {id}: configure {} queue pairs", setup.queues)
+            format!("port {id}: configure {rx_queues} rx / {tx_queues} tx queues")
         })?;
         // SAFETY: plain query; -1 (unknown NUMA node) is accepted by the queue setup calls.
         let socket = unsafe { dpdk_sys::rte_eth_dev_socket_id(id) };
         let socket = u32::try_from(socket).unwrap_or(dpdk_sys::SOCKET_ID_ANY as u32);
-        for q in 0..setup.queues {
+        for q in 0..rx_queues {
             // SAFETY: configured port, valid pool pointer; NULL conf selects driver defaults.
             let rc = unsafe {
                 dpdk_sys::rte_eth_rx_queue_setup(
@@ -103,6 +138,8 @@ impl<'pool> Port<'pool> {
                 )
             };
             check(rc, || format!("port {id}: rx queue {q} setup"))?;
+        }
+        for q in 0..tx_queues {
             // SAFETY: as above.
             let rc = unsafe {
                 dpdk_sys::rte_eth_tx_queue_setup(id, q, TX_DESC, socket, std::ptr::null())
@@ -159,6 +196,12 @@ impl<'pool> Port<'pool> {
             mac: setup.mac.unwrap_or(addr.addr_bytes),
             name,
             queues_taken: std::cell::Cell::new(false),
+            exception: std::cell::Cell::new(setup.exception_tx.then_some(ExceptionQueue {
+                port: id,
+                queue: setup.queues,
+                strays,
+                _port: PhantomData,
+            })),
             _pool: PhantomData,
         })
     }
@@ -193,6 +236,12 @@ impl<'pool> Port<'pool> {
                 _port: PhantomData,
             })
             .collect()
+    }
+
+    /// The exception thread's queue (see [`PortSetup::exception_tx`]), given out once; `None`
+    /// for a port started without one.
+    pub fn take_exception_queue(&self) -> Option<ExceptionQueue<'_>> {
+        self.exception.take()
     }
 
     /// Device counters.
@@ -242,5 +291,62 @@ impl Queue<'_> {
     /// Queue index within the port.
     pub fn queue_id(&self) -> u16 {
         self.queue
+    }
+}
+
+/// A queue a burst can be received from: its port and rx queue, `None` when it receives
+/// nothing.
+pub trait Receive {
+    /// (DPDK port id, rx queue index), or `None`.
+    fn rx_ids(&self) -> Option<(u16, u16)>;
+}
+
+/// A queue a burst can be sent on: its port and tx queue.
+pub trait Transmit {
+    /// (DPDK port id, tx queue index).
+    fn tx_ids(&self) -> (u16, u16);
+}
+
+impl Receive for Queue<'_> {
+    fn rx_ids(&self) -> Option<(u16, u16)> {
+        Some((self.port, self.queue))
+    }
+}
+
+impl Transmit for Queue<'_> {
+    fn tx_ids(&self) -> (u16, u16) {
+        (self.port, self.queue)
+    }
+}
+
+/// The exception thread's queue on a port: tx queue number `workers`, and on devices that
+/// deliver to every queue (see [`PortSetup::exception_tx`]) the rx queue of the same number,
+/// whose frames belong to the data path. Not `Clone`: exactly one thread owns it.
+pub struct ExceptionQueue<'port> {
+    port: u16,
+    queue: u16,
+    strays: bool,
+    _port: PhantomData<&'port ()>,
+}
+
+// SAFETY: as `Queue`: one owner polls it, from any single thread.
+unsafe impl Send for ExceptionQueue<'_> {}
+
+impl ExceptionQueue<'_> {
+    /// Whether the queue also receives data-path frames (which must be drained).
+    pub fn strays(&self) -> bool {
+        self.strays
+    }
+}
+
+impl Receive for ExceptionQueue<'_> {
+    fn rx_ids(&self) -> Option<(u16, u16)> {
+        self.strays.then_some((self.port, self.queue))
+    }
+}
+
+impl Transmit for ExceptionQueue<'_> {
+    fn tx_ids(&self) -> (u16, u16) {
+        (self.port, self.queue)
     }
 }

@@ -4,9 +4,18 @@
 //! flags; the worker runs it for a whole burst first ([`super::Pipeline::prefetch`]) and the
 //! later stages take its answer ([`Class`]) instead of parsing the frame again. It reads the
 //! frame and the snapshot only: nothing changes.
+//!
+//! It also decides what goes to the kernel when the receiving port has a twin
+//! (`[[port]] exception`): frames that are not IPv4, link-local multicast (224.0.0.0/24:
+//! VRRP, OSPF, IGMP, the sync group), and IPv4 to the host's own addresses ([`Owned::Host`]:
+//! a DIP, an address the kernel holds that no service uses) other than the ICMP echo rvs
+//! answers itself. Traffic to a VIP or a FULLNAT local address ([`Owned::Service`]) never
+//! goes to the kernel: what matches no service nor connection is dropped and counted, so a
+//! flood at a VIP cannot reach the host. ARP is answered here and, on a twin port, copied to
+//! the kernel by the worker ([`super::Parsed::is_arp`]).
 
-use crate::snapshot::Snapshot;
-use crate::verdict::DropReason;
+use crate::snapshot::{Owned, PortView, Snapshot};
+use crate::verdict::{DropReason, PuntReason};
 use crate::wire::ether::{self, EtherType};
 use crate::wire::icmp::{self, Message};
 use crate::wire::ipv4::{self, Protocol};
@@ -27,6 +36,8 @@ pub(crate) enum Class {
     /// An ICMP error (destination unreachable, source quench, time exceeded, parameter
     /// problem) that may be about a connection.
     IcmpError,
+    /// For the kernel, through the receiving port's twin.
+    Punt(PuntReason),
     /// Dropped at once, for this reason.
     Drop(DropReason),
 }
@@ -74,18 +85,32 @@ pub(crate) fn classify(snapshot: &Snapshot, in_port: usize, frame: &[u8]) -> Cla
         return Class::Drop(DropReason::Truncated);
     };
     let eth = ether::Packet::new_unchecked(head);
+    let to_port = eth.dst_addr() == port.mac;
     match eth.ethertype() {
         EtherType::Arp => Class::Arp,
-        EtherType::Ipv4 if eth.dst_addr() != port.mac => Class::Drop(DropReason::ForeignMac),
-        EtherType::Ipv4 => ipv4(snapshot, rest),
+        EtherType::Ipv4 if to_port => ipv4(snapshot, port, rest),
+        EtherType::Ipv4 if port.twin && !eth.dst_addr().is_unicast() => group(snapshot, rest),
+        EtherType::Ipv4 => Class::Drop(DropReason::ForeignMac),
+        _ if port.twin && (to_port || !eth.dst_addr().is_unicast()) => {
+            Class::Punt(PuntReason::NonIpv4)
+        }
+        _ if port.twin => Class::Drop(DropReason::ForeignMac),
         t if t.is_vlan() => Class::Drop(DropReason::VlanTagged),
         _ => Class::Drop(DropReason::UnsupportedEthertype),
     }
 }
 
-/// [`classify`] for the IPv4 packet `bytes` (everything after the Ethernet header).
-#[inline]
-fn ipv4(snapshot: &Snapshot, bytes: &[u8]) -> Class {
+/// Whether `dst` is a link-local multicast group (224.0.0.0/24), which never leaves the link:
+/// VRRP, OSPF, IGMP and the connection sync group use it.
+fn link_local_group(dst: std::net::Ipv4Addr) -> bool {
+    let [a, b, c, _] = dst.octets();
+    (a, b, c) == (224, 0, 0)
+}
+
+/// [`classify`] for IPv4 sent to a multicast or broadcast MAC on a port with a twin: the
+/// link-local groups go to the kernel, the rest is not ours. Out of line: rare.
+#[inline(never)]
+fn group(snapshot: &Snapshot, bytes: &[u8]) -> Class {
     let ip = ipv4::Packet::new_unchecked(bytes);
     if let Err(reason) = ip.validate() {
         return Class::Drop(reason);
@@ -93,8 +118,34 @@ fn ipv4(snapshot: &Snapshot, bytes: &[u8]) -> Class {
     if snapshot.is_martian_source(ip.src_addr()) {
         return Class::Drop(DropReason::MartianSource);
     }
-    let local = snapshot.owns(ip.dst_addr());
+    if link_local_group(ip.dst_addr()) {
+        Class::Punt(PuntReason::Multicast)
+    } else {
+        Class::Drop(DropReason::NotOurs)
+    }
+}
+
+/// [`classify`] for the IPv4 packet `bytes` (everything after the Ethernet header) sent to
+/// port `port`'s MAC.
+#[inline]
+fn ipv4(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
+    let ip = ipv4::Packet::new_unchecked(bytes);
+    if let Err(reason) = ip.validate() {
+        return Class::Drop(reason);
+    }
+    let owned = snapshot.owned(ip.dst_addr());
+    let local = owned.is_some();
     let protocol = ip.protocol();
+    let host_or_group = match owned {
+        Some(Owned::Host) => true,
+        Some(Owned::Service) => false,
+        None => link_local_group(ip.dst_addr()),
+    };
+    if port.twin && host_or_group {
+        if let Some(class) = for_kernel(snapshot, &ip, owned, protocol) {
+            return class;
+        }
+    }
     if let Protocol::Tcp | Protocol::Udp = protocol {
         let at = xmit::Headers {
             protocol,
@@ -106,7 +157,40 @@ fn ipv4(snapshot: &Snapshot, bytes: &[u8]) -> Class {
             Err(reason) => Class::Drop(reason),
         };
     }
-    not_l4(&ip, local, protocol)
+    not_l4(snapshot, &ip, local, protocol)
+}
+
+/// What of a packet to the MAC of a port with a twin, not to a service address, goes to the
+/// kernel: TCP, UDP, other protocols and ICMP but the echo rvs answers itself, to the host's
+/// addresses; anything to a link-local group. `None`: the fast path's (an echo request, an
+/// ICMP error that may be about a connection, a NAT or FULLNAT reply, what is not ours).
+/// Out of line: only ports with a twin come here.
+#[inline(never)]
+fn for_kernel(
+    snapshot: &Snapshot,
+    ip: &ipv4::Packet<&[u8]>,
+    owned: Option<Owned>,
+    protocol: Protocol,
+) -> Option<Class> {
+    let reason = match (owned, protocol) {
+        (Some(_), Protocol::Tcp) => PuntReason::LocalTcp,
+        (Some(_), Protocol::Udp) => PuntReason::LocalUdp,
+        (Some(_), Protocol::Icmp) => {
+            let message = icmp::Packet::new_checked(ip.payload()).map(|p| p.msg_type());
+            match message {
+                Ok(Message::EchoRequest) => return None,
+                Ok(m) if m.is_error() => return None,
+                _ => PuntReason::LocalIcmp,
+            }
+        }
+        (Some(_), _) => PuntReason::OtherProto,
+        (None, _) if link_local_group(ip.dst_addr()) => PuntReason::Multicast,
+        (None, _) => return None,
+    };
+    if snapshot.is_martian_source(ip.src_addr()) {
+        return Some(Class::Drop(DropReason::MartianSource));
+    }
+    Some(Class::Punt(reason))
 }
 
 /// The TCP or UDP header of a validated IPv4 packet, its headers at `at`. The fixed headers
@@ -157,9 +241,13 @@ fn parse_l4(ip: &ipv4::Packet<&[u8]>, at: xmit::Headers) -> Result<Flow, DropRea
 }
 
 /// [`classify`] for a validated packet that is neither TCP nor UDP: ICMP echo requests to an
-/// owned address, ICMP errors, the rest dropped. Out of line: rare.
+/// owned address, ICMP errors, the rest dropped; nothing from a martian source (TCP and UDP
+/// packets are checked when they match no connection, `forward`). Out of line: rare.
 #[inline(never)]
-fn not_l4(ip: &ipv4::Packet<&[u8]>, local: bool, protocol: Protocol) -> Class {
+fn not_l4(snapshot: &Snapshot, ip: &ipv4::Packet<&[u8]>, local: bool, protocol: Protocol) -> Class {
+    if snapshot.is_martian_source(ip.src_addr()) {
+        return Class::Drop(DropReason::MartianSource);
+    }
     let icmp_type = match protocol {
         Protocol::Icmp => icmp::Packet::new_checked(ip.payload())
             .map(|p| p.msg_type())
@@ -171,6 +259,9 @@ fn not_l4(ip: &ipv4::Packet<&[u8]>, local: bool, protocol: Protocol) -> Class {
         (_, Protocol::Icmp, Some(m)) if m.is_error() => Class::IcmpError,
         (true, Protocol::Icmp, _) => Class::Drop(DropReason::IcmpIgnored),
         (true, _, _) => Class::Drop(DropReason::UnsupportedProtocol),
+        (false, _, _) if snapshot.is_unheld_vip(ip.dst_addr()) => {
+            Class::Drop(DropReason::VipNotOwned)
+        }
         (false, _, _) => Class::Drop(DropReason::NotOurs),
     }
 }

@@ -9,17 +9,39 @@ use super::{owner, Pipeline};
 use crate::conn::{Dir, FlowKey, Fwd, Hit};
 use crate::frame::Frame;
 use crate::laddr;
-use crate::snapshot::Snapshot;
-use crate::verdict::DropReason;
+use crate::snapshot::{Owned, Snapshot};
+use crate::verdict::{DropReason, PuntReason};
 use crate::wire::ether;
 use crate::wire::icmp;
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::tcp;
 use crate::xmit::{self, fullnat, nat};
 
-/// Where an ICMP error about a connection goes, rewritten.
+/// Where an ICMP error about a connection goes, rewritten. One to the host's own address that
+/// is about no connection (a kernel socket's: an unreachable for the host's ping or TCP)
+/// goes to the kernel when the port has a twin.
 #[inline(never)]
 pub(super) fn forward<F: Frame>(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    in_port: usize,
+    frame: &mut F,
+) -> Result<Out, DropReason> {
+    match about_connection(p, snapshot, frame) {
+        Err(_) if for_host(snapshot, in_port, frame.data()) => Ok(Out::Punt(PuntReason::LocalIcmp)),
+        out => out,
+    }
+}
+
+/// Whether a frame the classifier validated is to one of the host's addresses on a port with a
+/// twin.
+fn for_host(snapshot: &Snapshot, in_port: usize, frame: &[u8]) -> bool {
+    snapshot.ports.get(in_port).is_some_and(|p| p.twin)
+        && snapshot.owned(ipv4_view(frame).dst_addr()) == Some(Owned::Host)
+}
+
+/// [`forward`] for the connection the error is about.
+fn about_connection<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
     frame: &mut F,
@@ -95,6 +117,7 @@ pub(super) fn forward<F: Frame>(
             Ok(Out::Route(*client.ip()))
         }
         (_, true) => Err(DropReason::IcmpIgnored),
+        (_, false) if snapshot.is_unheld_vip(dst) => Err(DropReason::VipNotOwned),
         (_, false) => Err(DropReason::NotOurs),
     }
 }

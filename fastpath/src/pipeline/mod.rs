@@ -3,13 +3,16 @@
 //!
 //! 1. [`classify`]: what the frame is (Ethernet and IPv4 validated, TCP/UDP ports parsed);
 //!    the worker runs it for a whole burst first ([`Pipeline::prefetch`]), together with the
-//!    connection lookup, so that the cache misses of the burst's lookups overlap.
+//!    connection lookup, so that the cache misses of the burst's lookups overlap. An IPv4
+//!    frame is then trimmed to its packet's end (Ethernet padding is not forwarded).
 //! 2. ARP and ICMP echo for owned addresses are answered in place ([`crate::l2`]).
 //! 3. [`forward`]: TCP and UDP: the connection (or a new one, [`schedule`]), the state
 //!    machine, the counters and the forwarding method's rewrite ([`fullnat`] for FULLNAT).
 //!    [`icmp_error`]: ICMP errors about a connection, rewritten the same way.
-//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, and the ICMP errors
-//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed).
+//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, the egress MTU (a
+//!    longer packet is fragmented by the worker, [`Verdict::Fragment`]), and the ICMP errors
+//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed; the
+//!    forwarding stage decides the latter for DF packets, before it rewrites them).
 //!
 //! Each stage hands the next a value (a [`classify::Class`], an [`egress::Out`] or a drop
 //! reason), so a frame walks down once; the result is a [`Verdict`].
@@ -32,7 +35,8 @@ use crate::l2;
 use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::{DropReason, Verdict};
-use crate::wire::ether::EthernetAddress;
+use crate::wire::ether::{self, EthernetAddress};
+use crate::wire::ipv4;
 use crate::xmit::isn::IsnKey;
 use classify::Class;
 use egress::Out;
@@ -91,6 +95,14 @@ pub struct Pipeline {
 pub struct Parsed {
     class: Class,
     hit: Option<conn::Hit>,
+}
+
+impl Parsed {
+    /// Whether the frame is ARP, which the worker also copies to the kernel twin of a port
+    /// that has one (the kernel must see its neighbours' ARP to keep its table right).
+    pub fn is_arp(&self) -> bool {
+        self.class == Class::Arp
+    }
 }
 
 impl Default for Parsed {
@@ -264,7 +276,7 @@ impl Pipeline {
             class: classify::classify(snapshot, in_port, frame.data()),
             hit: None,
         };
-        self.packet_parsed(snapshot, in_port, frame, now_ms, parsed)
+        self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed)
     }
 
     /// [`Pipeline::packet`] for a frame [`Pipeline::prefetch`] looked at (`parsed`), in the
@@ -277,20 +289,28 @@ impl Pipeline {
         in_port: usize,
         frame: &mut F,
         now_ms: u64,
-        parsed: Parsed,
+        parsed: &Parsed,
     ) -> Verdict {
-        let out = match parsed.class {
+        let out = match &parsed.class {
             Class::L4 { flow, local } => {
-                forward::l4(self, snapshot, frame, &flow, local, now_ms, parsed.hit)
+                trim_to(frame, flow.at.end);
+                forward::l4(self, snapshot, frame, flow, *local, now_ms, parsed.hit)
             }
             Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
-            Class::Echo => echo(snapshot, in_port, frame.data_mut()),
-            Class::IcmpError => match icmp_error::forward(self, snapshot, frame) {
-                // No ICMP error is ever sent about an ICMP error.
-                Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
-                out => out,
-            },
-            Class::Drop(reason) => Err(reason),
+            Class::Echo => {
+                trim_to_ipv4(frame);
+                echo(snapshot, in_port, frame.data_mut())
+            }
+            Class::IcmpError => {
+                trim_to_ipv4(frame);
+                match icmp_error::forward(self, snapshot, in_port, frame) {
+                    // No ICMP error is ever sent about an ICMP error.
+                    Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
+                    out => out,
+                }
+            }
+            Class::Punt(reason) => Ok(Out::Punt(*reason)),
+            Class::Drop(reason) => Err(*reason),
         };
         egress::send(self, snapshot, in_port, frame, out)
     }
@@ -327,10 +347,43 @@ impl Pipeline {
         }
     }
 
-    /// The identification of the next ICMP error rvs answers with.
-    fn next_icmp_ident(&mut self) -> u16 {
-        self.icmp_ident = self.icmp_ident.wrapping_add(1);
-        self.icmp_ident
+    /// The identification of the next ICMP error rvs answers with; taken by
+    /// [`Pipeline::sent_icmp_error`] once it is sent, so that a refused answer uses none.
+    fn next_icmp_ident(&self) -> u16 {
+        self.icmp_ident.wrapping_add(1)
+    }
+
+    /// Counts an ICMP error sent with [`Pipeline::next_icmp_ident`].
+    fn sent_icmp_error(&mut self) {
+        self.icmp_ident = self.next_icmp_ident();
+        self.events.icmp_errors_sent += 1;
+    }
+}
+
+/// Cuts `frame` to `end` bytes, the end of its IPv4 packet, when it is longer: Ethernet
+/// padding (a short packet in a 60-byte frame) or trailing bytes beyond the total length
+/// are not forwarded, as the kernel trims them on receipt (`pskb_trim_rcsum` in `ip_rcv`);
+/// the NIC pads a short frame again on the wire. From here on a frame ends where its packet
+/// ends. A compare per packet; the trim itself only for padded frames.
+#[inline]
+fn trim_to<F: Frame>(frame: &mut F, end: usize) {
+    let len = frame.len();
+    if len > end {
+        // Cannot fail: `end` is within the frame.
+        frame.trim(len - end);
+    }
+}
+
+/// [`trim_to`] the end of a validated IPv4 packet, read from its header. Out of line: for
+/// the classes that are not a connection's packets.
+#[inline(never)]
+fn trim_to_ipv4<F: Frame>(frame: &mut F) {
+    let end = frame
+        .data()
+        .get(ether::HEADER_LEN..)
+        .map(|ip| ether::HEADER_LEN + usize::from(ipv4::Packet::new_unchecked(ip).total_len()));
+    if let Some(end) = end {
+        trim_to(frame, end);
     }
 }
 
@@ -493,7 +546,7 @@ proto = "tcp"
                     .collect();
                 for ((fa, fc), hint) in a.iter_mut().zip(&mut c).zip(hints) {
                     let va = single.packet(&one, 0, fa, now);
-                    let vc = bursty.packet_parsed(&burst, 0, fc, now, hint);
+                    let vc = bursty.packet_parsed(&burst, 0, fc, now, &hint);
                     assert_eq!((va, fa.data()), (vc, fc.data()), "{mode}, burst {b}");
                 }
             }

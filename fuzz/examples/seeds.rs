@@ -1,0 +1,27 @@
+//! Writes the seed corpora: `cargo run --example seeds [DIR]` puts each target's seeds into
+//! `DIR/<target>/` (default `fuzz/corpus`, where `cargo fuzz run` looks) as `seed-<name>` files,
+//! replacing earlier seeds of the same name and leaving what libFuzzer added. An example rather
+//! than a bin because `cargo fuzz build` instruments every bin, and only the fuzz targets link
+//! libFuzzer's runtime.
+
+use std::path::PathBuf;
+
+fn main() -> std::io::Result<()> {
+    let root = std::env::args_os()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus"));
+    let targets = [
+        ("control_proto", rvs_fuzz::control::seeds()),
+        ("config_toml", rvs_fuzz::config::seeds()),
+    ];
+    for (target, seeds) in targets {
+        let dir = root.join(target);
+        std::fs::create_dir_all(&dir)?;
+        for (name, bytes) in &seeds {
+            std::fs::write(dir.join(format!("seed-{name}")), bytes)?;
+        }
+        println!("{}: {} seeds", dir.display(), seeds.len());
+    }
+    Ok(())
+}
