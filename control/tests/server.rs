@@ -195,7 +195,7 @@ fn test_many_concurrent_clients() {
         t.join().unwrap();
     }
     let model = f.handler.model.lock().unwrap();
-    let dests = &model.services()[0].dests;
+    let dests = &model.services().next().expect("one service").dests;
     assert_eq!(dests.len(), 160);
     assert!(dests.iter().all(|d| d.real.weight >= 10));
 }

@@ -236,11 +236,7 @@ impl Report {
                     }
                 })
                 .collect(),
-            services: snapshot
-                .services
-                .iter()
-                .map(|s| service_report(s))
-                .collect(),
+            services: snapshot.services().map(|s| service_report(s)).collect(),
             laddr_steering,
             punted: by_reason(&punted),
             punt_dropped: by_reason(&punt_dropped),

@@ -249,7 +249,7 @@ impl<'a> Worker<'a> {
     /// Copies this worker's counters where the control thread reads them.
     fn publish(&mut self) {
         self.counters.events = self.pipeline.events();
-        self.pipeline.publish_laddr_usage(&self.snapshot);
+        self.pipeline.publish_laddr_usage();
         self.shared
             .publish(&self.counters, self.last_rx_tsc, self.empty_loops);
         self.punter.publish();

@@ -51,7 +51,7 @@ pub(super) fn forget(p: &mut Pipeline, id: conn::ConnId) {
     if let Some(gone) = p.conns.remove(id) {
         unbind(&gone.dest, gone.counter);
         if let Some(local) = gone.local {
-            fullnat::release_local(&mut p.pools, &p.pool_keys, &gone.dest, local);
+            p.slots.release_local(&gone.dest, local);
         }
     }
 }
