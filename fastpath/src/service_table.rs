@@ -168,6 +168,13 @@ impl ServiceTable {
     pub fn remove(&mut self, proto: conf::Proto, vip: SocketAddrV4) {
         let key = vip_key(proto, vip);
         if let Some(old) = self.by_vip.remove(&key) {
+            // Its real servers go with it, as `ip_vs_del_service` unlinks every destination:
+            // their connections live out their timeouts, or end at their next packet with
+            // `expire_nodest_conn`, as a removed real server's do.
+            for real in &old.service.reals {
+                real.removed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             self.count_laddrs(&old.service.laddrs, false);
             self.count_vip((*old.service.vip.ip(), old.service.config.vip_mode), false);
             self.free.push_back(old.slot);
@@ -330,6 +337,23 @@ mod tests {
         t.remove(conf::Proto::Tcp, SocketAddrV4::new(ip("10.0.0.100"), 81));
         t.put(&service(90, &[])).unwrap();
         assert_eq!((slot(&t, 81), slot(&t, 90), t.slots()), (None, Some(1), 3));
+    }
+
+    #[test]
+    fn a_removed_service_takes_its_real_servers_with_it() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut t = ServiceTable::new(1);
+        t.put(&service(80, &[])).unwrap();
+        t.put(&service(81, &[])).unwrap();
+        let real =
+            |t: &ServiceTable, port| Arc::clone(&t.by_key(key(port)).unwrap().service.reals[0]);
+        let (gone, kept) = (real(&t, 80), real(&t, 81));
+        t.remove(conf::Proto::Tcp, SocketAddrV4::new(ip("10.0.0.100"), 80));
+        assert!(
+            gone.removed.load(Relaxed),
+            "its connections see a removed real server"
+        );
+        assert!(!kept.removed.load(Relaxed));
     }
 
     #[test]
