@@ -71,6 +71,7 @@ use crate::wire::ether::{self, EtherType, EthernetAddress};
 use crate::wire::{checksum, ipv4};
 #[cfg(test)]
 use crate::wire::{tcp, udp};
+use std::net::Ipv4Addr;
 
 pub mod fullnat;
 pub mod icmp_answer;
@@ -160,6 +161,37 @@ pub fn decrement_ttl_validated(frame: &mut [u8]) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// TTL − 1 and the addresses `src` and `dst` for a later fragment (offset > 0) of a datagram
+/// whose first fragment got its connection's rewrite, in a frame whose IPv4 header the
+/// pipeline validated: one update of the header checksum for all of it. A later fragment
+/// carries no TCP or UDP header: the ports and the L4 checksum are in the first fragment
+/// (the checksum covers the whole datagram, and only addresses and ports change, so the first
+/// fragment's incremental update holds for the reassembled datagram).
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1 ([`DropReason::Truncated`] for a frame
+/// too short for an IPv4 header, which a validated one is not); the frame is unchanged.
+pub fn readdress_fragment(
+    frame: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> Result<(), DropReason> {
+    let mut ip = frame
+        .get_mut(ether::HEADER_LEN..)
+        .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN }>)
+        .map(ipv4::Packet::new_unchecked)
+        .ok_or(DropReason::Truncated)?;
+    let (next, delta) = ttl_step(&ip)?;
+    let delta = delta
+        .u32(u32::from(ip.src_addr()), u32::from(src))
+        .u32(u32::from(ip.dst_addr()), u32::from(dst));
+    ip.set_ttl(next);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.set_checksum(delta.apply(ip.checksum()));
+    Ok(())
+}
+
 /// The TTL an IPv4 packet is forwarded with, and the change of the header checksum for it.
 ///
 /// # Errors
@@ -181,6 +213,17 @@ fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta
 /// view of the IPv4 packet of `frame`. The view's buffer runs to the end of the frame, padding
 /// included; its payload ends at the total length.
 pub(crate) fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let ip = ipv4_packet_or_fragment(frame)?;
+    if ip.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    Ok(ip)
+}
+
+/// [`ipv4_packet`] without its last check: the packet may be a fragment. For the rewrites
+/// that read nothing past the IPv4 header (TUN's encapsulation) and for those that check
+/// themselves which fragment they rewrite (FULLNAT's, of a first fragment).
+pub(crate) fn ipv4_packet_or_fragment(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
     let eth = ether::Packet::new_checked(frame)?;
     match eth.ethertype() {
         EtherType::Ipv4 => {}
@@ -196,9 +239,6 @@ pub(crate) fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReaso
         return Err(DropReason::BadIpv4Header);
     }
     ip.check_len()?;
-    if ip.is_fragment() {
-        return Err(DropReason::Fragment);
-    }
     Ok(ip)
 }
 
