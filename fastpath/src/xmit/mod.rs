@@ -25,7 +25,9 @@
 //!   on: the Ethernet header and EtherType IPv4 ([`DropReason::Truncated`],
 //!   [`DropReason::VlanTagged`], [`DropReason::UnsupportedEthertype`]); IPv4 version, IHL and
 //!   total length within the frame ([`DropReason::Truncated`], [`DropReason::BadIpv4Header`]);
-//!   not a fragment ([`DropReason::Fragment`]: ports are only in the first one); for NAT, the
+//!   not a fragment ([`DropReason::Fragment`]: ports are only in the first one; TUN carries
+//!   any fragment, FULLNAT rewrites a first one, [`readdress_fragment`] is for the later
+//!   ones, see `pipeline::fragment`); for NAT, the
 //!   TCP or UDP header within the IPv4 payload ([`DropReason::BadL4Header`]). The IPv4 header
 //!   checksum is *not* verified: the caller passed every received packet through
 //!   [`ipv4::Packet::validate`](crate::wire::ipv4::Packet::validate) before looking up its
@@ -97,8 +99,9 @@ pub struct Link {
 
 /// Where the headers of a received TCP or UDP packet are in its frame, as the pipeline found
 /// them when it validated it: an Ethernet II header with EtherType IPv4, an IPv4 header that
-/// passed [`ipv4::Packet::validate`] (so not a fragment), then the TCP or UDP header, which
-/// passed its `check_len`. The `_at` rewrites ([`nat::dnat_at`], [`nat::snat_at`]) take it
+/// passed [`ipv4::Packet::validate`] (so not a fragment, or else the first fragment of a
+/// datagram, holding the whole TCP or UDP header: `pipeline::fragment`), then the TCP or UDP
+/// header, which passed its `check_len` (for a first fragment: is all there). The `_at` rewrites ([`nat::dnat_at`], [`nat::snat_at`]) take it
 /// instead of checking the frame again: the frame must not have changed since. (A `Headers` that does not match its frame cannot make them panic, since
 /// every access goes through the [`wire`](crate::wire) views; it can only write wrong bytes.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

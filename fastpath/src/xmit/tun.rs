@@ -17,7 +17,9 @@
 //!   (IP-in-IP); header checksum; source = the balancer's address on the egress link (Linux
 //!   binds the route to the source it selects towards the real server); destination = the
 //!   real server;
-//! - the inner IPv4 packet, byte for byte as received, up to its total length.
+//! - the inner IPv4 packet, byte for byte as received, up to its total length; a fragment is
+//!   carried like any packet (each fragment of a datagram of a TUN connection is tunnelled on
+//!   its own: `pipeline::fragment`).
 //!
 //! Ethernet padding after the inner packet is dropped: the frame ends at the outer packet's
 //! end (see [`xmit`](super)).
