@@ -9,8 +9,19 @@
 #   bench/run.sh --only throughput --reps 5
 #   bench/run.sh --help
 # Needs the packages of scripts/setup.sh (dpdk for dpdk-testpmd, valgrind); installs nothing.
+#
+# `bench/run.sh control [ARGS]` runs control_bench instead: live changes per second through the
+# control socket at 10 and at 10,000 services and their ratio (`bench/run.sh control --help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = control ]; then
+  shift
+  cargo build --release -p dataplane --bin rvsd -p bench --bin control_bench
+  target_dir=$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+  exec "$target_dir/release/control_bench" "$@"
+fi
 
 for tool in dpdk-testpmd valgrind callgrind_annotate stdbuf; do
   if ! command -v "$tool" >/dev/null 2>&1; then

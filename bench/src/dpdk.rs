@@ -423,6 +423,49 @@ impl Rvsd {
     }
 }
 
+/// An rvsd started with [`Rvsd::serve`]: forwarding until [`Serving::stop`], killed if dropped
+/// before.
+pub struct Serving {
+    process: Option<Watched>,
+    /// Its control socket.
+    pub socket: PathBuf,
+    stats: PathBuf,
+}
+
+impl Rvsd {
+    /// Starts rvsd with `config` and returns once its worker polls (the control socket is
+    /// open before that).
+    pub fn serve(&self, config: &str) -> Result<Serving, String> {
+        let (cmd, stats) = self.command(config, &[], None)?;
+        let mut process = Watched::spawn(cmd)?;
+        process.wait_for(RVSD_STARTED)?;
+        Ok(Serving {
+            process: Some(process),
+            socket: self.dir.join(format!("{}.sock", self.name)),
+            stats,
+        })
+    }
+}
+
+impl Serving {
+    /// SIGTERM, then the final stats.
+    pub fn stop(mut self) -> Result<Stats, String> {
+        let process = self.process.take().ok_or("rvsd already stopped")?;
+        process.signal("TERM")?;
+        process.finish(true)?;
+        Stats::read(&self.stats)
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(mut p) = self.process.take() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+}
+
 /// What rvsd's `--stats-json` says.
 #[derive(Debug, Clone)]
 pub struct Stats {

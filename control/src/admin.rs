@@ -137,9 +137,11 @@ pub fn run(program: &str, args: &[String], names: &Names, io: &mut Streams) -> i
             }
         }
         Command::Drops { format } => match s.ask(&Request::GetWorkers, LIST_FAILED) {
-            Ok(Response::Workers { workers, twins }) => {
-                Ok(listing::workers(&workers, &twins, &format))
-            }
+            Ok(Response::Workers {
+                workers,
+                twins,
+                owned,
+            }) => Ok(listing::workers(&workers, &twins, &owned, &format)),
             Ok(_) => Err(unexpected(LIST_FAILED)),
             Err(f) => Err(f),
         },

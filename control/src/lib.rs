@@ -18,4 +18,5 @@ pub mod estimator;
 pub mod listing;
 pub mod model;
 pub mod names;
+mod ordered;
 pub mod server;

@@ -13,8 +13,8 @@ use std::fmt::Write;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use conf::proto::{
-    ConnEntry, DestEntry, DropCount, Info, LaddrList, ServiceEntry, TimeoutValues, TwinStats,
-    WorkerStats,
+    ConnEntry, DestEntry, DropCount, Info, LaddrList, OwnedAddr, ServiceEntry, TimeoutValues,
+    TwinStats, WorkerStats,
 };
 use conf::{Mode, Proto};
 
@@ -385,7 +385,12 @@ pub fn laddrs(lists: &[LaddrList]) -> String {
 /// reason with a column per worker and the total; with kernel twins, the same tables for
 /// the frames punted to the kernel and those dropped on the way, and a line per twin.
 /// Numbers as `--stats` prints them.
-pub fn workers(workers: &[WorkerStats], twins: &[TwinStats], format: &Format) -> String {
+pub fn workers(
+    workers: &[WorkerStats],
+    twins: &[TwinStats],
+    owned: &[OwnedAddr],
+    format: &Format,
+) -> String {
     let num = |n| largenum(n, format.exact);
     let mut out = format!(
         "{:<8} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
@@ -435,6 +440,12 @@ pub fn workers(workers: &[WorkerStats], twins: &[TwinStats], format: &Format) ->
                 out.push_str(&num(n));
             }
             out.push('\n');
+        }
+    }
+    if !owned.is_empty() {
+        let _ = write!(out, "\n{:<8} {:<18} Origin\n", "Port", "Owned address");
+        for o in owned {
+            let _ = writeln!(out, "{:<8} {:<18} {}", o.port, o.addr, o.origin);
         }
     }
     out
@@ -567,7 +578,7 @@ mod test {
             }],
         };
         assert_eq!(
-            workers(&[w(1, 10), w(2, 2_000_000)], &[], &Format::default()),
+            workers(&[w(1, 10), w(2, 2_000_000)], &[], &[], &Format::default()),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              1              10     1000       10     1000       11\n\
              2         2000000  200000K  2000000  200000K  2000001\n\
@@ -578,7 +589,7 @@ mod test {
              no_dest                        10  2000000  2000010\n"
         );
         assert_eq!(
-            workers(&[], &[], &Format::default()),
+            workers(&[], &[], &[], &Format::default()),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              total           0        0        0        0        0\n\
              \n\
@@ -593,7 +604,23 @@ mod test {
             kernel_tx_dropped: 1,
         };
         assert_eq!(
-            workers(&[w(1, 10), w(2, 2)], &[twin], &Format::default()),
+            workers(
+                &[w(1, 10), w(2, 2)],
+                &[twin],
+                &[
+                    OwnedAddr {
+                        port: "dpdk0".into(),
+                        addr: "10.0.0.1/24".into(),
+                        origin: "static".into(),
+                    },
+                    OwnedAddr {
+                        port: "dpdk0".into(),
+                        addr: "10.0.0.101/32".into(),
+                        origin: "kernel".into(),
+                    },
+                ],
+                &Format::default()
+            ),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              1              10     1000       10     1000       11\n\
              2               2      200        2      200        3\n\
@@ -610,7 +637,11 @@ mod test {
              arp                             3        3        6\n\
              \n\
              Port     Twin             ToKernel  Refused KernelTx  Refused\n\
-             dpdk0    rvs0                   12        0        7        1\n"
+             dpdk0    rvs0                   12        0        7        1\n\
+             \n\
+             Port     Owned address      Origin\n\
+             dpdk0    10.0.0.1/24        static\n\
+             dpdk0    10.0.0.101/32      kernel\n"
         );
     }
 

@@ -31,6 +31,8 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use crate::ordered::Ordered;
+
 use conf::proto::{
     Counters, DestEntry, DestSpec, LaddrEntry, LaddrList, Rates, Request, Response, ServiceEntry,
     ServiceKey, ServiceSpec, TimeoutValues,
@@ -258,6 +260,29 @@ pub enum Change {
     Zero(Option<ServiceKey>),
 }
 
+impl Change {
+    /// The service the change is about (`None` for timeouts and for zeroing everything).
+    pub fn service(&self) -> Option<ServiceKey> {
+        match *self {
+            Change::AddService(k)
+            | Change::EditService(k)
+            | Change::DelService(k)
+            | Change::AddDest(k, _)
+            | Change::EditDest(k, _)
+            | Change::DelDest(k, _)
+            | Change::AddLaddr(k, _)
+            | Change::DelLaddr(k, _) => Some(k),
+            Change::Zero(k) => k,
+            Change::Timeouts => None,
+        }
+    }
+
+    /// Whether the data plane's view changes: everything but zeroing counters.
+    pub fn is_published(&self) -> bool {
+        !matches!(self, Change::Zero(_))
+    }
+}
+
 /// A rejected change: nothing was modified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApplyError {
@@ -276,12 +301,14 @@ impl From<ApplyError> for Response {
     }
 }
 
-/// The whole control-plane configuration.
+/// The whole control-plane configuration. Copying it costs O(1) and a change O(log n) in
+/// the number of services (see [`crate::ordered`]), so rvsd copies it before every change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
     network: Network,
     timeouts: Timeouts,
-    services: Vec<Service>,
+    /// In the order they were added.
+    services: Ordered<ServiceKey, Service>,
 }
 
 impl Model {
@@ -290,7 +317,7 @@ impl Model {
         Model {
             network,
             timeouts: Timeouts::default(),
-            services: Vec::new(),
+            services: Ordered::default(),
         }
     }
 
@@ -303,13 +330,13 @@ impl Model {
     }
 
     /// Services in the order they were added.
-    pub fn services(&self) -> &[Service] {
-        &self.services
+    pub fn services(&self) -> impl ExactSizeIterator<Item = &Service> + '_ {
+        self.services.iter()
     }
 
     /// One service.
     pub fn service(&self, key: &ServiceKey) -> Option<&Service> {
-        self.services.iter().find(|s| s.key == *key)
+        self.services.get(key)
     }
 
     /// Current timeouts.
@@ -397,20 +424,19 @@ impl Model {
             Request::AddService { service } => self.add_service(service),
             Request::EditService { service } => self.edit_service(service),
             Request::DelService { service } => {
-                let i = self.service_index(service, NO_SUCH_SERVICE)?;
-                self.services.remove(i);
+                self.services.remove(service).ok_or(NO_SUCH_SERVICE)?;
                 Ok(vec![Change::DelService(*service)])
             }
-            Request::Clear => Ok(self
-                .services
-                .drain(..)
-                .map(|s| Change::DelService(s.key))
-                .collect()),
+            Request::Clear => {
+                let changes = self.services.iter().map(|s| Change::DelService(s.key));
+                let changes = changes.collect();
+                self.services.clear();
+                Ok(changes)
+            }
             Request::AddDest { service, dest } => self.add_dest(service, dest),
             Request::EditDest { service, dest } => self.edit_dest(service, dest),
             Request::DelDest { service, addr } => {
-                let i = self.service_index(service, SERVICE_NOT_DEFINED)?;
-                let svc = &mut self.services[i];
+                let svc = self.service_mut(service, SERVICE_NOT_DEFINED)?;
                 let addr = dest_addr(svc.key.vip.port(), *addr, None);
                 let j = svc.dest_index(addr).ok_or(NO_SUCH_DEST)?;
                 svc.dests.remove(j);
@@ -418,14 +444,14 @@ impl Model {
             }
             Request::Zero { service } => {
                 if let Some(key) = service {
-                    self.service_index(key, NO_SUCH_SERVICE)?;
+                    self.service(key).ok_or(NO_SUCH_SERVICE)?;
                 }
                 Ok(vec![Change::Zero(*service)])
             }
             Request::SetTimeouts { timeouts } => self.set_timeouts(timeouts),
             Request::AddLaddr { service, addr } => {
-                let i = self.service_index(service, SERVICE_NOT_DEFINED)?;
-                if self.services[i].laddrs.contains(addr) {
+                let svc = self.service(service).ok_or(SERVICE_NOT_DEFINED)?;
+                if svc.laddrs.contains(addr) {
                     return Err(LADDR_EXISTS.to_string());
                 }
                 if !self.network.owns(*addr) {
@@ -433,12 +459,13 @@ impl Model {
                         "{addr} is not an address of any [[port]]; the balancer must own its local addresses"
                     ));
                 }
-                self.services[i].laddrs.push(*addr);
+                self.service_mut(service, SERVICE_NOT_DEFINED)?
+                    .laddrs
+                    .push(*addr);
                 Ok(vec![Change::AddLaddr(*service, *addr)])
             }
             Request::DelLaddr { service, addr } => {
-                let i = self.service_index(service, SERVICE_NOT_DEFINED)?;
-                let laddrs = &mut self.services[i].laddrs;
+                let laddrs = &mut self.service_mut(service, SERVICE_NOT_DEFINED)?.laddrs;
                 let j = laddrs.iter().position(|a| a == addr).ok_or(NO_SUCH_LADDR)?;
                 laddrs.remove(j);
                 Ok(vec![Change::DelLaddr(*service, *addr)])
@@ -447,10 +474,10 @@ impl Model {
         }
     }
 
-    fn service_index(&self, key: &ServiceKey, missing: &str) -> Result<usize, String> {
+    /// The service of `key` to change, or the error `missing`.
+    fn service_mut(&mut self, key: &ServiceKey, missing: &str) -> Result<&mut Service, String> {
         self.services
-            .iter()
-            .position(|s| s.key == *key)
+            .get_mut(key)
             .ok_or_else(|| missing.to_string())
     }
 
@@ -503,28 +530,30 @@ impl Model {
         }
         let sched = Model::sched(&spec.sched)?;
         let vip_mode = self.vip_mode(spec.key.vip)?;
-        self.services.push(Service {
-            key: spec.key,
-            sched,
-            sched_flags: SchedFlags::default(),
-            persistence: spec.persistence,
-            netmask: spec.netmask,
-            ch_table_size: DEFAULT_CH_TABLE_SIZE,
-            laddrs: Vec::new(),
-            proxy_protocol: None,
-            // The config file's default: TOA for TCP; it only ever touches fullnat connections.
-            toa: (spec.key.proto == Proto::Tcp).then_some(ToaPlacement::Ack),
-            vip_mode,
-            dests: Vec::new(),
-        });
+        self.services.insert(
+            spec.key,
+            Service {
+                key: spec.key,
+                sched,
+                sched_flags: SchedFlags::default(),
+                persistence: spec.persistence,
+                netmask: spec.netmask,
+                ch_table_size: DEFAULT_CH_TABLE_SIZE,
+                laddrs: Vec::new(),
+                proxy_protocol: None,
+                // The config file's default: TOA for TCP; it only ever touches fullnat connections.
+                toa: (spec.key.proto == Proto::Tcp).then_some(ToaPlacement::Ack),
+                vip_mode,
+                dests: Vec::new(),
+            },
+        );
         Ok(vec![Change::AddService(spec.key)])
     }
 
     fn edit_service(&mut self, spec: &ServiceSpec) -> Result<Vec<Change>, String> {
         self.check_service_spec(spec)?;
-        let i = self.service_index(&spec.key, NO_SUCH_SERVICE)?;
+        let old = self.service(&spec.key).ok_or(NO_SUCH_SERVICE)?;
         let sched = Model::sched(&spec.sched)?;
-        let old = &self.services[i];
         let mut svc = old.clone();
         svc.sched = sched;
         svc.persistence = spec.persistence;
@@ -537,7 +566,7 @@ impl Model {
             }
         }
         check_ch_size(&svc, svc.dests.len())?;
-        self.services[i] = svc;
+        self.services.insert(spec.key, svc);
         Ok(vec![Change::EditService(spec.key)])
     }
 
@@ -586,8 +615,7 @@ impl Model {
     }
 
     fn add_dest(&mut self, key: &ServiceKey, spec: &DestSpec) -> Result<Vec<Change>, String> {
-        let i = self.service_index(key, SERVICE_NOT_DEFINED)?;
-        let svc = &self.services[i];
+        let svc = self.service(key).ok_or(SERVICE_NOT_DEFINED)?;
         let real = real_of(svc, spec)?;
         if svc.dest(real.addr).is_some() {
             return Err(DEST_EXISTS.to_string());
@@ -595,7 +623,7 @@ impl Model {
         self.check_real(svc, &real)?;
         check_ch_size(svc, svc.dests.len() + 1)?;
         let addr = real.addr;
-        self.services[i].dests.insert(
+        self.service_mut(key, SERVICE_NOT_DEFINED)?.dests.insert(
             0,
             Dest {
                 last_weight: real.weight,
@@ -606,13 +634,13 @@ impl Model {
     }
 
     fn edit_dest(&mut self, key: &ServiceKey, spec: &DestSpec) -> Result<Vec<Change>, String> {
-        let i = self.service_index(key, SERVICE_NOT_DEFINED)?;
-        let svc = &self.services[i];
+        let svc = self.service(key).ok_or(SERVICE_NOT_DEFINED)?;
         let real = real_of(svc, spec)?;
         let j = svc.dest_index(real.addr).ok_or(NO_SUCH_DEST)?;
         self.check_real(svc, &real)?;
         let addr = real.addr;
-        let dest = &mut self.services[i].dests[j];
+        let svc = self.service_mut(key, SERVICE_NOT_DEFINED)?;
+        let dest = svc.dests.get_mut(j).ok_or(NO_SUCH_DEST)?;
         if real.weight != 0 {
             dest.last_weight = real.weight;
         }
@@ -646,27 +674,34 @@ impl Model {
             self.timeouts = config.timeouts;
             changes.push(Change::Timeouts);
         }
-        let wanted = |key: &ServiceKey| {
-            config
-                .services
-                .iter()
-                .any(|s| s.proto == key.proto && s.vip == key.vip)
-        };
-        for s in self.services.iter().filter(|s| !wanted(&s.key)) {
-            changes.push(Change::DelService(s.key));
+        let wanted: std::collections::HashSet<ServiceKey> = config
+            .services
+            .iter()
+            .map(|s| ServiceKey {
+                proto: s.proto,
+                vip: s.vip,
+            })
+            .collect();
+        let gone: Vec<ServiceKey> = self
+            .services
+            .iter()
+            .map(|s| s.key)
+            .filter(|key| !wanted.contains(key))
+            .collect();
+        for key in gone {
+            self.services.remove(&key);
+            changes.push(Change::DelService(key));
         }
-        self.services.retain(|s| wanted(&s.key));
         for file in &config.services {
             let target = Service::from_conf(file);
             let key = target.key;
-            let Some(i) = self.services.iter().position(|s| s.key == key) else {
+            let Some(old) = self.services.get(&key) else {
                 changes.push(Change::AddService(key));
                 changes.extend(file.reals.iter().map(|r| Change::AddDest(key, r.addr)));
                 changes.extend(file.laddrs.iter().map(|&a| Change::AddLaddr(key, a)));
-                self.services.push(target);
+                self.services.insert(key, target);
                 continue;
             };
-            let old = &self.services[i];
             if !old.same_attributes(&target) {
                 changes.push(Change::EditService(key));
             }
@@ -707,7 +742,7 @@ impl Model {
                     );
                 }
             }
-            self.services[i] = Service { dests, ..target };
+            self.services.insert(key, Service { dests, ..target });
         }
         changes
     }
@@ -1131,9 +1166,9 @@ mod test {
         let mut m = Model::new(net());
         let vip = "10.0.0.100:80";
         add_svc(&mut m, vip);
-        let i = m.service_index(&key(vip), "").unwrap();
-        m.services[i].sched = "sh";
-        m.services[i].sched_flags.port = true;
+        let k = key(vip);
+        m.service_mut(&k, "").unwrap().sched = "sh";
+        m.service_mut(&k, "").unwrap().sched_flags.port = true;
         m.apply(&Request::EditService {
             service: spec(vip, "sh", 600),
         })
@@ -1156,19 +1191,19 @@ mod test {
         let mut m = Model::new(net());
         let vip = "10.0.0.100:80";
         add_svc(&mut m, vip);
-        let i = m.service_index(&key(vip), "").unwrap();
-        m.services[i].sched = "ch";
-        m.services[i].ch_table_size = 2;
+        let k = key(vip);
+        m.service_mut(&k, "").unwrap().sched = "ch";
+        m.service_mut(&k, "").unwrap().ch_table_size = 2;
         add(&mut m, vip, dest("192.168.1.1", Mode::Dr, 1)).unwrap();
         add(&mut m, vip, dest("192.168.1.2", Mode::Dr, 1)).unwrap();
         assert_eq!(
             add(&mut m, vip, dest("192.168.1.3", Mode::Dr, 1)),
             Err("2 slots cannot hold the 3 reals of the service".into())
         );
-        m.services[i].sched = "rr";
-        m.services[i].ch_table_size = DEFAULT_CH_TABLE_SIZE;
-        m.services[i].dests.clear();
-        m.services[i].proxy_protocol = Some(ProxyProtocol::V2);
+        m.service_mut(&k, "").unwrap().sched = "rr";
+        m.service_mut(&k, "").unwrap().ch_table_size = DEFAULT_CH_TABLE_SIZE;
+        m.service_mut(&k, "").unwrap().dests.clear();
+        m.service_mut(&k, "").unwrap().proxy_protocol = Some(ProxyProtocol::V2);
         assert_eq!(
             add(&mut m, vip, dest("192.168.1.1", Mode::Nat, 1)),
             Err("proxy_protocol v2 needs fullnat reals, but 192.168.1.1:80 is nat".into())

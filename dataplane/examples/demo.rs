@@ -1,5 +1,7 @@
 //! The rvs demo: a client and three real servers in network namespaces, balanced by rvsd in
-//! LVS-NAT mode with two workers on DPDK `net_af_packet` ports, driven with rvsadm.
+//! LVS-NAT mode with two workers on DPDK `net_af_packet` ports, driven with rvsadm; each port
+//! has a kernel twin, so the host is reachable over the data ports and a VIP added to the
+//! twin at run time (as keepalived would) is served without a restart.
 //!
 //! Run it with `scripts/demo.sh` (as root), which installs what it needs first.
 
@@ -8,7 +10,11 @@ mod common;
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
-use common::lvs::{self, Mode};
+use common::lvs::{self, Mode, Options};
+use std::collections::BTreeMap;
+
+/// A second VIP, `vip_mode = "kernel"`: served once the twin holds it.
+const SECOND_VIP: &str = "10.0.0.101";
 
 fn show(title: &str, text: &str) {
     println!("\n=== {title}\n{}", text.trim_end());
@@ -34,7 +40,12 @@ fn main() {
         "building namespaces cli (client {}), lb (rvsd), rs0..rs2 (python http.server) ...",
         lvs::CIP
     );
-    let mut lvs = lvs::start(Mode::Nat, &[3, 2, 1], "wrr", 2);
+    let mut options = Options::new(Mode::Nat, &[3, 2, 1], "wrr", 2);
+    options.twin_pps = Some(20_000);
+    options.extra = format!(
+        "[[service]]\nvip = \"{SECOND_VIP}:80\"\nproto = \"tcp\"\nvip_mode = \"kernel\"\nsched = \"rr\"\n  [[service.real]]\n  addr = \"192.168.10.12:8080\"\n  mode = \"nat\"\n  [[service.real]]\n  addr = \"192.168.10.13:8080\"\n  mode = \"nat\"\n"
+    );
+    let mut lvs = lvs::start_opts(&options);
 
     show("rvsadm -L -n", &lvs.rvsadm(&["-L", "-n"]));
     show(
@@ -71,8 +82,69 @@ fn main() {
         ),
         &head.join("\n"),
     );
+
+    // The host over the data ports: a kernel socket in rvsd's namespace, reached through
+    // DPDK port 0 and its twin.
+    let (lb, twin) = (lvs.lb.clone(), lvs.twins[0].clone());
+    lvs.topo.http_server(
+        &lb,
+        std::net::Ipv4Addr::UNSPECIFIED,
+        2222,
+        "the balancer's own host\n",
+    );
+    let host = common::netns::run(&[
+        "ip",
+        "netns",
+        "exec",
+        &lvs.client,
+        "curl",
+        "-s",
+        "--max-time",
+        "5",
+        "http://10.0.0.1:2222/",
+    ]);
     show(
-        "rvsadm --drops  (per-worker packet counters)",
+        &format!("client -> 10.0.0.1:2222, a kernel socket in rvsd's namespace (through {twin})"),
+        &host,
+    );
+    show(
+        &format!("ip -4 addr show dev {twin}  (the port's kernel twin)"),
+        &lvs.topo
+            .exec(&lb, &["ip", "-4", "-br", "addr", "show", "dev", &twin]),
+    );
+
+    // A VIP added at run time, as keepalived does when it becomes MASTER.
+    lvs.topo.exec(
+        &lb,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{SECOND_VIP}/32"),
+            "dev",
+            &twin,
+        ],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let url = format!("http://{SECOND_VIP}/");
+    let mut answers: BTreeMap<String, usize> = BTreeMap::new();
+    for body in common::netns::fetch_many(&lvs.client, &url, 100) {
+        let name = if body.is_empty() {
+            "failed".to_owned()
+        } else {
+            body
+        };
+        *answers.entry(name).or_default() += 1;
+    }
+    let answers: Vec<String> = answers.iter().map(|(n, c)| format!("  {n}: {c}")).collect();
+    show(
+        &format!(
+            "ip addr add {SECOND_VIP}/32 dev {twin}  (vip_mode kernel: served at once), then 100 requests to it"
+        ),
+        &answers.join("\n"),
+    );
+    show(
+        "rvsadm --drops  (per-worker packet counters, what went to the kernel, owned addresses)",
         &lvs.rvsadm(&["--drops"]),
     );
 

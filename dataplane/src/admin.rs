@@ -6,6 +6,11 @@
 //! pick up the new snapshot between bursts. A change is applied whole or not at all: the
 //! model rejects invalid requests, and if the snapshot cannot be built the model is restored.
 //!
+//! The cost of one request does not depend on the number of services: the model is copied in
+//! O(1) before the change, the next snapshot is made from the published one rebuilding only
+//! the services the request changed ([`Snapshot::update`]), and the workers adopt only those.
+//! A reload rebuilds from the whole configuration, sharing the services that did not change.
+//!
 //! Counters are never written from here (workers own them). `-Z` records a baseline that
 //! later listings subtract, as IPVS keeps `kstats0`; rates come from one estimator per
 //! service and real server, sampled every 2 s by [`Admin::tick`].
@@ -16,15 +21,16 @@ use crate::host::punt::ReasonCounts;
 use crate::stats::SharedCounters;
 use crate::worker::Fabric;
 use conf::proto::{
-    ConnEntry, Counters, DestEntry, DropCount, Info, Request, Response, ServiceEntry, ServiceKey,
-    TimeoutValues, TwinStats, WorkerStats,
+    ConnEntry, Counters, DestEntry, DropCount, Info, OwnedAddr, Request, Response, ServiceEntry,
+    ServiceKey, TimeoutValues, TwinStats, WorkerStats,
 };
 use control::estimator::Estimator;
 use control::model::{Change, Model};
 use fastpath::service::{Real, Service, TrafficTotals};
-use fastpath::snapshot::Snapshot;
+use fastpath::snapshot::{self, Snapshot};
 use fastpath::verdict::{DropReason, PuntReason};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::net::SocketAddrV4;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -49,6 +55,9 @@ struct Inner {
     zeroed: HashMap<StatKey, Counters>,
     /// The connection listing being paged through.
     conns: Vec<ConnEntry>,
+    /// Per port (config order), the addresses its kernel twin holds that `[[port]] addrs`
+    /// does not list: owned by the fast path while the twin holds them.
+    kernel: Vec<Vec<conf::Ipv4Net>>,
     now: Duration,
 }
 
@@ -91,16 +100,22 @@ fn key_of(s: &Service) -> ServiceKey {
     }
 }
 
+/// A service and each of its real servers with their raw counters.
+fn service_counters(s: &Service) -> impl Iterator<Item = (StatKey, Counters)> + '_ {
+    let service = ((key_of(s), None), counters(s.traffic.totals()));
+    let reals = s
+        .reals
+        .iter()
+        .map(move |r| ((key_of(s), Some(r.addr)), counters(r.traffic.totals())));
+    std::iter::once(service).chain(reals)
+}
+
 /// Every service and real server of `snapshot` with its raw counters.
 fn raw_counters(snapshot: &Snapshot) -> Vec<(StatKey, Counters)> {
-    let mut all = Vec::new();
-    for s in &snapshot.services {
-        all.push(((key_of(s), None), counters(s.traffic.totals())));
-        for r in &s.reals {
-            all.push(((key_of(s), Some(r.addr)), counters(r.traffic.totals())));
-        }
-    }
-    all
+    snapshot
+        .services()
+        .flat_map(|s| service_counters(s))
+        .collect()
 }
 
 impl Admin {
@@ -120,6 +135,7 @@ impl Admin {
                 estimators: HashMap::new(),
                 zeroed: HashMap::new(),
                 conns: Vec::new(),
+                kernel: vec![Vec::new(); config.ports.len()],
                 now: Duration::ZERO,
             }),
             fabric,
@@ -141,24 +157,26 @@ impl Admin {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Samples every rate estimator; call every [`control::estimator::INTERVAL`].
+    /// Samples every rate estimator; call every [`control::estimator::INTERVAL`]. The
+    /// estimators of services and real servers no longer there go.
     pub fn tick(&self, now: Duration) {
         let snapshot = self.fabric.snapshot();
         let mut inner = self.lock();
         inner.now = now;
-        let raw = raw_counters(&snapshot);
-        inner
-            .estimators
-            .retain(|k, _| raw.iter().any(|(key, _)| key == k));
-        for (key, c) in raw {
-            inner
-                .estimators
-                .entry(key)
-                .and_modify(|e| {
-                    e.update(now, c);
-                })
-                .or_insert_with(|| Estimator::new(now, c));
-        }
+        let mut old = std::mem::take(&mut inner.estimators);
+        inner.estimators = raw_counters(&snapshot)
+            .into_iter()
+            .map(|(key, c)| {
+                let estimator = match old.remove(&key) {
+                    Some(mut e) => {
+                        e.update(now, c);
+                        e
+                    }
+                    None => Estimator::new(now, c),
+                };
+                (key, estimator)
+            })
+            .collect();
     }
 
     /// Re-reads the configuration file (SIGHUP). Services, real servers, timeouts, routes and
@@ -179,7 +197,7 @@ impl Admin {
         let saved = (inner.model.clone(), inner.base.clone());
         let changes = inner.model.reload(config);
         inner.base = config.clone();
-        if let Err(e) = self.publish(&mut inner, &changes) {
+        if let Err(e) = self.rebuild(&mut inner, &changes) {
             (inner.model, inner.base) = saved;
             return Err(e);
         }
@@ -187,17 +205,60 @@ impl Admin {
         Ok(())
     }
 
-    /// Builds and publishes the snapshot of the model, forgetting counters of what was
-    /// added anew (a re-added real server starts from zero, as in IPVS).
-    fn publish(&self, inner: &mut Inner, changes: &[Change]) -> Result<(), String> {
+    /// Builds the snapshot of the whole configuration (the model's services, the ports with
+    /// the addresses the kernel twins hold) sharing what did not change with the published
+    /// one, and publishes it for `changes`.
+    fn rebuild(&self, inner: &mut Inner, changes: &[Change]) -> Result<(), String> {
+        let mut ports = inner.base.ports.clone();
+        for (port, held) in ports.iter_mut().zip(&inner.kernel) {
+            port.addrs.extend(held.iter().copied());
+        }
         let config = conf::Config {
             services: inner.model.to_conf_services(),
             timeouts: inner.model.timeouts(),
+            ports,
             ..inner.base.clone()
         };
         let previous = self.fabric.snapshot();
         let snapshot = Snapshot::build(&config, &inner.macs, Some(&previous), self.counters.len())
             .map_err(|e| e.to_string())?;
+        self.publish(inner, changes, snapshot);
+        Ok(())
+    }
+
+    /// The snapshot that follows the published one after `changes`, which the model has
+    /// already taken: the services they name are rebuilt from the model, all others shared.
+    fn next_snapshot(&self, inner: &Inner, changes: &[Change]) -> Result<Snapshot, String> {
+        let mut seen = HashSet::new();
+        let keys: Vec<ServiceKey> = changes
+            .iter()
+            .filter(|c| c.is_published())
+            .filter_map(Change::service)
+            .filter(|key| seen.insert(*key))
+            .collect();
+        let services: Vec<(ServiceKey, Option<conf::Service>)> = keys
+            .iter()
+            .map(|key| (*key, inner.model.service(key).map(|s| s.to_conf())))
+            .collect();
+        let mut edits: Vec<snapshot::Change<'_>> = services
+            .iter()
+            .map(|(key, service)| match service {
+                Some(s) => snapshot::Change::PutService(s),
+                None => snapshot::Change::RemoveService(key.proto, key.vip),
+            })
+            .collect();
+        if changes.contains(&Change::Timeouts) {
+            edits.push(snapshot::Change::Timeouts(inner.model.timeouts()));
+        }
+        self.fabric
+            .snapshot()
+            .update(&edits)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Publishes `snapshot`, made for `changes`, forgetting the counters of what was added
+    /// anew (a re-added real server starts from zero, as in IPVS).
+    fn publish(&self, inner: &mut Inner, changes: &[Change], snapshot: Snapshot) {
         for change in changes {
             let key = match *change {
                 Change::AddService(k) => (k, None),
@@ -208,7 +269,55 @@ impl Admin {
             inner.estimators.remove(&key);
         }
         self.fabric.publish(Arc::new(snapshot));
-        Ok(())
+    }
+
+    /// Takes the IPv4 addresses each kernel twin holds now (by interface name, as the
+    /// rtnetlink follower reports them) and, if the fast path's share changed, publishes a
+    /// snapshot that owns them: ARP answered, their services served (`vip_mode = "kernel"`),
+    /// host traffic to them punted; one gratuitous ARP goes out for each one gained.
+    pub fn set_kernel_addrs(&self, held: &BTreeMap<String, BTreeSet<(Ipv4Addr, u8)>>) {
+        let mut inner = self.lock();
+        let kernel: Vec<Vec<conf::Ipv4Net>> = inner
+            .base
+            .ports
+            .iter()
+            .map(|port| {
+                let Some(twin) = &port.exception else {
+                    return Vec::new();
+                };
+                held.get(&twin.iface)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(addr, _)| !port.addrs.iter().any(|n| n.addr == *addr))
+                    .map(|&(addr, prefix_len)| conf::Ipv4Net { addr, prefix_len })
+                    .collect()
+            })
+            .collect();
+        if kernel == inner.kernel {
+            return;
+        }
+        let saved = std::mem::replace(&mut inner.kernel, kernel);
+        if let Err(e) = self.rebuild(&mut inner, &[]) {
+            log::error!("the kernel twins' addresses cannot be applied: {e}");
+            inner.kernel = saved;
+        }
+    }
+
+    /// Every address the fast path owns, per port, with its origin: `static` for
+    /// `[[port]] addrs`, `kernel` for those only a twin holds.
+    pub fn owned(&self) -> Vec<OwnedAddr> {
+        let inner = self.lock();
+        let mut all = Vec::new();
+        for (port, kernel) in inner.base.ports.iter().zip(&inner.kernel) {
+            let with = |net: &conf::Ipv4Net, origin: &str| OwnedAddr {
+                port: port.name.clone(),
+                addr: format!("{}/{}", net.addr, net.prefix_len),
+                origin: origin.to_owned(),
+            };
+            all.extend(port.addrs.iter().map(|n| with(n, "static")));
+            all.extend(kernel.iter().map(|n| with(n, "kernel")));
+        }
+        all
     }
 
     fn change(&self, request: &Request) -> Response {
@@ -218,9 +327,14 @@ impl Admin {
             Ok(changes) => changes,
             Err(e) => return e.into(),
         };
-        if let Err(e) = self.publish(&mut inner, &changes) {
-            inner.model = saved;
-            return Response::error(e);
+        if changes.iter().any(Change::is_published) {
+            match self.next_snapshot(&inner, &changes) {
+                Ok(snapshot) => self.publish(&mut inner, &changes, snapshot),
+                Err(e) => {
+                    inner.model = saved;
+                    return Response::error(e);
+                }
+            }
         }
         for change in &changes {
             if let Change::Zero(which) = change {
@@ -232,12 +346,18 @@ impl Admin {
 
     fn zero(&self, inner: &mut Inner, which: Option<ServiceKey>) {
         let now = inner.now;
-        for (key, c) in raw_counters(&self.fabric.snapshot()) {
-            if which.is_none_or(|k| k == key.0) {
-                inner.zeroed.insert(key, c);
-                if let Some(e) = inner.estimators.get_mut(&key) {
-                    e.zero(now, c);
-                }
+        let snapshot = self.fabric.snapshot();
+        let raw = match which {
+            None => raw_counters(&snapshot),
+            Some(k) => snapshot
+                .service(k.proto, k.vip)
+                .map(|s| service_counters(s).collect())
+                .unwrap_or_default(),
+        };
+        for (key, c) in raw {
+            inner.zeroed.insert(key, c);
+            if let Some(e) = inner.estimators.get_mut(&key) {
+                e.zero(now, c);
             }
         }
     }
@@ -341,7 +461,7 @@ impl Admin {
                 }
             })
             .collect();
-        let twins = self
+        let twins: Vec<TwinStats> = self
             .twins
             .iter()
             .map(|(index, port, iface)| {
@@ -356,7 +476,16 @@ impl Admin {
                 }
             })
             .collect();
-        Response::Workers { workers, twins }
+        let owned = if twins.is_empty() {
+            Vec::new()
+        } else {
+            self.owned()
+        };
+        Response::Workers {
+            workers,
+            twins,
+            owned,
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use dataplane::host::exception::{self, ExceptionPath};
 use dataplane::host::netlink::Follower;
 use dataplane::host::punt::Punter;
 use dataplane::metrics;
-use dataplane::report::Report;
+use dataplane::report::{HostPath, Report};
 use dataplane::stats::SharedCounters;
 use dataplane::steering::{self, Device, Ports, Steering};
 use dataplane::worker::{Fabric, Setup, Worker};
@@ -50,7 +50,9 @@ const IDLE_LOOPS_MIN: u64 = 8192;
 const CONTROL_TICK: Duration = Duration::from_millis(10);
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
     let args = Args::parse();
     if let Some(path) = &args.check_config {
         return match conf::Config::load(path) {
@@ -94,8 +96,17 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         .map_err(|e| format!("cannot install signal handler: {e}"))?;
     let eal = Eal::init(&config.eal.args).map_err(|e| e.to_string())?;
     log::info!("{} initialised", eal.version());
-    let pool =
-        Mempool::new(&eal, "rvs_mbufs", config.dataplane.mbufs, -1).map_err(|e| e.to_string())?;
+    // Buffers for the largest frame a port's MTU allows: a NIC then has no reason to chain
+    // them for a frame it accepts (chained frames are joined or dropped, `oversize_frame`).
+    let max_frame = config
+        .ports
+        .iter()
+        .map(|p| usize::from(p.mtu))
+        .max()
+        .unwrap_or(0)
+        + fastpath::wire::ether::HEADER_LEN;
+    let pool = Mempool::new(&eal, "rvs_mbufs", config.dataplane.mbufs, max_frame, -1)
+        .map_err(|e| e.to_string())?;
     let queues = u16::try_from(config.dataplane.workers.len()).map_err(|_| "too many workers")?;
     let ports = config
         .ports
@@ -258,8 +269,11 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         config,
         &ports,
         steering.status(),
-        &path,
-        &twins,
+        HostPath {
+            exception: &path,
+            twins: &twins,
+            owned: admin.owned(),
+        },
     );
     log::info!(
         "stopped: rx {} tx {} dropped {}",
@@ -384,7 +398,15 @@ impl<D: Device> Control<'_, D> {
         let started = Instant::now();
         let mut next_tick = Duration::ZERO;
         while !self.quit.load(Ordering::Relaxed) {
-            std::thread::sleep(CONTROL_TICK);
+            // An address change on a twin wakes the thread at once: a VIP keepalived adds is
+            // served (and announced) within milliseconds.
+            let woke = match self.follower {
+                Some(follower) => follower.events().recv_timeout(CONTROL_TICK).is_ok(),
+                None => {
+                    std::thread::sleep(CONTROL_TICK);
+                    false
+                }
+            };
             let now = started.elapsed();
             if now >= next_tick {
                 self.admin.tick(now);
@@ -394,9 +416,15 @@ impl<D: Device> Control<'_, D> {
                 self.reload_config();
             }
             if let Some(follower) = self.follower {
-                // Changes are logged by the follower; the owned-address set of the snapshot
-                // follows them here.
-                while follower.events().try_recv().is_ok() {}
+                // Changes are logged by the follower; the snapshot follows the twins' whole
+                // address sets (one rebuild for any number of events in a tick).
+                let mut changed = woke;
+                while follower.events().try_recv().is_ok() {
+                    changed = true;
+                }
+                if changed {
+                    self.admin.set_kernel_addrs(&follower.addrs());
+                }
             }
             let snapshot = self.fabric.snapshot();
             if snapshot.id() != self.seen {

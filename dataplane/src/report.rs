@@ -46,6 +46,9 @@ pub struct Report {
     /// Frames the kernel sent on the twins that left on the ports, and those refused.
     pub kernel_tx: u64,
     pub kernel_tx_dropped: u64,
+    /// The addresses the fast path owned at the end, per port, with their origin (`static`:
+    /// `[[port]] addrs`; `kernel`: held by the port's twin only).
+    pub owned: Vec<conf::proto::OwnedAddr>,
 }
 
 /// A port's kernel twin and what the exception path moved through it.
@@ -135,6 +138,14 @@ pub struct RealReport {
     pub outbytes: u64,
 }
 
+/// What a [`Report`] says of the host path: the exception path's counters, the twins, the
+/// addresses the fast path owns.
+pub struct HostPath<'a, 'pool> {
+    pub exception: &'a ExceptionPath,
+    pub twins: &'a [(usize, Twin<'pool>)],
+    pub owned: Vec<conf::proto::OwnedAddr>,
+}
+
 impl Report {
     /// Collects the published counters of every worker and port.
     pub fn new(
@@ -143,9 +154,13 @@ impl Report {
         config: &conf::Config,
         ports: &[Port<'_>],
         laddr_steering: steering::Status,
-        host: &ExceptionPath,
-        twins: &[(usize, Twin<'_>)],
+        host_path: HostPath<'_, '_>,
     ) -> Report {
+        let HostPath {
+            exception: host,
+            twins,
+            owned,
+        } = host_path;
         let per_worker: Vec<Counters> = workers.iter().map(SharedCounters::read).collect();
         let mut total = Counters::default();
         for c in &per_worker {
@@ -178,6 +193,7 @@ impl Report {
             (a + s.kernel_tx, b + s.kernel_tx_dropped)
         });
         Report {
+            owned,
             rx_packets: total.rx_packets,
             tx_packets: total.tx_packets,
             rx_bytes: total.rx_bytes,
@@ -220,11 +236,7 @@ impl Report {
                     }
                 })
                 .collect(),
-            services: snapshot
-                .services
-                .iter()
-                .map(|s| service_report(s))
-                .collect(),
+            services: snapshot.services().map(|s| service_report(s)).collect(),
             laddr_steering,
             punted: by_reason(&punted),
             punt_dropped: by_reason(&punt_dropped),

@@ -110,11 +110,10 @@ pub fn plan(queues: &[u16], targets: &[Target]) -> Result<Vec<Rule>, String> {
 /// those that are also the address of a virtual service (not steered: see the module
 /// documentation). A local address no port owns (which validation prevents) is left out.
 pub fn targets(snapshot: &Snapshot) -> (Vec<Target>, Vec<Ipv4Addr>) {
-    let vips: BTreeSet<Ipv4Addr> = snapshot.services.iter().map(|s| *s.vip.ip()).collect();
     let mut steer = Vec::new();
     let mut shared = Vec::new();
     for &lip in snapshot.laddrs() {
-        if vips.contains(&lip) {
+        if snapshot.is_vip(lip) {
             shared.push(lip);
             continue;
         }

@@ -17,9 +17,9 @@ use fastpath::frame::Frame;
 use fastpath::l2::neighbor::{Parked, Pending};
 use fastpath::pipeline::{Held, Parsed, Pipeline, Released};
 use fastpath::snapshot::Snapshot;
-use fastpath::verdict::{DropReason, Verdict};
+use fastpath::verdict::{DropReason, PuntReason, Verdict};
 use fastpath::wire::ether::EthernetAddress;
-use fastpath::xmit::{self, Link};
+use fastpath::xmit::{self, fragment, Link};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
@@ -124,7 +124,7 @@ pub struct Worker<'a> {
     pipeline: Pipeline,
     /// What `Pipeline::prefetch` found out about each packet of the burst being processed.
     parsed: [Parsed; BURST_MAX],
-    pending: Pending<Mbuf>,
+    pending: Pending<Waiting>,
     /// Fragments that came before their first fragment (`Verdict::Hold`), and a scratch list
     /// for those the pipeline releases (kept to reuse its allocation).
     held: Held<Mbuf>,
@@ -142,6 +142,13 @@ pub struct Worker<'a> {
     /// Worker 0 only: data-path frames the exception thread received on a port's exception
     /// queue (devices that deliver to every queue), processed as if received here.
     strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
+}
+
+/// A frame waiting for its next hop's MAC, and the MTU to fragment it for when it leaves
+/// (`Verdict::ResolveFragment`).
+struct Waiting {
+    m: Mbuf,
+    fragment_mtu: Option<u16>,
 }
 
 /// Milliseconds since the worker started, from the TSC.
@@ -252,7 +259,7 @@ impl<'a> Worker<'a> {
     /// Copies this worker's counters where the control thread reads them.
     fn publish(&mut self) {
         self.counters.events = self.pipeline.events();
-        self.pipeline.publish_laddr_usage(&self.snapshot);
+        self.pipeline.publish_laddr_usage();
         self.shared
             .publish(&self.counters, self.last_rx_tsc, self.empty_loops);
         self.punter.publish();
@@ -268,6 +275,14 @@ impl<'a> Worker<'a> {
         }
         self.last_rx_tsc = lcore::rdtsc();
         let mut rx = std::mem::take(&mut self.rx);
+        // The pipeline reads a frame as one contiguous buffer: chained mbufs are joined
+        // first, and those too long for one buffer dropped.
+        let counters = &mut self.counters;
+        rx.linearize(|len| {
+            counters.rx_packets += 1;
+            counters.rx_bytes += u64::from(len);
+            counters.drop(DropReason::OversizeFrame);
+        });
         // Every packet of the burst classified and its connection looked up first: the
         // cache misses of the lookups overlap.
         let (pipeline, snapshot) = (&self.pipeline, &self.snapshot);
@@ -280,13 +295,8 @@ impl<'a> Worker<'a> {
         for (i, mut m) in rx.drain().enumerate() {
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let verdict = match self.parsed.get(i) {
-                Some(parsed) => {
-                    self.pipeline
-                        .packet_parsed(&self.snapshot, port, &mut m, now, parsed)
-                }
-                None => self.pipeline.packet(&self.snapshot, port, &mut m, now),
-            };
+            let parsed = self.parsed.get(i).copied().unwrap_or_default();
+            let verdict = self.received(port, &mut m, &parsed, now);
             match verdict {
                 Verdict::Tx { port } => self.send(port, m),
                 verdict => self.act(verdict, port, m, now),
@@ -331,7 +341,8 @@ impl<'a> Worker<'a> {
             self.last_rx_tsc = lcore::rdtsc();
             self.counters.rx_packets += 1;
             self.counters.rx_bytes += m.data().len() as u64;
-            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+            let parsed = self.pipeline.prefetch(&self.snapshot, port, m.data());
+            let verdict = self.received(port, &mut m, &parsed, now);
             self.act(verdict, port, m, now);
             if self.pipeline.has_released() {
                 self.release_fragments(now);
@@ -358,18 +369,32 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// The pipeline's verdict for a frame received on `port` that [`Pipeline::prefetch`]
+    /// looked at (`parsed`). On a port with a kernel twin, the kernel also gets a copy of
+    /// every ARP frame (before rvs answers it in place), so that its neighbour table stays
+    /// right.
+    #[inline]
+    fn received(&mut self, port: usize, m: &mut Mbuf, parsed: &Parsed, now: u64) -> Verdict {
+        if parsed.is_arp() && self.punter.has_twin(port) {
+            self.punter
+                .punt_copy(port, PuntReason::Arp, m.data(), self.pool, now);
+        }
+        self.pipeline
+            .packet_parsed(&self.snapshot, port, m, now, parsed)
+    }
+
     fn act(&mut self, verdict: Verdict, in_port: usize, m: Mbuf, now: u64) {
         match verdict {
             Verdict::Punt(reason) => self.punter.punt(in_port, reason, m, now),
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
-            Verdict::Resolve { port, next_hop } => {
-                match self.pending.park(port, next_hop, m, now) {
-                    Parked::Request => self.ask(port, next_hop),
-                    Parked::Queued => {}
-                    Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
-                }
-            }
+            Verdict::Resolve { port, next_hop } => self.park(port, next_hop, m, None, now),
+            Verdict::Fragment { port, mtu } => self.fragment(port, &m, mtu),
+            Verdict::ResolveFragment {
+                port,
+                next_hop,
+                mtu,
+            } => self.park(port, next_hop, m, Some(mtu), now),
             Verdict::Hold(key) => {
                 if self.held.hold(key, in_port, m).is_err() {
                     self.counters.drop(DropReason::FragHoldFull);
@@ -390,14 +415,57 @@ impl<'a> Worker<'a> {
         }
     }
 
+    /// Queues `m` until the MAC of `next_hop` on `port` is known, asking for it with ARP.
+    fn park(
+        &mut self,
+        port: usize,
+        next_hop: Ipv4Addr,
+        m: Mbuf,
+        fragment_mtu: Option<u16>,
+        now: u64,
+    ) {
+        let waiting = Waiting { m, fragment_mtu };
+        match self.pending.park(port, next_hop, waiting, now) {
+            Parked::Request => self.ask(port, next_hop),
+            Parked::Queued => {}
+            Parked::Full(_) => self.counters.drop(DropReason::NoNeighbor),
+        }
+    }
+
+    /// Sends the frame `m` (complete for `port`) as fragments of at most `mtu` bytes of IPv4
+    /// (`xmit::fragment`), each copied into a new buffer; the caller frees `m`. A fragment
+    /// that gets no buffer ends the packet, counted as `no_mbuf` (the fragments already
+    /// queued still leave; the receiver discards an incomplete datagram).
+    fn fragment(&mut self, port: usize, m: &Mbuf, mtu: u16) {
+        let plan = match fragment::plan(m.data(), mtu) {
+            Ok(plan) => plan,
+            Err(reason) => return self.counters.drop(reason),
+        };
+        for k in 0..plan.count() {
+            // A buffer holds any fragment: the pool is sized for the largest port MTU.
+            let written = Mbuf::alloc(self.pool).and_then(|mut f| {
+                let len = plan.frame_len(k)?;
+                (f.append(len) && fragment::write(m.data(), &plan, k, f.data_mut()).is_ok())
+                    .then_some(f)
+            });
+            match written {
+                Some(f) => self.send(port, f),
+                None => return self.counters.drop(DropReason::NoMbuf),
+            }
+        }
+    }
+
     /// Configuration changes, neighbours, timers: the work done once per loop.
     fn between_bursts(&mut self, now: u64) {
         let generation = self.fabric.generation.load(Relaxed);
         if generation != self.generation {
             let next = self.fabric.snapshot();
             self.pipeline.adopt(Some(&self.snapshot), &next);
-            self.snapshot = next;
+            let previous = std::mem::replace(&mut self.snapshot, next);
             self.generation = generation;
+            if self.index == 0 {
+                self.announce_new(&previous);
+            }
         }
         self.absorb_peers_learned();
         self.absorb_learned();
@@ -461,15 +529,20 @@ impl<'a> Worker<'a> {
             return;
         };
         let mut ready = Vec::new();
-        self.pending.release(port, ip, |m| ready.push(m));
-        for mut m in ready {
+        self.pending.release(port, ip, |w| ready.push(w));
+        for Waiting {
+            mut m,
+            fragment_mtu,
+        } in ready
+        {
             let link = Link {
                 port_mac,
                 next_hop_mac: mac,
             };
-            match xmit::rewrite_ether(m.data_mut(), link) {
-                Ok(()) => self.send(port, m),
-                Err(reason) => self.counters.drop(reason),
+            match (xmit::rewrite_ether(m.data_mut(), link), fragment_mtu) {
+                (Ok(()), None) => self.send(port, m),
+                (Ok(()), Some(mtu)) => self.fragment(port, &m, mtu),
+                (Err(reason), _) => self.counters.drop(reason),
             }
         }
     }
@@ -543,10 +616,25 @@ impl<'a> Worker<'a> {
     fn announce(&mut self) {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
-            for &(ip, _) in &view.addrs {
+            for ip in snapshot.announced(port) {
                 self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
             }
         }
         self.flush();
+    }
+
+    /// Sends one gratuitous ARP for every address the current snapshot answers ARP for that
+    /// `previous` did not (an address the kernel twin gained: `ip addr add`, keepalived taking
+    /// over a VIP), so that neighbours and switches learn at once where it lives now.
+    fn announce_new(&mut self, previous: &Snapshot) {
+        let snapshot = Arc::clone(&self.snapshot);
+        for (port, view) in snapshot.ports.iter().enumerate() {
+            for ip in snapshot.announced(port) {
+                if !previous.owns_on(port, ip) {
+                    log::info!("announcing {ip} on port {port}");
+                    self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
+                }
+            }
+        }
     }
 }

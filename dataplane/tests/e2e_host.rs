@@ -90,7 +90,8 @@ fn twin_carries_the_port_and_the_kernel_speaks_through_it() {
 
     // (ii) The kernel's own frames leave on the wire: its ARP requests for the peer.
     let capture = topo.capture(&peer, &p0, &["arp"]);
-    // No reply reaches the kernel until the pipeline punts ARP, so the ping fails.
+    // (The peer's ARP replies reach the kernel as copies: whether the ping then succeeds does
+    // not matter here.)
     try_run(&[
         "ip", "netns", "exec", &lb, "timeout", "10", "ping", "-c2", "-W1", PEER,
     ]);
@@ -134,7 +135,7 @@ fn twin_carries_the_port_and_the_kernel_speaks_through_it() {
         .find(|l| l.starts_with("dpdk0 "))
         .unwrap_or_else(|| panic!("no twin line: {text}"));
     let fields: Vec<&str> = line.split_whitespace().collect();
-    assert_eq!(fields[..3], ["dpdk0", twin.as_str(), "0"], "{text}");
+    assert_eq!(fields[..2], ["dpdk0", twin.as_str()], "{text}");
     assert!(
         fields[4].parse::<u64>().unwrap() >= requests as u64,
         "{text}"

@@ -6,7 +6,7 @@ mod common;
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
-use fixtures::{expected_drops, l2, Expect};
+use fixtures::{expected_drops, l2};
 
 #[test]
 fn rvsd_answers_arp_and_icmp_on_net_pcap_and_counts_every_drop() {
@@ -15,10 +15,7 @@ fn rvsd_answers_arp_and_icmp_on_net_pcap_and_counts_every_drop() {
     let run = common::run_pcap(l2::CONFIG, &input);
 
     let mut expected = l2::announcements();
-    expected.extend(table.iter().filter_map(|f| match &f.expect {
-        Expect::Tx(bytes) => Some(bytes.clone()),
-        Expect::Drop(_) | Expect::Punt(_) => None,
-    }));
+    expected.extend(table.iter().flat_map(|f| f.expect.frames()));
     common::assert_frames_eq("rvsd output", &expected, &run.output);
 
     let drops: std::collections::BTreeMap<String, u64> = run.nonzero_drops().into_iter().collect();

@@ -58,10 +58,7 @@ fn rvsd_accounts_for_every_malformed_packet_on_net_pcap() {
     let run = common::run_pcap(&malformed::config(), &input);
     let announcements = topo::announcements();
     let mut expected = announcements.clone();
-    expected.extend(table.iter().filter_map(|f| match &f.expect {
-        Expect::Tx(bytes) => Some(bytes.clone()),
-        Expect::Drop(_) | Expect::Punt(_) => None,
-    }));
+    expected.extend(table.iter().flat_map(|f| f.expect.frames()));
     common::assert_frames_eq("rvsd output", &expected, &run.output);
     let drops: std::collections::BTreeMap<String, u64> = run.nonzero_drops().into_iter().collect();
     assert_eq!(

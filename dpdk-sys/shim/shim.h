@@ -1,5 +1,5 @@
 /* Headers rvs binds, and exported wrappers for DPDK's static inline hot path.
- * DPDK 22.11 defines rx/tx burst, mbuf alloc/free/prepend/adj, ring burst and the
+ * DPDK 22.11 defines rx/tx burst, mbuf alloc/free/prepend/adj/linearize, ring burst and the
  * lcore/errno TLS accessors as static inline functions or macros, which bindgen cannot
  * call; each shim_ function below is a one-line forwarder compiled at -O3. */
 #ifndef RVS_DPDK_SHIM_H
@@ -32,6 +32,7 @@ char *shim_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len);
 char *shim_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 char *shim_pktmbuf_adj(struct rte_mbuf *m, uint16_t len);
 int shim_pktmbuf_trim(struct rte_mbuf *m, uint16_t len);
+int shim_pktmbuf_linearize(struct rte_mbuf *m);
 uint16_t shim_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t shim_pktmbuf_tailroom(const struct rte_mbuf *m);
 uint16_t shim_mbuf_refcnt_read(const struct rte_mbuf *m);

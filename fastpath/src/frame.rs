@@ -6,6 +6,16 @@
 pub trait Frame {
     /// The frame bytes, from the Ethernet header on.
     fn data(&self) -> &[u8];
+    /// The frame's length: `data().len()`, which a buffer may know more cheaply.
+    #[inline]
+    fn len(&self) -> usize {
+        self.data().len()
+    }
+    /// Whether the frame is empty.
+    #[inline]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// The frame bytes, writable.
     fn data_mut(&mut self) -> &mut [u8];
     /// Replaces the whole frame with `bytes`; false (frame unchanged) if it does not fit.
@@ -65,6 +75,11 @@ impl Frame for VecFrame {
     #[inline]
     fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf[self.start..self.end]
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        self.end - self.start
     }
 
     fn set_data(&mut self, bytes: &[u8]) -> bool {

@@ -28,6 +28,7 @@ pub mod laddr;
 pub mod pipeline;
 mod prefetch;
 pub mod service;
+mod service_table;
 pub mod snapshot;
 pub mod verdict;
 pub mod wire;

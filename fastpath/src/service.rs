@@ -212,6 +212,9 @@ pub struct Service {
     pub toa: Option<conf::ToaPlacement>,
     /// FULLNAT TCP: PROXY protocol header at the start of the client's stream.
     pub proxy_protocol: Option<conf::ProxyProtocol>,
+    /// The configuration this service was built from: a snapshot keeps the service as it is
+    /// when the same configuration comes again.
+    pub config: conf::Service,
 }
 
 impl Service {
@@ -318,6 +321,7 @@ pub fn build(
         laddr_usage: Arc::new(LaddrUsage::new(&config.laddrs, workers)),
         toa: config.toa,
         proxy_protocol: config.proxy_protocol,
+        config: config.clone(),
     })
 }
 

@@ -1,11 +1,16 @@
 //! The immutable view of the configuration that workers read. The control thread builds a new
 //! one for every change and publishes it; workers pick it up between bursts and never see a
 //! half-applied change.
+//!
+//! A whole configuration is built with [`Snapshot::build`] (start, SIGHUP); one control
+//! request makes the next snapshot from the published one with [`Snapshot::update`], which
+//! rebuilds only the services the request changed and shares the others (see
+//! [`crate::service_table`]), so that its cost does not grow with the number of services.
 
 use crate::l2::route::{self, Hop};
 use crate::service::{self, Service};
+use crate::service_table::{self, ServiceTable};
 use crate::wire::ether::EthernetAddress;
-use hashbrown::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 
@@ -17,7 +22,8 @@ pub struct PortView {
     /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
     /// ICMP echo for them).
     pub addrs: Vec<(Ipv4Addr, u8)>,
-    /// The link MTU (IP packet size) used for tunnel encapsulation.
+    /// The link's IP MTU: the largest IPv4 packet rvs sends on it whole (larger ones are
+    /// answered with "fragmentation needed" or fragmented).
     pub mtu: u16,
     /// Whether the port has a kernel twin (`[[port]] exception`): what the fast path does not
     /// handle for the host goes to it.
@@ -39,12 +45,6 @@ impl PortView {
             .or_else(|| self.addrs.first())
             .map(|(a, _)| *a)
     }
-}
-
-/// A service's protocol, address and port as one integer: one word to hash when a new
-/// connection looks its service up.
-fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
-    u64::from(proto.number()) << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
 }
 
 /// A map of IPv4 addresses to a small value, asked about for every packet ("is the
@@ -161,6 +161,51 @@ fn martian_addrs<'a>(
         .chain(subnet_ends)
 }
 
+/// The address sets a snapshot derives from its ports and its services' VIPs and local
+/// addresses (see the fields of [`Snapshot`]).
+struct Addresses {
+    owned: Arc<AddrSet>,
+    routed: Arc<AddrSet>,
+    unheld: Arc<AddrSet>,
+    martians: Arc<AddrSet>,
+}
+
+impl Addresses {
+    fn new(ports: &[PortView], services: &ServiceTable) -> Addresses {
+        let on_ports = |ip: Ipv4Addr| ports.iter().any(|p| p.addrs.iter().any(|(a, _)| *a == ip));
+        let vips = |mode: conf::VipMode| {
+            services
+                .vips()
+                .iter()
+                .filter(move |(_, m)| *m == mode)
+                .map(|(ip, _)| *ip)
+        };
+        let routed = AddrSet::new(vips(conf::VipMode::Routed));
+        let unheld = AddrSet::new(vips(conf::VipMode::Kernel).filter(|&vip| !on_ports(vip)));
+        let served_vips: Vec<Ipv4Addr> = services
+            .vips()
+            .iter()
+            .map(|(ip, _)| *ip)
+            .filter(|&vip| !unheld.contains(vip))
+            .collect();
+        let laddrs = services.laddrs();
+        let owned = AddrSet::with_values(
+            ports
+                .iter()
+                .flat_map(|p| p.addrs.iter().map(|(a, _)| (*a, Owned::Host as u8)))
+                .chain(served_vips.iter().map(|&vip| (vip, Owned::Service as u8)))
+                .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
+        );
+        let martians = AddrSet::new(martian_addrs(ports, laddrs).chain(served_vips));
+        Addresses {
+            owned: Arc::new(owned),
+            routed: Arc::new(routed),
+            unheld: Arc::new(unheld),
+            martians: Arc::new(martians),
+        }
+    }
+}
+
 /// Everything a worker needs to process packets.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -170,29 +215,30 @@ pub struct Snapshot {
     pub routes: route::Table,
     /// Static neighbours (port index, address, MAC).
     pub neighbors: Vec<(usize, Ipv4Addr, EthernetAddress)>,
-    /// Virtual services; a worker keeps one scheduler per entry, at the same index.
-    pub services: Vec<Arc<Service>>,
-    /// [`vip_key`] of each service → its index.
-    by_vip: HashMap<u64, usize, ahash::RandomState>,
+    /// Virtual services, each at a slot where a worker keeps its scheduler and local address
+    /// pool for it; also every FULLNAT local address and VIP.
+    services: ServiceTable,
     /// Every address owned on any port, every routed VIP and every local address, with what
-    /// it is for: what [`Snapshot::owned`] and [`Snapshot::owns`] search.
-    owned: AddrSet,
+    /// it is for: what [`Snapshot::owned`] and [`Snapshot::owns`] search. This and the sets
+    /// below are shared with the next snapshot when its addresses are the same.
+    owned: Arc<AddrSet>,
     /// VIPs of `routed` services: served, but never answered for with ARP.
-    routed: AddrSet,
+    routed: Arc<AddrSet>,
     /// VIPs of `kernel` services that no kernel twin holds now: their traffic is dropped
     /// (`vip_not_owned`), as a backup director's kernel drops it.
-    unheld: AddrSet,
+    unheld: Arc<AddrSet>,
     /// The sources [`Snapshot::is_martian_source`] looks up besides the fixed ranges: the
     /// balancer's own addresses and the network and broadcast addresses of its subnets.
-    martians: AddrSet,
-    /// Every FULLNAT local address of every service.
-    laddrs: Vec<Ipv4Addr>,
+    martians: Arc<AddrSet>,
     /// Connection timeouts (`[timeouts]`, `ipvsadm --set`).
     pub timeouts: crate::conn::Timeouts,
     /// Drop a connection's packets at once when its real server was removed.
     pub expire_nodest_conn: bool,
     /// The local ports of FULLNAT connections (`[dataplane] laddr_ports`).
     pub laddr_ports: crate::laddr::PortRange,
+    /// The smallest port MTU (0 without ports): a packet no longer than this fits every
+    /// link, so the forwarding stage looks for the egress MTU only of longer ones.
+    min_mtu: u16,
     /// Unique to this snapshot among those built by this process (see [`Snapshot::id`]).
     id: u64,
 }
@@ -200,10 +246,27 @@ pub struct Snapshot {
 /// The id of the next snapshot built.
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// One change [`Snapshot::update`] makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Change<'a> {
+    /// Add this service, or rebuild it if it exists (keeping its counters and the real
+    /// servers that stay, as [`Snapshot::build`] does).
+    PutService(&'a conf::Service),
+    /// Remove the service of this protocol and VIP (nothing if there is none).
+    RemoveService(conf::Proto, SocketAddrV4),
+    /// New connection timeouts.
+    Timeouts(conf::Timeouts),
+}
+
 impl Snapshot {
     /// The snapshot of `config` for `workers` workers, with each port's MAC as the device
     /// reports it (`macs` in config port order). Services and real servers that also exist
-    /// in `previous` keep their counters.
+    /// in `previous` keep their counters, and services whose configuration is the same are
+    /// shared with it (so workers keep their scheduler state for them).
     pub fn build(
         config: &conf::Config,
         macs: &[[u8; 6]],
@@ -243,49 +306,28 @@ impl Snapshot {
             .iter()
             .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, EthernetAddress(n.mac))))
             .collect();
-        let mut services = Vec::with_capacity(config.services.len());
-        let mut by_vip =
-            HashMap::with_capacity_and_hasher(config.services.len(), ahash::RandomState::new());
+        let mut services =
+            previous.map_or_else(|| ServiceTable::new(workers), |p| p.services.clone());
+        let wanted: hashbrown::HashSet<u64> = config
+            .services
+            .iter()
+            .map(|s| service_table::vip_key(s.proto, s.vip))
+            .collect();
+        services.retain(|key| wanted.contains(&key));
         for s in &config.services {
-            let old = previous.and_then(|p| p.service(s.proto, s.vip));
-            let built = service::build(s, old.map(Arc::as_ref), workers).map_err(|e| {
-                service::BuildError(format!("service {} {}: {e}", s.proto.as_str(), s.vip))
-            })?;
-            by_vip.insert(vip_key(s.proto, s.vip), services.len());
-            services.push(Arc::new(built));
+            services.put(s)?;
         }
-        let mut laddrs: Vec<Ipv4Addr> = config
-            .services
-            .iter()
-            .flat_map(|s| s.laddrs.iter().copied())
-            .collect();
-        laddrs.sort_unstable();
-        laddrs.dedup();
-        let on_ports = |ip: Ipv4Addr| ports.iter().any(|p| p.addrs.iter().any(|(a, _)| *a == ip));
-        let vips = |mode: conf::VipMode| {
-            config
-                .services
-                .iter()
-                .filter(move |s| s.vip_mode == mode)
-                .map(|s| *s.vip.ip())
-        };
-        let routed = AddrSet::new(vips(conf::VipMode::Routed));
-        let unheld = AddrSet::new(vips(conf::VipMode::Kernel).filter(|&vip| !on_ports(vip)));
-        let served_vips: Vec<Ipv4Addr> = config
-            .services
-            .iter()
-            .map(|s| *s.vip.ip())
-            .filter(|&vip| !unheld.contains(vip))
-            .collect();
-        let owned = AddrSet::with_values(
-            ports
-                .iter()
-                .flat_map(|p| p.addrs.iter().map(|(a, _)| (*a, Owned::Host as u8)))
-                .chain(served_vips.iter().map(|&vip| (vip, Owned::Service as u8)))
-                .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
-        );
-        let martians = AddrSet::new(martian_addrs(&ports, &laddrs).chain(served_vips));
+        let id = next_id();
+        services.seal(previous.map_or(0, |p| p.id), id);
+        let Addresses {
+            owned,
+            routed,
+            unheld,
+            martians,
+        } = Addresses::new(&ports, &services);
+        let min_mtu = ports.iter().map(|p| p.mtu).min().unwrap_or(0);
         Ok(Snapshot {
+            min_mtu,
             owned,
             routed,
             unheld,
@@ -294,15 +336,64 @@ impl Snapshot {
             routes,
             neighbors,
             services,
-            by_vip,
-            laddrs,
             timeouts: config.timeouts.into(),
             expire_nodest_conn: config.dataplane.expire_nodest_conn,
             laddr_ports: crate::laddr::PortRange {
                 min: config.dataplane.laddr_ports.0,
                 max: config.dataplane.laddr_ports.1,
             },
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            id,
+        })
+    }
+
+    /// The snapshot that follows this one after `changes`: only the services they name are
+    /// built, everything else is shared with this snapshot, so the cost does not depend on
+    /// the number of services. All or nothing: an error leaves no trace in this snapshot.
+    pub fn update(&self, changes: &[Change<'_>]) -> Result<Snapshot, service::BuildError> {
+        let mut services = self.services.clone();
+        let mut timeouts = self.timeouts;
+        for change in changes {
+            match *change {
+                Change::PutService(s) => services.put(s)?,
+                Change::RemoveService(proto, vip) => services.remove(proto, vip),
+                Change::Timeouts(t) => timeouts = t.into(),
+            }
+        }
+        let id = next_id();
+        services.seal(self.id, id);
+        // The same local addresses and VIPs (the usual case: another service on a VIP that
+        // has one already, a real server) own the same addresses.
+        let same = Arc::ptr_eq(services.laddrs(), self.services.laddrs())
+            && Arc::ptr_eq(services.vips(), self.services.vips());
+        let Addresses {
+            owned,
+            routed,
+            unheld,
+            martians,
+        } = if same {
+            Addresses {
+                owned: Arc::clone(&self.owned),
+                routed: Arc::clone(&self.routed),
+                unheld: Arc::clone(&self.unheld),
+                martians: Arc::clone(&self.martians),
+            }
+        } else {
+            Addresses::new(&self.ports, &services)
+        };
+        Ok(Snapshot {
+            min_mtu: self.min_mtu,
+            ports: self.ports.clone(),
+            routes: self.routes.clone(),
+            neighbors: self.neighbors.clone(),
+            services,
+            owned,
+            routed,
+            unheld,
+            martians,
+            timeouts,
+            expire_nodest_conn: self.expire_nodest_conn,
+            laddr_ports: self.laddr_ports,
+            id,
         })
     }
 
@@ -312,6 +403,12 @@ impl Snapshot {
     #[inline]
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The smallest MTU of any port: IPv4 packets up to this long fit every link.
+    #[inline]
+    pub fn min_mtu(&self) -> u16 {
+        self.min_mtu
     }
 
     /// Whether ARP is answered for `ip` on port `port`: an address of that port (ARP answers
@@ -367,24 +464,52 @@ impl Snapshot {
     /// Whether `ip` is a FULLNAT local address (replies of FULLNAT connections come to it).
     #[inline]
     pub fn is_laddr(&self, ip: Ipv4Addr) -> bool {
-        !self.laddrs.is_empty() && self.laddrs.binary_search(&ip).is_ok()
+        let laddrs = self.services.laddrs();
+        !laddrs.is_empty() && laddrs.binary_search(&ip).is_ok()
     }
 
     /// Every FULLNAT local address of every service, sorted, each once.
     pub fn laddrs(&self) -> &[Ipv4Addr] {
-        &self.laddrs
+        self.services.laddrs()
     }
 
-    /// Index of the service for `proto` and `vip` in [`Snapshot::services`].
+    /// The slot of the service for `proto` and `vip`: where a worker keeps its scheduler and
+    /// local address pool for it, the same from the snapshot that adds the service to the one
+    /// that removes it.
     #[inline]
     pub fn service_index(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<usize> {
-        self.by_vip.get(&vip_key(proto, vip)).copied()
+        self.services.get(proto, vip).map(|s| s.slot)
     }
 
     /// The service for `proto` and `vip`.
+    #[inline]
     pub fn service(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<&Arc<Service>> {
-        self.service_index(proto, vip)
-            .and_then(|i| self.services.get(i))
+        self.services.get(proto, vip).map(|s| &s.service)
+    }
+
+    /// The service for `proto` and `vip` with its slot (see [`Snapshot::service_index`]).
+    #[inline]
+    pub fn service_in_slot(
+        &self,
+        proto: conf::Proto,
+        vip: SocketAddrV4,
+    ) -> Option<(usize, &Arc<Service>)> {
+        self.services.get(proto, vip).map(|s| (s.slot, &s.service))
+    }
+
+    /// Whether `ip` is the virtual address of a service (of any protocol and port).
+    pub fn is_vip(&self, ip: Ipv4Addr) -> bool {
+        self.services.has_vip(ip)
+    }
+
+    /// Every service, ordered by protocol, VIP and port.
+    pub fn services(&self) -> impl ExactSizeIterator<Item = &Arc<Service>> + '_ {
+        self.services.iter().map(|(_, s)| &s.service)
+    }
+
+    /// The services (with their slots) for workers to adopt.
+    pub(crate) fn service_table(&self) -> &ServiceTable {
+        &self.services
     }
 }
 
@@ -447,6 +572,8 @@ proto = "tcp"
             vec![(0, ip("10.0.0.254"), EthernetAddress([2, 0, 0, 0, 0, 0xfe]))]
         );
         assert_eq!(s.ports[1].mtu, 9000);
+        assert_eq!(s.min_mtu(), 1500, "the smaller of 1500 and 9000");
+        assert_eq!(Snapshot::default().min_mtu(), 0);
     }
 
     #[test]
@@ -456,6 +583,129 @@ proto = "tcp"
         assert_eq!(s.service_index(conf::Proto::Tcp, vip), Some(0));
         assert_eq!(s.service_index(conf::Proto::Udp, vip), None);
         assert!(s.owns(*vip.ip()) && s.owns_on(0, *vip.ip()) && !s.owns_on(1, *vip.ip()));
+    }
+
+    #[test]
+    fn update_builds_only_the_services_it_names() {
+        let s = snapshot();
+        let text = CONFIG.to_owned()
+            + "[[service]]\nvip = \"10.0.0.100:8443\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n\
+               [[service.real]]\naddr = \"192.168.10.12:443\"\nmode = \"fullnat\"\n";
+        let config = conf::Config::parse(&text, "t.toml").unwrap();
+        let fullnat = config.services.last().unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let (web, tls): (SocketAddrV4, SocketAddrV4) = (
+            "10.0.0.100:80".parse().unwrap(),
+            "10.0.0.100:8443".parse().unwrap(),
+        );
+        let next = s.update(&[Change::PutService(fullnat)]).unwrap();
+        assert!(Arc::ptr_eq(
+            s.service(conf::Proto::Tcp, web).unwrap(),
+            next.service(conf::Proto::Tcp, web).unwrap()
+        ));
+        assert_eq!(next.service_index(conf::Proto::Tcp, tls), Some(1));
+        assert!(next.is_laddr(ip("10.0.0.1")) && !s.is_laddr(ip("10.0.0.1")));
+        assert_eq!((&next.ports, &next.neighbors), (&s.ports, &s.neighbors));
+        assert_ne!(next.id(), s.id());
+        let timeouts = conf::Timeouts {
+            tcp: 60,
+            ..conf::Timeouts::default()
+        };
+        let last = next
+            .update(&[
+                Change::RemoveService(conf::Proto::Tcp, tls),
+                Change::Timeouts(timeouts),
+            ])
+            .unwrap();
+        assert!(last.service(conf::Proto::Tcp, tls).is_none() && !last.is_laddr(ip("10.0.0.1")));
+        assert_eq!(last.timeouts, timeouts.into());
+        assert_eq!(last.services().len(), 1);
+        // A service that cannot be built leaves nothing changed.
+        let mut bad = fullnat.clone();
+        bad.sched = "nope";
+        let err = last.update(&[Change::PutService(&bad)]).unwrap_err();
+        assert!(err.0.contains("service tcp 10.0.0.100:8443"), "{err}");
+    }
+
+    /// What the address sets say about `ip`: owned (and for what), on which port, unheld,
+    /// martian, local address.
+    fn answers(s: &Snapshot, ip: Ipv4Addr) -> (Option<Owned>, [bool; 2], bool, bool, bool) {
+        (
+            s.owned(ip),
+            [s.owns_on(0, ip), s.owns_on(1, ip)],
+            s.is_unheld_vip(ip),
+            s.is_martian_source(ip),
+            s.is_laddr(ip),
+        )
+    }
+
+    #[test]
+    fn services_added_and_removed_one_by_one_own_what_a_build_owns() {
+        let services = [
+            "vip = \"10.0.0.100:80\"\nproto = \"tcp\"",
+            "vip = \"10.0.0.100:443\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]",
+            "vip = \"10.0.0.50:80\"\nproto = \"tcp\"\nvip_mode = \"kernel\"",
+            "vip = \"10.0.0.60:53\"\nproto = \"udp\"\nvip_mode = \"routed\"",
+            "vip = \"10.0.0.60:80\"\nproto = \"tcp\"\nvip_mode = \"routed\"",
+        ];
+        // A kernel twin on dpdk0, so that a kernel VIP is allowed.
+        let base = CONFIG.split("[[service]]").next().unwrap().replacen(
+            "addrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]",
+            "addrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\nexception = { iface = \"rvs0\" }",
+            1,
+        );
+        let with = |n: usize| {
+            let mut text = base.clone();
+            for s in &services[..n] {
+                text += &format!("[[service]]\n{s}\n[[service.real]]\naddr = \"192.168.10.11:8080\"\nmode = \"fullnat\"\n");
+            }
+            conf::Config::parse(&text, "t.toml").unwrap()
+        };
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
+        let probes: Vec<Ipv4Addr> = [
+            "10.0.0.1",
+            "10.0.0.100",
+            "10.0.0.50",
+            "10.0.0.60",
+            "10.0.0.0",
+            "10.0.0.255",
+            "10.0.0.7",
+            "192.168.10.1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        let same = |a: &Snapshot, b: &Snapshot, what: &str| {
+            for &ip in &probes {
+                assert_eq!(answers(a, ip), answers(b, ip), "{what}: {ip}");
+            }
+            let keys =
+                |s: &Snapshot| -> Vec<_> { s.services().map(|s| (s.proto, s.vip)).collect() };
+            assert_eq!(keys(a), keys(b), "{what}");
+        };
+        let mut live = Snapshot::build(&with(0), &macs, None, 1).unwrap();
+        let all = with(services.len());
+        for n in 1..=services.len() {
+            live = live
+                .update(&[Change::PutService(&all.services[n - 1])])
+                .unwrap();
+            same(
+                &live,
+                &Snapshot::build(&with(n), &macs, None, 1).unwrap(),
+                &format!("{n} added"),
+            );
+        }
+        for n in (0..services.len()).rev() {
+            let gone = &all.services[n];
+            live = live
+                .update(&[Change::RemoveService(gone.proto, gone.vip)])
+                .unwrap();
+            same(
+                &live,
+                &Snapshot::build(&with(n), &macs, None, 1).unwrap(),
+                &format!("down to {n}"),
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,18 @@ pub enum Verdict {
     },
     /// The flow belongs to another worker: hand the frame to worker `worker` unchanged.
     Redirect { worker: usize },
+    /// The frame is ready for `port`, but its IPv4 packet is larger than the port's MTU `mtu`
+    /// and may be fragmented: the worker sends it as fragments of at most `mtu` bytes, each
+    /// in a new buffer ([`crate::xmit::fragment`]).
+    Fragment { port: usize, mtu: u16 },
+    /// [`Verdict::Fragment`] once the MAC of `next_hop` is known, as [`Verdict::Resolve`].
+    /// (Two variants rather than an optional next hop keep every verdict's fields at the
+    /// same places, which lets a verdict be copied as two words on the fast path.)
+    ResolveFragment {
+        port: usize,
+        next_hop: std::net::Ipv4Addr,
+        mtu: u16,
+    },
     /// Hand the frame, unchanged, to the kernel through the receiving port's twin
     /// (`host::punt::Punter`), rate-limited and counted under the reason.
     Punt(PuntReason),
@@ -136,12 +148,12 @@ pub enum DropReason {
     NoMbuf,
     /// Unicast frame addressed to another host's MAC (promiscuous or shared-medium devices).
     ForeignMac,
-    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, ICMP
-    /// fragmentation needed).
+    /// Not enough headroom in the buffer to prepend a header (TUN encapsulation, an ICMP
+    /// answer).
     NoHeadroom,
-    /// Packet larger than the egress MTU that rvs may not or cannot answer with "fragmentation
-    /// needed": DF clear (rvs does not fragment), or no ICMP error allowed about it (RFC 1122
-    /// §3.2.2: an ICMP error, a non-unicast source or destination).
+    /// Packet larger than the egress MTU with DF set about which no ICMP "fragmentation
+    /// needed" may be sent (RFC 1122 §3.2.2: an ICMP error, a non-unicast source or
+    /// destination), or an MTU too small to fragment for.
     TooBig,
     /// TCP segment without SYN that belongs to no connection.
     NoConn,
@@ -159,6 +171,9 @@ pub enum DropReason {
     /// Traffic to the VIP of a `kernel` service while no kernel twin holds the address (a
     /// backup director's), dropped as the backup's kernel would drop it.
     VipNotOwned,
+    /// A received frame longer than one packet buffer, which the driver delivered in chained
+    /// buffers that could not be joined into one (longer than any port's MTU allows).
+    OversizeFrame,
     /// A later IPv4 fragment whose datagram's first fragment did not come in time (held
     /// [`HOLD_MS`](crate::pipeline::HOLD_MS) at most, or still held when the worker stopped),
     /// or was lost on the way between workers.
@@ -176,7 +191,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 34] = [
+    pub const ALL: [DropReason; 35] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -207,6 +222,7 @@ impl DropReason {
         DropReason::ProxyNoRoom,
         DropReason::MartianSource,
         DropReason::VipNotOwned,
+        DropReason::OversizeFrame,
         DropReason::FragNoFirst,
         DropReason::FragHoldFull,
         DropReason::FragTableFull,
@@ -248,6 +264,7 @@ impl DropReason {
             DropReason::ProxyNoRoom => "proxy_no_room",
             DropReason::MartianSource => "martian_source",
             DropReason::VipNotOwned => "vip_not_owned",
+            DropReason::OversizeFrame => "oversize_frame",
             DropReason::FragNoFirst => "frag_no_first",
             DropReason::FragHoldFull => "frag_hold_full",
             DropReason::FragTableFull => "frag_table_full",

@@ -24,8 +24,7 @@ fn pipeline_follows_the_fragment_table() {
     let snapshot = assert_table(&frag::table(), &frag::expected_counters());
     for (proto, vip, inpkts, inbytes, outpkts, outbytes) in frag::expected_traffic() {
         let s = snapshot
-            .services
-            .iter()
+            .services()
             .find(|s| s.proto.as_str() == proto && s.vip.to_string() == vip)
             .expect("service");
         let t = s.traffic.totals();

@@ -28,11 +28,10 @@ fn assert_pipeline_fullnat(
         events,
         "(toa_inserted, toa_no_room, proxy_inserted)"
     );
-    pipeline.publish_laddr_usage(snapshot);
+    pipeline.publish_laddr_usage();
     for &(vip, proto, conns, conflicts) in usage {
         let service = snapshot
-            .services
-            .iter()
+            .services()
             .find(|s| s.vip.to_string() == vip && s.proto.as_str() == proto)
             .unwrap_or_else(|| panic!("no service {proto} {vip}"));
         assert_eq!(

@@ -7,8 +7,7 @@ mod fixtures;
 use fastpath::frame::{Frame, VecFrame};
 use fastpath::pipeline::Pipeline;
 use fastpath::snapshot::Snapshot;
-use fastpath::verdict::Verdict;
-use fixtures::{l2, packet, Expect};
+use fixtures::{l2, pure};
 
 #[test]
 fn pipeline_follows_the_l2_fixture_table() {
@@ -20,24 +19,18 @@ fn pipeline_follows_the_l2_fixture_table() {
     for (i, f) in l2::fixtures().iter().enumerate() {
         let mut frame = VecFrame::new(f.input.clone());
         let verdict = pipeline.packet(&snapshot, 0, &mut frame, 0);
-        let ok = match (&f.expect, verdict) {
-            (Expect::Tx(bytes), Verdict::Tx { port: 0 }) => frame.data() == bytes.as_slice(),
-            (Expect::Drop(reason), Verdict::Drop(r)) => r.as_str() == *reason,
-            _ => false,
-        };
+        let checked = pure::check(&f.expect, verdict, frame.data());
         println!(
             "#{i:<2} {:<60} {}",
             f.desc,
-            if ok { "ok" } else { "FAILED" }
+            if checked.is_ok() { "ok" } else { "FAILED" }
         );
-        if !ok {
-            let detail = match &f.expect {
-                Expect::Tx(bytes) => packet::hex_diff(bytes, frame.data()),
-                Expect::Drop(_) | Expect::Punt(_) => String::new(),
-            };
+        if let Err(sent) = checked {
             failures.push(format!(
-                "#{i} {}: expected {:?}, got {verdict:?}\n{detail}",
-                f.desc, f.expect
+                "#{i} {}: expected {:?}, got {verdict:?}\n{}",
+                f.desc,
+                f.expect,
+                pure::diff(&f.expect.frames(), &sent)
             ));
         }
     }

@@ -133,8 +133,7 @@ impl Bench {
     fn real(&self, vport: u16, real: Ipv4Addr) -> (u64, u32, u32) {
         let service = self
             .snapshot
-            .services
-            .iter()
+            .services()
             .find(|s| s.vip.port() == vport)
             .expect("service");
         let r = service

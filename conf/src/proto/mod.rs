@@ -403,6 +403,17 @@ pub struct TwinStats {
     pub kernel_tx_dropped: u64,
 }
 
+/// An address the fast path owns (answers ARP for, serves), for `--drops`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnedAddr {
+    /// The port (`dpdk<N>`).
+    pub port: String,
+    /// The address with its prefix length, `10.0.0.100/32`.
+    pub addr: String,
+    /// `static` (`[[port]] addrs`) or `kernel` (held by the port's twin only).
+    pub origin: String,
+}
+
 /// Version information for the first line of `-L`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Info {
@@ -459,6 +470,9 @@ pub enum Response {
         /// One entry per port with a kernel twin.
         #[serde(default)]
         twins: Vec<TwinStats>,
+        /// The addresses the fast path owns, with where each comes from.
+        #[serde(default)]
+        owned: Vec<OwnedAddr>,
     },
 }
 

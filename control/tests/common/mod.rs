@@ -103,6 +103,7 @@ impl Handler for TestHandler {
             Request::GetWorkers => Response::Workers {
                 workers: self.workers.clone(),
                 twins: self.twins.clone(),
+                owned: Vec::new(),
             },
             change => match model.apply(&change) {
                 Ok(_) => Response::Done,

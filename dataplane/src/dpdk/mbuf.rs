@@ -14,7 +14,9 @@ use std::ptr::NonNull;
 /// The largest burst rvs handles at once (DPDK's customary 32 is the default; see conf).
 pub const BURST_MAX: usize = 64;
 
-/// One owned, single-segment packet buffer.
+/// One owned packet buffer. Received ones may be chained (several segments) until
+/// [`Burst::linearize`] has joined them; the [`Frame`] view and every resize require one
+/// segment.
 pub struct Mbuf {
     ptr: NonNull<rte_mbuf>,
 }
@@ -49,12 +51,28 @@ impl Mbuf {
         unsafe { self.ptr.as_ref() }
     }
 
-    /// Number of segments; rvs sets up no scattered rx, so received packets have one.
+    /// Number of segments: 1, unless the driver chained buffers for a frame longer than one
+    /// buffer holds.
     pub fn segments(&self) -> u16 {
         self.raw().nb_segs
     }
+
+    /// Joins a chained mbuf into its first segment (`rte_pktmbuf_linearize`: the later
+    /// segments' data is copied into the first one's tailroom and their buffers freed).
+    /// True if the mbuf is one segment now; false, the chain unchanged, when the first
+    /// segment has no room for the rest.
+    pub fn linearize(&mut self) -> bool {
+        if self.segments() == 1 {
+            return true;
+        }
+        // SAFETY: we own a valid mbuf chain; linearize either joins it (freeing the other
+        // segments, which belong to the chain) or leaves it as it was.
+        unsafe { dpdk_sys::shim_pktmbuf_linearize(self.ptr.as_ptr()) == 0 }
+    }
 }
 
+/// The frame of an mbuf is its first segment's data: the whole frame once the worker has
+/// joined chained mbufs ([`Burst::linearize`]), which it does before the pipeline sees them.
 impl Frame for Mbuf {
     #[inline]
     fn data(&self) -> &[u8] {
@@ -62,6 +80,11 @@ impl Frame for Mbuf {
         // SAFETY: the first segment's data_len bytes at mtod are initialised buffer memory owned
         // by this mbuf; the borrow of self keeps it alive and unaliased.
         unsafe { std::slice::from_raw_parts(dpdk_sys::pktmbuf_mtod(m), usize::from(m.data_len)) }
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        usize::from(self.raw().data_len)
     }
 
     #[inline]
@@ -205,6 +228,42 @@ impl Burst {
         }
     }
 
+    /// Joins every chained mbuf of the burst into one segment ([`Mbuf::linearize`]); those
+    /// that cannot be joined are freed and taken out, the others keep their order. Calls
+    /// `dropped` with the length of each one taken out. When nothing is chained, this is one
+    /// test of the segment count per mbuf (in the cache line the driver just wrote).
+    #[inline]
+    pub fn linearize(&mut self, dropped: impl FnMut(u32)) {
+        let held = self.ptrs.get(..self.len).unwrap_or_default();
+        // SAFETY: the first `len` pointers are owned, valid mbufs.
+        if held.iter().all(|&p| unsafe { (*p).nb_segs } == 1) {
+            return;
+        }
+        self.linearize_chained(dropped);
+    }
+
+    /// [`Burst::linearize`] for a burst holding chained mbufs.
+    #[inline(never)]
+    fn linearize_chained(&mut self, mut dropped: impl FnMut(u32)) {
+        let len = std::mem::take(&mut self.len);
+        for i in 0..len {
+            let Some(&ptr) = self.ptrs.get(i) else {
+                break;
+            };
+            // SAFETY: the first `len` pointers were owned, valid mbufs; `len` was reset, so
+            // each is taken out exactly once, then put back or freed.
+            let Some(mut m) = (unsafe { Mbuf::from_raw(ptr) }) else {
+                continue;
+            };
+            if m.linearize() {
+                // Cannot fail: at most `i` mbufs were put back before this one.
+                let _ = self.push(m);
+            } else {
+                dropped(m.raw().pkt_len);
+            }
+        }
+    }
+
     /// Moves every mbuf out, in order, leaving the burst empty.
     pub fn drain(&mut self) -> impl Iterator<Item = Mbuf> + '_ {
         let len = std::mem::take(&mut self.len);
@@ -267,5 +326,90 @@ impl Drop for Burst {
             // SAFETY: the first `len` pointers are owned mbufs.
             unsafe { dpdk_sys::rte_pktmbuf_free_bulk(self.ptrs.as_mut_ptr(), self.len as u32) };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dpdk::eal::Eal;
+
+    /// A frame of `len` bytes counting up from `first`, in one mbuf from `pool`.
+    fn filled(pool: &Mempool, len: usize, first: u8) -> Mbuf {
+        let mut m = Mbuf::alloc(pool).expect("an mbuf");
+        assert!(m.append(len), "{len} bytes fit one buffer");
+        for (i, b) in m.data_mut().iter_mut().enumerate() {
+            *b = first.wrapping_add(i as u8);
+        }
+        m
+    }
+
+    /// `head` followed by `tail`, chained as a driver chains the buffers of one long frame.
+    fn chained(mut head: Mbuf, tail: Mbuf) -> Mbuf {
+        let tail_len = tail.raw().pkt_len;
+        let tail = tail.into_raw();
+        // SAFETY: both mbufs are ours; the tail's ownership moves into the chain (freed with
+        // it), and the head's counts now cover both segments.
+        unsafe {
+            let m = head.ptr.as_mut();
+            m.next = tail;
+            m.nb_segs = 2;
+            m.pkt_len += tail_len;
+        }
+        head
+    }
+
+    /// Chained mbufs are joined when the first buffer has room for the rest, and taken out of
+    /// the burst (the caller told their length) when it has not; the others keep their
+    /// order and bytes. Before the join, a chained mbuf's frame is its first segment only.
+    /// (DPDK in this test process: EAL can be initialised once per process, and no other
+    /// test of this crate does.)
+    #[test]
+    fn chained_mbufs_are_joined_or_dropped() {
+        let args: Vec<String> = [
+            "--no-huge",
+            "-m",
+            "64",
+            "--no-pci",
+            "--no-shconf",
+            "--no-telemetry",
+            "--log-level",
+            "lib.eal:error",
+            "--lcores",
+            "0@(0-1)",
+            "--file-prefix",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .chain([format!("rvs_mbuf_test_{}", std::process::id())])
+        .collect();
+        let eal = Eal::init(&args).expect("EAL");
+        let pool = Mempool::new(&eal, "mbuf_test", 63, 0, -1).expect("pool");
+        let room = dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM as usize;
+
+        let joinable = chained(filled(&pool, 100, 0), filled(&pool, 300, 100));
+        assert_eq!((joinable.segments(), joinable.data().len()), (2, 100));
+        let plain = filled(&pool, 60, 7);
+        let full_head = chained(filled(&pool, room, 0), filled(&pool, 52, 0));
+        let mut burst = Burst::default();
+        for m in [joinable, plain, full_head] {
+            assert!(burst.push(m).is_ok());
+        }
+        let mut dropped = Vec::new();
+        burst.linearize(|len| dropped.push(len));
+        assert_eq!(dropped, vec![room as u32 + 52]);
+        let left: Vec<Mbuf> = burst.drain().collect();
+        assert_eq!(left.len(), 2);
+        assert_eq!(left[0].segments(), 1);
+        let expected: Vec<u8> = (0..400).map(|i| i as u8).collect();
+        assert_eq!(left[0].data(), &expected[..]);
+        let plain: Vec<u8> = (7..67).collect();
+        assert_eq!(left[1].data(), &plain[..]);
+        drop(left);
+        // Nothing chained: the burst is left as it is.
+        let mut burst = Burst::default();
+        assert!(burst.push(filled(&pool, 60, 1)).is_ok());
+        burst.linearize(|_| panic!("nothing to drop"));
+        assert_eq!(burst.len(), 1);
     }
 }

@@ -19,22 +19,26 @@ unsafe impl Send for Mempool {}
 unsafe impl Sync for Mempool {}
 
 impl Mempool {
-    /// Creates a pool of `n` mbufs with DPDK's default data room (2048 + headroom) on `socket`
-    /// (-1 = any), with a per-lcore cache.
-    pub fn new(_eal: &Eal, name: &str, n: u32, socket: i32) -> Result<Mempool, Error> {
+    /// Creates a pool of `n` mbufs on `socket` (-1 = any), with a per-lcore cache, each
+    /// holding a frame of `frame_len` bytes in one segment after the standard headroom: DPDK's
+    /// default data room (2048 bytes) or more. Sized for the largest frame a port's MTU
+    /// allows, a driver has no reason to chain buffers for a frame it accepts, and a frame
+    /// cut into fragments fits one buffer per fragment.
+    pub fn new(
+        _eal: &Eal,
+        name: &str,
+        n: u32,
+        frame_len: usize,
+        socket: i32,
+    ) -> Result<Mempool, Error> {
         let cname = CString::new(name).map_err(|_| Error::new("mempool name contains NUL", 22))?;
         let cache = 256.min(n / 8);
+        let room = frame_len.max(dpdk_sys::RTE_MBUF_DEFAULT_DATAROOM as usize)
+            + dpdk_sys::RTE_PKTMBUF_HEADROOM as usize;
+        let room = u16::try_from(room).unwrap_or(u16::MAX);
         // SAFETY: cname is a valid string for the call; EAL is initialised.
-        let ptr = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(
-                cname.as_ptr(),
-                n,
-                cache,
-                0,
-                dpdk_sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
-                socket,
-            )
-        };
+        let ptr =
+            unsafe { dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), n, cache, 0, room, socket) };
         NonNull::new(ptr)
             .map(|ptr| Mempool { ptr })
             .ok_or_else(|| Error::from_rte_errno(format!("create mempool {name} of {n} mbufs")))

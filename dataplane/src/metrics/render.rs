@@ -41,7 +41,8 @@ impl Sources {
     /// The exposition text of the counters as they are now.
     pub(super) fn render(&self) -> String {
         let workers: Vec<Counters> = self.counters.iter().map(SharedCounters::read).collect();
-        render(&self.lcores, &workers, &self.fabric.snapshot().services)
+        let services: Vec<Arc<Service>> = self.fabric.snapshot().services().cloned().collect();
+        render(&self.lcores, &workers, &services)
     }
 }
 

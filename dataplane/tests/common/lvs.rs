@@ -54,6 +54,10 @@ pub struct Lvs {
     pub real_ifs: Vec<String>,
     /// With [`Backend::NginxProxyProtocol`]: each real server's access log.
     pub access_logs: Vec<std::path::PathBuf>,
+    /// The balancer's namespace.
+    pub lb: String,
+    /// With [`Options::twin_pps`]: each port's kernel twin interface (in `lb`).
+    pub twins: Vec<String>,
 }
 
 /// What serves HTTP on the real servers.
@@ -79,6 +83,12 @@ pub struct Options {
     /// Extra TOML lines for the VIP:80 service, e.g. `proxy_protocol = "v2"`.
     pub service_options: String,
     pub backend: Backend,
+    /// Every port gets a kernel twin (`exception`, kind tap) with this `punt_pps`, and its
+    /// af_packet veth an nftables ingress drop so the kernel of the balancer's namespace
+    /// sees the wire only through the twins.
+    pub twin_pps: Option<u32>,
+    /// Extra TOML appended to the configuration (more services).
+    pub extra: String,
 }
 
 impl Options {
@@ -92,6 +102,8 @@ impl Options {
             echo: false,
             service_options: String::new(),
             backend: Backend::Python,
+            twin_pps: None,
+            extra: String::new(),
         }
     }
 }
@@ -148,17 +160,37 @@ pub fn start_opts(o: &Options) -> Lvs {
     let (l0, s0) = (topo.name("l0"), topo.name("s0"));
     topo.veth(&lb, &l0, &sw, &s0);
     topo.bridge_port(&sw, "br0", &s0);
-    let mut vdevs = format!(r#""--vdev", "net_af_packet0,iface={l0},qpairs={workers}""#);
-    let mut ports =
-        String::from("[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n");
+    // With twins, one more af_packet queue pair: the exception thread's.
+    let qpairs = workers + usize::from(o.twin_pps.is_some());
+    let mut twins = Vec::new();
+    let mut twin_for = |topo: &mut Topology, veth: &str| -> String {
+        let Some(pps) = o.twin_pps else {
+            return String::new();
+        };
+        let name = topo.name(&format!("rvs{}", twins.len()));
+        let rule = format!(
+            "add table netdev rvs{n}; add chain netdev rvs{n} in {{ type filter hook ingress device {veth} priority 0; policy drop; }}",
+            n = twins.len()
+        );
+        topo.exec(&lb, &["timeout", "10", "nft", &rule]);
+        twins.push(name.clone());
+        format!("exception = {{ iface = \"{name}\", kind = \"tap\", punt_pps = {pps} }}\n")
+    };
+    let mut vdevs = format!(r#""--vdev", "net_af_packet0,iface={l0},qpairs={qpairs}""#);
+    let mut ports = format!(
+        "[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\"]\n{}",
+        twin_for(&mut topo, &l0)
+    );
     let behind = matches!(mode, Mode::Nat | Mode::FullNat);
     let (real_bridge, port_opt) = if behind {
         let (l1, s1) = (topo.name("l1"), topo.name("s1"));
         topo.veth(&lb, &l1, &sw, &s1);
         topo.bridge_port(&sw, "br1", &s1);
-        vdevs += &format!(r#", "--vdev", "net_af_packet1,iface={l1},qpairs={workers}""#);
-        ports +=
-            &format!("[[port]]\nname = \"dpdk1\"\naddrs = [\"192.168.10.1/24\", \"{LIP}/32\"]\n");
+        vdevs += &format!(r#", "--vdev", "net_af_packet1,iface={l1},qpairs={qpairs}""#);
+        ports += &format!(
+            "[[port]]\nname = \"dpdk1\"\naddrs = [\"192.168.10.1/24\", \"{LIP}/32\"]\n{}",
+            twin_for(&mut topo, &l1)
+        );
         ("br1", 8080)
     } else {
         ("br0", 80)
@@ -240,6 +272,7 @@ pub fn start_opts(o: &Options) -> Lvs {
     if echo {
         service += &echo_service;
     }
+    service += &o.extra;
 
     let lcores: Vec<String> = (0..=workers).map(|i| format!("{i}@(0-1)")).collect();
     let worker_list: Vec<String> = (1..=workers).map(|i| i.to_string()).collect();
@@ -278,6 +311,8 @@ conn_table_size = 65536
         client_if: c0,
         real_ifs,
         access_logs,
+        lb,
+        twins,
     }
 }
 

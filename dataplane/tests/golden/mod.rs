@@ -26,12 +26,8 @@ pub fn check_rvsd(
     expected: &[RealCounters],
 ) {
     let input: Vec<&Vec<u8>> = table.iter().map(|f| &f.input).collect();
-    let announced = announcements.len();
     let mut frames = announcements;
-    frames.extend(table.iter().filter_map(|f| match &f.expect {
-        Expect::Tx(bytes) => Some(bytes.clone()),
-        Expect::Drop(_) | Expect::Punt(_) => None,
-    }));
+    frames.extend(table.iter().flat_map(|f| f.expect.frames()));
     crate::common::assert_frames_eq("rvsd output", &frames, &run.output);
     let drops: std::collections::BTreeMap<String, u64> = run.nonzero_drops().into_iter().collect();
     assert_eq!(
@@ -43,9 +39,13 @@ pub fn check_rvsd(
     assert_eq!(run.stats["rx_packets"], input.len() as u64, "rx_packets");
     assert_eq!(run.stats["tx_packets"], frames.len() as u64, "tx_packets");
     let dropped: u64 = drops.values().sum();
+    let sent = table
+        .iter()
+        .filter(|f| !matches!(f.expect, Expect::Drop(_)))
+        .count();
     assert_eq!(
         input.len() as u64,
-        (frames.len() - announced) as u64 + dropped,
+        sent as u64 + dropped,
         "every input packet is either sent or counted as dropped"
     );
     assert_json_counters(&run.stats, expected);

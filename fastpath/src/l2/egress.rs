@@ -1,5 +1,5 @@
-//! The worker's cache of where packets to real servers leave: egress port, the port's MAC and
-//! the next hop's MAC.
+//! The worker's cache of where packets to real servers leave: egress port, its MTU, the
+//! port's MAC and the next hop's MAC.
 //!
 //! The route lookup and the neighbour lookup give the same answer for every packet to the same
 //! real server until the configuration or the neighbour table changes, so each worker keeps
@@ -38,6 +38,8 @@ pub struct Egress {
     pub port: usize,
     /// Whether the destination is on the port's link (no gateway): what DR requires.
     pub on_link: bool,
+    /// The port's MTU: a longer packet is fragmented (one compare per packet).
+    pub mtu: u16,
     /// The Ethernet addresses to write.
     pub link: Link,
 }
@@ -97,6 +99,7 @@ mod tests {
         Egress {
             port,
             on_link: true,
+            mtu: 1500,
             link: Link {
                 port_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
                 next_hop_mac: EthernetAddress([2, 0, 0, 0, 0, mac]),

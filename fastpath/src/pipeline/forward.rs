@@ -10,6 +10,15 @@
 //! Every forwarded packet has its TTL decremented (Linux ≥ 4.3 IPVS does the same); TTL ≤ 1
 //! is refused here and answered by [`super::egress`].
 //!
+//! A packet with DF set that is too big for the port it would leave by is answered with
+//! "fragmentation needed" ([`Out::FragNeeded`]) from here, before any rewrite, so that the
+//! error quotes what its sender sent, as in Linux: IPVS checks the MTU towards the real
+//! server (after the TTL, before NAT's rewrite: `__ip_vs_get_out_rt`), `ip_forward` checks
+//! a reply's (after the TTL check, before the decrement and IPVS's SNAT). Only packets longer
+//! than the smallest port MTU are looked at (one compare on the fast path). TUN's MTU is the
+//! tunnel's, checked by the encapsulation. Larger packets without DF are fragmented by the
+//! egress stage.
+//!
 //! The fast path (packets of established connections) does each thing once: the headers the
 //! classifier validated are not checked again (`xmit::Headers`, the `_at` rewrites; NAT
 //! decrements the TTL in the same pass as the address change).
@@ -23,8 +32,10 @@ use crate::laddr;
 use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::DropReason;
+use crate::wire::{ether, ipv4};
 use crate::xmit::{self, nat};
 use sched::ConnClass;
+use std::net::Ipv4Addr;
 
 /// Moves a connection off its real server's counters (`ip_vs_unbind_dest`).
 pub(super) fn unbind(real: &Real, counter: conn::Counter) {
@@ -40,7 +51,7 @@ pub(super) fn forget(p: &mut Pipeline, id: conn::ConnId) {
     if let Some(gone) = p.conns.remove(id) {
         unbind(&gone.dest, gone.counter);
         if let Some(local) = gone.local {
-            fullnat::release_local(&mut p.pools, &p.pool_keys, &gone.dest, local);
+            p.slots.release_local(&gone.dest, local);
         }
     }
 }
@@ -148,6 +159,15 @@ fn inbound<F: Frame>(
         forget(p, id);
         return Err(DropReason::NoDest);
     }
+    if flow.ip_len > snapshot.min_mtu() && fwd != Some(Fwd::Tun) {
+        let on_link = fwd == Some(Fwd::Dr);
+        if let Some(mtu) = frag_needed(snapshot, frame.data(), *rip.ip(), on_link) {
+            // Linux decrements the TTL first: TTL ≤ 1 is time exceeded, and the error
+            // quotes the packet with its TTL decremented.
+            xmit::decrement_ttl_validated(frame.data_mut())?;
+            return Ok(Out::FragNeeded { mtu });
+        }
+    }
     match fwd {
         Some(Fwd::Nat) => {
             // TTL − 1 and DNAT in one pass.
@@ -184,6 +204,16 @@ fn outbound<F: Frame>(
     // comes first.
     let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
     let is_fullnat = c.fwd() == Some(Fwd::FullNat);
+    if flow.ip_len > snapshot.min_mtu() {
+        if let Some(mtu) = frag_needed(snapshot, frame.data(), *c.client().ip(), false) {
+            // ip_forward: the TTL is checked first, the packet left as received.
+            return if reply_expires(frame.data()) {
+                Err(DropReason::TtlExceeded)
+            } else {
+                Ok(Out::FragNeeded { mtu })
+            };
+        }
+    }
     if is_fullnat {
         xmit::decrement_ttl_validated(frame.data_mut())?;
     } else {
@@ -203,4 +233,29 @@ fn outbound<F: Frame>(
         fullnat::outbound(p, snapshot, frame, id, flow)?;
     }
     Ok(Out::Route(*client.ip()))
+}
+
+/// The MTU to announce when the packet in `frame` (a TCP or UDP packet the classifier
+/// validated, longer than the smallest port MTU) has DF set and is longer than the MTU of the
+/// port towards `dst` (which must be on link when `on_link`: DR); `None` when it may go on
+/// (the egress stage fragments it if it has to, or drops it for its route). Out of line: rare.
+#[inline(never)]
+fn frag_needed(snapshot: &Snapshot, frame: &[u8], dst: Ipv4Addr, on_link: bool) -> Option<u16> {
+    let ip = ipv4::Packet::new_unchecked(frame.get(ether::HEADER_LEN..)?);
+    if !ip.dont_frag() {
+        return None;
+    }
+    let hop = snapshot.routes.lookup(dst)?;
+    if on_link && hop.via.is_some() {
+        return None;
+    }
+    let mtu = snapshot.ports.get(hop.port)?.mtu;
+    (ip.total_len() > mtu).then_some(mtu)
+}
+
+/// Whether a reply in `frame` (validated) has a TTL that runs out here.
+fn reply_expires(frame: &[u8]) -> bool {
+    frame
+        .get(ether::HEADER_LEN..)
+        .is_some_and(|ip| ipv4::Packet::new_unchecked(ip).ttl() <= 1)
 }

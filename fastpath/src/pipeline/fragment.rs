@@ -459,6 +459,8 @@ pub(super) fn forward<F: Frame>(
     now_ms: u64,
     handed: bool,
 ) -> Verdict {
+    // Ethernet padding goes, as for any packet (`trim_to`).
+    super::trim_to_ipv4(frame);
     let Some(piece) = Piece::read(frame.data()) else {
         return Verdict::Drop(DropReason::Truncated);
     };

@@ -7,32 +7,13 @@ use super::egress::Out;
 use super::Pipeline;
 use crate::conn::{self, FlowKey};
 use crate::frame::Frame;
-use crate::laddr;
-use crate::service::{Real, Service};
+use crate::service::Service;
 use crate::snapshot::Snapshot;
 use crate::verdict::DropReason;
 use crate::wire::tcp;
 use crate::xmit::{fullnat, proxy, toa};
 use std::net::SocketAddrV4;
 use std::sync::Arc;
-
-/// Returns a FULLNAT connection's local port to its service's pool (counters only: the
-/// connection table is what says a port is in use).
-pub(super) fn release_local(
-    pools: &mut [Option<laddr::Pool>],
-    keys: &[(conf::Proto, SocketAddrV4)],
-    real: &Real,
-    local: SocketAddrV4,
-) {
-    if let Some(pool) = keys
-        .iter()
-        .position(|k| *k == real.service)
-        .and_then(|i| pools.get_mut(i))
-        .and_then(Option::as_mut)
-    {
-        pool.release(*local.ip());
-    }
-}
 
 /// A FULLNAT local address and port of service `index` that no connection uses towards
 /// `rip` (the reply key RIP:rport → LIP:lport is free), from this worker's share.
@@ -43,25 +24,22 @@ pub(super) fn allocate_local(
     rip: SocketAddrV4,
 ) -> Result<SocketAddrV4, DropReason> {
     let conns = &p.conns;
-    let pool = p
-        .pools
-        .get_mut(index)
-        .and_then(Option::as_mut)
-        .ok_or(DropReason::LaddrExhausted)?;
+    let pool = p.slots.pool(index).ok_or(DropReason::LaddrExhausted)?;
     let local = pool.alloc(|lip, lport| {
         let reply = FlowKey::new(proto, rip, SocketAddrV4::new(lip, lport));
         conns.lookup(&reply).is_some()
     });
     // A log line for the 1st, 2nd, 4th, 8th, … refusal of the pool: it says when it starts
     // and that it goes on, without a line per packet.
-    if local.is_err() && pool.exhausted().is_power_of_two() {
-        let vip = p.pool_keys.get(index).map(|(_, vip)| *vip);
+    let exhausted = pool.exhausted();
+    if local.is_err() && exhausted.is_power_of_two() {
+        let vip = p.slots.vip(index);
         log::warn!(
             "worker {}: {} service {}: no free local address and port towards {rip}; new connection refused ({} so far)",
             p.worker,
             proto.as_str(),
             vip.map_or_else(String::new, |v| v.to_string()),
-            pool.exhausted()
+            exhausted
         );
     }
     local

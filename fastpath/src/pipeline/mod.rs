@@ -3,15 +3,18 @@
 //!
 //! 1. [`classify`]: what the frame is (Ethernet and IPv4 validated, TCP/UDP ports parsed);
 //!    the worker runs it for a whole burst first ([`Pipeline::prefetch`]), together with the
-//!    connection lookup, so that the cache misses of the burst's lookups overlap.
+//!    connection lookup, so that the cache misses of the burst's lookups overlap. An IPv4
+//!    frame is then trimmed to its packet's end (Ethernet padding is not forwarded).
 //! 2. ARP and ICMP echo for owned addresses are answered in place ([`crate::l2`]).
 //! 3. [`forward`]: TCP and UDP: the connection (or a new one, [`schedule`]), the state
 //!    machine, the counters and the forwarding method's rewrite ([`fullnat`] for FULLNAT).
 //!    [`icmp_error`]: ICMP errors about a connection, rewritten the same way. [`fragment`]:
 //!    fragments of TCP and UDP datagrams, the first one through [`forward`], the later ones
 //!    with what their first one got (held while it has not come: [`Verdict::Hold`]).
-//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, and the ICMP errors
-//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed).
+//! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, the egress MTU (a
+//!    longer packet is fragmented by the worker, [`Verdict::Fragment`]), and the ICMP errors
+//!    rvs answers with instead of forwarding (time exceeded, fragmentation needed; the
+//!    forwarding stage decides the latter for DF packets, before it rewrites them).
 //!
 //! Each stage hands the next a value (a [`classify::Class`], an [`egress::Out`] or a drop
 //! reason), so a frame walks down once; the result is a [`Verdict`].
@@ -28,19 +31,20 @@ mod fragment;
 mod fullnat;
 mod icmp_error;
 mod schedule;
+mod slots;
 
 use crate::conn;
 use crate::frame::Frame;
 use crate::l2;
-use crate::laddr;
 use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::{DropReason, Verdict};
-use crate::wire::ether::EthernetAddress;
+use crate::wire::ether::{self, EthernetAddress};
+use crate::wire::ipv4;
 use crate::xmit::isn::IsnKey;
 use classify::Class;
 use egress::Out;
-use sched::Scheduler;
+use slots::Slots;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -73,8 +77,9 @@ pub struct Pipeline {
     worker: usize,
     workers: usize,
     conns: conn::Table<Arc<Real>>,
-    /// `scheds[i]` schedules `snapshot.services[i]`.
-    scheds: Vec<Scheduler>,
+    /// The scheduler and FULLNAT local address pool of every service, at the service's slot
+    /// ([`Snapshot::service_index`]).
+    slots: Slots,
     neighbors: l2::neighbor::Table,
     /// Where packets to each real server leave, from the last route and neighbour lookups.
     egress: l2::egress::Cache,
@@ -85,11 +90,6 @@ pub struct Pipeline {
     /// IP identification of the ICMP errors rvs answers with: a counter of their own, as
     /// Linux's ICMP socket does not share the tunnel's.
     icmp_ident: u16,
-    /// `pools[i]`: this worker's FULLNAT local addresses and ports of `snapshot.services[i]`
-    /// (`None` for services without local addresses).
-    pools: Vec<Option<laddr::Pool>>,
-    /// `pool_keys[i]`: protocol and VIP of the service of `pools[i]`.
-    pool_keys: Vec<(conf::Proto, std::net::SocketAddrV4)>,
     /// Secret of the FULLNAT initial sequence numbers.
     isn_key: IsnKey,
     /// Events worth counting that do not drop the packet.
@@ -156,14 +156,12 @@ impl Pipeline {
             worker,
             workers: workers.max(1),
             conns: conn::Table::new(config, now_ms)?,
-            scheds: Vec::new(),
+            slots: Slots::new(worker, workers.max(1)),
             neighbors: l2::neighbor::Table::with_capacity(1024),
             egress: l2::egress::Cache::default(),
             learned: Vec::with_capacity(LEARNED_MAX),
             ip_ident: (worker as u16).wrapping_mul(0x1000),
             icmp_ident: (worker as u16).wrapping_mul(0x1000),
-            pools: Vec::new(),
-            pool_keys: Vec::new(),
             isn_key: IsnKey([0; 2]),
             events: Events::default(),
             fragments: fragment::Fragments::new(),
@@ -179,17 +177,10 @@ impl Pipeline {
         self
     }
 
-    /// Copies the use of every local address pool into its service's shared figures.
-    pub fn publish_laddr_usage(&self, snapshot: &Snapshot) {
-        for (pool, service) in self.pools.iter().zip(&snapshot.services) {
-            let Some(pool) = pool else {
-                continue;
-            };
-            for lip in pool.stats() {
-                let usage = &service.laddr_usage;
-                usage.store(self.worker, lip.addr, u64::from(lip.conns), lip.conflicts);
-            }
-        }
+    /// Copies the use of every local address pool into its service's shared figures (of the
+    /// services of the snapshot adopted last).
+    pub fn publish_laddr_usage(&self) {
+        self.slots.publish_laddr_usage();
     }
 
     /// FULLNAT events counted so far.
@@ -197,77 +188,18 @@ impl Pipeline {
         self.events
     }
 
-    /// Where this worker's port cursors start: per worker, so that workers do not walk their
-    /// port ranges in step.
-    fn pool_seed(&self) -> u64 {
-        (self.worker as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    /// Switches to `next` (published after `previous`): schedulers of services that
-    /// continue get the new destination lists, new services get fresh schedulers, local
-    /// address pools are rebuilt keeping their counters, static neighbours and timeouts are
-    /// applied.
+    /// Switches to `next` (published after `previous`, the snapshot this worker had): the
+    /// services that changed since get their new destination lists (the scheduler keeping its
+    /// state as the kernel's hooks do) and local address pools (keeping their counters), new
+    /// services fresh state; every other service keeps its state untouched, and the cost
+    /// depends on what changed, not on the number of services. Static neighbours and timeouts
+    /// are applied.
     pub fn adopt(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
-        self.adopt_pools(previous, next);
-        let mut old: Vec<Option<Scheduler>> = std::mem::take(&mut self.scheds)
-            .into_iter()
-            .map(Some)
-            .collect();
-        for service in &next.services {
-            let kept = previous
-                .and_then(|p| p.service_index(service.proto, service.vip))
-                .and_then(|i| old.get_mut(i))
-                .and_then(Option::take);
-            let sched = match kept {
-                Some(mut s) => {
-                    if !Arc::ptr_eq(s.dests(), &service.dests) {
-                        s.set_dests(Arc::clone(&service.dests));
-                    }
-                    s
-                }
-                None => Scheduler::bind(Arc::clone(&service.dests)),
-            };
-            self.scheds.push(sched);
-        }
+        self.slots.adopt(previous, next);
         for &(port, ip, mac) in &next.neighbors {
             self.neighbors.learn(port, ip, mac);
         }
         self.conns.set_timeouts(next.timeouts);
-    }
-
-    /// Rebuilds the local address pools for `next`, carrying over each continuing service's
-    /// cursors and counters.
-    fn adopt_pools(&mut self, previous: Option<&Snapshot>, next: &Snapshot) {
-        let mut old_pools = std::mem::take(&mut self.pools);
-        self.pool_keys = next.services.iter().map(|s| (s.proto, s.vip)).collect();
-        let seed = self.pool_seed();
-        for service in &next.services {
-            let kept = previous
-                .and_then(|p| p.service_index(service.proto, service.vip))
-                .and_then(|i| old_pools.get_mut(i))
-                .and_then(Option::take);
-            let pool = if service.laddrs.is_empty() {
-                None
-            } else {
-                let config = laddr::Config {
-                    ports: next.laddr_ports,
-                    ..laddr::Config::default()
-                };
-                match laddr::Pool::new(&service.laddrs, &config, self.worker, self.workers, seed) {
-                    Ok(mut pool) => {
-                        if let Some(old) = &kept {
-                            pool.inherit(old);
-                        }
-                        Some(pool)
-                    }
-                    Err(e) => {
-                        log::error!("service {}: local addresses unusable: {e:?}", service.vip);
-                        None
-                    }
-                }
-            };
-            self.pools.push(pool);
-        }
     }
 
     /// Neighbours learned from ARP since the last call, to pass to the other workers.
@@ -317,17 +249,14 @@ impl Pipeline {
     /// Timer work for one loop: expires at most `budget` connections, unbinding them from
     /// their real servers, and lets the schedulers age their caches.
     pub fn expire(&mut self, now_ms: u64, budget: usize) {
-        let (pools, keys) = (&mut self.pools, &self.pool_keys);
+        let slots = &mut self.slots;
         self.conns.expire(now_ms, budget, |gone| {
             forward::unbind(&gone.dest, gone.counter);
             if let Some(local) = gone.local {
-                fullnat::release_local(pools, keys, &gone.dest, local);
+                slots.release_local(&gone.dest, local);
             }
         });
-        let now = std::time::Duration::from_millis(now_ms);
-        for s in &mut self.scheds {
-            s.expire(now);
-        }
+        self.slots.expire(std::time::Duration::from_millis(now_ms));
         self.fragments.expire(now_ms);
     }
 
@@ -391,15 +320,22 @@ impl Pipeline {
     ) -> Verdict {
         let out = match &parsed.class {
             Class::L4 { flow, local } => {
+                trim_to(frame, flow.at.end);
                 forward::l4(self, snapshot, frame, flow, *local, now_ms, parsed.hit)
             }
             Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
-            Class::Echo => echo(snapshot, in_port, frame.data_mut()),
-            Class::IcmpError => match icmp_error::forward(self, snapshot, in_port, frame) {
-                // No ICMP error is ever sent about an ICMP error.
-                Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
-                out => out,
-            },
+            Class::Echo => {
+                trim_to_ipv4(frame);
+                echo(snapshot, in_port, frame.data_mut())
+            }
+            Class::IcmpError => {
+                trim_to_ipv4(frame);
+                match icmp_error::forward(self, snapshot, in_port, frame) {
+                    // No ICMP error is ever sent about an ICMP error.
+                    Err(DropReason::TtlExceeded) => return Verdict::Drop(DropReason::TtlExceeded),
+                    out => out,
+                }
+            }
             Class::Fragment { local } => {
                 return fragment::forward(self, snapshot, in_port, frame, *local, now_ms, false)
             }
@@ -464,10 +400,43 @@ impl Pipeline {
         }
     }
 
-    /// The identification of the next ICMP error rvs answers with.
-    fn next_icmp_ident(&mut self) -> u16 {
-        self.icmp_ident = self.icmp_ident.wrapping_add(1);
-        self.icmp_ident
+    /// The identification of the next ICMP error rvs answers with; taken by
+    /// [`Pipeline::sent_icmp_error`] once it is sent, so that a refused answer uses none.
+    fn next_icmp_ident(&self) -> u16 {
+        self.icmp_ident.wrapping_add(1)
+    }
+
+    /// Counts an ICMP error sent with [`Pipeline::next_icmp_ident`].
+    fn sent_icmp_error(&mut self) {
+        self.icmp_ident = self.next_icmp_ident();
+        self.events.icmp_errors_sent += 1;
+    }
+}
+
+/// Cuts `frame` to `end` bytes, the end of its IPv4 packet, when it is longer: Ethernet
+/// padding (a short packet in a 60-byte frame) or trailing bytes beyond the total length
+/// are not forwarded, as the kernel trims them on receipt (`pskb_trim_rcsum` in `ip_rcv`);
+/// the NIC pads a short frame again on the wire. From here on a frame ends where its packet
+/// ends. A compare per packet; the trim itself only for padded frames.
+#[inline]
+fn trim_to<F: Frame>(frame: &mut F, end: usize) {
+    let len = frame.len();
+    if len > end {
+        // Cannot fail: `end` is within the frame.
+        frame.trim(len - end);
+    }
+}
+
+/// [`trim_to`] the end of a validated IPv4 packet, read from its header. Out of line: for
+/// the classes that are not a connection's packets.
+#[inline(never)]
+fn trim_to_ipv4<F: Frame>(frame: &mut F) {
+    let end = frame
+        .data()
+        .get(ether::HEADER_LEN..)
+        .map(|ip| ether::HEADER_LEN + usize::from(ipv4::Packet::new_unchecked(ip).total_len()));
+    if let Some(end) = end {
+        trim_to(frame, end);
     }
 }
 
@@ -635,7 +604,10 @@ proto = "tcp"
                 }
             }
             assert_eq!(single.conns(), bursty.conns(), "{mode}");
-            let totals = |s: &Snapshot| s.services[0].traffic.totals();
+            let totals = |s: &Snapshot| {
+                let service = s.services().next().expect("one service");
+                service.traffic.totals()
+            };
             assert_eq!(totals(&one), totals(&burst), "{mode}");
             assert_eq!(
                 totals(&one).conns,

@@ -20,11 +20,10 @@ pub(super) fn new_conn(
     flow: &Flow,
     now_ms: u64,
 ) -> Result<conn::ConnId, DropReason> {
-    let index = snapshot
-        .service_index(flow.proto, flow.dst)
-        .or_else(|| snapshot.service_index(flow.proto, SocketAddrV4::new(*flow.dst.ip(), 0)))
+    let (index, service) = snapshot
+        .service_in_slot(flow.proto, flow.dst)
+        .or_else(|| snapshot.service_in_slot(flow.proto, SocketAddrV4::new(*flow.dst.ip(), 0)))
         .ok_or(DropReason::NoService)?;
-    let service = snapshot.services.get(index).ok_or(DropReason::NoService)?;
     if !flow.opens() {
         return Err(DropReason::NoConn);
     }
@@ -59,7 +58,7 @@ pub(super) fn new_conn(
         Ok(id) => id,
         Err(conn::TableFull(real)) => {
             if let Some(local) = local {
-                fullnat::release_local(&mut p.pools, &p.pool_keys, &real, local);
+                p.slots.release_local(&real, local);
             }
             return Err(DropReason::TableFull);
         }
@@ -98,7 +97,7 @@ fn pick(
         flow.dst.port(),
     );
     let now = std::time::Duration::from_millis(now_ms);
-    let chosen = p.scheds.get_mut(index).and_then(|s| s.pick(&key, now));
+    let chosen = p.slots.sched(index).and_then(|s| s.pick(&key, now));
     chosen
         .and_then(|i| service.real(i))
         .map(Arc::clone)

@@ -1,7 +1,9 @@
 //! The ICMP errors rvs answers a received packet with, built in place from that packet:
 //!
-//! - **fragmentation needed** (type 3, code 4, with the next-hop MTU, RFC 1191) for a TUN
-//!   packet too big for the tunnel with DF set ([`tun::frag_needed`](super::tun::frag_needed));
+//! - **fragmentation needed** (type 3, code 4, with the next-hop MTU, RFC 1191) for a packet
+//!   with DF set too big for the egress port (NAT, DR, FULLNAT, either way: Linux's
+//!   `ensure_mtu_is_adequate` and `ip_forward`) or for a tunnel
+//!   ([`tun::frag_needed`](super::tun::frag_needed));
 //! - **time exceeded** (type 11, code 0, "TTL exceeded in transit") for a packet whose TTL
 //!   runs out at the balancer (TTL ≤ 1), as Linux ≥ 4.3 answers it: `decrement_ttl` in
 //!   `ip_vs_xmit.c` for packets to a virtual service, `ip_forward` for the replies it routes.
@@ -29,7 +31,8 @@
 //!   (`icmp_send` caps its message at 576) send as much as fits in 576, which lets the sender
 //!   match the error to a TCP segment or a UDP datagram whatever its options. The embedded
 //!   header is the original's, unchanged (its total length is the original's, longer than
-//!   what is embedded).
+//!   what is embedded). On a link whose MTU is below 576 the error is cut to the MTU instead
+//!   (Linux: `room = min(dst_mtu, 576)`), so that it never needs fragmenting.
 //!
 //! No ICMP error is sent about an ICMP error (RFC 1122 §3.2.2; like Linux, an ICMP message of
 //! a type above 18 or shorter than its header counts as one), about a frame sent to a
@@ -60,8 +63,6 @@ use crate::wire::ipv4::{self, Protocol};
 pub const MAX_ERROR_LEN: usize = 576;
 /// What [`answer`] puts in front of the original datagram: IPv4 and ICMP headers.
 const ERROR_HEADERS_LEN: usize = ipv4::HEADER_LEN + icmp::HEADER_LEN;
-/// How much of the original datagram fits in a [`MAX_ERROR_LEN`] error.
-const MAX_EMBEDDED_LEN: usize = MAX_ERROR_LEN - ERROR_HEADERS_LEN;
 /// DSCP of the ICMP errors rvs sends: CS6, IP precedence 6 "internetwork control".
 const ERROR_DSCP: u8 = 48;
 /// Highest ICMP type Linux knows (`NR_ICMP_TYPES`); higher ones count as errors.
@@ -89,9 +90,10 @@ impl Answer {
 }
 
 /// Turn `frame`, holding a received packet (as received: a validated IPv4 header), into the
-/// ICMP error `answer` for its sender, in place, from `from`: `port_mac` is the receiving
-/// port's MAC, `ident` the identification of the error's IPv4 header. See the module
-/// documentation for every field. On `Ok`, send the frame on the receiving port.
+/// ICMP error `answer` for its sender, in place, from `from`: `port_mac` and `link_mtu` are
+/// the receiving port's MAC and MTU, `ident` the identification of the error's IPv4 header.
+/// See the module documentation for every field. On `Ok`, send the frame on the receiving
+/// port.
 ///
 /// # Errors
 /// The frame is unchanged on every error:
@@ -102,6 +104,7 @@ impl Answer {
 pub fn answer<F: Frame + ?Sized>(
     frame: &mut F,
     port_mac: EthernetAddress,
+    link_mtu: u16,
     from: Ipv4Addr,
     answer: Answer,
     ident: u16,
@@ -120,7 +123,10 @@ pub fn answer<F: Frame + ?Sized>(
     {
         return Err(answer.refused());
     }
-    let embedded_len = usize::from(original.total_len()).min(MAX_EMBEDDED_LEN);
+    let room = usize::from(link_mtu)
+        .min(MAX_ERROR_LEN)
+        .saturating_sub(ERROR_HEADERS_LEN);
+    let embedded_len = usize::from(original.total_len()).min(room);
     let excess = bytes
         .len()
         .checked_sub(ether::HEADER_LEN)
@@ -225,7 +231,7 @@ mod tests {
             let received = expiring(len, padding);
             let mut f = VecFrame::new(&received);
             assert_eq!(
-                answer(&mut f, PORT_MAC, *VIRT.ip(), Answer::TimeExceeded, 7),
+                answer(&mut f, PORT_MAC, 1500, *VIRT.ip(), Answer::TimeExceeded, 7),
                 Ok(()),
                 "len {len}"
             );
@@ -243,10 +249,45 @@ mod tests {
         let dip = Ipv4Addr::new(10, 0, 0, 1);
         let mut f = VecFrame::new(expiring(60, 0));
         assert_eq!(
-            answer(&mut f, PORT_MAC, dip, Answer::TimeExceeded, 7),
+            answer(&mut f, PORT_MAC, 1500, dip, Answer::TimeExceeded, 7),
             Ok(())
         );
         assert_eq!(f.data()[26..30], dip.octets());
+    }
+
+    /// On a link whose MTU is below 576 the error fits the MTU: it quotes that much less.
+    #[test]
+    fn an_error_never_exceeds_the_receiving_link_mtu() {
+        for (link_mtu, quoted) in [
+            (68u16, 40usize),
+            (100, 72),
+            (575, 547),
+            (576, 548),
+            (9000, 548),
+        ] {
+            let received = expiring(1000, 0);
+            let mut f = VecFrame::new(&received);
+            assert_eq!(
+                answer(
+                    &mut f,
+                    PORT_MAC,
+                    link_mtu,
+                    *VIRT.ip(),
+                    Answer::TimeExceeded,
+                    7
+                ),
+                Ok(()),
+                "MTU {link_mtu}"
+            );
+            let bytes = f.into_bytes();
+            assert_eq!(bytes.len(), 14 + 28 + quoted, "MTU {link_mtu}");
+            assert_eq!(&bytes[42..], &received[14..14 + quoted], "MTU {link_mtu}");
+            assert_eq!(
+                testing::sum(&bytes[34..]),
+                0xffff,
+                "ICMP checksum, MTU {link_mtu}"
+            );
+        }
     }
 
     #[test]
@@ -269,7 +310,10 @@ mod tests {
                 ),
             ] {
                 let mut f = VecFrame::new(&bytes);
-                assert_eq!(answer(&mut f, PORT_MAC, *VIRT.ip(), kind, 1), Err(reason));
+                assert_eq!(
+                    answer(&mut f, PORT_MAC, 1500, *VIRT.ip(), kind, 1),
+                    Err(reason)
+                );
                 assert_eq!(f.data(), &bytes[..]);
             }
         }

@@ -5,9 +5,13 @@
 //! - [`nat`]: masquerading: DNAT client → real server, SNAT on the replies, and the ICMP errors
 //!   that belong to a NAT connection (outer and embedded headers);
 //! - DR (direct routing): only the Ethernet addresses change ([`rewrite_ether`]); the IPv4
-//!   packet keeps everything but its TTL, Ethernet padding included, as `ip_vs_dr_xmit`;
+//!   packet keeps everything but its TTL, as `ip_vs_dr_xmit`;
 //! - [`tun`]: IP-in-IP encapsulation, and the ICMP "fragmentation needed" answer when the
-//!   encapsulated packet would exceed the egress MTU;
+//!   encapsulated packet would exceed the egress MTU with DF set;
+//! - [`fragment`]: IPv4 fragmentation of a packet larger than the egress MTU without DF
+//!   (or a forwarded ICMP error), fragment by fragment into buffers the worker provides;
+//! - [`icmp_answer`]: the ICMP errors rvs answers with instead of forwarding (time exceeded,
+//!   fragmentation needed);
 //! - here: [`rewrite_ether`], the egress Ethernet header every method writes.
 //!
 //! The connection lookup, the scheduling, the route and neighbour lookups are the caller's: a
@@ -41,20 +45,26 @@
 //!   [`nat::snat_at`], [`decrement_ttl_validated`]) take where the headers are ([`Headers`])
 //!   instead of checking them again. They still never panic and are still all or nothing.
 //! - **Ethernet padding.** A received frame may be longer than its IPv4 packet (padding to 60
-//!   bytes, or trailing garbage). Every function takes the packet's end from the IPv4 total
-//!   length, never from the frame length: padding is never checksummed nor read as data.
-//!   In-place rewrites (`&mut [u8]`) leave it as it was, since the frame keeps its length; the
-//!   rewrites that resize the frame (encapsulation, the "fragmentation needed" answer) drop it,
-//!   so their frame ends exactly at the new packet's end (the NIC pads short frames again).
+//!   bytes, or trailing garbage). The pipeline trims every IPv4 frame to 14 + the total length
+//!   before any rewrite, as the kernel does on receipt (`pskb_trim_rcsum` in `ip_rcv`), so
+//!   what leaves ends with its packet and the NIC pads short frames again; the egress MTU
+//!   check compares the frame's length. The functions here do not rely on that: every one
+//!   takes the packet's end from the IPv4 total length, never from the frame length, so
+//!   padding is never checksummed nor read as data; in-place rewrites (`&mut [u8]`) leave
+//!   whatever follows the packet as it was, and the rewrites that resize the frame
+//!   (encapsulation, TOA, PROXY, the ICMP answers) drop it.
 //! - **TTL**: the per-method rewrites leave it alone; the caller decrements it first with
 //!   [`decrement_ttl`] (or [`decrement_ttl_validated`]), for every method, except that
 //!   [`nat::dnat_at`] and [`nat::snat_at`] decrement it themselves, folding its checksum change
 //!   into the address's; as Linux ≥ 4.3 does in `__ip_vs_get_out_rt`
 //!   (commit 8d8e20e2d7bb, "ipvs: Decrement ttl"; spec §4 describes the older kernels that
-//!   did not). Linux checks the TTL before the MTU, so a TUN "fragmentation needed" quotes the
-//!   packet with its TTL already decremented. TTL ≤ 1 is answered, as by Linux, with ICMP
-//!   time exceeded ([`icmp_answer`]); a packet no ICMP error may be sent about is dropped and
-//!   counted (`ttl_exceeded`).
+//!   did not). Linux checks the TTL before the MTU, so a "fragmentation needed" about a
+//!   packet to a virtual service quotes it with its TTL already decremented. TTL ≤ 1 is
+//!   answered, as by Linux, with ICMP time exceeded ([`icmp_answer`]); a packet no ICMP error
+//!   may be sent about is dropped and counted (`ttl_exceeded`).
+//! - **MTU**: the rewrites do not check the egress MTU, but for TUN (the tunnel's, inner DF)
+//!   and for what TOA and PROXY add; the pipeline answers DF packets too big for the egress
+//!   port before rewriting them and has the rest fragmented ([`fragment`]).
 //! - **Checksums** in received packets are full checksums (RX never sees a TX-offload
 //!   pseudo-header seed); the rewrites leave full checksums, nothing for TX offload to finish.
 #![cfg_attr(
@@ -75,6 +85,7 @@ use crate::wire::{checksum, ipv4};
 use crate::wire::{tcp, udp};
 use std::net::Ipv4Addr;
 
+pub mod fragment;
 pub mod fullnat;
 pub mod icmp_answer;
 pub mod isn;

@@ -34,14 +34,14 @@
 //!   `ensure_mtu_is_adequate` with the tunnel MTU, `icmp_send(ICMP_FRAG_NEEDED, mtu)`). The
 //!   caller then turns the frame into that ICMP error with [`frag_needed`] and sends it back
 //!   to the client on the receiving port;
-//! - inner DF clear: Linux sends the outer packet and lets IP fragment it. rvs does not
-//!   fragment (it would need a second buffer per fragment and the real server would have to
-//!   reassemble): [`encapsulate`] returns [`DropReason::TooBig`] and the packet is dropped and
-//!   counted. Clients doing path-MTU discovery (TCP on every common stack) set DF and get the
-//!   ICMP error instead, so what is lost is oversized non-DF traffic, typically UDP.
+//! - inner DF clear: Linux sends the outer packet and lets IP fragment it; so does rvs:
+//!   [`encapsulate`] encapsulates as usual and the outer packet, DF clear, is larger than
+//!   the MTU, which the caller's egress stage sees and fragments
+//!   ([`fragment`](super::fragment)); the real server reassembles the outer packet.
 //!
 //! An egress MTU below 88 (a tunnel MTU below 68, the IPv4 minimum) makes every packet
-//! [`DropReason::TooBig`], as Linux refuses such routes ("mtu less than 68").
+//! [`DropReason::TooBig`], as Linux refuses such routes ("mtu less than 68"), and so does an
+//! inner packet too long for an outer header (over 65515 bytes).
 //!
 //! ## The "fragmentation needed" answer ([`frag_needed`])
 //!
@@ -104,7 +104,7 @@ pub enum Outcome {
 ///   [`DropReason::UnsupportedEthertype`], [`DropReason::BadIpv4Header`]) but the one for
 ///   fragments: a fragment is tunnelled as it is (the pipeline forwards each fragment of a
 ///   datagram with its connection's method);
-/// - [`DropReason::TooBig`]: too big for the MTU with DF clear, or an MTU below 88;
+/// - [`DropReason::TooBig`]: an MTU below 88, or an inner packet over 65515 bytes;
 /// - [`DropReason::NoHeadroom`]: fewer than 20 bytes of headroom.
 pub fn encapsulate<F: Frame + ?Sized>(
     frame: &mut F,
@@ -134,12 +134,11 @@ pub fn encapsulate<F: Frame + ?Sized>(
         .checked_sub(ipv4::HEADER_LEN as u16)
         .filter(|&mtu| mtu >= MIN_TUNNEL_MTU)
         .ok_or(DropReason::TooBig)?;
-    if inner_len > next_hop_mtu {
-        return if outer.dont_frag {
-            Ok(Outcome::FragNeeded { next_hop_mtu })
-        } else {
-            Err(DropReason::TooBig)
-        };
+    if inner_len > next_hop_mtu && outer.dont_frag {
+        return Ok(Outcome::FragNeeded { next_hop_mtu });
+    }
+    if usize::from(inner_len) > usize::from(u16::MAX).saturating_sub(OUTER_LEN) {
+        return Err(DropReason::TooBig);
     }
     let padding = frame
         .data()
@@ -154,16 +153,17 @@ pub fn encapsulate<F: Frame + ?Sized>(
     eth.set_dst_addr(tunnel.link.next_hop_mac);
     eth.set_src_addr(tunnel.link.port_mac);
     eth.set_ethertype(EtherType::Ipv4);
-    // Cannot fail: the frame holds 20 bytes for it and the total length fits the MTU.
+    // Cannot fail: the frame holds 20 bytes for it and the total length fits 16 bits.
     outer.emit(&mut super::ipv4_mut(bytes))?;
     Ok(Outcome::Encapsulated)
 }
 
 /// Turn `frame`, holding a packet too big for a tunnel with DF set (as received, after
 /// [`encapsulate`] returned [`Outcome::FragNeeded`]), into the ICMP "fragmentation needed"
-/// error for its sender, in place: `port_mac` is the receiving port's MAC, `next_hop_mtu` the
-/// MTU to announce, `ident` the identification of the error's IPv4 header. See the module
-/// documentation for every field. On `Ok`, send the frame on the receiving port.
+/// error for its sender, in place: `port_mac` and `link_mtu` are the receiving port's MAC and
+/// MTU, `next_hop_mtu` the MTU to announce, `ident` the identification of the error's IPv4
+/// header. See the module documentation for every field. On `Ok`, send the frame on the
+/// receiving port.
 ///
 /// # Errors
 /// The frame is unchanged on every error:
@@ -174,13 +174,14 @@ pub fn encapsulate<F: Frame + ?Sized>(
 pub fn frag_needed<F: Frame + ?Sized>(
     frame: &mut F,
     port_mac: EthernetAddress,
+    link_mtu: u16,
     next_hop_mtu: u16,
     ident: u16,
 ) -> Result<(), DropReason> {
     // From the VIP: the original destination, an address the balancer owns.
     let from = super::ipv4_packet(frame.data())?.dst_addr();
     let answer = icmp_answer::Answer::FragNeeded { next_hop_mtu };
-    icmp_answer::answer(frame, port_mac, from, answer, ident)
+    icmp_answer::answer(frame, port_mac, link_mtu, from, answer, ident)
 }
 
 #[cfg(test)]
@@ -354,16 +355,18 @@ mod tests {
                 Ok(Outcome::Encapsulated)
             );
             assert_eq!(f.into_bytes().len(), 14 + 1500);
-            // One byte more: too big.
+            // One byte more: too big. With DF the frame is left for the answer; without,
+            // it is encapsulated all the same, for the egress stage to fragment.
             let received = client_frame(&ip, 1481, &[]);
             let mut f = VecFrame::new(&received);
             let result = encapsulate(&mut f, &tunnel(1500), 1);
             if dont_frag {
                 assert_eq!(result, Ok(Outcome::FragNeeded { next_hop_mtu: 1480 }));
+                assert_eq!(f.into_bytes(), received);
             } else {
-                assert_eq!(result, Err(DropReason::TooBig));
+                assert_eq!(result, Ok(Outcome::Encapsulated));
+                assert_eq!(f.into_bytes(), expected(&received[14..], 1));
             }
-            assert_eq!(f.into_bytes(), received);
         }
         // A tunnel MTU below 68 is refused whatever the size; 88 (tunnel 68) carries 68.
         ip.dont_frag = true;
@@ -411,12 +414,12 @@ mod tests {
         assert_eq!(f.into_bytes(), expected(&received[14..114], 1));
         let mut f = with_headroom(&received, 27);
         assert_eq!(
-            frag_needed(&mut f, PORT_MAC, 68, 1),
+            frag_needed(&mut f, PORT_MAC, 1500, 68, 1),
             Err(DropReason::NoHeadroom)
         );
         assert_eq!(f.data(), &received[..]);
         let mut f = with_headroom(&received, 28);
-        assert_eq!(frag_needed(&mut f, PORT_MAC, 68, 1), Ok(()));
+        assert_eq!(frag_needed(&mut f, PORT_MAC, 1500, 68, 1), Ok(()));
     }
 
     #[test]
@@ -440,7 +443,7 @@ mod tests {
             assert_eq!(encapsulate(&mut f, &tunnel(1500), 1), Err(reason));
             assert_eq!(f.data(), &bytes[..]);
             let mut f = VecFrame::new(&bytes);
-            assert_eq!(frag_needed(&mut f, PORT_MAC, 1480, 1), Err(reason));
+            assert_eq!(frag_needed(&mut f, PORT_MAC, 1500, 1480, 1), Err(reason));
             assert_eq!(f.data(), &bytes[..]);
         }
         // A fragment (DF and MF set here): no "fragmentation needed" about it, but it is
@@ -448,7 +451,7 @@ mod tests {
         let fragment = with(20, &[0x60]);
         let mut f = VecFrame::new(&fragment);
         assert_eq!(
-            frag_needed(&mut f, PORT_MAC, 1480, 1),
+            frag_needed(&mut f, PORT_MAC, 1500, 1480, 1),
             Err(DropReason::Fragment)
         );
         assert_eq!(f.data(), &fragment[..]);
@@ -495,7 +498,7 @@ mod tests {
             encapsulate(&mut f, &tunnel(88), 1),
             Ok(Outcome::FragNeeded { next_hop_mtu: 68 })
         );
-        assert_eq!(frag_needed(&mut f, PORT_MAC, 68, 2), Ok(()));
+        assert_eq!(frag_needed(&mut f, PORT_MAC, 1500, 68, 2), Ok(()));
         let bytes = f.into_bytes();
         assert_eq!(bytes[..42], FRAG_NEEDED_BYTES);
         assert_eq!(bytes[42..], BIG_BYTES);
@@ -521,7 +524,7 @@ mod tests {
             received[6..12].copy_from_slice(&ROUTER_MAC.0);
             let mut f = VecFrame::new(&received);
             assert_eq!(
-                frag_needed(&mut f, PORT_MAC, 1480, 0x4242),
+                frag_needed(&mut f, PORT_MAC, 1500, 1480, 0x4242),
                 Ok(()),
                 "len {len}"
             );
@@ -618,7 +621,7 @@ mod tests {
             ),
         ] {
             let mut f = VecFrame::new(&bytes);
-            let result = frag_needed(&mut f, PORT_MAC, 1480, 1);
+            let result = frag_needed(&mut f, PORT_MAC, 1500, 1480, 1);
             if refused {
                 assert_eq!(result, Err(DropReason::TooBig), "{name}");
                 assert_eq!(f.data(), &bytes[..], "{name}");
@@ -687,7 +690,7 @@ mod tests {
                     prop_assert_eq!(f.data(), &bytes[..]);
                     prop_assert_eq!(next_hop_mtu, mtu - 20);
                     let mut f = with_headroom(&bytes, headroom);
-                    match frag_needed(&mut f, PORT_MAC, next_hop_mtu, 1) {
+                    match frag_needed(&mut f, PORT_MAC, 1500, next_hop_mtu, 1) {
                         Ok(()) => {
                             let out = f.data();
                             let answer = ipv4::Packet::new_checked(&out[14..]).unwrap();
@@ -702,7 +705,7 @@ mod tests {
                 Err(_) => prop_assert_eq!(f.data(), &bytes[..]),
             }
             let mut f = with_headroom(&bytes, headroom);
-            if frag_needed(&mut f, PORT_MAC, 576, 1).is_err() {
+            if frag_needed(&mut f, PORT_MAC, 1500, 576, 1).is_err() {
                 prop_assert_eq!(f.data(), &bytes[..]);
             }
         }
