@@ -53,7 +53,8 @@ pub(crate) enum Out {
 
 /// The verdict for a frame the earlier stages left at `out`. A TTL that ran out
 /// ([`DropReason::TtlExceeded`], the frame unchanged) is answered with ICMP time exceeded.
-#[inline]
+/// Always inlined, as `forward::l4`: fragments' stage calls it too.
+#[inline(always)]
 pub(crate) fn send<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,

@@ -742,3 +742,105 @@ fn first_flow(data: &[u8]) -> Result<(Flow, u32), DropReason> {
     // A TCP header is at most 60 bytes.
     Ok((flow, u32::try_from(l4_len).unwrap_or(u32::MAX)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: usize) -> FragmentKey {
+        FragmentKey {
+            src: Ipv4Addr::new(198, 51, 100, 7),
+            dst: Ipv4Addr::new(10, 0, 0, 100),
+            ident: n as u16,
+            protocol: (17 + (n >> 16)) as u8,
+        }
+    }
+
+    fn entry() -> Entry {
+        Entry::new((1, 2), 8, 1480, Fate::Refused(DropReason::NoConn))
+    }
+
+    #[test]
+    fn datagrams_forgotten_early_never_grow_the_expiry_queue() {
+        let mut table = Table::new();
+        let capacity = table.order.capacity();
+        // One datagram stays (and blocks the front of the queue); many come and go.
+        assert!(table.insert(key(0), entry(), 0));
+        for n in 1..20 * TABLE_MAX {
+            assert!(table.insert(key(n), entry(), 0), "datagram {n}");
+            table.remove(&key(n));
+            assert!(table.order.len() <= 2 * TABLE_MAX);
+        }
+        assert_eq!(table.order.capacity(), capacity, "never reallocated");
+        assert_eq!(table.entries.len(), 1);
+        assert!(table.get_mut(&key(0), ENTRY_MS - 1).is_some());
+    }
+
+    #[test]
+    fn a_full_table_refuses_until_its_entries_age_out() {
+        let mut table = Table::new();
+        for n in 0..TABLE_MAX {
+            assert!(table.insert(key(n), entry(), n as u64 % 10));
+        }
+        assert!(!table.insert(key(TABLE_MAX), entry(), 10), "full");
+        assert!(
+            table.insert(key(5), entry(), 10),
+            "the same key is replaced"
+        );
+        assert_eq!(table.entries.len(), TABLE_MAX);
+        // Entries made at 0 ms are gone at ENTRY_MS (key 5 was made again at 10 ms).
+        assert!(table.insert(key(TABLE_MAX), entry(), ENTRY_MS));
+        assert!(table.get_mut(&key(10), ENTRY_MS).is_none());
+        assert!(table.get_mut(&key(5), ENTRY_MS).is_some());
+        assert!(table.get_mut(&key(5), ENTRY_MS + 10).is_none());
+    }
+
+    #[test]
+    fn held_frames_come_back_by_key_in_order_and_are_bounded() {
+        let mut held = Held::default();
+        for n in 0..HOLD_MAX {
+            assert_eq!(held.hold(key(n % 3), n, n), Ok(()));
+        }
+        assert_eq!(held.hold(key(0), 0, 999), Err(999));
+        let mut out = Vec::new();
+        held.take(key(1), &mut out);
+        let ones: Vec<(usize, usize)> = (0..HOLD_MAX)
+            .filter(|n| n % 3 == 1)
+            .map(|n| (n, n))
+            .collect();
+        assert_eq!(out, ones);
+        assert_eq!(held.len(), HOLD_MAX - ones.len());
+        let rest: Vec<usize> = held.drain().collect();
+        assert_eq!(
+            rest,
+            (0..HOLD_MAX).filter(|n| n % 3 != 1).collect::<Vec<_>>()
+        );
+        assert!(held.is_empty());
+    }
+
+    #[test]
+    fn held_fragments_wait_at_most_hold_ms_and_the_count_is_bounded() {
+        let mut f = Fragments::new();
+        assert_eq!(f.hold(key(1), 0), Verdict::Hold(key(1)));
+        assert_eq!(f.hold(key(1), 50), Verdict::Hold(key(1)));
+        for n in 2..HOLD_MAX {
+            assert_eq!(f.hold(key(n), 60), Verdict::Hold(key(n)));
+        }
+        assert_eq!(f.hold(key(0), 60), Verdict::Drop(DropReason::FragHoldFull));
+        f.expire(HOLD_MS - 1);
+        assert!(!f.has_released());
+        // Key 1's two frames go together, from the first held.
+        f.expire(HOLD_MS);
+        assert_eq!(
+            f.take_released(),
+            Some((key(1), Released::Drop(DropReason::FragNoFirst)))
+        );
+        assert_eq!(f.take_released(), None);
+        assert_eq!(f.held, HOLD_MAX - 2);
+        // A first fragment releases its own.
+        assert!(f.record(key(2), entry(), 70));
+        assert_eq!(f.take_released(), Some((key(2), Released::Retry)));
+        assert_eq!(f.held, HOLD_MAX - 3);
+        assert_eq!(f.hold(key(0), 70), Verdict::Hold(key(0)));
+    }
+}
