@@ -474,14 +474,15 @@ pub(super) fn forward<F: Frame>(
         };
     }
     if piece.offset == 0 {
-        first(p, snapshot, in_port, frame, &piece, local, now_ms)
+        first(p, snapshot, in_port, frame, &piece, local, now_ms, routes)
     } else {
         later(p, snapshot, in_port, frame, &piece, now_ms, routes)
     }
 }
 
-/// A first fragment: hand it to the flow's owner, or forward it as any packet of its
-/// connection and remember what became of it.
+/// A first fragment: hand it to the flow's owner (from its fragment owner, when `routes`), or
+/// forward it as any packet of its connection and remember what became of it.
+#[allow(clippy::too_many_arguments)]
 fn first<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
@@ -490,6 +491,7 @@ fn first<F: Frame>(
     piece: &Piece,
     local: bool,
     now_ms: u64,
+    routes: bool,
 ) -> Verdict {
     let (flow, l4_end) = match first_flow(frame.data()) {
         Ok(parsed) => parsed,
@@ -508,8 +510,10 @@ fn first<F: Frame>(
     {
         return Verdict::Drop(DropReason::FragDuplicate);
     }
+    // Only the fragment owner hands a first fragment on: one sent here by it stays (were the
+    // flow another's after all, `forward::l4` refuses it), so nothing is handed on twice.
     let (owning, _) = forward::flow_owner(snapshot, &flow, local, p.workers);
-    if owning != p.worker {
+    if routes && owning != p.worker {
         // The fragment owner's part: the flow's owner forwards it and what follows.
         let entry = Entry::new(ports, l4_end, piece.len, Fate::Route(owning));
         if !p.fragments.record(piece.key, entry, now_ms) {
