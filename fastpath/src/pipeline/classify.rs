@@ -37,8 +37,9 @@ pub(crate) enum Class {
     /// problem) that may be about a connection.
     IcmpError,
     /// A fragment of a TCP or UDP datagram (to an owned address when `local`), for
-    /// [`super::fragment`].
-    Fragment { local: bool },
+    /// [`super::fragment`]; `handed` when another worker handed it over (set by
+    /// `Pipeline::handed_over`, never here).
+    Fragment { local: bool, handed: bool },
     /// For the kernel, through the receiving port's twin.
     Punt(PuntReason),
     /// Dropped at once, for this reason.

@@ -53,8 +53,7 @@ pub(crate) enum Out {
 
 /// The verdict for a frame the earlier stages left at `out`. A TTL that ran out
 /// ([`DropReason::TtlExceeded`], the frame unchanged) is answered with ICMP time exceeded.
-/// Always inlined, as `forward::l4`: fragments' stage calls it too.
-#[inline(always)]
+#[inline]
 pub(crate) fn send<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,

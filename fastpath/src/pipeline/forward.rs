@@ -82,9 +82,7 @@ pub(super) fn flow_owner(
 
 /// A TCP or UDP packet: to a VIP or local address when `local`, else possibly a NAT reply.
 /// `hint`: what a lookup of its connection answered when the worker prefetched the burst.
-/// Always inlined: the first fragment of a datagram comes here too (`fragment`), and a
-/// second caller made the compiler keep it out of line on the per-packet path (+45 Ir).
-#[inline(always)]
+#[inline]
 pub(super) fn l4<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,

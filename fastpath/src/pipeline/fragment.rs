@@ -60,9 +60,9 @@
 //! out drops it (`ttl_exceeded`).
 
 use super::classify::{Class, Flow};
-use super::egress::{self, Out};
-use super::{forward, Pipeline};
-use crate::conn::Dir;
+use super::egress::Out;
+use super::{forward, Parsed, Pipeline};
+use crate::conn::{Dir, Fwd};
 use crate::frame::Frame;
 use crate::service::Real;
 use crate::snapshot::{Owned, Snapshot};
@@ -296,13 +296,14 @@ struct Entry {
 enum Fate {
     /// On its fragment owner: hand them to this worker, which owns the flow.
     Route(usize),
-    /// Forward them with these addresses, to `out`, adding their bytes to `counted` (the real
-    /// server and the direction of the connection).
+    /// Forward them with these addresses, to `out`, adding their bytes to the counters of
+    /// `real` in direction `dir` (the connection's).
     Forward {
         src: Ipv4Addr,
         dst: Ipv4Addr,
         out: Out,
-        counted: Option<(Arc<Real>, Dir)>,
+        real: Arc<Real>,
+        dir: Dir,
     },
     /// Drop them, for the first fragment's reason.
     Refused(DropReason),
@@ -413,6 +414,7 @@ pub(super) fn classify(snapshot: &Snapshot, ip: &ipv4::Packet<&[u8]>) -> Class {
         (None, _) if snapshot.is_unheld_vip(ip.dst_addr()) => Class::Drop(DropReason::VipNotOwned),
         (_, Protocol::Tcp | Protocol::Udp) => Class::Fragment {
             local: owned.is_some(),
+            handed: false,
         },
         _ => Class::Drop(DropReason::Fragment),
     }
@@ -447,8 +449,21 @@ impl Piece {
     }
 }
 
-/// The fragment stage, for `frame` ([`Class::Fragment`], to an owned address when `local`),
-/// received on `in_port`, or handed over by another worker when `handed`.
+/// What the fragment stage leaves to the walk ([`Pipeline::packet_parsed`]).
+pub(super) enum Step {
+    /// A later fragment rewritten, for the egress stage.
+    Send(Out),
+    /// Decided.
+    Done(Verdict),
+}
+
+/// The fragment stage, for `frame` ([`Class::Fragment`], to an owned address when `local`,
+/// handed over by another worker when `handed`), received on `in_port`.
+///
+/// It reuses the walk rather than calling the forwarding and egress stages itself: a first
+/// fragment goes through [`Pipeline::packet_parsed`] as the TCP or UDP packet it is, a later
+/// one back to it for the egress stage ([`Step::Send`]). So those stages keep their one
+/// caller each, which is what lets the compiler inline them into the per-packet path.
 #[inline(never)]
 pub(super) fn forward<F: Frame>(
     p: &mut Pipeline,
@@ -458,25 +473,27 @@ pub(super) fn forward<F: Frame>(
     local: bool,
     now_ms: u64,
     handed: bool,
-) -> Verdict {
+) -> Step {
     // Ethernet padding goes, as for any packet (`trim_to`).
     super::trim_to_ipv4(frame);
     let Some(piece) = Piece::read(frame.data()) else {
-        return Verdict::Drop(DropReason::Truncated);
+        return Step::Done(Verdict::Drop(DropReason::Truncated));
     };
     let fragment_owner = owner(&piece.key, p.workers);
     // Handed over to a worker that is not its fragment owner, a fragment comes from its
     // fragment owner, which found that this worker owns the flow.
     let routes = fragment_owner == p.worker;
     if !routes && !handed {
-        return Verdict::Redirect {
+        return Step::Done(Verdict::Redirect {
             worker: fragment_owner,
-        };
+        });
     }
     if piece.offset == 0 {
-        first(p, snapshot, in_port, frame, &piece, local, now_ms, routes)
+        Step::Done(first(
+            p, snapshot, in_port, frame, &piece, local, now_ms, routes,
+        ))
     } else {
-        later(p, snapshot, in_port, frame, &piece, now_ms, routes)
+        later(p, frame, &piece, now_ms, routes)
     }
 }
 
@@ -511,7 +528,8 @@ fn first<F: Frame>(
         return Verdict::Drop(DropReason::FragDuplicate);
     }
     // Only the fragment owner hands a first fragment on: one sent here by it stays (were the
-    // flow another's after all, `forward::l4` refuses it), so nothing is handed on twice.
+    // flow another's after all, the forwarding stage would say so: refused below), so
+    // nothing is handed on twice.
     let (owning, _) = forward::flow_owner(snapshot, &flow, local, p.workers);
     if routes && owning != p.worker {
         // The fragment owner's part: the flow's owner forwards it and what follows.
@@ -523,23 +541,25 @@ fn first<F: Frame>(
     }
     // Room first: a refused datagram changes no connection.
     if !p.fragments.table.has_room(&piece.key, now_ms) {
-        let refused = Released::Drop(DropReason::FragTableFull);
-        p.fragments.settle(piece.key, refused);
+        p.fragments
+            .settle(piece.key, Released::Drop(DropReason::FragTableFull));
         return Verdict::Drop(DropReason::FragTableFull);
     }
-    let out = if hands_client_on(snapshot, &flow, local) {
-        Err(DropReason::Fragment)
+    let verdict = if hands_client_on(snapshot, &flow, local) {
+        Verdict::Drop(DropReason::Fragment)
     } else {
-        match forward::l4(p, snapshot, frame, &flow, local, now_ms, None) {
-            // Another worker's flow (only if the configuration changed on the way): never
-            // handed on again.
-            Ok(Out::Handover(_)) => Err(DropReason::RedirectFull),
-            out => out,
+        let parsed = Parsed {
+            class: Class::L4 { flow, local },
+            hit: None,
+        };
+        match p.packet_parsed(snapshot, in_port, frame, now_ms, &parsed) {
+            Verdict::Redirect { .. } => Verdict::Drop(DropReason::RedirectFull),
+            verdict => verdict,
         }
     };
-    let fate = match out {
-        Ok(out) => forwarded(p, frame.data(), &flow, out),
-        Err(reason) => Fate::Refused(reason),
+    let fate = match verdict {
+        Verdict::Drop(reason) => Fate::Refused(reason),
+        _ => forwarded(p, &flow),
     };
     // Cannot fail: there was room, and nothing was added since.
     p.fragments.record(
@@ -547,70 +567,56 @@ fn first<F: Frame>(
         Entry::new(ports, l4_end, piece.len, fate),
         now_ms,
     );
-    egress::send(p, snapshot, in_port, frame, out)
+    verdict
 }
 
 /// A later fragment: as its first fragment went, or held until that comes (by the fragment
 /// owner; a flow's owner always has the first fragment before, unless it was lost on the way).
 fn later<F: Frame>(
     p: &mut Pipeline,
-    snapshot: &Snapshot,
-    in_port: usize,
     frame: &mut F,
     piece: &Piece,
     now_ms: u64,
     routes: bool,
-) -> Verdict {
+) -> Step {
     let worker = p.worker;
     let Some(entry) = p.fragments.table.get_mut(&piece.key, now_ms) else {
-        return if routes {
+        return Step::Done(if routes {
             p.fragments.hold(piece.key, now_ms)
         } else {
             Verdict::Drop(DropReason::FragNoFirst)
-        };
+        });
     };
     if piece.offset < entry.l4_end {
-        return Verdict::Drop(DropReason::Fragment);
+        return Step::Done(Verdict::Drop(DropReason::Fragment));
     }
     entry.seen = entry.seen.saturating_add(piece.len);
     if !piece.more {
         entry.total = piece.offset.saturating_add(piece.len);
     }
     let complete = entry.total != 0 && entry.seen >= entry.total;
-    let next = match &entry.fate {
-        Fate::Route(owner) => Next::Hand(*owner),
-        Fate::Refused(reason) => Next::Drop(*reason),
+    let step = match &entry.fate {
+        Fate::Route(owner) => Step::Done(Verdict::Redirect { worker: *owner }),
+        Fate::Refused(reason) => Step::Done(Verdict::Drop(*reason)),
         Fate::Forward {
             src,
             dst,
             out,
-            counted,
+            real,
+            dir,
         } => match xmit::readdress_fragment(frame.data_mut(), *src, *dst) {
             Ok(()) => {
-                if let Some((real, dir)) = counted {
-                    count_bytes(real, *dir, worker, u64::from(piece.len));
-                }
-                Next::Send(*out)
+                count_bytes(real, *dir, worker, u64::from(piece.len));
+                Step::Send(*out)
             }
             // No ICMP error about a later fragment (a TTL that ran out included).
-            Err(reason) => Next::Drop(reason),
+            Err(reason) => Step::Done(Verdict::Drop(reason)),
         },
     };
     if complete {
         p.fragments.table.remove(&piece.key);
     }
-    match next {
-        Next::Send(out) => egress::send(p, snapshot, in_port, frame, Ok(out)),
-        Next::Hand(owner) => Verdict::Redirect { worker: owner },
-        Next::Drop(reason) => Verdict::Drop(reason),
-    }
-}
-
-/// What [`later`] does with a fragment once its datagram's entry is read.
-enum Next {
-    Send(Out),
-    Hand(usize),
-    Drop(DropReason),
+    step
 }
 
 /// Adds `bytes` of a later fragment to its connection's real server and service, on worker
@@ -628,26 +634,36 @@ fn count_bytes(real: &Real, dir: Dir, worker: usize, bytes: u64) {
     }
 }
 
-/// The later fragments' part of a first fragment forwarded to `out` (its rewrite done, its
-/// Ethernet header not yet written): the addresses it leaves with, and the counters of its
-/// connection.
-fn forwarded(p: &Pipeline, data: &[u8], flow: &Flow, out: Out) -> Fate {
-    let (src, dst) = data
-        .get(ether::HEADER_LEN..)
-        .and_then(<[u8]>::first_chunk::<{ ipv4::HEADER_LEN }>)
-        .map(ipv4::Packet::new_unchecked)
-        .map_or((*flow.src.ip(), *flow.dst.ip()), |ip| {
-            (ip.src_addr(), ip.dst_addr())
-        });
-    let counted = p
+/// What the later fragments of a datagram get whose first fragment `flow` its connection
+/// forwarded: the addresses the connection's method writes in that direction and the way it
+/// leaves (what `forward::inbound` and `forward::outbound` chose for the first), and the
+/// connection's counters for their bytes. Refused (`no_conn`) if the connection is gone.
+fn forwarded(p: &Pipeline, flow: &Flow) -> Fate {
+    let Some((hit, c)) = p
         .conns
         .lookup(&flow.key())
-        .and_then(|hit| p.conns.get(hit.id).map(|c| (Arc::clone(c.dest()), hit.dir)));
+        .and_then(|hit| Some((hit, p.conns.get(hit.id)?)))
+    else {
+        return Fate::Refused(DropReason::NoConn);
+    };
+    let (src, dst, rip) = (*flow.src.ip(), *flow.dst.ip(), *c.real().ip());
+    let (src, dst, out) = match (hit.dir, c.fwd(), c.local()) {
+        (Dir::In, Some(Fwd::Nat), _) => (src, rip, Out::Real(rip)),
+        (Dir::In, Some(Fwd::Dr), _) => (src, dst, Out::Direct(rip)),
+        (Dir::In, Some(Fwd::Tun), _) => (src, dst, Out::Tunnel(rip)),
+        (Dir::In, Some(Fwd::FullNat), Some(local)) => (*local.ip(), rip, Out::Real(rip)),
+        (Dir::Out, Some(Fwd::Nat | Fwd::FullNat), _) => {
+            let client = *c.client().ip();
+            (*c.virt().ip(), client, Out::Route(client))
+        }
+        _ => return Fate::Refused(DropReason::NoConn),
+    };
     Fate::Forward {
         src,
         dst,
         out,
-        counted,
+        real: Arc::clone(c.dest()),
+        dir: hit.dir,
     }
 }
 

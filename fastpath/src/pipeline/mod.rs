@@ -336,8 +336,11 @@ impl Pipeline {
                     out => out,
                 }
             }
-            Class::Fragment { local } => {
-                return fragment::forward(self, snapshot, in_port, frame, *local, now_ms, false)
+            Class::Fragment { local, handed } => {
+                match fragment::forward(self, snapshot, in_port, frame, *local, now_ms, *handed) {
+                    fragment::Step::Send(out) => Ok(out),
+                    fragment::Step::Done(verdict) => return verdict,
+                }
             }
             Class::Punt(reason) => Ok(Out::Punt(*reason)),
             Class::Drop(reason) => Err(*reason),
@@ -357,13 +360,18 @@ impl Pipeline {
         frame: &mut F,
         now_ms: u64,
     ) -> Verdict {
-        let class = classify::classify(snapshot, in_port, frame.data());
-        if let Class::Fragment { local } = class {
-            return fragment::forward(self, snapshot, in_port, frame, local, now_ms, true);
-        }
+        let class = match classify::classify(snapshot, in_port, frame.data()) {
+            Class::Fragment { local, .. } => Class::Fragment {
+                local,
+                handed: true,
+            },
+            class => class,
+        };
         let parsed = Parsed { class, hit: None };
         match self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed) {
-            Verdict::Redirect { .. } => Verdict::Drop(DropReason::RedirectFull),
+            Verdict::Redirect { .. } if !matches!(class, Class::Fragment { .. }) => {
+                Verdict::Drop(DropReason::RedirectFull)
+            }
             verdict => verdict,
         }
     }
