@@ -32,6 +32,7 @@ fn test_every_example_validates() {
         [
             "dr.toml",
             "fullnat.toml",
+            "host-path.toml",
             "nat.toml",
             "pcap.toml",
             "tun.toml"
@@ -159,4 +160,29 @@ fn test_pcap_example_defaults() {
     assert_eq!(svc.sched_flags, SchedFlags::default());
     assert_eq!(svc.toa, Some(ToaPlacement::Ack));
     assert_eq!(svc.reals[0].weight, 1);
+}
+
+#[test]
+fn test_host_path_example_has_twins_and_every_vip_mode() {
+    let c = load("host-path.toml");
+    let twins: Vec<&str> = c
+        .ports
+        .iter()
+        .filter_map(|p| p.exception.as_ref().map(|e| e.iface.as_str()))
+        .collect();
+    assert_eq!(twins, ["rvs0", "rvs1"]);
+    assert_eq!(c.ports[0].exception.as_ref().unwrap().punt_pps, 20_000);
+    let modes: Vec<(String, conf::VipMode)> = c
+        .services
+        .iter()
+        .map(|s| (s.vip.to_string(), s.vip_mode))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("10.0.0.100:80".to_owned(), conf::VipMode::Static),
+            ("10.0.0.101:443".to_owned(), conf::VipMode::Kernel),
+            ("192.0.2.80:80".to_owned(), conf::VipMode::Routed),
+        ]
+    );
 }
