@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub const PUBLISH_INTERVAL_LOOPS: u32 = 1024;
 
 /// Counters owned by one worker.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
     pub rx_packets: u64,
     pub rx_bytes: u64,
@@ -23,6 +23,21 @@ pub struct Counters {
     /// Events that are not drops (`process::Events`).
     pub events: fastpath::pipeline::Events,
     pub drops: [u64; DropReason::COUNT],
+}
+
+// By hand: arrays longer than 32 have no derived `Default`.
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            rx_packets: 0,
+            rx_bytes: 0,
+            tx_packets: 0,
+            tx_bytes: 0,
+            handed_over: 0,
+            events: fastpath::pipeline::Events::default(),
+            drops: [0; DropReason::COUNT],
+        }
+    }
 }
 
 impl Counters {
@@ -57,7 +72,7 @@ impl Counters {
 }
 
 /// The published copy of one worker's counters, readable from any thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SharedCounters {
     rx_packets: AtomicU64,
     rx_bytes: AtomicU64,
@@ -75,6 +90,26 @@ pub struct SharedCounters {
     /// `--exit-idle-ms`: a worker starved of CPU makes no loops, so its input is not taken
     /// for finished just because time passed.
     empty_loops: AtomicU64,
+}
+
+// By hand, as `Counters`.
+impl Default for SharedCounters {
+    fn default() -> SharedCounters {
+        SharedCounters {
+            rx_packets: AtomicU64::new(0),
+            rx_bytes: AtomicU64::new(0),
+            tx_packets: AtomicU64::new(0),
+            tx_bytes: AtomicU64::new(0),
+            handed_over: AtomicU64::new(0),
+            toa_inserted: AtomicU64::new(0),
+            toa_no_room: AtomicU64::new(0),
+            proxy_inserted: AtomicU64::new(0),
+            icmp_errors_sent: AtomicU64::new(0),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            last_rx_tsc: AtomicU64::new(0),
+            empty_loops: AtomicU64::new(0),
+        }
+    }
 }
 
 impl SharedCounters {

@@ -15,7 +15,7 @@ use conf::proto::ConnEntry;
 use crossbeam::queue::ArrayQueue;
 use fastpath::frame::Frame;
 use fastpath::l2::neighbor::{Parked, Pending};
-use fastpath::pipeline::{Parsed, Pipeline};
+use fastpath::pipeline::{Held, Parsed, Pipeline, Released};
 use fastpath::snapshot::Snapshot;
 use fastpath::verdict::{DropReason, PuntReason, Verdict};
 use fastpath::wire::ether::EthernetAddress;
@@ -125,6 +125,10 @@ pub struct Worker<'a> {
     /// What `Pipeline::prefetch` found out about each packet of the burst being processed.
     parsed: [Parsed; BURST_MAX],
     pending: Pending<Waiting>,
+    /// Fragments that came before their first fragment (`Verdict::Hold`), and a scratch list
+    /// for those the pipeline releases (kept to reuse its allocation).
+    held: Held<Mbuf>,
+    releasing: Vec<(usize, Mbuf)>,
     /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
     learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
     counters: Counters,
@@ -191,6 +195,8 @@ impl<'a> Worker<'a> {
             pipeline: setup.pipeline,
             parsed: [Parsed::default(); BURST_MAX],
             pending: Pending::with_capacity(PENDING_MAX),
+            held: Held::default(),
+            releasing: Vec::with_capacity(fastpath::pipeline::HOLD_MAX),
             learned: Vec::with_capacity(64),
             counters: Counters::default(),
             shared: setup.shared,
@@ -243,6 +249,10 @@ impl<'a> Worker<'a> {
         for _ in 0..unresolved {
             self.counters.drop(DropReason::NoNeighbor);
         }
+        // So are fragments whose first fragment did not come.
+        for _ in self.held.drain() {
+            self.counters.drop(DropReason::FragNoFirst);
+        }
         self.publish();
     }
 
@@ -294,6 +304,9 @@ impl<'a> Worker<'a> {
             if self.pipeline.has_learned() {
                 self.absorb_learned();
             }
+            if self.pipeline.has_released() {
+                self.release_fragments(now);
+            }
         }
         self.rx = rx;
     }
@@ -307,14 +320,11 @@ impl<'a> Worker<'a> {
             let Some((port, mut m)) = queue.pop() else {
                 break;
             };
-            let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
-            // A flow is owned by exactly one worker, so a handed-over packet is never handed
-            // on again; a changed worker count cannot happen while running.
-            let verdict = match verdict {
-                Verdict::Redirect { .. } => Verdict::Drop(DropReason::RedirectFull),
-                v => v,
-            };
+            let verdict = self.pipeline.handed_over(&self.snapshot, port, &mut m, now);
             self.act(verdict, port, m, now);
+            if self.pipeline.has_released() {
+                self.release_fragments(now);
+            }
         }
     }
 
@@ -334,6 +344,28 @@ impl<'a> Worker<'a> {
             let parsed = self.pipeline.prefetch(&self.snapshot, port, m.data());
             let verdict = self.received(port, &mut m, &parsed, now);
             self.act(verdict, port, m, now);
+            if self.pipeline.has_released() {
+                self.release_fragments(now);
+            }
+        }
+    }
+
+    /// Held fragments the pipeline released: put through it again (their first fragment
+    /// came, and went just before them) or dropped.
+    fn release_fragments(&mut self, now: u64) {
+        while let Some((key, release)) = self.pipeline.take_released() {
+            let mut frames = std::mem::take(&mut self.releasing);
+            self.held.take(key, &mut frames);
+            for (port, mut m) in frames.drain(..) {
+                match release {
+                    Released::Retry => {
+                        let verdict = self.pipeline.packet(&self.snapshot, port, &mut m, now);
+                        self.act(verdict, port, m, now);
+                    }
+                    Released::Drop(reason) => self.counters.drop(reason),
+                }
+            }
+            self.releasing = frames;
         }
     }
 
@@ -363,6 +395,11 @@ impl<'a> Worker<'a> {
                 next_hop,
                 mtu,
             } => self.park(port, next_hop, m, Some(mtu), now),
+            Verdict::Hold(key) => {
+                if self.held.hold(key, in_port, m).is_err() {
+                    self.counters.drop(DropReason::FragHoldFull);
+                }
+            }
             Verdict::Redirect { worker } => {
                 let pushed = self
                     .fabric
@@ -433,6 +470,7 @@ impl<'a> Worker<'a> {
         self.absorb_peers_learned();
         self.absorb_learned();
         self.pipeline.expire(now, EXPIRE_BUDGET);
+        self.release_fragments(now);
         self.serve_dump(now);
         let mut expired = 0;
         self.pending.expire(now, |_| expired += 1);

@@ -30,14 +30,22 @@ fn oracle(frames: &[Vec<u8>]) -> Vec<Fixture> {
         .map(|(i, f)| {
             let mut frame = VecFrame::new(f);
             let now = (corpus.len() + i) as u64;
-            match pipeline.packet(&snapshot, 0, &mut frame, now) {
+            let fixture = match pipeline.packet(&snapshot, 0, &mut frame, now) {
                 Verdict::Tx { port: 0 } => {
                     malformed::assert_well_formed(frame.data());
                     Fixture::tx("random", f.clone(), frame.data().to_vec())
                 }
                 Verdict::Drop(reason) => Fixture::drop("random", f.clone(), reason.as_str()),
+                // A later fragment whose first never comes: held, then dropped when its wait
+                // runs out or rvsd stops.
+                Verdict::Hold(_) => Fixture::drop("random", f.clone(), "frag_no_first"),
                 other => panic!("random frame #{i}: unexpected {other:?}"),
-            }
+            };
+            assert!(
+                !pipeline.has_released(),
+                "random frame #{i} is the first fragment of a held one: the table cannot say when it leaves"
+            );
+            fixture
         })
         .collect()
 }

@@ -85,6 +85,22 @@ impl Traffic {
         }
     }
 
+    /// Counts `bytes` more of a packet already counted, client → real server, on worker `w`
+    /// (the later fragments of a datagram: a datagram is one packet, its bytes are all its
+    /// fragments').
+    pub fn inbound_bytes(&self, w: usize, bytes: u64) {
+        if let Some(s) = self.slots.get(w) {
+            bump(&s.inbytes, bytes);
+        }
+    }
+
+    /// [`Traffic::inbound_bytes`] real server → client.
+    pub fn outbound_bytes(&self, w: usize, bytes: u64) {
+        if let Some(s) = self.slots.get(w) {
+            bump(&s.outbytes, bytes);
+        }
+    }
+
     /// The sum over all workers.
     pub fn totals(&self) -> TrafficTotals {
         self.slots

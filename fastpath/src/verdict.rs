@@ -33,6 +33,10 @@ pub enum Verdict {
     /// Hand the frame, unchanged, to the kernel through the receiving port's twin
     /// (`host::punt::Punter`), rate-limited and counted under the reason.
     Punt(PuntReason),
+    /// An IPv4 fragment that came before its datagram's first fragment: the worker keeps the
+    /// frame under `key` in its [`Held`](crate::pipeline::Held) until the pipeline says what
+    /// becomes of it ([`Pipeline::take_released`](crate::pipeline::Pipeline::take_released)).
+    Hold(crate::pipeline::FragmentKey),
 }
 
 /// Why a frame goes to the kernel (the receiving port's twin interface). The discriminant
@@ -110,7 +114,10 @@ pub enum DropReason {
     ArpIgnored,
     /// IPv4 header invalid: version, IHL, total length or header checksum.
     BadIpv4Header,
-    /// IPv4 fragment (rvs does not reassemble).
+    /// IPv4 fragment rvs cannot forward without reassembling its datagram: not TCP or UDP, a
+    /// first fragment too short for its TCP or UDP header or a later one overlapping that
+    /// header (RFC 1858), FULLNAT TCP where TOA or PROXY would insert bytes, to an address of
+    /// the host's (`pipeline::fragment`).
     Fragment,
     /// IPv4 destination the balancer neither owns nor serves.
     NotOurs,
@@ -167,11 +174,24 @@ pub enum DropReason {
     /// A received frame longer than one packet buffer, which the driver delivered in chained
     /// buffers that could not be joined into one (longer than any port's MTU allows).
     OversizeFrame,
+    /// A later IPv4 fragment whose datagram's first fragment did not come in time (held
+    /// [`HOLD_MS`](crate::pipeline::HOLD_MS) at most, or still held when the worker stopped),
+    /// or was lost on the way between workers.
+    FragNoFirst,
+    /// A later IPv4 fragment that came before its first fragment while the worker already held
+    /// as many as it may ([`HOLD_MAX`](crate::pipeline::HOLD_MAX)).
+    FragHoldFull,
+    /// A first IPv4 fragment (and with it its datagram) refused: the worker's fragment table
+    /// already follows [`TABLE_MAX`](crate::pipeline::TABLE_MAX) datagrams.
+    FragTableFull,
+    /// A first IPv4 fragment seen again for a datagram already followed (a duplicate, absorbed
+    /// as the kernel's reassembly absorbs it: the connection sees the datagram once).
+    FragDuplicate,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 31] = [
+    pub const ALL: [DropReason; 35] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -203,6 +223,10 @@ impl DropReason {
         DropReason::MartianSource,
         DropReason::VipNotOwned,
         DropReason::OversizeFrame,
+        DropReason::FragNoFirst,
+        DropReason::FragHoldFull,
+        DropReason::FragTableFull,
+        DropReason::FragDuplicate,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -241,6 +265,10 @@ impl DropReason {
             DropReason::MartianSource => "martian_source",
             DropReason::VipNotOwned => "vip_not_owned",
             DropReason::OversizeFrame => "oversize_frame",
+            DropReason::FragNoFirst => "frag_no_first",
+            DropReason::FragHoldFull => "frag_hold_full",
+            DropReason::FragTableFull => "frag_table_full",
+            DropReason::FragDuplicate => "frag_duplicate",
         }
     }
 }

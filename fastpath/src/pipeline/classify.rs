@@ -36,6 +36,10 @@ pub(crate) enum Class {
     /// An ICMP error (destination unreachable, source quench, time exceeded, parameter
     /// problem) that may be about a connection.
     IcmpError,
+    /// A fragment of a TCP or UDP datagram (to an owned address when `local`), for
+    /// [`super::fragment`]; `handed` when another worker handed it over (set by
+    /// `Pipeline::handed_over`, never here).
+    Fragment { local: bool, handed: bool },
     /// For the kernel, through the receiving port's twin.
     Punt(PuntReason),
     /// Dropped at once, for this reason.
@@ -131,7 +135,11 @@ fn group(snapshot: &Snapshot, bytes: &[u8]) -> Class {
 fn ipv4(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
     let ip = ipv4::Packet::new_unchecked(bytes);
     if let Err(reason) = ip.validate() {
-        return Class::Drop(reason);
+        // A fragment is an otherwise valid packet (the last check of `validate`).
+        return match reason {
+            DropReason::Fragment => super::fragment::classify(snapshot, &ip),
+            reason => Class::Drop(reason),
+        };
     }
     let owned = snapshot.owned(ip.dst_addr());
     let local = owned.is_some();

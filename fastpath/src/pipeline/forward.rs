@@ -56,6 +56,30 @@ pub(super) fn forget(p: &mut Pipeline, id: conn::ConnId) {
     }
 }
 
+/// The worker of `workers` that owns the connection of `flow` (to an owned address when
+/// `local`), and whether it goes to a FULLNAT local address: a FULLNAT reply's owner is named
+/// by its local port ([`laddr::owner`]), any other's by the client's address and port
+/// ([`owner`]), the source of a packet to a VIP, the destination of a reply.
+#[inline(always)]
+pub(super) fn flow_owner(
+    snapshot: &Snapshot,
+    flow: &Flow,
+    local: bool,
+    workers: usize,
+) -> (usize, bool) {
+    let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
+    let owning = if to_laddr {
+        laddr::owner(flow.dst.port(), workers)
+    } else if local {
+        // One call per side rather than one on the side chosen: choosing between the two
+        // fields made the compiler keep the whole `Flow` in memory for every packet.
+        owner(*flow.src.ip(), flow.src.port(), workers)
+    } else {
+        owner(*flow.dst.ip(), flow.dst.port(), workers)
+    };
+    (owning, to_laddr)
+}
+
 /// A TCP or UDP packet: to a VIP or local address when `local`, else possibly a NAT reply.
 /// `hint`: what a lookup of its connection answered when the worker prefetched the burst.
 #[inline]
@@ -68,17 +92,7 @@ pub(super) fn l4<F: Frame>(
     now_ms: u64,
     hint: Option<Hit>,
 ) -> Result<Out, DropReason> {
-    // A FULLNAT reply comes to a local address; its port says which worker owns it.
-    let to_laddr = local && snapshot.is_laddr(*flow.dst.ip());
-    let owning = if to_laddr {
-        laddr::owner(flow.dst.port(), p.workers)
-    } else if local {
-        // One call per side rather than one on the side chosen: choosing between the two
-        // fields made the compiler keep the whole `Flow` in memory for every packet.
-        owner(*flow.src.ip(), flow.src.port(), p.workers)
-    } else {
-        owner(*flow.dst.ip(), flow.dst.port(), p.workers)
-    };
+    let (owning, to_laddr) = flow_owner(snapshot, flow, local, p.workers);
     if owning != p.worker {
         return Ok(Out::Handover(owning));
     }

@@ -8,7 +8,9 @@
 //! 2. ARP and ICMP echo for owned addresses are answered in place ([`crate::l2`]).
 //! 3. [`forward`]: TCP and UDP: the connection (or a new one, [`schedule`]), the state
 //!    machine, the counters and the forwarding method's rewrite ([`fullnat`] for FULLNAT).
-//!    [`icmp_error`]: ICMP errors about a connection, rewritten the same way.
+//!    [`icmp_error`]: ICMP errors about a connection, rewritten the same way. [`fragment`]:
+//!    fragments of TCP and UDP datagrams, the first one through [`forward`], the later ones
+//!    with what their first one got (held while it has not come: [`Verdict::Hold`]).
 //! 4. [`egress`]: the route, the next hop's MAC, TUN's encapsulation, the egress MTU (a
 //!    longer packet is fragmented by the worker, [`Verdict::Fragment`]), and the ICMP errors
 //!    rvs answers with instead of forwarding (time exceeded, fragmentation needed; the
@@ -19,11 +21,13 @@
 //!
 //! Pure over a [`Frame`] and a clock passed in, so the same code runs on DPDK mbufs in
 //! workers and on byte vectors in tests and benchmarks. A packet of a flow that another
-//! worker owns is handed to it ([`Verdict::Redirect`]); see [`owner`] for the rule.
+//! worker owns is handed to it ([`Verdict::Redirect`]); see [`owner`] for the rule, and
+//! [`fragment`] for fragments, which go to their datagram's fragment owner first.
 
 mod classify;
 mod egress;
 mod forward;
+mod fragment;
 mod fullnat;
 mod icmp_error;
 mod schedule;
@@ -43,6 +47,10 @@ use egress::Out;
 use slots::Slots;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
+
+pub use fragment::{
+    owner as fragment_owner, FragmentKey, Held, Released, ENTRY_MS, HOLD_MAX, HOLD_MS, TABLE_MAX,
+};
 
 /// Neighbours learned in one burst that the worker has not yet passed to its peers.
 const LEARNED_MAX: usize = 64;
@@ -86,6 +94,8 @@ pub struct Pipeline {
     isn_key: IsnKey,
     /// Events worth counting that do not drop the packet.
     events: Events,
+    /// The datagrams whose fragments this worker follows, and the fragments it holds.
+    fragments: fragment::Fragments,
 }
 
 /// What [`Pipeline::prefetch`] found out about a frame: what it is and, for a TCP or UDP
@@ -154,6 +164,7 @@ impl Pipeline {
             icmp_ident: (worker as u16).wrapping_mul(0x1000),
             isn_key: IsnKey([0; 2]),
             events: Events::default(),
+            fragments: fragment::Fragments::new(),
         };
         pipeline.adopt(None, snapshot);
         Ok(pipeline)
@@ -246,6 +257,22 @@ impl Pipeline {
             }
         });
         self.slots.expire(std::time::Duration::from_millis(now_ms));
+        self.fragments.expire(now_ms);
+    }
+
+    /// Whether the worker has held fragments to take care of ([`Pipeline::take_released`]):
+    /// their first fragment just came, or they waited too long. The worker asks after every
+    /// packet (so that released fragments leave right behind their first one) and after
+    /// [`Pipeline::expire`].
+    #[inline]
+    pub fn has_released(&self) -> bool {
+        self.fragments.has_released()
+    }
+
+    /// The next key whose frames the worker holds ([`Verdict::Hold`]) and what becomes of
+    /// them: each put through [`Pipeline::packet`] again, in the order held, or dropped.
+    pub fn take_released(&mut self) -> Option<(FragmentKey, Released)> {
+        self.fragments.take_released()
     }
 
     /// Looks at `frame`, received on port `in_port`, before [`Pipeline::packet_parsed`]
@@ -309,10 +336,44 @@ impl Pipeline {
                     out => out,
                 }
             }
+            Class::Fragment { local, handed } => {
+                match fragment::forward(self, snapshot, in_port, frame, *local, now_ms, *handed) {
+                    fragment::Step::Send(out) => Ok(out),
+                    fragment::Step::Done(verdict) => return verdict,
+                }
+            }
             Class::Punt(reason) => Ok(Out::Punt(*reason)),
             Class::Drop(reason) => Err(*reason),
         };
         egress::send(self, snapshot, in_port, frame, out)
+    }
+
+    /// [`Pipeline::packet`] for a frame another worker handed over ([`Verdict::Redirect`]),
+    /// received on its port `in_port`. A packet is handed on at most once more, from a
+    /// fragment's fragment owner to its flow's owner (see [`fragment`]); anything else that
+    /// would be (a changed number of workers, which cannot happen while running) is dropped as
+    /// `redirect_full`.
+    pub fn handed_over<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+        now_ms: u64,
+    ) -> Verdict {
+        let class = match classify::classify(snapshot, in_port, frame.data()) {
+            Class::Fragment { local, .. } => Class::Fragment {
+                local,
+                handed: true,
+            },
+            class => class,
+        };
+        let parsed = Parsed { class, hit: None };
+        match self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed) {
+            Verdict::Redirect { .. } if !matches!(class, Class::Fragment { .. }) => {
+                Verdict::Drop(DropReason::RedirectFull)
+            }
+            verdict => verdict,
+        }
     }
 
     /// Answers ARP for addresses owned on the port and learns the sender. Out of line, as the

@@ -17,7 +17,8 @@
 //!   failure makes `ip_rcv_finish` drop the packet before IPVS sees it. The content of known
 //!   options (pointers of route and timestamp options) is not checked;
 //! - the packet is not a fragment: MF clear and fragment offset 0 (else
-//!   [`DropReason::Fragment`]): rvs does not reassemble.
+//!   [`DropReason::Fragment`], checked last, so a fragment is otherwise valid: the pipeline
+//!   forwards TCP and UDP fragments without reassembly, `pipeline::fragment`).
 //!
 //! Deliberately not checked: TTL (DR and TUN do not route, NAT stages check it themselves),
 //! the reserved flag bit, DSCP/ECN, the addresses (martian filtering is policy for the caller),

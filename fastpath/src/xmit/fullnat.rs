@@ -113,7 +113,8 @@
 //!
 //! The checks of [`xmit`](super) and [`nat`](super::nat): [`DropReason::Truncated`],
 //! [`DropReason::VlanTagged`], [`DropReason::UnsupportedEthertype`],
-//! [`DropReason::BadIpv4Header`], [`DropReason::Fragment`],
+//! [`DropReason::BadIpv4Header`], [`DropReason::Fragment`] (a fragment but a first one, which
+//! holds the TCP or UDP header: see `rewrite_both`),
 //! [`DropReason::UnsupportedProtocol`] (not TCP or UDP), [`DropReason::BadL4Header`]; for ICMP
 //! those of [`nat::icmp_flow`](super::nat::icmp_flow) and [`DropReason::BadIcmpChecksum`].
 //! Every check comes before the first write: on error the frame is unchanged.
@@ -318,18 +319,29 @@ enum Seq {
 }
 
 /// Rewrite source and destination of a TCP or UDP packet to `src` and `dst`, and the TCP
-/// fields of `seq`.
+/// fields of `seq`. The packet may be the first fragment of a datagram (offset 0, MF set),
+/// which holds the whole TCP or UDP header: its checksum covers the whole datagram and takes
+/// the same incremental update (a UDP length, and a datagram, longer than the fragment; a UDP
+/// datagram sent without a checksum keeps none: `fill_checksum` cannot sum what is not here).
 fn rewrite_both(
     frame: &mut [u8],
     src: SocketAddrV4,
     dst: SocketAddrV4,
     seq: Seq,
 ) -> Result<(), DropReason> {
-    let ip = super::ipv4_packet(frame)?;
+    let ip = super::ipv4_packet_or_fragment(frame)?;
+    if ip.frag_offset() != 0 {
+        return Err(DropReason::Fragment);
+    }
     let protocol = ip.protocol();
     match protocol {
         Protocol::Tcp => {
             tcp::Packet::new_checked(ip.payload())?;
+        }
+        Protocol::Udp if ip.more_frags() => {
+            if ip.payload().len() < udp::HEADER_LEN {
+                return Err(DropReason::BadL4Header);
+            }
         }
         Protocol::Udp => {
             udp::Packet::new_checked(ip.payload())?;
@@ -1039,7 +1051,11 @@ mod tests {
                 with(16, &[0x01, 0x00]),
                 DropReason::Truncated,
             ),
-            ("fragment", with(20, &[0x20]), DropReason::Fragment),
+            (
+                "later fragment",
+                with(20, &[0x00, 0x01]),
+                DropReason::Fragment,
+            ),
             ("data offset 4", with(46, &[0x40]), DropReason::BadL4Header),
             ("data offset 15", with(46, &[0xf0]), DropReason::BadL4Header),
             ("GRE", with(23, &[47]), DropReason::UnsupportedProtocol),

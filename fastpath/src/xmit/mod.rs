@@ -29,7 +29,9 @@
 //!   on: the Ethernet header and EtherType IPv4 ([`DropReason::Truncated`],
 //!   [`DropReason::VlanTagged`], [`DropReason::UnsupportedEthertype`]); IPv4 version, IHL and
 //!   total length within the frame ([`DropReason::Truncated`], [`DropReason::BadIpv4Header`]);
-//!   not a fragment ([`DropReason::Fragment`]: ports are only in the first one); for NAT, the
+//!   not a fragment ([`DropReason::Fragment`]: ports are only in the first one; TUN carries
+//!   any fragment, FULLNAT rewrites a first one, [`readdress_fragment`] is for the later
+//!   ones, see `pipeline::fragment`); for NAT, the
 //!   TCP or UDP header within the IPv4 payload ([`DropReason::BadL4Header`]). The IPv4 header
 //!   checksum is *not* verified: the caller passed every received packet through
 //!   [`ipv4::Packet::validate`](crate::wire::ipv4::Packet::validate) before looking up its
@@ -81,6 +83,7 @@ use crate::wire::ether::{self, EtherType, EthernetAddress};
 use crate::wire::{checksum, ipv4};
 #[cfg(test)]
 use crate::wire::{tcp, udp};
+use std::net::Ipv4Addr;
 
 pub mod fragment;
 pub mod fullnat;
@@ -107,8 +110,9 @@ pub struct Link {
 
 /// Where the headers of a received TCP or UDP packet are in its frame, as the pipeline found
 /// them when it validated it: an Ethernet II header with EtherType IPv4, an IPv4 header that
-/// passed [`ipv4::Packet::validate`] (so not a fragment), then the TCP or UDP header, which
-/// passed its `check_len`. The `_at` rewrites ([`nat::dnat_at`], [`nat::snat_at`]) take it
+/// passed [`ipv4::Packet::validate`] (so not a fragment, or else the first fragment of a
+/// datagram, holding the whole TCP or UDP header: `pipeline::fragment`), then the TCP or UDP
+/// header, which passed its `check_len` (for a first fragment: is all there). The `_at` rewrites ([`nat::dnat_at`], [`nat::snat_at`]) take it
 /// instead of checking the frame again: the frame must not have changed since. (A `Headers` that does not match its frame cannot make them panic, since
 /// every access goes through the [`wire`](crate::wire) views; it can only write wrong bytes.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +175,37 @@ pub fn decrement_ttl_validated(frame: &mut [u8]) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// TTL − 1 and the addresses `src` and `dst` for a later fragment (offset > 0) of a datagram
+/// whose first fragment got its connection's rewrite, in a frame whose IPv4 header the
+/// pipeline validated: one update of the header checksum for all of it. A later fragment
+/// carries no TCP or UDP header: the ports and the L4 checksum are in the first fragment
+/// (the checksum covers the whole datagram, and only addresses and ports change, so the first
+/// fragment's incremental update holds for the reassembled datagram).
+///
+/// # Errors
+/// [`DropReason::TtlExceeded`] when the TTL is 0 or 1 ([`DropReason::Truncated`] for a frame
+/// too short for an IPv4 header, which a validated one is not); the frame is unchanged.
+pub fn readdress_fragment(
+    frame: &mut [u8],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+) -> Result<(), DropReason> {
+    let mut ip = frame
+        .get_mut(ether::HEADER_LEN..)
+        .and_then(<[u8]>::first_chunk_mut::<{ ipv4::HEADER_LEN }>)
+        .map(ipv4::Packet::new_unchecked)
+        .ok_or(DropReason::Truncated)?;
+    let (next, delta) = ttl_step(&ip)?;
+    let delta = delta
+        .u32(u32::from(ip.src_addr()), u32::from(src))
+        .u32(u32::from(ip.dst_addr()), u32::from(dst));
+    ip.set_ttl(next);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.set_checksum(delta.apply(ip.checksum()));
+    Ok(())
+}
+
 /// The TTL an IPv4 packet is forwarded with, and the change of the header checksum for it.
 ///
 /// # Errors
@@ -192,6 +227,17 @@ fn ttl_step<T: AsRef<[u8]>>(ip: &ipv4::Packet<T>) -> Result<(u8, checksum::Delta
 /// view of the IPv4 packet of `frame`. The view's buffer runs to the end of the frame, padding
 /// included; its payload ends at the total length.
 pub(crate) fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
+    let ip = ipv4_packet_or_fragment(frame)?;
+    if ip.is_fragment() {
+        return Err(DropReason::Fragment);
+    }
+    Ok(ip)
+}
+
+/// [`ipv4_packet`] without its last check: the packet may be a fragment. For the rewrites
+/// that read nothing past the IPv4 header (TUN's encapsulation) and for those that check
+/// themselves which fragment they rewrite (FULLNAT's, of a first fragment).
+pub(crate) fn ipv4_packet_or_fragment(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReason> {
     let eth = ether::Packet::new_checked(frame)?;
     match eth.ethertype() {
         EtherType::Ipv4 => {}
@@ -207,9 +253,6 @@ pub(crate) fn ipv4_packet(frame: &[u8]) -> Result<ipv4::Packet<&[u8]>, DropReaso
         return Err(DropReason::BadIpv4Header);
     }
     ip.check_len()?;
-    if ip.is_fragment() {
-        return Err(DropReason::Fragment);
-    }
     Ok(ip)
 }
 

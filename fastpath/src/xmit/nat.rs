@@ -39,7 +39,10 @@
 //! difference in an edge case: Linux sums `skb->len - udphoff` (the IPv4 payload) and puts
 //! that length in the pseudo-header; rvs sums up to the UDP length field, which is what the
 //! receiver verifies (`udp_rcv` trims to it), so a datagram whose UDP length is shorter than
-//! its IPv4 payload gets a checksum that verifies with rvs and not with Linux.
+//! its IPv4 payload gets a checksum that verifies with rvs and not with Linux. The first
+//! fragment of a datagram (`pipeline::fragment`) keeps "no checksum": its UDP length runs past
+//! the fragment, and [`udp::Packet::fill_checksum`] stores 0 for a datagram not all there
+//! (Linux, which sees the reassembled datagram, computes one).
 //!
 //! ## ICMP errors ([`icmp_flow`], [`icmp_snat`], [`icmp_dnat`])
 //!

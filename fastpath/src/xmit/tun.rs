@@ -17,7 +17,9 @@
 //!   (IP-in-IP); header checksum; source = the balancer's address on the egress link (Linux
 //!   binds the route to the source it selects towards the real server); destination = the
 //!   real server;
-//! - the inner IPv4 packet, byte for byte as received, up to its total length.
+//! - the inner IPv4 packet, byte for byte as received, up to its total length; a fragment is
+//!   carried like any packet (each fragment of a datagram of a TUN connection is tunnelled on
+//!   its own: `pipeline::fragment`).
 //!
 //! Ethernet padding after the inner packet is dropped: the frame ends at the outer packet's
 //! end (see [`xmit`](super)).
@@ -99,8 +101,9 @@ pub enum Outcome {
 /// # Errors
 /// The frame is unchanged on every error:
 /// - the checks of [`xmit`](super) ([`DropReason::Truncated`], [`DropReason::VlanTagged`],
-///   [`DropReason::UnsupportedEthertype`], [`DropReason::BadIpv4Header`],
-///   [`DropReason::Fragment`]);
+///   [`DropReason::UnsupportedEthertype`], [`DropReason::BadIpv4Header`]) but the one for
+///   fragments: a fragment is tunnelled as it is (the pipeline forwards each fragment of a
+///   datagram with its connection's method);
 /// - [`DropReason::TooBig`]: an MTU below 88, or an inner packet over 65515 bytes;
 /// - [`DropReason::NoHeadroom`]: fewer than 20 bytes of headroom.
 pub fn encapsulate<F: Frame + ?Sized>(
@@ -108,7 +111,8 @@ pub fn encapsulate<F: Frame + ?Sized>(
     tunnel: &Tunnel,
     ident: u16,
 ) -> Result<Outcome, DropReason> {
-    let inner = super::ipv4_packet(frame.data())?;
+    // A fragment is carried like any packet: the tunnel reads nothing past its header.
+    let inner = super::ipv4_packet_or_fragment(frame.data())?;
     let inner_len = inner.total_len();
     let ecn = match inner.ecn() {
         ECN_CE => ECN_ECT0,
@@ -433,7 +437,6 @@ mod tests {
             (with(14, &[0x65]), DropReason::BadIpv4Header),
             (with(16, &[0x00, 0x13]), DropReason::BadIpv4Header),
             (with(16, &[0x00, 0x65]), DropReason::Truncated),
-            (with(20, &[0x60]), DropReason::Fragment),
             (good[..33].to_vec(), DropReason::Truncated),
         ] {
             let mut f = VecFrame::new(&bytes);
@@ -443,6 +446,19 @@ mod tests {
             assert_eq!(frag_needed(&mut f, PORT_MAC, 1500, 1480, 1), Err(reason));
             assert_eq!(f.data(), &bytes[..]);
         }
+        // A fragment (DF and MF set here): no "fragmentation needed" about it, but it is
+        // tunnelled as it is, as every fragment of a TUN connection's datagram.
+        let fragment = with(20, &[0x60]);
+        let mut f = VecFrame::new(&fragment);
+        assert_eq!(
+            frag_needed(&mut f, PORT_MAC, 1500, 1480, 1),
+            Err(DropReason::Fragment)
+        );
+        assert_eq!(f.data(), &fragment[..]);
+        let mut f = VecFrame::new(&fragment);
+        let encapsulated = encapsulate(&mut f, &tunnel(1500), 1);
+        assert_eq!(encapsulated, Ok(Outcome::Encapsulated));
+        assert_eq!(f.data(), &expected(&fragment[14..], 1)[..]);
     }
 
     /// A 72-byte UDP datagram 198.51.100.7:40312 -> 203.0.113.10:53, payload 0..44, DF.
