@@ -137,7 +137,7 @@ fn ipv4(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
     if let Err(reason) = ip.validate() {
         // A fragment is an otherwise valid packet (the last check of `validate`).
         return match reason {
-            DropReason::Fragment => super::fragment::classify(snapshot, &ip),
+            DropReason::Fragment => super::fragment::classify(snapshot, port, &ip),
             reason => Class::Drop(reason),
         };
     }

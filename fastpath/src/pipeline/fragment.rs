@@ -65,8 +65,8 @@ use super::{forward, Parsed, Pipeline};
 use crate::conn::{Dir, Fwd};
 use crate::frame::Frame;
 use crate::service::Real;
-use crate::snapshot::{Owned, Snapshot};
-use crate::verdict::{DropReason, Verdict};
+use crate::snapshot::{Owned, PortView, Snapshot};
+use crate::verdict::{DropReason, PuntReason, Verdict};
 use crate::wire::ether;
 use crate::wire::ipv4::{self, Protocol};
 use crate::wire::{tcp, udp};
@@ -401,15 +401,20 @@ impl Table {
 /// [`super::classify`] for an IPv4 fragment (its header otherwise valid): a TCP or UDP
 /// fragment for this stage, or a drop. Out of line: rare.
 #[inline(never)]
-pub(super) fn classify(snapshot: &Snapshot, ip: &ipv4::Packet<&[u8]>) -> Class {
+pub(super) fn classify(snapshot: &Snapshot, port: &PortView, ip: &ipv4::Packet<&[u8]>) -> Class {
     if snapshot.is_martian_source(ip.src_addr()) {
         return Class::Drop(DropReason::MartianSource);
     }
     let owned = snapshot.owned(ip.dst_addr());
     match (owned, ip.protocol()) {
-        // Hook: the host's own addresses (a DIP, an address the kernel twin holds that no
-        // service uses) are the kernel's, which reassembles. Fragments to them go to the twin
-        // once the punt path covers them (`classify::for_kernel`); until then, dropped.
+        // The host's own addresses (a DIP, an address the kernel twin holds that no service
+        // uses) are the kernel's, which reassembles: their fragments go to the twin.
+        (Some(Owned::Host), protocol) if port.twin => Class::Punt(match protocol {
+            Protocol::Tcp => PuntReason::LocalTcp,
+            Protocol::Udp => PuntReason::LocalUdp,
+            Protocol::Icmp => PuntReason::LocalIcmp,
+            _ => PuntReason::OtherProto,
+        }),
         (Some(Owned::Host), _) => Class::Drop(DropReason::Fragment),
         (None, _) if snapshot.is_unheld_vip(ip.dst_addr()) => Class::Drop(DropReason::VipNotOwned),
         (_, Protocol::Tcp | Protocol::Udp) => Class::Fragment {
