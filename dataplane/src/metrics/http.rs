@@ -152,6 +152,10 @@ async fn accept_loop(
         .header_read_timeout(limits.head)
         .max_buf_size(MAX_HEAD)
         .keep_alive(false)
+        // A client that sends its request and shuts its side at once (`printf … | nc -N`)
+        // is still answered: without this, hyper closes on that end of input whenever it
+        // reads it before the request is answered.
+        .half_close(true)
         .title_case_headers(true)
         .auto_date_header(false);
     loop {
