@@ -325,6 +325,22 @@ fn idle_endpoint() -> (Live, SocketAddr) {
     (live, addr)
 }
 
+/// Waits until two scrapes 200 ms apart agree: the worker's gratuitous ARPs at start are sent
+/// and published, so an idle rvsd's counters stay still from then on.
+fn settle(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = scrape(addr);
+    loop {
+        thread::sleep(Duration::from_millis(200));
+        let now = scrape(addr);
+        if now == last {
+            return;
+        }
+        assert!(Instant::now() < deadline, "counters of an idle rvsd never settled");
+        last = now;
+    }
+}
+
 /// Reads until the server closes, for at most `limit`: what it sent and when it closed
 /// (`None` if it did not close in time).
 fn until_closed(s: &mut TcpStream, limit: Duration) -> (Vec<u8>, Option<Duration>) {
@@ -407,6 +423,7 @@ fn a_silent_client_is_disconnected_after_the_head_timeout() {
 #[test]
 fn concurrent_scrapes_are_all_answered() {
     let (live, addr) = idle_endpoint();
+    settle(addr);
     let started = Instant::now();
     let scrapes: Vec<_> = (0..32)
         .map(|_| thread::spawn(move || scrape(addr)))
