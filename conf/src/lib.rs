@@ -59,6 +59,7 @@
 mod conn_table;
 pub mod echo;
 mod error;
+pub mod keepalived;
 mod locate;
 mod model;
 mod net;

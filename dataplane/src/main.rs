@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// rvs data plane: a DPDK userspace L4 load balancer with LVS semantics.
 #[derive(Parser, Debug)]
 #[command(name = "rvsd", version, about)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["config", "check_config"]))]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["config", "check_config", "import_keepalived"]))]
 struct Args {
     /// Run the data plane described by this TOML file.
     #[arg(long, value_name = "FILE")]
@@ -34,6 +34,11 @@ struct Args {
     /// Validate this TOML file and exit: 0 if valid, 1 with the first error otherwise.
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
+    /// Print the virtual_server blocks of this keepalived.conf (and what it includes) as rvs
+    /// TOML and exit: 0 when everything in them converted, 1 when something was refused or
+    /// dropped (named on stderr with file:line), 2 when the file cannot be read.
+    #[arg(long, value_name = "KEEPALIVED_CONF")]
+    import_keepalived: Option<PathBuf>,
     /// Exit once no packet has arrived for this many milliseconds after the first one
     /// (for pcap-driven runs and tests).
     #[arg(long, value_name = "MS")]
@@ -54,6 +59,9 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
     let args = Args::parse();
+    if let Some(path) = &args.import_keepalived {
+        return import_keepalived(path);
+    }
     if let Some(path) = &args.check_config {
         return match conf::Config::load(path) {
             Ok(_) => {
@@ -81,6 +89,23 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--import-keepalived`: pure text work, before and without EAL.
+fn import_keepalived(path: &std::path::Path) -> ExitCode {
+    match conf::keepalived::import(path) {
+        Ok(import) => {
+            for d in &import.diagnostics {
+                eprintln!("{d}");
+            }
+            print!("{}", import.toml);
+            ExitCode::from(import.exit_code())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
         }
     }
 }
