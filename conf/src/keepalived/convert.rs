@@ -178,6 +178,9 @@ impl Ctx<'_> {
     }
 
     /// A script's command line, for rvs's whitespace-split `path`/`quorum_up`/`quorum_down`.
+    /// keepalived takes the command and its arguments from the first word after the keyword
+    /// (quoted when it has arguments); the words after it are the script's user and group for
+    /// `quorum_up`/`quorum_down`, and ignored for `misc_path`.
     fn command(&mut self, node: &Node) -> Option<String> {
         let words = match command_words(&node.raw) {
             Ok(words) => words,
@@ -186,7 +189,7 @@ impl Ctx<'_> {
                 return None;
             }
         };
-        if words.is_empty() {
+        let Some(line) = words.get(1) else {
             self.warn(
                 &node.loc,
                 format!(
@@ -195,8 +198,41 @@ impl Ctx<'_> {
                 ),
             );
             return None;
+        };
+        let rest = &words[2..];
+        if !rest.is_empty() {
+            if node.keyword() == "misc_path" {
+                self.warn(
+                    &node.loc,
+                    format!(
+                        "misc_path: '{}' ignored as keepalived does: the command and its arguments \
+                         are one (quoted) word",
+                        rest.join(" ")
+                    ),
+                );
+            } else {
+                self.error(
+                    &node.loc,
+                    format!(
+                        "{}: user/group '{}' not converted: rvscheck runs scripts as its own user",
+                        node.keyword(),
+                        rest.join(" ")
+                    ),
+                );
+            }
         }
-        if words
+        let command = match command_words(line) {
+            Ok(words) if !words.is_empty() => words,
+            Ok(_) => {
+                self.invalid(node, "empty command");
+                return None;
+            }
+            Err(why) => {
+                self.invalid(node, &why);
+                return None;
+            }
+        };
+        if command
             .iter()
             .any(|w| w.is_empty() || w.contains(char::is_whitespace))
         {
@@ -210,7 +246,7 @@ impl Ctx<'_> {
             );
             return None;
         }
-        Some(words.join(" "))
+        Some(command.join(" "))
     }
 
     fn unknown(&mut self, node: &Node, within: &str) {

@@ -271,15 +271,17 @@ fn words(s: &str) -> (Vec<String>, bool) {
     }
 }
 
-/// keepalived re-reads a script's command line (`misc_path`, `quorum_up`, ...) with single and
-/// double quotes and backslash escapes; the words after the keyword, or `Err` with the reason.
+/// keepalived's reading of a script's line (`misc_path`, `quorum_up`, ...): words split on
+/// blanks, single and double quotes keep blanks, backslash escapes; or `Err` with the reason.
+/// keepalived then splits the first word after the keyword the same way again to get the
+/// command and its arguments, so a command line with arguments is written in quotes.
 pub(crate) fn command_words(raw: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     let mut chars = raw.chars().peekable();
     loop {
         while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
         if chars.peek().is_none() {
-            break;
+            return Ok(out);
         }
         let mut word = String::new();
         let mut quote: Option<char> = None;
@@ -303,11 +305,6 @@ pub(crate) fn command_words(raw: &str) -> Result<Vec<String>, String> {
         }
         out.push(word);
     }
-    // The keyword itself.
-    if !out.is_empty() {
-        out.remove(0);
-    }
-    Ok(out)
 }
 
 fn unescape(c: char) -> char {
@@ -381,7 +378,12 @@ mod tests {
     fn command_lines() {
         assert_eq!(
             command_words(r#"misc_path "/bin/check -x" 'a b' c\ d"#),
-            Ok(vec!["/bin/check -x".into(), "a b".into(), "c d".into()])
+            Ok(vec![
+                "misc_path".into(),
+                "/bin/check -x".into(),
+                "a b".into(),
+                "c d".into()
+            ])
         );
         assert_eq!(
             command_words("misc_path 'a"),
