@@ -271,6 +271,42 @@ impl Ctx<'_> {
     }
 }
 
+/// The statements in `node`'s block, less skipped lines. A block after a statement that takes
+/// none (`protocol TCP {`) is reported and ignored; the statement itself still counts.
+fn children<'n>(cx: &mut Ctx<'_>, node: &'n Node, with_blocks: &[&str]) -> Vec<&'n Node> {
+    let mut out = Vec::new();
+    for child in node.block.iter().flatten() {
+        if child.keyword().is_empty() {
+            continue;
+        }
+        if child.block.is_some() && !with_blocks.contains(&child.keyword()) {
+            cx.error(
+                child.open.as_ref().unwrap_or(&child.loc),
+                format!(
+                    "'{{' after {}, which takes no block: the block is not converted",
+                    child.keyword()
+                ),
+            );
+        }
+        out.push(child);
+    }
+    out
+}
+
+/// The checkers keepalived knows, converted or not.
+const CHECKERS: &[&str] = &[
+    "TCP_CHECK",
+    "HTTP_GET",
+    "SSL_GET",
+    "UDP_CHECK",
+    "MISC_CHECK",
+    "SMTP_CHECK",
+    "DNS_CHECK",
+    "BFD_CHECK",
+    "PING_CHECK",
+    "FILE_CHECK",
+];
+
 /// `text` as a TOML number of seconds: digits, optionally a point and at most 6 decimals
 /// (keepalived's microsecond timers). Trailing zeros go; a whole number is an integer.
 fn seconds(text: &str) -> Option<String> {
@@ -463,6 +499,7 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
     let mut seen = HashSet::new();
     for node in tree {
         match node.keyword() {
+            "" => {}
             "virtual_server" => {
                 if let Some(text) = virtual_server(&mut cx, node, &mut seen) {
                     out.push('\n');
@@ -478,6 +515,10 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
             "global_defs" => {
                 global_defs(&mut cx, node, &mut timeouts);
             }
+            "local_address_group" => cx.dropped(
+                node,
+                "DPVS's local address groups are rvs's `laddrs` on the service: add them by hand",
+            ),
             "SSL" => cx.dropped(
                 node,
                 "rvs's SSL_GET presents no client certificate (keepalived's SSL block)",
@@ -680,7 +721,7 @@ fn virtual_server(
     let header = format!("virtual_server {ip} {port}");
     let mut svc = Service::default();
     let mut refused = false;
-    for child in node.block.iter().flatten() {
+    for child in children(cx, node, &["real_server"]) {
         if svc.own.take(cx, child) {
             continue;
         }
@@ -893,7 +934,7 @@ fn real_server(cx: &mut Ctx<'_>, node: &Node) -> Option<Real> {
         own: Inherited::default(),
         checks: Vec::new(),
     };
-    for child in node.block.iter().flatten() {
+    for child in children(cx, node, CHECKERS) {
         if real.own.take(cx, child) {
             continue;
         }
@@ -965,7 +1006,8 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
         dynamic: false,
     };
     let within = node.keyword();
-    for child in node.block.iter().flatten() {
+    let mut path_refused = false;
+    for child in children(cx, node, &["url"]) {
         let kw = child.keyword();
         let connection = kind != "misc";
         if connection {
@@ -1046,9 +1088,10 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
             ("udp", "min_reply_length" | "max_reply_length") => {
                 cx.dropped(child, "rvscheck's UDP_CHECK has no reply length bounds");
             }
-            ("misc", "misc_path") => {
-                check.path = cx.command(child).or(check.path.take());
-            }
+            ("misc", "misc_path") => match cx.command(child) {
+                Some(path) => check.path = Some(path),
+                None => path_refused = true,
+            },
             ("misc", "misc_timeout") => {
                 check.timeout = cx
                     .unsigned(child, 0, u64::from(u32::MAX) / 1_000_000)
@@ -1067,10 +1110,13 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
         return None;
     }
     if kind == "misc" && check.path.is_none() {
-        cx.warn(
-            &node.loc,
-            "MISC_CHECK: no misc_path; keepalived drops the check, so does the import".to_string(),
-        );
+        if !path_refused {
+            cx.warn(
+                &node.loc,
+                "MISC_CHECK: no misc_path; keepalived drops the check, so does the import"
+                    .to_string(),
+            );
+        }
         return None;
     }
     Some(check)
@@ -1081,7 +1127,7 @@ fn url(cx: &mut Ctx<'_>, node: &Node) -> Option<Url> {
     let mut status_code = None;
     let mut digest = None;
     let mut virtualhost = None;
-    for child in node.block.iter().flatten() {
+    for child in children(cx, node, &[]) {
         match child.keyword() {
             "path" => path = cx.one(child).map(str::to_string).or(path),
             "digest" => {

@@ -23,6 +23,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 pub(crate) enum Item {
     /// The words of a line up to (not including) a brace, and its raw text for the few
     /// keywords (`misc_path`, `quorum_up`) that keepalived re-reads with escapes and quotes.
+    /// No words: a skipped line (already reported).
     Stmt {
         loc: Loc,
         words: Vec<String>,
@@ -71,13 +72,15 @@ impl Lexer<'_> {
                 continue;
             }
             if self.special(&loc, &line) {
+                // Its braces still count, so the blocks around it stay whole.
+                self.split(&loc, &line, false);
                 continue;
             }
             if let Some(pattern) = include_pattern(&line) {
                 self.include(path, &loc, pattern, depth);
                 continue;
             }
-            self.split(&loc, &line);
+            self.split(&loc, &line, true);
         }
     }
 
@@ -151,13 +154,14 @@ impl Lexer<'_> {
         }
     }
 
-    /// Cuts a decommented line at every brace outside double quotes.
-    fn split(&mut self, loc: &Loc, line: &str) {
+    /// Cuts a decommented line at every brace outside double quotes. The statements of a
+    /// line that is not `kept` have no words: they hold their block's place and are ignored.
+    fn split(&mut self, loc: &Loc, line: &str, kept: bool) {
         let mut rest = line;
         while !rest.is_empty() {
             match find_brace(rest) {
                 Some(at) => {
-                    self.stmt(loc, &rest[..at]);
+                    self.stmt(loc, &rest[..at], kept);
                     self.items.push(if rest.as_bytes()[at] == b'{' {
                         Item::Open(loc.clone())
                     } else {
@@ -166,16 +170,24 @@ impl Lexer<'_> {
                     rest = &rest[at + 1..];
                 }
                 None => {
-                    self.stmt(loc, rest);
+                    self.stmt(loc, rest, kept);
                     rest = "";
                 }
             }
         }
     }
 
-    fn stmt(&mut self, loc: &Loc, raw: &str) {
+    fn stmt(&mut self, loc: &Loc, raw: &str, kept: bool) {
         let raw = raw.trim();
         if raw.is_empty() {
+            return;
+        }
+        if !kept {
+            self.items.push(Item::Stmt {
+                loc: loc.clone(),
+                words: Vec::new(),
+                raw: String::new(),
+            });
             return;
         }
         let (words, unmatched) = words(raw);

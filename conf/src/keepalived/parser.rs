@@ -8,21 +8,25 @@ use super::{Diagnostic, Loc, Severity};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Node {
     pub loc: Loc,
-    /// The keyword and its arguments; never empty.
+    /// The keyword and its arguments; empty for a skipped line (already reported), which the
+    /// conversion passes over with its block.
     pub words: Vec<String>,
     /// The line's text, for command lines.
     pub raw: String,
     pub block: Option<Vec<Node>>,
+    /// Where the block's `{` is.
+    pub open: Option<Loc>,
 }
 
 impl Node {
+    /// The keyword; empty for a skipped line.
     pub fn keyword(&self) -> &str {
-        &self.words[0]
+        self.words.first().map_or("", String::as_str)
     }
 
     /// The arguments after the keyword.
     pub fn args(&self) -> &[String] {
-        &self.words[1..]
+        self.words.get(1..).unwrap_or_default()
     }
 }
 
@@ -41,6 +45,7 @@ pub(crate) fn parse(items: Vec<Item>, diags: &mut Vec<Diagnostic>) -> Vec<Node> 
                         words,
                         raw,
                         block: None,
+                        open: None,
                     });
                 }
             }
@@ -86,9 +91,10 @@ pub(crate) fn parse(items: Vec<Item>, diags: &mut Vec<Diagnostic>) -> Vec<Node> 
 }
 
 fn close(stack: &mut Vec<(Option<Node>, Option<Loc>, Vec<Node>)>) {
-    if let Some((owner, _, children)) = stack.pop() {
+    if let Some((owner, open, children)) = stack.pop() {
         if let (Some(mut owner), Some(parent)) = (owner, stack.last_mut()) {
             owner.block = Some(children);
+            owner.open = open;
             parent.2.push(owner);
         }
     }
