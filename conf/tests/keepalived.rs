@@ -96,8 +96,8 @@ fn bless() -> bool {
 fn samples_convert_to_the_expected_toml_and_diagnostics() {
     let mut failures = Vec::new();
     for s in SAMPLES {
-        let import = keepalived::import(&conf_path(s.name))
-            .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let import =
+            keepalived::import(&conf_path(s.name)).unwrap_or_else(|e| panic!("{}: {e}", s.name));
         let mut stderr: String = import
             .diagnostics
             .iter()
@@ -178,20 +178,28 @@ fn outputs_without_checks_are_rvs_configs() {
     }
 }
 
+/// Debian installs keepalived in /usr/sbin, which a non-root PATH may lack.
+fn keepalived_bin() -> Option<PathBuf> {
+    ["keepalived", "/usr/sbin/keepalived"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| Command::new(p).arg("--version").output().is_ok())
+}
+
 /// keepalived itself accepts the samples that say so (`keepalived --config-test -f FILE`,
 /// Debian's `keepalived` package, installed by scripts/setup.sh).
 #[test]
 fn keepalived_accepts_the_valid_samples() {
-    if Command::new("keepalived").arg("--version").output().is_err() {
+    let Some(keepalived) = keepalived_bin() else {
         eprintln!(
             "SKIPPED: keepalived is not installed (scripts/setup.sh installs it); \
              the samples were not checked with keepalived --config-test"
         );
         return;
-    }
+    };
     for s in SAMPLES.iter().filter(|s| s.keepalived_accepts) {
         let path = std::fs::canonicalize(conf_path(s.name)).unwrap();
-        let out = Command::new("keepalived")
+        let out = Command::new(&keepalived)
             .arg("--config-test")
             .arg("-f")
             .arg(&path)
@@ -210,19 +218,22 @@ fn keepalived_accepts_the_valid_samples() {
 /// And refuses the samples it should: the config test sees what the import reports.
 #[test]
 fn keepalived_reports_the_faulty_samples() {
-    if Command::new("keepalived").arg("--version").output().is_err() {
+    let Some(keepalived) = keepalived_bin() else {
         eprintln!("SKIPPED: keepalived is not installed (scripts/setup.sh installs it)");
         return;
-    }
+    };
     for name in ["warnings", "refused", "fnat"] {
         let path = std::fs::canonicalize(conf_path(name)).unwrap();
-        let out = Command::new("keepalived")
+        let out = Command::new(&keepalived)
             .arg("--config-test")
             .arg("-f")
             .arg(&path)
             .output()
             .unwrap();
-        assert!(!out.status.success(), "{name}: keepalived --config-test accepted it");
+        assert!(
+            !out.status.success(),
+            "{name}: keepalived --config-test accepted it"
+        );
     }
 }
 
