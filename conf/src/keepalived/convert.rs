@@ -722,6 +722,19 @@ fn virtual_server(
     let mut svc = Service::default();
     let mut refused = false;
     for child in children(cx, node, &["real_server"]) {
+        if child.keyword() == "alpha" {
+            // keepalived's virtual_server `alpha` takes no value: it is on.
+            if !child.args().is_empty() {
+                cx.warn(
+                    &child.loc,
+                    "alpha: a virtual_server's alpha takes no value; keepalived turns it on, \
+                     so does the import"
+                        .to_string(),
+                );
+            }
+            svc.own.alpha = Some((true, child.loc.clone()));
+            continue;
+        }
         if svc.own.take(cx, child) {
             continue;
         }
