@@ -252,7 +252,10 @@ fn import_keepalived_prints_toml_and_says_what_it_refused() {
         .unwrap()
         .replace("tests/keepalived/", &format!("{samples}/"));
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-    assert_eq!(stderr(&out), "");
+    assert_eq!(
+        stderr(&out),
+        format!("{fnat}:3: note: local_address_group laddr_g1: its addresses are the `laddrs` of the services that name it; each must also be in a [[port]]'s addrs (DPVS's interface names are not kept)\n")
+    );
 
     let refused = format!("{samples}/refused.conf");
     let out = rvsd(&["--import-keepalived", &refused]);

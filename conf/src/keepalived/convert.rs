@@ -2,7 +2,7 @@
 //! virtual server → real server → checker inheritance (check_data.c's `validate_check_config`
 //! and check_api.c, read for behaviour), written out explicitly.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
@@ -481,6 +481,7 @@ struct Service {
     quorum_down: Option<String>,
     sorry_server: Option<(Ipv4Addr, Option<u16>)>,
     sorry_server_inhibit: bool,
+    laddrs: Vec<Ipv4Addr>,
     reals: Vec<Real>,
 }
 
@@ -497,11 +498,12 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
     );
     let mut timeouts = None;
     let mut seen = HashSet::new();
+    let groups = laddr_groups(&mut cx, tree);
     for node in tree {
         match node.keyword() {
-            "" => {}
+            "" | "local_address_group" => {}
             "virtual_server" => {
-                if let Some(text) = virtual_server(&mut cx, node, &mut seen) {
+                if let Some(text) = virtual_server(&mut cx, node, &mut seen, &groups) {
                     out.push('\n');
                     out.push_str(&text);
                 }
@@ -515,10 +517,6 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
             "global_defs" => {
                 global_defs(&mut cx, node, &mut timeouts);
             }
-            "local_address_group" => cx.dropped(
-                node,
-                "DPVS's local address groups are rvs's `laddrs` on the service: add them by hand",
-            ),
             "SSL" => cx.dropped(
                 node,
                 "rvs's SSL_GET presents no client certificate (keepalived's SSL block)",
@@ -535,6 +533,65 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
         out.push_str(&t);
     }
     out
+}
+
+/// DPVS's `local_address_group NAME { IP [IFNAME] ... }` (an IP may be a range of the last
+/// byte, `10.0.0.10-19`), which a `virtual_server` names with `laddr_group_name`: its
+/// addresses become the service's `laddrs`.
+fn laddr_groups(cx: &mut Ctx<'_>, tree: &[Node]) -> HashMap<String, Vec<Ipv4Addr>> {
+    let mut groups = HashMap::new();
+    for node in tree.iter().filter(|n| n.keyword() == "local_address_group") {
+        let Some(name) = cx.one(node) else {
+            continue;
+        };
+        let mut addrs = Vec::new();
+        for entry in children(cx, node, &[]) {
+            let first = entry.keyword();
+            let (ip, last) = match first.split_once('-') {
+                Some((ip, last)) => (ip, Some(last)),
+                None => (first, None),
+            };
+            let Ok(ip) = ip.parse::<Ipv4Addr>() else {
+                cx.error(
+                    &entry.loc,
+                    format!("local_address_group {name}: '{first}' is not an IPv4 address or range: not converted"),
+                );
+                continue;
+            };
+            let [a, b, c, lo] = ip.octets();
+            let hi = match last.map(str::parse::<u8>) {
+                None => lo,
+                Some(Ok(hi)) if hi >= lo => hi,
+                Some(_) => {
+                    cx.error(
+                        &entry.loc,
+                        format!("local_address_group {name}: '{first}' is not a range of the last byte: not converted"),
+                    );
+                    continue;
+                }
+            };
+            for d in lo..=hi {
+                let ip = Ipv4Addr::new(a, b, c, d);
+                if !addrs.contains(&ip) {
+                    addrs.push(ip);
+                }
+            }
+        }
+        cx.note(
+            &node.loc,
+            format!(
+                "local_address_group {name}: its addresses are the `laddrs` of the services that \
+                 name it; each must also be in a [[port]]'s addrs (DPVS's interface names are not kept)"
+            ),
+        );
+        if groups.insert(name.to_string(), addrs).is_some() {
+            cx.warn(
+                &node.loc,
+                format!("local_address_group {name}: defined twice; the last one is used"),
+            );
+        }
+    }
+    groups
 }
 
 /// `global_defs` is keepalived's, except `lvs_timeouts`, which is rvs's `[timeouts]`.
@@ -670,6 +727,7 @@ fn virtual_server(
     cx: &mut Ctx<'_>,
     node: &Node,
     seen: &mut HashSet<(Ipv4Addr, u16, &'static str)>,
+    groups: &HashMap<String, Vec<Ipv4Addr>>,
 ) -> Option<String> {
     let loc = &node.loc;
     let (ip, port) = match node.args() {
@@ -883,10 +941,17 @@ fn virtual_server(
             ),
             "smtp_alert" => cx.ignored(child, "rvs sends no SMTP alerts"),
             "snmp_name" => cx.ignored(child, "rvs has no SNMP"),
-            "laddr_group_name" => cx.dropped(
-                child,
-                "DPVS's local address groups are rvs's `laddrs` on the service: add them by hand",
-            ),
+            "laddr_group_name" => {
+                if let Some(name) = cx.one(child) {
+                    match groups.get(name) {
+                        Some(addrs) => svc.laddrs.clone_from(addrs),
+                        None => cx.error(
+                            &child.loc,
+                            format!("laddr_group_name {name}: no local_address_group {name}: not converted"),
+                        ),
+                    }
+                }
+            }
             _ => cx.unknown(child, "virtual_server"),
         }
     }
@@ -1238,6 +1303,10 @@ fn emit(
     }
     if let Some(m) = &svc.netmask {
         let _ = writeln!(out, "netmask = {}", quote(m));
+    }
+    if !svc.laddrs.is_empty() {
+        let laddrs: Vec<String> = svc.laddrs.iter().map(|a| quote(&a.to_string())).collect();
+        let _ = writeln!(out, "laddrs = [{}]", laddrs.join(", "));
     }
     if let Some(d) = &svc.own.delay_loop {
         let _ = writeln!(out, "delay_loop = {d}");
