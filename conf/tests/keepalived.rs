@@ -78,6 +78,12 @@ const SAMPLES: &[Sample] = &[
         keepalived_accepts: false,
         without_checks: true,
     },
+    Sample {
+        name: "loop",
+        exit: 1,
+        keepalived_accepts: false,
+        without_checks: true,
+    },
 ];
 
 fn dir() -> &'static Path {
@@ -244,4 +250,25 @@ fn an_unreadable_main_file_is_an_error() {
         e.starts_with("tests/keepalived/no-such.conf: cannot read:"),
         "{e}"
     );
+}
+
+/// No input makes the import panic or print something that is not TOML: every sample cut
+/// short at every line and at many bytes in between (unclosed blocks, half words, open
+/// quotes), written to a scratch file next to the samples so that includes still resolve.
+#[test]
+fn truncated_samples_never_break_the_import() {
+    let scratch = dir().join(format!("truncated-{}.conf", std::process::id()));
+    for s in SAMPLES {
+        let text = std::fs::read(conf_path(s.name)).unwrap();
+        let cuts = (0..text.len()).filter(|&i| i % 11 == 0 || text[i] == b'\n');
+        for cut in cuts {
+            std::fs::write(&scratch, &text[..cut]).unwrap();
+            let import = keepalived::import(&scratch).unwrap();
+            if let Err(e) = import.toml.parse::<toml::Table>() {
+                let _ = std::fs::remove_file(&scratch);
+                panic!("{} cut at {cut}: not TOML: {e}\n{}", s.name, import.toml);
+            }
+        }
+    }
+    std::fs::remove_file(&scratch).unwrap();
 }

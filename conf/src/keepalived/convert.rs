@@ -1355,6 +1355,13 @@ fn emit(
         reals.push((real, mode, weight, port_out));
     }
 
+    if svc.laddrs.is_empty() && reals.iter().any(|r| r.1 == "fullnat") {
+        cx.warn(
+            &node.loc,
+            format!("{header}: FULLNAT without laddr_group_name: rvs refuses its connections until the service has `laddrs`"),
+        );
+    }
+
     // alpha: rvs has it per service; keepalived per virtual server, real server and checker.
     let alpha = svc.own.alpha.as_ref().is_some_and(|(a, _)| *a);
     for (real, ..) in &reals {
