@@ -1085,6 +1085,7 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
     };
     let within = node.keyword();
     let mut path_refused = false;
+    let mut url_refused = false;
     for child in children(cx, node, &["url"]) {
         let kw = child.keyword();
         let connection = kind != "misc";
@@ -1144,11 +1145,11 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
                     check.own.virtualhost = Some(v.to_string());
                 }
             }
-            ("http" | "https", "url") => {
-                if let Some(u) = url(cx, child) {
-                    check.urls.push(u);
-                }
-            }
+            ("http" | "https", "url") => match url(cx, child) {
+                Ok(Some(u)) => check.urls.push(u),
+                Ok(None) => {}
+                Err(()) => url_refused = true,
+            },
             ("http" | "https", "http_protocol" | "enable_sni" | "fast_recovery") => {
                 cx.dropped(child, "rvscheck has no such HTTP_GET option");
             }
@@ -1181,10 +1182,12 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
         }
     }
     if matches!(kind, "http" | "https") && check.urls.is_empty() {
-        cx.warn(
-            &node.loc,
-            format!("{within}: no url; keepalived drops the check, so does the import"),
-        );
+        if !url_refused {
+            cx.warn(
+                &node.loc,
+                format!("{within}: no url; keepalived drops the check, so does the import"),
+            );
+        }
         return None;
     }
     if kind == "misc" && check.path.is_none() {
@@ -1200,14 +1203,21 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
     Some(check)
 }
 
-fn url(cx: &mut Ctx<'_>, node: &Node) -> Option<Url> {
+/// A `url` block: `Ok(None)` when keepalived itself drops it, `Err` when rvs cannot take it
+/// (reported).
+fn url(cx: &mut Ctx<'_>, node: &Node) -> Result<Option<Url>, ()> {
     let mut path = None;
     let mut status_code = None;
     let mut digest = None;
     let mut virtualhost = None;
     for child in children(cx, node, &[]) {
         match child.keyword() {
-            "path" => path = cx.one(child).map(str::to_string).or(path),
+            "path" => {
+                path = cx
+                    .one(child)
+                    .map(|p| (p.to_string(), child.loc.clone()))
+                    .or(path);
+            }
             "digest" => {
                 if let Some(d) = cx.one(child) {
                     if digest.is_some() {
@@ -1257,19 +1267,29 @@ fn url(cx: &mut Ctx<'_>, node: &Node) -> Option<Url> {
             _ => cx.unknown(child, "url"),
         }
     }
-    let Some(path) = path else {
+    let Some((path, at)) = path else {
         cx.warn(
             &node.loc,
             "url: no path; keepalived drops the url, so does the import".to_string(),
         );
-        return None;
+        return Ok(None);
     };
-    Some(Url {
+    if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        cx.error(
+            &at,
+            format!(
+                "path {path:?}: not converted: rvs's HTTP_GET takes a request path (it starts \
+                 with /, without blanks or control characters); the url is dropped"
+            ),
+        );
+        return Err(());
+    }
+    Ok(Some(Url {
         path,
         status_code,
         digest,
         virtualhost,
-    })
+    }))
 }
 
 /// The `[[service]]` table: keys in a fixed order, defaults keepalived would apply written
