@@ -740,8 +740,10 @@ fn virtual_server(
             cx.error(loc, format!("virtual_server {kind} {name}: refused: {why}"));
             return None;
         }
-        [ip, port, rest @ ..] => {
-            if !rest.is_empty() {
+        // keepalived takes a missing port as 0 (then persistence is needed, see below).
+        [ip, rest @ ..] => {
+            let port = rest.first().map_or("0", String::as_str);
+            if rest.len() > 1 {
                 cx.extra(node, 2);
             }
             let ip: Ipv4Addr = match ip.parse() {
@@ -769,8 +771,8 @@ fn virtual_server(
             cx.error(
                 loc,
                 format!(
-                    "virtual_server {}: refused: rvs needs `virtual_server IP PORT`",
-                    node.args().join(" ")
+                    "{}: refused: rvs needs `virtual_server IP [PORT]`",
+                    node.words.join(" ")
                 ),
             );
             return None;
