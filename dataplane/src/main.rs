@@ -100,7 +100,14 @@ fn import_keepalived(path: &std::path::Path) -> ExitCode {
             for d in &import.diagnostics {
                 eprintln!("{d}");
             }
-            print!("{}", import.toml);
+            // A closed pipe (`| head`) is an error to report, not a panic of print!.
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = std::io::Write::write_all(&mut out, import.toml.as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut out))
+            {
+                eprintln!("cannot write the TOML: {e}");
+                return ExitCode::from(2);
+            }
             ExitCode::from(import.exit_code())
         }
         Err(e) => {
