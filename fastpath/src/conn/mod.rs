@@ -118,6 +118,7 @@
 //! local address and port (in what was padding) and sequence state, protocol, forwarding
 //! method, state, flags, expiry, timeout, template links and `D`.
 
+mod index;
 mod seq;
 mod state;
 mod table;
@@ -131,6 +132,6 @@ pub use state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
 };
 pub use table::{
-    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Removed, Sweep, Table,
+    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Probe, Removed, Sweep, Table,
     TableError, TableFull, MAX_CAPACITY,
 };
