@@ -570,7 +570,9 @@ pub fn nat_floor(
 
 /// The `tx-packets:` figure of nat_floor's last line.
 fn nat_floor_tx(output: &str) -> Option<u64> {
-    let line = output.lines().find(|l| l.starts_with("nat_floor rx-packets:"))?;
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("nat_floor rx-packets:"))?;
     let mut words = line.split_whitespace();
     words.find(|w| *w == "tx-packets:")?;
     words.next()?.parse().ok()

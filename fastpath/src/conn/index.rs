@@ -272,7 +272,10 @@ mod tests {
             assert!(index.remove(colliding(i), i as u32));
             assert!(!index.remove(colliding(i), i as u32));
         }
-        assert!(index.buckets.iter().all(|b| b.passed == 0 && b.tags == [0; SLOTS]));
+        assert!(index
+            .buckets
+            .iter()
+            .all(|b| b.passed == 0 && b.tags == [0; SLOTS]));
         assert_eq!(index.len(), 0);
     }
 

@@ -522,7 +522,8 @@ impl<D> Table<D> {
             .map_err(|_| TableError::OutOfMemory)?;
         slab.resize_with(n, || None);
         // Two keys per entry at most.
-        let index = Index::with_capacity(n.saturating_mul(2)).map_err(|_| TableError::OutOfMemory)?;
+        let index =
+            Index::with_capacity(n.saturating_mul(2)).map_err(|_| TableError::OutOfMemory)?;
         let hasher = RandomState::new();
         let wheel = Wheel::new(capacity, now).map_err(|_| TableError::OutOfMemory)?;
         Ok(Table {
@@ -596,7 +597,10 @@ impl<D> Table<D> {
     fn find(&self, key: &FlowKey) -> Option<Hit> {
         let slab = &self.slab;
         let hash = hash_key(&self.hasher, key);
-        let v = match self.index.find(hash, |v| value_matches(slab, v, key, false)) {
+        let v = match self
+            .index
+            .find(hash, |v| value_matches(slab, v, key, false))
+        {
             Some(v) => v,
             None if self.n_pending == 0 => return None,
             None => self.find_pending(hash, key)?,
@@ -690,9 +694,9 @@ impl<D> Table<D> {
     /// Find the (hashed) persistence template with `key`.
     pub fn lookup_template(&self, key: &FlowKey) -> Option<ConnId> {
         let slab = &self.slab;
-        let v = self
-            .index
-            .find(hash_key(&self.hasher, key), |v| value_matches(slab, v, key, true))?;
+        let v = self.index.find(hash_key(&self.hasher, key), |v| {
+            value_matches(slab, v, key, true)
+        })?;
         Some(ConnId(v >> 1))
     }
 
