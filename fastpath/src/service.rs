@@ -290,10 +290,10 @@ pub fn build(
             .and_then(|p| p.dests.position(&std::net::SocketAddr::V4(r.addr)))
             .and_then(|i| previous.and_then(|p| p.dests.get(i)));
         let dest = match old_weight {
-            Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(u32::from(r.weight)),
+            Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(r.weight),
             _ => sched::Dest::new(
                 std::net::SocketAddr::V4(r.addr),
-                u32::from(r.weight),
+                r.weight,
                 Arc::clone(&real.load),
             ),
         };

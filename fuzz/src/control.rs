@@ -78,6 +78,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         weight,
         u_threshold: 100,
         l_threshold: 0,
+        tunnel: Default::default(),
     };
     let laddr = Ipv4Addr::new(192, 168, 10, 1);
     let requests = vec![
