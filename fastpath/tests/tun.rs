@@ -30,3 +30,14 @@ fn pipeline_keeps_connections_of_a_quiesced_tun_real() {
         &tun::quiesce_counters(),
     );
 }
+
+/// GUE and GRE (`fixtures/tun_types.rs`): every tunnel option, byte for byte.
+#[test]
+fn pipeline_follows_the_gue_and_gre_fixture_table() {
+    pure::assert_table(
+        &fixtures::tun_types::config(),
+        topo::PORT_MAC,
+        &fixtures::tun_types::fixtures(),
+        &fixtures::tun_types::expected_counters(),
+    );
+}
