@@ -1,5 +1,6 @@
-//! `rvsadm`'s command line: ipvsadm 1.26's options and checks, DPVS's `-b` and `-P/-Q/-G -z`,
-//! plus `--drops` and `--socket PATH`.
+//! `rvsadm`'s command line: ipvsadm 1.31's options and checks (1.26's plus the tunnel options
+//! `--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum/--tun-info` and weights up to
+//! `INT_MAX`), DPVS's `-b` and `-P/-Q/-G -z`, plus `--drops` and `--socket PATH`.
 //!
 //! The parser is written by hand to behave as ipvsadm's popt loop does, which a generic
 //! argument parser does not:

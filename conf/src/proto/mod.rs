@@ -23,7 +23,7 @@
 //!
 //! # Semantics
 //!
-//! The requests are the operations of `ipvsadm` 1.26 (`-A -E -D -C -a -e -d -Z --set -L`) and
+//! The requests are the operations of `ipvsadm` 1.31 (`-A -E -D -C -a -e -d -Z --set -L`) and
 //! DPVS's local-address commands (`-P -Q -G`), with ipvsadm's defaults already applied by the
 //! client: a request says everything (`-E` and `-e` replace every attribute, as the kernel's
 //! `IP_VS_SO_SET_EDIT*` do). Errors carry the message `ipvsadm` prints for the same failure.
