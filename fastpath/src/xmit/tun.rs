@@ -198,9 +198,10 @@ const fn fmix64(mut k: u64) -> u64 {
 #[inline]
 pub const fn gue_source_port(hash: u32) -> u16 {
     let hash = hash ^ (hash << 16);
-    let port =
-        ((hash as u64 * (EPHEMERAL_MAX - EPHEMERAL_MIN) as u64) >> 32) as u32 + EPHEMERAL_MIN;
-    port as u16
+    // A 32-bit hash times the 15-bit range fits 64 bits; the scaled value is below the range.
+    let range = (EPHEMERAL_MAX - EPHEMERAL_MIN) as u64;
+    let scaled = ((hash as u64).wrapping_mul(range) >> 32) as u32;
+    scaled.wrapping_add(EPHEMERAL_MIN) as u16
 }
 
 /// Where a TUN packet goes.
@@ -257,27 +258,27 @@ pub fn encapsulate<F: Frame + ?Sized>(
         ecn => ecn,
     };
     let encap_len = tunnel.encap.header_len();
+    // The outer headers: at most 20 + 12 bytes.
+    let headers = OUTER_LEN.wrapping_add(encap_len);
     let outer = ipv4::Repr {
         src_addr: tunnel.src_addr,
         dst_addr: tunnel.dst_addr,
         protocol: tunnel.encap.protocol(),
-        payload_len: encap_len + usize::from(inner_len),
+        payload_len: encap_len.wrapping_add(usize::from(inner_len)),
         ttl: inner.ttl(),
         dscp: inner.dscp(),
         ecn,
         ident,
         dont_frag: inner.dont_frag(),
     };
-    // `encap_len` is at most 12.
     let next_hop_mtu = tunnel
         .mtu
-        .checked_sub((ipv4::HEADER_LEN + encap_len) as u16)
+        .checked_sub(headers as u16)
         .filter(|&mtu| mtu >= MIN_TUNNEL_MTU)
         .ok_or(DropReason::TooBig)?;
     if inner_len > next_hop_mtu && outer.dont_frag {
         return Ok(Outcome::FragNeeded { next_hop_mtu });
     }
-    let headers = OUTER_LEN + encap_len;
     if usize::from(inner_len) > usize::from(u16::MAX).saturating_sub(headers) {
         return Err(DropReason::TooBig);
     }
@@ -296,7 +297,9 @@ pub fn encapsulate<F: Frame + ?Sized>(
     eth.set_ethertype(EtherType::Ipv4);
     // Cannot fail: the frame holds the headers and the total length fits 16 bits.
     outer.emit(&mut super::ipv4_mut(bytes))?;
-    let at = ether::HEADER_LEN + OUTER_LEN;
+    let after = bytes
+        .get_mut(ether::HEADER_LEN.wrapping_add(OUTER_LEN)..)
+        .ok_or(DropReason::Truncated)?;
     match tunnel.encap {
         Encap::Ipip => {}
         Encap::Gue {
@@ -304,40 +307,68 @@ pub fn encapsulate<F: Frame + ?Sized>(
             dst_port,
             csum,
         } => {
-            let udp_len = outer.payload_len;
-            let datagram = bytes
-                .get_mut(at..at + udp_len)
+            // Fits 16 bits: the inner length was checked against 65535 − 32 above.
+            let udp_len = outer.payload_len as u16;
+            let [s0, s1] = src_port.to_be_bytes();
+            let [d0, d1] = dst_port.to_be_bytes();
+            let [l0, l1] = udp_len.to_be_bytes();
+            // UDP, checksum 0 for now; GUE version 0, C 0, hlen 0, the inner protocol, no
+            // flags.
+            let header = [
+                s0,
+                s1,
+                d0,
+                d1,
+                l0,
+                l1,
+                0,
+                0,
+                0,
+                u8::from(Protocol::IpIp),
+                0,
+                0,
+            ];
+            let datagram = after
+                .get_mut(..usize::from(udp_len))
                 .ok_or(DropReason::Truncated)?;
-            datagram[0..2].copy_from_slice(&src_port.to_be_bytes());
-            datagram[2..4].copy_from_slice(&dst_port.to_be_bytes());
-            // `udp_len` fits 16 bits: checked against 65535 − 20 above.
-            datagram[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-            datagram[6..8].fill(0);
-            // GUE version 0, C 0, hlen 0; the inner protocol; no flags.
-            datagram[8..12].copy_from_slice(&[0, u8::from(Protocol::IpIp), 0, 0]);
+            let (head, _) = datagram
+                .split_first_chunk_mut::<{ UDP_LEN + GUE_LEN }>()
+                .ok_or(DropReason::Truncated)?;
+            *head = header;
             if csum {
                 let pseudo = checksum::pseudo_header(
                     tunnel.src_addr,
                     tunnel.dst_addr,
                     u8::from(Protocol::Udp),
-                    udp_len,
+                    usize::from(udp_len),
                 );
                 let sum = checksum::combine(&[pseudo, checksum::data(datagram)]);
-                let value = checksum::udp_nonzero(checksum::finish(sum));
-                datagram[6..8].copy_from_slice(&value.to_be_bytes());
+                let value = checksum::udp_nonzero(checksum::finish(sum)).to_be_bytes();
+                if let Some(field) = datagram.get_mut(6..8) {
+                    field.copy_from_slice(&value);
+                }
             }
         }
         Encap::Gre { csum } => {
-            let packet = bytes
-                .get_mut(at..at + outer.payload_len)
+            let [p0, p1] = GRE_PROTO_IPV4.to_be_bytes();
+            let packet = after
+                .get_mut(..outer.payload_len)
                 .ok_or(DropReason::Truncated)?;
-            let flags = if csum { GRE_FLAG_CSUM } else { 0 };
-            packet[0..2].copy_from_slice(&flags.to_be_bytes());
-            packet[2..4].copy_from_slice(&GRE_PROTO_IPV4.to_be_bytes());
             if csum {
-                packet[4..8].fill(0);
-                let value = checksum::finish(checksum::data(packet));
-                packet[4..6].copy_from_slice(&value.to_be_bytes());
+                let [f0, f1] = GRE_FLAG_CSUM.to_be_bytes();
+                let (head, _) = packet
+                    .split_first_chunk_mut::<{ GRE_LEN + GRE_CSUM_LEN }>()
+                    .ok_or(DropReason::Truncated)?;
+                *head = [f0, f1, p0, p1, 0, 0, 0, 0];
+                let value = checksum::finish(checksum::data(packet)).to_be_bytes();
+                if let Some(field) = packet.get_mut(4..6) {
+                    field.copy_from_slice(&value);
+                }
+            } else {
+                let (head, _) = packet
+                    .split_first_chunk_mut::<GRE_LEN>()
+                    .ok_or(DropReason::Truncated)?;
+                *head = [0, 0, p0, p1];
             }
         }
     }
