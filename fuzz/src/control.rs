@@ -163,7 +163,14 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                     Request::AddService { service },
                     Request::AddDest {
                         service: key,
-                        dest: dest(Mode::Tun, 5),
+                        dest: DestSpec {
+                            tunnel: conf::Tunnel {
+                                kind: conf::TunKind::Gue,
+                                port: 6080,
+                                csum: conf::TunCsum::Remcsum,
+                            },
+                            ..dest(Mode::Tun, 2_147_483_647)
+                        },
                     },
                     Request::DelService { service: key },
                 ],

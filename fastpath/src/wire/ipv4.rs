@@ -969,7 +969,8 @@ mod tests {
             (4, Protocol::IpIp),
             (6, Protocol::Tcp),
             (17, Protocol::Udp),
-            (47, Protocol::Unknown(47)),
+            (47, Protocol::Gre),
+            (50, Protocol::Unknown(50)),
         ] {
             assert_eq!(Protocol::from(value), protocol);
             assert_eq!(u8::from(protocol), value);
