@@ -193,7 +193,7 @@ pub struct Real {
 
 /// A [`conf::Tunnel`] that workers read and the control thread replaces, one relaxed atomic
 /// word: type in bits 0-1, checksum flag in bits 2-3, port in bits 16-31.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TunnelCell(AtomicU32);
 
 impl TunnelCell {
@@ -221,10 +221,19 @@ impl TunnelCell {
         self.0.store(Self::pack(tunnel), Relaxed);
     }
 
-    /// The tunnel, as last set.
+    /// The encapsulation of a connection to this real whose [`flow_hash`] `hash` gives
+    /// (only GUE calls it): IP-in-IP, the word 0, costs one load and one compare.
+    ///
+    /// [`flow_hash`]: crate::xmit::tun::flow_hash
     #[inline]
-    pub fn get(&self) -> conf::Tunnel {
-        let v = self.0.load(Relaxed);
+    pub fn encap(&self, hash: impl FnOnce() -> u32) -> crate::xmit::tun::Encap {
+        match self.0.load(Relaxed) {
+            0 => crate::xmit::tun::Encap::Ipip,
+            v => crate::xmit::tun::Encap::new(Self::unpack(v), hash),
+        }
+    }
+
+    fn unpack(v: u32) -> conf::Tunnel {
         conf::Tunnel {
             kind: match v & 3 {
                 1 => conf::TunKind::Gue,

@@ -142,9 +142,9 @@ fn account(real: &Real, moved: conn::Move) {
 /// flow hash for GUE's source port.
 #[inline]
 pub(super) fn encap_of(c: &conn::Conn<Arc<Real>>) -> tun::Encap {
-    tun::Encap::new(c.dest().tunnel.get(), || {
-        tun::flow_hash(c.proto(), c.client(), c.virt())
-    })
+    c.dest()
+        .tunnel
+        .encap(|| tun::flow_hash(c.proto(), c.client(), c.virt()))
 }
 
 /// Client → real server.

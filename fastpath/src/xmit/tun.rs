@@ -250,6 +250,23 @@ pub fn encapsulate<F: Frame + ?Sized>(
     tunnel: &Tunnel,
     ident: u16,
 ) -> Result<Outcome, DropReason> {
+    // One instance per tunnel type, whose header length and protocol are then constants:
+    // IP-in-IP costs what it cost before GUE and GRE.
+    match tunnel.encap {
+        Encap::Ipip => encapsulate_as(frame, tunnel, ident, Encap::Ipip),
+        gue @ Encap::Gue { .. } => encapsulate_as(frame, tunnel, ident, gue),
+        gre @ Encap::Gre { .. } => encapsulate_as(frame, tunnel, ident, gre),
+    }
+}
+
+/// [`encapsulate`] with `encap` (`tunnel.encap`).
+#[inline(always)]
+fn encapsulate_as<F: Frame + ?Sized>(
+    frame: &mut F,
+    tunnel: &Tunnel,
+    ident: u16,
+    encap: Encap,
+) -> Result<Outcome, DropReason> {
     // A fragment is carried like any packet: the tunnel reads nothing past its header.
     let inner = super::ipv4_packet_or_fragment(frame.data())?;
     let inner_len = inner.total_len();
@@ -257,13 +274,13 @@ pub fn encapsulate<F: Frame + ?Sized>(
         ECN_CE => ECN_ECT0,
         ecn => ecn,
     };
-    let encap_len = tunnel.encap.header_len();
+    let encap_len = encap.header_len();
     // The outer headers: at most 20 + 12 bytes.
     let headers = OUTER_LEN.wrapping_add(encap_len);
     let outer = ipv4::Repr {
         src_addr: tunnel.src_addr,
         dst_addr: tunnel.dst_addr,
-        protocol: tunnel.encap.protocol(),
+        protocol: encap.protocol(),
         payload_len: encap_len.wrapping_add(usize::from(inner_len)),
         ttl: inner.ttl(),
         dscp: inner.dscp(),
@@ -297,10 +314,8 @@ pub fn encapsulate<F: Frame + ?Sized>(
     eth.set_ethertype(EtherType::Ipv4);
     // Cannot fail: the frame holds the headers and the total length fits 16 bits.
     outer.emit(&mut super::ipv4_mut(bytes))?;
-    let after = bytes
-        .get_mut(ether::HEADER_LEN.wrapping_add(OUTER_LEN)..)
-        .ok_or(DropReason::Truncated)?;
-    match tunnel.encap {
+    let at = ether::HEADER_LEN.wrapping_add(OUTER_LEN);
+    match encap {
         Encap::Ipip => {}
         Encap::Gue {
             src_port,
@@ -328,8 +343,9 @@ pub fn encapsulate<F: Frame + ?Sized>(
                 0,
                 0,
             ];
-            let datagram = after
-                .get_mut(..usize::from(udp_len))
+            let datagram = bytes
+                .get_mut(at..)
+                .and_then(|after| after.get_mut(..usize::from(udp_len)))
                 .ok_or(DropReason::Truncated)?;
             let (head, _) = datagram
                 .split_first_chunk_mut::<{ UDP_LEN + GUE_LEN }>()
@@ -351,8 +367,9 @@ pub fn encapsulate<F: Frame + ?Sized>(
         }
         Encap::Gre { csum } => {
             let [p0, p1] = GRE_PROTO_IPV4.to_be_bytes();
-            let packet = after
-                .get_mut(..outer.payload_len)
+            let packet = bytes
+                .get_mut(at..)
+                .and_then(|after| after.get_mut(..outer.payload_len))
                 .ok_or(DropReason::Truncated)?;
             if csum {
                 let [f0, f1] = GRE_FLAG_CSUM.to_be_bytes();
