@@ -53,6 +53,12 @@ pub enum Mode {
     /// Full NAT: both addresses and ports rewritten (client → local address), TOA on.
     #[value(name = "fullnat")]
     FullNat,
+    /// IP-in-IP tunnel (`pipeline_ipp` only).
+    Tun,
+    /// GUE tunnel with the UDP checksum (`pipeline_ipp` only).
+    Gue,
+    /// GRE tunnel without checksum (`pipeline_ipp` only).
+    Gre,
 }
 
 impl Mode {
@@ -65,6 +71,7 @@ impl Mode {
             Mode::Nat => "nat",
             Mode::Dr => "dr",
             Mode::FullNat => "fullnat",
+            Mode::Tun | Mode::Gue | Mode::Gre => "tun",
         }
     }
 
@@ -74,6 +81,9 @@ impl Mode {
             Mode::Nat => "NAT",
             Mode::Dr => "DR",
             Mode::FullNat => "FULLNAT",
+            Mode::Tun => "TUN",
+            Mode::Gue => "TUN GUE",
+            Mode::Gre => "TUN GRE",
         }
     }
 }
@@ -155,12 +165,17 @@ addrs = ["192.168.10.1/24"{}]
     for i in 0..REALS {
         let addr = match mode {
             Mode::Nat | Mode::FullNat => format!("{}:{NAT_PORT}", real_ip(i)),
-            Mode::Dr => real_ip(i).to_string(),
+            Mode::Dr | Mode::Tun | Mode::Gue | Mode::Gre => real_ip(i).to_string(),
         };
         s += &format!(
             "\n  [[service.real]]\n  addr = \"{addr}\"\n  mode = \"{}\"\n",
             mode.as_str()
         );
+        match mode {
+            Mode::Gue => s += "  tunnel = { type = \"gue\", port = 6080, csum = \"csum\" }\n",
+            Mode::Gre => s += "  tunnel = { type = \"gre\" }\n",
+            _ => {}
+        }
     }
     s
 }
@@ -245,6 +260,23 @@ pub fn established_pass(flows: u32, ack_rounds: u32) -> impl Iterator<Item = Vec
 /// local address and port as the source and either no TCP option or exactly the TOA option
 /// carrying the client. Returns what is wrong.
 pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), String> {
+    let tunnel = match mode {
+        Mode::Tun => Some((4, 0)),
+        Mode::Gue => Some((17, 12)),
+        Mode::Gre => Some((47, 4)),
+        _ => None,
+    };
+    if let Some((protocol, encap)) = tunnel {
+        // The outer header to a real server, then the packet as DR forwards it.
+        let outer = out.get(14..34).ok_or("no outer header")?;
+        let real = (0..REALS).any(|i| real_ip(i).octets() == outer[16..20]);
+        if outer[9] != protocol || !real || outer[12..16] != [192, 168, 10, 1] {
+            return Err("outer header".into());
+        }
+        let mut inner = out[..14].to_vec();
+        inner.extend_from_slice(out.get(34 + encap..).ok_or("no inner packet")?);
+        return check_forwarded(Mode::Dr, input, &inner);
+    }
     let parse = |f| PacketHeaders::from_ethernet_slice(f).map_err(|e| format!("{e:?}"));
     let (a, b) = (parse(input)?, parse(out)?);
     let (Some(NetHeaders::Ipv4(ia, _)), Some(NetHeaders::Ipv4(ib, _))) = (&a.net, &b.net) else {
@@ -277,7 +309,7 @@ pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), Strin
     }
     let (dst, dport) = match mode {
         Mode::Nat | Mode::FullNat => (real_ip(real).octets(), NAT_PORT),
-        Mode::Dr => (ia.destination, ta.destination_port),
+        _ => (ia.destination, ta.destination_port),
     };
     if ib.destination != dst || tb.destination_port != dport {
         problems.push("destination");
@@ -347,7 +379,7 @@ mod tests {
         use fastpath::pipeline::Pipeline;
         use fastpath::snapshot::Snapshot;
         use fastpath::verdict::Verdict;
-        for mode in Mode::ALL {
+        for mode in [Mode::ALL.as_slice(), &[Mode::Tun, Mode::Gue, Mode::Gre]].concat() {
             let config = config(mode, 1024);
             let snapshot = Snapshot::build(&config, &[PORT0_MAC, PORT1_MAC], None, 1).unwrap();
             let mut pipeline = Pipeline::new(0, 1, 1024, &snapshot, 1000).unwrap();
@@ -358,7 +390,13 @@ mod tests {
                 assert_eq!(verdict, Verdict::Tx { port: 1 }, "{mode:?} {kind:?}");
                 let out = buf.data().to_vec();
                 let len = if kind == Packet::Syn { 54 } else { FRAME_LEN };
-                assert_eq!(out.len(), len, "{mode:?} {kind:?}");
+                let outer = match mode {
+                    Mode::Tun => 20,
+                    Mode::Gue => 32,
+                    Mode::Gre => 24,
+                    _ => 0,
+                };
+                assert_eq!(out.len(), len + outer, "{mode:?} {kind:?}");
                 check_forwarded(mode, &input, &out).unwrap();
                 let mut wrong = out.clone();
                 wrong[26] ^= 1; // source address, checksums left as they are

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::net::Ipv4Net;
 
@@ -17,7 +17,10 @@ pub const DEFAULT_SCHED: &str = "wlc";
 /// Default forwarding method, as ipvsadm's (`-g`).
 pub const DEFAULT_MODE: Mode = Mode::Dr;
 /// Default real server weight, as ipvsadm's `-w`.
-pub const DEFAULT_WEIGHT: u16 = 1;
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// Upper bound of a weight: the kernel's dest weight is a C `int`, and ipvsadm 1.31 parses `-w`
+/// with `string_to_number(optarg, 0, INT_MAX)`.
+pub const MAX_WEIGHT: u32 = i32::MAX as u32;
 /// Persistence timeout ipvsadm uses for a bare `-p` (libipvs `IPVS_SVC_PERSISTENT_TIMEOUT`;
 /// the man page's 300 is wrong). A file always states the number, so only `rvsadm` needs it.
 pub const DEFAULT_PERSISTENT_TIMEOUT: u32 = 360;
@@ -279,12 +282,84 @@ pub struct Real {
     pub addr: SocketAddrV4,
     /// Forwarding method.
     pub mode: Mode,
-    /// Weight; 0 = quiesced.
-    pub weight: u16,
+    /// Weight, 0..=[`MAX_WEIGHT`]; 0 = quiesced.
+    pub weight: u32,
     /// Upper connection threshold (`-x`); 0 = unlimited.
     pub u_threshold: u32,
     /// Lower connection threshold (`-y`); 0 = derived from `u_threshold`.
     pub l_threshold: u32,
+    /// How a `tun` real's packets are encapsulated (`tunnel = {...}`, `--tun-type`); ipip for
+    /// every other mode.
+    pub tunnel: Tunnel,
+}
+
+/// The encapsulation of a TUN real server, as the kernel's (5.2+) `tun_type`, `tun_port` and
+/// `tun_flags` of a destination: `ipvsadm -i --tun-type ipip|gue|gre [--tun-port PORT]
+/// [--tun-nocsum|--tun-csum|--tun-remcsum]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Tunnel {
+    /// `--tun-type`.
+    #[serde(rename = "type")]
+    pub kind: TunKind,
+    /// `--tun-port`: GUE's UDP destination port, 1..=65535; 0 for ipip and gre.
+    pub port: u16,
+    /// `--tun-nocsum`/`--tun-csum`/`--tun-remcsum`: none for ipip; no remcsum for gre.
+    pub csum: TunCsum,
+}
+
+impl Tunnel {
+    /// Plain IP-in-IP, the encapsulation of every real before kernel 5.2.
+    pub fn is_ipip(&self) -> bool {
+        *self == Tunnel::default()
+    }
+}
+
+/// `--tun-type` (`IP_VS_CONN_F_TUNNEL_TYPE_*`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunKind {
+    /// IP-in-IP (RFC 2003), the only type before kernel 5.2 and the default.
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation (draft-ietf-intarea-gue), version 0, to `port`.
+    Gue,
+    /// GRE (RFC 2784), without key or sequence number.
+    Gre,
+}
+
+impl TunKind {
+    /// ipvsadm's name (`tunnames[]`), also the config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunKind::Ipip => "ipip",
+            TunKind::Gue => "gue",
+            TunKind::Gre => "gre",
+        }
+    }
+}
+
+/// The tunnel checksum flags (`IP_VS_TUNNEL_ENCAP_FLAG_*`): at most one is set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TunCsum {
+    /// `--tun-nocsum` (the default): GUE's UDP checksum is 0, GRE has no checksum.
+    #[default]
+    None,
+    /// `--tun-csum`: GUE's UDP checksum, GRE's checksum (C bit).
+    Csum,
+    /// `--tun-remcsum`: GUE with the remote checksum offload option (GUE only).
+    Remcsum,
+}
+
+impl TunCsum {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TunCsum::None => "none",
+            TunCsum::Csum => "csum",
+            TunCsum::Remcsum => "remcsum",
+        }
+    }
 }
 
 /// Service protocol.

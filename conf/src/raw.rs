@@ -5,7 +5,8 @@
 use serde::Deserialize;
 
 use crate::model::{
-    ExceptionKind, LaddrSteering, Mode, Proto, ProxyProtocol, ToaPlacement, VipMode,
+    ExceptionKind, LaddrSteering, Mode, Proto, ProxyProtocol, ToaPlacement, TunCsum, TunKind,
+    VipMode,
 };
 
 #[derive(Deserialize)]
@@ -152,4 +153,15 @@ pub(crate) struct Real {
     pub weight: Option<i64>,
     pub u_threshold: Option<i64>,
     pub l_threshold: Option<i64>,
+    pub tunnel: Option<Tunnel>,
+}
+
+/// `tunnel = { type = "gue", port = 6080, csum = "csum" }` of a real.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Tunnel {
+    #[serde(rename = "type")]
+    pub kind: TunKind,
+    pub port: Option<i64>,
+    pub csum: Option<TunCsum>,
 }

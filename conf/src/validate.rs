@@ -749,7 +749,7 @@ impl Check {
         routes: &[Route],
     ) -> Option<Real> {
         let mode = r.mode.unwrap_or(DEFAULT_MODE);
-        let weight = self.opt_range(&f.key("weight"), r.weight, 0, u16::MAX, DEFAULT_WEIGHT);
+        let weight = self.opt_range(&f.key("weight"), r.weight, 0, MAX_WEIGHT, DEFAULT_WEIGHT);
         let u_threshold = self.opt_range(&f.key("u_threshold"), r.u_threshold, 0, MAX_THRESHOLD, 0);
         let l_threshold = self.opt_range(&f.key("l_threshold"), r.l_threshold, 0, MAX_THRESHOLD, 0);
         if l_threshold > u_threshold {
@@ -806,13 +806,58 @@ impl Check {
             }
             Some(p) => p,
         };
+        let tunnel = match &r.tunnel {
+            Some(t) => self.tunnel(&f.key("tunnel"), t, mode),
+            None => Tunnel::default(),
+        };
         Some(Real {
             addr: SocketAddrV4::new(ip, port),
             mode,
             weight,
             u_threshold,
             l_threshold,
+            tunnel,
         })
+    }
+
+    /// A real's `tunnel`, with ipvsadm 1.31's rules (`tunnel_types_v_options`): gue needs a
+    /// port, only gue takes one, ipip takes no checksum option and only gue remcsum.
+    fn tunnel(&mut self, f: &Field, t: &raw::Tunnel, mode: Mode) -> Tunnel {
+        if mode != Mode::Tun {
+            self.fail(
+                f,
+                format!("tunnel needs mode = \"tun\", not {:?}", mode.as_str()),
+            );
+        }
+        let port = match (t.kind, t.port) {
+            (TunKind::Gue, None) => {
+                self.fail(f, "type = \"gue\" needs a port (the GUE destination port)");
+                0
+            }
+            (TunKind::Gue, Some(p)) => self.range(&f.key("port"), p, 1, u16::MAX).unwrap_or(0),
+            (kind, Some(_)) => {
+                let why = format!("port is only for type = \"gue\", not {:?}", kind.as_str());
+                self.fail(&f.key("port"), why);
+                0
+            }
+            (_, None) => 0,
+        };
+        let csum = t.csum.unwrap_or_default();
+        match (t.kind, t.csum) {
+            (TunKind::Ipip, Some(c)) => self.fail(
+                &f.key("csum"),
+                format!("csum {:?} needs type = \"gue\" or \"gre\"", c.as_str()),
+            ),
+            (TunKind::Gre, Some(TunCsum::Remcsum)) => {
+                self.fail(&f.key("csum"), "csum \"remcsum\" needs type = \"gue\"")
+            }
+            _ => {}
+        }
+        Tunnel {
+            kind: t.kind,
+            port,
+            csum,
+        }
     }
 
     /// TOA is on by default for TCP unless PROXY protocol carries the client address instead;

@@ -67,7 +67,7 @@ fn test_unknown_key_in_real() {
     assert_eq!(
         svc_err("[[service.real]]\naddr = \"10.0.0.11\"\nwieght = 2\n"),
         "rvsd.toml:11: service[0].real[0].wieght: unknown field `wieght`, expected one of \
-         `addr`, `mode`, `weight`, `u_threshold`, `l_threshold`"
+         `addr`, `mode`, `weight`, `u_threshold`, `l_threshold`, `tunnel`"
     );
 }
 
@@ -717,14 +717,51 @@ fn test_real_weight() {
     assert_eq!(
         svc_err(
             "[[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"nat\"\n\
-             [[service.real]]\naddr = \"10.0.0.12:80\"\nweight = 70000\n"
+             [[service.real]]\naddr = \"10.0.0.12:80\"\nweight = 2147483648\n"
         ),
-        "rvsd.toml:14: service[0].real[1].weight: 70000 is out of range 0..=65535"
+        "rvsd.toml:14: service[0].real[1].weight: 2147483648 is out of range 0..=2147483647"
     );
     assert_eq!(
         real_err("10.0.0.11", "weight = -1\n"),
-        "rvsd.toml:11: service[0].real[0].weight: -1 is out of range 0..=65535"
+        "rvsd.toml:11: service[0].real[0].weight: -1 is out of range 0..=2147483647"
     );
+}
+
+/// `tunnel = {...}` with ipvsadm 1.31's rules (`tunnel_types_v_options`).
+#[test]
+fn test_real_tunnel() {
+    let tun = |t: &str| real_err("10.0.0.11", &format!("mode = \"tun\"\ntunnel = {t}\n"));
+    assert_eq!(
+        real_err("10.0.0.11", "tunnel = { type = \"gre\" }\n"),
+        "rvsd.toml:11: service[0].real[0].tunnel: tunnel needs mode = \"tun\", not \"dr\""
+    );
+    assert_eq!(
+        tun("{ type = \"gue\" }"),
+        "rvsd.toml:12: service[0].real[0].tunnel: type = \"gue\" needs a port (the GUE \
+         destination port)"
+    );
+    assert_eq!(
+        tun("{ type = \"gue\", port = 0 }"),
+        "rvsd.toml:12: service[0].real[0].tunnel.port: 0 is out of range 1..=65535"
+    );
+    assert_eq!(
+        tun("{ type = \"gre\", port = 6080 }"),
+        "rvsd.toml:12: service[0].real[0].tunnel.port: port is only for type = \"gue\", not \"gre\""
+    );
+    assert_eq!(
+        tun("{ type = \"ipip\", csum = \"none\" }"),
+        "rvsd.toml:12: service[0].real[0].tunnel.csum: csum \"none\" needs type = \"gue\" or \"gre\""
+    );
+    assert_eq!(
+        tun("{ type = \"gre\", csum = \"remcsum\" }"),
+        "rvsd.toml:12: service[0].real[0].tunnel.csum: csum \"remcsum\" needs type = \"gue\""
+    );
+    assert!(tun("{ type = \"vxlan\" }").starts_with(
+        "rvsd.toml:12: service[0].real[0].tunnel.type: unknown variant `vxlan`, expected one of \
+         `ipip`, `gue`, `gre`"
+    ));
+    assert!(tun("{ type = \"gue\", port = 6080, csum = \"yes\" }")
+        .contains("unknown variant `yes`, expected one of `none`, `csum`, `remcsum`"));
 }
 
 #[test]
@@ -887,7 +924,7 @@ fn test_proxy_protocol() {
         ),
         "rvsd.toml:10: service[0].proxy_protocol: proxy_protocol v2 needs fullnat reals, but \
          real[1] is dr\n\
-         rvsd.toml:14: service[0].real[0].weight: -1 is out of range 0..=65535"
+         rvsd.toml:14: service[0].real[0].weight: -1 is out of range 0..=2147483647"
     );
     assert!(Config::parse(
         &format!(
@@ -930,28 +967,28 @@ fn test_toa() {
 fn test_all_problems_in_line_order() {
     let text = format!(
         "[timeouts]\nudp = 9999999\n{BASE}{SVC}sched = \"fifo\"\n\
-         [[service.real]]\naddr = \"10.0.0.11\"\nweight = 65536\n"
+         [[service.real]]\naddr = \"10.0.0.11\"\nweight = 2147483648\n"
     );
     assert_eq!(
         rejected(&text),
         "rvsd.toml:2: timeouts.udp: 9999999 is out of range 0..=2678400\n\
          rvsd.toml:11: service[0].sched: \"fifo\" is not a scheduler (rr, wrr, lc, wlc, lblc, \
          lblcr, dh, sh, sed, nq, ch, mh)\n\
-         rvsd.toml:14: service[0].real[0].weight: 65536 is out of range 0..=65535"
+         rvsd.toml:14: service[0].real[0].weight: 2147483648 is out of range 0..=2147483647"
     );
     let e = Config::parse(&text, "rvsd.toml").unwrap_err();
     assert_eq!(e.file(), "rvsd.toml");
     let p = &e.problems()[2];
     assert_eq!(p.line, Some(14));
     assert_eq!(p.field, "service[0].real[0].weight");
-    assert_eq!(p.message, "65536 is out of range 0..=65535");
+    assert_eq!(p.message, "2147483648 is out of range 0..=2147483647");
 }
 
 #[test]
 fn test_inline_tables() {
     assert_eq!(
-        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", weight = 70000 }]\n"),
-        "rvsd.toml:9: service[0].real[0].weight: 70000 is out of range 0..=65535"
+        err("[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\nreal = [{ addr = \"10.0.0.11\", weight = 2147483648 }]\n"),
+        "rvsd.toml:9: service[0].real[0].weight: 2147483648 is out of range 0..=2147483647"
     );
 }
 

@@ -131,6 +131,7 @@ fn test_issue_example() {
                 weight: 1,
                 u_threshold: 0,
                 l_threshold: 0,
+                tunnel: Default::default(),
             }],
         }],
     };
@@ -366,4 +367,35 @@ fn test_what_ipvsadm_accepts() {
     );
     let s = svc("[[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\n");
     assert_eq!((s.laddrs.len(), s.reals[0].mode), (0, Mode::FullNat));
+}
+
+/// The issue's `tunnel = { type, port, csum }` and ipvsadm 1.31's weight range.
+#[test]
+fn test_tunnels_and_weights() {
+    let c = parse(&format!(
+        "{BASE}[[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\n\
+         [[service.real]]\naddr = \"10.0.0.11\"\nmode = \"tun\"\nweight = 2147483647\n\
+         tunnel = {{ type = \"gue\", port = 6080, csum = \"remcsum\" }}\n\
+         [[service.real]]\naddr = \"10.0.0.12\"\nmode = \"tun\"\nweight = 65536\n\
+         tunnel = {{ type = \"gre\", csum = \"csum\" }}\n\
+         [[service.real]]\naddr = \"10.0.0.13\"\nmode = \"tun\"\ntunnel = {{ type = \"gue\", port = 1 }}\n\
+         [[service.real]]\naddr = \"10.0.0.14\"\nmode = \"tun\"\ntunnel = {{ type = \"ipip\" }}\n\
+         [[service.real]]\naddr = \"10.0.0.15\"\nmode = \"tun\"\n"
+    ));
+    let got: Vec<(u32, Tunnel)> = c.services[0]
+        .reals
+        .iter()
+        .map(|r| (r.weight, r.tunnel))
+        .collect();
+    let t = |kind, port, csum| Tunnel { kind, port, csum };
+    assert_eq!(
+        got,
+        [
+            (MAX_WEIGHT, t(TunKind::Gue, 6080, TunCsum::Remcsum)),
+            (65536, t(TunKind::Gre, 0, TunCsum::Csum)),
+            (1, t(TunKind::Gue, 1, TunCsum::None)),
+            (1, t(TunKind::Ipip, 0, TunCsum::None)),
+            (1, t(TunKind::Ipip, 0, TunCsum::None)),
+        ]
+    );
 }

@@ -1,5 +1,6 @@
-//! `rvsadm`'s command line: ipvsadm 1.26's options and checks, DPVS's `-b` and `-P/-Q/-G -z`,
-//! plus `--drops` and `--socket PATH`.
+//! `rvsadm`'s command line: ipvsadm 1.31's options and checks (1.26's plus the tunnel options
+//! `--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum/--tun-info` and weights up to
+//! `INT_MAX`), DPVS's `-b` and `-P/-Q/-G -z`, plus `--drops` and `--socket PATH`.
 //!
 //! The parser is written by hand to behave as ipvsadm's popt loop does, which a generic
 //! argument parser does not:
@@ -22,8 +23,8 @@ use std::path::PathBuf;
 use conf::echo::cut;
 use conf::proto::{DestSpec, Request, ServiceKey, ServiceSpec, TimeoutValues};
 use conf::{
-    Mode, Proto, DEFAULT_MODE, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET,
-    DEFAULT_WEIGHT, MAX_THRESHOLD, MAX_TIMEOUT,
+    Mode, Proto, TunCsum, TunKind, Tunnel, DEFAULT_MODE, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED,
+    DEFAULT_SOCKET, DEFAULT_WEIGHT, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT,
 };
 
 use crate::names::Names;
@@ -45,6 +46,8 @@ pub struct Format {
     pub nosort: bool,
     /// `--exact`: numbers without K/M/G/T suffixes.
     pub exact: bool,
+    /// `--tun-info`: the TunnelInfo column (ipvsadm 1.31).
+    pub tun_info: bool,
 }
 
 /// What `rvsadm` was asked to do.
@@ -201,9 +204,15 @@ enum Opt {
     NoSort,
     Exact,
     Laddr,
+    TunInfo,
+    TunType,
+    TunPort,
+    TunNocsum,
+    TunCsum,
+    TunRemcsum,
 }
 
-const OPT_NAMES: [&str; 19] = [
+const OPT_NAMES: [&str; 25] = [
     "numeric",
     "connection",
     "service-address",
@@ -223,28 +232,44 @@ const OPT_NAMES: [&str; 19] = [
     "nosort",
     "exact",
     "local-address",
+    "tun-info",
+    "tun-type",
+    "tun-port",
+    "tun-nocsum",
+    "tun-csum",
+    "tun-remcsum",
 ];
 
 /// Legal combinations of commands and options (ipvsadm's `commands_v_options`):
 /// `+` compulsory, `x` illegal, `1` at most one of the `1`s, ` ` optional.
-const TABLE: [&[u8; 19]; 16] = [
-    //  n c s s p M r f w x y t s r t p s e l
-    b"xx+   xxxxxxxxxxxxx", // add-service
-    b"xx+   xxxxxxxxxxxxx", // edit-service
-    b"xx+xxxxxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxxxxx", // flush
-    b" 11xxxxxxxx1      x", // list
-    b"xx+xxx+    xxxxxxxx", // add-server
-    b"xx+xxx+xxxxxxxxxxxx", // delete-server
-    b"xx+xxx+    xxxxxxxx", // edit-server
-    b"xxxxxxxxxxxxxxxxxxx", // set
-    b"xxxxxxxxxxxxxxxxxxx", // restore
-    b" xxxxxxxxxxxxxxxxxx", // save
-    b"xx xxxxxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxxxxxx+", // add-laddr
-    b"xx+xxxxxxxxxxxxxxx+", // del-laddr
-    b"xx xxxxxxxxxxxxxxxx", // get-laddr
-    b"xxxxxxxxxxxxxxxxx x", // drops
+/// The tunnel columns are ipvsadm 1.31's (`tinf type tprt nocs csum remc`).
+const TABLE: [&[u8; 25]; 16] = [
+    //  n c s s p M r f w x y t s r t p s e l t t t n c r
+    b"xx+   xxxxxxxxxxxxxxxxxxx", // add-service
+    b"xx+   xxxxxxxxxxxxxxxxxxx", // edit-service
+    b"xx+xxxxxxxxxxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxxxxxxxxxx", // flush
+    b" 11xxxxxxxx1      x xxxxx", // list
+    b"xx+xxx+    xxxxxxxxx     ", // add-server
+    b"xx+xxx+xxxxxxxxxxxxxxxxxx", // delete-server
+    b"xx+xxx+    xxxxxxxxx     ", // edit-server
+    b"xxxxxxxxxxxxxxxxxxxxxxxxx", // set
+    b"xxxxxxxxxxxxxxxxxxxxxxxxx", // restore
+    b" xxxxxxxxxxxxxxxxxxxxxxxx", // save
+    b"xx xxxxxxxxxxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxxxxxx+xxxxxx", // add-laddr
+    b"xx+xxxxxxxxxxxxxxx+xxxxxx", // del-laddr
+    b"xx xxxxxxxxxxxxxxxxxxxxxx", // get-laddr
+    b"xxxxxxxxxxxxxxxxx xxxxxxx", // drops
+];
+
+/// The tunnel options each tunnel type takes (ipvsadm 1.31's `tunnel_types_v_options`, same
+/// key as [`TABLE`]), for `tun-port tun-nocsum tun-csum tun-remcsum`.
+const TUN_OPTS: [Opt; 4] = [Opt::TunPort, Opt::TunNocsum, Opt::TunCsum, Opt::TunRemcsum];
+const TUN_TABLE: [&[u8; 4]; 3] = [
+    b"xxxx", // ipip
+    b"+111", // gue
+    b"x11x", // gre
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,6 +306,10 @@ enum Id {
     Sort,
     Exact,
     Laddr,
+    TunInfo,
+    TunType,
+    TunPort,
+    TunFlag(TunCsum),
 }
 
 struct OptDef {
@@ -343,6 +372,17 @@ const OPTS: &[OptDef] = &[
     def("sort", None, Arg::None, Id::Sort),
     def("exact", Some('X'), Arg::None, Id::Exact),
     def("laddr", Some('z'), Arg::Required, Id::Laddr),
+    def("tun-info", None, Arg::None, Id::TunInfo),
+    def("tun-type", None, Arg::Required, Id::TunType),
+    def("tun-port", None, Arg::Required, Id::TunPort),
+    def("tun-nocsum", None, Arg::None, Id::TunFlag(TunCsum::None)),
+    def("tun-csum", None, Arg::None, Id::TunFlag(TunCsum::Csum)),
+    def(
+        "tun-remcsum",
+        None,
+        Arg::None,
+        Id::TunFlag(TunCsum::Remcsum),
+    ),
     def("socket", None, Arg::Required, Id::Socket),
 ];
 
@@ -514,10 +554,11 @@ struct Options {
     netmask: Option<Ipv4Addr>,
     real: Option<(Ipv4Addr, Option<u16>)>,
     mode: Option<Mode>,
-    weight: Option<u16>,
+    weight: Option<u32>,
     u_threshold: u32,
     l_threshold: u32,
     laddr: Option<Ipv4Addr>,
+    tunnel: Tunnel,
     format: Format,
 }
 
@@ -587,8 +628,8 @@ impl Options {
             }
             Id::Weight => {
                 self.set(Opt::Weight)?;
-                match string_to_number(&arg, 0, 65535) {
-                    Some(w) => self.weight = Some(w as u16),
+                match string_to_number(&arg, 0, MAX_WEIGHT.into()) {
+                    Some(w) => self.weight = Some(w as u32),
                     None => return fail("illegal weight specified"),
                 }
             }
@@ -644,6 +685,37 @@ impl Options {
                 self.set(Opt::Exact)?;
                 self.format.exact = true;
             }
+            Id::TunInfo => {
+                self.set(Opt::TunInfo)?;
+                self.format.tun_info = true;
+            }
+            Id::TunType => {
+                self.set(Opt::TunType)?;
+                self.tunnel.kind = match arg.as_str() {
+                    "ipip" => TunKind::Ipip,
+                    "gue" => TunKind::Gue,
+                    "gre" => TunKind::Gre,
+                    _ => return fail("illegal tunnel type specified"),
+                };
+            }
+            Id::TunPort => {
+                self.set(Opt::TunPort)?;
+                match string_to_number(&arg, 1, 65535) {
+                    Some(p) => self.tunnel.port = p as u16,
+                    None => return fail("illegal tunnel port specified"),
+                }
+            }
+            Id::TunFlag(csum) => {
+                self.set(match csum {
+                    TunCsum::None => Opt::TunNocsum,
+                    TunCsum::Csum => Opt::TunCsum,
+                    TunCsum::Remcsum => Opt::TunRemcsum,
+                })?;
+                // ipvsadm ORs the flags; two of them are refused by `tunnel_check`.
+                if csum != TunCsum::None {
+                    self.tunnel.csum = csum;
+                }
+            }
             Id::Cmd(_) | Id::Help | Id::Version | Id::Socket => {
                 return fail(format!("invalid option `{}'", cut(&found.token)))
             }
@@ -689,6 +761,47 @@ impl Options {
         Ok(())
     }
 
+    /// ipvsadm 1.31's checks of the tunnel options of `-a`/`-e` (`process_options`): only
+    /// tunnelling takes them, then `tunnel_opt_check` for the tunnel type.
+    fn tunnel_check(&self) -> Result<(), CliError> {
+        let given = |o: Opt| self.has(o);
+        let any = given(Opt::TunType) || TUN_OPTS.into_iter().any(given);
+        if any && self.mode != Some(Mode::Tun) {
+            return fail("Tunnel options conflict with forward method");
+        }
+        let kind = self.tunnel.kind;
+        let row = TUN_TABLE[kind as usize];
+        let mut first_exclusive = None;
+        for (o, &rule) in TUN_OPTS.into_iter().zip(row.iter()) {
+            let name = OPT_NAMES[o as usize];
+            match (given(o), rule) {
+                (false, b'+') => {
+                    return fail(format!(
+                        "You need to supply the '{name}' option for the '{}' tunnel type",
+                        kind.as_str()
+                    ))
+                }
+                (true, b'x') => {
+                    return fail(format!(
+                        "Illegal '{name}' option with the '{}' tunnel type",
+                        kind.as_str()
+                    ))
+                }
+                (true, b'1') => match first_exclusive {
+                    None => first_exclusive = Some(name),
+                    Some(first) => {
+                        return fail(format!(
+                            "The option '{name}' conflicts with the '{first}' option in the '{}' tunnel type",
+                            kind.as_str()
+                        ))
+                    }
+                },
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn key(&self) -> Option<ServiceKey> {
         self.service.map(|(proto, ip, port)| ServiceKey {
             proto,
@@ -716,6 +829,7 @@ impl Options {
             weight: self.weight.unwrap_or(DEFAULT_WEIGHT),
             u_threshold: self.u_threshold,
             l_threshold: self.l_threshold,
+            tunnel: self.tunnel,
         })
     }
 }
@@ -833,6 +947,7 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
         }),
         Cmd::Flush => change(Request::Clear),
         Cmd::AddDest | Cmd::EditDest => {
+            o.tunnel_check()?;
             let service = key.ok_or_else(missing)?;
             let dest = o.dest().ok_or_else(missing)?;
             change(if cmd == Cmd::AddDest {
@@ -884,10 +999,14 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
     }
 }
 
-/// `-v`.
+/// The date in `-v`, where ipvsadm prints its release date (1.31: 2019/12/24).
+const RELEASE_DATE: &str = "2026/12/07";
+
+/// `-v`, in the shape of ipvsadm 1.31's `ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS
+/// v1.2.1)`: name, version, date, what it was built with, the IPVS version.
 pub fn version() -> String {
     format!(
-        "rvsadm v{} (ipvsadm 1.26 syntax, IPVS v1.2.1)\n",
+        "rvsadm v{} {RELEASE_DATE} (compiled with ipvsadm 1.31 syntax and IPVS v1.2.1)\n",
         env!("CARGO_PKG_VERSION")
     )
 }
@@ -944,6 +1063,12 @@ Options:
   --ipip         -i                   ipip encapsulation (tunneling)
   --masquerading -m                   masquerading (NAT)
   --fullnat      -b                   full NAT (needs local addresses)
+  --tun-type      type                one of ipip|gue|gre,
+                                      the default tunnel type is ipip.
+  --tun-port      port                tunnel destination port
+  --tun-nocsum                        tunnel encapsulation without checksum
+  --tun-csum                          tunnel encapsulation with checksum
+  --tun-remcsum                       tunnel encapsulation with remote checksum
   --weight       -w weight            capacity of real server
   --u-threshold  -x uthreshold        upper threshold of connections
   --l-threshold  -y lthreshold        lower threshold of connections
@@ -955,6 +1080,7 @@ Options:
   --exact        -X                   expand numbers (display exact values)
   --thresholds                        output of thresholds information
   --persistent-conn                   output of persistent connection info
+  --tun-info                          output of tunnel information
   --nosort                            disable sorting output of service/server entries
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
@@ -1009,13 +1135,14 @@ mod test {
         })
     }
 
-    fn dest(addr: &str, mode: Mode, weight: u16, u: u32, l: u32) -> DestSpec {
+    fn dest(addr: &str, mode: Mode, weight: u32, u: u32, l: u32) -> DestSpec {
         DestSpec {
             addr: addr.parse().unwrap(),
             mode,
             weight,
             u_threshold: u,
             l_threshold: l,
+            tunnel: Default::default(),
         }
     }
 
@@ -1176,9 +1303,10 @@ mod test {
             persistent_conn: true,
             nosort: true,
             exact: true,
+            tun_info: true,
         };
         assert_eq!(
-            cmd("-L -n --stats --rate --thresholds --persistent-conn --nosort --exact"),
+            cmd("-L -n --stats --rate --thresholds --persistent-conn --nosort --exact --tun-info"),
             list(all)
         );
         assert_eq!(
@@ -1310,8 +1438,26 @@ mod test {
             ("-a -r 192.168.1.1", f("You need to supply the 'service-address' option for the 'add-server' command")),
             ("-a -t 10.0.0.100:80 -r 192.168.1.1 -s rr", f("Illegal 'scheduler' option with the 'add-server' command")),
             ("-d -t 10.0.0.100:80 -r 192.168.1.1 -w 1", f("Illegal 'weight' option with the 'delete-server' command")),
-            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -w 65536", f("illegal weight specified")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -w 2147483648", f("illegal weight specified")),
             ("-a -t 10.0.0.100:80 -r 192.168.1.1 -w -1", f("illegal weight specified")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type vxlan", f("illegal tunnel type specified")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gue --tun-port 0", f("illegal tunnel port specified")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gue --tun-port 65536", f("illegal tunnel port specified")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gue --tun-type gre", f("multiple 'tun-type' options specified")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 --tun-type ipip", f("Tunnel options conflict with forward method")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -m --tun-csum", f("Tunnel options conflict with forward method")),
+            ("-e -t 10.0.0.100:80 -r 192.168.1.1 -g --tun-port 6080", f("Tunnel options conflict with forward method")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gue", f("You need to supply the 'tun-port' option for the 'gue' tunnel type")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-port 6080", f("Illegal 'tun-port' option with the 'ipip' tunnel type")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-nocsum", f("Illegal 'tun-nocsum' option with the 'ipip' tunnel type")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gre --tun-port 1", f("Illegal 'tun-port' option with the 'gre' tunnel type")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gre --tun-remcsum", f("Illegal 'tun-remcsum' option with the 'gre' tunnel type")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gue --tun-port 6080 --tun-remcsum --tun-csum", f("The option 'tun-remcsum' conflicts with the 'tun-csum' option in the 'gue' tunnel type")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 -i --tun-type gre --tun-csum --tun-nocsum", f("The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type")),
+            ("-d -t 10.0.0.100:80 -r 192.168.1.1 --tun-type gre", f("Illegal 'tun-type' option with the 'delete-server' command")),
+            ("-A -t 10.0.0.100:80 --tun-info", f("Illegal 'tun-info' option with the 'add-service' command")),
+            ("-L --tun-port 1", f("Illegal 'tun-port' option with the 'list' command")),
+            ("-a -t 10.0.0.100:80 -r 192.168.1.1 --tun-info", f("Illegal 'tun-info' option with the 'add-server' command")),
             ("-a -t 10.0.0.100:80 -r 192.168.1.1 -x 2147483648", f("illegal u_threshold specified")),
             ("-a -t 10.0.0.100:80 -r 192.168.1.1 -y z", f("illegal l_threshold specified")),
             ("-a -t 10.0.0.100:80 -r 192.168.1.1 -g -m", f("multiple 'forwarding-method' options specified")),
@@ -1336,6 +1482,86 @@ mod test {
         ] {
             assert_eq!(err(line), e, "{line}");
         }
+    }
+
+    /// ipvsadm 1.31's weight range (`string_to_number(optarg, 0, INT_MAX)`) and tunnel options.
+    #[test]
+    fn test_weights_and_tunnels() {
+        let weight = |w: &str| match cmd(&format!("-a -t 10.0.0.100:80 -r 192.168.1.1 -w {w}")) {
+            Command::Change(Request::AddDest { dest, .. }) => dest.weight,
+            other => panic!("{other:?}"),
+        };
+        for (given, w) in [
+            ("0", 0),
+            ("65535", 65535),
+            ("65536", 65536),
+            ("2147483647", MAX_WEIGHT),
+        ] {
+            assert_eq!(weight(given), w);
+        }
+        assert_eq!(MAX_WEIGHT, 2_147_483_647);
+        let tunnel = |line: &str| match cmd(&format!("-e -t 10.0.0.100:80 -r 192.168.1.1 {line}")) {
+            Command::Change(Request::EditDest { dest, .. }) => (dest.mode, dest.tunnel),
+            other => panic!("{other:?}"),
+        };
+        let t = |kind, port, csum| (Mode::Tun, Tunnel { kind, port, csum });
+        for (line, want) in [
+            ("-i", t(TunKind::Ipip, 0, TunCsum::None)),
+            ("-i --tun-type ipip", t(TunKind::Ipip, 0, TunCsum::None)),
+            (
+                "--tun-type gue -i --tun-port 6080",
+                t(TunKind::Gue, 6080, TunCsum::None),
+            ),
+            (
+                "-i --tun-type gue --tun-port=1 --tun-nocsum",
+                t(TunKind::Gue, 1, TunCsum::None),
+            ),
+            (
+                "-i --tun-type gue --tun-port 65535 --tun-csum",
+                t(TunKind::Gue, 65535, TunCsum::Csum),
+            ),
+            (
+                "-i --tun-type gue --tun-port 6080 --tun-remcsum",
+                t(TunKind::Gue, 6080, TunCsum::Remcsum),
+            ),
+            ("-i --tun-type gre", t(TunKind::Gre, 0, TunCsum::None)),
+            (
+                "-i --tun-type gre --tun-nocsum",
+                t(TunKind::Gre, 0, TunCsum::None),
+            ),
+            (
+                "-i --tun-type gre --tun-csum",
+                t(TunKind::Gre, 0, TunCsum::Csum),
+            ),
+        ] {
+            assert_eq!(tunnel(line), want, "{line}");
+        }
+        let info = Format {
+            tun_info: true,
+            numeric: true,
+            ..Format::default()
+        };
+        assert_eq!(
+            cmd("-L -n --tun-info"),
+            Command::List {
+                service: None,
+                format: info
+            }
+        );
+        assert!(usage("rvsadm")
+            .contains("  --tun-type      type                one of ipip|gue|gre,\n"));
+    }
+
+    #[test]
+    fn test_version_line() {
+        // ipvsadm 1.31: "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)".
+        let v = version();
+        let words: Vec<&str> = v.split(' ').collect();
+        assert_eq!(words[0], "rvsadm");
+        assert_eq!(words[1], format!("v{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(words[2].len(), 10);
+        assert_eq!(words[3], "(compiled");
+        assert!(v.ends_with(" and IPVS v1.2.1)\n"), "{v}");
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! ipvsadm 1.26's output formats, byte for byte: `-L` in every column set, `-L -c`,
-//! `-L --timeout`, `-S`; DPVS's `-G`; and rvs's `--drops`.
+//! ipvsadm 1.31's output formats, byte for byte: `-L` in every column set (with 1.31's
+//! `--tun-info`), `-L -c`, `-L --timeout`, `-S` (with 1.31's tunnel options on tunnel reals);
+//! DPVS's `-G`; and rvs's `--drops`.
 //!
 //! Additions to `-S`, all absent for what ipvsadm itself can express: a fullnat real is saved
-//! with `-b`, non-zero thresholds with `-x`/`-y` (ipvsadm 1.26 does not save them, so its
-//! restore loses them), and each local address as a `-P` line after its service's reals.
+//! with `-b`, non-zero thresholds with `-x`/`-y` after any tunnel options (ipvsadm does not
+//! save them, so its restore loses them), and each local address as a `-P` line after its
+//! service's reals.
 //!
 //! Sorting compares addresses as numbers. ipvsadm subtracts them into an `int`, which orders
 //! addresses more than 2^31 apart the wrong way round (and inconsistently); that is not
@@ -16,7 +18,7 @@ use conf::proto::{
     ConnEntry, DestEntry, DropCount, Info, LaddrList, OwnedAddr, ServiceEntry, TimeoutValues,
     TwinStats, WorkerStats,
 };
-use conf::{Mode, Proto};
+use conf::{Mode, Proto, TunCsum, TunKind, Tunnel};
 
 use crate::cli::Format;
 use crate::names::Names;
@@ -106,6 +108,37 @@ fn fwd_switch(mode: Mode) -> &'static str {
     }
 }
 
+/// The TunnelInfo column (`fwd_tun_info`): `ipip`, `gue:PORT:FLAGS`, `gre:FLAGS`, or `n/a`
+/// for a real that does not tunnel.
+fn tun_info(d: &DestEntry) -> String {
+    let t = d.tunnel;
+    let flags = match t.csum {
+        TunCsum::None => "-c",
+        TunCsum::Csum => "+c",
+        TunCsum::Remcsum => "r+c",
+    };
+    match (d.mode, t.kind) {
+        (Mode::Tun, TunKind::Ipip) => "ipip".to_string(),
+        (Mode::Tun, TunKind::Gue) => format!("gue:{}:{flags}", t.port),
+        (Mode::Tun, TunKind::Gre) => format!("gre:{flags}"),
+        _ => "n/a".to_string(),
+    }
+}
+
+/// The tunnel options `-S` adds to a tunnel real's line (`print_tunnel_rule`).
+fn tun_rule(t: &Tunnel) -> String {
+    let flags = match t.csum {
+        TunCsum::None => "--tun-nocsum",
+        TunCsum::Csum => "--tun-csum",
+        TunCsum::Remcsum => "--tun-remcsum",
+    };
+    match t.kind {
+        TunKind::Ipip => " --tun-type ipip".to_string(),
+        TunKind::Gue => format!(" --tun-type gue --tun-port {} {flags}", t.port),
+        TunKind::Gre => format!(" --tun-type gre {flags}"),
+    }
+}
+
 fn proto_switch(p: Proto) -> &'static str {
     match p {
         Proto::Tcp => "-t",
@@ -143,6 +176,8 @@ fn title(format: &Format) -> String {
             "{first:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
             "Weight", "PersistConn", "ActiveConn", "InActConn"
         )
+    } else if format.tun_info {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n".to_string()
     } else {
         "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n".to_string()
     }
@@ -234,6 +269,16 @@ fn dest(out: &mut String, d: &DestEntry, proto: Proto, format: &Format, names: &
             "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
             d.weight, d.persist_conns, d.active_conns, d.inact_conns
         )
+    } else if format.tun_info {
+        writeln!(
+            out,
+            "  -> {dname:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+            fwd_name(d.mode),
+            tun_info(d),
+            d.weight,
+            d.active_conns,
+            d.inact_conns
+        )
     } else {
         writeln!(
             out,
@@ -296,6 +341,9 @@ pub fn save(services: &[ServiceEntry], format: &Format, names: &Names) -> String
                 fwd_switch(d.mode),
                 d.weight
             );
+            if d.mode == Mode::Tun {
+                out.push_str(&tun_rule(&d.tunnel));
+            }
             if d.u_threshold != 0 {
                 let _ = write!(out, " -x {}", d.u_threshold);
             }
@@ -696,6 +744,7 @@ mod test {
                 weight: 1,
                 u_threshold: 0,
                 l_threshold: 0,
+                tunnel: Default::default(),
                 active_conns: 0,
                 inact_conns: 0,
                 persist_conns: 0,

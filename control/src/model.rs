@@ -38,12 +38,12 @@ use conf::proto::{
     ServiceKey, ServiceSpec, TimeoutValues,
 };
 use conf::{
-    Config, Ipv4Net, Mode, Proto, ProxyProtocol, Real, SchedFlags, Timeouts, ToaPlacement, VipMode,
-    DEFAULT_CH_TABLE_SIZE, MAX_TIMEOUT,
+    Config, Ipv4Net, Mode, Proto, ProxyProtocol, Real, SchedFlags, Timeouts, ToaPlacement, TunKind,
+    VipMode, DEFAULT_CH_TABLE_SIZE, MAX_TIMEOUT,
 };
 
 const SERVICE_EXISTS: &str = "Service already exists";
-const NO_SCHEDULER: &str = "Scheduler not found";
+const NO_SCHEDULER: &str = "Scheduler or persistence engine not found";
 const NO_SUCH_SERVICE: &str = "No such service";
 const SERVICE_NOT_DEFINED: &str = "Service not defined";
 const DEST_EXISTS: &str = "Destination already exists";
@@ -103,7 +103,7 @@ pub struct Dest {
     /// Address, mode, weight and thresholds.
     pub real: Real,
     /// The latest non-zero weight (the weight it was added with, if never non-zero).
-    pub last_weight: u16,
+    pub last_weight: u32,
 }
 
 /// A virtual service with everything the config file can say about it.
@@ -203,6 +203,7 @@ impl Service {
                     weight: d.real.weight,
                     u_threshold: d.real.u_threshold,
                     l_threshold: d.real.l_threshold,
+                    tunnel: d.real.tunnel,
                     active_conns: 0,
                     inact_conns: 0,
                     persist_conns: 0,
@@ -754,12 +755,17 @@ fn real_of(svc: &Service, spec: &DestSpec) -> Result<Real, String> {
     if spec.l_threshold > spec.u_threshold {
         return Err(OUT_OF_RANGE.to_string());
     }
+    // The kernel's check of the tunnel (ip_vs_add_dest, ip_vs_edit_dest): EINVAL.
+    if spec.tunnel.kind == TunKind::Gue && spec.tunnel.port == 0 {
+        return Err(INVALID.to_string());
+    }
     Ok(Real {
         addr: dest_addr(svc.key.vip.port(), spec.addr, Some(spec.mode)),
         mode: spec.mode,
         weight: spec.weight,
         u_threshold: spec.u_threshold,
         l_threshold: spec.l_threshold,
+        tunnel: spec.tunnel,
     })
 }
 
@@ -818,7 +824,7 @@ mod test {
     }
 
     /// A real server; without port it is sent with port 0, as meaning "the vip port".
-    fn dest(addr: &str, mode: Mode, weight: u16) -> DestSpec {
+    fn dest(addr: &str, mode: Mode, weight: u32) -> DestSpec {
         let addr = if addr.contains(':') {
             addr.parse().unwrap()
         } else {
@@ -830,6 +836,7 @@ mod test {
             weight,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: Default::default(),
         }
     }
 
@@ -1427,7 +1434,7 @@ mod test {
         );
         let s = m.service(&k).unwrap();
         // 192.168.1.1 is back at weight 1 from the file; 192.168.1.3 was added quiesced.
-        let lw: Vec<u16> = s.dests.iter().map(|d| d.last_weight).collect();
+        let lw: Vec<u32> = s.dests.iter().map(|d| d.last_weight).collect();
         assert_eq!(lw, [1, 0, 4, 1]);
         assert!(m.reload(&config).is_empty());
     }

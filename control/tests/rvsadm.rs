@@ -88,7 +88,7 @@ const SAVE: &str = concat!(
     "-a -t 10.0.0.100:80 -r 192.168.1.1:80 -m -w 4\n",
     "-a -t 10.0.0.100:80 -r 192.168.1.2:80 -g -w 3 -x 100 -y 50\n",
     "-A -u 10.0.0.100:53 -s rr -p 360 -M 255.255.255.0\n",
-    "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -i -w 1\n",
+    "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -i -w 1 --tun-type ipip\n",
 );
 const CONNS: &str = concat!(
     "IPVS connection entries\n",
@@ -473,7 +473,10 @@ fn test_change_errors() {
         );
     };
     refused("-A -t 10.0.0.100:80", "Service already exists");
-    refused("-A -t 10.0.0.101:80 -s nope", "Scheduler not found");
+    refused(
+        "-A -t 10.0.0.101:80 -s nope",
+        "Scheduler or persistence engine not found",
+    );
     refused("-E -t 10.0.0.101:80", "No such service");
     refused("-D -t 10.0.0.101:80", "No such service");
     refused("-Z -t 10.0.0.101:80", "No such service");
@@ -624,7 +627,7 @@ fn test_restore() {
             "-a -t 10.0.0.101:0 -r 192.168.1.5:0 -m -w 0\n",
             "-P -t 10.0.0.101:0 -z 10.0.0.1\n",
             "-A -u 10.0.0.100:53 -s rr -p 360 -M 255.255.255.0\n",
-            "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -i -w 1\n",
+            "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -i -w 1 --tun-type ipip\n",
         )),
         "{saved}"
     );
@@ -771,4 +774,90 @@ fn test_what_ipvsadm_accepts() {
                 [[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\n";
     let c = conf::Config::parse(toml, "rvsd.toml").unwrap();
     assert_eq!(c.services[0].netmask, mask("255.0.255.0"));
+}
+
+/// ipvsadm 1.31's tunnel options and weight range: every tunnel option through `-a`/`-e`,
+/// `-L -n` (Forward `Tunnel`), `-L -n --tun-info`, `-S` and back through `-R`. Expected rows
+/// are ipvsadm 1.31's printf formats (`print_service_entry` with `FMT_TUN_INFO`,
+/// `print_tunnel_rule`) evaluated with Python's printf.
+#[test]
+fn test_tunnel_options_and_weights() {
+    let f = Fixture::new(TestHandler::new());
+    for cmd in [
+        "-A -t 10.0.0.100:8080 -s wrr",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.11 -i --tun-type gre -w 0",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.12 -i --tun-type gre --tun-csum -w 65535",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.13 -i --tun-type gue --tun-port 6080 -w 65536",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.14 -i --tun-type gue --tun-port 1 --tun-csum -w 2147483647",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.15 -i --tun-type gue --tun-port 65535 --tun-remcsum",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.16 -i",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.17:9000 -m",
+    ] {
+        f.ok(cmd);
+    }
+    let info = concat!(
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port Scheduler Flags\n",
+        "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+        "TCP  10.0.0.100:8080 wrr\n",
+        "  -> 192.168.1.11:8080            Tunnel  gre:-c        0      0          0         \n",
+        "  -> 192.168.1.12:8080            Tunnel  gre:+c        65535  0          0         \n",
+        "  -> 192.168.1.13:8080            Tunnel  gue:6080:-c   65536  0          0         \n",
+        "  -> 192.168.1.14:8080            Tunnel  gue:1:+c      2147483647 0          0         \n",
+        "  -> 192.168.1.15:8080            Tunnel  gue:65535:r+c 1      0          0         \n",
+        "  -> 192.168.1.16:8080            Tunnel  ipip          1      0          0         \n",
+        "  -> 192.168.1.17:9000            Masq    n/a           1      0          0         \n",
+    );
+    assert_eq!(f.out("-L -n --tun-info"), info);
+    let list = f.out("-L -n");
+    assert!(list
+        .contains("  -> 192.168.1.14:8080            Tunnel  2147483647 0          0         \n"));
+    assert!(
+        list.contains("  -> 192.168.1.11:8080            Tunnel  0      0          0         \n")
+    );
+    let save = concat!(
+        "-A -t 10.0.0.100:8080 -s wrr\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.11:8080 -i -w 0 --tun-type gre --tun-nocsum\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.12:8080 -i -w 65535 --tun-type gre --tun-csum\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.13:8080 -i -w 65536 --tun-type gue --tun-port 6080 --tun-nocsum\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.14:8080 -i -w 2147483647 --tun-type gue --tun-port 1 --tun-csum\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.15:8080 -i -w 1 --tun-type gue --tun-port 65535 --tun-remcsum\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.16:8080 -i -w 1 --tun-type ipip\n",
+        "-a -t 10.0.0.100:8080 -r 192.168.1.17:9000 -m -w 1\n",
+    );
+    assert_eq!(f.out("-S -n"), save);
+    f.ok("-C");
+    assert_eq!(f.rvsadm_in("-R", save), (0, String::new(), String::new()));
+    assert_eq!(f.out("-S -n"), save);
+    assert_eq!(f.out("-L -n --tun-info"), info);
+    // -e replaces the tunnel as the kernel's edit does: without --tun-type it is ipip again.
+    f.ok("-e -t 10.0.0.100:8080 -r 192.168.1.13 -i -w 2");
+    assert!(f
+        .out("-S -n")
+        .contains("-a -t 10.0.0.100:8080 -r 192.168.1.13:8080 -i -w 2 --tun-type ipip\n"));
+    f.ok("-e -t 10.0.0.100:8080 -r 192.168.1.16 -i --tun-type gre --tun-csum");
+    assert!(f.out("-L -n --tun-info").contains(
+        "  -> 192.168.1.16:8080            Tunnel  gre:+c        1      0          0         \n"
+    ));
+    // One over the maximum weight, and the tunnel option errors, exit 2 as ipvsadm's fail().
+    for (args, message) in [
+        (
+            "-a -t 10.0.0.100:8080 -r 192.168.1.18 -w 2147483648",
+            "illegal weight specified",
+        ),
+        (
+            "-a -t 10.0.0.100:8080 -r 192.168.1.18 -i --tun-type gue",
+            "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+        ),
+        (
+            "-a -t 10.0.0.100:8080 -r 192.168.1.18 -g --tun-type gre",
+            "Tunnel options conflict with forward method",
+        ),
+    ] {
+        assert_eq!(
+            f.rvsadm(args),
+            (2, String::new(), format!("{message}\n")),
+            "{args}"
+        );
+    }
 }

@@ -168,9 +168,10 @@ fn test_many_concurrent_clients() {
                             .parse()
                             .unwrap(),
                         mode: Mode::Dr,
-                        weight: u16::from(i),
+                        weight: u32::from(i),
                         u_threshold: 0,
                         l_threshold: 0,
+                        tunnel: Default::default(),
                     };
                     // The first ten add, the next ten edit the same reals.
                     let r = if i < 10 {

@@ -47,8 +47,8 @@ fn check_config_rejects_broken_files_with_file_line_and_field() {
     let dir = common::scratch();
     let cases: &[(&str, &str)] = &[
         (
-            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n[[service]]\nvip = \"10.0.0.1:80\"\nproto = \"tcp\"\n  [[service.real]]\n  addr = \"10.0.0.11:80\"\n  mode = \"nat\"\n  weight = 70000\n",
-            "rvsd.toml:12: service[0].real[0].weight: 70000 is out of range 0..=65535",
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n[[service]]\nvip = \"10.0.0.1:80\"\nproto = \"tcp\"\n  [[service.real]]\n  addr = \"10.0.0.11:80\"\n  mode = \"nat\"\n  weight = 2147483648\n",
+            "rvsd.toml:12: service[0].real[0].weight: 2147483648 is out of range 0..=2147483647",
         ),
         (
             "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n[[service]]\nvip = \"10.0.0.1:80\"\nproto = \"sctp\"\n",

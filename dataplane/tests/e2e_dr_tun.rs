@@ -1,14 +1,24 @@
 //! LVS-DR and LVS-TUN with real TCP: real servers hold the VIP themselves and answer the
-//! client directly; rvsd only sees the client's packets.
+//! client directly; rvsd only sees the client's packets. TUN runs with IP-in-IP and with the
+//! kernel's other tunnel types, GUE and GRE (with their checksums, which the real servers'
+//! decapsulators verify).
 
 mod common;
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
-use common::lvs::{self, Mode};
+use common::lvs::{self, Mode, Options};
+use conf::{TunCsum, TunKind, Tunnel};
 
 fn balances(mode: Mode) {
-    let mut lvs = lvs::start(mode, &[1, 1, 2], "wrr", 1);
+    balances_with(mode, Tunnel::default());
+}
+
+fn balances_with(mode: Mode, tunnel: Tunnel) {
+    let mut lvs = lvs::start_opts(&Options {
+        tunnel,
+        ..Options::new(mode, &[1, 1, 2], "wrr", 1)
+    });
     let (split, tuples) = lvs.fetch_ports(1000);
     let stats = lvs.stop();
     assert_eq!(
@@ -52,4 +62,40 @@ fn dr_balances_1000_http_requests_by_weight() {
 #[test]
 fn tun_balances_1000_http_requests_by_weight() {
     balances(Mode::Tun);
+}
+
+#[test]
+fn gue_balances_1000_http_requests_by_weight() {
+    balances_with(
+        Mode::Tun,
+        Tunnel {
+            kind: TunKind::Gue,
+            port: 6080,
+            csum: TunCsum::Csum,
+        },
+    );
+}
+
+#[test]
+fn gue_without_checksum_balances_1000_http_requests_by_weight() {
+    balances_with(
+        Mode::Tun,
+        Tunnel {
+            kind: TunKind::Gue,
+            port: 6081,
+            csum: TunCsum::None,
+        },
+    );
+}
+
+#[test]
+fn gre_balances_1000_http_requests_by_weight() {
+    balances_with(
+        Mode::Tun,
+        Tunnel {
+            kind: TunKind::Gre,
+            port: 0,
+            csum: TunCsum::Csum,
+        },
+    );
 }

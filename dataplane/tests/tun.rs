@@ -18,3 +18,15 @@ fn rvsd_forwards_the_tun_fixture_table_on_net_pcap() {
         &tun::expected_counters(),
     );
 }
+
+/// GUE and GRE (`fastpath/tests/fixtures/tun_types.rs`) through `rvsd`: the tunnel options
+/// from the TOML file, every row byte for byte.
+#[test]
+fn rvsd_forwards_the_gue_and_gre_fixture_table_on_net_pcap() {
+    golden::assert_rvsd(
+        &fixtures::tun_types::config(),
+        topo::announcements(),
+        &fixtures::tun_types::fixtures(),
+        &fixtures::tun_types::expected_counters(),
+    );
+}

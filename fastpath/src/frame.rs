@@ -60,6 +60,19 @@ impl VecFrame {
         }
     }
 
+    /// Replaces the frame with `bytes` at the fresh frame's offset, as a newly received mbuf
+    /// has it: the headroom an earlier encapsulation used is back (a benchmark reuses one
+    /// frame for every packet). False (frame unchanged) if it does not fit.
+    pub fn reset(&mut self, bytes: &[u8]) -> bool {
+        let start = self.start;
+        self.start = Self::HEADROOM;
+        if self.set_data(bytes) {
+            return true;
+        }
+        self.start = start;
+        false
+    }
+
     /// The frame's bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.buf[self.start..self.end].to_vec()
@@ -146,5 +159,11 @@ mod tests {
         assert_eq!(f.clone().into_bytes(), vec![1, 2, 3]);
         assert!(f.set_data(&[9; 10]));
         assert_eq!(f.data(), &[9; 10]);
+        // reset: the headroom is back after a prepend.
+        assert!(f.prepend(20));
+        assert!(f.reset(&[7; 4]));
+        assert_eq!(f.data(), &[7; 4]);
+        assert!(f.prepend(VecFrame::HEADROOM));
+        assert!(!f.prepend(1));
     }
 }

@@ -12,7 +12,7 @@
 use crossbeam::utils::CachePadded;
 use sched::DestLoad;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// ipvsadm's traffic counters for one service or real server, one cache line per worker.
@@ -185,6 +185,69 @@ pub struct Real {
     /// Set when the real server is removed from the configuration; its connections then live
     /// out their timeouts (or are dropped at once with `expire_nodest_conn`).
     pub removed: AtomicBool,
+    /// The encapsulation of a `tun` real (`--tun-type` ...), changed in place by an edit as
+    /// the kernel's `__ip_vs_update_dest` does: its connections use the new one from their
+    /// next packet.
+    pub tunnel: TunnelCell,
+}
+
+/// A [`conf::Tunnel`] that workers read and the control thread replaces, one relaxed atomic
+/// word: type in bits 0-1, checksum flag in bits 2-3, port in bits 16-31.
+#[derive(Debug)]
+pub struct TunnelCell(AtomicU32);
+
+impl TunnelCell {
+    /// A cell holding `tunnel`.
+    pub fn new(tunnel: conf::Tunnel) -> TunnelCell {
+        TunnelCell(AtomicU32::new(Self::pack(tunnel)))
+    }
+
+    fn pack(t: conf::Tunnel) -> u32 {
+        let kind = match t.kind {
+            conf::TunKind::Ipip => 0,
+            conf::TunKind::Gue => 1,
+            conf::TunKind::Gre => 2,
+        };
+        let csum = match t.csum {
+            conf::TunCsum::None => 0,
+            conf::TunCsum::Csum => 1,
+            conf::TunCsum::Remcsum => 2,
+        };
+        kind | (csum << 2) | (u32::from(t.port) << 16)
+    }
+
+    /// Replaces the tunnel.
+    pub fn set(&self, tunnel: conf::Tunnel) {
+        self.0.store(Self::pack(tunnel), Relaxed);
+    }
+
+    /// The encapsulation of a connection to this real whose [`flow_hash`] `hash` gives
+    /// (only GUE calls it): IP-in-IP, the word 0, costs one load and one compare.
+    ///
+    /// [`flow_hash`]: crate::xmit::tun::flow_hash
+    #[inline]
+    pub fn encap(&self, hash: impl FnOnce() -> u32) -> crate::xmit::tun::Encap {
+        match self.0.load(Relaxed) {
+            0 => crate::xmit::tun::Encap::Ipip,
+            v => crate::xmit::tun::Encap::new(Self::unpack(v), hash),
+        }
+    }
+
+    fn unpack(v: u32) -> conf::Tunnel {
+        conf::Tunnel {
+            kind: match v & 3 {
+                1 => conf::TunKind::Gue,
+                2 => conf::TunKind::Gre,
+                _ => conf::TunKind::Ipip,
+            },
+            port: (v >> 16) as u16,
+            csum: match (v >> 2) & 3 {
+                1 => conf::TunCsum::Csum,
+                2 => conf::TunCsum::Remcsum,
+                _ => conf::TunCsum::None,
+            },
+        }
+    }
 }
 
 /// Protocol of a virtual service.
@@ -283,17 +346,19 @@ pub fn build(
                 traffic: Traffic::new(workers),
                 service_traffic: Arc::clone(&traffic),
                 removed: AtomicBool::new(false),
+                tunnel: TunnelCell::new(r.tunnel),
             })
         });
         real.load.set_thresholds(r.u_threshold, r.l_threshold);
+        real.tunnel.set(r.tunnel);
         let old_weight = previous
             .and_then(|p| p.dests.position(&std::net::SocketAddr::V4(r.addr)))
             .and_then(|i| previous.and_then(|p| p.dests.get(i)));
         let dest = match old_weight {
-            Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(u32::from(r.weight)),
+            Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(r.weight),
             _ => sched::Dest::new(
                 std::net::SocketAddr::V4(r.addr),
-                u32::from(r.weight),
+                r.weight,
                 Arc::clone(&real.load),
             ),
         };

@@ -30,3 +30,27 @@ fn pipeline_keeps_connections_of_a_quiesced_tun_real() {
         &tun::quiesce_counters(),
     );
 }
+
+/// GUE and GRE (`fixtures/tun_types.rs`): every tunnel option, byte for byte.
+#[test]
+fn pipeline_follows_the_gue_and_gre_fixture_table() {
+    pure::assert_table(
+        &fixtures::tun_types::config(),
+        topo::PORT_MAC,
+        &fixtures::tun_types::fixtures(),
+        &fixtures::tun_types::expected_counters(),
+    );
+}
+
+/// Editing a real's tunnel type changes the encapsulation of its established connections.
+#[test]
+fn pipeline_follows_an_edit_of_the_tunnel_type() {
+    pure::assert_reconfigured(
+        &fixtures::tun_types::config(),
+        &fixtures::tun_types::config_with(r#"{ type = "gre", csum = "csum" }"#),
+        topo::PORT_MAC,
+        &fixtures::tun_types::before_edit(),
+        &fixtures::tun_types::after_edit(),
+        &fixtures::tun_types::edit_counters(),
+    );
+}

@@ -78,6 +78,7 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         weight,
         u_threshold: 100,
         l_threshold: 0,
+        tunnel: Default::default(),
     };
     let laddr = Ipv4Addr::new(192, 168, 10, 1);
     let requests = vec![
@@ -162,7 +163,14 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                     Request::AddService { service },
                     Request::AddDest {
                         service: key,
-                        dest: dest(Mode::Tun, 5),
+                        dest: DestSpec {
+                            tunnel: conf::Tunnel {
+                                kind: conf::TunKind::Gue,
+                                port: 6080,
+                                csum: conf::TunCsum::Remcsum,
+                            },
+                            ..dest(Mode::Tun, 2_147_483_647)
+                        },
                     },
                     Request::DelService { service: key },
                 ],

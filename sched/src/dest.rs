@@ -5,8 +5,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 
-/// Largest weight `ipvsadm` accepts (`string_to_number(optarg, 0, 65535)`).
-pub const MAX_WEIGHT: u32 = 65535;
+/// Largest weight: the kernel's dest weight is a C `int`; ipvsadm 1.31 accepts
+/// `string_to_number(optarg, 0, INT_MAX)`.
+pub const MAX_WEIGHT: u32 = i32::MAX as u32;
 
 /// The counter a connection is counted in (`ip_vs_bind_dest`, ip_vs_conn.c).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

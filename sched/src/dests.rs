@@ -231,11 +231,11 @@ mod tests {
             Dests::new(Kind::Rr, cfg.clone(), dup).unwrap_err(),
             BuildError::DuplicateDest("10.0.0.1:80".parse().unwrap())
         );
-        let heavy = vec![dest("10.0.0.1:80", 65536)];
+        let heavy = vec![dest("10.0.0.1:80", 2147483648)];
         let err = Dests::new(Kind::Wrr, cfg.clone(), heavy).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "destination 10.0.0.1:80: weight 65536 not in 0..=65535"
+            "destination 10.0.0.1:80: weight 2147483648 not in 0..=2147483647"
         );
         let small_mh = SchedConfig {
             mh_table_size: 251,

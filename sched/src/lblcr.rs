@@ -94,7 +94,9 @@ impl Pool {
                 continue;
             }
             let doh = dest.load.overhead();
-            if loh * u64::from(dest.weight) > doh * u64::from(list[least].weight) {
+            if u128::from(loh) * u128::from(dest.weight)
+                > u128::from(doh) * u128::from(list[least].weight)
+            {
                 least = d;
                 loh = doh;
             }
@@ -110,7 +112,9 @@ impl Pool {
         for d in members {
             let dest = &list[d];
             let doh = dest.load.overhead();
-            if dest.weight > 0 && moh * u64::from(dest.weight) < doh * u64::from(list[most].weight)
+            if dest.weight > 0
+                && u128::from(moh) * u128::from(dest.weight)
+                    < u128::from(doh) * u128::from(list[most].weight)
             {
                 most = d;
                 moh = doh;

@@ -3,7 +3,8 @@
 //!
 //! All compare loads by cross-multiplication (`loh * w(dest) > doh * w(least)`)
 //! with strict inequalities, so on a tie the dest earlier in the list wins.
-//! Loads are `u64`: (2^32 << 8) * 2^16 still fits.
+//! Loads are `u64` and the cross products `u128`: an overhead reaches (2^32 << 8) + 2^32 and a
+//! weight 2^31 - 1 (ipvsadm 1.31's `INT_MAX`), whose product does not fit 64 bits.
 
 use crate::dest::Dest;
 
@@ -37,7 +38,7 @@ pub(crate) fn sed(list: &[Dest]) -> Option<usize> {
 /// it skips weight-0 dests explicitly (the same result: they cannot win).
 pub(crate) fn nq(list: &[Dest]) -> Option<usize> {
     // (index, overhead, weight) of the least loaded so far.
-    let mut least: Option<(usize, u64, u64)> = None;
+    let mut least: Option<(usize, u128, u128)> = None;
     for (i, dest) in list.iter().enumerate() {
         if dest.load.is_overloaded() || dest.weight == 0 {
             continue;
@@ -46,7 +47,7 @@ pub(crate) fn nq(list: &[Dest]) -> Option<usize> {
         if active == 0 {
             return Some(i);
         }
-        let (doh, dw) = (u64::from(active) + 1, u64::from(dest.weight));
+        let (doh, dw) = (u128::from(active) + 1, u128::from(dest.weight));
         if least.is_none_or(|(_, loh, lw)| loh * dw > doh * lw) {
             least = Some((i, doh, dw));
         }
@@ -66,14 +67,14 @@ fn weighted_least(list: &[Dest], overhead: impl Fn(&Dest) -> u64) -> Option<usiz
         .iter()
         .position(|d| !d.load.is_overloaded() && d.weight > 0)?;
     let mut least = first;
-    let mut loh = overhead(&list[first]);
-    let mut lw = u64::from(list[first].weight);
+    let mut loh = u128::from(overhead(&list[first]));
+    let mut lw = u128::from(list[first].weight);
     for (i, dest) in list.iter().enumerate().skip(first + 1) {
         if dest.load.is_overloaded() {
             continue;
         }
-        let doh = overhead(dest);
-        let dw = u64::from(dest.weight);
+        let doh = u128::from(overhead(dest));
+        let dw = u128::from(dest.weight);
         if loh * dw > doh * lw {
             (least, loh, lw) = (i, doh, dw);
         }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use crate::{ConnClass, Dest, DestLoad, Dests, FlowKey, Kind, SchedConfig, Scheduler, IPPROTO_TCP};
 
+mod big_weights;
 mod ch;
 mod hashing;
 mod least_conn;

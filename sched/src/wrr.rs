@@ -80,10 +80,17 @@ impl Mark {
         let mut last_pass = false;
         let mut restarted = false;
         loop {
+            let full_pass = from == 0;
+            // The largest weight of a dest that is not overloaded, in this pass.
+            let mut available = 0;
             for (i, dest) in list.iter().enumerate().skip(from) {
-                if !dest.load.is_overloaded() && i64::from(dest.weight) >= self.cw {
-                    self.cl = Some(i);
-                    return Some(i);
+                if !dest.load.is_overloaded() {
+                    let weight = i64::from(dest.weight);
+                    if weight >= self.cw {
+                        self.cl = Some(i);
+                        return Some(i);
+                    }
+                    available = available.max(weight);
                 }
                 if stop == Some(i) {
                     self.cl = Some(i);
@@ -91,7 +98,17 @@ impl Mark {
                 }
             }
             from = 0;
-            self.cw -= params.di;
+            // The passes at a cw above every available weight find nothing, and before the
+            // last pass (cw <= di) they have no stop either: after a pass over the whole list,
+            // go straight to the first cw that can match, or to the last pass. With weights up
+            // to 2^31 - 1 and every dest overloaded, walking them would take 2^31 passes.
+            let steps = if full_pass {
+                let wanted = (self.cw - available + params.di - 1) / params.di;
+                wanted.min((self.cw - 1) / params.di).max(1)
+            } else {
+                1
+            };
+            self.cw -= steps * params.di;
             if self.cw <= 0 {
                 self.cw = params.mw;
                 // Either the pass that just ended already covered every dest

@@ -85,6 +85,7 @@ fn dest(i: u32) -> DestSpec {
         weight: 1,
         u_threshold: 0,
         l_threshold: 0,
+        tunnel: Default::default(),
     }
 }
 
@@ -313,6 +314,7 @@ fn conf_service(template: &conf::Service, i: u32, reals: &[u32]) -> conf::Servic
             weight: 1,
             u_threshold: 0,
             l_threshold: 0,
+            tunnel: Default::default(),
         })
         .collect();
     s

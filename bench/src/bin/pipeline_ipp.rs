@@ -9,8 +9,9 @@
 //! - `--case new`: the measured loop sends `--packets` distinct SYNs, each scheduled (wlc
 //!   over 4 real servers) and inserted as a new connection, then rewritten.
 //!
-//! The pipeline rewrites frames in place (TTL, and for NAT addresses, ports and checksums), so
-//! each packet is first copied from its prebuilt frame into one reusable buffer. With
+//! The pipeline rewrites frames in place (TTL, and for NAT addresses, ports and checksums; TUN
+//! prepends its outer headers), so each packet is first copied from its prebuilt frame into
+//! one reusable buffer, at a fresh frame's offset. With
 //! `--baseline` the loop only does that copy, so that the difference between the two runs is
 //! the pipeline alone. Everything before the loop (building frames, opening flows, checking
 //! one forwarded frame) is the same with and without `--baseline` and for any `--packets`
@@ -97,7 +98,7 @@ fn run(args: &Args) -> Result<u64, String> {
         Pipeline::new(0, 1, args.conn_table_size, &snapshot, NOW).map_err(|e| e.to_string())?;
     let mut buf = VecFrame::new([0; FRAME_LEN]);
     let mut send = |pipeline: &mut Pipeline, frame: &[u8]| -> Result<Vec<u8>, String> {
-        buf.set_data(frame);
+        buf.reset(frame);
         match pipeline.packet(&snapshot, 0, &mut buf, NOW) {
             TO_REALS => Ok(buf.data().to_vec()),
             other => Err(format!("expected {TO_REALS:?}, got {other:?}")),
@@ -159,7 +160,7 @@ fn process(
 ) -> u64 {
     let mut sent = 0;
     for i in 0..packets as usize {
-        buf.set_data(&frames[i % frames.len()]);
+        buf.reset(&frames[i % frames.len()]);
         sent += u64::from(pipeline.packet(snapshot, 0, buf, NOW) == TO_REALS);
     }
     sent
@@ -180,7 +181,7 @@ fn process_bursts(
     while next < packets as usize {
         let n = bufs.len().min(packets as usize - next);
         for (k, buf) in bufs[..n].iter_mut().enumerate() {
-            buf.set_data(&frames[(next + k) % frames.len()]);
+            buf.reset(&frames[(next + k) % frames.len()]);
         }
         for (buf, p) in bufs[..n].iter().zip(parsed.iter_mut()) {
             *p = pipeline.prefetch(snapshot, 0, buf.data());
@@ -202,7 +203,7 @@ fn process_bursts(
 fn copy_only(frames: &[Vec<u8>], packets: u32, buf: &mut VecFrame) -> u64 {
     let mut copied = 0;
     for i in 0..packets as usize {
-        buf.set_data(&frames[i % frames.len()]);
+        buf.reset(&frames[i % frames.len()]);
         copied += u64::from(black_box(buf.data()).len() == FRAME_LEN);
     }
     copied

@@ -23,7 +23,7 @@
 //!
 //! # Semantics
 //!
-//! The requests are the operations of `ipvsadm` 1.26 (`-A -E -D -C -a -e -d -Z --set -L`) and
+//! The requests are the operations of `ipvsadm` 1.31 (`-A -E -D -C -a -e -d -Z --set -L`) and
 //! DPVS's local-address commands (`-P -Q -G`), with ipvsadm's defaults already applied by the
 //! client: a request says everything (`-E` and `-e` replace every attribute, as the kernel's
 //! `IP_VS_SO_SET_EDIT*` do). Errors carry the message `ipvsadm` prints for the same failure.
@@ -36,7 +36,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::echo;
-use crate::model::{Mode, Proto, Timeouts};
+use crate::model::{Mode, Proto, Timeouts, Tunnel};
 
 mod decode;
 
@@ -46,7 +46,9 @@ pub use decode::MAX_BATCH;
 pub const VERSION: u32 = 1;
 
 /// Largest request body: a restore (`-R`) of 10 000 services with 7 reals each fits even at
-/// the longest spellings (some 80 000 lines); decoding a frame costs about its size again.
+/// ipvsadm 1.26's longest spellings (some 80 000 lines), and with 5 reals each when every real
+/// also has ipvsadm 1.31's 10-digit weight and a GUE tunnel; decoding a frame costs about its
+/// size again.
 pub const MAX_REQUEST: usize = 16 << 20;
 
 /// Largest response body. Connection listings are paged ([`Request::ListConns`]) so that no
@@ -92,12 +94,16 @@ pub struct DestSpec {
     pub addr: SocketAddrV4,
     /// `-g`/`-i`/`-m`/`-b`.
     pub mode: Mode,
-    /// `-w`, 0..=65535.
-    pub weight: u16,
+    /// `-w`, 0..=2147483647 (ipvsadm 1.31: a C `int`).
+    pub weight: u32,
     /// `-x`, 0 = unlimited.
     pub u_threshold: u32,
     /// `-y`, 0 = derived from `-x`.
     pub l_threshold: u32,
+    /// `--tun-type`, `--tun-port`, `--tun-*csum` (ipip when absent, as ipvsadm sends 0s;
+    /// left out when it is ipip, which keeps a `-R` of non-tunnel reals as small as before).
+    #[serde(default, skip_serializing_if = "Tunnel::is_ipip")]
+    pub tunnel: Tunnel,
 }
 
 /// The three timeouts of `ipvsadm --set tcp tcpfin udp`, in seconds.
@@ -278,11 +284,14 @@ pub struct DestEntry {
     /// Forwarding method.
     pub mode: Mode,
     /// Weight.
-    pub weight: u16,
+    pub weight: u32,
     /// `-x`.
     pub u_threshold: u32,
     /// `-y`.
     pub l_threshold: u32,
+    /// The tunnel of a `Tunnel` real (`--tun-info`, `-S`).
+    #[serde(default, skip_serializing_if = "Tunnel::is_ipip")]
+    pub tunnel: Tunnel,
     /// ActiveConn: connections in ESTABLISHED.
     pub active_conns: u32,
     /// InActConn: connections in any other state.
@@ -631,6 +640,7 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(r: &mut R, max: usize) -> Result
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::model::{TunCsum, TunKind};
 
     fn key() -> ServiceKey {
         ServiceKey {
@@ -665,6 +675,7 @@ mod test {
                     weight: 0,
                     u_threshold: 10,
                     l_threshold: 5,
+                    tunnel: Default::default(),
                 },
             },
             Request::Zero { service: None },
@@ -730,7 +741,7 @@ mod test {
 
     /// A `-R` batch of `services` services with `reals` reals each, with the longest
     /// addresses and numbers.
-    fn restore(services: u16, reals: u16) -> Request {
+    fn restore(services: u16, reals: u16, weight: u32, tunnel: Tunnel) -> Request {
         let mut requests = Vec::new();
         for s in 0..services {
             let key = ServiceKey {
@@ -751,9 +762,10 @@ mod test {
                     dest: DestSpec {
                         addr: SocketAddrV4::new(Ipv4Addr::new(200, 200, 200, 200), 65535 - r),
                         mode: Mode::FullNat,
-                        weight: 65535,
+                        weight,
                         u_threshold: 2_147_483_647,
                         l_threshold: 2_147_483_647,
+                        tunnel,
                     },
                 });
             }
@@ -763,15 +775,23 @@ mod test {
 
     #[test]
     fn test_restore_of_10k_services_fits() {
-        let batch = restore(10_000, 7);
-        let frame = encode_frame(&batch).unwrap();
-        assert!(frame.len() - 4 <= MAX_REQUEST, "{}", frame.len());
-        assert_eq!(
-            read_frame::<_, Request>(&mut &frame[..], MAX_REQUEST).unwrap(),
-            batch
-        );
-        // One more real each and the longest spellings no longer fit.
-        assert!(encode_frame(&restore(10_000, 8)).unwrap().len() - 4 > MAX_REQUEST);
+        let gue = Tunnel {
+            kind: TunKind::Gue,
+            port: 65535,
+            csum: TunCsum::Remcsum,
+        };
+        for (reals, weight, tunnel) in [(7, 65535, Tunnel::default()), (5, i32::MAX as u32, gue)] {
+            let batch = restore(10_000, reals, weight, tunnel);
+            let frame = encode_frame(&batch).unwrap();
+            assert!(frame.len() - 4 <= MAX_REQUEST, "{}", frame.len());
+            assert_eq!(
+                read_frame::<_, Request>(&mut &frame[..], MAX_REQUEST).unwrap(),
+                batch
+            );
+            // One more real each and the longest spellings no longer fit.
+            let more = restore(10_000, reals + 1, weight, tunnel);
+            assert!(encode_frame(&more).unwrap().len() - 4 > MAX_REQUEST);
+        }
     }
 
     #[test]

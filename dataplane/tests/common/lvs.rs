@@ -3,7 +3,8 @@
 //! - NAT: the client on one link, the real servers on a private subnet behind the balancer,
 //!   with the balancer as their default gateway.
 //! - DR and TUN: client, balancer and real servers on one link; each real server holds the VIP
-//!   on `lo` (DR) or on an `ipip` tunnel device (TUN), with `arp_ignore=1`, `arp_announce=2`
+//!   on `lo` (DR) or on a tunnel device (TUN: ipip, or GUE/GRE with [`Options::tunnel`]),
+//!   with `arp_ignore=1`, `arp_announce=2`
 //!   (and `rp_filter` off for TUN) so that only the balancer answers ARP for the VIP.
 //!
 //! The balancer runs `rvsd` on `net_af_packet` over veth ends in its own namespace.
@@ -89,6 +90,9 @@ pub struct Options {
     pub twin_pps: Option<u32>,
     /// Extra TOML appended to the configuration (more services).
     pub extra: String,
+    /// TUN only: every real's `tunnel` (GUE or GRE need the user-space decapsulator, whose
+    /// checks are those of the kernel's drivers: see `ipip_decap.py`).
+    pub tunnel: conf::Tunnel,
 }
 
 impl Options {
@@ -104,6 +108,7 @@ impl Options {
             backend: Backend::Python,
             twin_pps: None,
             extra: String::new(),
+            tunnel: conf::Tunnel::default(),
         }
     }
 }
@@ -231,7 +236,10 @@ pub fn start_opts(o: &Options) -> Lvs {
             }
             Mode::Tun => {
                 real_server_arp_rules(&topo, &ns);
-                let tunnel = ipip_device(&mut topo, &ns);
+                let tunnel = match o.tunnel.kind {
+                    conf::TunKind::Ipip => ipip_device(&mut topo, &ns),
+                    _ => decap_device(&mut topo, &ns, &o.tunnel),
+                };
                 let vip = format!("{VIP}/32");
                 topo.exec(&ns, &["ip", "addr", "add", &vip, "dev", &tunnel]);
                 topo.exec(&ns, &["ip", "link", "set", &tunnel, "up"]);
@@ -263,6 +271,19 @@ pub fn start_opts(o: &Options) -> Lvs {
             "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n",
             mode.as_str()
         );
+        if mode == Mode::Tun && !o.tunnel.is_ipip() {
+            let t = o.tunnel;
+            service += &format!(
+                "  tunnel = {{ type = \"{}\", {}csum = \"{}\" }}\n",
+                t.kind.as_str(),
+                if t.kind == conf::TunKind::Gue {
+                    format!("port = {}, ", t.port)
+                } else {
+                    String::new()
+                },
+                t.csum.as_str()
+            );
+        }
         reals.push((ns, addr));
     }
     topo.exec(
@@ -326,10 +347,27 @@ fn ipip_device(topo: &mut Topology, ns: &str) -> String {
     {
         return "tunl0".to_owned();
     }
+    spawn_decap(topo, ns, &[])
+}
+
+/// The real server's GUE or GRE decapsulation device: a TUN device fed by `ipip_decap.py`.
+/// (This CI kernel has neither `fou` nor `ip_gre`; the script checks what they check.)
+fn decap_device(topo: &mut Topology, ns: &str, tunnel: &conf::Tunnel) -> String {
+    let port = tunnel.port.to_string();
+    match tunnel.kind {
+        conf::TunKind::Gue => spawn_decap(topo, ns, &["gue", &port]),
+        _ => spawn_decap(topo, ns, &["gre"]),
+    }
+}
+
+/// Starts `ipip_decap.py` with `args` after the device name, and waits for its device.
+fn spawn_decap(topo: &mut Topology, ns: &str, args: &[&str]) -> String {
     let name = "rvsipip0".to_owned();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/ipip_decap.py");
     let log = topo.dir.path().join(format!("decap-{ns}.log"));
-    topo.spawn(ns, &["python3", script, &name], &log);
+    let mut argv = vec!["python3", script, name.as_str()];
+    argv.extend_from_slice(args);
+    topo.spawn(ns, &argv, &log);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !super::netns::try_run(&["ip", "netns", "exec", ns, "ip", "link", "show", &name]) {
         assert!(

@@ -35,8 +35,8 @@ pub(crate) enum Out {
     Real(Ipv4Addr),
     /// DR: to real server `rip`, which must be on a connected link; only the MACs change.
     Direct(Ipv4Addr),
-    /// TUN: IP-in-IP to real server `rip`.
-    Tunnel(Ipv4Addr),
+    /// TUN: to real server `rip`, encapsulated so.
+    Tunnel(Ipv4Addr, tun::Encap),
     /// Routed to `dst` with a full route and neighbour lookup (replies to clients, ICMP
     /// errors).
     Route(Ipv4Addr),
@@ -65,7 +65,7 @@ pub(crate) fn send<F: Frame>(
         Ok(Out::Back) => Ok(back(snapshot, in_port, frame.len())),
         Ok(Out::Real(rip)) => to_real(p, snapshot, frame.data_mut(), rip, false),
         Ok(Out::Direct(rip)) => to_real(p, snapshot, frame.data_mut(), rip, true),
-        Ok(Out::Tunnel(rip)) => tunnel(p, snapshot, in_port, frame, rip),
+        Ok(Out::Tunnel(rip, encap)) => tunnel(p, snapshot, in_port, frame, rip, encap),
         Ok(Out::Route(dst)) => route(p, snapshot, frame.data_mut(), dst),
         Ok(Out::Handover(worker)) => Ok(Verdict::Redirect { worker }),
         Ok(Out::Punt(reason)) => Ok(Verdict::Punt(reason)),
@@ -237,14 +237,15 @@ fn leave(
     Ok(sent(out.port, waiting, data.len(), out.mtu))
 }
 
-/// TUN: IP-in-IP to the real server (fragmented if the inner packet had DF clear and the
-/// outer one is too big), or "fragmentation needed" back to the client.
+/// TUN: IP-in-IP, GUE or GRE to the real server (fragmented if the inner packet had DF clear
+/// and the outer one is too big), or "fragmentation needed" back to the client.
 fn tunnel<F: Frame>(
     p: &mut Pipeline,
     snapshot: &Snapshot,
     in_port: usize,
     frame: &mut F,
     rip: Ipv4Addr,
+    encap: tun::Encap,
 ) -> Result<Verdict, DropReason> {
     let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
     let next_hop = hop.next_hop(rip);
@@ -256,6 +257,7 @@ fn tunnel<F: Frame>(
         src_addr,
         dst_addr: rip,
         mtu,
+        encap,
     };
     p.ip_ident = p.ip_ident.wrapping_add(1);
     match tun::encapsulate(frame, &tunnel, p.ip_ident)? {

@@ -33,9 +33,10 @@ use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::verdict::DropReason;
 use crate::wire::{ether, ipv4};
-use crate::xmit::{self, nat};
+use crate::xmit::{self, nat, tun};
 use sched::ConnClass;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// Moves a connection off its real server's counters (`ip_vs_unbind_dest`).
 pub(super) fn unbind(real: &Real, counter: conn::Counter) {
@@ -136,6 +137,16 @@ fn account(real: &Real, moved: conn::Move) {
     }
 }
 
+/// How a TUN connection's packets are encapsulated: its real's tunnel as configured now (an
+/// edit applies to the connections already made, as in the kernel), with the connection's
+/// flow hash for GUE's source port.
+#[inline]
+pub(super) fn encap_of(c: &conn::Conn<Arc<Real>>) -> tun::Encap {
+    c.dest()
+        .tunnel
+        .encap(|| tun::flow_hash(c.proto(), c.client(), c.virt()))
+}
+
 /// Client → real server.
 fn inbound<F: Frame>(
     p: &mut Pipeline,
@@ -180,7 +191,7 @@ fn inbound<F: Frame>(
         }
         Some(Fwd::Tun) => {
             xmit::decrement_ttl_validated(frame.data_mut())?;
-            Ok(Out::Tunnel(*rip.ip()))
+            Ok(Out::Tunnel(*rip.ip(), encap_of(c)))
         }
         Some(Fwd::FullNat) => {
             xmit::decrement_ttl_validated(frame.data_mut())?;

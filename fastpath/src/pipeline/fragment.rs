@@ -656,7 +656,7 @@ fn forwarded(p: &Pipeline, flow: &Flow) -> Fate {
     let (src, dst, out) = match (hit.dir, c.fwd(), c.local()) {
         (Dir::In, Some(Fwd::Nat), _) => (src, rip, Out::Real(rip)),
         (Dir::In, Some(Fwd::Dr), _) => (src, dst, Out::Direct(rip)),
-        (Dir::In, Some(Fwd::Tun), _) => (src, dst, Out::Tunnel(rip)),
+        (Dir::In, Some(Fwd::Tun), _) => (src, dst, Out::Tunnel(rip, forward::encap_of(c))),
         (Dir::In, Some(Fwd::FullNat), Some(local)) => (*local.ip(), rip, Out::Real(rip)),
         (Dir::Out, Some(Fwd::Nat | Fwd::FullNat), _) => {
             let client = *c.client().ip();

@@ -85,7 +85,9 @@ fn about_connection<F: Frame>(
                     fullnat::icmp_in(frame.data_mut(), l, rip, ack_delta)?
                 }
                 (Some(Fwd::Dr), _) => return Ok(Out::Direct(*rip.ip())),
-                (Some(Fwd::Tun), _) => return Ok(Out::Tunnel(*rip.ip())),
+                (Some(Fwd::Tun), _) => {
+                    return Ok(Out::Tunnel(*rip.ip(), super::forward::encap_of(c)))
+                }
                 // FULLNAT without a local address, or no method: not ours to forward.
                 _ => return Err(DropReason::NoConn),
             }

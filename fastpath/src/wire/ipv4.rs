@@ -49,6 +49,8 @@ pub enum Protocol {
     Tcp,
     /// UDP, 17.
     Udp,
+    /// GRE (RFC 2784), 47: the kernel's `--tun-type gre`.
+    Gre,
     /// Any other protocol.
     Unknown(u8),
 }
@@ -60,6 +62,7 @@ impl From<u8> for Protocol {
             4 => Protocol::IpIp,
             6 => Protocol::Tcp,
             17 => Protocol::Udp,
+            47 => Protocol::Gre,
             other => Protocol::Unknown(other),
         }
     }
@@ -83,6 +86,7 @@ impl From<Protocol> for u8 {
             Protocol::IpIp => 4,
             Protocol::Tcp => 6,
             Protocol::Udp => 17,
+            Protocol::Gre => 47,
             Protocol::Unknown(other) => other,
         }
     }
@@ -965,7 +969,8 @@ mod tests {
             (4, Protocol::IpIp),
             (6, Protocol::Tcp),
             (17, Protocol::Udp),
-            (47, Protocol::Unknown(47)),
+            (47, Protocol::Gre),
+            (50, Protocol::Unknown(50)),
         ] {
             assert_eq!(Protocol::from(value), protocol);
             assert_eq!(u8::from(protocol), value);
