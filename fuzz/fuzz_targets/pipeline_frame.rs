@@ -2,4 +2,6 @@
 //! `rvs_fuzz::packet::check_frame`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| rvs_fuzz::packet::check_frame(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    rvs_fuzz::packet::check_frame(data);
+});

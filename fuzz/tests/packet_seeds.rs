@@ -10,10 +10,24 @@ use rvs_fuzz::packet::{check_frame, check_sequence, encode, steps, Step};
 fn every_frame_seed_passes() {
     let seeds = packet_seeds::frame_seeds();
     assert!(seeds.len() > 300, "{} seeds", seeds.len());
+    let mut reached = std::collections::BTreeSet::new();
     for (name, seed) in &seeds {
         println!("{name}");
-        check_frame(seed);
+        let verdict = check_frame(seed).expect("a frame");
+        let kind = format!("{verdict:?}");
+        reached.insert(kind[..kind.find([' ', '(']).unwrap_or(kind.len())].to_owned());
     }
+    // Every verdict a worker acts on (Redirect needs a second worker).
+    let expected = [
+        "Drop",
+        "Fragment",
+        "Hold",
+        "Punt",
+        "Resolve",
+        "ResolveFragment",
+        "Tx",
+    ];
+    assert_eq!(reached, expected.map(str::to_owned).into(), "{reached:?}");
 }
 
 #[test]
