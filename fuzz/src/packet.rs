@@ -3,8 +3,10 @@
 //! One fixed balancer ([`CONFIG`]): port 0 (`dpdk0`, MTU 1280, a kernel twin) on the golden
 //! tables' network (`fastpath/tests/fixtures/topo.rs`: DIP, VIP, FULLNAT local address, the
 //! router and most real servers as static neighbours), with NAT, DR, TUN and FULLNAT
-//! services (TOA, PROXY v1 and v2, TOA off), a `kernel` VIP the twin holds and one it does
-//! not, a `routed` VIP and an address only the kernel uses; port 1 (`dpdk1`, MTU 1500, no
+//! services (TOA, PROXY v1 and v2, TOA off), most `rr`, one `mh` with a quiesced real, two
+//! persistent port-zero services (`rr` with a /24 netmask, `sh`) on a second VIP, a
+//! `kernel` VIP the twin holds and one it does not, a `routed` VIP and an address only the
+//! kernel uses; port 1 (`dpdk1`, MTU 1500, no
 //! twin) with a router to a TUN real server. A NAT real server on each port has no known MAC,
 //! so that frames wait for ARP (`Verdict::Resolve`, `Verdict::ResolveFragment`).
 //!
@@ -53,7 +55,7 @@ udp = 20
 [[port]]
 name = "dpdk0"
 mac = "02:00:00:00:00:01"
-addrs = ["10.0.0.1/24", "10.0.0.100/32", "10.0.0.200/32"]
+addrs = ["10.0.0.1/24", "10.0.0.100/32", "10.0.0.103/32", "10.0.0.200/32"]
 mtu = 1280
 exception = { iface = "rvs0", kind = "tap" }
 [[port]]
@@ -179,6 +181,46 @@ proxy_protocol = "v2"
   addr = "10.0.0.12:8001"
   mode = "fullnat"
 [[service]]
+vip = "10.0.0.100:55"
+proto = "udp"
+sched = "mh"
+sched_flags = ["mh-port", "mh-fallback"]
+  [[service.real]]
+  addr = "10.0.0.11:55"
+  mode = "nat"
+  [[service.real]]
+  addr = "10.0.0.12:55"
+  mode = "nat"
+  weight = 0
+  [[service.real]]
+  addr = "10.0.0.21"
+  mode = "dr"
+  weight = 3
+[[service]]
+vip = "10.0.0.103:0"
+proto = "tcp"
+sched = "rr"
+persistence = 60
+netmask = "255.255.255.0"
+  [[service.real]]
+  addr = "10.0.0.11"
+  mode = "nat"
+  [[service.real]]
+  addr = "10.0.0.21"
+  mode = "dr"
+[[service]]
+vip = "10.0.0.103:0"
+proto = "udp"
+sched = "sh"
+sched_flags = ["sh-port"]
+persistence = 30
+  [[service.real]]
+  addr = "10.0.0.12"
+  mode = "nat"
+  [[service.real]]
+  addr = "10.0.0.31"
+  mode = "tun"
+[[service]]
 vip = "10.0.0.101:80"
 proto = "tcp"
 vip_mode = "kernel"
@@ -235,9 +277,10 @@ fn config() -> &'static conf::Config {
 
 /// The snapshot, built once and shared by every input; a fresh pipeline per input. What a
 /// pipeline changes in the snapshot is counters only (traffic, connection counts, local
-/// address use), which decide nothing here: every service is `rr`, whose state (like the
-/// connections, neighbours, fragments and local address pools) is the pipeline's. So an
-/// input's verdicts do not depend on the inputs run before it.
+/// address use), which decide nothing here: no scheduler of the config reads connection
+/// counts (no `wlc`, `lc`, thresholds), and the schedulers' state, like the connections,
+/// neighbours, fragments and local address pools, is the pipeline's. So an input's verdicts
+/// do not depend on the inputs run before it.
 fn balancer() -> (&'static Snapshot, Pipeline) {
     static SNAPSHOT: OnceLock<Snapshot> = OnceLock::new();
     let config = config();
