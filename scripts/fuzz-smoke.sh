@@ -3,7 +3,8 @@
 # toolchain (no sanitizer, SanitizerCoverage and debug assertions on), writes the seed corpora,
 # then runs each target for SECONDS (default 20) from its corpus. Fails on a crash, a panic, a
 # hang (-timeout) or memory above -rss_limit_mb; libFuzzer leaves the input in
-# fuzz/artifacts/<target>/.
+# fuzz/artifacts/<target>/. `fuzz/dict/<target>.dict` and the libFuzzer flags in
+# `fuzz/options/<target>` (one line) are used when they exist.
 #
 # Usage: scripts/fuzz-smoke.sh [SECONDS]
 set -euo pipefail
@@ -18,10 +19,14 @@ cargo run --quiet --manifest-path fuzz/Cargo.toml --example seeds
 cargo fuzz build -s none --debug-assertions
 for target in $(cargo fuzz list); do
     echo "== $target: ${seconds}s"
-    dict=()
+    extra=()
     if [ -f "fuzz/dict/$target.dict" ]; then
-        dict=("-dict=fuzz/dict/$target.dict")
+        extra+=("-dict=fuzz/dict/$target.dict")
+    fi
+    if [ -f "fuzz/options/$target" ]; then
+        read -r -a options <"fuzz/options/$target"
+        extra+=("${options[@]}")
     fi
     cargo fuzz run -s none --debug-assertions "$target" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${dict[@]}"
+        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "${extra[@]}"
 done

@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+#[path = "../seeds/packet.rs"]
+mod packet_seeds;
+
 fn main() -> std::io::Result<()> {
     let root = std::env::args_os()
         .nth(1)
@@ -14,6 +17,8 @@ fn main() -> std::io::Result<()> {
     let targets = [
         ("control_proto", rvs_fuzz::control::seeds()),
         ("config_toml", rvs_fuzz::config::seeds()),
+        ("pipeline_frame", packet_seeds::frame_seeds()),
+        ("pipeline_sequence", packet_seeds::sequence_seeds()),
     ];
     for (target, seeds) in targets {
         let dir = root.join(target);

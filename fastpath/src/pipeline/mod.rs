@@ -342,7 +342,16 @@ impl Pipeline {
                 trim_to(frame, flow.at.end);
                 forward::l4(self, snapshot, frame, flow, *local, now_ms, parsed.hit)
             }
-            Class::Arp => self.arp(snapshot, in_port, frame.data_mut()),
+            Class::Arp => {
+                let out = self.arp(snapshot, in_port, frame.data_mut());
+                if out.is_ok() {
+                    // The reply is written over the request, whose padding may run to any
+                    // length the port receives (beyond its MTU even): it leaves as a minimum
+                    // frame, as the kernel's does.
+                    trim_to(frame, ether::MIN_FRAME_LEN);
+                }
+                out
+            }
             Class::Echo => {
                 trim_to_ipv4(frame);
                 echo(snapshot, in_port, frame.data_mut())
