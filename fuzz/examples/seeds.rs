@@ -17,6 +17,7 @@ fn main() -> std::io::Result<()> {
     let targets = [
         ("control_proto", rvs_fuzz::control::seeds()),
         ("config_toml", rvs_fuzz::config::seeds()),
+        ("keepalived_conf", rvs_fuzz::keepalived::seeds()),
         ("pipeline_frame", packet_seeds::frame_seeds()),
         ("pipeline_sequence", packet_seeds::sequence_seeds()),
     ];

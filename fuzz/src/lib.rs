@@ -8,4 +8,5 @@
 
 pub mod config;
 pub mod control;
+pub mod keepalived;
 pub mod packet;
