@@ -336,7 +336,10 @@ fn settle(addr: SocketAddr) {
         if now == last {
             return;
         }
-        assert!(Instant::now() < deadline, "counters of an idle rvsd never settled");
+        assert!(
+            Instant::now() < deadline,
+            "counters of an idle rvsd never settled"
+        );
         last = now;
     }
 }
