@@ -66,6 +66,8 @@ pub enum Command {
     },
     /// `-L --timeout`.
     ListTimeouts,
+    /// `-L --health`: each real server's checks and state.
+    ListHealth,
     /// `-S`.
     Save {
         /// `-n`.
@@ -201,9 +203,10 @@ enum Opt {
     NoSort,
     Exact,
     Laddr,
+    Health,
 }
 
-const OPT_NAMES: [&str; 19] = [
+const OPT_NAMES: [&str; 20] = [
     "numeric",
     "connection",
     "service-address",
@@ -223,6 +226,7 @@ const OPT_NAMES: [&str; 19] = [
     "nosort",
     "exact",
     "local-address",
+    "health",
 ];
 
 /// Legal combinations of commands and options (ipvsadm's `commands_v_options`):
@@ -281,6 +285,7 @@ enum Id {
     Sort,
     Exact,
     Laddr,
+    Health,
 }
 
 struct OptDef {
@@ -344,6 +349,7 @@ const OPTS: &[OptDef] = &[
     def("exact", Some('X'), Arg::None, Id::Exact),
     def("laddr", Some('z'), Arg::Required, Id::Laddr),
     def("socket", None, Arg::Required, Id::Socket),
+    def("health", None, Arg::None, Id::Health),
 ];
 
 /// One option as popt returns it.
@@ -619,6 +625,7 @@ impl Options {
             }
             Id::Connection => self.set(Opt::Connection)?,
             Id::Timeout => self.set(Opt::Timeout)?,
+            Id::Health => self.set(Opt::Health)?,
             Id::Stats => {
                 self.set(Opt::Stats)?;
                 self.format.stats = true;
@@ -850,10 +857,13 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
                 || o.has(Opt::PersistentConn)
                 || o.has(Opt::Rate)
                 || o.has(Opt::Thresholds);
-            if (o.has(Opt::Connection) || o.has(Opt::Timeout)) && listing {
+            let other = o.has(Opt::Connection) || o.has(Opt::Timeout) || o.has(Opt::Health);
+            if other && listing {
                 return fail("options conflicts in the list command");
             }
-            Ok(if o.has(Opt::Connection) {
+            Ok(if o.has(Opt::Health) {
+                Command::ListHealth
+            } else if o.has(Opt::Connection) {
                 Command::ListConns { format: o.format }
             } else if o.has(Opt::Timeout) {
                 Command::ListTimeouts
@@ -1200,6 +1210,7 @@ mod test {
         );
         assert_eq!(cmd("-Lnc"), Command::ListConns { format: numeric });
         assert_eq!(cmd("-L --timeout"), Command::ListTimeouts);
+        assert_eq!(cmd("-L -n --health"), Command::ListHealth);
         assert_eq!(cmd("-S -n"), Command::Save { format: numeric });
         assert_eq!(
             cmd("-S"),

@@ -149,8 +149,10 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             })
         })
         .collect();
+    // Health is an overlay on the configuration: alpha reals start out of the pool.
+    let (live, overlay, quorum) = dataplane::admin::initial_health(config);
     let snapshot =
-        Arc::new(Snapshot::build(config, &macs, None, workers).map_err(|e| e.to_string())?);
+        Arc::new(Snapshot::build(&live, &macs, None, workers).map_err(|e| e.to_string())?);
     let fabric = Arc::new(Fabric::new(workers, Arc::clone(&snapshot)));
     for (p, port) in config.ports.iter().zip(&ports) {
         let mac = port.mac().map(|b| format!("{b:02x}")).join(":");
@@ -185,6 +187,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         Arc::clone(&fabric),
         Arc::clone(&shared),
         Arc::clone(&path),
+        (overlay, quorum),
     ));
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
