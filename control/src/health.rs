@@ -320,9 +320,9 @@ impl Overlay {
             .map_or((true, 0), |s| (s.up, s.transitions))
     }
 
-    /// The services with health settings.
-    pub fn services(&self) -> impl Iterator<Item = ServiceKey> + '_ {
-        self.health.keys().copied()
+    /// Every checked real server: whether it is up, and its transitions so far.
+    pub fn checked(&self) -> impl Iterator<Item = ((ServiceKey, SocketAddrV4), (bool, u64))> + '_ {
+        self.reals.iter().map(|(k, s)| (*k, (s.up, s.transitions)))
     }
 }
 

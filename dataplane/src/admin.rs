@@ -514,24 +514,9 @@ impl Admin {
         Response::Health { services }
     }
 
-    /// Whether each real of the model is up, and its up/down transitions, for the stats.
+    /// Whether each checked real server is up, and its up/down transitions, for the stats.
     pub fn real_health(&self) -> HashMap<(ServiceKey, SocketAddrV4), (bool, u64)> {
-        let inner = self.lock();
-        inner
-            .model
-            .services()
-            .flat_map(|s| {
-                s.dests
-                    .iter()
-                    .map(|d| {
-                        (
-                            (s.key, d.real.addr),
-                            inner.overlay.real_state(s.key, d.real.addr),
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        self.lock().overlay.checked().collect()
     }
 
     fn zero(&self, inner: &mut Inner, which: Option<ServiceKey>) {
