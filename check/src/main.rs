@@ -349,35 +349,44 @@ fn report(socket: &Path, rx: &Receiver<HealthReport>) {
         for r in &pending {
             latest.insert((r.service, r.real), r.clone());
         }
-        if conn.is_none() {
-            match UnixStream::connect(socket) {
-                Ok(s) => {
-                    let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
-                    let _ = s.set_write_timeout(Some(REQUEST_TIMEOUT));
-                    log::info!("connected to rvsd at {}", socket.display());
-                    warned = false;
-                    conn = Some(s);
-                    pending = latest.values().cloned().collect();
-                }
-                Err(e) => {
-                    if !warned {
-                        log::warn!("rvsd at {} not reachable ({e}); retrying", socket.display());
-                        warned = true;
+        // rvsd closes a connection idle for a few seconds: a failed send reconnects at once
+        // and sends every latest verdict (which include the pending ones) once more.
+        for attempt in 0..2 {
+            if conn.is_none() {
+                match UnixStream::connect(socket) {
+                    Ok(s) => {
+                        let _ = s.set_read_timeout(Some(REQUEST_TIMEOUT));
+                        let _ = s.set_write_timeout(Some(REQUEST_TIMEOUT));
+                        log::debug!("connected to rvsd at {}", socket.display());
+                        if warned {
+                            log::info!("rvsd at {} reachable again", socket.display());
+                        }
+                        warned = false;
+                        conn = Some(s);
+                        pending = latest.values().cloned().collect();
                     }
-                    continue;
+                    Err(e) => {
+                        if !warned {
+                            log::warn!(
+                                "rvsd at {} not reachable ({e}); retrying",
+                                socket.display()
+                            );
+                            warned = true;
+                        }
+                        break;
+                    }
                 }
             }
-        }
-        let Some(stream) = conn.as_mut() else {
-            continue;
-        };
-        for r in pending {
-            match send(stream, r) {
-                Ok(()) => {}
+            let Some(stream) = conn.as_mut() else {
+                break;
+            };
+            match pending.iter().try_for_each(|r| send(stream, r.clone())) {
+                Ok(()) => break,
                 Err(e) => {
-                    log::warn!("lost rvsd at {}: {e}", socket.display());
+                    if attempt > 0 {
+                        log::warn!("lost rvsd at {}: {e}", socket.display());
+                    }
                     conn = None;
-                    break;
                 }
             }
         }

@@ -474,10 +474,11 @@ impl Admin {
             report.service.proto,
             report.service.vip.port()
         );
+        // Down: the failing checks; up: every check's last result.
         let why: Vec<String> = report
             .checks
             .iter()
-            .filter(|c| c.up != report.up || !report.up)
+            .filter(|c| report.up || !c.up)
             .map(|c| format!("{}: {}", c.check, c.last))
             .collect();
         if effect.flipped {

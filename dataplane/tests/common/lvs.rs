@@ -89,6 +89,8 @@ pub struct Options {
     pub twin_pps: Option<u32>,
     /// Extra TOML appended to the configuration (more services).
     pub extra: String,
+    /// Extra TOML after each real server of the VIP:80 service (e.g. its health checks).
+    pub real_options: String,
 }
 
 impl Options {
@@ -104,6 +106,7 @@ impl Options {
             backend: Backend::Python,
             twin_pps: None,
             extra: String::new(),
+            real_options: String::new(),
         }
     }
 }
@@ -260,8 +263,9 @@ pub fn start_opts(o: &Options) -> Lvs {
             );
         }
         service += &format!(
-            "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n",
-            mode.as_str()
+            "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n{}",
+            mode.as_str(),
+            o.real_options
         );
         reals.push((ns, addr));
     }

@@ -1,0 +1,199 @@
+//! Health checks end to end (issue 12): rvsd in LVS-NAT with a kernel twin per port, three
+//! real servers running Python HTTP servers, and `rvscheck` (started by rvsd) probing them
+//! with HTTP_GET through the twin (`delay_loop = 1`, `retry = 1`, `delay_before_retry = 1`,
+//! `connect_timeout = 1`).
+//!
+//! - A real whose HTTP server stops leaves the pool within 3 s (`rvsadm -L -n` no longer
+//!   lists it, no new connection goes to it); back within 2 s of its restart.
+//! - A SIGHUP during an outage keeps the dead real out.
+//! - A real that accepts TCP but never answers HTTP is found by the timeout.
+//! - All reals down: the sorry server answers every request; `--health`, `--stats-json`
+//!   and the checker's log say what happened.
+
+mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
+
+use common::lvs::{self, Mode, Options};
+use std::time::{Duration, Instant};
+
+/// The sorry server: a fourth HTTP server in real server 0's namespace, on another port.
+const SORRY: &str = "192.168.10.11:8081";
+
+fn real(i: usize) -> String {
+    format!("192.168.10.{}:8080", 11 + i)
+}
+
+/// Kills the processes in `ns` whose command line contains every one of `words`.
+fn kill_in(lvs: &lvs::Lvs, ns: &str, words: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("ip netns pids");
+    let mut killed = 0;
+    for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if words.iter().all(|w| cmd.contains(w)) {
+            common::netns::try_run(&["kill", "-KILL", pid]);
+            killed += 1;
+        }
+    }
+    assert!(
+        killed > 0,
+        "nothing matching {words:?} in {ns}:\n{}",
+        lvs.topo.log()
+    );
+    // The listening socket is gone once the process is.
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+fn stop_http(lvs: &lvs::Lvs, i: usize) {
+    let ns = lvs.reals[i].0.clone();
+    kill_in(lvs, &ns, &["http.server", "8080"]);
+}
+
+fn start_http(lvs: &mut lvs::Lvs, i: usize) {
+    let (ns, addr) = lvs.reals[i].clone();
+    lvs.topo.http_server(&ns, addr, 8080, &format!("rs{i}"));
+}
+
+/// Polls `rvsadm -L -n` until `done(listing)`; the time it took.
+fn until(lvs: &lvs::Lvs, limit: Duration, what: &str, done: impl Fn(&str) -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        let listing = lvs.rvsadm(&["-L", "-n"]);
+        if done(&listing) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} not within {limit:?}:\n{listing}\n{}\n{}",
+            lvs.rvsadm(&["-L", "-n", "--health"]),
+            lvs.topo.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stop_restart_reload_blackhole_and_sorry_server() {
+    common::rvscheck_bin();
+    let mut o = Options::new(Mode::Nat, &[1, 1, 1], "rr", 1);
+    o.twin_pps = Some(20_000);
+    o.service_options = format!("delay_loop = 1\nsorry_server = \"{SORRY}\"\n");
+    o.real_options = "    [[service.real.check]]\n    type = \"http\"\n    connect_timeout = 1\n    retry = 1\n    delay_before_retry = 1\n    url = [{ path = \"/\", status_code = 200 }]\n".into();
+    let mut lvs = lvs::start_opts(&o);
+    let (ns0, addr0) = lvs.reals[0].clone();
+    lvs.topo.http_server(&ns0, addr0, 8081, "sorry");
+
+    // Every real checked and serving.
+    until(&lvs, Duration::from_secs(10), "first verdicts", |_| {
+        let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+        health.matches("HTTP_GET").count() == 3 && !health.contains("not yet probed")
+    });
+    let split = lvs.fetch(30);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["rs0", "rs1", "rs2"],
+        "{split:?}"
+    );
+
+    // rs1's HTTP server stops: out of the pool within 3 s, no new connection to it.
+    stop_http(&lvs, 1);
+    let down = until(&lvs, Duration::from_secs(3), "rs1 removed", |l| {
+        !l.contains(&real(1))
+    });
+    eprintln!("detection of a stopped server: {down:?}");
+    let split = lvs.fetch(30);
+    assert_eq!(split.get("rs1"), None, "{split:?}");
+    assert_eq!(split.get(""), None, "failed requests: {split:?}");
+
+    // A reload during the outage does not bring it back.
+    lvs.topo.hup_rvsd();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!lvs.rvsadm(&["-L", "-n"]).contains(&real(1)));
+    let split = lvs.fetch(20);
+    assert_eq!(split.get("rs1"), None, "after SIGHUP: {split:?}");
+    let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+    assert!(
+        health.contains(&format!("  -> {:<28} DOWN", real(1))),
+        "{health}"
+    );
+
+    // Restarted: back within 2 s.
+    start_http(&mut lvs, 1);
+    let up = until(&lvs, Duration::from_secs(2), "rs1 back", |l| {
+        l.contains(&real(1))
+    });
+    eprintln!("recovery of a restarted server: {up:?}");
+    let split = lvs.fetch(30);
+    assert!(split.get("rs1").is_some_and(|&n| n > 0), "{split:?}");
+
+    // rs2 accepts TCP but never answers: HTTP_GET's timeout finds it.
+    stop_http(&lvs, 2);
+    let (ns2, addr2) = lvs.reals[2].clone();
+    let script = format!(
+        "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('{addr2}',8080))\ns.listen(128)\ntime.sleep(3600)\n"
+    );
+    let log = lvs.topo.dir.path().join("blackhole.log");
+    lvs.topo.spawn(&ns2, &["python3", "-c", &script], &log);
+    let hung = until(&lvs, Duration::from_secs(6), "rs2 removed", |l| {
+        !l.contains(&real(2))
+    });
+    eprintln!("detection of a server that never answers: {hung:?}");
+    let split = lvs.fetch(20);
+    assert_eq!(split.get("rs2"), None, "{split:?}");
+    assert_eq!(split.get(""), None, "failed requests: {split:?}");
+
+    // All down: the sorry server takes every request.
+    stop_http(&lvs, 0);
+    stop_http(&lvs, 1);
+    until(&lvs, Duration::from_secs(4), "sorry server in", |l| {
+        l.contains(SORRY) && !l.contains(&real(0)) && !l.contains(&real(1))
+    });
+    let split = lvs.fetch(10);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["sorry"],
+        "{split:?}"
+    );
+    let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+    assert!(health.contains("lost (sorry server)"), "{health}");
+
+    // Back: rs0 up again gains quorum, the sorry server leaves.
+    start_http(&mut lvs, 0);
+    until(&lvs, Duration::from_secs(3), "sorry server out", |l| {
+        !l.contains(SORRY) && l.contains(&real(0))
+    });
+    let split = lvs.fetch(10);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["rs0"],
+        "{split:?}"
+    );
+
+    let log = lvs.topo.log();
+    let stats = lvs.stop();
+    let service = &stats["services"][0];
+    let held: Vec<&str> = service["held_down"]
+        .as_array()
+        .expect("held_down")
+        .iter()
+        .map(|h| h["addr"].as_str().unwrap())
+        .collect();
+    assert_eq!(held, [real(1), real(2)], "{service}");
+    assert_eq!(service["reals"][0]["up"], true, "{service}");
+    assert_eq!(service["reals"][0]["transitions"], 2, "{service}");
+    for expected in [
+        "health checker",
+        "HTTP_GET 192.168.10.12:8080/ on service [192.168.10.12]:tcp:8080 of VS [10.0.0.100]:tcp:80 failed after 1 retries: Connection refused",
+        "Removing service [192.168.10.12]:tcp:8080 from VS [10.0.0.100]:tcp:80",
+        "Adding service [192.168.10.12]:tcp:8080 to VS [10.0.0.100]:tcp:80",
+        "timeout after 1.0s",
+        "Lost quorum 0 for VS [10.0.0.100]:tcp:80",
+        "Gained quorum 1 for VS [10.0.0.100]:tcp:80",
+    ] {
+        assert!(log.contains(expected), "no {expected:?} in:\n{log}");
+    }
+}
