@@ -320,6 +320,19 @@ impl Overlay {
             .map_or((true, 0), |s| (s.up, s.transitions))
     }
 
+    /// `omega`: the `quorum_down` commands to run as the checker stops, for every service that
+    /// has `omega` set and holds quorum.
+    pub fn omega(&self) -> Vec<(ServiceKey, String)> {
+        let mut commands: Vec<(ServiceKey, String)> = self
+            .health
+            .iter()
+            .filter(|(key, h)| h.omega && self.quorum_held(**key))
+            .filter_map(|(key, h)| Some((*key, h.quorum_down.clone()?)))
+            .collect();
+        commands.sort_by_key(|(k, _)| (k.proto.as_str(), *k.vip.ip(), k.vip.port()));
+        commands
+    }
+
     /// Every checked real server: whether it is up, and its transitions so far.
     pub fn checked(&self) -> impl Iterator<Item = ((ServiceKey, SocketAddrV4), (bool, u64))> + '_ {
         self.reals.iter().map(|(k, s)| (*k, (s.up, s.transitions)))
@@ -457,10 +470,11 @@ sorry_server = "10.0.0.50:8080"
 
     #[test]
     fn test_quorum_hysteresis_and_sorry_server() {
-        let c = config("sorry_server_inhibit = true");
+        let c = config("sorry_server_inhibit = true\nomega = true");
         let mut o = Overlay::new(&c.health);
         let s = Some(&c.services[0]);
         assert_eq!(o.update_quorum(key(), s), None);
+        assert_eq!(o.omega(), [(key(), "down.sh".to_string())]);
         // Unused sorry server kept at weight 0 (sorry_server_inhibit).
         assert!(pool(&o, &c).contains(&("10.0.0.50:8080".into(), 0)));
         o.report(&report("10.0.0.11:8080", false, None), 1).unwrap();
@@ -479,6 +493,8 @@ sorry_server = "10.0.0.50:8080"
             }
         );
         assert_eq!(pool(&o, &c), [("10.0.0.50:8080".into(), 1)]);
+        // omega: quorum_down runs at shutdown only while quorum is held.
+        assert_eq!(o.omega(), []);
         // Back to 3 (= quorum - hysteresis) is not enough: gaining needs 4 + 1 = 5.
         o.report(&report("10.0.0.13:8080", true, None), 3).unwrap();
         assert_eq!(o.update_quorum(key(), s), None);

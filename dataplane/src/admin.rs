@@ -504,6 +504,24 @@ impl Admin {
         Response::Done
     }
 
+    /// `omega`: as rvsd stops, runs `quorum_down` of every service that asks for it and holds
+    /// quorum, waiting for each (nothing else runs any more).
+    pub fn shutdown(&self) {
+        let commands = self.lock().overlay.omega();
+        for (key, command) in commands {
+            log::info!("omega: running quorum_down {command:?} for VS {key}");
+            match std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&command)
+                .status()
+            {
+                Ok(status) if status.success() => {}
+                Ok(status) => log::warn!("quorum_down {command:?} failed: {status}"),
+                Err(e) => log::error!("quorum_down {command:?} cannot run: {e}"),
+            }
+        }
+    }
+
     /// `-L --health`: every service's checked reals, in the model's order.
     fn health(&self) -> Response {
         let inner = self.lock();

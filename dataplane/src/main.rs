@@ -268,6 +268,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             };
             control.run();
             drop(control.checker.take());
+            admin.shutdown();
             stop.store(true, Ordering::Relaxed);
             Ok(())
         });
