@@ -115,6 +115,9 @@ fn stop_restart_reload_blackhole_and_sorry_server() {
     assert!(!lvs.rvsadm(&["-L", "-n"]).contains(&real(1)));
     let split = lvs.fetch(20);
     assert_eq!(split.get("rs1"), None, "after SIGHUP: {split:?}");
+    // Nor does an ipvsadm edit of the real.
+    lvs.rvsadm(&["-e", "-t", "10.0.0.100:80", "-r", &real(1), "-m", "-w", "2"]);
+    assert!(!lvs.rvsadm(&["-L", "-n"]).contains(&real(1)));
     let health = lvs.rvsadm(&["-L", "-n", "--health"]);
     assert!(
         health.contains(&format!("  -> {:<28} DOWN", real(1))),
@@ -129,6 +132,14 @@ fn stop_restart_reload_blackhole_and_sorry_server() {
     eprintln!("recovery of a restarted server: {up:?}");
     let split = lvs.fetch(30);
     assert!(split.get("rs1").is_some_and(|&n| n > 0), "{split:?}");
+    // At the weight -e gave it meanwhile.
+    assert!(
+        lvs.rvsadm(&["-L", "-n"])
+            .lines()
+            .any(|l| l.contains(&real(1)) && l.split_whitespace().nth(3) == Some("2")),
+        "{}",
+        lvs.rvsadm(&["-L", "-n"])
+    );
 
     // rs2 accepts TCP but never answers: HTTP_GET's timeout finds it.
     stop_http(&lvs, 2);
@@ -196,4 +207,90 @@ fn stop_restart_reload_blackhole_and_sorry_server() {
     ] {
         assert!(log.contains(expected), "no {expected:?} in:\n{log}");
     }
+}
+
+/// SSL_GET against a Python HTTPS server (a plain `TCPServer`: `HTTPServer` looks its own
+/// name up in DNS, which hangs in a namespace without one) with a self-signed certificate (`openssl req`): up
+/// while it answers, the real out of the pool once it stops, although its plain HTTP
+/// server still runs.
+#[test]
+fn ssl_get_with_a_self_signed_certificate() {
+    common::rvscheck_bin();
+    let mut o = Options::new(Mode::Nat, &[1, 1], "rr", 1);
+    o.twin_pps = Some(20_000);
+    o.service_options = "delay_loop = 1\n".into();
+    o.real_options = "    [[service.real.check]]\n    type = \"https\"\n    connect_port = 8443\n    connect_timeout = 1\n    retry = 1\n    delay_before_retry = 1\n    url = [{ path = \"/\" }]\n".into();
+    let mut lvs = lvs::start_opts(&o);
+    let dir = lvs.topo.dir.path().to_path_buf();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    common::netns::run(&[
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=rs.example",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]);
+    let script = format!(
+        "import http.server,socketserver,ssl,sys\n\
+         s=socketserver.TCPServer((sys.argv[1],8443),http.server.SimpleHTTPRequestHandler)\n\
+         c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\nc.load_cert_chain('{}','{}')\n\
+         s.socket=c.wrap_socket(s.socket,server_side=True)\ns.serve_forever()\n",
+        cert.display(),
+        key.display()
+    );
+    for (i, (ns, addr)) in lvs.reals.clone().iter().enumerate() {
+        let log = dir.join(format!("https-{i}.log"));
+        lvs.topo
+            .spawn(ns, &["python3", "-c", &script, &addr.to_string()], &log);
+        let url = format!("https://{addr}:8443/");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !common::netns::try_run(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "curl",
+            "-skf",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "1",
+            &url,
+        ]) {
+            assert!(
+                Instant::now() < deadline,
+                "{url} did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    until(&lvs, Duration::from_secs(10), "SSL_GET passes", |_| {
+        let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+        health.matches("SSL_GET").count() == 2
+            && health.matches("up    HTTP status code success").count() == 2
+    });
+    assert!(lvs.rvsadm(&["-L", "-n"]).contains(&real(1)));
+    let ns = lvs.reals[1].0.clone();
+    kill_in(&lvs, &ns, &["python3", "-c", "8443"]);
+    let down = until(&lvs, Duration::from_secs(3), "rs1 removed", |l| {
+        !l.contains(&real(1)) && l.contains(&real(0))
+    });
+    eprintln!("SSL_GET detection of a stopped server: {down:?}");
+    let split = lvs.fetch(10);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["rs0"],
+        "{split:?}"
+    );
+    lvs.stop();
 }
