@@ -231,24 +231,24 @@ const OPT_NAMES: [&str; 20] = [
 
 /// Legal combinations of commands and options (ipvsadm's `commands_v_options`):
 /// `+` compulsory, `x` illegal, `1` at most one of the `1`s, ` ` optional.
-const TABLE: [&[u8; 19]; 16] = [
-    //  n c s s p M r f w x y t s r t p s e l
-    b"xx+   xxxxxxxxxxxxx", // add-service
-    b"xx+   xxxxxxxxxxxxx", // edit-service
-    b"xx+xxxxxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxxxxx", // flush
-    b" 11xxxxxxxx1      x", // list
-    b"xx+xxx+    xxxxxxxx", // add-server
-    b"xx+xxx+xxxxxxxxxxxx", // delete-server
-    b"xx+xxx+    xxxxxxxx", // edit-server
-    b"xxxxxxxxxxxxxxxxxxx", // set
-    b"xxxxxxxxxxxxxxxxxxx", // restore
-    b" xxxxxxxxxxxxxxxxxx", // save
-    b"xx xxxxxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxxxxxx+", // add-laddr
-    b"xx+xxxxxxxxxxxxxxx+", // del-laddr
-    b"xx xxxxxxxxxxxxxxxx", // get-laddr
-    b"xxxxxxxxxxxxxxxxx x", // drops
+const TABLE: [&[u8; 20]; 16] = [
+    //  n c s s p M r f w x y t s r t p s e l h
+    b"xx+   xxxxxxxxxxxxxx", // add-service
+    b"xx+   xxxxxxxxxxxxxx", // edit-service
+    b"xx+xxxxxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxxxxx", // flush
+    b" 11xxxxxxxx1      x1", // list
+    b"xx+xxx+    xxxxxxxxx", // add-server
+    b"xx+xxx+xxxxxxxxxxxxx", // delete-server
+    b"xx+xxx+    xxxxxxxxx", // edit-server
+    b"xxxxxxxxxxxxxxxxxxxx", // set
+    b"xxxxxxxxxxxxxxxxxxxx", // restore
+    b" xxxxxxxxxxxxxxxxxxx", // save
+    b"xx xxxxxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxxxxxx+x", // add-laddr
+    b"xx+xxxxxxxxxxxxxxx+x", // del-laddr
+    b"xx xxxxxxxxxxxxxxxxx", // get-laddr
+    b"xxxxxxxxxxxxxxxxx xx", // drops
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -920,6 +920,7 @@ pub fn usage(program: &str) -> String {
   {p} -P|Q -t|u service-address -z local-address
   {p} -G [-t|u service-address]
   {p} --drops [--exact]
+  {p} -L -n --health
   {p} -h
 
 Commands:
@@ -963,6 +964,7 @@ Options:
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact        -X                   expand numbers (display exact values)
+  --health                            with -L: each real server's health checks and state
   --thresholds                        output of thresholds information
   --persistent-conn                   output of persistent connection info
   --nosort                            disable sorting output of service/server entries
@@ -1211,6 +1213,17 @@ mod test {
         assert_eq!(cmd("-Lnc"), Command::ListConns { format: numeric });
         assert_eq!(cmd("-L --timeout"), Command::ListTimeouts);
         assert_eq!(cmd("-L -n --health"), Command::ListHealth);
+        assert_eq!(
+            err("-L --health -c"),
+            CliError::Fail(
+                "The option 'health' conflicts with the 'connection' option in the 'list' command"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err("-A -t 10.0.0.1:80 --health"),
+            CliError::Fail("Illegal 'health' option with the 'add-service' command".into())
+        );
         assert_eq!(cmd("-S -n"), Command::Save { format: numeric });
         assert_eq!(
             cmd("-S"),
