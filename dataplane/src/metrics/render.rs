@@ -472,4 +472,36 @@ sched = "rr"
         assert_eq!(lines.len(), 2 * (6 + 5 + 8), "{text}");
         assert!(lines.iter().all(|l| l.starts_with("# ")), "{text}");
     }
+
+    #[test]
+    fn renders_real_health_sorted_and_nothing_without_checks() {
+        assert_eq!(render_health(&Default::default()), "");
+        let key = |vip: &str| conf::proto::ServiceKey {
+            proto: conf::Proto::Tcp,
+            vip: vip.parse().unwrap(),
+        };
+        let health: crate::report::RealHealth = [
+            (
+                (key("10.0.0.100:80"), "10.0.0.12:80".parse().unwrap()),
+                (false, 3),
+            ),
+            (
+                (key("10.0.0.100:80"), "10.0.0.11:80".parse().unwrap()),
+                (true, 0),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            render_health(&health),
+            "# HELP rvs_real_up 1 while the real server's health checks pass, 0 while it is held down.\n\
+             # TYPE rvs_real_up gauge\n\
+             rvs_real_up{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:80\"} 1\n\
+             rvs_real_up{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:80\"} 0\n\
+             # HELP rvs_real_transitions_total Up/down changes of the real server's health.\n\
+             # TYPE rvs_real_transitions_total counter\n\
+             rvs_real_transitions_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:80\"} 0\n\
+             rvs_real_transitions_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:80\"} 3\n"
+        );
+    }
 }
