@@ -32,6 +32,20 @@ fn split(lvs: &lvs::Lvs, n: usize) -> String {
         .join("\n")
 }
 
+/// Whether `rvsadm -L -n` lists `real` under the service `TCP  10.0.0.100:80`.
+fn in_pool(lvs: &lvs::Lvs, real: &str) -> bool {
+    let listing = lvs.rvsadm(&["-L", "-n"]);
+    let mut in_service = false;
+    for line in listing.lines() {
+        if line.starts_with("TCP") || line.starts_with("UDP") {
+            in_service = line.starts_with("TCP  10.0.0.100:80 ");
+        } else if in_service && line.contains(real) {
+            return true;
+        }
+    }
+    false
+}
+
 fn main() {
     println!(
         "rvs demo: LVS-NAT, VIP {}:80, real servers 192.168.10.11-13:8080 (weights 3, 2, 1, wrr)",
@@ -167,7 +181,7 @@ fn main() {
         }
     }
     let started = std::time::Instant::now();
-    while lvs.rvsadm(&["-L", "-n"]).contains("192.168.10.12:8080")
+    while in_pool(&lvs, "192.168.10.12:8080")
         && started.elapsed() < std::time::Duration::from_secs(10)
     {
         std::thread::sleep(std::time::Duration::from_millis(50));
@@ -196,7 +210,7 @@ fn main() {
     show("300 requests while rs1 is down", &split(&lvs, 300));
     lvs.topo.http_server(&ns1, rip1, 8080, "rs1");
     let started = std::time::Instant::now();
-    while !lvs.rvsadm(&["-L", "-n"]).contains("192.168.10.12:8080")
+    while !in_pool(&lvs, "192.168.10.12:8080")
         && started.elapsed() < std::time::Duration::from_secs(10)
     {
         std::thread::sleep(std::time::Duration::from_millis(50));
