@@ -7,6 +7,8 @@
 //!   lists it, no new connection goes to it); back within 2 s of its restart.
 //! - A SIGHUP during an outage keeps the dead real out.
 //! - A real that accepts TCP but never answers HTTP is found by the timeout.
+//! - Long-lived connections (a line-echo service whose TCP_CHECK follows the web servers)
+//!   live on while their real servers leave the pool.
 //! - All reals down: the sorry server answers every request; `--health`, `--stats-json`
 //!   and the checker's log say what happened.
 
@@ -83,9 +85,27 @@ fn stop_restart_reload_blackhole_and_sorry_server() {
     o.twin_pps = Some(20_000);
     o.service_options = format!("delay_loop = 1\nsorry_server = \"{SORRY}\"\n");
     o.real_options = "    [[service.real.check]]\n    type = \"http\"\n    connect_timeout = 1\n    retry = 1\n    delay_before_retry = 1\n    url = [{ path = \"/\", status_code = 200 }]\n".into();
+    // A line-echo service on the same reals whose TCP_CHECK follows their web servers: its
+    // long-lived connections must outlive their real's removal.
+    o.extra =
+        "[[service]]\nvip = \"10.0.0.100:9000\"\nproto = \"tcp\"\nsched = \"rr\"\ndelay_loop = 1\n"
+            .into();
+    for i in 0..3 {
+        o.extra += &format!(
+            "  [[service.real]]\n  addr = \"192.168.10.{}:9000\"\n  mode = \"nat\"\n    [[service.real.check]]\n    type = \"tcp\"\n    connect_port = 8080\n    connect_timeout = 1\n",
+            11 + i
+        );
+    }
     let mut lvs = lvs::start_opts(&o);
     let (ns0, addr0) = lvs.reals[0].clone();
     lvs.topo.http_server(&ns0, addr0, 8081, "sorry");
+    let echo = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
+    for (i, (ns, addr)) in lvs.reals.clone().iter().enumerate() {
+        let log = lvs.topo.dir.path().join(format!("echo-{i}.log"));
+        let (addr, name) = (addr.to_string(), format!("rs{i}"));
+        lvs.topo
+            .spawn(ns, &["python3", echo, &addr, "9000", &name], &log);
+    }
 
     // Every real checked and serving.
     until(&lvs, Duration::from_secs(10), "first verdicts", |_| {
@@ -98,6 +118,17 @@ fn stop_restart_reload_blackhole_and_sorry_server() {
         ["rs0", "rs1", "rs2"],
         "{split:?}"
     );
+    // Three long-lived echo connections, one per real (rr), a round trip every 50 ms each
+    // until `stop` exists.
+    let stop = lvs.topo.dir.path().join("stop-long-lived");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/longlived.py");
+    let long_lived = std::process::Command::new("ip")
+        .args(["netns", "exec", &lvs.client, "python3", script])
+        .args(["10.0.0.100", "9000", "3", "600", stop.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the long-lived client");
 
     // rs1's HTTP server stops: out of the pool within 3 s, no new connection to it.
     stop_http(&lvs, 1);
@@ -182,6 +213,23 @@ fn stop_restart_reload_blackhole_and_sorry_server() {
         split.keys().cloned().collect::<Vec<_>>(),
         ["rs0"],
         "{split:?}"
+    );
+
+    // Every long-lived connection, those on the reals that went down among them, lived on.
+    std::fs::write(&stop, "").unwrap();
+    let out = long_lived
+        .wait_with_output()
+        .expect("long-lived client ends");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "established connections broke: {report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(report.trim()).expect("a summary");
+    assert!(
+        summary["round_trips"].as_u64().unwrap() >= 3 * 100,
+        "{summary}"
     );
 
     let log = lvs.topo.log();
