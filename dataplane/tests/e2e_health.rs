@@ -1,4 +1,4 @@
-//! Health checks end to end (issue 12): rvsd in LVS-NAT with a kernel twin per port, three
+//! Health checks end to end (issue 12): rvsd in LVS-NAT (and DR) with a kernel twin per port, three
 //! real servers running Python HTTP servers, and `rvscheck` (started by rvsd) probing them
 //! with HTTP_GET through the twin (`delay_loop = 1`, `retry = 1`, `delay_before_retry = 1`,
 //! `connect_timeout = 1`).
@@ -52,7 +52,7 @@ fn kill_in(lvs: &lvs::Lvs, ns: &str, words: &[&str]) {
 
 fn stop_http(lvs: &lvs::Lvs, i: usize) {
     let ns = lvs.reals[i].0.clone();
-    kill_in(lvs, &ns, &["http.server", "8080"]);
+    kill_in(lvs, &ns, &["http.server 8080 "]);
 }
 
 fn start_http(lvs: &mut lvs::Lvs, i: usize) {
@@ -338,6 +338,49 @@ fn ssl_get_with_a_self_signed_certificate() {
     assert_eq!(
         split.keys().cloned().collect::<Vec<_>>(),
         ["rs0"],
+        "{split:?}"
+    );
+    lvs.stop();
+}
+
+/// LVS-DR: the real servers share the client's link and hold the VIP on `lo`, so the probes
+/// must come from the DIP (`bindto`), never from the VIP, or their answers would stay on the
+/// real server.
+#[test]
+fn dr_real_leaves_and_returns() {
+    common::rvscheck_bin();
+    let mut o = Options::new(Mode::Dr, &[1, 1], "rr", 1);
+    o.twin_pps = Some(20_000);
+    o.service_options = "delay_loop = 1\n".into();
+    o.real_options = "    [[service.real.check]]\n    type = \"http\"\n    bindto = \"10.0.0.1\"\n    connect_timeout = 1\n    retry = 1\n    delay_before_retry = 1\n    url = [{ path = \"/\" }]\n".into();
+    let mut lvs = lvs::start_opts(&o);
+    let dr = |i: usize| format!("10.0.0.{}:80", 11 + i);
+    until(&lvs, Duration::from_secs(10), "first verdicts", |_| {
+        let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+        health.matches("up    HTTP status code success").count() == 2
+    });
+    let ns1 = lvs.reals[1].0.clone();
+    kill_in(&lvs, &ns1, &["http.server 80 "]);
+    let down = until(&lvs, Duration::from_secs(3), "rs1 removed", |l| {
+        !l.contains(&dr(1)) && l.contains(&dr(0))
+    });
+    eprintln!("DR detection of a stopped server: {down:?}");
+    let split = lvs.fetch(20);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["rs0"],
+        "{split:?}"
+    );
+    lvs.topo
+        .http_server(&ns1, std::net::Ipv4Addr::UNSPECIFIED, 80, "rs1");
+    let up = until(&lvs, Duration::from_secs(2), "rs1 back", |l| {
+        l.contains(&dr(1))
+    });
+    eprintln!("DR recovery of a restarted server: {up:?}");
+    let split = lvs.fetch(20);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["rs0", "rs1"],
         "{split:?}"
     );
     lvs.stop();
