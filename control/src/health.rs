@@ -204,7 +204,9 @@ impl Overlay {
         let mode = configured.reals.first().map_or(conf::Mode::Nat, |r| r.mode);
         let mut reals: Vec<conf::Real> = Vec::new();
         let held = self.quorum_held(key);
-        if held {
+        // As keepalived: losing quorum removes the live reals only to hand the traffic to a
+        // sorry server; without one they keep serving (only quorum_down runs).
+        if held || h.sorry_server.is_none() {
             for r in &configured.reals {
                 if let Some(weight) = self.real_weight(key, r) {
                     reals.push(conf::Real {
@@ -507,6 +509,23 @@ sorry_server = "10.0.0.50:8080"
         assert_eq!(pool(&o, &c).len(), 4);
         assert!(o.health_entry(&c.services[0]).quorum);
         assert_eq!(o.health_entry(&c.services[0]).quorum_transitions, 2);
+    }
+
+    #[test]
+    fn test_quorum_lost_without_sorry_server_keeps_the_live_reals() {
+        let text = BASE.replace("sorry_server = \"10.0.0.50:8080\"\n", "");
+        let c = Config::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
+        let mut o = Overlay::new(&c.health);
+        let s = Some(&c.services[0]);
+        o.report(&report("10.0.0.11:8080", false, None), 1).unwrap();
+        o.report(&report("10.0.0.13:8080", false, None), 1).unwrap();
+        let lost = o.update_quorum(key(), s).unwrap();
+        assert!(!lost.held);
+        assert_eq!(lost.command.as_deref(), Some("down.sh"));
+        assert_eq!(pool(&o, &c), [("10.0.0.12:8080".into(), 2)]);
+        let h = o.health_entry(&c.services[0]);
+        assert!(!h.quorum && !h.sorry);
+        assert_eq!(h.reals[1].live_weight, Some(2));
     }
 
     #[test]

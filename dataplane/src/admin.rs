@@ -488,7 +488,8 @@ impl Admin {
                 log::warn!("Removing service {rs} from VS {vs} ({})", why.join(", "));
             }
         }
-        if !effect.pool_changed {
+        // A service deleted with -D (or not in the model at all) has no pool to change.
+        if !effect.pool_changed || inner.model.service(&report.service).is_none() {
             return Response::Done;
         }
         let quorum = inner.settle([report.service]);
