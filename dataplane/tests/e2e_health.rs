@@ -345,7 +345,7 @@ fn ssl_get_with_a_self_signed_certificate() {
 
 /// LVS-DR: the real servers share the client's link and hold the VIP on `lo`, so the probes
 /// must come from the DIP (`bindto`), never from the VIP, or their answers would stay on the
-/// real server.
+/// real server. A killed checker is restarted by rvsd and goes on checking.
 #[test]
 fn dr_real_leaves_and_returns() {
     common::rvscheck_bin();
@@ -382,6 +382,30 @@ fn dr_real_leaves_and_returns() {
         split.keys().cloned().collect::<Vec<_>>(),
         ["rs0", "rs1"],
         "{split:?}"
+    );
+
+    // The checker dies: rvsd says so, starts another, and checking goes on.
+    let lb = lvs.lb.clone();
+    kill_in(&lvs, &lb, &["rvscheck", "--config"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lvs.topo.log().matches("health checker").count() < 2 {
+        assert!(Instant::now() < deadline, "no restart:\n{}", lvs.topo.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        lvs.topo
+            .log()
+            .contains("exited: signal: 9 (SIGKILL); restarting"),
+        "{}",
+        lvs.topo.log()
+    );
+    let ns0 = lvs.reals[0].0.clone();
+    kill_in(&lvs, &ns0, &["http.server 80 "]);
+    until(
+        &lvs,
+        Duration::from_secs(4),
+        "rs0 removed by the new checker",
+        |l| !l.contains(&dr(0)) && l.contains(&dr(1)),
     );
     lvs.stop();
 }
