@@ -44,6 +44,9 @@ struct Args {
     socket: Option<PathBuf>,
 }
 
+/// Set by rvsd to its pid when it starts the checker.
+const PARENT_ENV: &str = "RVS_PARENT_PID";
+
 /// How long the reporter waits before connecting again to an rvsd that is not there.
 const RECONNECT: Duration = Duration::from_secs(1);
 /// A control request that takes longer than this means rvsd is stuck; reconnect.
@@ -338,7 +341,15 @@ fn report(socket: &Path, rx: &Receiver<HealthReport>) {
     let mut latest: HashMap<(ServiceKey, SocketAddrV4), HealthReport> = HashMap::new();
     let mut conn: Option<UnixStream> = None;
     let mut warned = false;
+    // Started by rvsd: end with it, even when it was killed and could not stop us.
+    let parent: Option<u32> = std::env::var(PARENT_ENV).ok().and_then(|p| p.parse().ok());
     loop {
+        if let Some(pid) = parent {
+            if std::os::unix::process::parent_id() != pid {
+                log::warn!("rvsd (pid {pid}) is gone; exiting");
+                std::process::exit(0);
+            }
+        }
         let mut pending = Vec::new();
         match rx.recv_timeout(RECONNECT) {
             Ok(r) => pending.push(r),

@@ -77,6 +77,8 @@ impl Checker {
             .arg(&self.config)
             .arg("--socket")
             .arg(&self.socket)
+            // rvscheck exits when its parent is no longer this rvsd (a crash cannot stop it).
+            .env("RVS_PARENT_PID", std::process::id().to_string())
             .spawn();
         match spawned {
             Ok(child) => {
