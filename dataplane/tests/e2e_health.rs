@@ -9,6 +9,8 @@
 //! - A real that accepts TCP but never answers HTTP is found by the timeout.
 //! - Long-lived connections (a line-echo service whose TCP_CHECK follows the web servers)
 //!   live on while their real servers leave the pool.
+//! - SSL_GET against a self-signed certificate; DR with `bindto`; a killed checker restarted;
+//!   `alpha`, MISC_CHECK dynamic weights and UDP_CHECK's ICMP port unreachable.
 //! - All reals down: the sorry server answers every request; `--health`, `--stats-json`
 //!   and the checker's log say what happened.
 
@@ -406,6 +408,62 @@ fn dr_real_leaves_and_returns() {
         Duration::from_secs(4),
         "rs0 removed by the new checker",
         |l| !l.contains(&dr(0)) && l.contains(&dr(1)),
+    );
+    lvs.stop();
+}
+
+/// `alpha`: the reals start out of the pool until a first success. MISC_CHECK `dynamic` sets
+/// the weight from the script's exit status (5 → weight 3); UDP_CHECK to a port nobody
+/// listens on fails on the ICMP port unreachable that comes back through the twin.
+#[test]
+fn alpha_misc_dynamic_weight_and_udp_unreachable() {
+    common::rvscheck_bin();
+    let mut o = Options::new(Mode::Nat, &[1, 1], "wrr", 1);
+    o.twin_pps = Some(20_000);
+    o.service_options = "delay_loop = 1\nalpha = true\n".into();
+    let mut lvs = lvs::start_opts(&o);
+    // The checks differ per real: rewrite the file and reload (the overlay takes the new
+    // checks, alpha puts the newly checked reals down at once).
+    let path = lvs.topo.rvsd_config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let with_checks = text
+        .replace(
+            "addr = \"192.168.10.11:8080\"\n  mode = \"nat\"\n  weight = 1\n",
+            "addr = \"192.168.10.11:8080\"\n  mode = \"nat\"\n  weight = 1\n    [[service.real.check]]\n    type = \"misc\"\n    path = \"sleep 0.5; exit 5\"\n    dynamic = true\n",
+        )
+        .replace(
+            "addr = \"192.168.10.12:8080\"\n  mode = \"nat\"\n  weight = 1\n",
+            "addr = \"192.168.10.12:8080\"\n  mode = \"nat\"\n  weight = 1\n    [[service.real.check]]\n    type = \"udp\"\n    connect_port = 9999\n    payload = \"00 01\"\n    connect_timeout = 2\n",
+        );
+    assert_ne!(text, with_checks);
+    std::fs::write(&path, with_checks).unwrap();
+    lvs.topo.hup_rvsd();
+    // alpha: both out until their checks pass.
+    until(&lvs, Duration::from_secs(2), "alpha reals down", |l| {
+        !l.contains(&real(0)) && !l.contains(&real(1))
+    });
+    until(&lvs, Duration::from_secs(5), "rs0 up at weight 3", |l| {
+        l.lines()
+            .any(|l| l.contains(&real(0)) && l.split_whitespace().nth(3) == Some("3"))
+    });
+    let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+    assert!(health.contains("exit 5, weight 3"), "{health}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health = lvs.rvsadm(&["-L", "-n", "--health"]);
+        if health.contains("UDP_CHECK 192.168.10.12:9999") && health.contains("Connection refused")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{health}\n{}", lvs.topo.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!lvs.rvsadm(&["-L", "-n"]).contains(&real(1)));
+    let split = lvs.fetch(10);
+    assert_eq!(
+        split.keys().cloned().collect::<Vec<_>>(),
+        ["rs0"],
+        "{split:?}"
     );
     lvs.stop();
 }
