@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The data-path benchmarks in one command: builds rvsd, dataplane_bench and pipeline_ipp in
-# release mode, then runs dataplane_bench, which prints one table (established-flow throughput
-# of rvsd against dpdk-testpmd measured in the same run, new connections per second,
-# instructions per packet under callgrind, bytes per connection) and the details under it.
+# The data-path benchmarks in one command: builds rvsd, dataplane_bench, pipeline_ipp and the
+# NAT floor reference (bench/floor/nat_floor.c) in release mode, then runs dataplane_bench,
+# which prints one table (established-flow throughput of rvsd against dpdk-testpmd and the NAT
+# floor measured in the same run, new connections per second, instructions per packet under
+# callgrind, bytes per connection) and the details under it.
 #
 # Run as root so that hugepages can be reserved (they are given back at the end); otherwise
 # DPDK runs with --no-huge and the output says so. Arguments go to dataplane_bench, e.g.
@@ -33,4 +34,9 @@ done
 cargo build --release -p dataplane --bin rvsd -p bench --bin dataplane_bench --bin pipeline_ipp
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+# The NAT floor reference: plain C against the system DPDK (shared libraries, drivers loaded
+# as plugins, as dpdk-testpmd is built), next to dataplane_bench, which runs it.
+# shellcheck disable=SC2046 # pkg-config's flags are meant to split
+cc -O3 -Wall -Wextra -Werror -o "$target_dir/release/nat_floor" bench/floor/nat_floor.c \
+  $(pkg-config --cflags --libs libdpdk)
 exec "$target_dir/release/dataplane_bench" "$@"

@@ -15,6 +15,8 @@ packages=(
   openssl
   # benchmarks: instruction counts
   valgrind
+  # `rvsd --import-keepalived` tests: keepalived --config-test on the sample configs
+  keepalived
 )
 
 missing=()
@@ -28,6 +30,8 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   # nginx-light starts a server on port 80 when installed; tests start their own in namespaces.
   systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
+  # keepalived is only needed for its --config-test; a daemon would run VRRP and IPVS here.
+  systemctl disable --now keepalived >/dev/null 2>&1 || service keepalived stop >/dev/null 2>&1 || true
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then

@@ -546,6 +546,38 @@ pub fn testpmd(eal: &[String], mbufs: u32, duration: Duration) -> Result<(Run, u
     Ok((run, tx))
 }
 
+/// What `nat_floor` prints once its forwarding lcore runs.
+const NAT_FLOOR_STARTED: &str = "nat_floor forwarding";
+
+/// Runs the NAT floor reference (`bench/floor/nat_floor.c`, built by `bench/run.sh`) with
+/// `eal` for `duration` of forwarding; returns the run and the packets it transmitted.
+pub fn nat_floor(
+    bin: &Path,
+    eal: &[String],
+    mbufs: u32,
+    duration: Duration,
+) -> Result<(Run, u64), String> {
+    let mut cmd = Command::new("stdbuf");
+    cmd.arg("-oL")
+        .arg(bin)
+        .args(eal)
+        .args(["--", "--mbufs", &mbufs.to_string()]);
+    let run = timed(cmd, NAT_FLOOR_STARTED, duration, "INT")?;
+    let tx = nat_floor_tx(&run.output)
+        .ok_or_else(|| format!("no statistics from nat_floor:\n{}", run.output))?;
+    Ok((run, tx))
+}
+
+/// The `tx-packets:` figure of nat_floor's last line.
+fn nat_floor_tx(output: &str) -> Option<u64> {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("nat_floor rx-packets:"))?;
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == "tx-packets:")?;
+    words.next()?.parse().ok()
+}
+
 /// Runs `dpdk-testpmd` as [`testpmd`] does, under callgrind (profile in `out`); returns the
 /// instructions executed and the packets transmitted.
 pub fn testpmd_callgrind(
@@ -588,6 +620,13 @@ mod tests {
         let out = "  ---- port 0 ----\n  TX-packets: 5 \n  +++++++++++++++ Accumulated forward statistics for all ports+++++++++++++++\n  RX-packets: 314307008      RX-dropped: 0             RX-total: 314307008\n  TX-packets: 314307000      TX-dropped: 8             TX-total: 314307008\n";
         assert_eq!(accumulated_tx(out), Some(314_307_000));
         assert_eq!(accumulated_tx("nothing"), None);
+    }
+
+    #[test]
+    fn parses_nat_floor_statistics() {
+        let out = "nat_floor forwarding on lcore 1\nnat_floor rx-packets: 1200 tx-packets: 1184 counted: 1184\n";
+        assert_eq!(nat_floor_tx(out), Some(1184));
+        assert_eq!(nat_floor_tx("nat_floor forwarding on lcore 1\n"), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! What `[dataplane] conn_table_size` costs: the connection table is allocated whole at
 //! start-up, once per worker, so its limit and its size in bytes are known before any
-//! traffic. The data plane's table (`dataplane/src/conn/table.rs`) is built to these numbers
+//! traffic. The data plane's table (`fastpath/src/conn/table.rs`) is built to these numbers
 //! and its tests assert them.
 
 /// Largest `conn_table_size`: the table keeps slab indices and a direction bit together in
@@ -16,33 +16,29 @@ const WHEEL_LINK_BYTES: u64 = 8;
 /// Wheel slots plus the due list, each with a sentinel link.
 const WHEEL_SENTINELS: u64 = (1 << 16) + 1;
 
-/// Index buckets reserved per entry: two keys per connection at most, at most half full.
-const INDEX_KEYS_PER_ENTRY_X2: u64 = 7;
+/// Keys the index holds per entry at most: a connection's in and out keys.
+const INDEX_KEYS_PER_ENTRY: u64 = 2;
 
-/// Bytes of one index bucket: a `u32` value and a control byte.
-const INDEX_BUCKET_BYTES: u64 = 5;
-
-/// Control bytes hashbrown adds past the last bucket (`Group::WIDTH` on x86-64).
-const INDEX_GROUP_WIDTH: u64 = 16;
+/// Slots of one index bucket, and the bucket's bytes (one cache line).
+const INDEX_BUCKET_SLOTS: u64 = 10;
+const INDEX_BUCKET_BYTES: u64 = 64;
 
 /// Bytes one worker's connection table of `entries` entries allocates at start-up: slab
-/// entries, wheel links and the index (hashbrown rounds `3.5 × entries × 8/7` buckets up to a
-/// power of two, so 4 to 8 buckets per entry).
+/// entries, wheel links and the index (`fastpath/src/conn/index.rs`: enough 10-slot buckets
+/// for two keys per entry at most 80 % full, rounded up to a power of two, so 16 to 32 bytes
+/// per entry).
 pub fn conn_table_bytes(entries: u64) -> u64 {
     let slab = entries.saturating_mul(CONN_ENTRY_BYTES);
     let wheel = entries
         .saturating_add(WHEEL_SENTINELS)
         .saturating_mul(WHEEL_LINK_BYTES);
-    let reserved = entries.saturating_mul(INDEX_KEYS_PER_ENTRY_X2).div_ceil(2);
-    let buckets = if reserved < 15 {
-        // hashbrown's small tables.
-        16
-    } else {
-        (reserved.saturating_mul(8) / 7).next_power_of_two()
-    };
-    let index = buckets
-        .saturating_mul(INDEX_BUCKET_BYTES)
-        .saturating_add(INDEX_GROUP_WIDTH);
+    let slots = entries
+        .saturating_mul(INDEX_KEYS_PER_ENTRY)
+        .saturating_mul(10)
+        .div_ceil(8)
+        .max(INDEX_BUCKET_SLOTS);
+    let buckets = slots.div_ceil(INDEX_BUCKET_SLOTS).next_power_of_two();
+    let index = buckets.saturating_mul(INDEX_BUCKET_BYTES);
     slab.saturating_add(wheel).saturating_add(index)
 }
 
@@ -68,22 +64,23 @@ mod test {
 
     #[test]
     fn test_conn_table_bytes() {
-        // 2^20 entries: 4 buckets each, 100.5 bytes per entry plus the sentinels.
+        // 2^20 entries: 2^18 buckets of 64 bytes, 16 bytes per entry; 96.5 bytes per entry
+        // with the sentinels.
         let n = 1u64 << 20;
         assert_eq!(
             conn_table_bytes(n),
-            n * 72 + (n + 65537) * 8 + 4 * n * 5 + 16
+            n * 72 + (n + 65537) * 8 + (1 << 18) * 64
         );
-        // Just above a power of two: 8 buckets each.
+        // Just above a power of two: twice the buckets, 32 bytes per entry.
         let n = (1u64 << 20) + 1;
         assert_eq!(
             conn_table_bytes(n),
-            n * 72 + (n + 65537) * 8 + (8 << 20) * 5 + 16
+            n * 72 + (n + 65537) * 8 + (1 << 19) * 64
         );
-        assert_eq!(conn_table_bytes(1), 72 + 65538 * 8 + 16 * 5 + 16);
+        assert_eq!(conn_table_bytes(1), 72 + 65538 * 8 + 64);
         assert_eq!(
             human_bytes(conn_table_bytes(u64::from(MAX_CONN_TABLE_SIZE))),
-            "200.0 GiB"
+            "192.0 GiB"
         );
     }
 

@@ -77,6 +77,7 @@ mod conn_table;
 pub mod echo;
 mod error;
 pub mod health;
+pub mod keepalived;
 mod locate;
 mod model;
 mod net;

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 /// rvs data plane: a DPDK userspace L4 load balancer with LVS semantics.
 #[derive(Parser, Debug)]
 #[command(name = "rvsd", version, about)]
-#[command(group = clap::ArgGroup::new("mode").required(true).args(["config", "check_config"]))]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["config", "check_config", "import_keepalived"]))]
 struct Args {
     /// Run the data plane described by this TOML file.
     #[arg(long, value_name = "FILE")]
@@ -35,6 +35,11 @@ struct Args {
     /// Validate this TOML file and exit: 0 if valid, 1 with the first error otherwise.
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
+    /// Print the virtual_server blocks of this keepalived.conf (and what it includes) as rvs
+    /// TOML and exit: 0 when everything in them converted, 1 when something was refused or
+    /// dropped (named on stderr with file:line), 2 when the file cannot be read.
+    #[arg(long, value_name = "KEEPALIVED_CONF")]
+    import_keepalived: Option<PathBuf>,
     /// Exit once no packet has arrived for this many milliseconds after the first one
     /// (for pcap-driven runs and tests).
     #[arg(long, value_name = "MS")]
@@ -55,6 +60,9 @@ fn main() -> ExitCode {
         .format_timestamp_millis()
         .init();
     let args = Args::parse();
+    if let Some(path) = &args.import_keepalived {
+        return import_keepalived(path);
+    }
     if let Some(path) = &args.check_config {
         return match conf::Config::load(path) {
             Ok(_) => {
@@ -82,6 +90,30 @@ fn main() -> ExitCode {
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--import-keepalived`: pure text work, before and without EAL.
+fn import_keepalived(path: &std::path::Path) -> ExitCode {
+    match conf::keepalived::import(path) {
+        Ok(import) => {
+            for d in &import.diagnostics {
+                eprintln!("{d}");
+            }
+            // A closed pipe (`| head`) is an error to report, not a panic of print!.
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = std::io::Write::write_all(&mut out, import.toml.as_bytes())
+                .and_then(|()| std::io::Write::flush(&mut out))
+            {
+                eprintln!("cannot write the TOML: {e}");
+                return ExitCode::from(2);
+            }
+            ExitCode::from(import.exit_code())
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -239,3 +239,42 @@ fn sigint_interrupts_the_allocation_of_a_large_connection_table() {
         "took {took:?}: {log}"
     );
 }
+
+/// `--import-keepalived` runs without EAL: the TOML on stdout, diagnostics on stderr, exit 0
+/// when everything converted, 1 when something was refused, 2 when the file cannot be read.
+#[test]
+fn import_keepalived_prints_toml_and_says_what_it_refused() {
+    let samples = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/tests/keepalived");
+    let fnat = format!("{samples}/fnat.conf");
+    let out = rvsd(&["--import-keepalived", &fnat]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let want = std::fs::read_to_string(format!("{samples}/fnat.toml"))
+        .unwrap()
+        .replace("tests/keepalived/", &format!("{samples}/"));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+    assert_eq!(
+        stderr(&out),
+        format!("{fnat}:3: note: local_address_group laddr_g1: its addresses are the `laddrs` of the services that name it; each must also be in a [[port]]'s addrs (DPVS's interface names are not kept)\n")
+    );
+
+    let refused = format!("{samples}/refused.conf");
+    let out = rvsd(&["--import-keepalived", &refused]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{refused}:21: error: virtual_server fwmark 7: refused: "
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("vip = \"10.5.0.13:25\""));
+
+    let out = rvsd(&["--import-keepalived", "/nonexistent/keepalived.conf"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr(&out).starts_with("/nonexistent/keepalived.conf: cannot read:"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -185,6 +185,9 @@ fn process_bursts(
         for (buf, p) in bufs[..n].iter().zip(parsed.iter_mut()) {
             *p = pipeline.prefetch(snapshot, 0, buf.data());
         }
+        for p in parsed[..n].iter_mut() {
+            pipeline.candidate(p);
+        }
         for (buf, p) in bufs[..n].iter_mut().zip(&parsed) {
             let verdict = pipeline.packet_parsed(snapshot, 0, buf, NOW, p);
             sent += u64::from(verdict == TO_REALS);

@@ -18,16 +18,17 @@
 //! balancer); FULLNAT will index RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
 //! with the connection and the direction that matched ([`Hit`]).
 //!
-//! The index is a `hashbrown::HashTable<u32>` keyed by `ahash` of the 13 key bytes packed in
-//! one `u128`; each value is a slab index and a direction bit, and the key is compared
-//! against the slab entry itself (the entry the caller is about to use anyway). A lookup is
-//! one hash, one probe of the control bytes and values, and one read of the entry.
+//! The index (`conn/index.rs`) maps `ahash` of the 13 key bytes packed in one `u128` to
+//! values (slab index and direction bit) in 64-byte buckets whose address comes from the hash
+//! alone; the key is compared against the slab entry itself (the entry the caller is about to
+//! use anyway). A lookup is one hash, one bucket line and one entry line.
 //!
-//! In a large table those are three cache misses, each waiting for the one before. A worker
-//! therefore looks up a whole burst first ([`Table::prefetch`]: the lookups of different
-//! packets overlap their misses, and the entry found is prefetched), then processes each
-//! packet with [`Table::lookup_hinted`], which takes the earlier answer after checking
-//! against the entry that it still holds.
+//! In a large table those are two cache misses, the second waiting for the first. A worker
+//! therefore takes a whole burst through the lookup in stages: [`Table::probe`] hashes every
+//! packet's key and prefetches its bucket, [`Table::candidate`] reads every bucket and
+//! prefetches the entry the key's tag points at, then each packet is processed with
+//! [`Table::lookup_hinted`], which takes the candidate after comparing the key in the entry
+//! (and searches again otherwise). The misses of the whole burst overlap.
 //!
 //! An insertion has one more miss the prefetch cannot take: the bucket of a NAT or FULLNAT
 //! connection's out key, known only once the connection is scheduled. Out keys therefore
@@ -36,11 +37,9 @@
 //!
 //! Everything is allocated by [`Table::new`]: the slab of `capacity` entries (`None` =
 //! free, free entries on a stack), the links of the expiry wheel, and the index with room
-//! for two keys per entry at most half full, so no insertion allocates or rehashes. (A
-//! hashbrown removal leaves a tombstone only when the bucket sits in a run of at least 16
-//! occupied ones, which at ≤ 50 % load is rare, and insertions reuse tombstones first; the
-//! churn test checks that the allocation never changes.) A full table refuses an insertion
-//! with [`TableFull`], handing the `D` back, and changes nothing.
+//! for two keys per entry at most 80 % full, so no insertion allocates (a removal leaves no
+//! tombstone; the churn test checks that the allocation never changes). A full table
+//! refuses an insertion with [`TableFull`], handing the `D` back, and changes nothing.
 //!
 //! # State machine
 //!
@@ -107,17 +106,18 @@
 //! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`) | 72 |
 //! | of which FULLNAT's sequence state (`conn::TcpSeq`) | 16 |
 //! | wheel links per entry | 8 |
-//! | index bucket (u32 value + control byte); 4 to 8 buckets per entry | 5 |
+//! | index: 64-byte buckets of 10 slots, 2 keys per entry at most 80 % full | 16 to 32 per entry |
 //! | per table: wheel sentinels (65537 × 8) | 512 KiB |
 //!
-//! Per connection, including its share of the index, with an 8-byte `D`: **100.5 bytes** at
-//! the default `conn_table_size` of 2^20 (4 buckets per entry), **120.5 bytes** in the worst
-//! case just above a power of two (8 buckets per entry); the test
+//! Per connection, including its share of the index, with an 8-byte `D`: **96.5 bytes** at
+//! the default `conn_table_size` of 2^20 (16 index bytes per entry), **112.5 bytes** in the
+//! worst case just above a power of two (32); the test
 //! `entry_and_index_sizes_and_bytes_per_connection` measures both. An entry holds the client,
 //! virtual and real addresses and ports (everything NAT, DR and TUN rewrite with), FULLNAT's
 //! local address and port (in what was padding) and sequence state, protocol, forwarding
 //! method, state, flags, expiry, timeout, template links and `D`.
 
+mod index;
 mod seq;
 mod state;
 mod table;
@@ -131,6 +131,6 @@ pub use state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
 };
 pub use table::{
-    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Removed, Sweep, Table,
+    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Probe, Removed, Sweep, Table,
     TableError, TableFull, MAX_CAPACITY,
 };

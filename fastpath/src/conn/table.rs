@@ -4,8 +4,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ahash::RandomState;
 use conf::Proto;
-use hashbrown::HashTable;
 
+use super::index::Index;
 use super::seq::TcpSeq;
 use super::state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
@@ -164,6 +164,11 @@ pub struct Hit {
     /// server's reply.
     pub dir: Dir,
 }
+
+/// The hash of a key whose index bucket is being loaded: from [`Table::probe`], for
+/// [`Table::candidate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Probe(u64);
 
 /// A new connection, as the scheduler decided it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -474,15 +479,6 @@ fn hash_key(hasher: &RandomState, key: &FlowKey) -> u64 {
     hasher.hash_one(key.pack())
 }
 
-/// The hash of a stored map value, from the entry it names (what a rehash would need; the
-/// table is sized so that none happens).
-fn hash_value<D>(hasher: &RandomState, slab: &[Option<Conn<D>>], v: u32) -> u64 {
-    match slab.get(value_idx(v)) {
-        Some(Some(c)) => hash_key(hasher, &c.key(value_dir(v))),
-        _ => 0,
-    }
-}
-
 /// Whether map value `v` is a `template`/connection entry whose key in its direction is
 /// `key`.
 fn value_matches<D>(slab: &[Option<Conn<D>>], v: u32, key: &FlowKey, template: bool) -> bool {
@@ -497,7 +493,7 @@ fn value_matches<D>(slab: &[Option<Conn<D>>], v: u32, key: &FlowKey, template: b
 pub struct Table<D> {
     /// Both keys of every connection, the key of every hashed template: slab index << 1 |
     /// direction.
-    map: HashTable<u32>,
+    index: Index,
     /// The entries; `None` is free.
     slab: Vec<Option<Conn<D>>>,
     /// Expiry lists and free stack.
@@ -525,17 +521,13 @@ impl<D> Table<D> {
         slab.try_reserve_exact(n)
             .map_err(|_| TableError::OutOfMemory)?;
         slab.resize_with(n, || None);
-        // Two keys per connection at most; reserving 3.5 per entry makes hashbrown pick at
-        // least 4 buckets per entry, so the index stays at most half full.
-        let mut map = HashTable::new();
+        // Two keys per entry at most.
+        let index =
+            Index::with_capacity(n.saturating_mul(2)).map_err(|_| TableError::OutOfMemory)?;
         let hasher = RandomState::new();
-        map.try_reserve(n.saturating_mul(7).div_ceil(2), |&v| {
-            hash_value(&hasher, &slab, v)
-        })
-        .map_err(|_| TableError::OutOfMemory)?;
         let wheel = Wheel::new(capacity, now).map_err(|_| TableError::OutOfMemory)?;
         Ok(Table {
-            map,
+            index,
             slab,
             wheel,
             hasher,
@@ -566,7 +558,7 @@ impl<D> Table<D> {
     pub fn allocation_size(&self) -> usize {
         self.slab.capacity() * std::mem::size_of::<Option<Conn<D>>>()
             + self.wheel.allocation_size()
-            + self.map.allocation_size()
+            + self.index.allocation_size()
     }
 
     /// The timeouts in force.
@@ -605,8 +597,11 @@ impl<D> Table<D> {
     fn find(&self, key: &FlowKey) -> Option<Hit> {
         let slab = &self.slab;
         let hash = hash_key(&self.hasher, key);
-        let v = match self.map.find(hash, |&v| value_matches(slab, v, key, false)) {
-            Some(&v) => v,
+        let v = match self
+            .index
+            .find(hash, |v| value_matches(slab, v, key, false))
+        {
+            Some(v) => v,
             None if self.n_pending == 0 => return None,
             None => self.find_pending(hash, key)?,
         };
@@ -631,31 +626,50 @@ impl<D> Table<D> {
 
     /// Insert the out keys held back in `pending` into the index.
     fn flush(&mut self) {
-        let (hasher, slab) = (&self.hasher, &self.slab);
         for &(hash, v) in self.pending.get(..self.n_pending).unwrap_or_default() {
-            self.map
-                .insert_unique(hash, v, |&x| hash_value(hasher, slab, x));
+            self.index.insert(hash, v);
         }
         self.n_pending = 0;
     }
 
-    /// [`Table::lookup`], and ask the CPU to start loading the entry found: what a worker
-    /// does for a whole burst before processing it, so that the cache misses of the lookups
-    /// overlap instead of coming one after the other. Changes nothing; the answer can be
-    /// handed to [`Table::lookup_hinted`] when the packet is processed.
+    /// The first stage of a burst's lookups: hashes `key` and asks the CPU to start loading
+    /// its index bucket. Changes nothing; hand the probe to [`Table::candidate`] once the
+    /// whole burst went through this stage.
     #[inline]
-    pub fn prefetch(&self, key: &FlowKey) -> Option<Hit> {
-        let hit = self.lookup(key)?;
-        if let Some(entry) = self.slab.get(hit.id.0 as usize) {
-            crate::prefetch::prefetch(entry);
-        }
-        Some(hit)
+    pub fn probe(&self, key: &FlowKey) -> Probe {
+        let hash = hash_key(&self.hasher, key);
+        self.index.prefetch(hash);
+        Probe(hash)
     }
 
-    /// [`Table::lookup`], trying `hint` first: what a lookup of the same key answered a moment
-    /// ago ([`Table::prefetch`]). When the entry it names is still a connection indexed under
-    /// `key` in that direction, that is the answer (keys are unique in the index) and the
-    /// index is not searched again; otherwise (the entry went, or was reused) it is.
+    /// The second stage: reads the bucket [`Table::probe`] loaded, and asks the CPU to start
+    /// loading the entry its tag points at. The answer is a hint for
+    /// [`Table::lookup_hinted`], unverified (the key is compared there, in the entry this
+    /// loads): the connection the key most likely belongs to, or `None` (no tag matched, or
+    /// the key lives past its home bucket or in the held-back out keys).
+    #[inline]
+    pub fn candidate(&self, probe: Probe) -> Option<Hit> {
+        let v = self.index.candidate(probe.0)?;
+        let entry = self.slab.get(value_idx(v))?;
+        crate::prefetch::prefetch(entry);
+        Some(Hit {
+            id: ConnId(v >> 1),
+            dir: value_dir(v),
+        })
+    }
+
+    /// [`Table::probe`] then [`Table::candidate`] for one key, for callers with one packet
+    /// (the misses do not overlap with anything).
+    #[inline]
+    pub fn prefetch(&self, key: &FlowKey) -> Option<Hit> {
+        self.candidate(self.probe(key))
+    }
+
+    /// [`Table::lookup`], trying `hint` first: what [`Table::candidate`] answered for the same
+    /// key a moment ago. When the entry it names is a connection indexed under `key` in that
+    /// direction, that is the answer (keys are unique in the index) and the index is not
+    /// searched again; otherwise (another key with the same tag, or the entry went or was
+    /// reused since) it is.
     #[inline]
     pub fn lookup_hinted(&self, key: &FlowKey, hint: Option<Hit>) -> Option<Hit> {
         match hint {
@@ -680,7 +694,7 @@ impl<D> Table<D> {
     /// Find the (hashed) persistence template with `key`.
     pub fn lookup_template(&self, key: &FlowKey) -> Option<ConnId> {
         let slab = &self.slab;
-        let v = *self.map.find(hash_key(&self.hasher, key), |&v| {
+        let v = self.index.find(hash_key(&self.hasher, key), |v| {
             value_matches(slab, v, key, true)
         })?;
         Some(ConnId(v >> 1))
@@ -774,9 +788,7 @@ impl<D> Table<D> {
         let out_hash = conn.out_key().map(|k| hash_key(&self.hasher, &k));
         let expires = conn.expires;
         *slot = Some(conn);
-        let (hasher, slab) = (&self.hasher, &self.slab);
-        let rehash = |&v: &u32| hash_value(hasher, slab, v);
-        self.map.insert_unique(in_hash, value(idx, Dir::In), rehash);
+        self.index.insert(in_hash, value(idx, Dir::In));
         if let Some(h) = out_hash {
             if let Some(p) = self.pending.get_mut(self.n_pending) {
                 *p = (h, value(idx, Dir::Out));
@@ -785,7 +797,7 @@ impl<D> Table<D> {
             if self.n_pending == PENDING {
                 self.n_pending = 0;
                 for (h, v) in self.pending {
-                    self.map.insert_unique(h, v, rehash);
+                    self.index.insert(h, v);
                 }
             }
         }
@@ -796,9 +808,7 @@ impl<D> Table<D> {
 
     /// Take the map value `v`, whose key hashes to `hash`, out of the index.
     fn unhash(&mut self, hash: u64, v: u32) {
-        if let Ok(entry) = self.map.find_entry(hash, |&x| x == v) {
-            entry.remove();
-        }
+        self.index.remove(hash, v);
     }
 
     /// Process one packet of connection `id` in direction `dir` at `now` (ms): the TCP state
@@ -1065,7 +1075,7 @@ impl<D> Table<D> {
             ] {
                 let v = value(id.0, dir);
                 let hash = hash_key(&self.hasher, &key);
-                let found = self.map.find(hash, |&x| x == v).is_some()
+                let found = self.index.contains(hash, v)
                     || self.pending[..self.n_pending].contains(&(hash, v));
                 assert_eq!(found, present, "{id:?} {dir:?} indexed");
                 hashed += usize::from(present);
@@ -1080,15 +1090,15 @@ impl<D> Table<D> {
             }
         }
         assert_eq!(
-            self.map.len() + self.n_pending,
+            self.index.len() + self.n_pending,
             hashed,
             "index holds stale values"
         );
     }
 
-    /// The index's usable capacity (hashbrown's, before any growth).
+    /// The keys the index is sized for.
     pub(super) fn index_capacity(&self) -> usize {
-        self.map.capacity()
+        self.index.capacity()
     }
 
     /// Number of free entries, counted on the free stack.
@@ -1098,7 +1108,7 @@ impl<D> Table<D> {
 
     /// Number of keys in the index.
     pub(super) fn index_len(&self) -> usize {
-        self.map.len() + self.n_pending
+        self.index.len() + self.n_pending
     }
 
     /// Put connection `id` in `state`, as if packets had led there.

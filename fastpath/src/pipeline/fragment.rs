@@ -555,6 +555,7 @@ fn first<F: Frame>(
     } else {
         let parsed = Parsed {
             class: Class::L4 { flow, local },
+            probe: None,
             hit: None,
         };
         match p.packet_parsed(snapshot, in_port, frame, now_ms, &parsed) {

@@ -99,11 +99,13 @@ pub struct Pipeline {
 }
 
 /// What [`Pipeline::prefetch`] found out about a frame: what it is and, for a TCP or UDP
-/// packet, its connection as the lookup answered then. [`Pipeline::packet_parsed`] takes it
-/// instead of reading the frame again (the connection only as a hint, checked to still hold).
+/// packet, the probe of its connection lookup and then ([`Pipeline::candidate`]) the likely
+/// connection. [`Pipeline::packet_parsed`] takes it instead of reading the frame again (the
+/// connection only as a hint, checked there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
     class: Class,
+    probe: Option<conn::Probe>,
     hit: Option<conn::Hit>,
 }
 
@@ -119,6 +121,7 @@ impl Default for Parsed {
     fn default() -> Parsed {
         Parsed {
             class: Class::Drop(DropReason::Truncated),
+            probe: None,
             hit: None,
         }
     }
@@ -276,18 +279,33 @@ impl Pipeline {
     }
 
     /// Looks at `frame`, received on port `in_port`, before [`Pipeline::packet_parsed`]
-    /// processes it: classifies it and, for a TCP or UDP packet, looks its connection up and
-    /// prefetches the entry ([`conn::Table::prefetch`]). The worker does this for a whole burst
-    /// first, so that the cache misses of the lookups overlap instead of stalling each packet
-    /// in turn. Nothing changes.
+    /// processes it: classifies it and, for a TCP or UDP packet, hashes its flow and starts
+    /// loading the index bucket of its connection ([`conn::Table::probe`]). The first of the
+    /// three stages a worker takes a whole burst through (then [`Pipeline::candidate`], then
+    /// [`Pipeline::packet_parsed`]), so that each packet's cache misses overlap with the
+    /// others' instead of stalling it in turn. Nothing changes.
     #[inline]
     pub fn prefetch(&self, snapshot: &Snapshot, in_port: usize, frame: &[u8]) -> Parsed {
         let class = classify::classify(snapshot, in_port, frame);
-        let hit = match &class {
-            Class::L4 { flow, .. } => self.conns.prefetch(&flow.key()),
+        let probe = match &class {
+            Class::L4 { flow, .. } => Some(self.conns.probe(&flow.key())),
             _ => None,
         };
-        Parsed { class, hit }
+        Parsed {
+            class,
+            probe,
+            hit: None,
+        }
+    }
+
+    /// The second stage: reads the index bucket [`Pipeline::prefetch`] started loading and
+    /// starts loading the connection entry it points at ([`conn::Table::candidate`]).
+    /// Nothing changes.
+    #[inline]
+    pub fn candidate(&self, parsed: &mut Parsed) {
+        if let Some(probe) = parsed.probe {
+            parsed.hit = self.conns.candidate(probe);
+        }
     }
 
     /// Decides what happens to `frame`, received on port `in_port` at `now_ms`, rewriting it
@@ -301,14 +319,15 @@ impl Pipeline {
     ) -> Verdict {
         let parsed = Parsed {
             class: classify::classify(snapshot, in_port, frame.data()),
+            probe: None,
             hit: None,
         };
         self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed)
     }
 
-    /// [`Pipeline::packet`] for a frame [`Pipeline::prefetch`] looked at (`parsed`), in the
-    /// same snapshot, the frame unchanged since: the same verdict and the same rewrite,
-    /// without reading the headers again.
+    /// [`Pipeline::packet`] for a frame [`Pipeline::prefetch`] (and maybe
+    /// [`Pipeline::candidate`]) looked at (`parsed`), in the same snapshot, the frame unchanged
+    /// since: the same verdict and the same rewrite, without reading the headers again.
     #[inline]
     pub fn packet_parsed<F: Frame>(
         &mut self,
@@ -367,7 +386,11 @@ impl Pipeline {
             },
             class => class,
         };
-        let parsed = Parsed { class, hit: None };
+        let parsed = Parsed {
+            class,
+            probe: None,
+            hit: None,
+        };
         match self.packet_parsed(snapshot, in_port, frame, now_ms, &parsed) {
             Verdict::Redirect { .. } if !matches!(class, Class::Fragment { .. }) => {
                 Verdict::Drop(DropReason::RedirectFull)

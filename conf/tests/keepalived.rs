@@ -1,0 +1,261 @@
+//! `rvsd --import-keepalived`: the fixture table of sample keepalived.conf files under
+//! `tests/keepalived/`, each with its exact TOML (`NAME.toml`) and diagnostics (`NAME.stderr`);
+//! keepalived's own `--config-test` on the samples it must accept; and the TOML of samples
+//! without health checks, completed with a preamble, through `Config::parse`.
+//!
+//! `RVS_BLESS=1 cargo test -p conf --test keepalived` rewrites the expected files (review the
+//! diff before committing them).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use conf::keepalived;
+
+struct Sample {
+    name: &'static str,
+    /// `Import::exit_code`.
+    exit: u8,
+    /// keepalived 2.2's `--config-test` accepts it (FNAT is DPVS's; the others carry what
+    /// keepalived itself reports).
+    keepalived_accepts: bool,
+}
+
+const SAMPLES: &[Sample] = &[
+    Sample {
+        name: "nat_http",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
+        name: "dr_tcp",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
+        name: "udp_misc",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
+        name: "plain",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
+        name: "include_main",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
+        name: "fnat",
+        exit: 0,
+        keepalived_accepts: false,
+    },
+    Sample {
+        name: "warnings",
+        exit: 1,
+        keepalived_accepts: false,
+    },
+    Sample {
+        name: "refused",
+        exit: 1,
+        keepalived_accepts: false,
+    },
+    Sample {
+        name: "broken",
+        exit: 1,
+        keepalived_accepts: false,
+    },
+    Sample {
+        name: "loop",
+        exit: 1,
+        keepalived_accepts: false,
+    },
+];
+
+fn dir() -> &'static Path {
+    Path::new("tests/keepalived")
+}
+
+fn conf_path(name: &str) -> PathBuf {
+    dir().join(format!("{name}.conf"))
+}
+
+fn bless() -> bool {
+    std::env::var_os("RVS_BLESS").is_some_and(|v| v == "1")
+}
+
+#[test]
+fn samples_convert_to_the_expected_toml_and_diagnostics() {
+    let mut failures = Vec::new();
+    for s in SAMPLES {
+        let import =
+            keepalived::import(&conf_path(s.name)).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+        let mut stderr: String = import
+            .diagnostics
+            .iter()
+            .map(|d| format!("{d}\n"))
+            .collect();
+        if stderr.is_empty() {
+            stderr.push_str("(none)\n");
+        }
+        let toml_path = dir().join(format!("{}.toml", s.name));
+        let stderr_path = dir().join(format!("{}.stderr", s.name));
+        if bless() {
+            std::fs::write(&toml_path, &import.toml).unwrap();
+            std::fs::write(&stderr_path, &stderr).unwrap();
+        }
+        let want_toml = std::fs::read_to_string(&toml_path).unwrap_or_default();
+        let want_stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        if import.toml != want_toml {
+            failures.push(format!(
+                "{}: TOML differs\n--- got\n{}--- want\n{want_toml}",
+                s.name, import.toml
+            ));
+        }
+        if stderr != want_stderr {
+            failures.push(format!(
+                "{}: diagnostics differ\n--- got\n{stderr}--- want\n{want_stderr}",
+                s.name
+            ));
+        }
+        if import.exit_code() != s.exit {
+            failures.push(format!(
+                "{}: exit code {} instead of {}",
+                s.name,
+                import.exit_code(),
+                s.exit
+            ));
+        }
+        // Stable: the same input gives the same bytes.
+        let again = keepalived::import(&conf_path(s.name)).unwrap();
+        assert_eq!(again.toml, import.toml, "{}: not deterministic", s.name);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Every sample's TOML is valid TOML (the keys are checked by `Config::parse` below, for
+/// the samples it knows the keys of).
+#[test]
+fn every_output_is_toml() {
+    for s in SAMPLES {
+        let import = keepalived::import(&conf_path(s.name)).unwrap();
+        if let Err(e) = import.toml.parse::<toml::Table>() {
+            panic!("{}: not TOML: {e}\n{}", s.name, import.toml);
+        }
+    }
+}
+
+/// A port, a kernel twin (the VIPs are served while the twin holds them) and a default route
+/// to reach every sample's real servers.
+const PREAMBLE: &str = r#"
+[eal]
+args = ["--no-pci"]
+
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/8", "192.168.0.1/16", "172.16.0.1/12", "10.8.0.200", "10.8.0.201", "10.8.0.202"]
+exception = { iface = "rvs0" }
+"#;
+
+/// Every sample that imports without errors is a valid rvs configuration, health checks
+/// included.
+#[test]
+fn outputs_are_rvs_configs() {
+    for s in SAMPLES.iter().filter(|s| s.exit == 0) {
+        let import = keepalived::import(&conf_path(s.name)).unwrap();
+        let text = format!("{PREAMBLE}\n{}", import.toml);
+        if let Err(e) = conf::Config::parse(&text, s.name) {
+            panic!("{}: Config::parse refused the import:\n{e}\n{text}", s.name);
+        }
+    }
+}
+
+/// Debian installs keepalived in /usr/sbin, which a non-root PATH may lack.
+fn keepalived_bin() -> Option<PathBuf> {
+    ["keepalived", "/usr/sbin/keepalived"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| Command::new(p).arg("--version").output().is_ok())
+}
+
+/// keepalived itself accepts the samples that say so (`keepalived --config-test -f FILE`,
+/// Debian's `keepalived` package, installed by scripts/setup.sh).
+#[test]
+fn keepalived_accepts_the_valid_samples() {
+    let Some(keepalived) = keepalived_bin() else {
+        eprintln!(
+            "SKIPPED: keepalived is not installed (scripts/setup.sh installs it); \
+             the samples were not checked with keepalived --config-test"
+        );
+        return;
+    };
+    for s in SAMPLES.iter().filter(|s| s.keepalived_accepts) {
+        let path = std::fs::canonicalize(conf_path(s.name)).unwrap();
+        let out = Command::new(&keepalived)
+            .arg("--config-test")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}: keepalived --config-test: {}\n{}",
+            s.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// And refuses the samples it should: the config test sees what the import reports.
+#[test]
+fn keepalived_reports_the_faulty_samples() {
+    let Some(keepalived) = keepalived_bin() else {
+        eprintln!("SKIPPED: keepalived is not installed (scripts/setup.sh installs it)");
+        return;
+    };
+    for name in ["warnings", "refused", "fnat"] {
+        let path = std::fs::canonicalize(conf_path(name)).unwrap();
+        let out = Command::new(&keepalived)
+            .arg("--config-test")
+            .arg("-f")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{name}: keepalived --config-test accepted it"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_main_file_is_an_error() {
+    let e = keepalived::import(Path::new("tests/keepalived/no-such.conf")).unwrap_err();
+    assert!(
+        e.starts_with("tests/keepalived/no-such.conf: cannot read:"),
+        "{e}"
+    );
+}
+
+/// No input makes the import panic or print something that is not TOML: every sample cut
+/// short at every line and at many bytes in between (unclosed blocks, half words, open
+/// quotes), written to a scratch file next to the samples so that includes still resolve.
+#[test]
+fn truncated_samples_never_break_the_import() {
+    let scratch = dir().join(format!("truncated-{}.conf", std::process::id()));
+    for s in SAMPLES {
+        let text = std::fs::read(conf_path(s.name)).unwrap();
+        let cuts = (0..text.len()).filter(|&i| i % 11 == 0 || text[i] == b'\n');
+        for cut in cuts {
+            std::fs::write(&scratch, &text[..cut]).unwrap();
+            let import = keepalived::import(&scratch).unwrap();
+            if let Err(e) = import.toml.parse::<toml::Table>() {
+                let _ = std::fs::remove_file(&scratch);
+                panic!("{} cut at {cut}: not TOML: {e}\n{}", s.name, import.toml);
+            }
+        }
+    }
+    std::fs::remove_file(&scratch).unwrap();
+}
