@@ -11,6 +11,8 @@ packages=(
   # host path: the netdev ingress drop rule that keeps the kernel of rvsd's namespace off
   # the af_packet veth (only the twin may deliver to it)
   nftables
+  # health checks: the self-signed certificate of the SSL_GET test's server
+  openssl
   # benchmarks: instruction counts
   valgrind
   # `rvsd --import-keepalived` tests: keepalived --config-test on the sample configs

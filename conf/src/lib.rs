@@ -54,11 +54,29 @@
 //! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (its connections need `laddrs`; without any they are refused and counted as `laddr_exhausted`, as DPVS takes `-a -b` before `-P`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
+//! | `[[service]] delay_loop` | 60 | seconds between checks of a healthy real, inherited by its checks (decimals allowed, as keepalived) |
+//! | `[[service]] alpha` | false | checked reals start down until their first success |
+//! | `[[service]] omega` | false | on checker shutdown, run `quorum_down` if quorum was held |
+//! | `[[service]] quorum`, `hysteresis` | 1, 0 | quorum lost below `quorum - hysteresis` live weight, gained at `quorum + hysteresis`; hysteresis ≤ quorum |
+//! | `[[service]] quorum_up`, `quorum_down` | none | command lines run when quorum is gained / lost |
+//! | `[[service]] sorry_server` | none | `a.b.c.d[:port]` reachable as a real (forwarded as the first real's mode): all traffic while quorum is lost |
+//! | `[[service]] sorry_server_inhibit` | false | keep the sorry server at weight 0 while unused; needs `sorry_server` |
+//! | `[[service.real]] inhibit_on_failure` | false | down = weight 0 instead of removed |
+//! | `[[service.real.check]] type` | required | `tcp`, `http`, `https`, `udp`, `misc` (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, MISC_CHECK); several checks: up while all are up |
+//! | `[[service.real.check]] connect_ip`, `connect_port`, `bindto`, `bind_port` | the real's address, none | probe destination and source (not misc) |
+//! | `[[service.real.check]] connect_timeout` | 5 | seconds, > 0 (not misc) |
+//! | `[[service.real.check]] retry`, `delay_before_retry` | 1 (misc 0), 1 (http/https 3) | failed probes retried `retry` times that far apart before the real goes down |
+//! | `[[service.real.check]] delay_loop`, `warmup` | the service's, 0 | seconds between checks; random delay before the first |
+//! | `[[service.real.check]] url` | required for http/https | `[{ path, status_code = "200-299", digest = "<md5 hex>", virtualhost }]`; status_code an integer or a string of codes and ranges |
+//! | `[[service.real.check]] virtualhost` | connect address | Host header (http/https) |
+//! | `[[service.real.check]] payload`, `require_reply` | none, false | udp: hex bytes sent; `true` (any reply) or hex bytes the reply starts with |
+//! | `[[service.real.check]] path`, `timeout`, `dynamic` | required, delay_loop, false | misc: command line (split on spaces, no shell), time limit, exit 2..=255 = up with weight status-2 |
 #![forbid(unsafe_code)]
 
 mod conn_table;
 pub mod echo;
 mod error;
+pub mod health;
 pub mod keepalived;
 mod locate;
 mod model;

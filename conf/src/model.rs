@@ -73,6 +73,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// `[[service]]`, in file order.
     pub services: Vec<Service>,
+    /// The health-check settings of every service, in the order of `services`.
+    pub health: Vec<crate::health::ServiceHealth>,
 }
 
 /// `[eal]`: arguments handed to `rte_eal_init` unchanged (without a program name).

@@ -110,6 +110,15 @@ pub(crate) struct Service {
     pub toa: Option<bool>,
     pub toa_placement: Option<ToaPlacement>,
     pub vip_mode: Option<VipMode>,
+    pub delay_loop: Option<Seconds>,
+    pub alpha: Option<bool>,
+    pub omega: Option<bool>,
+    pub quorum: Option<i64>,
+    pub hysteresis: Option<i64>,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
+    pub sorry_server: Option<String>,
+    pub sorry_server_inhibit: Option<bool>,
     #[serde(default, rename = "real")]
     pub reals: Vec<Real>,
 }
@@ -154,6 +163,9 @@ pub(crate) struct Real {
     pub u_threshold: Option<i64>,
     pub l_threshold: Option<i64>,
     pub tunnel: Option<Tunnel>,
+    pub inhibit_on_failure: Option<bool>,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<Check>,
 }
 
 /// `tunnel = { type = "gue", port = 6080, csum = "csum" }` of a real.
@@ -164,4 +176,79 @@ pub(crate) struct Tunnel {
     pub kind: TunKind,
     pub port: Option<i64>,
     pub csum: Option<TunCsum>,
+}
+
+/// A duration in seconds: keepalived takes decimals (`delay_loop 0.5`).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged, expecting = "a number of seconds")]
+pub(crate) enum Seconds {
+    Int(i64),
+    Float(f64),
+}
+
+impl Seconds {
+    pub fn value(self) -> f64 {
+        match self {
+            Seconds::Int(i) => i as f64,
+            Seconds::Float(f) => f,
+        }
+    }
+}
+
+/// `status_code = 200` or `status_code = "200 301-302"`.
+#[derive(Deserialize, Clone)]
+#[serde(untagged, expecting = "a status code or a string of codes and ranges")]
+pub(crate) enum StatusCodes {
+    One(i64),
+    List(String),
+}
+
+/// `require_reply = true` or `require_reply = "hex bytes"`.
+#[derive(Deserialize, Clone)]
+#[serde(untagged, expecting = "true, false or a string of hex bytes")]
+pub(crate) enum RequireReply {
+    Flag(bool),
+    Bytes(String),
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum CheckType {
+    Tcp,
+    Http,
+    Https,
+    Udp,
+    Misc,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Check {
+    #[serde(rename = "type")]
+    pub kind: CheckType,
+    pub connect_ip: Option<String>,
+    pub connect_port: Option<i64>,
+    pub bindto: Option<String>,
+    pub bind_port: Option<i64>,
+    pub connect_timeout: Option<Seconds>,
+    pub retry: Option<i64>,
+    pub delay_before_retry: Option<Seconds>,
+    pub delay_loop: Option<Seconds>,
+    pub warmup: Option<Seconds>,
+    pub virtualhost: Option<String>,
+    pub url: Option<Vec<Url>>,
+    pub payload: Option<String>,
+    pub require_reply: Option<RequireReply>,
+    pub path: Option<String>,
+    pub timeout: Option<Seconds>,
+    pub dynamic: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Url {
+    pub path: String,
+    pub status_code: Option<StatusCodes>,
+    pub digest: Option<String>,
+    pub virtualhost: Option<String>,
 }

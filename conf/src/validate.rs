@@ -10,10 +10,13 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use crate::conn_table::{conn_table_bytes, human_bytes, MAX_CONN_TABLE_SIZE};
+use crate::health::ServiceHealth;
 use crate::locate::Field;
 use crate::model::*;
 use crate::net::{self, Ipv4Net};
 use crate::raw;
+
+mod health;
 
 /// A rejected value and why.
 pub(crate) struct Invalid {
@@ -42,7 +45,7 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
     let routes = c.routes(&root, &file.routes, &links);
     let neighbors = c.neighbors(&root, &file.neighbors, &links);
     let timeouts = c.timeouts(&root.key("timeouts"), file.timeouts.unwrap_or_default());
-    let services = c.services(&root, file.services, &links, &routes);
+    let (services, health) = c.services(&root, file.services, &links, &routes);
     if !c.invalid.is_empty() {
         return Err(c.invalid);
     }
@@ -55,6 +58,7 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
         neighbors,
         timeouts,
         services,
+        health,
     })
 }
 
@@ -483,12 +487,13 @@ impl Check {
         raw: Vec<raw::Service>,
         links: &Links,
         routes: &[Route],
-    ) -> Vec<Service> {
+    ) -> (Vec<Service>, Vec<ServiceHealth>) {
         let mut services = Vec::new();
+        let mut health = Vec::new();
         let mut seen = HashMap::new();
         for (i, s) in raw.into_iter().enumerate() {
             let f = root.item("service", i);
-            let Some(svc) = self.service(&f, s, links, routes) else {
+            let Some((svc, h)) = self.service(&f, s, links, routes) else {
                 continue;
             };
             if let Some(&first) = seen.get(&(svc.proto, svc.vip)) {
@@ -503,8 +508,9 @@ impl Check {
             }
             seen.insert((svc.proto, svc.vip), i);
             services.push(svc);
+            health.push(h);
         }
-        services
+        (services, health)
     }
 
     fn service(
@@ -513,7 +519,7 @@ impl Check {
         s: raw::Service,
         links: &Links,
         routes: &[Route],
-    ) -> Option<Service> {
+    ) -> Option<(Service, ServiceHealth)> {
         let vip = self.vip(&f.key("vip"), &s.vip, links);
         let persistence = self.opt_range(&f.key("persistence"), s.persistence, 0, MAX_TIMEOUT, 0);
         if let Some(vip) = vip {
@@ -600,7 +606,7 @@ impl Check {
                 continue;
             }
             seen.insert(real.addr, j);
-            reals.push(real);
+            reals.push((j, real));
         }
         let toa = self.toa(f, &s);
         let vip_mode = vip.map_or(VipMode::Static, |vip| {
@@ -623,8 +629,11 @@ impl Check {
                 );
             }
         }
-        Some(Service {
-            vip: vip?,
+        let vip = vip?;
+        let health = self.service_health(f, &s, vip, &reals, links, routes);
+        let reals = reals.into_iter().map(|(_, r)| r).collect();
+        let svc = Service {
+            vip,
             proto: s.proto,
             sched: sched?,
             sched_flags,
@@ -636,7 +645,8 @@ impl Check {
             toa,
             vip_mode,
             reals,
-        })
+        };
+        Some((svc, health))
     }
 
     /// `vip_mode`, by default `static` for a VIP among the ports' addresses and `kernel` for

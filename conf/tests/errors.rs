@@ -67,7 +67,8 @@ fn test_unknown_key_in_real() {
     assert_eq!(
         svc_err("[[service.real]]\naddr = \"10.0.0.11\"\nwieght = 2\n"),
         "rvsd.toml:11: service[0].real[0].wieght: unknown field `wieght`, expected one of \
-         `addr`, `mode`, `weight`, `u_threshold`, `l_threshold`, `tunnel`"
+         `addr`, `mode`, `weight`, `u_threshold`, `l_threshold`, `tunnel`, \
+         `inhibit_on_failure`, `check`"
     );
 }
 
@@ -1052,4 +1053,60 @@ fn test_long_values_are_cut() {
         &e[..200]
     );
     assert!(e.len() < 400, "{}", e.len());
+}
+
+const CHECKED: &str =
+    "[[service.real]]\naddr = \"10.0.0.11\"\nmode = \"nat\"\n[[service.real.check]]\n";
+
+#[test]
+fn test_health_errors() {
+    let check = |rest: &str| svc_err(&format!("{CHECKED}{rest}"));
+    assert_eq!(
+        check("type = \"http\"\n"),
+        "rvsd.toml:12: service[0].real[0].check[0].url: an http/https check needs url = [{ path = \"/\" }] (keepalived's url block)"
+    );
+    assert_eq!(
+        check("type = \"tcp\"\nurl = [{ path = \"/\" }]\n"),
+        "rvsd.toml:14: service[0].real[0].check[0].url: url only applies to type \"http\" or \"https\""
+    );
+    assert_eq!(
+        check("type = \"http\"\nurl = [{ path = \"/\", status_code = \"200-1000\" }]\n"),
+        "rvsd.toml:14: service[0].real[0].check[0].url[0].status_code: 1000 is not an HTTP status code (100..=599)"
+    );
+    assert_eq!(
+        check("type = \"http\"\nurl = [{ path = \"/\", digest = \"abc\" }]\n"),
+        "rvsd.toml:14: service[0].real[0].check[0].url[0].digest: \"abc\" is not hex bytes (two hex digits per byte)"
+    );
+    assert_eq!(
+        check("type = \"tcp\"\ndelay_before_retry = -1\n"),
+        "rvsd.toml:14: service[0].real[0].check[0].delay_before_retry: -1 seconds is out of range (0 up to 86400)"
+    );
+    assert_eq!(
+        check("type = \"tcp\"\nconnect_timeout = 0\n"),
+        "rvsd.toml:14: service[0].real[0].check[0].connect_timeout: 0 seconds is out of range (more than 0 up to 86400)"
+    );
+    assert_eq!(
+        check("type = \"misc\"\n"),
+        "rvsd.toml:12: service[0].real[0].check[0].path: a misc check needs path, the command to run"
+    );
+    assert_eq!(
+        check("type = \"misc\"\npath = \"/bin/true\"\nconnect_port = 80\n"),
+        "rvsd.toml:15: service[0].real[0].check[0].connect_port: connect_port only applies to type \"tcp\", \"http\", \"https\" or \"udp\""
+    );
+    assert_eq!(
+        check("type = \"smtp\"\n"),
+        "rvsd.toml:13: service[0].real[0].check[0].type: unknown variant `smtp`, expected one of `tcp`, `http`, `https`, `udp`, `misc`"
+    );
+    assert_eq!(
+        svc_err("quorum = 2\nhysteresis = 3\n"),
+        "rvsd.toml:10: service[0].hysteresis: 3 is larger than quorum 2"
+    );
+    assert_eq!(
+        svc_err("sorry_server = \"172.16.0.1:80\"\n"),
+        "rvsd.toml:9: service[0].sorry_server: no route to 172.16.0.1: no [[port]] subnet or [[route]] contains it"
+    );
+    assert_eq!(
+        svc_err("sorry_server_inhibit = true\n"),
+        "rvsd.toml:9: service[0].sorry_server_inhibit: sorry_server_inhibit needs a sorry_server"
+    );
 }

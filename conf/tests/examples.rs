@@ -32,6 +32,7 @@ fn test_every_example_validates() {
         [
             "dr.toml",
             "fullnat.toml",
+            "health-nat.toml",
             "host-path.toml",
             "nat.toml",
             "pcap.toml",
@@ -184,5 +185,28 @@ fn test_host_path_example_has_twins_and_every_vip_mode() {
             ("10.0.0.101:443".to_owned(), conf::VipMode::Kernel),
             ("192.0.2.80:80".to_owned(), conf::VipMode::Routed),
         ]
+    );
+}
+
+#[test]
+fn test_health_nat_example() {
+    use conf::health::CheckKind;
+    let c = load("health-nat.toml");
+    let h = &c.health[0];
+    assert_eq!(
+        h.sorry_server,
+        Some(SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 50), 8080))
+    );
+    let kinds: Vec<&str> = h
+        .reals
+        .iter()
+        .map(|r| r.checks[0].kind.keepalived_name())
+        .collect();
+    assert_eq!(kinds, ["HTTP_GET", "TCP_CHECK", "MISC_CHECK"]);
+    assert!(h.reals[1].inhibit_on_failure);
+    assert!(matches!(&h.reals[2].checks[0].kind, CheckKind::Misc(m) if m.dynamic));
+    assert_eq!(
+        h.reals[0].checks[0].delay_loop,
+        std::time::Duration::from_secs(6)
     );
 }

@@ -18,9 +18,6 @@ struct Sample {
     /// keepalived 2.2's `--config-test` accepts it (FNAT is DPVS's; the others carry what
     /// keepalived itself reports).
     keepalived_accepts: bool,
-    /// It has no health checks, so its TOML parses with today's `Config` (the check keys
-    /// arrive with the `check` branch).
-    without_checks: bool,
 }
 
 const SAMPLES: &[Sample] = &[
@@ -28,61 +25,51 @@ const SAMPLES: &[Sample] = &[
         name: "nat_http",
         exit: 0,
         keepalived_accepts: true,
-        without_checks: false,
     },
     Sample {
         name: "dr_tcp",
         exit: 0,
         keepalived_accepts: true,
-        without_checks: false,
     },
     Sample {
         name: "udp_misc",
         exit: 0,
         keepalived_accepts: true,
-        without_checks: false,
     },
     Sample {
         name: "plain",
         exit: 0,
         keepalived_accepts: true,
-        without_checks: true,
     },
     Sample {
         name: "include_main",
         exit: 0,
         keepalived_accepts: true,
-        without_checks: true,
     },
     Sample {
         name: "fnat",
         exit: 0,
         keepalived_accepts: false,
-        without_checks: true,
     },
     Sample {
         name: "warnings",
         exit: 1,
         keepalived_accepts: false,
-        without_checks: false,
     },
     Sample {
         name: "refused",
         exit: 1,
         keepalived_accepts: false,
-        without_checks: false,
     },
     Sample {
         name: "broken",
         exit: 1,
         keepalived_accepts: false,
-        without_checks: true,
     },
     Sample {
         name: "loop",
         exit: 1,
         keepalived_accepts: false,
-        without_checks: true,
     },
 ];
 
@@ -171,11 +158,11 @@ addrs = ["10.0.0.1/8", "192.168.0.1/16", "172.16.0.1/12", "10.8.0.200", "10.8.0.
 exception = { iface = "rvs0" }
 "#;
 
-/// After the `check` branch lands the health-check keys, every sample with `exit == 0`
-/// belongs here, not only those `without_checks`.
+/// Every sample that imports without errors is a valid rvs configuration, health checks
+/// included.
 #[test]
-fn outputs_without_checks_are_rvs_configs() {
-    for s in SAMPLES.iter().filter(|s| s.without_checks) {
+fn outputs_are_rvs_configs() {
+    for s in SAMPLES.iter().filter(|s| s.exit == 0) {
         let import = keepalived::import(&conf_path(s.name)).unwrap();
         let text = format!("{PREAMBLE}\n{}", import.toml);
         if let Err(e) = conf::Config::parse(&text, s.name) {

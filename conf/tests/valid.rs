@@ -134,6 +134,24 @@ fn test_issue_example() {
                 tunnel: Default::default(),
             }],
         }],
+        health: vec![health::ServiceHealth {
+            proto: Proto::Tcp,
+            vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80),
+            alpha: false,
+            omega: false,
+            quorum: 1,
+            hysteresis: 0,
+            quorum_up: None,
+            quorum_down: None,
+            sorry_server: None,
+            sorry_server_inhibit: false,
+            reals: vec![health::RealHealth {
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
+                weight: 1,
+                inhibit_on_failure: false,
+                checks: vec![],
+            }],
+        }],
     };
     assert_eq!(parse(ISSUE_EXAMPLE), expected);
 }
@@ -398,4 +416,185 @@ fn test_tunnels_and_weights() {
             (1, t(TunKind::Ipip, 0, TunCsum::None)),
         ]
     );
+}
+
+/// The schema of HEALTH-SCHEMA.md, every key, and keepalived 2.2's defaults where left out.
+const HEALTH: &str = r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32", "192.168.10.1/24"]
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+sched = "wrr"
+delay_loop = 6
+alpha = true
+omega = true
+quorum = 4
+hysteresis = 1
+quorum_up = "/usr/local/bin/up.sh"
+quorum_down = "/usr/local/bin/down.sh"
+sorry_server = "192.168.10.50"
+sorry_server_inhibit = true
+  [[service.real]]
+  addr = "192.168.10.11:8080"
+  mode = "nat"
+  weight = 3
+  inhibit_on_failure = true
+    [[service.real.check]]
+    type = "http"
+    connect_ip = "192.168.10.12"
+    connect_port = 8081
+    bindto = "192.168.10.1"
+    bind_port = 4000
+    connect_timeout = 2.5
+    retry = 2
+    delay_before_retry = 0.5
+    delay_loop = 1
+    warmup = 3
+    virtualhost = "www.example.com"
+    url = [ { path = "/health", status_code = "200 301-302", digest = "9b3a0c85a887a256d6939da88aabd8cd", virtualhost = "x" },
+            { path = "/" } ]
+    [[service.real.check]]
+    type = "https"
+    url = [ { path = "/", status_code = 204 } ]
+    [[service.real.check]]
+    type = "tcp"
+    [[service.real.check]]
+    type = "udp"
+    payload = "0a 0b"
+    require_reply = "0c"
+    [[service.real.check]]
+    type = "udp"
+    require_reply = true
+    [[service.real.check]]
+    type = "misc"
+    path = "/bin/check --flag"
+    timeout = 3
+    dynamic = true
+    [[service.real.check]]
+    type = "misc"
+    path = "/bin/true"
+  [[service.real]]
+  addr = "192.168.10.13:8080"
+  mode = "nat"
+"#;
+
+#[test]
+fn test_health_schema() {
+    use conf::health::*;
+    use std::time::Duration;
+    let c = parse(HEALTH);
+    let h = &c.health[0];
+    assert!(h.alpha && h.omega && h.sorry_server_inhibit);
+    assert_eq!((h.quorum, h.hysteresis), (4, 1));
+    assert_eq!(h.quorum_up.as_deref(), Some("/usr/local/bin/up.sh"));
+    assert_eq!(h.quorum_down.as_deref(), Some("/usr/local/bin/down.sh"));
+    assert_eq!(h.sorry_server, Some("192.168.10.50:80".parse().unwrap()));
+    assert!(h.is_checked());
+    let r = &h.reals[0];
+    assert_eq!((r.weight, r.inhibit_on_failure), (3, true));
+    let secs = Duration::from_secs_f64;
+    let base = |kind, retry, dbr: f64, timeout: f64| Check {
+        kind,
+        connect: "192.168.10.11:8080".parse().unwrap(),
+        bindto: None,
+        bind_port: 0,
+        connect_timeout: secs(timeout),
+        retry,
+        delay_before_retry: secs(dbr),
+        delay_loop: secs(6.0),
+        warmup: Duration::ZERO,
+    };
+    let mut digest = [0u8; 16];
+    digest.copy_from_slice(&[
+        0x9b, 0x3a, 0x0c, 0x85, 0xa8, 0x87, 0xa2, 0x56, 0xd6, 0x93, 0x9d, 0xa8, 0x8a, 0xab, 0xd8,
+        0xcd,
+    ]);
+    let expected = vec![
+        Check {
+            kind: CheckKind::Http(HttpCheck {
+                virtualhost: Some("www.example.com".into()),
+                urls: vec![
+                    Url {
+                        path: "/health".into(),
+                        status: vec![(200, 200), (301, 302)],
+                        digest: Some(digest),
+                        virtualhost: Some("x".into()),
+                    },
+                    Url {
+                        path: "/".into(),
+                        status: vec![(200, 299)],
+                        digest: None,
+                        virtualhost: None,
+                    },
+                ],
+            }),
+            connect: "192.168.10.12:8081".parse().unwrap(),
+            bindto: Some(Ipv4Addr::new(192, 168, 10, 1)),
+            bind_port: 4000,
+            connect_timeout: secs(2.5),
+            retry: 2,
+            delay_before_retry: secs(0.5),
+            delay_loop: secs(1.0),
+            warmup: secs(3.0),
+        },
+        base(
+            CheckKind::Https(HttpCheck {
+                virtualhost: None,
+                urls: vec![Url {
+                    path: "/".into(),
+                    status: vec![(204, 204)],
+                    digest: None,
+                    virtualhost: None,
+                }],
+            }),
+            1,
+            3.0,
+            5.0,
+        ),
+        base(CheckKind::Tcp, 1, 1.0, 5.0),
+        base(
+            CheckKind::Udp(UdpCheck {
+                payload: vec![10, 11],
+                reply: UdpReply::Prefix(vec![12]),
+            }),
+            1,
+            1.0,
+            5.0,
+        ),
+        base(
+            CheckKind::Udp(UdpCheck {
+                payload: vec![],
+                reply: UdpReply::Any,
+            }),
+            1,
+            1.0,
+            5.0,
+        ),
+        base(
+            CheckKind::Misc(MiscCheck {
+                path: "/bin/check --flag".into(),
+                dynamic: true,
+            }),
+            0,
+            1.0,
+            3.0,
+        ),
+        // misc_timeout defaults to the delay loop.
+        base(
+            CheckKind::Misc(MiscCheck {
+                path: "/bin/true".into(),
+                dynamic: false,
+            }),
+            0,
+            1.0,
+            6.0,
+        ),
+    ];
+    assert_eq!(r.checks, expected);
+    assert_eq!(h.reals[1].checks, []);
+    assert!(!h.reals[1].inhibit_on_failure);
 }

@@ -136,6 +136,16 @@ pub fn run(program: &str, args: &[String], names: &Names, io: &mut Streams) -> i
                 Err(f) => Err(f),
             }
         }
+        Command::ListHealth => match s.ask(&Request::GetHealth, LIST_FAILED) {
+            Ok(Response::Health { services }) => {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                Ok(listing::health(&services, now))
+            }
+            Ok(_) => Err(unexpected(LIST_FAILED)),
+            Err(f) => Err(f),
+        },
         Command::Drops { format } => match s.ask(&Request::GetWorkers, LIST_FAILED) {
             Ok(Response::Workers {
                 workers,

@@ -69,6 +69,8 @@ pub enum Command {
     },
     /// `-L --timeout`.
     ListTimeouts,
+    /// `-L --health`: each real server's checks and state.
+    ListHealth,
     /// `-S`.
     Save {
         /// `-n`.
@@ -210,9 +212,10 @@ enum Opt {
     TunNocsum,
     TunCsum,
     TunRemcsum,
+    Health,
 }
 
-const OPT_NAMES: [&str; 25] = [
+const OPT_NAMES: [&str; 26] = [
     "numeric",
     "connection",
     "service-address",
@@ -238,29 +241,31 @@ const OPT_NAMES: [&str; 25] = [
     "tun-nocsum",
     "tun-csum",
     "tun-remcsum",
+    "health",
 ];
 
 /// Legal combinations of commands and options (ipvsadm's `commands_v_options`):
 /// `+` compulsory, `x` illegal, `1` at most one of the `1`s, ` ` optional.
-/// The tunnel columns are ipvsadm 1.31's (`tinf type tprt nocs csum remc`).
-const TABLE: [&[u8; 25]; 16] = [
-    //  n c s s p M r f w x y t s r t p s e l t t t n c r
-    b"xx+   xxxxxxxxxxxxxxxxxxx", // add-service
-    b"xx+   xxxxxxxxxxxxxxxxxxx", // edit-service
-    b"xx+xxxxxxxxxxxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxxxxxxxxxxx", // flush
-    b" 11xxxxxxxx1      x xxxxx", // list
-    b"xx+xxx+    xxxxxxxxx     ", // add-server
-    b"xx+xxx+xxxxxxxxxxxxxxxxxx", // delete-server
-    b"xx+xxx+    xxxxxxxxx     ", // edit-server
-    b"xxxxxxxxxxxxxxxxxxxxxxxxx", // set
-    b"xxxxxxxxxxxxxxxxxxxxxxxxx", // restore
-    b" xxxxxxxxxxxxxxxxxxxxxxxx", // save
-    b"xx xxxxxxxxxxxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxxxxxx+xxxxxx", // add-laddr
-    b"xx+xxxxxxxxxxxxxxx+xxxxxx", // del-laddr
-    b"xx xxxxxxxxxxxxxxxxxxxxxx", // get-laddr
-    b"xxxxxxxxxxxxxxxxx xxxxxxx", // drops
+/// The tunnel columns are ipvsadm 1.31's (`tinf type tprt nocs csum remc`); `h` is rvs's
+/// `--health`.
+const TABLE: [&[u8; 26]; 16] = [
+    //  n c s s p M r f w x y t s r t p s e l t t t n c r h
+    b"xx+   xxxxxxxxxxxxxxxxxxxx", // add-service
+    b"xx+   xxxxxxxxxxxxxxxxxxxx", // edit-service
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxx", // flush
+    b" 11xxxxxxxx1      x xxxxx1", // list
+    b"xx+xxx+    xxxxxxxxx     x", // add-server
+    b"xx+xxx+xxxxxxxxxxxxxxxxxxx", // delete-server
+    b"xx+xxx+    xxxxxxxxx     x", // edit-server
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxx", // set
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxx", // restore
+    b" xxxxxxxxxxxxxxxxxxxxxxxxx", // save
+    b"xx xxxxxxxxxxxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxxxxxx+xxxxxxx", // add-laddr
+    b"xx+xxxxxxxxxxxxxxx+xxxxxxx", // del-laddr
+    b"xx xxxxxxxxxxxxxxxxxxxxxxx", // get-laddr
+    b"xxxxxxxxxxxxxxxxx xxxxxxxx", // drops
 ];
 
 /// The tunnel options each tunnel type takes (ipvsadm 1.31's `tunnel_types_v_options`, same
@@ -310,6 +315,7 @@ enum Id {
     TunType,
     TunPort,
     TunFlag(TunCsum),
+    Health,
 }
 
 struct OptDef {
@@ -384,6 +390,7 @@ const OPTS: &[OptDef] = &[
         Id::TunFlag(TunCsum::Remcsum),
     ),
     def("socket", None, Arg::Required, Id::Socket),
+    def("health", None, Arg::None, Id::Health),
 ];
 
 /// One option as popt returns it.
@@ -660,6 +667,7 @@ impl Options {
             }
             Id::Connection => self.set(Opt::Connection)?,
             Id::Timeout => self.set(Opt::Timeout)?,
+            Id::Health => self.set(Opt::Health)?,
             Id::Stats => {
                 self.set(Opt::Stats)?;
                 self.format.stats = true;
@@ -965,10 +973,13 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
                 || o.has(Opt::PersistentConn)
                 || o.has(Opt::Rate)
                 || o.has(Opt::Thresholds);
-            if (o.has(Opt::Connection) || o.has(Opt::Timeout)) && listing {
+            let other = o.has(Opt::Connection) || o.has(Opt::Timeout) || o.has(Opt::Health);
+            if other && listing {
                 return fail("options conflicts in the list command");
             }
-            Ok(if o.has(Opt::Connection) {
+            Ok(if o.has(Opt::Health) {
+                Command::ListHealth
+            } else if o.has(Opt::Connection) {
                 Command::ListConns { format: o.format }
             } else if o.has(Opt::Timeout) {
                 Command::ListTimeouts
@@ -1029,6 +1040,7 @@ pub fn usage(program: &str) -> String {
   {p} -P|Q -t|u service-address -z local-address
   {p} -G [-t|u service-address]
   {p} --drops [--exact]
+  {p} -L -n --health
   {p} -h
 
 Commands:
@@ -1078,6 +1090,7 @@ Options:
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact        -X                   expand numbers (display exact values)
+  --health                            with -L: each real server's health checks and state
   --thresholds                        output of thresholds information
   --persistent-conn                   output of persistent connection info
   --tun-info                          output of tunnel information
@@ -1328,6 +1341,18 @@ mod test {
         );
         assert_eq!(cmd("-Lnc"), Command::ListConns { format: numeric });
         assert_eq!(cmd("-L --timeout"), Command::ListTimeouts);
+        assert_eq!(cmd("-L -n --health"), Command::ListHealth);
+        assert_eq!(
+            err("-L --health -c"),
+            CliError::Fail(
+                "The option 'health' conflicts with the 'connection' option in the 'list' command"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err("-A -t 10.0.0.1:80 --health"),
+            CliError::Fail("Illegal 'health' option with the 'add-service' command".into())
+        );
         assert_eq!(cmd("-S -n"), Command::Save { format: numeric });
         assert_eq!(
             cmd("-S"),

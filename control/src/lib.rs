@@ -15,6 +15,7 @@ pub mod admin;
 pub mod cli;
 pub mod client;
 pub mod estimator;
+pub mod health;
 pub mod listing;
 pub mod model;
 pub mod names;

@@ -528,6 +528,59 @@ fn by_reason(
     }
 }
 
+/// `-L --health`: per service its quorum, per real server its state, live weight, how long
+/// it has been in that state and its transitions, then each check with its last result.
+pub fn health(services: &[conf::proto::ServiceHealthEntry], now: u64) -> String {
+    let mut out = String::from(
+        "Prot LocalAddress:Port Quorum\n  -> RemoteAddress:Port           State Weight Since    Changes\n       Check                              State Last result\n",
+    );
+    let ago = |since: u64| {
+        if since == 0 {
+            "start".to_string()
+        } else {
+            format!("{}s", now.saturating_sub(since))
+        }
+    };
+    for s in services {
+        let proto = s.key.proto.as_str().to_uppercase();
+        let quorum = match (s.quorum, s.sorry) {
+            (true, _) => "held",
+            (false, true) => "lost (sorry server)",
+            (false, false) => "lost",
+        };
+        let _ = writeln!(
+            out,
+            "{proto}  {} {quorum} ({} changes)",
+            s.key.vip, s.quorum_transitions
+        );
+        for r in &s.reals {
+            let weight = r
+                .live_weight
+                .map_or_else(|| "-".to_string(), |w| w.to_string());
+            let _ = writeln!(
+                out,
+                "  -> {:<28} {:<5} {:<6} {:<8} {}",
+                r.real,
+                if r.up { "UP" } else { "DOWN" },
+                weight,
+                ago(r.since),
+                r.transitions
+            );
+            for c in &r.checks {
+                let _ = writeln!(
+                    out,
+                    "       {:<34} {:<5} {} ({})",
+                    c.check,
+                    if c.up { "up" } else { "down" },
+                    c.last,
+                    ago(c.since)
+                );
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -769,6 +822,40 @@ mod test {
              -> RemoteAddress:Port\n\
              TCP  10.0.0.100:80                       1        2        3  400000K        5\n  \
              -> 192.168.1.1:80               123456789        2        3  400000K        5\n"
+        );
+    }
+
+    #[test]
+    fn test_health_listing() {
+        use conf::proto::{CheckState, RealHealthEntry, ServiceHealthEntry, ServiceKey};
+        let services = [ServiceHealthEntry {
+            key: ServiceKey {
+                proto: Proto::Tcp,
+                vip: "10.0.0.100:80".parse().unwrap(),
+            },
+            quorum: false,
+            sorry: true,
+            quorum_transitions: 1,
+            reals: vec![RealHealthEntry {
+                real: "10.0.1.11:80".parse().unwrap(),
+                up: false,
+                live_weight: None,
+                since: 990,
+                transitions: 1,
+                checks: vec![CheckState {
+                    check: "HTTP_GET 10.0.1.11:80/".into(),
+                    up: false,
+                    last: "timeout".into(),
+                    since: 990,
+                }],
+            }],
+        }];
+        assert_eq!(
+            health(&services, 1000),
+            "Prot LocalAddress:Port Quorum\n  -> RemoteAddress:Port           State Weight Since    Changes\n       Check                              State Last result\n\
+             TCP  10.0.0.100:80 lost (sorry server) (1 changes)\n\
+             \x20 -> 10.0.1.11:80                 DOWN  -      10s      1\n\
+             \x20      HTTP_GET 10.0.1.11:80/             down  timeout (10s)\n"
         );
     }
 }

@@ -21,10 +21,11 @@ use crate::host::punt::ReasonCounts;
 use crate::stats::SharedCounters;
 use crate::worker::Fabric;
 use conf::proto::{
-    ConnEntry, Counters, DestEntry, DropCount, Info, OwnedAddr, Request, Response, ServiceEntry,
-    ServiceKey, TimeoutValues, TwinStats, WorkerStats,
+    ConnEntry, Counters, DestEntry, DropCount, HealthReport, Info, OwnedAddr, Request, Response,
+    ServiceEntry, ServiceKey, TimeoutValues, TwinStats, WorkerStats,
 };
 use control::estimator::Estimator;
+use control::health::{Overlay, QuorumChange};
 use control::model::{Change, Model};
 use fastpath::service::{Real, Service, TrafficTotals};
 use fastpath::snapshot::{self, Snapshot};
@@ -58,7 +59,96 @@ struct Inner {
     /// Per port (config order), the addresses its kernel twin holds that `[[port]] addrs`
     /// does not list: owned by the fast path while the twin holds them.
     kernel: Vec<Vec<conf::Ipv4Net>>,
+    /// The checker's verdicts and each service's quorum: what the data plane gets is the
+    /// model's services through this overlay.
+    overlay: Overlay,
     now: Duration,
+}
+
+impl Inner {
+    /// The service the data plane gets for the model's `key`.
+    fn live(&self, key: &ServiceKey) -> Option<conf::Service> {
+        self.model
+            .service(key)
+            .map(|s| self.overlay.live(s.to_conf()))
+    }
+
+    /// Re-evaluates the quorum of `keys` against the model.
+    fn settle(&mut self, keys: impl IntoIterator<Item = ServiceKey>) -> Vec<QuorumChange> {
+        let mut changes = Vec::new();
+        for key in keys {
+            let configured = self.model.service(&key).map(|s| s.to_conf());
+            changes.extend(self.overlay.update_quorum(key, configured.as_ref()));
+        }
+        changes
+    }
+}
+
+/// The live services of a freshly started rvsd: `config`'s through a new health overlay
+/// (reals of an `alpha` service start down, quorum is evaluated), the overlay itself, and
+/// the quorum changes found (for [`Admin::new`] to act on).
+pub fn initial_health(config: &conf::Config) -> (conf::Config, Overlay, Vec<QuorumChange>) {
+    let mut overlay = Overlay::new(&config.health);
+    let changes = config
+        .services
+        .iter()
+        .filter_map(|s| {
+            let key = ServiceKey {
+                proto: s.proto,
+                vip: s.vip,
+            };
+            overlay.update_quorum(key, Some(s))
+        })
+        .collect();
+    let live = conf::Config {
+        services: config
+            .services
+            .iter()
+            .map(|s| overlay.live(s.clone()))
+            .collect(),
+        ..config.clone()
+    };
+    (live, overlay, changes)
+}
+
+/// Logs a quorum change keepalived's way and runs its command on a thread of its own (a
+/// slow script never holds the control thread).
+pub fn quorum_changed(change: QuorumChange) {
+    let vs = format!(
+        "[{}]:{}:{}",
+        change.service.vip.ip(),
+        change.service.proto,
+        change.service.vip.port()
+    );
+    if change.held {
+        log::info!("Gained quorum {} for VS {vs}", change.live);
+    } else {
+        log::warn!("Lost quorum {} for VS {vs}", change.live);
+    }
+    let Some(command) = change.command else {
+        return;
+    };
+    let what = if change.held {
+        "quorum_up"
+    } else {
+        "quorum_down"
+    };
+    let spawned = std::thread::Builder::new()
+        .name("rvs-quorum-cmd".into())
+        .spawn(move || {
+            match std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&command)
+                .status()
+            {
+                Ok(status) if status.success() => log::info!("{what} {command:?} for VS {vs} done"),
+                Ok(status) => log::warn!("{what} {command:?} for VS {vs} failed: {status}"),
+                Err(e) => log::error!("{what} {command:?} for VS {vs} cannot run: {e}"),
+            }
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start a thread for {what}: {e}");
+    }
 }
 
 /// The control-socket handler of a running rvsd.
@@ -126,7 +216,9 @@ impl Admin {
         fabric: Arc<Fabric>,
         counters: Arc<Vec<SharedCounters>>,
         host: Arc<ExceptionPath>,
+        (overlay, quorum): (Overlay, Vec<QuorumChange>),
     ) -> Admin {
+        quorum.into_iter().for_each(quorum_changed);
         Admin {
             inner: Mutex::new(Inner {
                 model: Model::from_config(config),
@@ -136,6 +228,7 @@ impl Admin {
                 zeroed: HashMap::new(),
                 conns: Vec::new(),
                 kernel: vec![Vec::new(); config.ports.len()],
+                overlay,
                 now: Duration::ZERO,
             }),
             fabric,
@@ -194,13 +287,22 @@ impl Admin {
             let what = "[eal], [[port]], [dataplane] and [control]";
             return Err(format!("{what} changes need a restart; nothing applied"));
         }
-        let saved = (inner.model.clone(), inner.base.clone());
+        let saved = (
+            inner.model.clone(),
+            inner.base.clone(),
+            inner.overlay.clone(),
+        );
         let changes = inner.model.reload(config);
         inner.base = config.clone();
+        // The checker's verdicts stay: a reload never revives a real held down.
+        inner.overlay.reload(&config.health);
+        let keys: Vec<ServiceKey> = inner.model.services().map(|s| s.key).collect();
+        let quorum = inner.settle(keys);
         if let Err(e) = self.rebuild(&mut inner, &changes) {
-            (inner.model, inner.base) = saved;
+            (inner.model, inner.base, inner.overlay) = saved;
             return Err(e);
         }
+        quorum.into_iter().for_each(quorum_changed);
         log::info!("configuration reloaded: {} changes", changes.len());
         Ok(())
     }
@@ -214,7 +316,12 @@ impl Admin {
             port.addrs.extend(held.iter().copied());
         }
         let config = conf::Config {
-            services: inner.model.to_conf_services(),
+            services: inner
+                .model
+                .to_conf_services()
+                .into_iter()
+                .map(|s| inner.overlay.live(s))
+                .collect(),
             timeouts: inner.model.timeouts(),
             ports,
             ..inner.base.clone()
@@ -236,10 +343,8 @@ impl Admin {
             .filter_map(Change::service)
             .filter(|key| seen.insert(*key))
             .collect();
-        let services: Vec<(ServiceKey, Option<conf::Service>)> = keys
-            .iter()
-            .map(|key| (*key, inner.model.service(key).map(|s| s.to_conf())))
-            .collect();
+        let services: Vec<(ServiceKey, Option<conf::Service>)> =
+            keys.iter().map(|key| (*key, inner.live(key))).collect();
         let mut edits: Vec<snapshot::Change<'_>> = services
             .iter()
             .map(|(key, service)| match service {
@@ -322,26 +427,116 @@ impl Admin {
 
     fn change(&self, request: &Request) -> Response {
         let mut inner = self.lock();
-        let saved = inner.model.clone();
+        let saved = (inner.model.clone(), inner.overlay.clone());
         let changes = match inner.model.apply(request) {
             Ok(changes) => changes,
             Err(e) => return e.into(),
         };
+        // A weight edited with -e moves the live weight and may move the quorum.
+        let keys: HashSet<ServiceKey> = changes.iter().filter_map(Change::service).collect();
+        let quorum = inner.settle(keys);
         if changes.iter().any(Change::is_published) {
             match self.next_snapshot(&inner, &changes) {
                 Ok(snapshot) => self.publish(&mut inner, &changes, snapshot),
                 Err(e) => {
-                    inner.model = saved;
+                    (inner.model, inner.overlay) = saved;
                     return Response::error(e);
                 }
             }
         }
+        quorum.into_iter().for_each(quorum_changed);
         for change in &changes {
             if let Change::Zero(which) = change {
                 self.zero(&mut inner, *which);
             }
         }
         Response::Done
+    }
+
+    /// A checker's report: the overlay takes it and, when the live pool changes, the service
+    /// is republished (a real going down leaves scheduling; its connections continue).
+    fn set_health(&self, report: &HealthReport) -> Response {
+        let mut inner = self.lock();
+        let saved = inner.overlay.clone();
+        let effect = match inner.overlay.report(report, unix_now()) {
+            Ok(effect) => effect,
+            Err(e) => return Response::error(e),
+        };
+        let rs = format!(
+            "[{}]:{}:{}",
+            report.real.ip(),
+            report.service.proto,
+            report.real.port()
+        );
+        let vs = format!(
+            "[{}]:{}:{}",
+            report.service.vip.ip(),
+            report.service.proto,
+            report.service.vip.port()
+        );
+        // Down: the failing checks; up: every check's last result.
+        let why: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|c| report.up || !c.up)
+            .map(|c| format!("{}: {}", c.check, c.last))
+            .collect();
+        if effect.flipped {
+            if report.up {
+                log::info!("Adding service {rs} to VS {vs} ({})", why.join(", "));
+            } else {
+                log::warn!("Removing service {rs} from VS {vs} ({})", why.join(", "));
+            }
+        }
+        // A service deleted with -D (or not in the model at all) has no pool to change.
+        if !effect.pool_changed || inner.model.service(&report.service).is_none() {
+            return Response::Done;
+        }
+        let quorum = inner.settle([report.service]);
+        let changes = [Change::EditService(report.service)];
+        match self.next_snapshot(&inner, &changes) {
+            Ok(snapshot) => self.publish(&mut inner, &changes, snapshot),
+            Err(e) => {
+                inner.overlay = saved;
+                return Response::error(e);
+            }
+        }
+        quorum.into_iter().for_each(quorum_changed);
+        Response::Done
+    }
+
+    /// `omega`: as rvsd stops, runs `quorum_down` of every service that asks for it and holds
+    /// quorum, waiting for each (nothing else runs any more).
+    pub fn shutdown(&self) {
+        let commands = self.lock().overlay.omega();
+        for (key, command) in commands {
+            log::info!("omega: running quorum_down {command:?} for VS {key}");
+            match std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(&command)
+                .status()
+            {
+                Ok(status) if status.success() => {}
+                Ok(status) => log::warn!("quorum_down {command:?} failed: {status}"),
+                Err(e) => log::error!("quorum_down {command:?} cannot run: {e}"),
+            }
+        }
+    }
+
+    /// `-L --health`: every service's checked reals, in the model's order.
+    fn health(&self) -> Response {
+        let inner = self.lock();
+        let services = inner
+            .model
+            .services()
+            .map(|s| inner.overlay.health_entry(&s.to_conf()))
+            .collect();
+        Response::Health { services }
+    }
+
+    /// Whether each checked real server is up, and its up/down transitions, for the stats.
+    pub fn real_health(&self) -> HashMap<(ServiceKey, SocketAddrV4), (bool, u64)> {
+        self.lock().overlay.checked().collect()
     }
 
     fn zero(&self, inner: &mut Inner, which: Option<ServiceKey>) {
@@ -370,6 +565,10 @@ impl Admin {
         };
         let snapshot = self.fabric.snapshot();
         for entry in &mut entries {
+            // As ipvsadm shows the kernel after keepalived's changes: the live pool.
+            if let Some(configured) = inner.model.service(&entry.key) {
+                inner.overlay.list_entry(entry, &configured.to_conf());
+            }
             let Some(service) = snapshot.service(entry.key.proto, entry.key.vip) else {
                 continue;
             };
@@ -489,6 +688,13 @@ impl Admin {
     }
 }
 
+/// Seconds since the Unix epoch (0 if the clock is before it).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 fn fill_service(inner: &Inner, entry: &mut ServiceEntry, service: &Service) {
     let key = (entry.key, None);
     let raw = counters(service.traffic.totals());
@@ -538,6 +744,8 @@ impl control::server::Handler for Admin {
             Request::ListConns { cursor } => self.conns(*cursor),
             Request::GetLaddrs { service } => self.laddrs(service.as_ref()),
             Request::GetWorkers => self.workers(),
+            Request::SetHealth { report } => self.set_health(report),
+            Request::GetHealth => self.health(),
             change => self.change(change),
         }
     }

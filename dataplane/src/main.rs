@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use dataplane::admin::Admin;
+use dataplane::checker::{self, Checker};
 use dataplane::dpdk::eal::Eal;
 use dataplane::dpdk::lcore;
 use dataplane::dpdk::mempool::Mempool;
@@ -181,8 +182,10 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             })
         })
         .collect();
+    // Health is an overlay on the configuration: alpha reals start out of the pool.
+    let (live, overlay, quorum) = dataplane::admin::initial_health(config);
     let snapshot =
-        Arc::new(Snapshot::build(config, &macs, None, workers).map_err(|e| e.to_string())?);
+        Arc::new(Snapshot::build(&live, &macs, None, workers).map_err(|e| e.to_string())?);
     let fabric = Arc::new(Fabric::new(workers, Arc::clone(&snapshot)));
     for (p, port) in config.ports.iter().zip(&ports) {
         let mac = port.mac().map(|b| format!("{b:02x}")).join(":");
@@ -217,11 +220,18 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         Arc::clone(&fabric),
         Arc::clone(&shared),
         Arc::clone(&path),
+        (overlay, quorum),
     ));
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
-    let prometheus = metrics::start(config, Arc::clone(&fabric), Arc::clone(&shared))?;
+    let health_admin = Arc::clone(&admin);
+    let prometheus = metrics::start(
+        config,
+        Arc::clone(&fabric),
+        Arc::clone(&shared),
+        Arc::new(move || health_admin.real_health()),
+    )?;
     let tsc_hz = lcore::tsc_hz(&eal);
     let stop = AtomicBool::new(false);
 
@@ -283,8 +293,14 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 tsc_hz,
                 shared: &shared,
                 follower: follower.as_ref(),
+                checker: args
+                    .config
+                    .as_deref()
+                    .map(|path| Checker::new(checker::program(), path, config)),
             };
             control.run();
+            drop(control.checker.take());
+            admin.shutdown();
             stop.store(true, Ordering::Relaxed);
             Ok(())
         });
@@ -305,6 +321,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             exception: &path,
             twins: &twins,
             owned: admin.owned(),
+            health: admin.real_health(),
         },
     );
     log::info!(
@@ -415,6 +432,8 @@ struct Control<'a, D: Device> {
     shared: &'a [SharedCounters],
     /// The twins' addresses (issue 10: they become owned by the fast path).
     follower: Option<&'a Follower>,
+    /// The health checker child (issue 12).
+    checker: Option<Checker>,
 }
 
 impl<D: Device> Control<'_, D> {
@@ -430,6 +449,9 @@ impl<D: Device> Control<'_, D> {
         let started = Instant::now();
         let mut next_tick = Duration::ZERO;
         while !self.quit.load(Ordering::Relaxed) {
+            if let Some(checker) = &mut self.checker {
+                checker.poll();
+            }
             // An address change on a twin wakes the thread at once: a VIP keepalived adds is
             // served (and announced) within milliseconds.
             let woke = match self.follower {
@@ -487,16 +509,21 @@ impl<D: Device> Control<'_, D> {
         }
     }
 
-    fn reload_config(&self) {
+    fn reload_config(&mut self) {
         let Some(path) = self.config_path else {
             return;
         };
         log::info!("SIGHUP: re-reading {}", path.display());
         let outcome = conf::Config::load(path)
             .map_err(|e| e.to_string())
-            .and_then(|config| self.admin.reload(&config));
-        if let Err(e) = outcome {
-            log::error!("reload of {} refused: {e}", path.display());
+            .and_then(|config| self.admin.reload(&config).map(|()| config));
+        match outcome {
+            Ok(config) => {
+                if let Some(checker) = &mut self.checker {
+                    checker.reload(&config);
+                }
+            }
+            Err(e) => log::error!("reload of {} refused: {e}", path.display()),
         }
     }
 }

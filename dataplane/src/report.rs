@@ -115,7 +115,22 @@ pub struct ServiceReport {
     /// FULLNAT local addresses with their current connections and port conflicts.
     pub laddrs: Vec<LaddrReport>,
     pub reals: Vec<RealReport>,
+    /// Configured reals the health checker holds down and out of the pool (absent from
+    /// `reals`, as from `ipvsadm -L`), with their up/down transitions.
+    pub held_down: Vec<HeldDown>,
 }
+
+/// A real server out of the pool because its checks fail.
+#[derive(Debug, Serialize)]
+pub struct HeldDown {
+    pub addr: String,
+    pub transitions: u64,
+}
+
+/// Per configured real server: whether it is up (unchecked reals are) and its up/down
+/// transitions, as [`crate::admin::Admin::real_health`] reports them.
+pub type RealHealth =
+    std::collections::HashMap<(conf::proto::ServiceKey, std::net::SocketAddrV4), (bool, u64)>;
 
 #[derive(Debug, Serialize)]
 pub struct LaddrReport {
@@ -136,6 +151,11 @@ pub struct RealReport {
     pub outpkts: u64,
     pub inbytes: u64,
     pub outbytes: u64,
+    /// Whether its health checks pass (true for a real without checks and for the sorry
+    /// server); a real that is down here has weight 0 (`inhibit_on_failure`).
+    pub up: bool,
+    /// Its up/down transitions since rvsd started.
+    pub transitions: u64,
 }
 
 /// What a [`Report`] says of the host path: the exception path's counters, the twins, the
@@ -144,6 +164,8 @@ pub struct HostPath<'a, 'pool> {
     pub exception: &'a ExceptionPath,
     pub twins: &'a [(usize, Twin<'pool>)],
     pub owned: Vec<conf::proto::OwnedAddr>,
+    /// The health of every configured real server.
+    pub health: RealHealth,
 }
 
 impl Report {
@@ -160,6 +182,7 @@ impl Report {
             exception: host,
             twins,
             owned,
+            health,
         } = host_path;
         let per_worker: Vec<Counters> = workers.iter().map(SharedCounters::read).collect();
         let mut total = Counters::default();
@@ -236,7 +259,10 @@ impl Report {
                     }
                 })
                 .collect(),
-            services: snapshot.services().map(|s| service_report(s)).collect(),
+            services: snapshot
+                .services()
+                .map(|s| service_report(s, &health))
+                .collect(),
             laddr_steering,
             punted: by_reason(&punted),
             punt_dropped: by_reason(&punt_dropped),
@@ -254,8 +280,13 @@ impl Report {
 
 /// A service with its counters summed over workers; reals in `ipvsadm -L` order (address,
 /// then port).
-fn service_report(s: &Service) -> ServiceReport {
+fn service_report(s: &Service, health: &RealHealth) -> ServiceReport {
     let total = s.traffic.totals();
+    let key = conf::proto::ServiceKey {
+        proto: s.proto,
+        vip: s.vip,
+    };
+    let state = |addr| health.get(&(key, addr)).copied().unwrap_or((true, 0));
     let mut reals: Vec<RealReport> = s
         .reals
         .iter()
@@ -277,9 +308,22 @@ fn service_report(s: &Service) -> ServiceReport {
                 outpkts: t.outpkts,
                 inbytes: t.inbytes,
                 outbytes: t.outbytes,
+                up: state(r.addr).0,
+                transitions: state(r.addr).1,
             }
         })
         .collect();
+    let mut held_down: Vec<HeldDown> = health
+        .iter()
+        .filter(|((k, addr), (up, _))| {
+            *k == key && !*up && !s.reals.iter().any(|r| r.addr == *addr)
+        })
+        .map(|((_, addr), (_, transitions))| HeldDown {
+            addr: addr.to_string(),
+            transitions: *transitions,
+        })
+        .collect();
+    held_down.sort_by(|a, b| a.addr.cmp(&b.addr));
     reals.sort_by_key(|r| {
         r.addr
             .parse::<std::net::SocketAddrV4>()
@@ -306,5 +350,6 @@ fn service_report(s: &Service) -> ServiceReport {
             })
             .collect(),
         reals,
+        held_down,
     }
 }

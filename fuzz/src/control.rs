@@ -156,6 +156,24 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
         ),
         ("get-laddrs", Request::GetLaddrs { service: None }),
         ("get-workers", Request::GetWorkers),
+        ("get-health", Request::GetHealth),
+        (
+            "set-health",
+            Request::SetHealth {
+                report: proto::HealthReport {
+                    service: key,
+                    real: dest(Mode::Nat, 1).addr,
+                    up: false,
+                    weight: Some(3),
+                    checks: vec![proto::CheckState {
+                        check: "HTTP_GET 192.168.10.2:8080/".into(),
+                        up: false,
+                        last: "timeout after 5.0s".into(),
+                        since: 1_700_000_000,
+                    }],
+                },
+            },
+        ),
         (
             "batch",
             Request::Batch {

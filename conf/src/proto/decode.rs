@@ -15,7 +15,7 @@ use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
-use super::{DestSpec, Request, ServiceKey, ServiceSpec, TimeoutValues};
+use super::{DestSpec, HealthReport, Request, ServiceKey, ServiceSpec, TimeoutValues};
 use crate::echo;
 
 /// Most requests a [`Request::Batch`] may hold: far more than a restore of 10 000 services
@@ -43,6 +43,8 @@ const OPS: &[&str] = &[
     "get_laddrs",
     "get_workers",
     "batch",
+    "set_health",
+    "get_health",
 ];
 
 /// What `"op"` names.
@@ -66,10 +68,12 @@ enum Op {
     GetLaddrs,
     GetWorkers,
     Batch,
+    SetHealth,
+    GetHealth,
 }
 
 impl Op {
-    const ALL: [Op; 18] = [
+    const ALL: [Op; 20] = [
         Op::Info,
         Op::AddService,
         Op::EditService,
@@ -88,6 +92,8 @@ impl Op {
         Op::GetLaddrs,
         Op::GetWorkers,
         Op::Batch,
+        Op::SetHealth,
+        Op::GetHealth,
     ];
 }
 
@@ -160,6 +166,11 @@ struct ServiceAddr<T> {
 #[derive(Deserialize)]
 struct Timeouts {
     timeouts: TimeoutValues,
+}
+
+#[derive(Deserialize)]
+struct Report {
+    report: HealthReport,
 }
 
 #[derive(Deserialize)]
@@ -293,6 +304,10 @@ impl<'de> Visitor<'de> for RequestSeed {
             Op::Batch => Request::Batch {
                 requests: rest::<Batch, _>(map)?.requests,
             },
+            Op::SetHealth => Request::SetHealth {
+                report: rest::<Report, _>(map)?.report,
+            },
+            Op::GetHealth => rest::<NoMembers, _>(map).map(|_| Request::GetHealth)?,
         })
     }
 }
@@ -326,6 +341,21 @@ mod test {
             Request::Clear,
             Request::GetTimeouts,
             Request::GetWorkers,
+            Request::GetHealth,
+            Request::SetHealth {
+                report: HealthReport {
+                    service: serde_json::from_str(key).unwrap(),
+                    real: "10.0.0.11:80".parse().unwrap(),
+                    up: false,
+                    weight: Some(3),
+                    checks: vec![super::super::CheckState {
+                        check: "HTTP_GET 10.0.0.11:80".into(),
+                        up: false,
+                        last: "timeout".into(),
+                        since: 5,
+                    }],
+                },
+            },
             Request::ListConns { cursor: 7 },
             Request::Zero { service: None },
             Request::Batch { requests: vec![] },

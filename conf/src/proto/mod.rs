@@ -224,6 +224,75 @@ pub enum Request {
         /// The changes.
         requests: Vec<Request>,
     },
+    /// From the health checker (`rvscheck`): the state of one real server. Not a change of the
+    /// configuration: it sets the health overlay (a down real leaves scheduling, or gets
+    /// weight 0 under `inhibit_on_failure`), which reloads and `-e` never undo.
+    SetHealth {
+        /// The real server's health.
+        report: HealthReport,
+    },
+    /// `-L --health`: every checked real server's state.
+    GetHealth,
+}
+
+/// The checker's verdict on one real server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// The service.
+    pub service: ServiceKey,
+    /// The real server.
+    pub real: SocketAddrV4,
+    /// Whether every check of the real passes.
+    pub up: bool,
+    /// MISC_CHECK `dynamic` weight; `None` = the configured weight.
+    pub weight: Option<u32>,
+    /// Each check's own state.
+    pub checks: Vec<CheckState>,
+}
+
+/// One check of a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckState {
+    /// keepalived's checker name and target, `HTTP_GET 10.0.0.11:80`.
+    pub check: String,
+    /// Whether it passes.
+    pub up: bool,
+    /// The last probe's result, `timeout`, `status 503`, `ok`.
+    pub last: String,
+    /// Unix time (seconds) of its last change of state.
+    pub since: u64,
+}
+
+/// One real server's health as rvsd applies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealHealthEntry {
+    /// The real server.
+    pub real: SocketAddrV4,
+    /// Whether it is up (a real without checks is always up).
+    pub up: bool,
+    /// Its weight in scheduling now; `None` = out of the pool.
+    pub live_weight: Option<u32>,
+    /// Unix time (seconds) of its last change of state; 0 = never changed.
+    pub since: u64,
+    /// Up/down changes since rvsd started.
+    pub transitions: u64,
+    /// Its checks, as the checker last reported them (empty until it reports).
+    pub checks: Vec<CheckState>,
+}
+
+/// One service's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceHealthEntry {
+    /// The service.
+    pub key: ServiceKey,
+    /// Whether quorum is held.
+    pub quorum: bool,
+    /// Whether the sorry server takes the traffic.
+    pub sorry: bool,
+    /// Quorum changes since rvsd started.
+    pub quorum_transitions: u64,
+    /// The real servers, in kernel order.
+    pub reals: Vec<RealHealthEntry>,
 }
 
 impl Request {
@@ -482,6 +551,11 @@ pub enum Response {
         /// The addresses the fast path owns, with where each comes from.
         #[serde(default)]
         owned: Vec<OwnedAddr>,
+    },
+    /// Answer to [`Request::GetHealth`].
+    Health {
+        /// Every service, in the order they were added.
+        services: Vec<ServiceHealthEntry>,
     },
 }
 

@@ -9,7 +9,7 @@ mod http;
 mod render;
 
 pub use http::{Endpoint, Limits, IO_TIMEOUT, MAX_CONNECTIONS, MAX_HEAD};
-pub use render::{render, CONTENT_TYPE};
+pub use render::{render, render_health, HealthSource, CONTENT_TYPE};
 
 use crate::stats::SharedCounters;
 use crate::worker::Fabric;
@@ -21,6 +21,7 @@ pub fn start(
     config: &conf::Config,
     fabric: Arc<Fabric>,
     counters: Arc<Vec<SharedCounters>>,
+    health: render::HealthSource,
 ) -> Result<Option<Endpoint>, String> {
     let Some(addr) = config.control.prometheus else {
         return Ok(None);
@@ -29,6 +30,7 @@ pub fn start(
         fabric,
         counters,
         lcores: config.dataplane.workers.clone(),
+        health,
     };
     let endpoint = Endpoint::bind(addr, Limits::default(), move || sources.render())
         .map_err(|e| format!("prometheus endpoint {addr}: {e}"))?;
@@ -43,6 +45,10 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::{TcpListener, TcpStream};
     use std::time::Duration;
+
+    fn no_health() -> render::HealthSource {
+        Arc::new(Default::default)
+    }
 
     fn config() -> conf::Config {
         conf::Config::parse(
@@ -64,7 +70,7 @@ mod tests {
         let mut config = config();
         config.control.prometheus = Some("127.0.0.1:0".parse().unwrap());
         let counters = Arc::new(vec![SharedCounters::default()]);
-        let endpoint = start(&config, fabric(), Arc::clone(&counters))
+        let endpoint = start(&config, fabric(), Arc::clone(&counters), no_health())
             .expect("starts")
             .expect("configured");
         let c = Counters {
@@ -95,14 +101,14 @@ mod tests {
         let mut config = config();
         let addr = taken.local_addr().unwrap();
         config.control.prometheus = Some(addr);
-        let err = start(&config, fabric(), Arc::new(Vec::new())).unwrap_err();
+        let err = start(&config, fabric(), Arc::new(Vec::new()), no_health()).unwrap_err();
         assert!(
             err.starts_with(&format!("prometheus endpoint {addr}: ")),
             "{err}"
         );
         assert!(err.contains("in use"), "{err}");
         config.control.prometheus = None;
-        assert!(start(&config, fabric(), Arc::new(Vec::new()))
+        assert!(start(&config, fabric(), Arc::new(Vec::new()), no_health())
             .unwrap()
             .is_none());
     }

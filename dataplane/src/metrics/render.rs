@@ -15,7 +15,9 @@
 //! - per service, labels `proto` and `vip`: `rvs_service_{conns,inpkts,outpkts,inbytes,
 //!   outbytes}_total`;
 //! - per real server, labels `proto`, `vip` and `real`: the same five as
-//!   `rvs_real_*_total`, and the gauges `rvs_real_{activeconns,inactconns,persistconns}`.
+//!   `rvs_real_*_total`, and the gauges `rvs_real_{activeconns,inactconns,persistconns}`;
+//! - per configured real server with health checks, the same labels: the gauge `rvs_real_up`
+//!   (1 while its checks pass) and `rvs_real_transitions_total` (up/down changes).
 //!
 //! Label values are addresses, protocol names and drop reason names, none of which contains a
 //! character the format would need escaped.
@@ -30,11 +32,15 @@ use std::sync::Arc;
 /// The `Content-Type` of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// The health of every configured real server, read at each scrape.
+pub type HealthSource = Arc<dyn Fn() -> crate::report::RealHealth + Send + Sync>;
+
 /// Where the metrics come from.
 pub(super) struct Sources {
     pub(super) fabric: Arc<Fabric>,
     pub(super) counters: Arc<Vec<SharedCounters>>,
     pub(super) lcores: Vec<u32>,
+    pub(super) health: HealthSource,
 }
 
 impl Sources {
@@ -42,8 +48,53 @@ impl Sources {
     pub(super) fn render(&self) -> String {
         let workers: Vec<Counters> = self.counters.iter().map(SharedCounters::read).collect();
         let services: Vec<Arc<Service>> = self.fabric.snapshot().services().cloned().collect();
-        render(&self.lcores, &workers, &services)
+        render(&self.lcores, &workers, &services) + &render_health(&(self.health)())
     }
+}
+
+/// `rvs_real_up` and `rvs_real_transitions_total` of the checked real servers, sorted; none
+/// (not even the families) without health checks.
+pub fn render_health(health: &crate::report::RealHealth) -> String {
+    let mut reals: Vec<_> = health.iter().collect();
+    reals.sort_by_key(|((k, addr), _)| {
+        (
+            k.proto.as_str(),
+            *k.vip.ip(),
+            k.vip.port(),
+            *addr.ip(),
+            addr.port(),
+        )
+    });
+    let mut out = String::new();
+    if reals.is_empty() {
+        return out;
+    }
+    family(
+        &mut out,
+        "rvs_real_up",
+        "gauge",
+        "1 while the real server's health checks pass, 0 while it is held down.",
+    );
+    for ((k, addr), (up, _)) in &reals {
+        let labels = format!("proto=\"{}\",vip=\"{}\",real=\"{addr}\"", k.proto, k.vip);
+        sample(&mut out, "rvs_real_up", &labels, u64::from(*up));
+    }
+    family(
+        &mut out,
+        "rvs_real_transitions_total",
+        "counter",
+        "Up/down changes of the real server's health.",
+    );
+    for ((k, addr), (_, transitions)) in &reals {
+        let labels = format!("proto=\"{}\",vip=\"{}\",real=\"{addr}\"", k.proto, k.vip);
+        sample(
+            &mut out,
+            "rvs_real_transitions_total",
+            &labels,
+            *transitions,
+        );
+    }
+    out
 }
 
 /// A metric family's `HELP` and `TYPE` lines.
@@ -420,5 +471,37 @@ sched = "rr"
         // 6 worker families, 5 service, 8 real: HELP and TYPE each, no samples.
         assert_eq!(lines.len(), 2 * (6 + 5 + 8), "{text}");
         assert!(lines.iter().all(|l| l.starts_with("# ")), "{text}");
+    }
+
+    #[test]
+    fn renders_real_health_sorted_and_nothing_without_checks() {
+        assert_eq!(render_health(&Default::default()), "");
+        let key = |vip: &str| conf::proto::ServiceKey {
+            proto: conf::Proto::Tcp,
+            vip: vip.parse().unwrap(),
+        };
+        let health: crate::report::RealHealth = [
+            (
+                (key("10.0.0.100:80"), "10.0.0.12:80".parse().unwrap()),
+                (false, 3),
+            ),
+            (
+                (key("10.0.0.100:80"), "10.0.0.11:80".parse().unwrap()),
+                (true, 0),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            render_health(&health),
+            "# HELP rvs_real_up 1 while the real server's health checks pass, 0 while it is held down.\n\
+             # TYPE rvs_real_up gauge\n\
+             rvs_real_up{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:80\"} 1\n\
+             rvs_real_up{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:80\"} 0\n\
+             # HELP rvs_real_transitions_total Up/down changes of the real server's health.\n\
+             # TYPE rvs_real_transitions_total counter\n\
+             rvs_real_transitions_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:80\"} 0\n\
+             rvs_real_transitions_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:80\"} 3\n"
+        );
     }
 }

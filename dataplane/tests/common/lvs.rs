@@ -93,6 +93,8 @@ pub struct Options {
     /// TUN only: every real's `tunnel` (GUE or GRE need the user-space decapsulator, whose
     /// checks are those of the kernel's drivers: see `ipip_decap.py`).
     pub tunnel: conf::Tunnel,
+    /// Extra TOML after each real server of the VIP:80 service (e.g. its health checks).
+    pub real_options: String,
 }
 
 impl Options {
@@ -109,6 +111,7 @@ impl Options {
             twin_pps: None,
             extra: String::new(),
             tunnel: conf::Tunnel::default(),
+            real_options: String::new(),
         }
     }
 }
@@ -268,8 +271,9 @@ pub fn start_opts(o: &Options) -> Lvs {
             );
         }
         service += &format!(
-            "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n",
-            mode.as_str()
+            "  [[service.real]]\n  addr = \"{addr}:{port_opt}\"\n  mode = \"{}\"\n  weight = {weight}\n{}",
+            mode.as_str(),
+            o.real_options
         );
         if mode == Mode::Tun && !o.tunnel.is_ipip() {
             let t = o.tunnel;

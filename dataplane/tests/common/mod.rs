@@ -118,6 +118,23 @@ pub fn rvsadm_bin() -> PathBuf {
     path
 }
 
+/// Path of `rvscheck`, built (or brought up to date) into the same target directory as rvsd,
+/// where rvsd looks for it first.
+pub fn rvscheck_bin() -> PathBuf {
+    let path = rvsd_bin().with_file_name("rvscheck");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.args(["build", "-q", "-p", "rvscheck", "--bin", "rvscheck"]);
+    if path.parent().is_some_and(|dir| dir.ends_with("release")) {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().is_ok_and(|s| s.success()),
+        "cannot build rvscheck"
+    );
+    path
+}
+
 /// A binary in the target directory of the running executable (target/<profile>/).
 fn sibling_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
