@@ -259,3 +259,23 @@ fn truncated_samples_never_break_the_import() {
     }
     std::fs::remove_file(&scratch).unwrap();
 }
+
+/// A protocol named twice in `lvs_timeouts` takes its last value, as keepalived's parser
+/// overwrites it; the import printed both, a duplicate TOML key (found by the
+/// `keepalived_conf` fuzz target).
+#[test]
+fn lvs_timeouts_naming_a_protocol_twice_keeps_the_last() {
+    let scratch = dir().join(format!("timeouts-{}.conf", std::process::id()));
+    std::fs::write(
+        &scratch,
+        "global_defs {\n    lvs_timeouts tcp 7200 tcpfin 120 tcp 300\n}\n",
+    )
+    .unwrap();
+    let import = keepalived::import(&scratch).unwrap();
+    std::fs::remove_file(&scratch).unwrap();
+    let toml: toml::Table = import.toml.parse().expect("TOML");
+    let timeouts = toml["timeouts"].as_table().unwrap();
+    assert_eq!(timeouts["tcp"].as_integer(), Some(300));
+    assert_eq!(timeouts["tcp_fin"].as_integer(), Some(120));
+    assert!(!timeouts.contains_key("udp"));
+}

@@ -614,45 +614,46 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, timeouts: &mut Option<String>) {
     }
 }
 
-/// `lvs_timeouts tcp N tcpfin N udp N` → `[timeouts]`.
+/// `lvs_timeouts tcp N tcpfin N udp N` → `[timeouts]`. A protocol given twice takes its last
+/// value, as keepalived's parser overwrites it.
 fn lvs_timeouts(cx: &mut Ctx<'_>, node: &Node) -> Option<String> {
-    let mut text = String::new();
+    const KEYS: [&str; 3] = ["tcp", "tcp_fin", "udp"];
+    let mut values: [Option<u64>; 3] = [None; 3];
     let args = node.args();
     let mut i = 0;
-    let mut any = false;
-    let mut lines = Vec::new();
     while i < args.len() {
-        let key = match args[i].as_str() {
-            "tcp" => "tcp",
-            "tcpfin" => "tcp_fin",
-            "udp" => "udp",
+        let slot = match args[i].as_str() {
+            "tcp" => 0,
+            "tcpfin" => 1,
+            "udp" => 2,
             other => {
                 cx.invalid(node, &format!("unknown protocol '{other}'"));
                 return None;
             }
         };
         match args.get(i + 1).and_then(|v| v.parse::<u64>().ok()) {
-            Some(v) if v <= MAX_PERSISTENCE => lines.push(format!("{key} = {v}")),
+            Some(v) if v <= MAX_PERSISTENCE => values[slot] = Some(v),
             _ => {
                 cx.invalid(node, &format!("{} needs seconds", args[i]));
                 return None;
             }
         }
-        any = true;
         i += 2;
     }
-    if !any {
+    if values.iter().all(Option::is_none) {
         cx.invalid(node, "no timeouts given");
         return None;
     }
+    let mut text = String::new();
     let _ = writeln!(
         text,
         "# lvs_timeouts at {}:{}\n[timeouts]",
         node.loc.file, node.loc.line
     );
-    for l in lines {
-        text.push_str(&l);
-        text.push('\n');
+    for (key, value) in KEYS.iter().zip(values) {
+        if let Some(v) = value {
+            let _ = writeln!(text, "{key} = {v}");
+        }
     }
     Some(text)
 }
