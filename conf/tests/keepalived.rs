@@ -279,3 +279,35 @@ fn lvs_timeouts_naming_a_protocol_twice_keeps_the_last() {
     assert_eq!(timeouts["tcp_fin"].as_integer(), Some(120));
     assert!(!timeouts.contains_key("udp"));
 }
+
+/// Files that include a glob matching themselves and each other, twice each: every file is
+/// read once per chain that does not already hold it, instead of exponentially often (found
+/// by the `keepalived_conf` fuzz target as a hang: `include *.conf` in a directory of .conf
+/// files).
+#[test]
+fn globs_that_include_their_own_files_are_read_a_bounded_number_of_times() {
+    let dir = std::env::temp_dir().join(format!("rvs-keepalived-globs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["a", "b", "c", "d"] {
+        std::fs::write(
+            dir.join(format!("{name}.conf")),
+            "include *.conf\ninclude *.conf\n",
+        )
+        .unwrap();
+    }
+    let started = std::time::Instant::now();
+    let import = keepalived::import(&dir.join("a.conf")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // Every chain a → b → c → d (and the other orders) is read once per include line; each
+    // include of a file already in the chain is reported as a loop.
+    assert!(import
+        .diagnostics
+        .iter()
+        .all(|d| d.message.contains("an include loop")));
+    assert!(
+        import.diagnostics.len() < 2_000,
+        "{}",
+        import.diagnostics.len()
+    );
+}

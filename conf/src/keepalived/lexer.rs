@@ -17,6 +17,9 @@ use super::{Diagnostic, Loc, Severity};
 
 /// Nesting beyond this many includes is taken for an include loop.
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Files read in all (the main file and every inclusion): a file that includes a glob matching
+/// itself and its siblings several times would otherwise be read exponentially often.
+const MAX_FILES_READ: usize = 10_000;
 
 /// One piece of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub(crate) fn read(main: &Path, diags: &mut Vec<Diagnostic>) -> Result<Vec<Item>
         diags,
         defined: false,
         lines: 0,
+        reading: vec![canonical(main)],
+        files_read: 1,
     };
     lexer.file(main, &text, 0);
     Ok(items)
@@ -54,6 +59,16 @@ struct Lexer<'a> {
     defined: bool,
     /// Lines read so far, in every file.
     lines: usize,
+    /// The files being read, outermost first: an include of one of them is a loop.
+    reading: Vec<PathBuf>,
+    /// Files read so far, the main file included.
+    files_read: usize,
+}
+
+/// `path` made absolute with links resolved, to tell whether two includes name one file;
+/// as given when that fails.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 impl Lexer<'_> {
@@ -143,8 +158,36 @@ impl Lexer<'_> {
             return;
         }
         for file in files {
+            let key = canonical(&file);
+            if self.reading.contains(&key) {
+                self.diags.push(Diagnostic::new(
+                    loc,
+                    Severity::Error,
+                    format!(
+                        "include {}: an include loop (the file is already being read), not followed",
+                        file.display()
+                    ),
+                ));
+                continue;
+            }
+            if self.files_read >= MAX_FILES_READ {
+                self.diags.push(Diagnostic::new(
+                    loc,
+                    Severity::Error,
+                    format!(
+                        "include {}: more than {MAX_FILES_READ} files read in all, not followed",
+                        file.display()
+                    ),
+                ));
+                return;
+            }
+            self.files_read += 1;
             match std::fs::read(&file) {
-                Ok(bytes) => self.file(&file, &bytes, depth + 1),
+                Ok(bytes) => {
+                    self.reading.push(key);
+                    self.file(&file, &bytes, depth + 1);
+                    self.reading.pop();
+                }
                 Err(e) => self.diags.push(Diagnostic::new(
                     loc,
                     Severity::Error,
