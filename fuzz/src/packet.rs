@@ -15,8 +15,9 @@
 //! - [`check_sequence`]: steps (see [`steps`]) on one pipeline with the clock moving, so that
 //!   connections made by one step are looked up, rewritten and expired by later ones and
 //!   fragments are held and released; steps that come at the same time make one burst,
-//!   looked at first ([`Pipeline::prefetch`]) and then processed
-//!   ([`Pipeline::packet_parsed`]) as the worker does, so that a lookup's hint may be stale.
+//!   looked at first ([`Pipeline::prefetch`], then [`Pipeline::candidate`]) and then
+//!   processed ([`Pipeline::packet_parsed`]) as the worker does, so that a lookup's hint may be
+//!   stale or another key's.
 //!
 //! Properties beyond "no panic", for every verdict ([`Checker::verdict`]):
 //! - what is sent (`Tx`, `Resolve`) leaves a port that exists, from that port's MAC, and is a
@@ -374,6 +375,9 @@ pub fn check_sequence(data: &[u8]) {
         parsed.clear();
         for s in &steps[i..end] {
             parsed.push(checker.pipeline.prefetch(snapshot, s.port, s.frame));
+        }
+        for p in parsed.iter_mut() {
+            checker.pipeline.candidate(p);
         }
         for (s, p) in steps[i..end].iter().zip(&parsed) {
             checker.receive_parsed(s.port, s.frame, now, p);
