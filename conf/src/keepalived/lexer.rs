@@ -132,7 +132,18 @@ impl Lexer<'_> {
         }
         let dir = from.parent().unwrap_or(Path::new(""));
         let mut files: Vec<PathBuf> = Vec::new();
-        for alternative in expand_braces(pattern) {
+        let Some(alternatives) = expand_braces(pattern) else {
+            self.diags.push(Diagnostic::new(
+                loc,
+                Severity::Error,
+                format!(
+                    "include {pattern}: its braces make more than {MAX_BRACE_ALTERNATIVES} \
+                     patterns, not followed"
+                ),
+            ));
+            return;
+        };
+        for alternative in alternatives {
             let full = dir.join(&alternative);
             match glob::glob(&full.to_string_lossy()) {
                 Ok(paths) => files.extend(paths.flatten().filter(|p| p.is_file())),
@@ -371,11 +382,23 @@ fn unescape(c: char) -> char {
     }
 }
 
+/// Most patterns one include's braces may expand to: each `{a,b}` doubles them, so a line of
+/// twenty would be read a million times over.
+const MAX_BRACE_ALTERNATIVES: usize = 1024;
+
 /// glob(3)'s GLOB_BRACE, which keepalived turns on for include patterns with braces:
-/// `a{b,c}d` is `abd` then `acd`, nested braces included.
-fn expand_braces(pattern: &str) -> Vec<String> {
+/// `a{b,c}d` is `abd` then `acd`, nested braces included. `None` when the braces make more
+/// than [`MAX_BRACE_ALTERNATIVES`] patterns.
+fn expand_braces(pattern: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    expand_into(pattern, &mut out).then_some(out)
+}
+
+/// Appends the expansions of `pattern` to `out`; false once there would be too many.
+fn expand_into(pattern: &str, out: &mut Vec<String>) -> bool {
     let Some(open) = pattern.find('{') else {
-        return vec![pattern.to_string()];
+        out.push(pattern.to_string());
+        return out.len() <= MAX_BRACE_ALTERNATIVES;
     };
     let mut depth = 0usize;
     let mut close = None;
@@ -395,18 +418,20 @@ fn expand_braces(pattern: &str) -> Vec<String> {
         }
     }
     let Some(close) = close else {
-        return vec![pattern.to_string()];
+        out.push(pattern.to_string());
+        return out.len() <= MAX_BRACE_ALTERNATIVES;
     };
     let (head, tail) = (&pattern[..open], &pattern[close + 1..]);
     let mut bounds = vec![open];
     bounds.extend(commas);
     bounds.push(close);
-    let mut out = Vec::new();
     for pair in bounds.windows(2) {
         let choice = &pattern[pair[0] + 1..pair[1]];
-        out.extend(expand_braces(&format!("{head}{choice}{tail}")));
+        if !expand_into(&format!("{head}{choice}{tail}"), out) {
+            return false;
+        }
     }
-    out
+    true
 }
 
 #[cfg(test)]
@@ -448,9 +473,14 @@ mod tests {
 
     #[test]
     fn braces() {
-        assert_eq!(expand_braces("a{b,c}d"), vec!["abd", "acd"]);
-        assert_eq!(expand_braces("{x,y{1,2}}"), vec!["x", "y1", "y2"]);
-        assert_eq!(expand_braces("plain*.conf"), vec!["plain*.conf"]);
+        assert_eq!(expand_braces("a{b,c}d").unwrap(), ["abd", "acd"]);
+        assert_eq!(expand_braces("{x,y{1,2}}").unwrap(), ["x", "y1", "y2"]);
+        assert_eq!(expand_braces("plain*.conf").unwrap(), ["plain*.conf"]);
+        // Each pair of braces doubles the patterns: ten make 1024, eleven too many (found by
+        // the keepalived_conf fuzz target as a hang: a line of braces globbed 2^20 times).
+        assert_eq!(expand_braces(&"{a,b}".repeat(10)).unwrap().len(), 1024);
+        assert_eq!(expand_braces(&"{a,b}".repeat(11)), None);
+        assert_eq!(expand_braces(&"{a,b}".repeat(40)), None);
         assert_eq!(find_brace("a \"{\" {"), Some(6));
         assert_eq!(
             include_pattern("include  conf.d/*.conf"),
