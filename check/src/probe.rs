@@ -247,14 +247,16 @@ struct GroupKiller(Option<u32>);
 
 impl Drop for GroupKiller {
     fn drop(&mut self) {
-        if let Some(pid) = self.0 {
-            // The whole group: `sh -c` may have started children of its own.
-            let _ = std::process::Command::new("kill")
-                .arg("-KILL")
-                .arg(format!("-{pid}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        // The whole group: `sh -c` may have started children of its own. A system call, not
+        // kill(1): Debian 12's procps-ng kill reads `kill -KILL -1234` as pid -1 (its digit
+        // special case takes the first digit), which is every process the user may signal.
+        let group = self
+            .0
+            .and_then(|pid| i32::try_from(pid).ok())
+            .filter(|&pid| pid > 1)
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(group) = group {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         }
     }
 }
