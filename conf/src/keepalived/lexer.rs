@@ -144,7 +144,7 @@ impl Lexer<'_> {
             return;
         };
         for alternative in alternatives {
-            let full = dir.join(&alternative);
+            let full = dir.join(single_stars(&alternative));
             match glob::glob(&full.to_string_lossy()) {
                 Ok(paths) => files.extend(paths.flatten().filter(|p| p.is_file())),
                 Err(e) => {
@@ -382,6 +382,18 @@ fn unescape(c: char) -> char {
     }
 }
 
+/// `pattern` with every run of `*` made one `*`: in glob(3), which keepalived uses, `**` is
+/// `*`; the glob crate would read `/**/` as every directory of the file system, recursively.
+fn single_stars(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        if !(c == '*' && out.ends_with('*')) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Most patterns one include's braces may expand to: each `{a,b}` doubles them, so a line of
 /// twenty would be read a million times over.
 const MAX_BRACE_ALTERNATIVES: usize = 1024;
@@ -481,6 +493,9 @@ mod tests {
         assert_eq!(expand_braces(&"{a,b}".repeat(10)).unwrap().len(), 1024);
         assert_eq!(expand_braces(&"{a,b}".repeat(11)), None);
         assert_eq!(expand_braces(&"{a,b}".repeat(40)), None);
+        // glob(3) has no recursive `**` (found by the keepalived_conf fuzz target as a hang:
+        // `include /**/x` walked the whole file system).
+        assert_eq!(single_stars("/**/a***b*"), "/*/a*b*");
         assert_eq!(find_brace("a \"{\" {"), Some(6));
         assert_eq!(
             include_pattern("include  conf.d/*.conf"),
