@@ -27,13 +27,18 @@ pub fn check_text(data: &[u8]) {
 
 /// The shipped examples (`conf/examples/*.toml`), every section and key in use.
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conf/examples");
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+    files_in("../conf/examples", "toml")
+}
+
+/// The files of `dir` (relative to the fuzz crate) ending in `.ext`, as (stem, bytes), sorted.
+pub(crate) fn files_in(dir: &str, ext: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
                 .filter_map(|p| {
                     let name = p.file_stem()?.to_string_lossy().into_owned();
                     Some((name, std::fs::read(&p).ok()?))
@@ -41,8 +46,8 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
                 .collect()
         })
         .unwrap_or_default();
-    seeds.sort();
-    seeds
+    files.sort();
+    files
 }
 
 #[cfg(test)]

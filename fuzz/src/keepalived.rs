@@ -44,22 +44,7 @@ pub fn check_conf(data: &[u8]) {
 /// The importer's own samples (`conf/tests/keepalived/*.conf`: every keyword it converts and
 /// every diagnostic it gives).
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../conf/tests/keepalived");
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "conf"))
-                .filter_map(|p| {
-                    let name = p.file_stem()?.to_string_lossy().into_owned();
-                    Some((name, std::fs::read(&p).ok()?))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    seeds.sort();
-    seeds
+    crate::config::files_in("../conf/tests/keepalived", "conf")
 }
 
 #[cfg(test)]
