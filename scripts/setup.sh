@@ -15,8 +15,10 @@ packages=(
   openssl
   # benchmarks: instruction counts
   valgrind
-  # `rvsd --import-keepalived` tests: keepalived --config-test on the sample configs
-  keepalived
+  # `rvsd --import-keepalived` tests (keepalived --config-test) and the failover tests
+  # (stock keepalived VRRP on the twins); BIRD 2 for the routed-VIP/ECMP test; tshark decodes
+  # the sync encoder's messages
+  keepalived bird2 tshark
 )
 
 missing=()
@@ -32,6 +34,8 @@ if ((${#missing[@]})); then
   systemctl disable --now nginx >/dev/null 2>&1 || service nginx stop >/dev/null 2>&1 || true
   # keepalived is only needed for its --config-test; a daemon would run VRRP and IPVS here.
   systemctl disable --now keepalived >/dev/null 2>&1 || service keepalived stop >/dev/null 2>&1 || true
+  # bird2 starts a routing daemon when installed; tests run their own in namespaces.
+  systemctl disable --now bird >/dev/null 2>&1 || service bird stop >/dev/null 2>&1 || true
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
