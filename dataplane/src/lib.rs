@@ -17,4 +17,5 @@ pub mod metrics;
 pub mod report;
 pub mod stats;
 pub mod steering;
+pub mod sync;
 pub mod worker;

@@ -47,6 +47,9 @@ pub struct Fabric {
     /// worker fills its slot between bursts and lowers the flag.
     dump_wanted: Vec<AtomicBool>,
     dumps: Vec<Mutex<Vec<ConnEntry>>>,
+    /// Connection sync: the rings to and from the sync threads, and their counters.
+    sync: crate::sync::Rings,
+    sync_stats: crate::sync::Stats,
 }
 
 impl Fabric {
@@ -63,7 +66,24 @@ impl Fabric {
                 .collect(),
             dump_wanted: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             dumps: (0..workers).map(|_| Mutex::new(Vec::new())).collect(),
+            sync: crate::sync::Rings::new(workers),
+            sync_stats: crate::sync::Stats::default(),
         }
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.handoff.len()
+    }
+
+    /// The rings between the workers and the sync threads.
+    pub fn sync(&self) -> &crate::sync::Rings {
+        &self.sync
+    }
+
+    /// The sync counters.
+    pub fn sync_stats(&self) -> &crate::sync::Stats {
+        &self.sync_stats
     }
 
     /// Every worker's connection entries, waiting at most `timeout` for the workers to
@@ -478,10 +498,35 @@ impl<'a> Worker<'a> {
         self.pipeline.expire(now, EXPIRE_BUDGET);
         self.release_fragments(now);
         self.serve_dump(now);
+        self.exchange_sync(now);
         let mut expired = 0;
         self.pending.expire(now, |_| expired += 1);
         for _ in 0..expired {
             self.counters.drop(DropReason::NoNeighbor);
+        }
+    }
+
+    /// Connection sync: hands what the pipeline recorded for the master thread to it, and
+    /// installs what the backup thread received for this worker (a bounded number per loop).
+    fn exchange_sync(&mut self, now: u64) {
+        if self.pipeline.has_sync() {
+            let ring = self.fabric.sync.outbox(self.index);
+            let stats = &self.fabric.sync_stats;
+            for record in self.pipeline.take_sync() {
+                if !matches!(ring.map(|q| q.push(record)), Some(Ok(()))) {
+                    stats.lost_out.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        let Some(inbox) = self.fabric.sync.inbox(self.index) else {
+            return;
+        };
+        for _ in 0..crate::sync::INSTALL_BUDGET {
+            let Some(record) = inbox.pop() else {
+                break;
+            };
+            let outcome = self.pipeline.install_synced(&self.snapshot, &record, now);
+            self.fabric.sync_stats.installed(outcome);
         }
     }
 

@@ -322,6 +322,18 @@ impl Pool {
         }
     }
 
+    /// Record a connection that uses local address `lip` without having been allocated here
+    /// (one a sync master made); false if the pool has no such address.
+    pub fn take(&mut self, lip: Ipv4Addr) -> bool {
+        match self.lips.iter_mut().find(|l| l.stats.addr == lip) {
+            Some(l) => {
+                l.stats.conns = l.stats.conns.saturating_add(1);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Take over the counters of `old`, the pool this one replaces, for the addresses both
     /// have (and their cursors, when the worker's ports are the same), and its exhaustion
     /// count.

@@ -236,11 +236,24 @@ pub struct Snapshot {
     pub expire_nodest_conn: bool,
     /// The local ports of FULLNAT connections (`[dataplane] laddr_ports`).
     pub laddr_ports: crate::laddr::PortRange,
+    /// Connection sync: the daemons running and their rules ([`Snapshot::with_sync`]).
+    pub sync: SyncState,
     /// The smallest port MTU (0 without ports): a packet no longer than this fits every
     /// link, so the forwarding stage looks for the egress MTU only of longer ones.
     min_mtu: u16,
     /// Unique to this snapshot among those built by this process (see [`Snapshot::id`]).
     id: u64,
+}
+
+/// What the workers do for connection sync (`rvsadm --start-daemon`, `[sync]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncState {
+    /// A master daemon runs: workers record the connections to send.
+    pub master: bool,
+    /// A backup daemon runs with `backup_only`: virtual services are not served.
+    pub backup_only: bool,
+    /// `sync_threshold` and `sync_period`.
+    pub rules: crate::conn::SyncRules,
 }
 
 /// The id of the next snapshot built.
@@ -342,6 +355,7 @@ impl Snapshot {
                 min: config.dataplane.laddr_ports.0,
                 max: config.dataplane.laddr_ports.1,
             },
+            sync: previous.map_or_else(SyncState::default, |p| p.sync),
             id,
         })
     }
@@ -393,8 +407,15 @@ impl Snapshot {
             timeouts,
             expire_nodest_conn: self.expire_nodest_conn,
             laddr_ports: self.laddr_ports,
+            sync: self.sync,
             id,
         })
+    }
+
+    /// This snapshot with connection sync set to `sync` (the daemons started or stopped).
+    pub fn with_sync(mut self, sync: SyncState) -> Snapshot {
+        self.sync = sync;
+        self
     }
 
     /// This snapshot's id: different for every snapshot [`Snapshot::build`] makes in this

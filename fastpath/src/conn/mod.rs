@@ -131,6 +131,6 @@ pub use state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
 };
 pub use table::{
-    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Probe, Removed, Sweep, Table,
-    TableError, TableFull, MAX_CAPACITY,
+    Config, Conn, ConnId, FlowKey, Fwd, Hit, NewConn, NewTemplate, Probe, Removed, Sweep,
+    SyncRules, SyncedConn, Table, TableError, TableFull, MAX_CAPACITY,
 };

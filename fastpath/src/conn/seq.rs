@@ -33,6 +33,32 @@ impl TcpSeq {
         }
     }
 
+    /// The state a sync message carries for a connection made on another director (see
+    /// `crate::sync`): the same translation continues here.
+    pub const fn restore(client_isn: u32, delta: u32, fdata_seq: Option<u32>, inserted: u16) -> TcpSeq {
+        TcpSeq {
+            client_isn,
+            delta,
+            fdata_seq: match fdata_seq {
+                Some(seq) => seq,
+                None => 0,
+            },
+            inserted,
+            has_fdata_seq: fdata_seq.is_some(),
+        }
+    }
+
+    /// Return the balancer's ISN towards the real server minus the client's.
+    pub const fn delta(&self) -> u32 {
+        self.delta
+    }
+
+    /// Return the length of the header inserted at the start of the client's stream (0 if
+    /// none).
+    pub const fn inserted(&self) -> u16 {
+        self.inserted
+    }
+
     /// Return the sequence number of the client's SYN.
     pub const fn client_isn(&self) -> u32 {
         self.client_isn

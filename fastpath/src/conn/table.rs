@@ -33,6 +33,11 @@ const UNHASHED: u8 = 2;
 /// wheel list until the last of them goes.
 const PARKED: u8 = 4;
 
+/// `Conn::flags`, bits 4-7: the state the connection had when a sync master last sent it
+/// (the kernel's `cp->old_state`): a change from it into a closing state is sent at once.
+const SYNCED_SHIFT: u8 = 4;
+const SYNCED_MASK: u8 = 0xf0;
+
 /// Milliseconds of a timeout in seconds.
 const fn ms(secs: u32) -> u64 {
     secs as u64 * 1000
@@ -202,6 +207,41 @@ pub struct NewTemplate<D> {
     pub dest: D,
 }
 
+/// When a sync master sends a connection (the kernel's sysctls `net.ipv4.vs.sync_threshold`
+/// and `sync_period`; `sync_refresh_period` is 0, its default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncRules {
+    /// Send at this inbound packet (default 3)...
+    pub threshold: u32,
+    /// ... and every `period` packets after it (default 50; 0 = only once).
+    pub period: u32,
+}
+
+impl Default for SyncRules {
+    fn default() -> SyncRules {
+        SyncRules {
+            threshold: 3,
+            period: 50,
+        }
+    }
+}
+
+/// A connection a sync message describes, to install on a backup
+/// ([`Table::install_synced`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncedConn<D> {
+    /// The connection as a scheduler would have made it.
+    pub new: NewConn<D>,
+    /// Its state on the master.
+    pub state: State,
+    /// Its timeout in seconds on the master (0: the state's timeout here).
+    pub timeout: u32,
+    /// Whether the master had seen no reply yet (`IP_VS_CONN_F_NOOUTPUT`).
+    pub no_output: bool,
+    /// FULLNAT: the sequence translation.
+    pub seq: TcpSeq,
+}
+
 /// An insertion refused because every entry is in use; carries the handle back. Nothing in
 /// the table changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,8 +333,10 @@ pub struct Conn<D> {
     timeout: u32,
     /// Index of the template controlling this connection, or [`NIL`].
     control: u32,
-    /// Templates: number of connections controlled.
-    n_control: u32,
+    /// Templates: the number of connections they control (`n_control`). Connections: their
+    /// inbound packets while a sync master runs (`in_pkts`, see [`Table::sync_due`]). One
+    /// field for both keeps the entry at 72 bytes.
+    count: u32,
     cport: u16,
     vport: u16,
     dport: u16,
@@ -403,7 +445,11 @@ impl<D> Conn<D> {
 
     /// Templates: the number of connections they control.
     pub fn n_control(&self) -> u32 {
-        self.n_control
+        if self.is_template() {
+            self.count
+        } else {
+            0
+        }
     }
 
     /// The client → VIP key (templates: their template key).
@@ -713,7 +759,7 @@ impl<D> Table<D> {
             daddr: *new.real.ip(),
             timeout: NEW_CONN_TIMEOUT,
             control: NIL,
-            n_control: 0,
+            count: 0,
             cport: new.client.port(),
             vport: new.virt.port(),
             dport: new.real.port(),
@@ -752,7 +798,7 @@ impl<D> Table<D> {
             daddr: *new.real.ip(),
             timeout: new.timeout,
             control: NIL,
-            n_control: 0,
+            count: 0,
             cport: new.key.sport,
             vport: new.key.dport,
             dport: new.real.port(),
@@ -765,6 +811,131 @@ impl<D> Table<D> {
             seq: TcpSeq::default(),
         };
         self.add(conn).map_err(|c| TableFull(c.dest))
+    }
+
+    /// Counts an inbound packet of connection `id` and says whether a sync master must send
+    /// the connection now (`ip_vs_sync_conn_needed`, `sync_refresh_period` 0): TCP only in
+    /// ESTABLISHED and the closing states (FIN_WAIT, CLOSE, CLOSE_WAIT, TIME_WAIT), a change
+    /// into a closing state at once, otherwise (UDP too) at the `threshold`-th packet and
+    /// every `period` packets after it. Templates are not counted here: they go with their
+    /// connections.
+    pub fn sync_due(&mut self, id: ConnId, rules: SyncRules) -> bool {
+        let Some(Some(c)) = self.slab.get_mut(id.0 as usize) else {
+            return false;
+        };
+        if c.kind == Kind::Template {
+            return false;
+        }
+        c.count = c.count.wrapping_add(1);
+        let synced = c.flags >> SYNCED_SHIFT;
+        if c.proto == Proto::Tcp {
+            if !matches!(
+                c.state,
+                State::Established
+                    | State::FinWait
+                    | State::Close
+                    | State::CloseWait
+                    | State::TimeWait
+            ) {
+                return false;
+            }
+            if c.state as u8 != synced && c.state != State::Established {
+                c.flags = (c.flags & !SYNCED_MASK) | (c.state as u8) << SYNCED_SHIFT;
+                return true;
+            }
+        }
+        let due = match rules.period {
+            0 => c.count == rules.threshold,
+            period => c.count % period == rules.threshold,
+        };
+        if due {
+            c.flags = (c.flags & !SYNCED_MASK) | (c.state as u8) << SYNCED_SHIFT;
+        }
+        due
+    }
+
+    /// Adds a connection a sync master sent (`ip_vs_proc_conn`'s new connection): in its
+    /// state, expiring after its timeout, counted as the master left it (the kernel sets
+    /// `in_pkts` to the threshold, so a backup that becomes master sends it again on the
+    /// period's schedule). The caller binds it to its real server ([`Conn::counter`]).
+    pub fn install_synced(
+        &mut self,
+        synced: SyncedConn<D>,
+        rules: SyncRules,
+        now: u64,
+    ) -> Result<ConnId, TableFull<D>> {
+        let SyncedConn {
+            new,
+            state,
+            timeout,
+            no_output,
+            seq,
+        } = synced;
+        let timeout = match timeout {
+            0 => self.timeouts.of(state),
+            t => t,
+        };
+        let conn = Conn {
+            expires: now.saturating_add(ms(timeout)),
+            dest: new.dest,
+            caddr: *new.client.ip(),
+            vaddr: *new.virt.ip(),
+            daddr: *new.real.ip(),
+            timeout,
+            control: NIL,
+            count: rules.threshold,
+            cport: new.client.port(),
+            vport: new.virt.port(),
+            dport: new.real.port(),
+            lport: new.local.map_or(0, |l| l.port()),
+            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
+            proto: new.proto,
+            kind: match new.fwd {
+                Fwd::Nat => Kind::Nat,
+                Fwd::Dr => Kind::Dr,
+                Fwd::Tun => Kind::Tun,
+                Fwd::FullNat => Kind::FullNat,
+            },
+            state,
+            flags: (state as u8) << SYNCED_SHIFT | if no_output { NO_OUTPUT } else { 0 },
+            seq,
+        };
+        self.add(conn).map_err(|c| TableFull(c.dest))
+    }
+
+    /// Updates entry `id` (a connection or a template) from a sync message
+    /// (`ip_vs_proc_conn` on a known connection): its state, and its expiry `timeout`
+    /// seconds (0: the state's timeout) from `now`. Returns the counter move for the
+    /// caller to apply to the real server; `None` for a stale id.
+    pub fn refresh_synced(
+        &mut self,
+        id: ConnId,
+        state: State,
+        timeout: u32,
+        rules: SyncRules,
+        now: u64,
+    ) -> Option<Move> {
+        let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
+        let from = c.state;
+        let timeout = match timeout {
+            0 => self.timeouts.of(state),
+            t => t,
+        };
+        if c.kind != Kind::Template {
+            c.state = state;
+            c.count = rules.threshold;
+            c.flags = (c.flags & !SYNCED_MASK) | (state as u8) << SYNCED_SHIFT;
+        }
+        c.timeout = timeout;
+        let expires = now.saturating_add(ms(timeout));
+        // A parked template (past its expiry, kept for its connections) lives on.
+        let replace = c.flags & PARKED != 0 || expires < c.expires;
+        c.flags &= !PARKED;
+        c.expires = expires;
+        if replace {
+            self.wheel.place(id.0, expires);
+        }
+        Some(Move::between(from, c.state))
     }
 
     /// Take a free entry for `conn`, index its keys, arm its expiry.
@@ -904,7 +1075,7 @@ impl<D> Table<D> {
         let Some(Some(t)) = self.slab.get_mut(template.0 as usize) else {
             return false;
         };
-        t.n_control += 1;
+        t.count += 1;
         let expires = now.saturating_add(ms(t.timeout));
         let replace = t.flags & PARKED != 0 || expires < t.expires;
         t.flags &= !PARKED;
@@ -919,8 +1090,8 @@ impl<D> Table<D> {
     /// whose last connection this was is due now.
     fn uncontrol(&mut self, t: u32) {
         if let Some(Some(tc)) = self.slab.get_mut(t as usize) {
-            tc.n_control = tc.n_control.saturating_sub(1);
-            if tc.n_control == 0 && tc.flags & PARKED != 0 {
+            tc.count = tc.count.saturating_sub(1);
+            if tc.count == 0 && tc.flags & PARKED != 0 {
                 tc.flags &= !PARKED;
                 self.wheel.make_due(t);
             }
@@ -951,7 +1122,7 @@ impl<D> Table<D> {
     /// [`Table::expire`]); `None` then, and for a stale id.
     pub fn remove(&mut self, id: ConnId) -> Option<Removed<D>> {
         let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
-        if c.n_control == 0 {
+        if c.n_control() == 0 {
             return self.release(id.0);
         }
         // Past its expiry; unless already parked, due at once, so that the next sweep parks
@@ -1008,7 +1179,7 @@ impl<D> Table<D> {
                 if !Wheel::passed(c.expires, now) {
                     let expires = c.expires;
                     self.wheel.place(idx, expires);
-                } else if c.n_control > 0 {
+                } else if c.n_control() > 0 {
                     // On no list until `uncontrol` or `control` takes it back.
                     c.flags |= PARKED;
                 } else if let Some(gone) = self.release(idx) {
@@ -1066,7 +1237,7 @@ impl<D> Table<D> {
             let parked = c.flags & PARKED != 0;
             assert_eq!(on_list[id.0 as usize], !parked, "{id:?} wheel presence");
             if parked {
-                assert!(c.is_template() && c.n_control > 0 && self.wheel.is_alone(id.0));
+                assert!(c.is_template() && c.n_control() > 0 && self.wheel.is_alone(id.0));
             }
             // Index: each key present under its own value.
             for (key, dir, present) in [
@@ -1082,7 +1253,7 @@ impl<D> Table<D> {
             }
             // Templates: n_control is the number of connections naming them.
             let controlled = self.iter().filter(|(_, x)| x.control == id.0).count();
-            assert_eq!(controlled, c.n_control as usize, "{id:?} n_control");
+            assert_eq!(controlled, c.n_control() as usize, "{id:?} n_control");
             if c.control != NIL {
                 assert!(self.slab[c.control as usize]
                     .as_ref()

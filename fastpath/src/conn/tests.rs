@@ -1556,3 +1556,131 @@ fn out_keys_held_back_from_the_index_are_found_and_removed() {
     assert_eq!(lb.table.lookup(&out), None);
     assert_eq!(lb.table.index_len(), 0);
 }
+
+/// The packets at which a master sends a connection that stays ESTABLISHED: the 3rd, 53rd,
+/// 103rd inbound packet (sync_threshold 3, sync_period 50), never before ESTABLISHED.
+#[test]
+fn sync_due_follows_threshold_and_period_once_established() {
+    let mut lb = Lb::new(16);
+    let rules = SyncRules::default();
+    let id = lb.tcp(1, Fwd::Nat, 0, T0);
+    // SYN: SYN_RECV is never sent, but the packet counts.
+    lb.packet(id, Dir::In, SYN, T0);
+    assert!(!lb.table.sync_due(id, rules));
+    lb.packet(id, Dir::Out, syn_ack(), T0);
+    lb.packet(id, Dir::In, ACK, T0);
+    assert_eq!(lb.state(id), State::Established);
+    let mut sent = Vec::new();
+    for n in 2..=110u32 {
+        if n > 2 {
+            lb.packet(id, Dir::In, ACK, T0);
+        }
+        if lb.table.sync_due(id, rules) {
+            sent.push(n);
+        }
+    }
+    assert_eq!(sent, [3, 53, 103]);
+}
+
+/// A change into a closing state is sent at once, once; staying in it follows the period.
+#[test]
+fn sync_due_sends_a_change_into_a_closing_state_at_once() {
+    let mut lb = Lb::new(16);
+    let rules = SyncRules::default();
+    let id = lb.tcp(1, Fwd::Dr, 0, T0);
+    lb.packet(id, Dir::In, SYN, T0);
+    lb.table.sync_due(id, rules);
+    lb.packet(id, Dir::In, ACK, T0);
+    assert!(!lb.table.sync_due(id, rules), "2nd packet");
+    lb.packet(id, Dir::In, ACK, T0);
+    assert!(lb.table.sync_due(id, rules), "3rd packet");
+    lb.packet(id, Dir::In, fin_ack(), T0);
+    assert_eq!(lb.state(id), State::FinWait);
+    assert!(lb.table.sync_due(id, rules), "into FIN_WAIT");
+    lb.packet(id, Dir::In, ACK, T0);
+    assert!(!lb.table.sync_due(id, rules), "still FIN_WAIT, 5th packet");
+}
+
+/// UDP has one state: threshold and period only; period 0 sends once.
+#[test]
+fn sync_due_udp_and_period_zero() {
+    let mut lb = Lb::new(16);
+    let id = lb.conn(Proto::Udp, 1, Fwd::Nat, 0, T0);
+    let once = SyncRules {
+        threshold: 2,
+        period: 0,
+    };
+    let sent: Vec<u32> = (1..=200)
+        .filter(|_| lb.table.sync_due(id, once))
+        .collect();
+    assert_eq!(sent, [2]);
+}
+
+/// A synced connection is installed in the master's state with the master's timeout, and
+/// a later message updates state and expiry and reports the counter move.
+#[test]
+fn install_and_refresh_synced_connections() {
+    let mut lb = Lb::new(16);
+    let rules = SyncRules::default();
+    let synced = SyncedConn {
+        new: NewConn {
+            proto: Proto::Tcp,
+            client: client(7),
+            virt: VIP,
+            real: rip(1),
+            fwd: Fwd::Nat,
+            local: None,
+            dest: 1,
+        },
+        state: State::Established,
+        timeout: 900,
+        no_output: false,
+        seq: TcpSeq::default(),
+    };
+    let id = lb.table.install_synced(synced, rules, T0).expect("room");
+    let c = lb.table.get(id).unwrap();
+    assert_eq!(
+        (c.state(), c.timeout(), c.expires(), c.counter(), c.no_output()),
+        (State::Established, 900, T0 + 900 * SEC, Counter::Active, false)
+    );
+    *lb.counter(1, Counter::Active) += 1;
+    // Found by both keys, as a scheduled connection.
+    let out = FlowKey::new(Proto::Tcp, rip(1), client(7));
+    assert_eq!(lb.table.lookup(&out).map(|h| (h.id, h.dir)), Some((id, Dir::Out)));
+    // Sent again on the period's schedule if this director becomes master: 50 packets on.
+    let sent: Vec<u32> = (1..=60).filter(|_| lb.table.sync_due(id, rules)).collect();
+    assert_eq!(sent, [50]);
+    // The master saw a FIN: FIN_WAIT, its 120 s.
+    let moved = lb
+        .table
+        .refresh_synced(id, State::FinWait, 120, rules, T0 + SEC)
+        .unwrap();
+    assert_eq!(moved, Move::ToInactive);
+    assert_eq!(lb.expires(id), T0 + 121 * SEC);
+    lb.table.check();
+    assert!(lb.expire_all(T0 + 120 * SEC).is_empty());
+    assert_eq!(lb.expire_all(reap_at(T0 + 121 * SEC)).len(), 1);
+}
+
+/// A refresh with timeout 0 (a version 0 peer) takes the state's timeout here; a template
+/// keeps its state and takes the timeout.
+#[test]
+fn refresh_synced_timeout_zero_and_templates() {
+    let mut lb = Lb::new(16);
+    let rules = SyncRules::default();
+    let id = lb.tcp(1, Fwd::Nat, 0, T0);
+    lb.table
+        .refresh_synced(id, State::Established, 0, rules, T0)
+        .unwrap();
+    assert_eq!(lb.expires(id), T0 + 900 * SEC);
+    let key = FlowKey::template(Proto::Tcp, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::BROADCAST, VIP);
+    let t = lb.template(key, 2, 360, T0);
+    let moved = lb
+        .table
+        .refresh_synced(t, State::Established, 100, rules, T0)
+        .unwrap();
+    assert_eq!(moved, Move::Stay);
+    let c = lb.table.get(t).unwrap();
+    assert_eq!((c.state(), c.timeout(), c.expires()), (State::None, 100, T0 + 100 * SEC));
+    lb.table.check();
+}

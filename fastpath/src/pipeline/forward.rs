@@ -25,7 +25,7 @@
 
 use super::classify::Flow;
 use super::egress::Out;
-use super::{fullnat, owner, schedule, Pipeline};
+use super::{fullnat, owner, schedule, sync, Pipeline};
 use crate::conn::{self, Dir, Fwd, Hit};
 use crate::frame::Frame;
 use crate::laddr;
@@ -124,12 +124,16 @@ pub(super) fn l4<F: Frame>(
         Some(Hit { dir: Dir::Out, .. }) => return Err(DropReason::NotOurs),
         None => schedule::new_conn(p, snapshot, flow, now_ms)?,
     };
-    inbound(p, snapshot, frame, id, flow, now_ms)
+    let out = inbound(p, snapshot, frame, id, flow, now_ms);
+    if snapshot.sync.master {
+        sync::after_inbound(p, id, snapshot.sync.rules);
+    }
+    out
 }
 
 /// Applies a packet's state transition to its real server's counters.
 #[inline]
-fn account(real: &Real, moved: conn::Move) {
+pub(super) fn account(real: &Real, moved: conn::Move) {
     match moved {
         conn::Move::Stay => {}
         conn::Move::ToActive => real.load.activate(),

@@ -32,6 +32,7 @@ mod fullnat;
 mod icmp_error;
 mod schedule;
 mod slots;
+mod sync;
 
 use crate::conn;
 use crate::frame::Frame;
@@ -48,6 +49,7 @@ use slots::Slots;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+pub use sync::{record as sync_record, Installed as SyncInstalled, Refused as SyncRefused, OUTBOX_MAX};
 pub use fragment::{
     owner as fragment_owner, FragmentKey, Held, Released, ENTRY_MS, HOLD_MAX, HOLD_MS, TABLE_MAX,
 };
@@ -96,6 +98,8 @@ pub struct Pipeline {
     events: Events,
     /// The datagrams whose fragments this worker follows, and the fragments it holds.
     fragments: fragment::Fragments,
+    /// Sync master: the connections to send, until the worker hands them to the sync thread.
+    sync_outbox: Vec<crate::sync::SyncConn>,
 }
 
 /// What [`Pipeline::prefetch`] found out about a frame: what it is and, for a TCP or UDP
@@ -138,6 +142,8 @@ pub struct Events {
     pub proxy_inserted: u64,
     /// ICMP errors sent back instead of a packet (time exceeded, fragmentation needed).
     pub icmp_errors_sent: u64,
+    /// Sync records lost because the worker's outbox was full.
+    pub sync_overflow: u64,
 }
 
 /// Why a pipeline could not be created.
@@ -168,6 +174,7 @@ impl Pipeline {
             isn_key: IsnKey([0; 2]),
             events: Events::default(),
             fragments: fragment::Fragments::new(),
+            sync_outbox: Vec::with_capacity(OUTBOX_MAX),
         };
         pipeline.adopt(None, snapshot);
         Ok(pipeline)
@@ -247,6 +254,28 @@ impl Pipeline {
                 dest: c.real(),
             })
             .collect()
+    }
+
+    /// Whether connections wait to be sent to the sync backups ([`Pipeline::take_sync`]).
+    #[inline]
+    pub fn has_sync(&self) -> bool {
+        !self.sync_outbox.is_empty()
+    }
+
+    /// The connections a sync master sends, recorded since the last call (see
+    /// `pipeline::sync`).
+    pub fn take_sync(&mut self) -> impl Iterator<Item = crate::sync::SyncConn> + '_ {
+        self.sync_outbox.drain(..)
+    }
+
+    /// Adds or refreshes a connection a sync master sent (the worker owns its flow).
+    pub fn install_synced(
+        &mut self,
+        snapshot: &Snapshot,
+        record: &crate::sync::SyncConn,
+        now_ms: u64,
+    ) -> Result<SyncInstalled, SyncRefused> {
+        sync::install(self, snapshot, record, now_ms)
     }
 
     /// Timer work for one loop: expires at most `budget` connections, unbinding them from

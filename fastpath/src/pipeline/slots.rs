@@ -90,6 +90,16 @@ impl Slots {
         }
     }
 
+    /// Counts a connection on `local` that a sync master allocated (its service's pool in
+    /// this worker); false if the service has no pool here or the pool no such address.
+    pub fn take_local(&mut self, real: &Real, local: SocketAddrV4) -> bool {
+        let (proto, vip) = real.service;
+        match self.slot_of.get(&vip_key(proto, vip)) {
+            Some(&slot) => self.pool(slot).is_some_and(|pool| pool.take(*local.ip())),
+            None => false,
+        }
+    }
+
     /// Lets the lblc/lblcr schedulers age their caches.
     pub fn expire(&mut self, now: std::time::Duration) {
         for &slot in &self.aging {
