@@ -30,6 +30,7 @@ mod prefetch;
 pub mod service;
 mod service_table;
 pub mod snapshot;
+pub mod sync;
 pub mod verdict;
 pub mod wire;
 pub mod xmit;
