@@ -53,6 +53,23 @@ pub const MIN_MTU: u16 = 68;
 pub const DEFAULT_PUNT_PPS: u32 = 20_000;
 /// Longest Linux interface name (`IFNAMSIZ` − 1).
 pub const MAX_IFNAME: usize = 15;
+/// The IPVS sync multicast group (`IP_VS_SYNC_GROUP`), `--mcast-group`'s default.
+pub const DEFAULT_SYNC_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 81);
+/// The IPVS sync UDP port (`IP_VS_SYNC_PORT`), `--mcast-port`'s default.
+pub const DEFAULT_SYNC_PORT: u16 = 8848;
+/// `--mcast-ttl`'s default: sync messages stay on the link.
+pub const DEFAULT_SYNC_TTL: u8 = 1;
+/// Largest sync message: a UDP payload in one IPv4 datagram (65535 − 20 − 8), ipvsadm's upper
+/// bound of `--sync-maxlen` and the kernel's clamp.
+pub const MAX_SYNC_MAXLEN: u16 = 65_507;
+/// Smallest `maxlen` a backup daemon runs with: the kernel raises a smaller one to this.
+pub const MIN_BACKUP_SYNC_MAXLEN: u16 = 1024;
+/// IPv4 and UDP headers in front of a sync message.
+const SYNC_HEADERS: u16 = 20 + 8;
+/// The sysctl `net.ipv4.vs.sync_threshold` default: a connection is synced at its 3rd packet...
+pub const DEFAULT_SYNC_THRESHOLD: u32 = 3;
+/// ...and every `sync_period` (50) packets after (`net.ipv4.vs.sync_period`).
+pub const DEFAULT_SYNC_PERIOD: u32 = 50;
 
 /// A whole validated rvs setup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +92,162 @@ pub struct Config {
     pub services: Vec<Service>,
     /// The health-check settings of every service, in the order of `services`.
     pub health: Vec<crate::health::ServiceHealth>,
+    /// `[sync]`: the connection sync daemons to start with rvsd; `None` = none.
+    pub sync: Option<SyncConfig>,
+}
+
+/// `[sync]`: connection sync (IPVS sync protocol version 1) as rvsd starts it, the daemons of
+/// `ipvsadm --start-daemon` and the kernel's sync sysctls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// The daemons: one, or a master then a backup (`role = "both"`).
+    pub daemons: Vec<SyncDaemon>,
+    /// `sync_threshold` (sysctl `net.ipv4.vs.sync_threshold`, first value): the packet count at
+    /// which a connection is first synced.
+    pub threshold: u32,
+    /// `sync_period` (the sysctl's second value): then every `period` packets; 0 = only at
+    /// `threshold`. `threshold < period` whenever `period > 0`, as the kernel requires.
+    pub period: u32,
+    /// `backup_only` (sysctl `net.ipv4.vs.backup_only`): while a backup daemon runs, nothing is
+    /// forwarded, so that DR/TUN directors syncing both ways cannot loop packets.
+    pub backup_only: bool,
+}
+
+/// The role of a sync daemon (`IP_VS_STATE_MASTER` / `IP_VS_STATE_BACKUP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncRole {
+    /// Sends this director's connections.
+    Master,
+    /// Receives and installs a master's connections.
+    Backup,
+}
+
+impl SyncRole {
+    /// ipvsadm's spelling, also the config's and the protocol's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}
+
+impl fmt::Display for SyncRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One sync daemon as `ipvsadm --start-daemon` describes it (the kernel's
+/// `struct ip_vs_daemon_user`, libipvs's `ipvs_daemon_t`), every default applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncDaemon {
+    /// Master or backup.
+    pub role: SyncRole,
+    /// `--mcast-interface`: the interface the messages go out or come in on (a port's kernel
+    /// twin such as `rvs1`, or a dedicated link); 1..=[`MAX_IFNAME`] bytes.
+    pub interface: String,
+    /// `--syncid`: a master stamps its messages with it; a backup takes only messages with it,
+    /// or every message when it is 0.
+    pub syncid: u8,
+    /// `--sync-maxlen`: the longest message (UDP payload); `None` = derived from the MTU by
+    /// rvsd ([`SyncDaemon::effective_maxlen`]). In a listing, the value in use.
+    pub maxlen: Option<u16>,
+    /// `--mcast-group`: an IPv4 multicast address.
+    pub group: Ipv4Addr,
+    /// `--mcast-port`: 1..=65535.
+    pub port: u16,
+    /// `--mcast-ttl`: 1..=255.
+    pub ttl: u8,
+}
+
+impl SyncDaemon {
+    /// A daemon of `role` on `interface` with ipvsadm's defaults (syncid 0, maxlen from the MTU,
+    /// 224.0.0.81:8848, TTL 1).
+    pub fn new(role: SyncRole, interface: impl Into<String>) -> SyncDaemon {
+        SyncDaemon {
+            role,
+            interface: interface.into(),
+            syncid: 0,
+            maxlen: None,
+            group: DEFAULT_SYNC_GROUP,
+            port: DEFAULT_SYNC_PORT,
+            ttl: DEFAULT_SYNC_TTL,
+        }
+    }
+
+    /// What is wrong with the daemon's values, as `(key, message)` with the `[sync]` key
+    /// names; empty when it can run. A request decoded from the control socket is checked with
+    /// it as the file is.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Err(why) = check_ifname(&self.interface) {
+            out.push(("interface", why));
+        }
+        if let Some(m) = self.maxlen {
+            if m == 0 || m > MAX_SYNC_MAXLEN {
+                out.push((
+                    "maxlen",
+                    format!("{m} is out of range 1..={MAX_SYNC_MAXLEN}"),
+                ));
+            }
+        }
+        if !self.group.is_multicast() {
+            out.push((
+                "group",
+                format!(
+                    "{} is not an IPv4 multicast address (224.0.0.0/4)",
+                    self.group
+                ),
+            ));
+        }
+        if self.port == 0 {
+            out.push(("port", "0 is out of range 1..=65535".to_string()));
+        }
+        if self.ttl == 0 {
+            out.push(("ttl", "0 is out of range 1..=255".to_string()));
+        }
+        out
+    }
+
+    /// The message size the daemon runs with on an interface of `mtu`, as the kernel's
+    /// `start_sync_thread` sets it: a master sends at most 1472 bytes (a 1500-byte datagram)
+    /// unless told otherwise; a backup receives up to its MTU (at least 1500) less the
+    /// headers, and never less than 1024; a given `maxlen` is clamped to those bounds.
+    pub fn effective_maxlen(&self, mtu: u16) -> u16 {
+        let (default_mtu, min) = match self.role {
+            SyncRole::Master => (1500, 1),
+            SyncRole::Backup => (mtu.max(1500), MIN_BACKUP_SYNC_MAXLEN),
+        };
+        match self.maxlen {
+            Some(m) => m.clamp(min, MAX_SYNC_MAXLEN),
+            None => default_mtu - SYNC_HEADERS,
+        }
+    }
+}
+
+/// A Linux interface name: 1..=15 bytes, not `.` or `..`, none of `/ : , =`, spaces or control
+/// characters (what `dev_valid_name` accepts, less the characters DPDK's device arguments
+/// reserve).
+pub(crate) fn check_ifname(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_IFNAME {
+        return Err(format!(
+            "{name:?} is not 1 to {MAX_IFNAME} bytes long (a Linux interface name)"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("{name:?} is not a valid interface name"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | ':' | ',' | '=') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "{name:?} contains {c:?}, which an interface name cannot (nor `/`, `:`, `,`, `=`, spaces)"
+        ));
+    }
+    Ok(())
 }
 
 /// `[eal]`: arguments handed to `rte_eal_init` unchanged (without a program name).
@@ -525,5 +698,62 @@ impl ToaPlacement {
 impl fmt::Display for ToaPlacement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn test_effective_maxlen_as_the_kernel() {
+        let master = SyncDaemon::new(SyncRole::Master, "rvs1");
+        let backup = SyncDaemon::new(SyncRole::Backup, "rvs1");
+        // Without maxlen: a master sends 1500-byte datagrams whatever the MTU; a backup
+        // takes what its MTU (at least 1500) carries.
+        assert_eq!(master.effective_maxlen(9000), 1472);
+        assert_eq!(master.effective_maxlen(1280), 1472);
+        assert_eq!(backup.effective_maxlen(9000), 8972);
+        assert_eq!(backup.effective_maxlen(1280), 1472);
+        assert_eq!(backup.effective_maxlen(65535), 65507);
+        // A given maxlen is clamped: 1.. for a master, 1024.. for a backup.
+        let with = |d: &SyncDaemon, m| SyncDaemon {
+            maxlen: Some(m),
+            ..d.clone()
+        };
+        assert_eq!(with(&master, 1).effective_maxlen(1500), 1);
+        assert_eq!(with(&master, 9000).effective_maxlen(1500), 9000);
+        assert_eq!(with(&backup, 100).effective_maxlen(1500), 1024);
+        assert_eq!(with(&backup, 65535).effective_maxlen(1500), 65507);
+    }
+
+    #[test]
+    fn test_sync_daemon_problems() {
+        assert_eq!(SyncDaemon::new(SyncRole::Master, "rvs1").problems(), []);
+        let bad = SyncDaemon {
+            role: SyncRole::Backup,
+            interface: String::new(),
+            syncid: 0,
+            maxlen: Some(0),
+            group: Ipv4Addr::new(192, 0, 2, 1),
+            port: 0,
+            ttl: 0,
+        };
+        assert_eq!(
+            bad.problems(),
+            [
+                (
+                    "interface",
+                    "\"\" is not 1 to 15 bytes long (a Linux interface name)".to_string()
+                ),
+                ("maxlen", "0 is out of range 1..=65507".to_string()),
+                (
+                    "group",
+                    "192.0.2.1 is not an IPv4 multicast address (224.0.0.0/4)".to_string()
+                ),
+                ("port", "0 is out of range 1..=65535".to_string()),
+                ("ttl", "0 is out of range 1..=255".to_string()),
+            ]
+        );
     }
 }

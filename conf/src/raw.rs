@@ -24,6 +24,33 @@ pub(crate) struct File {
     pub timeouts: Option<Timeouts>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
+    pub sync: Option<Sync>,
+}
+
+/// `[sync]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a table")]
+pub(crate) struct Sync {
+    pub role: SyncRoles,
+    pub interface: String,
+    pub syncid: Option<i64>,
+    pub maxlen: Option<i64>,
+    pub group: Option<String>,
+    pub port: Option<i64>,
+    pub ttl: Option<i64>,
+    pub sync_threshold: Option<i64>,
+    pub sync_period: Option<i64>,
+    pub backup_only: Option<bool>,
+}
+
+/// `[sync] role`: `both` runs a master and a backup daemon, as the kernel allows and
+/// keepalived's `lvs_sync_daemon` does.
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum SyncRoles {
+    Master,
+    Backup,
+    Both,
 }
 
 #[derive(Deserialize)]

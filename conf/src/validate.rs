@@ -46,6 +46,7 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
     let neighbors = c.neighbors(&root, &file.neighbors, &links);
     let timeouts = c.timeouts(&root.key("timeouts"), file.timeouts.unwrap_or_default());
     let (services, health) = c.services(&root, file.services, &links, &routes);
+    let sync = file.sync.map(|s| c.sync(&root.key("sync"), s));
     if !c.invalid.is_empty() {
         return Err(c.invalid);
     }
@@ -59,6 +60,7 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
         timeouts,
         services,
         health,
+        sync,
     })
 }
 
@@ -321,6 +323,78 @@ impl Check {
         links
     }
 
+    /// `[sync]`: the daemons rvsd starts and the sysctls of the master's choice of packets.
+    fn sync(&mut self, f: &Field, s: raw::Sync) -> SyncConfig {
+        let group = match &s.group {
+            None => DEFAULT_SYNC_GROUP,
+            Some(g) => self
+                .ok(&f.key("group"), net::parse_ip(g))
+                .unwrap_or(DEFAULT_SYNC_GROUP),
+        };
+        let port = self.opt_range(&f.key("port"), s.port, 1, u16::MAX, DEFAULT_SYNC_PORT);
+        let ttl = self.opt_range(&f.key("ttl"), s.ttl, 1, u8::MAX, DEFAULT_SYNC_TTL);
+        let syncid = self.opt_range(&f.key("syncid"), s.syncid, 0, u8::MAX, 0);
+        let maxlen = s
+            .maxlen
+            .and_then(|m| self.range(&f.key("maxlen"), m, 1, MAX_SYNC_MAXLEN));
+        let roles: &[SyncRole] = match s.role {
+            raw::SyncRoles::Master => &[SyncRole::Master],
+            raw::SyncRoles::Backup => &[SyncRole::Backup],
+            raw::SyncRoles::Both => &[SyncRole::Master, SyncRole::Backup],
+        };
+        let daemons: Vec<SyncDaemon> = roles
+            .iter()
+            .map(|&role| SyncDaemon {
+                role,
+                interface: s.interface.clone(),
+                syncid,
+                maxlen,
+                group,
+                port,
+                ttl,
+            })
+            .collect();
+        // Ranges were checked above; what is left is the interface name and the group.
+        if let Some(d) = daemons.first() {
+            for (key, message) in d.problems() {
+                self.fail(&f.key(key), message);
+            }
+        }
+        // The kernel's sysctl handler takes two ints >= 0 and refuses threshold >= period
+        // unless period is 0 (then a connection is synced once, at its threshold-th packet).
+        let int_max = i32::MAX as u32;
+        let threshold = self.opt_range(
+            &f.key("sync_threshold"),
+            s.sync_threshold,
+            0,
+            int_max,
+            DEFAULT_SYNC_THRESHOLD,
+        );
+        let period = self.opt_range(
+            &f.key("sync_period"),
+            s.sync_period,
+            0,
+            int_max,
+            DEFAULT_SYNC_PERIOD,
+        );
+        if period > 0 && threshold >= period {
+            self.fail(
+                &f.key("sync_threshold"),
+                format!(
+                    "{threshold} is not below sync_period {period}: a connection is synced when \
+                     its packet count modulo the period equals the threshold (sync_period = 0 \
+                     syncs once, at the threshold)"
+                ),
+            );
+        }
+        SyncConfig {
+            daemons,
+            threshold,
+            period,
+            backup_only: s.backup_only.unwrap_or(false),
+        }
+    }
+
     /// `[[port]] exception`: the kernel twin of port `index`; its name must be a valid Linux
     /// interface name that no other port's twin has.
     fn exception(
@@ -338,7 +412,7 @@ impl Check {
             DEFAULT_PUNT_PPS,
         );
         let field = f.key("iface");
-        if let Err(message) = ifname(&e.iface) {
+        if let Err(message) = check_ifname(&e.iface) {
             self.fail(&field, message);
             return None;
         }
@@ -912,28 +986,6 @@ fn port_id(name: &str) -> Result<u16, String> {
         .filter(|n| *n == "0" || !n.starts_with('0'))
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| format!("{name:?} is not a DPDK port name (dpdk<N>, N the DPDK port id)"))
-}
-
-/// A name Linux accepts for an interface (`dev_valid_name`) that also fits a DPDK devargs
-/// value (no `,` or `=`, which separate devargs).
-fn ifname(name: &str) -> Result<(), String> {
-    if name.is_empty() || name.len() > MAX_IFNAME {
-        return Err(format!(
-            "{name:?} is not 1 to {MAX_IFNAME} bytes long (a Linux interface name)"
-        ));
-    }
-    if name == "." || name == ".." {
-        return Err(format!("{name:?} is not a valid interface name"));
-    }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '/' | ':' | ',' | '=') || c.is_whitespace() || c.is_control())
-    {
-        return Err(format!(
-            "{name:?} contains {c:?}, which an interface name cannot (nor `/`, `:`, `,`, `=`, spaces)"
-        ));
-    }
-    Ok(())
 }
 
 /// The first real, by index in the file, whose mode is not fullnat.

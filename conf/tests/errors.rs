@@ -77,7 +77,7 @@ fn test_unknown_section() {
     assert_eq!(
         err("[timeout]\ntcp = 900\n"),
         "rvsd.toml:6: timeout: unknown field `timeout`, expected one of `eal`, `dataplane`, \
-         `control`, `port`, `route`, `neighbor`, `timeouts`, `service`"
+         `control`, `port`, `route`, `neighbor`, `timeouts`, `service`, `sync`"
     );
 }
 
@@ -1108,5 +1108,88 @@ fn test_health_errors() {
     assert_eq!(
         svc_err("sorry_server_inhibit = true\n"),
         "rvsd.toml:9: service[0].sorry_server_inhibit: sorry_server_inhibit needs a sorry_server"
+    );
+}
+
+// --- [sync] -------------------------------------------------------------------------------------
+
+#[test]
+fn test_sync_unknown_key() {
+    assert_eq!(
+        err("[sync]\nrole = \"master\"\ninterface = \"rvs0\"\nmcast_ttl = 2\n"),
+        "rvsd.toml:9: sync.mcast_ttl: unknown field `mcast_ttl`, expected one of `role`, \
+         `interface`, `syncid`, `maxlen`, `group`, `port`, `ttl`, `sync_threshold`, \
+         `sync_period`, `backup_only`"
+    );
+}
+
+#[test]
+fn test_sync_required_keys_and_role() {
+    assert_eq!(
+        err("[sync]\nrole = \"master\"\n"),
+        "rvsd.toml:6: sync: missing field `interface`"
+    );
+    assert_eq!(
+        err("[sync]\ninterface = \"rvs0\"\n"),
+        "rvsd.toml:6: sync: missing field `role`"
+    );
+    assert_eq!(
+        err("[sync]\nrole = \"auto\"\ninterface = \"rvs0\"\n"),
+        "rvsd.toml:7: sync.role: unknown variant `auto`, expected one of `master`, `backup`, \
+         `both`"
+    );
+}
+
+#[test]
+fn test_sync_values() {
+    let sync = |rest: &str| err(&format!("[sync]\nrole = \"both\"\n{rest}"));
+    assert_eq!(
+        sync("interface = \"rvs-sync-link-0001\"\n"),
+        "rvsd.toml:8: sync.interface: \"rvs-sync-link-0001\" is not 1 to 15 bytes long (a Linux \
+         interface name)"
+    );
+    assert_eq!(
+        sync("interface = \"rvs0:1\"\n"),
+        "rvsd.toml:8: sync.interface: \"rvs0:1\" contains ':', which an interface name cannot \
+         (nor `/`, `:`, `,`, `=`, spaces)"
+    );
+    assert_eq!(
+        sync("interface = \"rvs1\"\ngroup = \"10.0.0.81\"\nport = 0\nttl = 256\nsyncid = -1\nmaxlen = 65508\n"),
+        "rvsd.toml:9: sync.group: 10.0.0.81 is not an IPv4 multicast address (224.0.0.0/4)\n\
+         rvsd.toml:10: sync.port: 0 is out of range 1..=65535\n\
+         rvsd.toml:11: sync.ttl: 256 is out of range 1..=255\n\
+         rvsd.toml:12: sync.syncid: -1 is out of range 0..=255\n\
+         rvsd.toml:13: sync.maxlen: 65508 is out of range 1..=65507"
+    );
+    assert_eq!(
+        sync("interface = \"rvs1\"\ngroup = \"224.0.0.300\"\nmaxlen = 0\n"),
+        "rvsd.toml:9: sync.group: \"224.0.0.300\" is not an IPv4 address\n\
+         rvsd.toml:10: sync.maxlen: 0 is out of range 1..=65507"
+    );
+}
+
+#[test]
+fn test_sync_threshold_below_period() {
+    let sync = |rest: &str| {
+        err(&format!(
+            "[sync]\nrole = \"master\"\ninterface = \"rvs1\"\n{rest}"
+        ))
+    };
+    assert_eq!(
+        sync("sync_threshold = 50\n"),
+        "rvsd.toml:9: sync.sync_threshold: 50 is not below sync_period 50: a connection is \
+         synced when its packet count modulo the period equals the threshold (sync_period = 0 \
+         syncs once, at the threshold)"
+    );
+    assert_eq!(
+        sync("sync_threshold = 5\nsync_period = 4\n"),
+        "rvsd.toml:9: sync.sync_threshold: 5 is not below sync_period 4: a connection is \
+         synced when its packet count modulo the period equals the threshold (sync_period = 0 \
+         syncs once, at the threshold)"
+    );
+    assert_eq!(
+        sync("sync_threshold = -1\nsync_period = 2147483648\n"),
+        "rvsd.toml:9: sync.sync_threshold: -1 is out of range 0..=2147483647\n\
+         rvsd.toml:10: sync.sync_period: 2147483648 is out of range 0..=2147483647"
     );
 }

@@ -4,7 +4,9 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
-use conf::{Config, Mode, Proto, ProxyProtocol, SchedFlags, ToaPlacement};
+use conf::{
+    Config, Mode, Proto, ProxyProtocol, SchedFlags, SyncConfig, SyncDaemon, SyncRole, ToaPlacement,
+};
 
 fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
@@ -36,6 +38,7 @@ fn test_every_example_validates() {
             "host-path.toml",
             "nat.toml",
             "pcap.toml",
+            "sync.toml",
             "tun.toml"
         ]
     );
@@ -209,4 +212,27 @@ fn test_health_nat_example() {
         h.reals[0].checks[0].delay_loop,
         std::time::Duration::from_secs(6)
     );
+}
+
+#[test]
+fn test_sync_example_runs_both_daemons() {
+    let c = load("sync.toml");
+    let daemon = |role| SyncDaemon {
+        syncid: 7,
+        ..SyncDaemon::new(role, "rvs1")
+    };
+    assert_eq!(
+        c.sync,
+        Some(SyncConfig {
+            daemons: vec![daemon(SyncRole::Master), daemon(SyncRole::Backup)],
+            threshold: 3,
+            period: 50,
+            backup_only: false,
+        })
+    );
+}
+
+#[test]
+fn test_examples_without_sync_have_none() {
+    assert_eq!(load("host-path.toml").sync, None);
 }

@@ -152,6 +152,7 @@ fn test_issue_example() {
                 checks: vec![],
             }],
         }],
+        sync: None,
     };
     assert_eq!(parse(ISSUE_EXAMPLE), expected);
 }
@@ -597,4 +598,78 @@ fn test_health_schema() {
     assert_eq!(r.checks, expected);
     assert_eq!(h.reals[1].checks, []);
     assert!(!h.reals[1].inhibit_on_failure);
+}
+
+/// `[sync]` with every key.
+#[test]
+fn test_sync_every_key() {
+    let c = parse(
+        r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24"]
+[sync]
+role = "backup"
+interface = "eth9"
+syncid = 255
+maxlen = 9000
+group = "239.1.2.3"
+port = 1
+ttl = 255
+sync_threshold = 0
+sync_period = 0
+backup_only = true
+"#,
+    );
+    assert_eq!(
+        c.sync,
+        Some(SyncConfig {
+            daemons: vec![SyncDaemon {
+                role: SyncRole::Backup,
+                interface: "eth9".into(),
+                syncid: 255,
+                maxlen: Some(9000),
+                group: Ipv4Addr::new(239, 1, 2, 3),
+                port: 1,
+                ttl: 255,
+            }],
+            threshold: 0,
+            period: 0,
+            backup_only: true,
+        })
+    );
+}
+
+/// `[sync]` with only the required keys gets ipvsadm's and the kernel's defaults.
+#[test]
+fn test_sync_defaults() {
+    let c = parse(
+        "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n\
+         [sync]\nrole = \"master\"\ninterface = \"rvs0\"\n",
+    );
+    assert_eq!(
+        c.sync,
+        Some(SyncConfig {
+            daemons: vec![SyncDaemon {
+                role: SyncRole::Master,
+                interface: "rvs0".into(),
+                syncid: 0,
+                maxlen: None,
+                group: Ipv4Addr::new(224, 0, 0, 81),
+                port: 8848,
+                ttl: 1,
+            }],
+            threshold: 3,
+            period: 50,
+            backup_only: false,
+        })
+    );
+    // A threshold of 49 is the largest below the default period.
+    let c = parse(
+        "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n\
+         [sync]\nrole = \"master\"\ninterface = \"rvs0\"\nsync_threshold = 49\n",
+    );
+    assert_eq!(c.sync.map(|s| (s.threshold, s.period)), Some((49, 50)));
 }
