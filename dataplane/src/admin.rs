@@ -63,6 +63,8 @@ struct Inner {
     /// model's services through this overlay.
     overlay: Overlay,
     now: Duration,
+    /// The connection sync daemons running.
+    daemons: crate::sync::Daemons,
 }
 
 impl Inner {
@@ -230,6 +232,7 @@ impl Admin {
                 kernel: vec![Vec::new(); config.ports.len()],
                 overlay,
                 now: Duration::ZERO,
+                daemons: crate::sync::Daemons::new(Arc::clone(&fabric)),
             }),
             fabric,
             counters,
@@ -283,8 +286,9 @@ impl Admin {
             || base.ports != config.ports
             || base.dataplane != config.dataplane
             || base.control != config.control
+            || base.sync != config.sync
         {
-            let what = "[eal], [[port]], [dataplane] and [control]";
+            let what = "[eal], [[port]], [dataplane], [control] and [sync]";
             return Err(format!("{what} changes need a restart; nothing applied"));
         }
         let saved = (
@@ -408,6 +412,76 @@ impl Admin {
         }
     }
 
+    /// Starts the sync daemons `[sync]` names (at rvsd's start, once the twins exist).
+    pub fn start_configured_sync(&self) -> Result<(), String> {
+        let mut inner = self.lock();
+        let daemons = inner
+            .base
+            .sync
+            .as_ref()
+            .map(|s| s.daemons.clone())
+            .unwrap_or_default();
+        for daemon in &daemons {
+            inner.daemons.start(daemon)?;
+        }
+        self.publish_sync(&mut inner)
+    }
+
+    /// `--start-daemon`: starts a sync daemon of a role not running.
+    pub fn start_daemon(&self, daemon: &conf::SyncDaemon) -> Result<conf::SyncDaemon, String> {
+        let mut inner = self.lock();
+        let started = inner.daemons.start(daemon)?;
+        if let Err(e) = self.publish_sync(&mut inner) {
+            inner.daemons.stop(daemon.role);
+            return Err(e);
+        }
+        Ok(started)
+    }
+
+    /// `--stop-daemon`: stops the sync daemon of `role`; false if none runs.
+    pub fn stop_daemon(&self, role: conf::SyncRole) -> Result<bool, String> {
+        let mut inner = self.lock();
+        if !inner.daemons.stop(role) {
+            return Ok(false);
+        }
+        self.publish_sync(&mut inner).map(|()| true)
+    }
+
+    /// The sync daemons running (`-L --daemon`).
+    pub fn daemons(&self) -> Vec<conf::SyncDaemon> {
+        self.lock().daemons.list()
+    }
+
+    /// Whether a sync daemon of `role` runs.
+    pub fn daemon_running(&self, role: conf::SyncRole) -> bool {
+        self.lock().daemons.running(role)
+    }
+
+    /// Publishes a snapshot that tells the workers what the running daemons need: recording
+    /// connections for a master, not serving while a backup runs with `backup_only`.
+    fn publish_sync(&self, inner: &mut Inner) -> Result<(), String> {
+        let config = inner.base.sync.as_ref();
+        let rules = config.map_or_else(fastpath::conn::SyncRules::default, |c| {
+            fastpath::conn::SyncRules {
+                threshold: c.threshold,
+                period: c.period,
+            }
+        });
+        let state = snapshot::SyncState {
+            master: inner.daemons.running(conf::SyncRole::Master),
+            backup_only: config.is_some_and(|c| c.backup_only)
+                && inner.daemons.running(conf::SyncRole::Backup),
+            rules,
+        };
+        let current = self.fabric.snapshot();
+        if current.sync == state {
+            return Ok(());
+        }
+        let next = current.update(&[]).map_err(|e| e.to_string())?;
+        self.publish(inner, &[], next.with_sync(state));
+        Ok(())
+    }
+
     /// Every address the fast path owns, per port, with its origin: `static` for
     /// `[[port]] addrs`, `kernel` for those only a twin holds.
     pub fn owned(&self) -> Vec<OwnedAddr> {
@@ -508,6 +582,12 @@ impl Admin {
     /// `omega`: as rvsd stops, runs `quorum_down` of every service that asks for it and holds
     /// quorum, waiting for each (nothing else runs any more).
     pub fn shutdown(&self) {
+        {
+            // The master sends what it holds before it goes.
+            let mut inner = self.lock();
+            inner.daemons.stop(conf::SyncRole::Master);
+            inner.daemons.stop(conf::SyncRole::Backup);
+        }
         let commands = self.lock().overlay.omega();
         for (key, command) in commands {
             log::info!("omega: running quorum_down {command:?} for VS {key}");

@@ -222,6 +222,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
         Arc::clone(&path),
         (overlay, quorum),
     ));
+    admin.start_configured_sync()?;
     let server = control::server::Server::start(&config.control.socket, Arc::clone(&admin) as _)
         .map_err(|e| format!("control socket {}: {e}", config.control.socket.display()))?;
     log::info!("control socket {}", server.path().display());
@@ -323,7 +324,8 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
             owned: admin.owned(),
             health: admin.real_health(),
         },
-    );
+    )
+    .with_sync(fabric.sync_stats());
     log::info!(
         "stopped: rx {} tx {} dropped {}",
         report.rx_packets,

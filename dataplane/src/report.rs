@@ -49,6 +49,9 @@ pub struct Report {
     /// The addresses the fast path owned at the end, per port, with their origin (`static`:
     /// `[[port]] addrs`; `kernel`: held by the port's twin only).
     pub owned: Vec<conf::proto::OwnedAddr>,
+    /// Connection sync: messages and connections sent and received, installs, losses and
+    /// errors by reason (`error_<reason>`, only those that happened); see `crate::sync`.
+    pub sync: BTreeMap<String, u64>,
 }
 
 /// A port's kernel twin and what the exception path moved through it.
@@ -170,6 +173,13 @@ pub struct HostPath<'a, 'pool> {
 
 impl Report {
     /// Collects the published counters of every worker and port.
+    /// This report with the sync counters of `stats` and the records the workers' full
+    /// outboxes lost (`lost_outbox`).
+    pub fn with_sync(mut self, stats: &crate::sync::Stats) -> Report {
+        self.sync.extend(stats.to_map());
+        self
+    }
+
     pub fn new(
         snapshot: &Snapshot,
         workers: &[SharedCounters],
@@ -217,6 +227,7 @@ impl Report {
         });
         Report {
             owned,
+            sync: BTreeMap::from([("lost_outbox".to_owned(), total.events.sync_overflow)]),
             rx_packets: total.rx_packets,
             tx_packets: total.tx_packets,
             rx_bytes: total.rx_bytes,

@@ -65,6 +65,7 @@ impl Counters {
         self.events.toa_no_room += other.events.toa_no_room;
         self.events.proxy_inserted += other.events.proxy_inserted;
         self.events.icmp_errors_sent += other.events.icmp_errors_sent;
+        self.events.sync_overflow += other.events.sync_overflow;
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
@@ -83,6 +84,7 @@ pub struct SharedCounters {
     toa_no_room: AtomicU64,
     proxy_inserted: AtomicU64,
     icmp_errors_sent: AtomicU64,
+    sync_overflow: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
@@ -105,6 +107,7 @@ impl Default for SharedCounters {
             toa_no_room: AtomicU64::new(0),
             proxy_inserted: AtomicU64::new(0),
             icmp_errors_sent: AtomicU64::new(0),
+            sync_overflow: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
             last_rx_tsc: AtomicU64::new(0),
             empty_loops: AtomicU64::new(0),
@@ -125,6 +128,7 @@ impl SharedCounters {
         self.proxy_inserted.store(c.events.proxy_inserted, Relaxed);
         self.icmp_errors_sent
             .store(c.events.icmp_errors_sent, Relaxed);
+        self.sync_overflow.store(c.events.sync_overflow, Relaxed);
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Relaxed);
         }
@@ -149,6 +153,7 @@ impl SharedCounters {
                 toa_no_room: self.toa_no_room.load(Relaxed),
                 proxy_inserted: self.proxy_inserted.load(Relaxed),
                 icmp_errors_sent: self.icmp_errors_sent.load(Relaxed),
+                sync_overflow: self.sync_overflow.load(Relaxed),
             },
             drops,
         }

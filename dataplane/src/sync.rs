@@ -41,8 +41,6 @@ pub const FLUSH_AFTER: Duration = Duration::from_millis(100);
 const POLL: Duration = Duration::from_millis(1);
 /// The backup's receive timeout (how quickly it notices a stop).
 const RECV_TIMEOUT: Duration = Duration::from_millis(100);
-/// IPv4 and UDP headers: a message fills the interface MTU less these (`sync_maxlen`).
-const IP_UDP_HEADERS: u16 = 28;
 /// The largest sync message (a UDP datagram).
 const MAX_DATAGRAM: usize = 65507;
 
@@ -218,10 +216,8 @@ impl Daemons {
     /// Returns the daemon as it runs (`maxlen` filled in).
     pub fn start(&mut self, daemon: &SyncDaemon) -> Result<SyncDaemon, String> {
         let mut daemon = daemon.clone();
-        let mtu = interface_mtu(&daemon.interface);
-        let maxlen = daemon
-            .maxlen
-            .unwrap_or_else(|| mtu.unwrap_or(1500).saturating_sub(IP_UDP_HEADERS));
+        let mtu = interface_mtu(&daemon.interface).unwrap_or(1500);
+        let maxlen = daemon.effective_maxlen(mtu);
         daemon.maxlen = Some(maxlen);
         let stop = Arc::new(AtomicBool::new(false));
         let fabric = Arc::clone(&self.fabric);
@@ -366,7 +362,9 @@ fn backup_socket(daemon: &SyncDaemon) -> Result<UdpSocket, String> {
 
 /// The master thread: packs what the workers recorded into messages and sends them.
 fn run_master(socket: &UdpSocket, daemon: &SyncDaemon, fabric: &Fabric, stop: &AtomicBool) {
-    let maxlen = usize::from(daemon.maxlen.unwrap_or(1472)).clamp(64, MAX_DATAGRAM);
+    // Room for the largest entry: a smaller `--sync-maxlen` would send nothing at all.
+    let least = fastpath::sync::MESSAGE_HEADER_LEN + fastpath::sync::wire::MAX_V4_ENTRY_LEN;
+    let maxlen = usize::from(daemon.maxlen.unwrap_or(1472)).clamp(least, MAX_DATAGRAM);
     let to = SocketAddrV4::new(daemon.group, daemon.port);
     let stats = fabric.sync_stats();
     let mut message = MessageBuilder::new(daemon.syncid, maxlen);
@@ -395,7 +393,7 @@ fn run_master(socket: &UdpSocket, daemon: &SyncDaemon, fabric: &Fabric, stop: &A
                 got = true;
                 if message.push(&conn).is_err() {
                     send(&mut message);
-                    // An entry always fits an empty message of at least 64 bytes.
+                    // Any entry fits an empty message (`least` above).
                     let _ = message.push(&conn);
                 }
                 first.get_or_insert_with(Instant::now);

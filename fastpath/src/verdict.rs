@@ -187,11 +187,15 @@ pub enum DropReason {
     /// A first IPv4 fragment seen again for a datagram already followed (a duplicate, absorbed
     /// as the kernel's reassembly absorbs it: the connection sees the datagram once).
     FragDuplicate,
+    /// Traffic to a virtual service while a backup sync daemon runs with `backup_only` (the
+    /// kernel's sysctl: a director that only receives connections forwards nothing, so that
+    /// DR/TUN directors syncing each other cannot loop packets).
+    BackupOnly,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 35] = [
+    pub const ALL: [DropReason; 36] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -227,6 +231,7 @@ impl DropReason {
         DropReason::FragHoldFull,
         DropReason::FragTableFull,
         DropReason::FragDuplicate,
+        DropReason::BackupOnly,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -269,6 +274,7 @@ impl DropReason {
             DropReason::FragHoldFull => "frag_hold_full",
             DropReason::FragTableFull => "frag_table_full",
             DropReason::FragDuplicate => "frag_duplicate",
+            DropReason::BackupOnly => "backup_only",
         }
     }
 }

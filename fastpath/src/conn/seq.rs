@@ -35,7 +35,12 @@ impl TcpSeq {
 
     /// The state a sync message carries for a connection made on another director (see
     /// `crate::sync`): the same translation continues here.
-    pub const fn restore(client_isn: u32, delta: u32, fdata_seq: Option<u32>, inserted: u16) -> TcpSeq {
+    pub const fn restore(
+        client_isn: u32,
+        delta: u32,
+        fdata_seq: Option<u32>,
+        inserted: u16,
+    ) -> TcpSeq {
         TcpSeq {
             client_isn,
             delta,

@@ -1610,9 +1610,7 @@ fn sync_due_udp_and_period_zero() {
         threshold: 2,
         period: 0,
     };
-    let sent: Vec<u32> = (1..=200)
-        .filter(|_| lb.table.sync_due(id, once))
-        .collect();
+    let sent: Vec<u32> = (1..=200).filter(|_| lb.table.sync_due(id, once)).collect();
     assert_eq!(sent, [2]);
 }
 
@@ -1640,13 +1638,28 @@ fn install_and_refresh_synced_connections() {
     let id = lb.table.install_synced(synced, rules, T0).expect("room");
     let c = lb.table.get(id).unwrap();
     assert_eq!(
-        (c.state(), c.timeout(), c.expires(), c.counter(), c.no_output()),
-        (State::Established, 900, T0 + 900 * SEC, Counter::Active, false)
+        (
+            c.state(),
+            c.timeout(),
+            c.expires(),
+            c.counter(),
+            c.no_output()
+        ),
+        (
+            State::Established,
+            900,
+            T0 + 900 * SEC,
+            Counter::Active,
+            false
+        )
     );
     *lb.counter(1, Counter::Active) += 1;
     // Found by both keys, as a scheduled connection.
     let out = FlowKey::new(Proto::Tcp, rip(1), client(7));
-    assert_eq!(lb.table.lookup(&out).map(|h| (h.id, h.dir)), Some((id, Dir::Out)));
+    assert_eq!(
+        lb.table.lookup(&out).map(|h| (h.id, h.dir)),
+        Some((id, Dir::Out))
+    );
     // Sent again on the period's schedule if this director becomes master: 50 packets on.
     let sent: Vec<u32> = (1..=60).filter(|_| lb.table.sync_due(id, rules)).collect();
     assert_eq!(sent, [50]);
@@ -1673,7 +1686,12 @@ fn refresh_synced_timeout_zero_and_templates() {
         .refresh_synced(id, State::Established, 0, rules, T0)
         .unwrap();
     assert_eq!(lb.expires(id), T0 + 900 * SEC);
-    let key = FlowKey::template(Proto::Tcp, Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::BROADCAST, VIP);
+    let key = FlowKey::template(
+        Proto::Tcp,
+        Ipv4Addr::new(10, 0, 0, 1),
+        Ipv4Addr::BROADCAST,
+        VIP,
+    );
     let t = lb.template(key, 2, 360, T0);
     let moved = lb
         .table
@@ -1681,6 +1699,9 @@ fn refresh_synced_timeout_zero_and_templates() {
         .unwrap();
     assert_eq!(moved, Move::Stay);
     let c = lb.table.get(t).unwrap();
-    assert_eq!((c.state(), c.timeout(), c.expires()), (State::None, 100, T0 + 100 * SEC));
+    assert_eq!(
+        (c.state(), c.timeout(), c.expires()),
+        (State::None, 100, T0 + 100 * SEC)
+    );
     lb.table.check();
 }

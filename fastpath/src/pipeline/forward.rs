@@ -97,6 +97,9 @@ pub(super) fn l4<F: Frame>(
     if owning != p.worker {
         return Ok(Out::Handover(owning));
     }
+    if local && snapshot.sync.backup_only && !to_laddr {
+        return Err(DropReason::BackupOnly);
+    }
     let hit = p.conns.lookup_hinted(&flow.key(), hint);
     // A forged source (Linux's martian source) never creates state nor gets an answer. The
     // packets of a connection skip the check: its source was checked when it was made.

@@ -49,9 +49,11 @@ use slots::Slots;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-pub use sync::{record as sync_record, Installed as SyncInstalled, Refused as SyncRefused, OUTBOX_MAX};
 pub use fragment::{
     owner as fragment_owner, FragmentKey, Held, Released, ENTRY_MS, HOLD_MAX, HOLD_MS, TABLE_MAX,
+};
+pub use sync::{
+    record as sync_record, Installed as SyncInstalled, Refused as SyncRefused, OUTBOX_MAX,
 };
 
 /// Neighbours learned in one burst that the worker has not yet passed to its peers.

@@ -19,8 +19,8 @@ use crate::conn::{self, Counter, FlowKey, Fwd, Move, NewConn, NewTemplate, State
 use crate::service::Real;
 use crate::snapshot::Snapshot;
 use crate::sync::wire::{
-    CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_INACTIVE, CONN_F_MASQ, CONN_F_NOOUTPUT,
-    CONN_F_TEMPLATE, CONN_F_TUNNEL,
+    CONN_F_DROUTE, CONN_F_FULLNAT, CONN_F_INACTIVE, CONN_F_MASQ, CONN_F_NOOUTPUT, CONN_F_TEMPLATE,
+    CONN_F_TUNNEL,
 };
 use crate::sync::{FullNatSync, SyncConn};
 use sched::ConnClass;
@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 /// Records one worker keeps for the sync thread between two hand-overs (the worker hands
 /// them over after every burst, so this only bounds a burst's worth).
-pub const OUTBOX_MAX: usize = 256;
+pub const OUTBOX_MAX: usize = 1024;
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -175,9 +175,7 @@ pub fn install(
     };
     let state = match proto {
         conf::Proto::Udp => State::Udp,
-        conf::Proto::Tcp => *State::TCP
-            .get(usize::from(r.state))
-            .ok_or(Refused::State)?,
+        conf::Proto::Tcp => *State::TCP.get(usize::from(r.state)).ok_or(Refused::State)?,
     };
     if r.fwmark != 0 {
         return Err(Refused::NoService);
