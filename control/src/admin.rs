@@ -109,7 +109,8 @@ pub fn run(program: &str, args: &[String], names: &Names, io: &mut Streams) -> i
     let outcome = match invocation.command {
         Command::Help => Ok(cli::usage(program)),
         Command::Version => Ok(cli::version()),
-        Command::Change(request) => match s.ask(&request, CHANGE_FAILED) {
+        Command::Change(request) | Command::Daemon(request) => match s.ask(&request, CHANGE_FAILED)
+        {
             Ok(Response::Done) => Ok(String::new()),
             Ok(_) => Err(unexpected(CHANGE_FAILED)),
             Err(f) => Err(f),
@@ -119,6 +120,11 @@ pub fn run(program: &str, args: &[String], names: &Names, io: &mut Streams) -> i
         Command::ListConns { format } => return list_conns(s, io, &format, names),
         Command::ListTimeouts => match s.ask(&Request::GetTimeouts, LIST_FAILED) {
             Ok(Response::Timeouts { timeouts }) => Ok(listing::timeouts(&timeouts)),
+            Ok(_) => Err(unexpected(LIST_FAILED)),
+            Err(f) => Err(f),
+        },
+        Command::ListDaemons => match s.ask(&Request::GetDaemons, LIST_FAILED) {
+            Ok(Response::Daemons { daemons }) => Ok(listing::daemons(&daemons)),
             Ok(_) => Err(unexpected(LIST_FAILED)),
             Err(f) => Err(f),
         },

@@ -1,6 +1,7 @@
 //! `rvsadm`'s command line: ipvsadm 1.31's options and checks (1.26's plus the tunnel options
-//! `--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum/--tun-info` and weights up to
-//! `INT_MAX`), DPVS's `-b` and `-P/-Q/-G -z`, plus `--drops` and `--socket PATH`.
+//! `--tun-type/--tun-port/--tun-nocsum/--tun-csum/--tun-remcsum/--tun-info`, weights up to
+//! `INT_MAX` and the sync daemon's `--mcast-group/--mcast-port/--mcast-ttl/--sync-maxlen`),
+//! DPVS's `-b` and `-P/-Q/-G -z`, plus `--drops` and `--socket PATH`.
 //!
 //! The parser is written by hand to behave as ipvsadm's popt loop does, which a generic
 //! argument parser does not:
@@ -13,9 +14,15 @@
 //! - errors are ipvsadm's texts and exit codes, checked in its order: each option as it comes,
 //!   then the command/option table, then the command's own rules.
 //!
-//! Differences from ipvsadm: no IPv6, fwmark (`-f`), sync daemon, `--pe` or `--ops` (they are
-//! unknown options); a real server without port gets the vip port even when `-r` comes before
-//! `-t` (ipvsadm used whatever `-t` had set so far).
+//! Differences from ipvsadm: no IPv6, fwmark (`-f`), `--pe` or `--ops` (they are unknown
+//! options; an IPv6 `--mcast-group` is refused); a real server without port gets the vip port
+//! even when `-r` comes before `-t` (ipvsadm used whatever `-t` had set so far); `-R` refuses
+//! `--start-daemon`/`--stop-daemon` lines (a restore is one all-or-nothing batch of changes).
+//!
+//! `--start-daemon` takes ipvsadm's defaults: `--mcast-interface` `eth0` (also when given
+//! empty), a name longer than 15 bytes cut to 15 as ipvsadm's `strncpy` does, syncid 0,
+//! maxlen from the MTU (rvsd's choice, shown by `-L --daemon`), group 224.0.0.81, port 8848,
+//! TTL 1.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::path::PathBuf;
@@ -23,8 +30,10 @@ use std::path::PathBuf;
 use conf::echo::cut;
 use conf::proto::{DestSpec, Request, ServiceKey, ServiceSpec, TimeoutValues};
 use conf::{
-    Mode, Proto, TunCsum, TunKind, Tunnel, DEFAULT_MODE, DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED,
-    DEFAULT_SOCKET, DEFAULT_WEIGHT, MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT,
+    Mode, Proto, SyncDaemon, SyncRole, TunCsum, TunKind, Tunnel, DEFAULT_MODE,
+    DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET, DEFAULT_SYNC_GROUP,
+    DEFAULT_SYNC_PORT, DEFAULT_SYNC_TTL, DEFAULT_WEIGHT, MAX_IFNAME, MAX_SYNC_MAXLEN,
+    MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT,
 };
 
 use crate::names::Names;
@@ -55,6 +64,8 @@ pub struct Format {
 pub enum Command {
     /// A change: `-A -E -D -C -a -e -d -Z --set -P -Q`.
     Change(Request),
+    /// `--start-daemon`/`--stop-daemon`: answered like a change, but not one `-R` restores.
+    Daemon(Request),
     /// `-L`, of one service or all.
     List {
         /// `-t`/`-u` given with `-L`.
@@ -69,6 +80,8 @@ pub enum Command {
     },
     /// `-L --timeout`.
     ListTimeouts,
+    /// `-L --daemon`.
+    ListDaemons,
     /// `-L --health`: each real server's checks and state.
     ListHealth,
     /// `-S`.
@@ -150,6 +163,8 @@ enum Cmd {
     DelDest,
     EditDest,
     Set,
+    StartDaemon,
+    StopDaemon,
     Restore,
     Save,
     Zero,
@@ -165,7 +180,7 @@ impl Cmd {
     }
 }
 
-const CMD_NAMES: [&str; 16] = [
+const CMD_NAMES: [&str; 18] = [
     "add-service",
     "edit-service",
     "delete-service",
@@ -175,6 +190,8 @@ const CMD_NAMES: [&str; 16] = [
     "delete-server",
     "edit-server",
     "set",
+    "start-daemon",
+    "stop-daemon",
     "restore",
     "save",
     "zero",
@@ -198,13 +215,20 @@ enum Opt {
     Weight,
     UThreshold,
     LThreshold,
+    McastInterface,
     Timeout,
+    Daemon,
     Stats,
     Rate,
     Thresholds,
     PersistentConn,
     NoSort,
+    SyncId,
     Exact,
+    McastGroup,
+    McastPort,
+    McastTtl,
+    SyncMaxlen,
     Laddr,
     TunInfo,
     TunType,
@@ -215,7 +239,7 @@ enum Opt {
     Health,
 }
 
-const OPT_NAMES: [&str; 26] = [
+const OPT_NAMES: [&str; 33] = [
     "numeric",
     "connection",
     "service-address",
@@ -227,13 +251,20 @@ const OPT_NAMES: [&str; 26] = [
     "weight",
     "u-threshold",
     "l-threshold",
+    "mcast-interface",
     "timeout",
+    "daemon",
     "stats",
     "rate",
     "thresholds",
     "persistent-conn",
     "nosort",
+    "syncid",
     "exact",
+    "mcast-group",
+    "mcast-port",
+    "mcast-ttl",
+    "sync-maxlen",
     "local-address",
     "tun-info",
     "tun-type",
@@ -246,26 +277,29 @@ const OPT_NAMES: [&str; 26] = [
 
 /// Legal combinations of commands and options (ipvsadm's `commands_v_options`):
 /// `+` compulsory, `x` illegal, `1` at most one of the `1`s, ` ` optional.
-/// The tunnel columns are ipvsadm 1.31's (`tinf type tprt nocs csum remc`); `h` is rvs's
-/// `--health`.
-const TABLE: [&[u8; 26]; 16] = [
-    //  n c s s p M r f w x y t s r t p s e l t t t n c r h
-    b"xx+   xxxxxxxxxxxxxxxxxxxx", // add-service
-    b"xx+   xxxxxxxxxxxxxxxxxxxx", // edit-service
-    b"xx+xxxxxxxxxxxxxxxxxxxxxxx", // delete-service
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxx", // flush
-    b" 11xxxxxxxx1      x xxxxx1", // list
-    b"xx+xxx+    xxxxxxxxx     x", // add-server
-    b"xx+xxx+xxxxxxxxxxxxxxxxxxx", // delete-server
-    b"xx+xxx+    xxxxxxxxx     x", // edit-server
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxx", // set
-    b"xxxxxxxxxxxxxxxxxxxxxxxxxx", // restore
-    b" xxxxxxxxxxxxxxxxxxxxxxxxx", // save
-    b"xx xxxxxxxxxxxxxxxxxxxxxxx", // zero
-    b"xx+xxxxxxxxxxxxxxx+xxxxxxx", // add-laddr
-    b"xx+xxxxxxxxxxxxxxx+xxxxxxx", // del-laddr
-    b"xx xxxxxxxxxxxxxxxxxxxxxxx", // get-laddr
-    b"xxxxxxxxxxxxxxxxx xxxxxxxx", // drops
+/// The daemon columns and rows are ipvsadm 1.31's (`mcast-interface`, `daemon`, `syncid`,
+/// `mcast-group mcast-port mcast-ttl sync-maxlen`), and so are the tunnel columns (`tinf type
+/// tprt nocs csum remc`); `l` is DPVS's `--laddr`, `h` rvs's `--health`.
+const TABLE: [&[u8; 33]; 18] = [
+    //  n c s s p M r f w x y m t d s r t p s s e g p t s l t t t n c r h
+    b"xx+   xxxxxxxxxxxxxxxxxxxxxxxxxxx", // add-service
+    b"xx+   xxxxxxxxxxxxxxxxxxxxxxxxxxx", // edit-service
+    b"xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // delete-service
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // flush
+    b" 11xxxxxxxxx11       xxxxx xxxxx1", // list
+    b"xx+xxx+    xxxxxxxxxxxxxxxx     x", // add-server
+    b"xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxx", // delete-server
+    b"xx+xxx+    xxxxxxxxxxxxxxxx     x", // edit-server
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // set
+    b"xxxxxxxxxxx xxxxxxx x    xxxxxxxx", // start-daemon
+    b"xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxx", // stop-daemon
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // restore
+    b" xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // save
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // zero
+    b"xx+xxxxxxxxxxxxxxxxxxxxxx+xxxxxxx", // add-laddr
+    b"xx+xxxxxxxxxxxxxxxxxxxxxx+xxxxxxx", // del-laddr
+    b"xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", // get-laddr
+    b"xxxxxxxxxxxxxxxxxxxx xxxxxxxxxxxx", // drops
 ];
 
 /// The tunnel options each tunnel type takes (ipvsadm 1.31's `tunnel_types_v_options`, same
@@ -316,6 +350,13 @@ enum Id {
     TunPort,
     TunFlag(TunCsum),
     Health,
+    McastInterface,
+    SyncId,
+    McastGroup,
+    McastPort,
+    McastTtl,
+    SyncMaxlen,
+    Daemon,
 }
 
 struct OptDef {
@@ -346,6 +387,13 @@ const OPTS: &[OptDef] = &[
     def("edit-server", Some('e'), Arg::None, Id::Cmd(Cmd::EditDest)),
     def("delete-server", Some('d'), Arg::None, Id::Cmd(Cmd::DelDest)),
     def("set", None, Arg::None, Id::Cmd(Cmd::Set)),
+    def(
+        "start-daemon",
+        None,
+        Arg::Required,
+        Id::Cmd(Cmd::StartDaemon),
+    ),
+    def("stop-daemon", None, Arg::Required, Id::Cmd(Cmd::StopDaemon)),
     def("help", Some('h'), Arg::None, Id::Help),
     def("version", Some('v'), Arg::None, Id::Version),
     def("restore", Some('R'), Arg::None, Id::Cmd(Cmd::Restore)),
@@ -391,6 +439,13 @@ const OPTS: &[OptDef] = &[
     ),
     def("socket", None, Arg::Required, Id::Socket),
     def("health", None, Arg::None, Id::Health),
+    def("mcast-interface", None, Arg::Required, Id::McastInterface),
+    def("syncid", None, Arg::Required, Id::SyncId),
+    def("mcast-group", None, Arg::Required, Id::McastGroup),
+    def("mcast-port", None, Arg::Required, Id::McastPort),
+    def("mcast-ttl", None, Arg::Required, Id::McastTtl),
+    def("sync-maxlen", None, Arg::Required, Id::SyncMaxlen),
+    def("daemon", None, Arg::None, Id::Daemon),
 ];
 
 /// One option as popt returns it.
@@ -551,10 +606,49 @@ fn parse_service(s: &str, proto: Proto, names: &Names) -> Option<(Ipv4Addr, Opti
     Some((ip, port))
 }
 
+/// The argument of `--start-daemon`/`--stop-daemon`, checked as ipvsadm checks it when it
+/// reads the command (with its two spellings of the error).
+fn daemon_role(cmd: Cmd, arg: Option<&str>) -> Result<SyncRole, CliError> {
+    match arg {
+        Some("master") => Ok(SyncRole::Master),
+        Some("backup") => Ok(SyncRole::Backup),
+        _ if cmd == Cmd::StartDaemon => fail("illegal start-daemon parameter specified"),
+        _ => fail("illegal start_daemon specified"),
+    }
+}
+
+/// `--mcast-interface`: ipvsadm copies at most 15 bytes (`strncpy` into the kernel's 16-byte
+/// name); the cut is moved back to a character boundary so that the name stays text.
+fn ifname_prefix(name: &str) -> &str {
+    let mut end = name.len().min(MAX_IFNAME);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
+/// `--mcast-group`: an IPv4 multicast address, dotted as `inet_pton` reads it. ipvsadm takes
+/// anything with a `:` as IPv6; rvs syncs over IPv4 only.
+fn mcast_group(arg: &str) -> Result<Ipv4Addr, CliError> {
+    if arg.contains(':') {
+        return match arg.parse::<Ipv6Addr>() {
+            Ok(a) if a.is_multicast() => fail(format!(
+                "IPv6 mcast-group `{}' is not supported: rvs syncs over IPv4",
+                cut(arg)
+            )),
+            _ => fail(format!("invalid IPv6 mcast-group `{}'", cut(arg))),
+        };
+    }
+    match arg.parse::<Ipv4Addr>() {
+        Ok(a) if a.is_multicast() => Ok(a),
+        _ => fail(format!("invalid IPv4 mcast-group `{}'", cut(arg))),
+    }
+}
+
 /// Everything the options said, before the command's rules are applied.
 #[derive(Default)]
 struct Options {
-    set: u32,
+    set: u64,
     service: Option<(Proto, Ipv4Addr, Option<u16>)>,
     sched: Option<String>,
     persistence: u32,
@@ -567,11 +661,19 @@ struct Options {
     laddr: Option<Ipv4Addr>,
     tunnel: Tunnel,
     format: Format,
+    /// `--start-daemon`/`--stop-daemon`'s argument.
+    role: Option<SyncRole>,
+    mcast_interface: Option<String>,
+    syncid: u8,
+    sync_maxlen: Option<u16>,
+    mcast_group: Option<Ipv4Addr>,
+    mcast_port: Option<u16>,
+    mcast_ttl: Option<u8>,
 }
 
 impl Options {
     fn has(&self, o: Opt) -> bool {
-        self.set & (1 << o as u32) != 0
+        self.set & (1 << o as u64) != 0
     }
 
     fn set(&mut self, o: Opt) -> Result<(), CliError> {
@@ -581,7 +683,7 @@ impl Options {
                 OPT_NAMES[o as usize]
             ));
         }
-        self.set |= 1 << o as u32;
+        self.set |= 1 << o as u64;
         Ok(())
     }
 
@@ -724,6 +826,43 @@ impl Options {
                     self.tunnel.csum = csum;
                 }
             }
+            Id::McastInterface => {
+                self.set(Opt::McastInterface)?;
+                self.mcast_interface = Some(ifname_prefix(&arg).to_string());
+            }
+            Id::SyncId => {
+                self.set(Opt::SyncId)?;
+                match string_to_number(&arg, 0, 255) {
+                    Some(n) => self.syncid = n as u8,
+                    None => return fail("illegal syncid specified"),
+                }
+            }
+            Id::McastGroup => {
+                self.set(Opt::McastGroup)?;
+                self.mcast_group = Some(mcast_group(&arg)?);
+            }
+            Id::McastPort => {
+                self.set(Opt::McastPort)?;
+                match string_to_number(&arg, 1, 65535) {
+                    Some(n) => self.mcast_port = Some(n as u16),
+                    None => return fail("illegal mcast-port specified"),
+                }
+            }
+            Id::McastTtl => {
+                self.set(Opt::McastTtl)?;
+                match string_to_number(&arg, 1, 255) {
+                    Some(n) => self.mcast_ttl = Some(n as u8),
+                    None => return fail("illegal mcast-ttl specified"),
+                }
+            }
+            Id::SyncMaxlen => {
+                self.set(Opt::SyncMaxlen)?;
+                match string_to_number(&arg, 1, MAX_SYNC_MAXLEN.into()) {
+                    Some(n) => self.sync_maxlen = Some(n as u16),
+                    None => return fail("illegal sync-maxlen specified"),
+                }
+            }
+            Id::Daemon => self.set(Opt::Daemon)?,
             Id::Cmd(_) | Id::Help | Id::Version | Id::Socket => {
                 return fail(format!("invalid option `{}'", cut(&found.token)))
             }
@@ -854,6 +993,10 @@ pub fn parse_restore(words: &[String], names: &Names) -> Result<Request, CliErro
     match parse_args(words, names, true)?.command {
         Command::Change(r) => Ok(r),
         Command::Restore => Err(CliError::TryHelp),
+        Command::Daemon(_) => fail(
+            "sync daemons cannot be restored: -R applies its lines as one batch of changes; \
+             run --start-daemon and --stop-daemon on their own",
+        ),
         _ => fail("only changes can be restored"),
     }
 }
@@ -878,6 +1021,10 @@ fn parse_args(args: &[String], names: &Names, restoring: bool) -> Result<Invocat
             continue;
         }
         cmd = Some(match found.def.id {
+            Id::Cmd(c @ (Cmd::StartDaemon | Cmd::StopDaemon)) => {
+                opts.role = Some(daemon_role(c, found.arg.as_deref())?);
+                c
+            }
             Id::Cmd(c) => c,
             Id::Help if !restoring => return invocation(socket, Command::Help),
             Id::Version if !restoring => return invocation(socket, Command::Version),
@@ -973,7 +1120,10 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
                 || o.has(Opt::PersistentConn)
                 || o.has(Opt::Rate)
                 || o.has(Opt::Thresholds);
-            let other = o.has(Opt::Connection) || o.has(Opt::Timeout) || o.has(Opt::Health);
+            let other = o.has(Opt::Connection)
+                || o.has(Opt::Timeout)
+                || o.has(Opt::Daemon)
+                || o.has(Opt::Health);
             if other && listing {
                 return fail("options conflicts in the list command");
             }
@@ -983,6 +1133,8 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
                 Command::ListConns { format: o.format }
             } else if o.has(Opt::Timeout) {
                 Command::ListTimeouts
+            } else if o.has(Opt::Daemon) {
+                Command::ListDaemons
             } else {
                 Command::List {
                     service: key,
@@ -993,6 +1145,28 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
         Cmd::Set => change(Request::SetTimeouts {
             timeouts: timeouts.ok_or_else(missing)?,
         }),
+        Cmd::StartDaemon => {
+            let role = o.role.ok_or_else(missing)?;
+            // ipvsadm's DEF_MCAST_IFN, for an absent or empty --mcast-interface.
+            let interface = match o.mcast_interface.as_deref() {
+                None | Some("") => "eth0",
+                Some(name) => name,
+            };
+            Ok(Command::Daemon(Request::StartDaemon {
+                daemon: SyncDaemon {
+                    role,
+                    interface: interface.to_string(),
+                    syncid: o.syncid,
+                    maxlen: o.sync_maxlen,
+                    group: o.mcast_group.unwrap_or(DEFAULT_SYNC_GROUP),
+                    port: o.mcast_port.unwrap_or(DEFAULT_SYNC_PORT),
+                    ttl: o.mcast_ttl.unwrap_or(DEFAULT_SYNC_TTL),
+                },
+            }))
+        }
+        Cmd::StopDaemon => Ok(Command::Daemon(Request::StopDaemon {
+            role: o.role.ok_or_else(missing)?,
+        })),
         Cmd::Restore => Ok(Command::Restore),
         Cmd::Save => Ok(Command::Save { format: o.format }),
         Cmd::Zero => change(Request::Zero { service: key }),
@@ -1037,6 +1211,8 @@ pub fn usage(program: &str) -> String {
   {p} -L|l [options]
   {p} -Z [-t|u service-address]
   {p} --set tcp tcpfin udp
+  {p} --start-daemon {{master|backup}} [daemon-options]
+  {p} --stop-daemon {{master|backup}}
   {p} -P|Q -t|u service-address -z local-address
   {p} -G [-t|u service-address]
   {p} --drops [--exact]
@@ -1057,6 +1233,8 @@ Either long or short options are allowed.
   --list            -L|-l     list the table
   --zero            -Z        zero counters in a service or all services
   --set tcp tcpfin udp        set connection timeout values
+  --start-daemon              start connection sync daemon
+  --stop-daemon               stop connection sync daemon
   --add-laddr       -P        add local address
   --del-laddr       -Q        delete local address
   --get-laddr       -G        list local addresses
@@ -1087,6 +1265,7 @@ Options:
   --laddr        -z local-address     local address of a full NAT service
   --connection   -c                   output of current IPVS connections
   --timeout                           output of timeout (tcp tcpfin udp)
+  --daemon                            output of daemon information
   --stats                             output of statistics information
   --rate                              output of rate information
   --exact        -X                   expand numbers (display exact values)
@@ -1098,6 +1277,14 @@ Options:
   --sort                              does nothing, for backwards compatibility
   --numeric      -n                   numeric output of addresses and ports
   --socket       path                 control socket of rvsd (default {DEFAULT_SOCKET})
+
+Daemon Options:
+  --syncid sid                        syncid for connection sync (default=0)
+  --sync-maxlen length                Max sync message length (default=from the MTU: 1472 at 1500)
+  --mcast-interface interface         multicast interface for connection sync (default=eth0)
+  --mcast-group address               IPv4 group (default=224.0.0.81)
+  --mcast-port port                   UDP port (default=8848)
+  --mcast-ttl ttl                     Multicast TTL (default=1)
 ",
         version = version(),
         scheds = sched::NAMES.join("|"),
@@ -1428,6 +1615,103 @@ mod test {
     }
 
     #[test]
+    fn test_daemon_commands() {
+        let start = |daemon| Command::Daemon(Request::StartDaemon { daemon });
+        // ipvsadm's defaults: eth0, syncid 0, maxlen left to rvsd, 224.0.0.81:8848, TTL 1.
+        assert_eq!(
+            cmd("--start-daemon master"),
+            start(SyncDaemon::new(SyncRole::Master, "eth0"))
+        );
+        assert_eq!(
+            cmd("--start-daemon=backup --mcast-interface="),
+            start(SyncDaemon::new(SyncRole::Backup, "eth0"))
+        );
+        assert_eq!(
+            cmd("--start-daemon backup --mcast-interface rvs1 --syncid 255 --sync-maxlen 65507 \
+                 --mcast-group 239.255.255.255 --mcast-port 65535 --mcast-ttl 255"),
+            start(SyncDaemon {
+                role: SyncRole::Backup,
+                interface: "rvs1".into(),
+                syncid: 255,
+                maxlen: Some(65507),
+                group: Ipv4Addr::new(239, 255, 255, 255),
+                port: 65535,
+                ttl: 255,
+            })
+        );
+        assert_eq!(
+            cmd("--start-daemon master --syncid=0 --sync-maxlen 1 --mcast-group 224.0.0.0 \
+                 --mcast-port 1 --mcast-ttl 1 --mcast-interface rvs0"),
+            start(SyncDaemon {
+                maxlen: Some(1),
+                group: Ipv4Addr::new(224, 0, 0, 0),
+                port: 1,
+                ..SyncDaemon::new(SyncRole::Master, "rvs0")
+            })
+        );
+        // ipvsadm's strncpy keeps 15 bytes of the name.
+        assert_eq!(
+            cmd("--start-daemon master --mcast-interface abcdefghijklmnopq"),
+            start(SyncDaemon::new(SyncRole::Master, "abcdefghijklmno"))
+        );
+        assert_eq!(ifname_prefix("abcdefghijklmnö"), "abcdefghijklmn");
+        assert_eq!(ifname_prefix("rvs1"), "rvs1");
+        for (line, role) in [
+            ("--stop-daemon master", SyncRole::Master),
+            ("--stop-daemon backup --syncid 3", SyncRole::Backup),
+        ] {
+            assert_eq!(
+                cmd(line),
+                Command::Daemon(Request::StopDaemon { role }),
+                "{line}"
+            );
+        }
+        assert_eq!(cmd("-L --daemon"), Command::ListDaemons);
+        assert_eq!(cmd("-l -n --daemon"), Command::ListDaemons);
+        // ipvsadm's table lets --syncid through with -L, and ignores it.
+        assert_eq!(cmd("-L --daemon --syncid 1"), Command::ListDaemons);
+        let f = |s: &str| CliError::Fail(s.to_string());
+        for (line, e) in [
+            ("--start-daemon", CliError::TryHelp),
+            ("--start-daemon slave", f("illegal start-daemon parameter specified")),
+            ("--start-daemon Master", f("illegal start-daemon parameter specified")),
+            ("--start-daemon both --syncid 300", f("illegal start-daemon parameter specified")),
+            ("--stop-daemon all", f("illegal start_daemon specified")),
+            ("--start-daemon master --syncid 256", f("illegal syncid specified")),
+            ("--start-daemon master --syncid -1", f("illegal syncid specified")),
+            ("--start-daemon master --mcast-port 0", f("illegal mcast-port specified")),
+            ("--start-daemon master --mcast-port 65536", f("illegal mcast-port specified")),
+            ("--start-daemon master --mcast-ttl 0", f("illegal mcast-ttl specified")),
+            ("--start-daemon master --mcast-ttl 256", f("illegal mcast-ttl specified")),
+            ("--start-daemon master --sync-maxlen 0", f("illegal sync-maxlen specified")),
+            ("--start-daemon master --sync-maxlen 65508", f("illegal sync-maxlen specified")),
+            ("--start-daemon master --mcast-group 10.0.0.81", f("invalid IPv4 mcast-group `10.0.0.81'")),
+            ("--start-daemon master --mcast-group 224.0.0.081", f("invalid IPv4 mcast-group `224.0.0.081'")),
+            ("--start-daemon master --mcast-group group", f("invalid IPv4 mcast-group `group'")),
+            ("--start-daemon master --mcast-group fe80::1", f("invalid IPv6 mcast-group `fe80::1'")),
+            ("--start-daemon master --mcast-group ff02::81", f("IPv6 mcast-group `ff02::81' is not supported: rvs syncs over IPv4")),
+            ("--start-daemon master --syncid 1 --syncid 2", f("multiple 'syncid' options specified")),
+            ("--start-daemon master -n", f("Illegal 'numeric' option with the 'start-daemon' command")),
+            ("--start-daemon master --daemon", f("Illegal 'daemon' option with the 'start-daemon' command")),
+            ("--start-daemon master -t 10.0.0.100:80", f("Illegal 'service-address' option with the 'start-daemon' command")),
+            ("--stop-daemon master --mcast-interface rvs1", f("Illegal 'mcast-interface' option with the 'stop-daemon' command")),
+            ("--stop-daemon backup --mcast-ttl 2", f("Illegal 'mcast-ttl' option with the 'stop-daemon' command")),
+            ("-A -t 10.0.0.100:80 --syncid 1", f("Illegal 'syncid' option with the 'add-service' command")),
+            ("-L --mcast-interface rvs1", f("Illegal 'mcast-interface' option with the 'list' command")),
+            ("-L --sync-maxlen 1500", f("Illegal 'sync-maxlen' option with the 'list' command")),
+            ("-L --daemon -c", f("The option 'daemon' conflicts with the 'connection' option in the 'list' command")),
+            ("-L --timeout --daemon", f("The option 'daemon' conflicts with the 'timeout' option in the 'list' command")),
+            ("-L -t 10.0.0.100:80 --daemon", f("The option 'daemon' conflicts with the 'service-address' option in the 'list' command")),
+            ("-L --daemon --stats", f("options conflicts in the list command")),
+            ("-L --daemon --persistent-conn", f("options conflicts in the list command")),
+            ("-L --start-daemon master", f("invalid option `--start-daemon'")),
+            ("--start-daemon master extra", f("unexpected argument extra")),
+        ] {
+            assert_eq!(err(line), e, "{line}");
+        }
+    }
+
+    #[test]
     fn test_errors() {
         let f = |s: &str| CliError::Fail(s.to_string());
         let o = |s: &str| CliError::Option(s.to_string());
@@ -1618,6 +1902,14 @@ mod test {
             Err(CliError::Fail("invalid option `--socket'".into()))
         );
         assert_eq!(line("-n"), Err(CliError::TryHelp));
+        assert_eq!(
+            line("--start-daemon master --mcast-interface rvs1"),
+            Err(CliError::Fail(
+                "sync daemons cannot be restored: -R applies its lines as one batch of changes; \
+                 run --start-daemon and --stop-daemon on their own"
+                    .into()
+            ))
+        );
     }
 
     #[test]
@@ -1639,5 +1931,16 @@ mod test {
             "  rvsadm -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]\n"
         ));
         assert!(u.contains("one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|ch|mh,\n"));
+        for line in [
+            "  rvsadm --start-daemon {master|backup} [daemon-options]\n",
+            "  rvsadm --stop-daemon {master|backup}\n",
+            "  --start-daemon              start connection sync daemon\n",
+            "  --stop-daemon               stop connection sync daemon\n",
+            "  --daemon                            output of daemon information\n",
+            "\nDaemon Options:\n  --syncid sid                        syncid for connection sync (default=0)\n",
+            "  --mcast-group address               IPv4 group (default=224.0.0.81)\n",
+        ] {
+            assert!(u.contains(line), "{line}");
+        }
     }
 }

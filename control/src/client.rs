@@ -64,9 +64,12 @@ impl Client {
     pub fn call(&mut self, request: &Request) -> Result<Response, FrameError> {
         let answer = match self.exchange(request) {
             // Closed while idle. A request that was written may have been carried out before
-            // the connection broke, so only one rvsd never saw, or a query, is sent again.
+            // the connection broke, so only one rvsd never saw, or one that is harmless to
+            // repeat (a query, not a batch or a daemon start), is sent again.
             Err(Unanswered::NotSent(_)) if self.used => self.reconnect(request),
-            Err(Unanswered::Closed) if self.used && !request.is_change() => self.reconnect(request),
+            Err(Unanswered::Closed) if self.used && request.is_idempotent() => {
+                self.reconnect(request)
+            }
             other => other,
         };
         match answer {

@@ -5,6 +5,7 @@
 //! - [`model`]: services and real servers as ipvsadm sees them, with ipvsadm's rules and
 //!   errors; seeded from and reloaded with a [`conf::Config`].
 //! - [`estimator`]: CPS/PPS/BPS as `ip_vs_est.c` computes them, from counter samples.
+//! - [`sync`]: which connection sync daemons run, with ipvsadm's errors.
 //! - [`cli`], [`listing`], [`names`], [`admin`], [`client`]: `rvsadm`.
 //!
 //! The protocol itself is [`conf::proto`], so rvsd and other clients share it without this
@@ -21,3 +22,4 @@ pub mod model;
 pub mod names;
 mod ordered;
 pub mod server;
+pub mod sync;

@@ -1,5 +1,5 @@
 //! ipvsadm 1.31's output formats, byte for byte: `-L` in every column set (with 1.31's
-//! `--tun-info`), `-L -c`, `-L --timeout`, `-S` (with 1.31's tunnel options on tunnel reals);
+//! `--tun-info`), `-L -c`, `-L --timeout`, `-L --daemon`, `-S` (with 1.31's tunnel options on tunnel reals);
 //! DPVS's `-G`; and rvs's `--drops`.
 //!
 //! Additions to `-S`, all absent for what ipvsadm itself can express: a fullnat real is saved
@@ -18,7 +18,7 @@ use conf::proto::{
     ConnEntry, DestEntry, DropCount, Info, LaddrList, OwnedAddr, ServiceEntry, TimeoutValues,
     TwinStats, WorkerStats,
 };
-use conf::{Mode, Proto, TunCsum, TunKind, Tunnel};
+use conf::{Mode, Proto, SyncDaemon, SyncRole, TunCsum, TunKind, Tunnel};
 
 use crate::cli::Format;
 use crate::names::Names;
@@ -392,6 +392,38 @@ pub fn timeouts(t: &TimeoutValues) -> String {
         "Timeout (tcp tcpfin udp): {} {} {}\n",
         t.tcp, t.tcp_fin, t.udp
     )
+}
+
+/// `-L --daemon`, ipvsadm 1.31's `list_daemon`: a line per running daemon, the master's first
+/// whatever the order given, as `master sync daemon (mcast=rvs1, syncid=0, maxlen=1472,
+/// group=224.0.0.81, port=8848, ttl=1)`. Like ipvsadm, it leaves out a maxlen, port or TTL
+/// of 0 or none (a kernel before 4.3 reports none of them); the group is always known here.
+pub fn daemons(daemons: &[SyncDaemon]) -> String {
+    let mut out = String::new();
+    for role in [SyncRole::Master, SyncRole::Backup] {
+        // At most one daemon per role runs; a second of a role is not printed, as the kernel
+        // reports one.
+        let Some(d) = daemons.iter().find(|d| d.role == role) else {
+            continue;
+        };
+        let _ = write!(
+            out,
+            "{role} sync daemon (mcast={}, syncid={}",
+            d.interface, d.syncid
+        );
+        if let Some(m) = d.maxlen.filter(|&m| m != 0) {
+            let _ = write!(out, ", maxlen={m}");
+        }
+        let _ = write!(out, ", group={}", d.group);
+        if d.port != 0 {
+            let _ = write!(out, ", port={}", d.port);
+        }
+        if d.ttl != 0 {
+            let _ = write!(out, ", ttl={}", d.ttl);
+        }
+        out.push_str(")\n");
+    }
+    out
 }
 
 /// `-G` in DPVS's format: the title once (nothing at all without services), then each
@@ -772,6 +804,42 @@ mod test {
                 udp: 300
             }),
             "Timeout (tcp tcpfin udp): 900 120 300\n"
+        );
+    }
+
+    #[test]
+    fn test_daemons() {
+        let master = SyncDaemon {
+            maxlen: Some(1472),
+            ..SyncDaemon::new(SyncRole::Master, "rvs1")
+        };
+        let backup = SyncDaemon {
+            syncid: 7,
+            maxlen: Some(8972),
+            group: Ipv4Addr::new(239, 0, 0, 9),
+            port: 9000,
+            ttl: 3,
+            ..SyncDaemon::new(SyncRole::Backup, "eth2")
+        };
+        assert_eq!(daemons(&[]), "");
+        assert_eq!(
+            daemons(&[master.clone()]),
+            "master sync daemon (mcast=rvs1, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+        );
+        // The master first, as ipvsadm lists the kernel's two slots.
+        let both = "master sync daemon (mcast=rvs1, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n\
+                    backup sync daemon (mcast=eth2, syncid=7, maxlen=8972, group=239.0.0.9, port=9000, ttl=3)\n";
+        assert_eq!(daemons(&[backup.clone(), master.clone()]), both);
+        assert_eq!(daemons(&[master, backup]), both);
+        // What ipvsadm leaves out when the kernel reports 0.
+        let bare = SyncDaemon {
+            port: 0,
+            ttl: 0,
+            ..SyncDaemon::new(SyncRole::Backup, "rvs0")
+        };
+        assert_eq!(
+            daemons(&[bare]),
+            "backup sync daemon (mcast=rvs0, syncid=0, group=224.0.0.81)\n"
         );
     }
 

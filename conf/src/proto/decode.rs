@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::{DestSpec, HealthReport, Request, ServiceKey, ServiceSpec, TimeoutValues};
 use crate::echo;
+use crate::model::{SyncDaemon, SyncRole};
 
 /// Most requests a [`Request::Batch`] may hold: far more than a restore of 10 000 services
 /// with several reals each, and few enough that a frame of tiny requests decodes into about
@@ -45,6 +46,9 @@ const OPS: &[&str] = &[
     "batch",
     "set_health",
     "get_health",
+    "start_daemon",
+    "stop_daemon",
+    "get_daemons",
 ];
 
 /// What `"op"` names.
@@ -70,10 +74,13 @@ enum Op {
     Batch,
     SetHealth,
     GetHealth,
+    StartDaemon,
+    StopDaemon,
+    GetDaemons,
 }
 
 impl Op {
-    const ALL: [Op; 20] = [
+    const ALL: [Op; 23] = [
         Op::Info,
         Op::AddService,
         Op::EditService,
@@ -94,6 +101,9 @@ impl Op {
         Op::Batch,
         Op::SetHealth,
         Op::GetHealth,
+        Op::StartDaemon,
+        Op::StopDaemon,
+        Op::GetDaemons,
     ];
 }
 
@@ -171,6 +181,16 @@ struct Timeouts {
 #[derive(Deserialize)]
 struct Report {
     report: HealthReport,
+}
+
+#[derive(Deserialize)]
+struct Daemon {
+    daemon: SyncDaemon,
+}
+
+#[derive(Deserialize)]
+struct Role {
+    role: SyncRole,
 }
 
 #[derive(Deserialize)]
@@ -308,6 +328,13 @@ impl<'de> Visitor<'de> for RequestSeed {
                 report: rest::<Report, _>(map)?.report,
             },
             Op::GetHealth => rest::<NoMembers, _>(map).map(|_| Request::GetHealth)?,
+            Op::StartDaemon => Request::StartDaemon {
+                daemon: rest::<Daemon, _>(map)?.daemon,
+            },
+            Op::StopDaemon => Request::StopDaemon {
+                role: rest::<Role, _>(map)?.role,
+            },
+            Op::GetDaemons => rest::<NoMembers, _>(map).map(|_| Request::GetDaemons)?,
         })
     }
 }
@@ -358,6 +385,13 @@ mod test {
             },
             Request::ListConns { cursor: 7 },
             Request::Zero { service: None },
+            Request::StartDaemon {
+                daemon: SyncDaemon::new(SyncRole::Backup, "rvs1"),
+            },
+            Request::StopDaemon {
+                role: SyncRole::Master,
+            },
+            Request::GetDaemons,
             Request::Batch { requests: vec![] },
         ];
         for r in samples {
@@ -391,6 +425,12 @@ mod test {
                 .starts_with("a batch cannot contain a batch")
         );
         assert!(err("[0]").starts_with("invalid type: sequence, expected a request"));
+        assert!(err(r#"{"op":"stop_daemon","role":"both"}"#)
+            .starts_with("unknown variant `both`, expected `master` or `backup`"));
+        assert!(err(r#"{"op":"start_daemon","daemon":{"role":"master"}}"#)
+            .starts_with("missing field `interface`"));
+        assert!(err(r#"{"op":"start_daemon","daemon":{"role":"master","interface":"rvs1","syncid":256,"maxlen":null,"group":"224.0.0.81","port":8848,"ttl":1}}"#)
+            .starts_with("invalid value: integer `256`, expected u8"));
         // Unknown members are skipped, as the derived decoder did.
         assert_eq!(
             decode(r#"{"op":"clear","x":[[1],{"a":2}]}"#),

@@ -23,9 +23,9 @@
 //!
 //! # Semantics
 //!
-//! The requests are the operations of `ipvsadm` 1.31 (`-A -E -D -C -a -e -d -Z --set -L`) and
-//! DPVS's local-address commands (`-P -Q -G`), with ipvsadm's defaults already applied by the
-//! client: a request says everything (`-E` and `-e` replace every attribute, as the kernel's
+//! The requests are the operations of `ipvsadm` 1.31 (`-A -E -D -C -a -e -d -Z --set -L
+//! --start-daemon --stop-daemon`) and DPVS's local-address commands (`-P -Q -G`), with
+//! ipvsadm's defaults already applied by the client: a request says everything (`-E` and `-e` replace every attribute, as the kernel's
 //! `IP_VS_SO_SET_EDIT*` do). Errors carry the message `ipvsadm` prints for the same failure.
 
 use std::fmt;
@@ -36,7 +36,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::echo;
-use crate::model::{Mode, Proto, Timeouts, Tunnel};
+use crate::model::{Mode, Proto, SyncDaemon, SyncRole, Timeouts, Tunnel};
 
 mod decode;
 
@@ -233,6 +233,22 @@ pub enum Request {
     },
     /// `-L --health`: every checked real server's state.
     GetHealth,
+    /// `--start-daemon`: starts the sync daemon of `daemon.role`; fails with ipvsadm's
+    /// "Daemon has already run" if that role runs. Not a change of the configuration (the
+    /// daemons are not in `-S` output and `-R` cannot start them, as in ipvsadm), so it
+    /// cannot be batched, and a client never sends it twice.
+    StartDaemon {
+        /// The daemon, every ipvsadm default applied; `maxlen` `None` = from the MTU.
+        daemon: SyncDaemon,
+    },
+    /// `--stop-daemon`: stops the daemon of `role`; fails with "No daemon is running" if it
+    /// does not run.
+    StopDaemon {
+        /// Master or backup.
+        role: SyncRole,
+    },
+    /// `-L --daemon`: the running daemons.
+    GetDaemons,
 }
 
 /// The checker's verdict on one real server.
@@ -312,6 +328,17 @@ impl Request {
                 | Request::AddLaddr { .. }
                 | Request::DelLaddr { .. }
         )
+    }
+
+    /// Whether sending the request again after an answer was lost is harmless: true for
+    /// queries and for [`Request::SetHealth`] (a state, not a step), false for changes,
+    /// batches and daemon starts and stops, which a second time would fail or repeat.
+    pub fn is_idempotent(&self) -> bool {
+        !self.is_change()
+            && !matches!(
+                self,
+                Request::Batch { .. } | Request::StartDaemon { .. } | Request::StopDaemon { .. }
+            )
     }
 }
 
@@ -557,6 +584,12 @@ pub enum Response {
         /// Every service, in the order they were added.
         services: Vec<ServiceHealthEntry>,
     },
+    /// Answer to [`Request::GetDaemons`].
+    Daemons {
+        /// The running daemons, the master first (as the kernel lists them), each with the
+        /// `maxlen` it runs with.
+        daemons: Vec<SyncDaemon>,
+    },
 }
 
 impl Response {
@@ -756,10 +789,58 @@ mod test {
             Request::Batch {
                 requests: vec![Request::Clear, Request::DelService { service: key() }],
             },
+            Request::StartDaemon {
+                daemon: SyncDaemon {
+                    syncid: 7,
+                    maxlen: Some(9000),
+                    ..SyncDaemon::new(SyncRole::Backup, "rvs1")
+                },
+            },
+            Request::StartDaemon {
+                daemon: SyncDaemon::new(SyncRole::Master, "rvs1"),
+            },
+            Request::StopDaemon {
+                role: SyncRole::Master,
+            },
+            Request::GetDaemons,
         ];
         for r in &requests {
             assert_eq!(&round_trip(r), r);
         }
+    }
+
+    #[test]
+    fn test_daemon_wire_format() {
+        fn json<T: Serialize>(body: &T) -> String {
+            let mut buf = Vec::new();
+            write_frame(&mut buf, body).unwrap();
+            String::from_utf8(buf[4..].to_vec()).unwrap()
+        }
+        let start = Request::StartDaemon {
+            daemon: SyncDaemon::new(SyncRole::Master, "rvs1"),
+        };
+        assert_eq!(
+            json(&start),
+            r#"{"version":1,"body":{"op":"start_daemon","daemon":{"role":"master","interface":"rvs1","syncid":0,"maxlen":null,"group":"224.0.0.81","port":8848,"ttl":1}}}"#
+        );
+        let stop = Request::StopDaemon {
+            role: SyncRole::Backup,
+        };
+        assert_eq!(
+            json(&stop),
+            r#"{"version":1,"body":{"op":"stop_daemon","role":"backup"}}"#
+        );
+        let listed = Response::Daemons {
+            daemons: vec![SyncDaemon {
+                maxlen: Some(1472),
+                ..SyncDaemon::new(SyncRole::Master, "rvs1")
+            }],
+        };
+        assert_eq!(
+            json(&listed),
+            r#"{"version":1,"body":{"kind":"daemons","daemons":[{"role":"master","interface":"rvs1","syncid":0,"maxlen":1472,"group":"224.0.0.81","port":8848,"ttl":1}]}}"#
+        );
+        assert_eq!(round_trip(&listed), listed);
     }
 
     #[test]
@@ -875,5 +956,33 @@ mod test {
         assert!(!Request::Info.is_change());
         assert!(!Request::ListConns { cursor: 0 }.is_change());
         assert!(!Request::Batch { requests: vec![] }.is_change());
+        // Daemons are runtime state outside the configuration: never batched (ipvsadm's -R
+        // has no daemon command either).
+        let start = Request::StartDaemon {
+            daemon: SyncDaemon::new(SyncRole::Master, "rvs1"),
+        };
+        let stop = Request::StopDaemon {
+            role: SyncRole::Master,
+        };
+        assert!(!start.is_change());
+        assert!(!stop.is_change());
+        assert!(!Request::GetDaemons.is_change());
+    }
+
+    #[test]
+    fn test_is_idempotent() {
+        assert!(Request::Info.is_idempotent());
+        assert!(Request::GetDaemons.is_idempotent());
+        assert!(Request::GetHealth.is_idempotent());
+        assert!(!Request::Clear.is_idempotent());
+        assert!(!Request::Batch { requests: vec![] }.is_idempotent());
+        assert!(!Request::StartDaemon {
+            daemon: SyncDaemon::new(SyncRole::Backup, "rvs1"),
+        }
+        .is_idempotent());
+        assert!(!Request::StopDaemon {
+            role: SyncRole::Backup
+        }
+        .is_idempotent());
     }
 }
