@@ -427,34 +427,29 @@ impl Admin {
         self.publish_sync(&mut inner)
     }
 
-    /// `--start-daemon`: starts a sync daemon of a role not running.
-    pub fn start_daemon(&self, daemon: &conf::SyncDaemon) -> Result<conf::SyncDaemon, String> {
+    /// `--start-daemon`.
+    fn start_daemon(&self, daemon: &conf::SyncDaemon) -> Response {
         let mut inner = self.lock();
-        let started = inner.daemons.start(daemon)?;
+        if let Err(e) = inner.daemons.start(daemon) {
+            return Response::error(e);
+        }
         if let Err(e) = self.publish_sync(&mut inner) {
-            inner.daemons.stop(daemon.role);
-            return Err(e);
+            let _ = inner.daemons.stop(daemon.role);
+            return Response::error(e);
         }
-        Ok(started)
+        Response::Done
     }
 
-    /// `--stop-daemon`: stops the sync daemon of `role`; false if none runs.
-    pub fn stop_daemon(&self, role: conf::SyncRole) -> Result<bool, String> {
+    /// `--stop-daemon`.
+    fn stop_daemon(&self, role: conf::SyncRole) -> Response {
         let mut inner = self.lock();
-        if !inner.daemons.stop(role) {
-            return Ok(false);
+        if let Err(e) = inner.daemons.stop(role) {
+            return Response::error(e);
         }
-        self.publish_sync(&mut inner).map(|()| true)
-    }
-
-    /// The sync daemons running (`-L --daemon`).
-    pub fn daemons(&self) -> Vec<conf::SyncDaemon> {
-        self.lock().daemons.list()
-    }
-
-    /// Whether a sync daemon of `role` runs.
-    pub fn daemon_running(&self, role: conf::SyncRole) -> bool {
-        self.lock().daemons.running(role)
+        match self.publish_sync(&mut inner) {
+            Ok(()) => Response::Done,
+            Err(e) => Response::error(e),
+        }
     }
 
     /// Publishes a snapshot that tells the workers what the running daemons need: recording
@@ -585,8 +580,8 @@ impl Admin {
         {
             // The master sends what it holds before it goes.
             let mut inner = self.lock();
-            inner.daemons.stop(conf::SyncRole::Master);
-            inner.daemons.stop(conf::SyncRole::Backup);
+            let _ = inner.daemons.stop(conf::SyncRole::Master);
+            let _ = inner.daemons.stop(conf::SyncRole::Backup);
         }
         let commands = self.lock().overlay.omega();
         for (key, command) in commands {
@@ -826,6 +821,11 @@ impl control::server::Handler for Admin {
             Request::GetWorkers => self.workers(),
             Request::SetHealth { report } => self.set_health(report),
             Request::GetHealth => self.health(),
+            Request::StartDaemon { daemon } => self.start_daemon(daemon),
+            Request::StopDaemon { role } => self.stop_daemon(*role),
+            Request::GetDaemons => Response::Daemons {
+                daemons: self.lock().daemons.list(),
+            },
             change => self.change(change),
         }
     }

@@ -178,9 +178,8 @@ impl Stats {
     }
 }
 
-/// A running daemon.
+/// A daemon's thread.
 struct Running {
-    daemon: SyncDaemon,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -194,9 +193,11 @@ impl Drop for Running {
     }
 }
 
-/// The sync daemons of this rvsd: at most one master and one backup, as in the kernel.
+/// The sync daemons of this rvsd: which run and with what (`control::sync::Daemons`, the
+/// kernel's rules and ipvsadm's errors) and their threads.
 pub struct Daemons {
     fabric: Arc<Fabric>,
+    book: control::sync::Daemons,
     master: Option<Running>,
     backup: Option<Running>,
 }
@@ -206,24 +207,52 @@ impl Daemons {
     pub fn new(fabric: Arc<Fabric>) -> Daemons {
         Daemons {
             fabric,
+            book: control::sync::Daemons::new(),
             master: None,
             backup: None,
         }
     }
 
-    /// Starts `daemon` (its role not running): opens and sets up its socket here, so that
-    /// an unusable interface is reported to the caller, then runs it on its own thread.
-    /// Returns the daemon as it runs (`maxlen` filled in).
+    /// Starts `daemon`: checks it as the kernel does (the interface, then the role free),
+    /// opens and sets up its socket here, so that an unusable interface is reported to the
+    /// caller, then runs it on its own thread. Returns the daemon as it runs (`maxlen`
+    /// filled in).
     pub fn start(&mut self, daemon: &SyncDaemon) -> Result<SyncDaemon, String> {
-        let mut daemon = daemon.clone();
+        interface_index(&daemon.interface)?;
         let mtu = interface_mtu(&daemon.interface).unwrap_or(1500);
-        let maxlen = daemon.effective_maxlen(mtu);
-        daemon.maxlen = Some(maxlen);
+        let daemon = self.book.start(daemon.clone(), mtu)?;
+        let started = self.spawn(&daemon);
+        match started {
+            Ok(running) => {
+                match daemon.role {
+                    SyncRole::Master => self.master = Some(running),
+                    SyncRole::Backup => self.backup = Some(running),
+                }
+                log::info!(
+                    "{} sync daemon started (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
+                    daemon.role,
+                    daemon.interface,
+                    daemon.syncid,
+                    daemon.maxlen.unwrap_or(0),
+                    daemon.group,
+                    daemon.port,
+                    daemon.ttl
+                );
+                Ok(daemon)
+            }
+            Err(e) => {
+                let _ = self.book.stop(daemon.role);
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn(&self, daemon: &SyncDaemon) -> Result<Running, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let fabric = Arc::clone(&self.fabric);
         let thread = match daemon.role {
             SyncRole::Master => {
-                let socket = master_socket(&daemon)?;
+                let socket = master_socket(daemon)?;
                 // What workers recorded for an earlier master is stale.
                 for w in 0..fabric.workers() {
                     if let Some(q) = fabric.sync().outbox(w) {
@@ -236,7 +265,7 @@ impl Daemons {
                     .spawn(move || run_master(&socket, &d, &fabric, &stop))
             }
             SyncRole::Backup => {
-                let socket = backup_socket(&daemon)?;
+                let socket = backup_socket(daemon)?;
                 let (d, stop) = (daemon.clone(), Arc::clone(&stop));
                 std::thread::Builder::new()
                     .name("rvs-sync-backup".into())
@@ -244,61 +273,32 @@ impl Daemons {
             }
         }
         .map_err(|e| format!("cannot start the sync thread: {e}"))?;
-        let running = Running {
-            daemon: daemon.clone(),
+        Ok(Running {
             stop,
             thread: Some(thread),
-        };
-        log::info!(
-            "{} sync daemon started (mcast={}, syncid={}, maxlen={maxlen}, group={}, port={}, ttl={})",
-            role_name(daemon.role),
-            daemon.interface,
-            daemon.syncid,
-            daemon.group,
-            daemon.port,
-            daemon.ttl
-        );
-        match daemon.role {
-            SyncRole::Master => self.master = Some(running),
-            SyncRole::Backup => self.backup = Some(running),
-        }
-        Ok(daemon)
+        })
     }
 
-    /// Stops the daemon of `role`; false if none runs.
-    pub fn stop(&mut self, role: SyncRole) -> bool {
-        let running = match role {
-            SyncRole::Master => self.master.take(),
-            SyncRole::Backup => self.backup.take(),
-        };
-        if running.is_some() {
-            log::info!("{} sync daemon stopped", role_name(role));
+    /// Stops the daemon of `role` (the master sends what it holds first); ipvsadm's error
+    /// if none runs.
+    pub fn stop(&mut self, role: SyncRole) -> Result<(), String> {
+        self.book.stop(role)?;
+        match role {
+            SyncRole::Master => self.master = None,
+            SyncRole::Backup => self.backup = None,
         }
-        running.is_some()
+        log::info!("{role} sync daemon stopped");
+        Ok(())
     }
 
     /// Whether a daemon of `role` runs.
     pub fn running(&self, role: SyncRole) -> bool {
-        match role {
-            SyncRole::Master => self.master.is_some(),
-            SyncRole::Backup => self.backup.is_some(),
-        }
+        self.book.get(role).is_some()
     }
 
     /// The running daemons, master first.
     pub fn list(&self) -> Vec<SyncDaemon> {
-        [&self.master, &self.backup]
-            .into_iter()
-            .flatten()
-            .map(|r| r.daemon.clone())
-            .collect()
-    }
-}
-
-fn role_name(role: SyncRole) -> &'static str {
-    match role {
-        SyncRole::Master => "master",
-        SyncRole::Backup => "backup",
+        self.book.list()
     }
 }
 
@@ -316,7 +316,7 @@ fn interface_index(iface: &str) -> Result<u32, String> {
     std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex"))
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .ok_or_else(|| format!("sync: no interface {iface}"))
+        .ok_or_else(|| control::sync::NO_SUCH_DEVICE.to_owned())
 }
 
 fn socket(daemon: &SyncDaemon) -> Result<socket2::Socket, String> {
