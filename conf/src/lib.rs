@@ -50,6 +50,7 @@
 //! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
 //! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
 //! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
+//! | `[[service]] sloppy` | false | TCP only: a segment without SYN (not RST) of no connection is scheduled as a new one (the kernel's `sloppy_tcp`), for flows moved from another director; not for fullnat reals (dropped, `no_conn`) |
 //! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, one host ([`check_host`]), no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
 //! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (its connections need `laddrs`; without any they are refused and counted as `laddr_exhausted`, as DPVS takes `-a -b` before `-P`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |

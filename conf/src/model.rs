@@ -273,6 +273,10 @@ pub struct Service {
     pub toa: Option<ToaPlacement>,
     /// When the VIP is served and answered for.
     pub vip_mode: VipMode,
+    /// TCP: a segment without SYN (but not RST) that matches no connection is scheduled as
+    /// a new connection (the kernel's `sloppy_tcp`, per service), so that a flow moved from
+    /// another director continues.
+    pub sloppy: bool,
     /// Real servers, in file order.
     pub reals: Vec<Real>,
 }

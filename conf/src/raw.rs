@@ -109,6 +109,7 @@ pub(crate) struct Service {
     pub proxy_protocol: Option<ProxyProtocol>,
     pub toa: Option<bool>,
     pub toa_placement: Option<ToaPlacement>,
+    pub sloppy: Option<bool>,
     pub vip_mode: Option<VipMode>,
     pub delay_loop: Option<Seconds>,
     pub alpha: Option<bool>,

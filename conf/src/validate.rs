@@ -629,6 +629,13 @@ impl Check {
                 );
             }
         }
+        let sloppy = s.sloppy.unwrap_or(false);
+        if sloppy && s.proto != Proto::Tcp {
+            self.fail(
+                &f.key("sloppy"),
+                "sloppy only applies to proto = \"tcp\": every UDP datagram is scheduled anyway",
+            );
+        }
         let vip = vip?;
         let health = self.service_health(f, &s, vip, &reals, links, routes);
         let reals = reals.into_iter().map(|(_, r)| r).collect();
@@ -644,6 +651,7 @@ impl Check {
             proxy_protocol: s.proxy_protocol,
             toa,
             vip_mode,
+            sloppy,
             reals,
         };
         Some((svc, health))

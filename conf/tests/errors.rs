@@ -664,6 +664,18 @@ fn test_sched_flags() {
 }
 
 #[test]
+fn test_sloppy() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:53\"\nproto = \"udp\"\nsloppy = true\n"),
+        "rvsd.toml:9: service[0].sloppy: sloppy only applies to proto = \"tcp\": every UDP datagram is scheduled anyway"
+    );
+    assert_eq!(
+        svc_err("sloppy = 1\n"),
+        "rvsd.toml:9: service[0].sloppy: invalid type: integer `1`, expected a boolean"
+    );
+}
+
+#[test]
 fn test_ch_table_size() {
     assert_eq!(
         svc_err("sched = \"ch\"\nch_table_size = 65536\n"),

@@ -125,6 +125,7 @@ fn test_issue_example() {
             proxy_protocol: None,
             toa: Some(ToaPlacement::Ack),
             vip_mode: VipMode::Static,
+            sloppy: false,
             reals: vec![Real {
                 addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
                 mode: Mode::Nat,
@@ -250,6 +251,21 @@ fn test_toa_defaults() {
     );
     let pp = svc("proto = \"tcp\"\nproxy_protocol = \"v1\"\n");
     assert_eq!((pp.toa, pp.proxy_protocol), (None, Some(ProxyProtocol::V1)));
+}
+
+#[test]
+fn test_sloppy_defaults_to_off() {
+    let svc = |extra: &str| {
+        parse(&format!(
+            "{BASE}[[service]]\nvip = \"10.0.0.100:80\"\n{extra}"
+        ))
+        .services
+        .remove(0)
+    };
+    assert!(!svc("proto = \"tcp\"\n").sloppy);
+    assert!(svc("proto = \"tcp\"\nsloppy = true\n").sloppy);
+    assert!(!svc("proto = \"tcp\"\nsloppy = false\n").sloppy);
+    assert!(!svc("proto = \"udp\"\nsloppy = false\n").sloppy);
 }
 
 #[test]
