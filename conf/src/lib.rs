@@ -21,6 +21,7 @@
 //! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
 //! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
 //! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |
+//! | `[dataplane] idle_sleep_us` | 0 | adaptive polling, 0..=10000: 0 = busy polling (bare metal); else a worker that received nothing for a run of polls pauses, then sleeps up to this long between polls (timers keep running each wake-up), and busy-polls again from the first packet |
 //! | `[dataplane] laddr_ports` | `[1025, 65535]` | lowest and highest local port of FULLNAT connections (DPVS's range; alibaba/LVS used 5000..65535); each worker needs at least one |
 //! | `[dataplane] laddr_steering` | `auto` | how FULLNAT replies reach the owning worker: `auto` (NIC flow rules when every port owning a local address accepts them, else the hand-over), `rte_flow` (flow rules or no start; needs a power-of-two number of workers ≥ 2), `handover` (never flow rules) |
 //! | `[control] socket` | `/run/rvs/rvsd.sock` | control API socket path, non-empty |

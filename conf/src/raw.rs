@@ -42,6 +42,7 @@ pub(crate) struct Dataplane {
     pub expire_nodest_conn: Option<bool>,
     pub laddr_steering: Option<LaddrSteering>,
     pub laddr_ports: Option<Vec<i64>>,
+    pub idle_sleep_us: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]

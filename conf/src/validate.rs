@@ -166,6 +166,13 @@ impl Check {
             burst: self.opt_range(&f.key("burst"), d.burst, 1, MAX_BURST, DEFAULT_BURST),
             mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
             expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),
+            idle_sleep_us: self.opt_range(
+                &f.key("idle_sleep_us"),
+                d.idle_sleep_us,
+                0,
+                MAX_IDLE_SLEEP_US,
+                0,
+            ),
         }
     }
 

@@ -86,7 +86,8 @@ fn test_unknown_key_in_dataplane() {
     assert_eq!(
         err("[dataplane]\nworker = [1]\n"),
         "rvsd.toml:7: dataplane.worker: unknown field `worker`, expected one of `workers`, \
-         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`"
+         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`, \
+         `idle_sleep_us`"
     );
 }
 
@@ -214,6 +215,14 @@ fn test_dataplane_sizes() {
     assert_eq!(
         err("[dataplane]\nburst = 1024\n"),
         "rvsd.toml:7: dataplane.burst: 1024 is out of range 1..=512"
+    );
+    assert_eq!(
+        err("[dataplane]\nidle_sleep_us = 10001\n"),
+        "rvsd.toml:7: dataplane.idle_sleep_us: 10001 is out of range 0..=10000"
+    );
+    assert_eq!(
+        err("[dataplane]\nidle_sleep_us = -1\n"),
+        "rvsd.toml:7: dataplane.idle_sleep_us: -1 is out of range 0..=10000"
     );
     assert_eq!(
         err("[dataplane]\nmbufs = 0\n"),

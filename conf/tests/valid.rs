@@ -73,6 +73,7 @@ fn test_issue_example() {
             expire_nodest_conn: false,
             laddr_steering: LaddrSteering::Auto,
             laddr_ports: (1025, 65535),
+            idle_sleep_us: 0,
         },
         control: Control {
             socket: PathBuf::from("/run/rvs/rvsd.sock"),
@@ -251,6 +252,14 @@ fn test_toa_defaults() {
     );
     let pp = svc("proto = \"tcp\"\nproxy_protocol = \"v1\"\n");
     assert_eq!((pp.toa, pp.proxy_protocol), (None, Some(ProxyProtocol::V1)));
+}
+
+#[test]
+fn test_idle_sleep_us() {
+    let dataplane = |extra: &str| parse(&format!("{BASE}[dataplane]\n{extra}")).dataplane;
+    assert_eq!(dataplane("").idle_sleep_us, 0);
+    assert_eq!(dataplane("idle_sleep_us = 200\n").idle_sleep_us, 200);
+    assert_eq!(dataplane("idle_sleep_us = 10000\n").idle_sleep_us, 10_000);
 }
 
 #[test]

@@ -23,6 +23,8 @@ pub struct Counters {
     /// Events that are not drops (`process::Events`).
     pub events: fastpath::pipeline::Events,
     pub drops: [u64; DropReason::COUNT],
+    /// Times the worker slept between polls for want of packets (`idle_sleep_us`).
+    pub idle_sleeps: u64,
 }
 
 // By hand: arrays longer than 32 have no derived `Default`.
@@ -36,6 +38,7 @@ impl Default for Counters {
             handed_over: 0,
             events: fastpath::pipeline::Events::default(),
             drops: [0; DropReason::COUNT],
+            idle_sleeps: 0,
         }
     }
 }
@@ -68,6 +71,7 @@ impl Counters {
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
+        self.idle_sleeps += other.idle_sleeps;
     }
 }
 
@@ -84,6 +88,7 @@ pub struct SharedCounters {
     proxy_inserted: AtomicU64,
     icmp_errors_sent: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
+    idle_sleeps: AtomicU64,
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
     /// Loops the worker has polled every port without receiving anything since, for
@@ -106,6 +111,7 @@ impl Default for SharedCounters {
             proxy_inserted: AtomicU64::new(0),
             icmp_errors_sent: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            idle_sleeps: AtomicU64::new(0),
             last_rx_tsc: AtomicU64::new(0),
             empty_loops: AtomicU64::new(0),
         }
@@ -128,6 +134,7 @@ impl SharedCounters {
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Relaxed);
         }
+        self.idle_sleeps.store(c.idle_sleeps, Relaxed);
         self.last_rx_tsc.store(last_rx_tsc, Relaxed);
         self.empty_loops.store(empty_loops, Relaxed);
     }
@@ -151,6 +158,7 @@ impl SharedCounters {
                 icmp_errors_sent: self.icmp_errors_sent.load(Relaxed),
             },
             drops,
+            idle_sleeps: self.idle_sleeps.load(Relaxed),
         }
     }
 
@@ -177,6 +185,7 @@ mod tests {
             tx_packets: 3,
             tx_bytes: 180,
             handed_over: 2,
+            idle_sleeps: 9,
             ..Counters::default()
         };
         c.drop(DropReason::NotOurs);
@@ -191,6 +200,7 @@ mod tests {
         sum.add(&c);
         assert_eq!(sum.rx_packets, 10);
         assert_eq!(sum.handed_over, 4);
+        assert_eq!(sum.idle_sleeps, 18);
         assert_eq!(sum.drops[DropReason::NotOurs as usize], 4);
         assert_eq!(sum.total_drops(), 6);
     }
