@@ -21,6 +21,7 @@
 //! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
 //! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
 //! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |
+//! | `[dataplane] idle_sleep_us` | 0 | adaptive polling, 0..=10000: 0 = busy polling (bare metal); else a worker that received nothing for a run of polls pauses, then sleeps up to this long between polls (timers keep running each wake-up), and busy-polls again from the first packet |
 //! | `[dataplane] laddr_ports` | `[1025, 65535]` | lowest and highest local port of FULLNAT connections (DPVS's range; alibaba/LVS used 5000..65535); each worker needs at least one |
 //! | `[dataplane] laddr_steering` | `auto` | how FULLNAT replies reach the owning worker: `auto` (NIC flow rules when every port owning a local address accepts them, else the hand-over), `rte_flow` (flow rules or no start; needs a power-of-two number of workers ≥ 2), `handover` (never flow rules) |
 //! | `[control] socket` | `/run/rvs/rvsd.sock` | control API socket path, non-empty |
@@ -50,6 +51,7 @@
 //! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
 //! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
 //! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
+//! | `[[service]] sloppy` | false | TCP only: a segment without SYN (not RST) of no connection is scheduled as a new one (the kernel's `sloppy_tcp`), for flows moved from another director; not for fullnat reals (dropped, `no_conn`) |
 //! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, one host ([`check_host`]), no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
 //! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (its connections need `laddrs`; without any they are refused and counted as `laddr_exhausted`, as DPVS takes `-a -b` before `-P`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |

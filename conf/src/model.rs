@@ -42,6 +42,9 @@ pub const MAX_BURST: u16 = 512;
 pub const DEFAULT_CONN_TABLE_SIZE: u32 = 1 << 20;
 /// Default `[dataplane] laddr_ports`: DPVS's local port range.
 pub const DEFAULT_LADDR_PORTS: (u16, u16) = (1025, 65535);
+/// Largest `[dataplane] idle_sleep_us`: 10 ms, past which timers (ARP waits, fragment holds)
+/// and the first packet after a pause wait too long.
+pub const MAX_IDLE_SLEEP_US: u32 = 10_000;
 /// Default mbuf pool size; 2^n - 1 is the size DPDK's mempool stores without waste.
 pub const DEFAULT_MBUFS: u32 = 32_767;
 /// Default port MTU.
@@ -276,6 +279,9 @@ pub struct Dataplane {
     pub laddr_steering: LaddrSteering,
     /// The local ports FULLNAT connections use, lowest and highest (inclusive).
     pub laddr_ports: (u16, u16),
+    /// Adaptive polling: the longest sleep, in microseconds, of a worker that has received
+    /// nothing for a while; 0 = busy polling always.
+    pub idle_sleep_us: u32,
 }
 
 /// `[control]`.
@@ -446,6 +452,10 @@ pub struct Service {
     pub toa: Option<ToaPlacement>,
     /// When the VIP is served and answered for.
     pub vip_mode: VipMode,
+    /// TCP: a segment without SYN (but not RST) that matches no connection is scheduled as
+    /// a new connection (the kernel's `sloppy_tcp`, per service), so that a flow moved from
+    /// another director continues.
+    pub sloppy: bool,
     /// Real servers, in file order.
     pub reals: Vec<Real>,
 }

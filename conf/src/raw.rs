@@ -69,6 +69,7 @@ pub(crate) struct Dataplane {
     pub expire_nodest_conn: Option<bool>,
     pub laddr_steering: Option<LaddrSteering>,
     pub laddr_ports: Option<Vec<i64>>,
+    pub idle_sleep_us: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -136,6 +137,7 @@ pub(crate) struct Service {
     pub proxy_protocol: Option<ProxyProtocol>,
     pub toa: Option<bool>,
     pub toa_placement: Option<ToaPlacement>,
+    pub sloppy: Option<bool>,
     pub vip_mode: Option<VipMode>,
     pub delay_loop: Option<Seconds>,
     pub alpha: Option<bool>,

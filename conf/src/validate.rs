@@ -168,6 +168,13 @@ impl Check {
             burst: self.opt_range(&f.key("burst"), d.burst, 1, MAX_BURST, DEFAULT_BURST),
             mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
             expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),
+            idle_sleep_us: self.opt_range(
+                &f.key("idle_sleep_us"),
+                d.idle_sleep_us,
+                0,
+                MAX_IDLE_SLEEP_US,
+                0,
+            ),
         }
     }
 
@@ -703,6 +710,13 @@ impl Check {
                 );
             }
         }
+        let sloppy = s.sloppy.unwrap_or(false);
+        if sloppy && s.proto != Proto::Tcp {
+            self.fail(
+                &f.key("sloppy"),
+                "sloppy only applies to proto = \"tcp\": every UDP datagram is scheduled anyway",
+            );
+        }
         let vip = vip?;
         let health = self.service_health(f, &s, vip, &reals, links, routes);
         let reals = reals.into_iter().map(|(_, r)| r).collect();
@@ -718,6 +732,7 @@ impl Check {
             proxy_protocol: s.proxy_protocol,
             toa,
             vip_mode,
+            sloppy,
             reals,
         };
         Some((svc, health))

@@ -86,7 +86,8 @@ fn test_unknown_key_in_dataplane() {
     assert_eq!(
         err("[dataplane]\nworker = [1]\n"),
         "rvsd.toml:7: dataplane.worker: unknown field `worker`, expected one of `workers`, \
-         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`"
+         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`, \
+         `idle_sleep_us`"
     );
 }
 
@@ -214,6 +215,14 @@ fn test_dataplane_sizes() {
     assert_eq!(
         err("[dataplane]\nburst = 1024\n"),
         "rvsd.toml:7: dataplane.burst: 1024 is out of range 1..=512"
+    );
+    assert_eq!(
+        err("[dataplane]\nidle_sleep_us = 10001\n"),
+        "rvsd.toml:7: dataplane.idle_sleep_us: 10001 is out of range 0..=10000"
+    );
+    assert_eq!(
+        err("[dataplane]\nidle_sleep_us = -1\n"),
+        "rvsd.toml:7: dataplane.idle_sleep_us: -1 is out of range 0..=10000"
     );
     assert_eq!(
         err("[dataplane]\nmbufs = 0\n"),
@@ -660,6 +669,18 @@ fn test_sched_flags() {
     assert_eq!(
         svc_err("sched = \"sh\"\nsched_flags = [\"sh-port\", \"sh-port\"]\n"),
         "rvsd.toml:10: service[0].sched_flags[1]: \"sh-port\" is listed twice"
+    );
+}
+
+#[test]
+fn test_sloppy() {
+    assert_eq!(
+        err("[[service]]\nvip = \"10.0.0.100:53\"\nproto = \"udp\"\nsloppy = true\n"),
+        "rvsd.toml:9: service[0].sloppy: sloppy only applies to proto = \"tcp\": every UDP datagram is scheduled anyway"
+    );
+    assert_eq!(
+        svc_err("sloppy = 1\n"),
+        "rvsd.toml:9: service[0].sloppy: invalid type: integer `1`, expected a boolean"
     );
 }
 

@@ -73,6 +73,7 @@ fn test_issue_example() {
             expire_nodest_conn: false,
             laddr_steering: LaddrSteering::Auto,
             laddr_ports: (1025, 65535),
+            idle_sleep_us: 0,
         },
         control: Control {
             socket: PathBuf::from("/run/rvs/rvsd.sock"),
@@ -125,6 +126,7 @@ fn test_issue_example() {
             proxy_protocol: None,
             toa: Some(ToaPlacement::Ack),
             vip_mode: VipMode::Static,
+            sloppy: false,
             reals: vec![Real {
                 addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
                 mode: Mode::Nat,
@@ -251,6 +253,29 @@ fn test_toa_defaults() {
     );
     let pp = svc("proto = \"tcp\"\nproxy_protocol = \"v1\"\n");
     assert_eq!((pp.toa, pp.proxy_protocol), (None, Some(ProxyProtocol::V1)));
+}
+
+#[test]
+fn test_idle_sleep_us() {
+    let dataplane = |extra: &str| parse(&format!("{BASE}[dataplane]\n{extra}")).dataplane;
+    assert_eq!(dataplane("").idle_sleep_us, 0);
+    assert_eq!(dataplane("idle_sleep_us = 200\n").idle_sleep_us, 200);
+    assert_eq!(dataplane("idle_sleep_us = 10000\n").idle_sleep_us, 10_000);
+}
+
+#[test]
+fn test_sloppy_defaults_to_off() {
+    let svc = |extra: &str| {
+        parse(&format!(
+            "{BASE}[[service]]\nvip = \"10.0.0.100:80\"\n{extra}"
+        ))
+        .services
+        .remove(0)
+    };
+    assert!(!svc("proto = \"tcp\"\n").sloppy);
+    assert!(svc("proto = \"tcp\"\nsloppy = true\n").sloppy);
+    assert!(!svc("proto = \"tcp\"\nsloppy = false\n").sloppy);
+    assert!(!svc("proto = \"udp\"\nsloppy = false\n").sloppy);
 }
 
 #[test]

@@ -130,6 +130,9 @@ pub struct Service {
     /// When the VIP is served (config file; `-A` picks `static` for a port address, else
     /// `kernel`). ipvsadm has no such attribute, so `-S` does not show it.
     pub vip_mode: VipMode,
+    /// Non-SYN TCP segments of no connection are scheduled (config file only; the kernel
+    /// has it as the `sloppy_tcp` sysctl, which ipvsadm does not show).
+    pub sloppy: bool,
     /// Real servers in kernel order: the most recently added first.
     pub dests: Vec<Dest>,
 }
@@ -150,6 +153,7 @@ impl Service {
             proxy_protocol: s.proxy_protocol,
             toa: s.toa,
             vip_mode: s.vip_mode,
+            sloppy: s.sloppy,
             dests: Vec::new(),
         };
         for r in &s.reals {
@@ -179,6 +183,7 @@ impl Service {
             proxy_protocol: self.proxy_protocol,
             toa: self.toa,
             vip_mode: self.vip_mode,
+            sloppy: self.sloppy,
             reals: self.dests.iter().rev().map(|d| d.real.clone()).collect(),
         }
     }
@@ -233,6 +238,7 @@ impl Service {
             && self.proxy_protocol == other.proxy_protocol
             && self.toa == other.toa
             && self.vip_mode == other.vip_mode
+            && self.sloppy == other.sloppy
     }
 }
 
@@ -545,6 +551,7 @@ impl Model {
                 // The config file's default: TOA for TCP; it only ever touches fullnat connections.
                 toa: (spec.key.proto == Proto::Tcp).then_some(ToaPlacement::Ack),
                 vip_mode,
+                sloppy: false,
                 dests: Vec::new(),
             },
         );
@@ -1437,5 +1444,33 @@ mod test {
         let lw: Vec<u32> = s.dests.iter().map(|d| d.last_weight).collect();
         assert_eq!(lw, [1, 0, 4, 1]);
         assert!(m.reload(&config).is_empty());
+    }
+
+    /// `sloppy` is a config-file attribute: a reload that turns it on edits the service
+    /// (the snapshot rebuilds it), `to_conf` carries it, and an rvsadm edit keeps it.
+    #[test]
+    fn test_reload_sloppy() {
+        let config = Config::parse(CONFIG, "rvsd.toml").unwrap();
+        let mut m = Model::from_config(&config);
+        let k = key("10.0.0.100:80");
+        assert!(!m.service(&k).unwrap().sloppy);
+        let new = CONFIG.replace(
+            "sched_flags = [\"sh-port\"]",
+            "sched_flags = [\"sh-port\"]\n        sloppy = true",
+        );
+        let config = Config::parse(&new, "rvsd.toml").unwrap();
+        assert_eq!(m.reload(&config), vec![Change::EditService(k)]);
+        assert!(m.service(&k).unwrap().sloppy);
+        assert_eq!(m.to_conf_services(), config.services);
+        m.apply(&Request::EditService {
+            service: ServiceSpec {
+                key: k,
+                sched: "rr".into(),
+                persistence: 0,
+                netmask: Ipv4Addr::BROADCAST,
+            },
+        })
+        .unwrap();
+        assert!(m.service(&k).unwrap().sloppy);
     }
 }

@@ -275,6 +275,7 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                     tsc_hz,
                     punter,
                     strays: (index == 0).then_some(path.strays()),
+                    idle_sleep_us: config.dataplane.idle_sleep_us,
                 });
                 let stop = &stop;
                 if let Err(e) = scope.launch(lcore_id, move || worker.run(stop)) {
@@ -291,6 +292,14 @@ fn run(config: &conf::Config, args: &Args) -> Result<(), String> {
                 config_path: args.config.as_deref(),
                 admin: &admin,
                 exit_idle_ms: args.exit_idle_ms,
+                // A worker that sleeps (adaptive polling) makes few loops, but it has polled
+                // its queues empty `SLEEP_AFTER` times in a row before its first sleep: it is
+                // not starved.
+                idle_loops_min: if config.dataplane.idle_sleep_us > 0 {
+                    dataplane::idle::SLEEP_AFTER
+                } else {
+                    IDLE_LOOPS_MIN
+                },
                 tsc_hz,
                 shared: &shared,
                 follower: follower.as_ref(),
@@ -430,6 +439,8 @@ struct Control<'a, D: Device> {
     config_path: Option<&'a std::path::Path>,
     admin: &'a Admin,
     exit_idle_ms: Option<u64>,
+    /// Empty loops every worker must have made for `--exit-idle-ms`.
+    idle_loops_min: u64,
     tsc_hz: u64,
     shared: &'a [SharedCounters],
     /// The twins' addresses (issue 10: they become owned by the fast path).
@@ -499,7 +510,7 @@ impl<D: Device> Control<'_, D> {
                 let polled = self
                     .shared
                     .iter()
-                    .all(|s| s.empty_loops() >= IDLE_LOOPS_MIN);
+                    .all(|s| s.empty_loops() >= self.idle_loops_min);
                 if last != 0 && polled && lcore::rdtsc().saturating_sub(last) > limit {
                     log::info!(
                         "no packet for {} ms, exiting",

@@ -88,6 +88,9 @@ pub struct WorkerReport {
     /// Packets this worker received for flows another worker owns, and handed over.
     pub handed_over: u64,
     pub drops: u64,
+    /// Times the worker slept between polls for want of packets (`idle_sleep_us`; 0 when
+    /// busy polling).
+    pub idle_sleeps: u64,
 }
 
 /// Device-level counters, including what the NIC dropped before rvs saw it.
@@ -248,6 +251,7 @@ impl Report {
                     tx_packets: c.tx_packets,
                     handed_over: c.handed_over,
                     drops: c.total_drops(),
+                    idle_sleeps: c.idle_sleeps,
                 })
                 .collect(),
             ports: config

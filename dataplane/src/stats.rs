@@ -23,6 +23,8 @@ pub struct Counters {
     /// Events that are not drops (`process::Events`).
     pub events: fastpath::pipeline::Events,
     pub drops: [u64; DropReason::COUNT],
+    /// Times the worker slept between polls for want of packets (`idle_sleep_us`).
+    pub idle_sleeps: u64,
 }
 
 // By hand: arrays longer than 32 have no derived `Default`.
@@ -36,6 +38,7 @@ impl Default for Counters {
             handed_over: 0,
             events: fastpath::pipeline::Events::default(),
             drops: [0; DropReason::COUNT],
+            idle_sleeps: 0,
         }
     }
 }
@@ -69,6 +72,7 @@ impl Counters {
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
+        self.idle_sleeps += other.idle_sleeps;
     }
 }
 
@@ -86,6 +90,7 @@ pub struct SharedCounters {
     icmp_errors_sent: AtomicU64,
     sync_overflow: AtomicU64,
     drops: [AtomicU64; DropReason::COUNT],
+    idle_sleeps: AtomicU64,
     /// TSC of the last received packet (0 = none yet), for `--exit-idle-ms`.
     last_rx_tsc: AtomicU64,
     /// Loops the worker has polled every port without receiving anything since, for
@@ -109,6 +114,7 @@ impl Default for SharedCounters {
             icmp_errors_sent: AtomicU64::new(0),
             sync_overflow: AtomicU64::new(0),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            idle_sleeps: AtomicU64::new(0),
             last_rx_tsc: AtomicU64::new(0),
             empty_loops: AtomicU64::new(0),
         }
@@ -132,6 +138,7 @@ impl SharedCounters {
         for (a, v) in self.drops.iter().zip(c.drops.iter()) {
             a.store(*v, Relaxed);
         }
+        self.idle_sleeps.store(c.idle_sleeps, Relaxed);
         self.last_rx_tsc.store(last_rx_tsc, Relaxed);
         self.empty_loops.store(empty_loops, Relaxed);
     }
@@ -156,6 +163,7 @@ impl SharedCounters {
                 sync_overflow: self.sync_overflow.load(Relaxed),
             },
             drops,
+            idle_sleeps: self.idle_sleeps.load(Relaxed),
         }
     }
 
@@ -182,6 +190,7 @@ mod tests {
             tx_packets: 3,
             tx_bytes: 180,
             handed_over: 2,
+            idle_sleeps: 9,
             ..Counters::default()
         };
         c.drop(DropReason::NotOurs);
@@ -196,6 +205,7 @@ mod tests {
         sum.add(&c);
         assert_eq!(sum.rx_packets, 10);
         assert_eq!(sum.handed_over, 4);
+        assert_eq!(sum.idle_sleeps, 18);
         assert_eq!(sum.drops[DropReason::NotOurs as usize], 4);
         assert_eq!(sum.total_drops(), 6);
     }

@@ -9,6 +9,7 @@ use crate::dpdk::mbuf::{Burst, Mbuf, BURST_MAX};
 use crate::dpdk::mempool::Mempool;
 use crate::dpdk::port::Queue;
 use crate::host::punt::Punter;
+use crate::idle::Backoff;
 use crate::stats::{Counters, SharedCounters, PUBLISH_INTERVAL_LOOPS};
 use arc_swap::ArcSwap;
 use conf::proto::ConnEntry;
@@ -154,8 +155,10 @@ pub struct Worker<'a> {
     counters: Counters,
     shared: &'a SharedCounters,
     last_rx_tsc: u64,
-    /// Loops in a row that received nothing on any port.
+    /// Loops in a row that received nothing on any port nor from other workers.
     empty_loops: u64,
+    /// Adaptive polling: pauses and sleeps once `empty_loops` runs long.
+    idle: Backoff,
     clock: Clock,
     /// Frames for the kernel go to the exception thread through this.
     punter: Punter<'a>,
@@ -196,6 +199,8 @@ pub struct Setup<'a> {
     pub tsc_hz: u64,
     pub punter: Punter<'a>,
     pub strays: Option<&'a ArrayQueue<(usize, Mbuf)>>,
+    /// `[dataplane] idle_sleep_us`: 0 = busy polling.
+    pub idle_sleep_us: u32,
 }
 
 impl<'a> Worker<'a> {
@@ -222,6 +227,7 @@ impl<'a> Worker<'a> {
             shared: setup.shared,
             last_rx_tsc: 0,
             empty_loops: 0,
+            idle: Backoff::new(setup.idle_sleep_us),
             clock: Clock {
                 start: lcore::rdtsc(),
                 hz: setup.tsc_hz,
@@ -248,17 +254,26 @@ impl<'a> Worker<'a> {
             for port in 0..self.queues.len() {
                 self.poll(port, now);
             }
-            self.empty_loops = if self.counters.rx_packets == received {
+            let handed = self.take_handoffs(now);
+            self.take_strays(now);
+            self.empty_loops = if self.counters.rx_packets == received && handed == 0 {
                 self.empty_loops.saturating_add(1)
             } else {
                 0
             };
-            self.take_handoffs(now);
-            self.take_strays(now);
             self.flush();
             self.between_bursts(now);
             loops = loops.wrapping_add(1);
             if loops % PUBLISH_INTERVAL_LOOPS == 0 {
+                self.publish();
+            }
+            // Only an idle worker gets here with anything to do: a loop that received
+            // packets pays one compare.
+            let wait = self.idle.plan(self.empty_loops);
+            if Backoff::wait(wait) {
+                self.counters.idle_sleeps += 1;
+                // Cheap next to the sleep, and keeps what the control thread reads (stats,
+                // `--exit-idle-ms`) current however few loops a sleeping worker makes.
                 self.publish();
             }
         }
@@ -337,21 +352,25 @@ impl<'a> Worker<'a> {
         self.rx = rx;
     }
 
-    /// Processes the packets other workers handed over (flows this worker owns).
-    fn take_handoffs(&mut self, now: u64) {
+    /// Processes the packets other workers handed over (flows this worker owns), at most a
+    /// burst; returns how many.
+    fn take_handoffs(&mut self, now: u64) -> usize {
         let Some(queue) = self.fabric.handoff.get(self.index) else {
-            return;
+            return 0;
         };
+        let mut taken = 0;
         for _ in 0..self.burst {
             let Some((port, mut m)) = queue.pop() else {
                 break;
             };
+            taken += 1;
             let verdict = self.pipeline.handed_over(&self.snapshot, port, &mut m, now);
             self.act(verdict, port, m, now);
             if self.pipeline.has_released() {
                 self.release_fragments(now);
             }
         }
+        taken
     }
 
     /// Processes the data-path frames the exception thread received (worker 0 only), as

@@ -188,6 +188,7 @@ fn metrics_of_a_live_rvsd_match_the_traffic_rvsadm_and_stats_json() {
         announcements + forwarded.iter().map(|f| len(f)).sum::<u64>(),
     );
     put(format!("rvs_worker_handed_over_total{{{w}}}"), 0);
+    put(format!("rvs_worker_idle_sleeps_total{{{w}}}"), 0);
     for reason in fastpath::verdict::DropReason::ALL {
         let n = match reason.as_str() {
             "foreign_mac" | "no_service" => 1,

@@ -275,6 +275,9 @@ pub struct Service {
     pub toa: Option<conf::ToaPlacement>,
     /// FULLNAT TCP: PROXY protocol header at the start of the client's stream.
     pub proxy_protocol: Option<conf::ProxyProtocol>,
+    /// TCP segments without SYN (but not RST) of no connection are scheduled too
+    /// (`sloppy_tcp`): a flow that another director had continues here.
+    pub sloppy: bool,
     /// The configuration this service was built from: a snapshot keeps the service as it is
     /// when the same configuration comes again.
     pub config: conf::Service,
@@ -386,6 +389,7 @@ pub fn build(
         laddr_usage: Arc::new(LaddrUsage::new(&config.laddrs, workers)),
         toa: config.toa,
         proxy_protocol: config.proxy_protocol,
+        sloppy: config.sloppy,
         config: config.clone(),
     })
 }

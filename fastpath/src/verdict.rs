@@ -155,7 +155,8 @@ pub enum DropReason {
     /// needed" may be sent (RFC 1122 §3.2.2: an ICMP error, a non-unicast source or
     /// destination), or an MTU too small to fragment for.
     TooBig,
-    /// TCP segment without SYN that belongs to no connection.
+    /// TCP segment without SYN that belongs to no connection (on a `sloppy` service: a RST,
+    /// or a segment the scheduler would give a FULLNAT real, which cannot resume a flow).
     NoConn,
     /// The owning worker's hand-over queue was full.
     RedirectFull,

@@ -10,7 +10,7 @@
 //!
 //! Metrics (every counter ends in `_total`):
 //! - per worker, labels `worker` (index) and `lcore`: `rvs_worker_{rx,tx}_{packets,bytes}_total`,
-//!   `rvs_worker_handed_over_total`, and `rvs_worker_drops_total` with a `reason` label
+//!   `rvs_worker_handed_over_total`, `rvs_worker_idle_sleeps_total`, and `rvs_worker_drops_total` with a `reason` label
 //!   (every [`DropReason`], zeros included);
 //! - per service, labels `proto` and `vip`: `rvs_service_{conns,inpkts,outpkts,inbytes,
 //!   outbytes}_total`;
@@ -110,7 +110,7 @@ fn sample(out: &mut String, name: &str, labels: &str, value: u64) {
 type WorkerValue = fn(&Counters) -> u64;
 
 /// The per-worker counters other than drops.
-const WORKER_COUNTERS: [(&str, &str, WorkerValue); 5] = [
+const WORKER_COUNTERS: [(&str, &str, WorkerValue); 6] = [
     (
         "rvs_worker_rx_packets_total",
         "Packets the worker received.",
@@ -135,6 +135,11 @@ const WORKER_COUNTERS: [(&str, &str, WorkerValue); 5] = [
         "rvs_worker_handed_over_total",
         "Packets the worker received for flows another worker owns, and handed to it.",
         |c| c.handed_over,
+    ),
+    (
+        "rvs_worker_idle_sleeps_total",
+        "Times the worker slept between polls for want of packets (idle_sleep_us).",
+        |c| c.idle_sleeps,
     ),
 ];
 
@@ -310,6 +315,7 @@ sched = "rr"
             rx_bytes: 240,
             tx_packets: 4,
             tx_bytes: 244,
+            idle_sleeps: 5,
             ..Counters::default()
         };
         second.drop(DropReason::NoService);
@@ -380,6 +386,10 @@ sched = "rr"
             "# TYPE rvs_worker_handed_over_total counter\n",
             "rvs_worker_handed_over_total{worker=\"0\",lcore=\"1\"} 3\n",
             "rvs_worker_handed_over_total{worker=\"1\",lcore=\"2\"} 0\n",
+            "# HELP rvs_worker_idle_sleeps_total Times the worker slept between polls for want of packets (idle_sleep_us).\n",
+            "# TYPE rvs_worker_idle_sleeps_total counter\n",
+            "rvs_worker_idle_sleeps_total{worker=\"0\",lcore=\"1\"} 0\n",
+            "rvs_worker_idle_sleeps_total{worker=\"1\",lcore=\"2\"} 5\n",
             "# HELP rvs_worker_drops_total Packets the worker dropped, by reason.\n",
             "# TYPE rvs_worker_drops_total counter\n",
             &drop_lines(&[(0, "not_ours", 2), (0, "truncated", 1), (1, "no_service", 1)]),
@@ -460,7 +470,7 @@ sched = "rr"
         }
         assert_eq!(
             text.lines().count(),
-            20 + 2 + 2 * DropReason::COUNT + 5 * 4 + 8 * 5
+            24 + 2 + 2 * DropReason::COUNT + 5 * 4 + 8 * 5
         );
     }
 
@@ -468,8 +478,8 @@ sched = "rr"
     fn renders_headers_only_without_workers_or_services() {
         let text = render(&[], &[], &[]);
         let lines: Vec<&str> = text.lines().collect();
-        // 6 worker families, 5 service, 8 real: HELP and TYPE each, no samples.
-        assert_eq!(lines.len(), 2 * (6 + 5 + 8), "{text}");
+        // 7 worker families, 5 service, 8 real: HELP and TYPE each, no samples.
+        assert_eq!(lines.len(), 2 * (7 + 5 + 8), "{text}");
         assert!(lines.iter().all(|l| l.starts_with("# ")), "{text}");
     }
 

@@ -8,6 +8,7 @@ use crate::conn::{self, FlowKey, Fwd, NewConn, NewTemplate};
 use crate::service::{Real, Service};
 use crate::snapshot::Snapshot;
 use crate::verdict::DropReason;
+use crate::wire::tcp;
 use crate::xmit;
 use sched::ConnClass;
 use std::net::SocketAddrV4;
@@ -24,13 +25,17 @@ pub(super) fn new_conn(
         .service_in_slot(flow.proto, flow.dst)
         .or_else(|| snapshot.service_in_slot(flow.proto, SocketAddrV4::new(*flow.dst.ip(), 0)))
         .ok_or(DropReason::NoService)?;
-    if !flow.opens() {
+    // A sloppy service (`sloppy_tcp`) schedules any TCP segment but a RST, so that a flow
+    // another director had continues here; its first packet then walks the state table from
+    // NONE like any other (ACK → ESTABLISHED, FIN → CLOSE).
+    let mid_flow = !flow.opens();
+    if mid_flow && (!service.sloppy || flow.flags.contains(tcp::Flags::RST)) {
         return Err(DropReason::NoConn);
     }
     let (real, template) = if service.persistence > 0 {
-        persistent_pick(p, service, index, flow, now_ms)?
+        persistent_pick(p, service, index, flow, mid_flow, now_ms)?
     } else {
-        (pick(p, service, index, flow, now_ms)?, None)
+        (pick(p, service, index, flow, mid_flow, now_ms)?, None)
     };
     let fwd = Fwd::from(real.mode);
     // A port-zero service forwards to the port the client asked for.
@@ -81,12 +86,28 @@ pub(super) fn new_conn(
     Ok(id)
 }
 
+/// Whether a connection to `real` may start with the packet `flow`, which does not open one
+/// when `mid_flow` (a sloppy service's segment without SYN).
+///
+/// FULLNAT cannot take a flow over mid-stream: the real server never had the connection from
+/// the local address and port this director would pick, and the sequence numbers rvs shifts
+/// (its own ISN towards the real server, TOA or PROXY bytes) were set by whoever saw the SYN.
+/// The packet is dropped as without sloppy (`no_conn`), before any state is made.
+fn resumable(real: &Real, mid_flow: bool) -> Result<(), DropReason> {
+    if mid_flow && real.mode == conf::Mode::FullNat {
+        Err(DropReason::NoConn)
+    } else {
+        Ok(())
+    }
+}
+
 /// The scheduler's choice for a new connection.
 fn pick(
     p: &mut Pipeline,
     service: &Service,
     index: usize,
     flow: &Flow,
+    mid_flow: bool,
     now_ms: u64,
 ) -> Result<Arc<Real>, DropReason> {
     let key = sched::FlowKey::v4(
@@ -98,10 +119,11 @@ fn pick(
     );
     let now = std::time::Duration::from_millis(now_ms);
     let chosen = p.slots.sched(index).and_then(|s| s.pick(&key, now));
-    chosen
+    let real = chosen
         .and_then(|i| service.real(i))
-        .map(Arc::clone)
-        .ok_or(DropReason::NoDest)
+        .ok_or(DropReason::NoDest)?;
+    resumable(real, mid_flow)?;
+    Ok(Arc::clone(real))
 }
 
 /// `ip_vs_sched_persist`: the client's template decides the real server while it lives and
@@ -111,6 +133,7 @@ fn persistent_pick(
     service: &Service,
     index: usize,
     flow: &Flow,
+    mid_flow: bool,
     now_ms: u64,
 ) -> Result<(Arc<Real>, Option<conn::ConnId>), DropReason> {
     let vport = if service.vip.port() == 0 {
@@ -131,13 +154,16 @@ fn persistent_pick(
             .map(|c| Arc::clone(c.dest()))
             .filter(|real| !real.removed.load(std::sync::atomic::Ordering::Relaxed));
         match valid {
-            Some(real) => return Ok((real, Some(t))),
+            Some(real) => {
+                resumable(&real, mid_flow)?;
+                return Ok((real, Some(t)));
+            }
             None => {
                 p.conns.invalidate_template(t);
             }
         }
     }
-    let real = pick(p, service, index, flow, now_ms)?;
+    let real = pick(p, service, index, flow, mid_flow, now_ms)?;
     let template = NewTemplate {
         key,
         real: real.addr,
