@@ -1,0 +1,420 @@
+//! Director failover (issue 16) end to end: two rvsd in LVS-NAT, each with kernel twins,
+//! stock keepalived (VRRPv3, `advert_int 0.1`) moving the VIP and the real servers' gateway
+//! between them, and IPVS connection sync (both directors run a master and a backup daemon on
+//! the inside twin). A client streams over 20 long-lived TCP connections; the master rvsd is
+//! killed with SIGKILL.
+//!
+//! - With sync, the VIP moves (the client's neighbour entry changes MAC) within 1.5 s and every
+//!   connection keeps streaming on the backup; new connections succeed. The first director,
+//!   restarted, receives the connections from the second, takes the VIP back after its
+//!   `preempt_delay`, and again no connection breaks.
+//! - Without sync (the negative control) the same failover breaks the connections: the backup
+//!   has no entry for them.
+
+mod common;
+#[path = "../../fastpath/tests/fixtures/mod.rs"]
+mod fixtures;
+
+use common::netns::{try_run, Topology};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
+const GATEWAY: &str = "192.168.10.254";
+const ECHO_PORT: u16 = 9000;
+const CONNECTIONS: usize = 20;
+
+/// The tests share the two cores with each other badly: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// One director: its namespace, twins, rvsd and keepalived.
+struct Director {
+    ns: String,
+    twins: [String; 2],
+    config: PathBuf,
+    log: PathBuf,
+    keepalived_conf: PathBuf,
+    rvsd_pid: Option<u32>,
+    socket: PathBuf,
+}
+
+struct Pair {
+    topo: Topology,
+    client: String,
+    directors: [Director; 2],
+}
+
+fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], sync: bool) -> String {
+    let sync = if sync {
+        format!(
+            "[sync]\nrole = \"both\"\ninterface = \"{}\"\n",
+            d.twins[1]
+        )
+    } else {
+        String::new()
+    };
+    let mut reals = String::new();
+    for i in 0..3 {
+        reals += &format!(
+            "  [[service.real]]\n  addr = \"192.168.10.{}:{ECHO_PORT}\"\n  mode = \"nat\"\n",
+            11 + i
+        );
+    }
+    format!(
+        r#"[eal]
+args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={v0},qpairs=2", "--vdev", "net_af_packet1,iface={v1},qpairs=2"]
+[control]
+socket = "{socket}"
+[dataplane]
+workers = [1]
+conn_table_size = 65536
+idle_sleep_us = 200
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.{a}/24"]
+exception = {{ iface = "{t0}", kind = "tap", punt_pps = 20000 }}
+[[port]]
+name = "dpdk1"
+addrs = ["192.168.10.{a}/24"]
+exception = {{ iface = "{t1}", kind = "tap", punt_pps = 20000 }}
+{sync}
+[[service]]
+vip = "{VIP}:{ECHO_PORT}"
+proto = "tcp"
+sched = "rr"
+vip_mode = "kernel"
+{reals}"#,
+        prefix = common::file_prefix(),
+        v0 = veths[0],
+        v1 = veths[1],
+        socket = d.socket.display(),
+        a = 3 + n,
+        t0 = d.twins[0],
+        t1 = d.twins[1],
+    )
+}
+
+/// keepalived.conf of director `n` (0 is preferred): both twins in one sync group, so the
+/// VIP and the gateway move together.
+fn keepalived_config(d: &Director, n: u8) -> String {
+    let priority = if n == 0 { 150 } else { 100 };
+    format!(
+        r#"global_defs {{
+  router_id rvs{n}
+  vrrp_version 3
+  vrrp_garp_master_refresh 0
+}}
+vrrp_sync_group VG {{
+  group {{
+    VI_OUT
+    VI_IN
+  }}
+}}
+vrrp_instance VI_OUT {{
+  state BACKUP
+  interface {t0}
+  virtual_router_id 51
+  priority {priority}
+  advert_int 0.1
+  preempt_delay 4
+  virtual_ipaddress {{
+    {VIP}/32 dev {t0}
+  }}
+}}
+vrrp_instance VI_IN {{
+  state BACKUP
+  interface {t1}
+  virtual_router_id 52
+  priority {priority}
+  advert_int 0.1
+  preempt_delay 4
+  virtual_ipaddress {{
+    {GATEWAY}/24 dev {t1}
+  }}
+}}
+"#,
+        t0 = d.twins[0],
+        t1 = d.twins[1],
+    )
+}
+
+fn start_rvsd(topo: &mut Topology, d: &mut Director) {
+    let bin = common::rvsd_bin().display().to_string();
+    let config = d.config.display().to_string();
+    let pid = topo.spawn(&d.ns, &[&bin, "--config", &config], &d.log).id();
+    d.rvsd_pid = Some(pid);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !try_run(&["ip", "netns", "exec", &d.ns, "ip", "link", "show", &d.twins[1]]) {
+        assert!(
+            Instant::now() < deadline,
+            "rvsd in {} did not start:\n{}",
+            d.ns,
+            std::fs::read_to_string(&d.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
+    let dir = topo.dir.path();
+    let (pid, vrrp) = (
+        dir.join(format!("keepalived{n}.pid")),
+        dir.join(format!("vrrp{n}.pid")),
+    );
+    let log = dir.join(format!("keepalived{n}.log"));
+    let conf = d.keepalived_conf.display().to_string();
+    let (pid, vrrp) = (pid.display().to_string(), vrrp.display().to_string());
+    topo.spawn(
+        &d.ns,
+        &[
+            "keepalived", "-n", "-l", "-D", "-P", "-f", &conf, "-p", &pid, "-r", &vrrp,
+        ],
+        &log,
+    );
+}
+
+fn build(sync: bool) -> Pair {
+    let mut topo = Topology::new();
+    let sw = topo.netns("sw");
+    topo.bridge(&sw, "br0");
+    topo.bridge(&sw, "br1");
+    let client = topo.netns("cli");
+    let (c0, sc) = (topo.name("c"), topo.name("sc"));
+    topo.veth(&client, &c0, &sw, &sc);
+    topo.bridge_port(&sw, "br0", &sc);
+    topo.host_if(&client, &c0, "10.0.0.2/24");
+    for i in 0..3u8 {
+        let ns = topo.netns(&format!("rs{i}"));
+        let (r, s) = (topo.name(&format!("r{i}")), topo.name(&format!("sr{i}")));
+        topo.veth(&ns, &r, &sw, &s);
+        topo.bridge_port(&sw, "br1", &s);
+        let addr = format!("192.168.10.{}", 11 + i);
+        topo.host_if(&ns, &r, &format!("{addr}/24"));
+        topo.exec(&ns, &["ip", "route", "add", "default", "via", GATEWAY]);
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
+        let log = topo.dir.path().join(format!("echo{i}.log"));
+        let (port, name) = (ECHO_PORT.to_string(), format!("rs{i}"));
+        topo.spawn(&ns, &["python3", script, &addr, &port, &name], &log);
+    }
+    let mut directors = Vec::new();
+    for n in 0..2u8 {
+        let ns = topo.netns(&format!("lb{n}"));
+        let veths = [topo.name(&format!("l{n}a")), topo.name(&format!("l{n}b"))];
+        for (k, (veth, br)) in veths.iter().zip(["br0", "br1"]).enumerate() {
+            let s = topo.name(&format!("s{n}{k}"));
+            topo.veth(&ns, veth, &sw, &s);
+            topo.bridge_port(&sw, br, &s);
+            topo.exec(&ns, &["ethtool", "-K", veth, "tx", "off", "tso", "off", "gso", "off"]);
+            // Only the twins may deliver to this namespace's kernel.
+            let rule = format!(
+                "add table netdev rvs{k}; add chain netdev rvs{k} in {{ type filter hook ingress device {veth} priority 0; policy drop; }}"
+            );
+            topo.exec(&ns, &["timeout", "10", "nft", &rule]);
+        }
+        let dir = topo.dir.path().to_owned();
+        let mut d = Director {
+            ns,
+            twins: [topo.name(&format!("t{n}a")), topo.name(&format!("t{n}b"))],
+            config: dir.join(format!("rvsd{n}.toml")),
+            log: dir.join(format!("rvsd{n}.log")),
+            keepalived_conf: dir.join(format!("keepalived{n}.conf")),
+            rvsd_pid: None,
+            socket: dir.join(format!("rvsd{n}.sock")),
+        };
+        std::fs::write(&d.config, rvsd_config(&d, n, &veths, sync)).unwrap();
+        std::fs::write(&d.keepalived_conf, keepalived_config(&d, n)).unwrap();
+        start_rvsd(&mut topo, &mut d);
+        directors.push(d);
+    }
+    let mut directors: [Director; 2] = match directors.try_into() {
+        Ok(d) => d,
+        Err(_) => unreachable!("two directors"),
+    };
+    for (n, d) in directors.iter_mut().enumerate() {
+        start_keepalived(&mut topo, d, n as u8);
+    }
+    let pair = Pair {
+        topo,
+        client,
+        directors,
+    };
+    // Director 0 takes the VIP: a connection through it works.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pair.echo_once() {
+        assert!(
+            Instant::now() < deadline,
+            "no echo through the VIP:\n{}",
+            pair.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    pair
+}
+
+impl Pair {
+    /// One new connection through the VIP, one line echoed.
+    fn echo_once(&self) -> bool {
+        let code = format!(
+            "import socket,sys\ns=socket.create_connection(('{VIP}',{ECHO_PORT}),timeout=2)\ns.sendall(b'x\\n')\nsys.exit(0 if s.makefile().readline().endswith(' x\\n') else 1)"
+        );
+        try_run(&["ip", "netns", "exec", &self.client, "python3", "-c", &code])
+    }
+
+    /// The MAC the client's neighbour table holds for the VIP.
+    fn vip_mac(&self) -> String {
+        let out = self
+            .topo
+            .exec(&self.client, &["ip", "neigh", "show", &VIP.to_string()]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "lladdr")
+            .nth(1)
+            .unwrap_or("")
+            .to_owned()
+    }
+
+    fn rvsadm(&self, n: usize, args: &[&str]) -> String {
+        let socket = self.directors[n].socket.display().to_string();
+        let out = std::process::Command::new(common::rvsadm_bin())
+            .args(["--socket", &socket])
+            .args(args)
+            .output()
+            .expect("run rvsadm");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// ESTABLISHED connections to the echo service director `n` lists.
+    fn established(&self, n: usize) -> usize {
+        self.rvsadm(n, &["-L", "-n", "-c"])
+            .lines()
+            .filter(|l| l.contains("ESTABLISHED") && l.contains(&format!(":{ECHO_PORT}")))
+            .count()
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for d in &self.directors {
+            out += &format!(
+                "--- {}:\n{}\n",
+                d.log.display(),
+                std::fs::read_to_string(&d.log).unwrap_or_default()
+            );
+        }
+        for n in 0..2 {
+            let log = self.topo.dir.path().join(format!("keepalived{n}.log"));
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            out += &format!("--- keepalived{n}:\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+        }
+        out
+    }
+
+    fn kill_rvsd(&mut self, n: usize) {
+        let pid = self.directors[n].rvsd_pid.take().expect("rvsd runs");
+        assert!(try_run(&["kill", "-KILL", &pid.to_string()]));
+        // The twins vanish with the process.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while try_run(&[
+            "ip", "netns", "exec", &self.directors[n].ns, "ip", "link", "show",
+            &self.directors[n].twins[0],
+        ]) {
+            assert!(Instant::now() < deadline, "the twin outlived rvsd");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs longlived.py in the client for `seconds` (or until the stop file exists).
+fn stream(pair: &mut Pair, seconds: u32) -> (std::process::Child, PathBuf) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/longlived.py");
+    let stop = pair.topo.dir.path().join("stop");
+    let child = std::process::Command::new("ip")
+        .args(["netns", "exec", &pair.client, "python3", script])
+        .args([
+            &VIP.to_string(),
+            &ECHO_PORT.to_string(),
+            &CONNECTIONS.to_string(),
+            &seconds.to_string(),
+            &stop.display().to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start longlived.py");
+    (child, stop)
+}
+
+fn finish(child: std::process::Child, stop: &std::path::Path) -> serde_json::Value {
+    std::fs::write(stop, b"").unwrap();
+    let out = child.wait_with_output().expect("longlived.py ends");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("longlived.py output {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Waits until `cond` holds, at most `limit`; the time it took.
+fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[test]
+fn nat_failover_with_sync_keeps_every_connection() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pair = build(true);
+    assert!(pair.rvsadm(0, &["-L", "--daemon"]).contains("master sync daemon (mcast="));
+    let (child, stop) = stream(&mut pair, 60);
+    // Every connection is established through director 0 and synced to director 1.
+    let synced = wait_for(Duration::from_secs(15), || pair.established(1) >= CONNECTIONS);
+    assert!(
+        synced.is_some(),
+        "director 1 lists {} of {CONNECTIONS} connections:\n{}\n{}",
+        pair.established(1),
+        pair.rvsadm(1, &["-L", "-n", "-c"]),
+        pair.logs()
+    );
+    let mac_before = pair.vip_mac();
+    assert!(!mac_before.is_empty());
+    std::thread::sleep(Duration::from_secs(1));
+    pair.kill_rvsd(0);
+    let moved = wait_for(Duration::from_millis(1500), || {
+        let mac = pair.vip_mac();
+        !mac.is_empty() && mac != mac_before
+    });
+    assert!(moved.is_some(), "the VIP did not move within 1.5 s:\n{}", pair.logs());
+    eprintln!("VIP moved {:?} after the kill", moved.unwrap_or_default());
+    // Streaming goes on through director 1; new connections work.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(pair.echo_once(), "a new connection after the failover");
+    let result = finish(child, &stop);
+    eprintln!("{result}");
+    assert_eq!(result["failures"], serde_json::json!([]), "{}", pair.logs());
+    assert!(result["round_trips"].as_u64().unwrap_or(0) > 0);
+}
+
+#[test]
+fn nat_failover_without_sync_breaks_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pair = build(false);
+    let (child, stop) = stream(&mut pair, 60);
+    assert!(wait_for(Duration::from_secs(15), || pair.established(0) >= CONNECTIONS).is_some());
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(pair.established(1), 0, "nothing synced");
+    let mac_before = pair.vip_mac();
+    pair.kill_rvsd(0);
+    assert!(wait_for(Duration::from_millis(1500), || {
+        let mac = pair.vip_mac();
+        !mac.is_empty() && mac != mac_before
+    })
+    .is_some());
+    // The backup has no entry for the flows: their next segments are dropped.
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(pair.echo_once(), "new connections still work");
+    let result = finish(child, &stop);
+    let failures = result["failures"].as_array().map_or(0, Vec::len);
+    assert!(failures > 0, "the failover broke no connection: {result}");
+}
