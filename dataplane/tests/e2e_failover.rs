@@ -324,8 +324,9 @@ impl Pair {
     }
 }
 
-/// Runs longlived.py in the client for `seconds` (or until the stop file exists).
-fn stream(pair: &mut Pair, seconds: u32) -> (std::process::Child, PathBuf) {
+/// Runs longlived.py in the client for `seconds` (or until the stop file exists); an answer
+/// later than `timeout` seconds breaks its connection.
+fn stream(pair: &mut Pair, seconds: u32, timeout: u32) -> (std::process::Child, PathBuf) {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/longlived.py");
     let stop = pair.topo.dir.path().join("stop");
     let child = std::process::Command::new("ip")
@@ -336,6 +337,7 @@ fn stream(pair: &mut Pair, seconds: u32) -> (std::process::Child, PathBuf) {
             &CONNECTIONS.to_string(),
             &seconds.to_string(),
             &stop.display().to_string(),
+            &timeout.to_string(),
         ])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -367,7 +369,7 @@ fn nat_failover_with_sync_keeps_every_connection() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut pair = build(true);
     assert!(pair.rvsadm(0, &["-L", "--daemon"]).contains("master sync daemon (mcast="));
-    let (child, stop) = stream(&mut pair, 60);
+    let (child, stop) = stream(&mut pair, 60, 5);
     // Every connection is established through director 0 and synced to director 1.
     let synced = wait_for(Duration::from_secs(15), || pair.established(1) >= CONNECTIONS);
     assert!(
@@ -390,6 +392,25 @@ fn nat_failover_with_sync_keeps_every_connection() {
     // Streaming goes on through director 1; new connections work.
     std::thread::sleep(Duration::from_secs(3));
     assert!(pair.echo_once(), "a new connection after the failover");
+
+    // Director 0 comes back: its backup daemon gets the connections from director 1's
+    // master (at their 53rd, 103rd... packet), and keepalived takes the VIP back after its
+    // preempt_delay of 4 s.
+    let Pair {
+        topo, directors, ..
+    } = &mut pair;
+    start_rvsd(topo, &mut directors[0]);
+    let back = wait_for(Duration::from_secs(20), || pair.established(0) >= CONNECTIONS);
+    assert!(
+        back.is_some(),
+        "director 0 lists {} of {CONNECTIONS} connections:\n{}",
+        pair.established(0),
+        pair.logs()
+    );
+    let preempted = wait_for(Duration::from_secs(15), || pair.vip_mac() == mac_before);
+    assert!(preempted.is_some(), "director 0 did not take the VIP back:\n{}", pair.logs());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(pair.echo_once(), "a new connection after the preemption");
     let result = finish(child, &stop);
     eprintln!("{result}");
     assert_eq!(result["failures"], serde_json::json!([]), "{}", pair.logs());
@@ -400,7 +421,7 @@ fn nat_failover_with_sync_keeps_every_connection() {
 fn nat_failover_without_sync_breaks_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut pair = build(false);
-    let (child, stop) = stream(&mut pair, 60);
+    let (child, stop) = stream(&mut pair, 60, 1);
     assert!(wait_for(Duration::from_secs(15), || pair.established(0) >= CONNECTIONS).is_some());
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(pair.established(1), 0, "nothing synced");
@@ -412,7 +433,7 @@ fn nat_failover_without_sync_breaks_connections() {
     })
     .is_some());
     // The backup has no entry for the flows: their next segments are dropped.
-    std::thread::sleep(Duration::from_secs(7));
+    std::thread::sleep(Duration::from_secs(3));
     assert!(pair.echo_once(), "new connections still work");
     let result = finish(child, &stop);
     let failures = result["failures"].as_array().map_or(0, Vec::len);

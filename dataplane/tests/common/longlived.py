@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Holds long-lived TCP connections to a line-echo service and checks every answer.
 
-usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE]
+usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE [TIMEOUT]]
 
 Opens CONNECTIONS connections, then until SECONDS have passed (or STOPFILE exists) sends a numbered line on each
 every 50 ms and expects it echoed back, prefixed with the real server's name, by the same
@@ -17,9 +17,11 @@ import time
 
 host, port, count, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 stop_file = sys.argv[5] if len(sys.argv) > 5 else None
+# Seconds a connection may wait for an answer before it counts as broken.
+timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 5.0
 conns, servers, failures, trips = [], [], [], 0
 for i in range(count):
-    s = socket.create_connection((host, port), timeout=5)
+    s = socket.create_connection((host, port), timeout=timeout)
     conns.append((s, s.makefile("rb")))
     servers.append(None)
 end = time.time() + seconds
