@@ -1,4 +1,4 @@
-//! Director failover (issue 16) end to end: two rvsd in LVS-NAT, each with kernel twins,
+//! Director failover (issue 16) end to end: two rvsd in LVS-NAT or LVS-DR, each with kernel twins,
 //! stock keepalived (VRRPv3, `advert_int 0.1`) moving the VIP and the real servers' gateway
 //! between them, and IPVS connection sync (both directors run a master and a backup daemon on
 //! the inside twin). A client streams over 20 long-lived TCP connections; the master rvsd is
@@ -25,6 +25,34 @@ const GATEWAY: &str = "192.168.10.254";
 const ECHO_PORT: u16 = 9000;
 const CONNECTIONS: usize = 20;
 
+/// The forwarding method of the test's service.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Real servers behind the directors on 192.168.10.0/24, their gateway floating with
+    /// the VIP.
+    Nat,
+    /// Real servers on the client's link holding the VIP on `lo`; the directors' inside link
+    /// only carries the sync messages (a dedicated sync link).
+    Dr,
+}
+
+impl Mode {
+    /// Real server `i`'s address.
+    fn rip(self, i: u8) -> String {
+        match self {
+            Mode::Nat => format!("192.168.10.{}", 11 + i),
+            Mode::Dr => format!("10.0.0.{}", 11 + i),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Nat => "nat",
+            Mode::Dr => "dr",
+        }
+    }
+}
+
 /// The tests share the two cores with each other badly: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -45,7 +73,7 @@ struct Pair {
     directors: [Director; 2],
 }
 
-fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], sync: bool) -> String {
+fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], mode: Mode, sync: bool) -> String {
     let sync = if sync {
         format!(
             "[sync]\nrole = \"both\"\ninterface = \"{}\"\n",
@@ -57,8 +85,9 @@ fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], sync: bool) -> String {
     let mut reals = String::new();
     for i in 0..3 {
         reals += &format!(
-            "  [[service.real]]\n  addr = \"192.168.10.{}:{ECHO_PORT}\"\n  mode = \"nat\"\n",
-            11 + i
+            "  [[service.real]]\n  addr = \"{}:{ECHO_PORT}\"\n  mode = \"{}\"\n",
+            mode.rip(i),
+            mode.name()
         );
     }
     format!(
@@ -174,7 +203,7 @@ fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
     );
 }
 
-fn build(sync: bool) -> Pair {
+fn build(mode: Mode, sync: bool) -> Pair {
     let mut topo = Topology::new();
     let sw = topo.netns("sw");
     topo.bridge(&sw, "br0");
@@ -188,14 +217,30 @@ fn build(sync: bool) -> Pair {
         let ns = topo.netns(&format!("rs{i}"));
         let (r, s) = (topo.name(&format!("r{i}")), topo.name(&format!("sr{i}")));
         topo.veth(&ns, &r, &sw, &s);
-        topo.bridge_port(&sw, "br1", &s);
-        let addr = format!("192.168.10.{}", 11 + i);
+        let addr = mode.rip(i);
         topo.host_if(&ns, &r, &format!("{addr}/24"));
-        topo.exec(&ns, &["ip", "route", "add", "default", "via", GATEWAY]);
+        match mode {
+            Mode::Nat => {
+                topo.bridge_port(&sw, "br1", &s);
+                topo.exec(&ns, &["ip", "route", "add", "default", "via", GATEWAY]);
+            }
+            Mode::Dr => {
+                topo.bridge_port(&sw, "br0", &s);
+                topo.exec(&ns, &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+                for conf in ["all", "default"] {
+                    for (key, value) in [("arp_ignore", 1), ("arp_announce", 2)] {
+                        let sysctl = format!("net.ipv4.conf.{conf}.{key}={value}");
+                        topo.exec(&ns, &["sysctl", "-qw", &sysctl]);
+                    }
+                }
+            }
+        }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
         let log = topo.dir.path().join(format!("echo{i}.log"));
         let (port, name) = (ECHO_PORT.to_string(), format!("rs{i}"));
-        topo.spawn(&ns, &["python3", script, &addr, &port, &name], &log);
+        // DR: the packets come addressed to the VIP (on lo).
+        let bind = if mode == Mode::Dr { "0.0.0.0" } else { addr.as_str() };
+        topo.spawn(&ns, &["python3", script, bind, &port, &name], &log);
     }
     let mut directors = Vec::new();
     for n in 0..2u8 {
@@ -222,7 +267,7 @@ fn build(sync: bool) -> Pair {
             rvsd_pid: None,
             socket: dir.join(format!("rvsd{n}.sock")),
         };
-        std::fs::write(&d.config, rvsd_config(&d, n, &veths, sync)).unwrap();
+        std::fs::write(&d.config, rvsd_config(&d, n, &veths, mode, sync)).unwrap();
         std::fs::write(&d.keepalived_conf, keepalived_config(&d, n)).unwrap();
         start_rvsd(&mut topo, &mut d);
         directors.push(d);
@@ -366,8 +411,17 @@ fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration>
 
 #[test]
 fn nat_failover_with_sync_keeps_every_connection() {
+    failover_with_sync_keeps_every_connection(Mode::Nat);
+}
+
+#[test]
+fn dr_failover_with_sync_keeps_every_connection() {
+    failover_with_sync_keeps_every_connection(Mode::Dr);
+}
+
+fn failover_with_sync_keeps_every_connection(mode: Mode) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pair = build(true);
+    let mut pair = build(mode, true);
     assert!(pair.rvsadm(0, &["-L", "--daemon"]).contains("master sync daemon (mcast="));
     let (child, stop) = stream(&mut pair, 60, 5);
     // Every connection is established through director 0 and synced to director 1.
@@ -420,7 +474,7 @@ fn nat_failover_with_sync_keeps_every_connection() {
 #[test]
 fn nat_failover_without_sync_breaks_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pair = build(false);
+    let mut pair = build(Mode::Nat, false);
     let (child, stop) = stream(&mut pair, 60, 1);
     assert!(wait_for(Duration::from_secs(15), || pair.established(0) >= CONNECTIONS).is_some());
     std::thread::sleep(Duration::from_secs(1));
