@@ -196,11 +196,6 @@ fn an_idle_worker_sleeps_and_wakes_for_traffic() {
         "idle rvsd used {:.1} % of a CPU",
         share * 100.0
     );
-    assert!(
-        runnable < 0.20,
-        "idle rvsd runnable {:.1} %",
-        runnable * 100.0
-    );
     let pages = d.fetch(50);
     assert_eq!(pages.len(), 50, "{pages:?}\n{}", d.topo.log());
     assert!(pages.iter().all(|p| p.trim() == "rs0"), "{pages:?}");
