@@ -1627,8 +1627,10 @@ mod test {
             start(SyncDaemon::new(SyncRole::Backup, "eth0"))
         );
         assert_eq!(
-            cmd("--start-daemon backup --mcast-interface rvs1 --syncid 255 --sync-maxlen 65507 \
-                 --mcast-group 239.255.255.255 --mcast-port 65535 --mcast-ttl 255"),
+            cmd(
+                "--start-daemon backup --mcast-interface rvs1 --syncid 255 --sync-maxlen 65507 \
+                 --mcast-group 239.255.255.255 --mcast-port 65535 --mcast-ttl 255"
+            ),
             start(SyncDaemon {
                 role: SyncRole::Backup,
                 interface: "rvs1".into(),
@@ -1640,8 +1642,10 @@ mod test {
             })
         );
         assert_eq!(
-            cmd("--start-daemon master --syncid=0 --sync-maxlen 1 --mcast-group 224.0.0.0 \
-                 --mcast-port 1 --mcast-ttl 1 --mcast-interface rvs0"),
+            cmd(
+                "--start-daemon master --syncid=0 --sync-maxlen 1 --mcast-group 224.0.0.0 \
+                 --mcast-port 1 --mcast-ttl 1 --mcast-interface rvs0"
+            ),
             start(SyncDaemon {
                 maxlen: Some(1),
                 group: Ipv4Addr::new(224, 0, 0, 0),

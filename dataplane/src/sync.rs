@@ -151,6 +151,12 @@ impl Stats {
         };
     }
 
+    /// Every error counter by reason (message and entry decoding, records not installed),
+    /// zeros included, in a fixed order.
+    pub fn errors(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.errors.0.iter().map(|(n, v)| (*n, v.load(Relaxed)))
+    }
+
     /// Every counter by name: totals, then errors (`error_<reason>`) that are not zero.
     pub fn to_map(&self) -> BTreeMap<String, u64> {
         let mut map = BTreeMap::new();

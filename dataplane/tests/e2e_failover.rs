@@ -75,10 +75,7 @@ struct Pair {
 
 fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], mode: Mode, sync: bool) -> String {
     let sync = if sync {
-        format!(
-            "[sync]\nrole = \"both\"\ninterface = \"{}\"\n",
-            d.twins[1]
-        )
+        format!("[sync]\nrole = \"both\"\ninterface = \"{}\"\n", d.twins[1])
     } else {
         String::new()
     };
@@ -174,7 +171,16 @@ fn start_rvsd(topo: &mut Topology, d: &mut Director) {
     let pid = topo.spawn(&d.ns, &[&bin, "--config", &config], &d.log).id();
     d.rvsd_pid = Some(pid);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !try_run(&["ip", "netns", "exec", &d.ns, "ip", "link", "show", &d.twins[1]]) {
+    while !try_run(&[
+        "ip",
+        "netns",
+        "exec",
+        &d.ns,
+        "ip",
+        "link",
+        "show",
+        &d.twins[1],
+    ]) {
         assert!(
             Instant::now() < deadline,
             "rvsd in {} did not start:\n{}",
@@ -197,7 +203,17 @@ fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
     topo.spawn(
         &d.ns,
         &[
-            "keepalived", "-n", "-l", "-D", "-P", "-f", &conf, "-p", &pid, "-r", &vrrp,
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-f",
+            &conf,
+            "-p",
+            &pid,
+            "-r",
+            &vrrp,
         ],
         &log,
     );
@@ -226,7 +242,10 @@ fn build(mode: Mode, sync: bool) -> Pair {
             }
             Mode::Dr => {
                 topo.bridge_port(&sw, "br0", &s);
-                topo.exec(&ns, &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"]);
+                topo.exec(
+                    &ns,
+                    &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"],
+                );
                 for conf in ["all", "default"] {
                     for (key, value) in [("arp_ignore", 1), ("arp_announce", 2)] {
                         let sysctl = format!("net.ipv4.conf.{conf}.{key}={value}");
@@ -239,7 +258,11 @@ fn build(mode: Mode, sync: bool) -> Pair {
         let log = topo.dir.path().join(format!("echo{i}.log"));
         let (port, name) = (ECHO_PORT.to_string(), format!("rs{i}"));
         // DR: the packets come addressed to the VIP (on lo).
-        let bind = if mode == Mode::Dr { "0.0.0.0" } else { addr.as_str() };
+        let bind = if mode == Mode::Dr {
+            "0.0.0.0"
+        } else {
+            addr.as_str()
+        };
         topo.spawn(&ns, &["python3", script, bind, &port, &name], &log);
     }
     let mut directors = Vec::new();
@@ -250,7 +273,12 @@ fn build(mode: Mode, sync: bool) -> Pair {
             let s = topo.name(&format!("s{n}{k}"));
             topo.veth(&ns, veth, &sw, &s);
             topo.bridge_port(&sw, br, &s);
-            topo.exec(&ns, &["ethtool", "-K", veth, "tx", "off", "tso", "off", "gso", "off"]);
+            topo.exec(
+                &ns,
+                &[
+                    "ethtool", "-K", veth, "tx", "off", "tso", "off", "gso", "off",
+                ],
+            );
             // Only the twins may deliver to this namespace's kernel.
             let rule = format!(
                 "add table netdev rvs{k}; add chain netdev rvs{k} in {{ type filter hook ingress device {veth} priority 0; policy drop; }}"
@@ -349,7 +377,10 @@ impl Pair {
             let log = self.topo.dir.path().join(format!("keepalived{n}.log"));
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(30).collect();
-            out += &format!("--- keepalived{n}:\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            out += &format!(
+                "--- keepalived{n}:\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         out
     }
@@ -360,7 +391,13 @@ impl Pair {
         // The twins vanish with the process.
         let deadline = Instant::now() + Duration::from_secs(10);
         while try_run(&[
-            "ip", "netns", "exec", &self.directors[n].ns, "ip", "link", "show",
+            "ip",
+            "netns",
+            "exec",
+            &self.directors[n].ns,
+            "ip",
+            "link",
+            "show",
             &self.directors[n].twins[0],
         ]) {
             assert!(Instant::now() < deadline, "the twin outlived rvsd");
@@ -393,8 +430,12 @@ fn stream(pair: &mut Pair, seconds: u32, timeout: u32) -> (std::process::Child, 
 fn finish(child: std::process::Child, stop: &std::path::Path) -> serde_json::Value {
     std::fs::write(stop, b"").unwrap();
     let out = child.wait_with_output().expect("longlived.py ends");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("longlived.py output {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "longlived.py output {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// Waits until `cond` holds, at most `limit`; the time it took.
@@ -422,10 +463,14 @@ fn dr_failover_with_sync_keeps_every_connection() {
 fn failover_with_sync_keeps_every_connection(mode: Mode) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut pair = build(mode, true);
-    assert!(pair.rvsadm(0, &["-L", "--daemon"]).contains("master sync daemon (mcast="));
+    assert!(pair
+        .rvsadm(0, &["-L", "--daemon"])
+        .contains("master sync daemon (mcast="));
     let (child, stop) = stream(&mut pair, 60, 5);
     // Every connection is established through director 0 and synced to director 1.
-    let synced = wait_for(Duration::from_secs(15), || pair.established(1) >= CONNECTIONS);
+    let synced = wait_for(Duration::from_secs(15), || {
+        pair.established(1) >= CONNECTIONS
+    });
     assert!(
         synced.is_some(),
         "director 1 lists {} of {CONNECTIONS} connections:\n{}\n{}",
@@ -441,7 +486,11 @@ fn failover_with_sync_keeps_every_connection(mode: Mode) {
         let mac = pair.vip_mac();
         !mac.is_empty() && mac != mac_before
     });
-    assert!(moved.is_some(), "the VIP did not move within 1.5 s:\n{}", pair.logs());
+    assert!(
+        moved.is_some(),
+        "the VIP did not move within 1.5 s:\n{}",
+        pair.logs()
+    );
     eprintln!("VIP moved {:?} after the kill", moved.unwrap_or_default());
     // Streaming goes on through director 1; new connections work.
     std::thread::sleep(Duration::from_secs(3));
@@ -454,7 +503,9 @@ fn failover_with_sync_keeps_every_connection(mode: Mode) {
         topo, directors, ..
     } = &mut pair;
     start_rvsd(topo, &mut directors[0]);
-    let back = wait_for(Duration::from_secs(20), || pair.established(0) >= CONNECTIONS);
+    let back = wait_for(Duration::from_secs(20), || {
+        pair.established(0) >= CONNECTIONS
+    });
     assert!(
         back.is_some(),
         "director 0 lists {} of {CONNECTIONS} connections:\n{}",
@@ -462,7 +513,11 @@ fn failover_with_sync_keeps_every_connection(mode: Mode) {
         pair.logs()
     );
     let preempted = wait_for(Duration::from_secs(15), || pair.vip_mac() == mac_before);
-    assert!(preempted.is_some(), "director 0 did not take the VIP back:\n{}", pair.logs());
+    assert!(
+        preempted.is_some(),
+        "director 0 did not take the VIP back:\n{}",
+        pair.logs()
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(pair.echo_once(), "a new connection after the preemption");
     let result = finish(child, &stop);
@@ -476,7 +531,9 @@ fn nat_failover_without_sync_breaks_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut pair = build(Mode::Nat, false);
     let (child, stop) = stream(&mut pair, 60, 1);
-    assert!(wait_for(Duration::from_secs(15), || pair.established(0) >= CONNECTIONS).is_some());
+    assert!(wait_for(Duration::from_secs(15), || pair.established(0)
+        >= CONNECTIONS)
+    .is_some());
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(pair.established(1), 0, "nothing synced");
     let mac_before = pair.vip_mac();
