@@ -351,7 +351,7 @@ enum Id {
     TunFlag(TunCsum),
     Health,
     McastInterface,
-    SyncId,
+    Syncid,
     McastGroup,
     McastPort,
     McastTtl,
@@ -440,7 +440,7 @@ const OPTS: &[OptDef] = &[
     def("socket", None, Arg::Required, Id::Socket),
     def("health", None, Arg::None, Id::Health),
     def("mcast-interface", None, Arg::Required, Id::McastInterface),
-    def("syncid", None, Arg::Required, Id::SyncId),
+    def("syncid", None, Arg::Required, Id::Syncid),
     def("mcast-group", None, Arg::Required, Id::McastGroup),
     def("mcast-port", None, Arg::Required, Id::McastPort),
     def("mcast-ttl", None, Arg::Required, Id::McastTtl),
@@ -830,7 +830,7 @@ impl Options {
                 self.set(Opt::McastInterface)?;
                 self.mcast_interface = Some(ifname_prefix(&arg).to_string());
             }
-            Id::SyncId => {
+            Id::Syncid => {
                 self.set(Opt::SyncId)?;
                 match string_to_number(&arg, 0, 255) {
                     Some(n) => self.syncid = n as u8,

@@ -58,13 +58,17 @@ impl Sources {
     }
 }
 
+/// A sync metric family: name, help, label name, and up to three (label value, count)
+/// samples (an empty label value is no sample).
+type SyncFamily<'a> = (&'a str, &'a str, &'a str, [(&'a str, u64); 3]);
+
 /// The connection sync counters (`crate::sync`): messages and connections sent and received,
 /// records lost on the way (`where`: a worker's `outbox`, the ring `to_master`, the ring
 /// `to_worker`), installs by `outcome`, and errors by `reason`, zeros included.
 pub fn render_sync(stats: &crate::sync::Stats, lost_outbox: u64) -> String {
     use std::sync::atomic::Ordering::Relaxed;
     let mut out = String::new();
-    let labelled: [(&str, &str, &str, [(&str, u64); 3]); 4] = [
+    let labelled: [SyncFamily; 4] = [
         (
             "rvs_sync_messages_total",
             "Sync messages sent (master) and received (backup).",
