@@ -21,7 +21,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
-const GATEWAY: &str = "192.168.10.254";
+/// The real servers' gateway, floating with the VIP (NAT).
+const GATEWAY: &str = "192.168.10.1";
 const ECHO_PORT: u16 = 9000;
 const CONNECTIONS: usize = 20;
 
@@ -121,48 +122,13 @@ vip_mode = "kernel"
     )
 }
 
-/// keepalived.conf of director `n` (0 is preferred): both twins in one sync group, so the
-/// VIP and the gateway move together.
-fn keepalived_config(d: &Director, n: u8) -> String {
-    let priority = if n == 0 { 150 } else { 100 };
-    format!(
-        r#"global_defs {{
-  router_id rvs{n}
-  vrrp_version 3
-  vrrp_garp_master_refresh 0
-}}
-vrrp_sync_group VG {{
-  group {{
-    VI_OUT
-    VI_IN
-  }}
-}}
-vrrp_instance VI_OUT {{
-  state BACKUP
-  interface {t0}
-  virtual_router_id 51
-  priority {priority}
-  advert_int 0.1
-  preempt_delay 4
-  virtual_ipaddress {{
-    {VIP}/32 dev {t0}
-  }}
-}}
-vrrp_instance VI_IN {{
-  state BACKUP
-  interface {t1}
-  virtual_router_id 52
-  priority {priority}
-  advert_int 0.1
-  preempt_delay 4
-  virtual_ipaddress {{
-    {GATEWAY}/24 dev {t1}
-  }}
-}}
-"#,
-        t0 = d.twins[0],
-        t1 = d.twins[1],
-    )
+/// keepalived.conf of director `n`: the shipped example (conf/examples/keepalived-vrrp.conf,
+/// whose `@lb1`/`@lb2` lines `-i` selects) on this topology's twins.
+fn keepalived_config(d: &Director) -> String {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/examples/keepalived-vrrp.conf");
+    let text = std::fs::read_to_string(example).expect("the keepalived example");
+    assert!(text.contains(&format!("{VIP}/32 dev rvs0")) && text.contains(&format!("{GATEWAY}/24 dev rvs1")));
+    text.replace("rvs0", &d.twins[0]).replace("rvs1", &d.twins[1])
 }
 
 fn start_rvsd(topo: &mut Topology, d: &mut Director) {
@@ -296,7 +262,7 @@ fn build(mode: Mode, sync: bool) -> Pair {
             socket: dir.join(format!("rvsd{n}.sock")),
         };
         std::fs::write(&d.config, rvsd_config(&d, n, &veths, mode, sync)).unwrap();
-        std::fs::write(&d.keepalived_conf, keepalived_config(&d, n)).unwrap();
+        std::fs::write(&d.keepalived_conf, keepalived_config(&d)).unwrap();
         start_rvsd(&mut topo, &mut d);
         directors.push(d);
     }
