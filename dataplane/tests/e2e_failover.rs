@@ -125,10 +125,17 @@ vip_mode = "kernel"
 /// keepalived.conf of director `n`: the shipped example (conf/examples/keepalived-vrrp.conf,
 /// whose `@lb1`/`@lb2` lines `-i` selects) on this topology's twins.
 fn keepalived_config(d: &Director) -> String {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../conf/examples/keepalived-vrrp.conf");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conf/examples/keepalived-vrrp.conf"
+    );
     let text = std::fs::read_to_string(example).expect("the keepalived example");
-    assert!(text.contains(&format!("{VIP}/32 dev rvs0")) && text.contains(&format!("{GATEWAY}/24 dev rvs1")));
-    text.replace("rvs0", &d.twins[0]).replace("rvs1", &d.twins[1])
+    assert!(
+        text.contains(&format!("{VIP}/32 dev rvs0"))
+            && text.contains(&format!("{GATEWAY}/24 dev rvs1"))
+    );
+    text.replace("rvs0", &d.twins[0])
+        .replace("rvs1", &d.twins[1])
 }
 
 fn start_rvsd(topo: &mut Topology, d: &mut Director) {
