@@ -173,6 +173,8 @@ fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
     let log = dir.join(format!("keepalived{n}.log"));
     let conf = d.keepalived_conf.display().to_string();
     let (pid, vrrp) = (pid.display().to_string(), vrrp.display().to_string());
+    // The example's `@lb1` / `@lb2` lines: director 0 is lb1, the preferred one.
+    let id = format!("lb{}", n + 1);
     topo.spawn(
         &d.ns,
         &[
@@ -181,6 +183,8 @@ fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
             "-l",
             "-D",
             "-P",
+            "-i",
+            &id,
             "-f",
             &conf,
             "-p",
@@ -285,9 +289,10 @@ fn build(mode: Mode, sync: bool) -> Pair {
         client,
         directors,
     };
-    // Director 0 takes the VIP: a connection through it works.
+    // Director 0 (lb1, the higher priority) takes the VIP once its preempt_delay after
+    // keepalived's start has passed; then a connection through it works.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !pair.echo_once() {
+    while !pair.holds_vip(0) || !pair.echo_once() {
         assert!(
             Instant::now() < deadline,
             "no echo through the VIP:\n{}",
@@ -305,6 +310,17 @@ impl Pair {
             "import socket,sys\ns=socket.create_connection(('{VIP}',{ECHO_PORT}),timeout=2)\ns.sendall(b'x\\n')\nsys.exit(0 if s.makefile().readline().endswith(' x\\n') else 1)"
         );
         try_run(&["ip", "netns", "exec", &self.client, "python3", "-c", &code])
+    }
+
+    /// Whether director `n`'s keepalived has put the VIP on its twin.
+    fn holds_vip(&self, n: usize) -> bool {
+        let d = &self.directors[n];
+        self.topo
+            .exec(
+                &d.ns,
+                &["ip", "-4", "-o", "addr", "show", "dev", &d.twins[0]],
+            )
+            .contains(&format!(" {VIP}/32 "))
     }
 
     /// The MAC the client's neighbour table holds for the VIP.

@@ -628,7 +628,9 @@ sched = "rr"
         let errors: Vec<&str> = samples[11..].to_vec();
         assert_eq!(
             errors.len(),
-            11 + fastpath::pipeline::SyncRefused::ALL.len()
+            fastpath::sync::MessageError::REASONS.len()
+                + fastpath::sync::EntryError::REASONS.len()
+                + fastpath::pipeline::SyncRefused::ALL.len()
         );
         assert!(errors.contains(&"rvs_sync_errors_total{reason=\"no_dest\"} 2"));
         assert!(errors.contains(&"rvs_sync_errors_total{reason=\"syncid\"} 0"));

@@ -439,6 +439,16 @@ pub enum MessageError {
 }
 
 impl MessageError {
+    /// Every [`MessageError::reason`], in a fixed order (for counters that list zeros).
+    pub const REASONS: [&'static str; 6] = [
+        "short",
+        "v0_message",
+        "version",
+        "spare",
+        "bad_size",
+        "syncid",
+    ];
+
     /// Counter name.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -502,6 +512,19 @@ pub enum EntryError {
 }
 
 impl EntryError {
+    /// Every [`EntryError::reason`], in a fixed order (for counters that list zeros).
+    pub const REASONS: [&'static str; 9] = [
+        "truncated",
+        "entry_version",
+        "entry_size",
+        "entry_type",
+        "ipv6",
+        "unknown_option",
+        "option_length",
+        "duplicate_option",
+        "pe_data",
+    ];
+
     /// Counter name.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -893,6 +916,11 @@ mod tests {
             EntryError::DuplicateOption(1),
             EntryError::PersistenceEngine,
         ];
+        // REASONS lists every variant's name, in variant order.
+        let listed: Vec<&str> = messages.iter().map(MessageError::reason).collect();
+        assert_eq!(listed, MessageError::REASONS);
+        let listed: Vec<&str> = entries.iter().map(EntryError::reason).collect();
+        assert_eq!(listed, EntryError::REASONS);
         let mut names: Vec<&str> = messages.iter().map(MessageError::reason).collect();
         names.extend(entries.iter().map(EntryError::reason));
         let count = names.len();
