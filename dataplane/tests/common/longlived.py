@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Holds long-lived TCP connections to a line-echo service and checks every answer.
 
-usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE [TIMEOUT]]
+usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE [TIMEOUT [SOURCES]]]
 
-Opens CONNECTIONS connections, then until SECONDS have passed (or STOPFILE exists) sends a numbered line on each
+Opens CONNECTIONS connections (from the comma-separated SOURCES addresses in turn, when given,
+so that a scheduler hashing the client address spreads them), then until SECONDS have passed (or STOPFILE exists) sends a numbered line on each
 every 50 ms and expects it echoed back, prefixed with the real server's name, by the same
 real server as the first answer on that connection. Prints one JSON object: connections
 opened, round trips completed, and the failures (resets, timeouts, wrong answers, a
@@ -19,9 +20,12 @@ host, port, count, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), fl
 stop_file = sys.argv[5] if len(sys.argv) > 5 else None
 # Seconds a connection may wait for an answer before it counts as broken.
 timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 5.0
+sources = sys.argv[7].split(",") if len(sys.argv) > 7 else [None]
 conns, servers, failures, trips = [], [], [], 0
 for i in range(count):
-    s = socket.create_connection((host, port), timeout=timeout)
+    source = sources[i % len(sources)]
+    s = socket.create_connection((host, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     conns.append((s, s.makefile("rb")))
     servers.append(None)
 end = time.time() + seconds
