@@ -112,11 +112,20 @@ const TIMERS: &str = "hold time 3;
     keepalive time 1;
     connect delay time 1;
     connect retry time 1;
-    error wait time 1, 2;
-    bfd on;";
+    error wait time 1, 2;";
 
-/// The director's BIRD: conf/examples/ecmp-bird2.conf with this test's names and BFD on.
-fn director_bird(d: &Director, n: u8) -> String {
+/// The `protocol bfd` block and the BGP session's BFD switch.
+fn bfd_parts(bfd: bool) -> (&'static str, &'static str) {
+    if bfd {
+        (BFD, "bfd on;")
+    } else {
+        ("", "")
+    }
+}
+
+/// The director's BIRD: conf/examples/ecmp-bird2.conf with this test's names.
+fn director_bird(d: &Director, n: u8, bfd: bool) -> String {
+    let (bfd_protocol, bfd_on) = bfd_parts(bfd);
     format!(
         r#"router id {dip};
 protocol device {{
@@ -130,11 +139,12 @@ filter routed_vips {{
     if net ~ [ 10.80.0.0/16{{32,32}} ] then accept;
     reject;
 }}
-{BFD}
+{bfd_protocol}
 protocol bgp upstream {{
     local {dip} as {asn};
     neighbor {ROUTER} as 65000;
     {TIMERS}
+    {bfd_on}
     ipv4 {{
         import none;
         export filter routed_vips;
@@ -148,7 +158,8 @@ protocol bgp upstream {{
 }
 
 /// The router's BIRD: a session per director, the multipath route into the kernel.
-fn router_bird() -> String {
+fn router_bird(bfd: bool) -> String {
+    let (bfd_protocol, bfd_on) = bfd_parts(bfd);
     let mut conf = format!(
         r#"router id {ROUTER};
 protocol device {{
@@ -161,7 +172,7 @@ protocol kernel {{
         export all;
     }};
 }}
-{BFD}
+{bfd_protocol}
 "#
     );
     for n in 0..2u32 {
@@ -170,6 +181,7 @@ protocol kernel {{
     local {ROUTER} as 65000;
     neighbor 10.0.0.{dip} as {asn};
     {TIMERS}
+    {bfd_on}
     ipv4 {{
         import all;
         export none;
@@ -213,7 +225,7 @@ fn start_rvsd(topo: &mut Topology, d: &mut Director, config: &Path) {
     }
 }
 
-fn build(sloppy: bool) -> Ecmp {
+fn build(sloppy: bool, bfd: bool) -> Ecmp {
     let mut topo = Topology::new();
     let sw = topo.netns("sw");
     topo.bridge(&sw, "br0");
@@ -311,12 +323,12 @@ fn build(sloppy: bool) -> Ecmp {
             &d.ns,
             &["ip", "addr", "add", &format!("{VIP}/32"), "dev", &d.twin],
         );
-        let bird = director_bird(&d, n);
+        let bird = director_bird(&d, n, bfd);
         let ns = d.ns.clone();
         start_bird(&mut topo, &ns, &format!("lb{n}"), &bird);
         directors.push(d);
     }
-    start_bird(&mut topo, &router.clone(), "rt", &router_bird());
+    start_bird(&mut topo, &router.clone(), "rt", &router_bird(bfd));
     let directors: [Director; 2] = match directors.try_into() {
         Ok(d) => d,
         Err(_) => unreachable!("two directors"),
@@ -575,7 +587,7 @@ fn kill_under_load(ecmp: &mut Ecmp) -> Killed {
 #[test]
 fn ecmp_spreads_flows_and_survives_a_director_with_sloppy_ch() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ecmp = build(true);
+    let mut ecmp = build(true, true);
     // (a) Both directors announce the VIP: the router's route is multipath.
     let took = ecmp.wait_multipath();
     eprintln!("multipath route to the VIP after {took:?}");
@@ -632,7 +644,7 @@ fn ecmp_spreads_flows_and_survives_a_director_with_sloppy_ch() {
 #[test]
 fn ecmp_without_sloppy_breaks_moved_flows() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut ecmp = build(false);
+    let mut ecmp = build(false, true);
     ecmp.wait_multipath();
     let k = kill_under_load(&mut ecmp);
     assert_eq!(k.before[0] + k.before[1], LONG_CONNECTIONS);
@@ -652,4 +664,28 @@ fn ecmp_without_sloppy_breaks_moved_flows() {
     assert_eq!(failures, k.before[0], "{}", k.result);
     assert_eq!(k.after, k.before[1]);
     assert!(ecmp.no_conn_drops(1) > 0, "{}", ecmp.logs());
+}
+
+/// Why the tests above run BFD: the BGP session rides the twin, so the dead director's BIRD
+/// cannot send a withdrawal and the router keeps the route until the hold time (3 s) expires.
+#[test]
+fn ecmp_without_bfd_withdraws_after_the_hold_time() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ecmp = build(true, false);
+    ecmp.wait_multipath();
+    // A keepalive has just gone both ways: the hold timer has (almost) all of its 3 s to run.
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = ecmp.kill_rvsd(0);
+    let survivor = vec!["10.0.0.2".to_owned()];
+    let withdrawn = wait_for(Duration::from_secs(10), || ecmp.next_hops() == survivor)
+        .map(|_| killed.elapsed());
+    eprintln!("without BFD, route via the killed director withdrawn {withdrawn:?} after kill -9");
+    let Some(withdrawn) = withdrawn else {
+        panic!("the route via the dead director stays:\n{}", ecmp.logs());
+    };
+    assert!(
+        (Duration::from_secs(2)..Duration::from_millis(3500)).contains(&withdrawn),
+        "withdrawn after {withdrawn:?}\n{}",
+        ecmp.logs()
+    );
 }
