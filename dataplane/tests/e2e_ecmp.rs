@@ -530,7 +530,7 @@ fn servers(result: &serde_json::Value) -> std::collections::BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// What [`kill_under_load`] saw.
+/// What [`under_load`] saw.
 struct Killed {
     /// From `kill -9` to the router's route having director 1 alone.
     withdrawn: Duration,
@@ -542,8 +542,9 @@ struct Killed {
     result: serde_json::Value,
 }
 
-/// Kills director 0 under 20 long-lived connections.
-fn kill_under_load(ecmp: &mut Ecmp) -> Killed {
+/// Takes director 0 out with `take_out` (which returns when it did) under 20 long-lived
+/// connections; `what` names it in the output.
+fn under_load(ecmp: &mut Ecmp, what: &str, take_out: impl FnOnce(&mut Ecmp) -> Instant) -> Killed {
     let (child, stop) = ecmp.stream();
     let before = wait_for(Duration::from_secs(15), || {
         ecmp.listed(0) + ecmp.listed(1) >= LONG_CONNECTIONS
@@ -555,18 +556,18 @@ fn kill_under_load(ecmp: &mut Ecmp) -> Killed {
     );
     std::thread::sleep(Duration::from_secs(1));
     let before = [ecmp.listed(0), ecmp.listed(1)];
-    let killed = ecmp.kill_rvsd(0);
+    let out = take_out(ecmp);
     let survivor = vec!["10.0.0.2".to_owned()];
-    let withdrawn = wait_for(Duration::from_secs(10), || ecmp.next_hops() == survivor)
-        .map(|_| killed.elapsed());
+    let withdrawn =
+        wait_for(Duration::from_secs(10), || ecmp.next_hops() == survivor).map(|_| out.elapsed());
     let Some(withdrawn) = withdrawn else {
         panic!(
-            "the route via the dead director stays: {:?}\n{}",
+            "the route via director 0 stays: {:?}\n{}",
             ecmp.next_hops(),
             ecmp.logs()
         );
     };
-    eprintln!("route via the killed director withdrawn {withdrawn:?} after kill -9");
+    eprintln!("route via director 0 withdrawn {withdrawn:?} after {what}");
     // Longer than longlived.py's 5 s answer timeout: a connection that has not moved by then
     // has failed.
     std::thread::sleep(Duration::from_secs(7));
@@ -578,7 +579,7 @@ fn kill_under_load(ecmp: &mut Ecmp) -> Killed {
         result: finish(child, &stop),
     };
     eprintln!(
-        "ESTABLISHED before the kill {before:?}, on director 1 after it {after}; {}",
+        "ESTABLISHED before {what} {before:?}, on director 1 after it {after}; {}",
         killed.result
     );
     killed
@@ -613,7 +614,7 @@ fn ecmp_spreads_flows_and_survives_a_director_with_sloppy_ch() {
 
     // (c) kill -9 of director 0: the router withdraws its route within 1 s and the flows it
     // carried continue through director 1, on their real servers.
-    let k = kill_under_load(&mut ecmp);
+    let k = under_load(&mut ecmp, "kill -9", |e| e.kill_rvsd(0));
     assert_eq!(k.before[0] + k.before[1], LONG_CONNECTIONS);
     assert!(
         k.before[0] > 0,
@@ -646,7 +647,7 @@ fn ecmp_without_sloppy_breaks_moved_flows() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut ecmp = build(false, true);
     ecmp.wait_multipath();
-    let k = kill_under_load(&mut ecmp);
+    let k = under_load(&mut ecmp, "kill -9", |e| e.kill_rvsd(0));
     assert_eq!(k.before[0] + k.before[1], LONG_CONNECTIONS);
     assert!(
         k.before[0] > 0,
@@ -688,4 +689,40 @@ fn ecmp_without_bfd_withdraws_after_the_hold_time() {
         "withdrawn after {withdrawn:?}\n{}",
         ecmp.logs()
     );
+}
+
+/// Planned maintenance: deleting the VIP from the twin makes the director's BIRD withdraw it
+/// at once over the session that still works (no BFD needed), and with sloppy + ch the flows
+/// the router moves go on through director 1.
+#[test]
+fn ecmp_drain_by_deleting_the_vip_moves_flows_without_loss() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ecmp = build(true, false);
+    ecmp.wait_multipath();
+    let vip = format!("{VIP}/32");
+    let k = under_load(&mut ecmp, "ip addr del", |e| {
+        let deleted = Instant::now();
+        let d = &e.directors[0];
+        e.topo
+            .exec(&d.ns, &["ip", "addr", "del", &vip, "dev", &d.twin]);
+        deleted
+    });
+    assert_eq!(k.before[0] + k.before[1], LONG_CONNECTIONS);
+    assert!(
+        k.before[0] > 0,
+        "director 0 carried none of the connections: {:?}",
+        k.before
+    );
+    assert!(
+        k.withdrawn < Duration::from_millis(500),
+        "withdrawn after {:?}",
+        k.withdrawn
+    );
+    assert_eq!(
+        k.result["failures"],
+        serde_json::json!([]),
+        "{}",
+        ecmp.logs()
+    );
+    assert_eq!(k.after, LONG_CONNECTIONS);
 }
