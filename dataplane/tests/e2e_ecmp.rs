@@ -127,7 +127,8 @@ fn bfd_parts(bfd: bool) -> (&'static str, &'static str) {
 fn director_bird(d: &Director, n: u8, bfd: bool) -> String {
     let (bfd_protocol, bfd_on) = bfd_parts(bfd);
     format!(
-        r#"router id {dip};
+        r#"log stderr all;
+router id {dip};
 protocol device {{
     scan time 10;
 }}
@@ -161,7 +162,8 @@ protocol bgp upstream {{
 fn router_bird(bfd: bool) -> String {
     let (bfd_protocol, bfd_on) = bfd_parts(bfd);
     let mut conf = format!(
-        r#"router id {ROUTER};
+        r#"log stderr all;
+router id {ROUTER};
 protocol device {{
     scan time 10;
 }}
