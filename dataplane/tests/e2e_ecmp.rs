@@ -49,6 +49,7 @@ struct Director {
     ns: String,
     twin: String,
     dip: String,
+    config: PathBuf,
     log: PathBuf,
     socket: PathBuf,
     rvsd_pid: Option<u32>,
@@ -210,9 +211,11 @@ fn start_bird(topo: &mut Topology, ns: &str, name: &str, config: &str) {
     topo.spawn(ns, &["bird", "-f", "-c", &conf, "-s", &sock], &log);
 }
 
-fn start_rvsd(topo: &mut Topology, d: &mut Director, config: &Path) {
+/// Starts rvsd and, once its twin is up, puts the VIP on it as the operator (or a systemd
+/// `ExecStartPost`) does, for BIRD to announce.
+fn start_rvsd(topo: &mut Topology, d: &mut Director) {
     let bin = common::rvsd_bin().display().to_string();
-    let config = config.display().to_string();
+    let config = d.config.display().to_string();
     let pid = topo.spawn(&d.ns, &[&bin, "--config", &config], &d.log).id();
     d.rvsd_pid = Some(pid);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -225,6 +228,10 @@ fn start_rvsd(topo: &mut Topology, d: &mut Director, config: &Path) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    topo.exec(
+        &d.ns,
+        &["ip", "addr", "add", &format!("{VIP}/32"), "dev", &d.twin],
+    );
 }
 
 fn build(sloppy: bool, bfd: bool) -> Ecmp {
@@ -313,18 +320,13 @@ fn build(sloppy: bool, bfd: bool) -> Ecmp {
             ns,
             twin: topo.name(&format!("t{n}")),
             dip: format!("10.0.0.{}", 1 + n),
+            config: dir.join(format!("rvsd{n}.toml")),
             log: dir.join(format!("rvsd{n}.log")),
             socket: dir.join(format!("rvsd{n}.sock")),
             rvsd_pid: None,
         };
-        let config = dir.join(format!("rvsd{n}.toml"));
-        std::fs::write(&config, rvsd_config(&d, &veth, sloppy)).unwrap();
-        start_rvsd(&mut topo, &mut d, &config);
-        // What the operator (or a systemd ExecStartPost) does: the VIP on the twin, for BIRD.
-        topo.exec(
-            &d.ns,
-            &["ip", "addr", "add", &format!("{VIP}/32"), "dev", &d.twin],
-        );
+        std::fs::write(&d.config, rvsd_config(&d, &veth, sloppy)).unwrap();
+        start_rvsd(&mut topo, &mut d);
         let bird = director_bird(&d, n, bfd);
         let ns = d.ns.clone();
         start_bird(&mut topo, &ns, &format!("lb{n}"), &bird);
@@ -734,4 +736,43 @@ fn ecmp_drain_by_deleting_the_vip_moves_flows_without_loss() {
     let stall = k.result["longest_wait_ms"].as_u64().unwrap_or(u64::MAX);
     assert!(stall < 1000, "stalled {stall} ms");
     assert_eq!(k.after, LONG_CONNECTIONS);
+}
+
+/// A killed director restarted under load: its BIRD, still running, sees the twin and the VIP
+/// again, the session comes back, and the router moves flows back to director 0. Its table is
+/// empty; with sloppy + ch they continue there on the same real servers.
+#[test]
+fn ecmp_restarted_director_takes_flows_back_without_loss() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut ecmp = build(true, true);
+    ecmp.wait_multipath();
+    let (child, stop) = ecmp.stream();
+    let established = wait_for(Duration::from_secs(15), || {
+        ecmp.listed(0) + ecmp.listed(1) >= LONG_CONNECTIONS
+    });
+    assert!(established.is_some(), "{}", ecmp.logs());
+    ecmp.kill_rvsd(0);
+    let survivor = vec!["10.0.0.2".to_owned()];
+    let withdrawn = wait_for(Duration::from_secs(5), || ecmp.next_hops() == survivor);
+    assert!(withdrawn.is_some(), "{}", ecmp.logs());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(ecmp.listed(1), LONG_CONNECTIONS);
+
+    let restarted = Instant::now();
+    let Ecmp {
+        topo, directors, ..
+    } = &mut ecmp;
+    start_rvsd(topo, &mut directors[0]);
+    ecmp.wait_multipath();
+    let rejoined = restarted.elapsed();
+    eprintln!("restarted director back in the multipath route {rejoined:?} after its start");
+    // Past the stall of the flows that moved back.
+    std::thread::sleep(Duration::from_secs(3));
+    let back = ecmp.listed(0);
+    let result = finish(child, &stop);
+    eprintln!("ESTABLISHED on the restarted director {back}; {result}");
+    assert_eq!(result["failures"], serde_json::json!([]), "{}", ecmp.logs());
+    assert!(back > 0, "no flow moved back to the restarted director");
+    let stall = result["longest_wait_ms"].as_u64().unwrap_or(u64::MAX);
+    assert!(stall < 2500, "stalled {stall} ms");
 }
