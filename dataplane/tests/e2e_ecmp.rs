@@ -98,7 +98,7 @@ sloppy = {sloppy}
     )
 }
 
-/// BFD as in conf/examples/ecmp-bird2.conf, on every interface of the namespace.
+/// The router's BFD: the intervals of conf/examples/ecmp-bird2.conf, on every interface.
 const BFD: &str = r#"protocol bfd {
     interface "*" {
         min rx interval 100 ms;
