@@ -33,6 +33,7 @@ fn test_every_example_validates() {
         names,
         [
             "dr.toml",
+            "ecmp-rvsd.toml",
             "fullnat.toml",
             "health-nat.toml",
             "host-path.toml",
@@ -235,4 +236,104 @@ fn test_sync_example_runs_both_daemons() {
 #[test]
 fn test_examples_without_sync_have_none() {
     assert_eq!(load("host-path.toml").sync, None);
+}
+
+#[test]
+fn test_ecmp_example_is_a_routed_sloppy_ch_dr_service() {
+    let c = load("ecmp-rvsd.toml");
+    assert_eq!(c.dataplane.workers, [1]);
+    let twin = c.ports[0].exception.as_ref().map(|e| e.iface.as_str());
+    assert_eq!(twin, Some("rvs0"));
+    // The VIP arrives by a route: it is not one of the port's addresses.
+    assert_eq!(
+        c.ports[0]
+            .addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>(),
+        ["10.0.0.1/24"]
+    );
+    let svc = &c.services[0];
+    assert_eq!(svc.vip, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 80), 80));
+    assert_eq!(svc.vip_mode, conf::VipMode::Routed);
+    assert_eq!(svc.sched, "ch");
+    assert!(svc.sloppy);
+    assert_eq!(
+        svc.reals
+            .iter()
+            .map(|r| (r.addr, r.mode))
+            .collect::<Vec<_>>(),
+        [11, 12, 13].map(|h| (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, h), 80), Mode::Dr))
+    );
+    assert_eq!(c.sync, None);
+}
+
+/// The BIRD examples, and ecmp-bird2.conf with its BFD lines uncommented, as BIRD 2 itself
+/// parses them (`bird -p`); skipped where BIRD is not installed (scripts/setup.sh installs it).
+#[test]
+fn test_bird_examples_parse() {
+    let parses = |path: &Path| {
+        let out = std::process::Command::new("bird")
+            .arg("-p")
+            .arg("-c")
+            .arg(path)
+            .output();
+        match out {
+            Ok(out) => Some((
+                out.status.success(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )),
+            Err(_) => None,
+        }
+    };
+    let ecmp = examples_dir().join("ecmp-bird2.conf");
+    let Some((ok, err)) = parses(&ecmp) else {
+        eprintln!("bird is not installed: BIRD configs not checked");
+        return;
+    };
+    assert!(ok, "{}: {err}", ecmp.display());
+    let routed = examples_dir().join("bird2-routed-vips.conf");
+    let (ok, err) = parses(&routed).expect("bird runs");
+    assert!(ok, "{}: {err}", routed.display());
+
+    // The BFD variant: the commented `protocol bfd` block and `bfd on;`.
+    let text = std::fs::read_to_string(&ecmp).unwrap();
+    let (mut out, mut in_bfd, mut uncommented) = (String::new(), false, 0);
+    for line in text.lines() {
+        in_bfd |= line.starts_with("# protocol bfd");
+        let line = if in_bfd || line.trim() == "# bfd on;" {
+            uncommented += 1;
+            line.replacen("# ", "", 1)
+        } else {
+            line.to_owned()
+        };
+        in_bfd &= line != "}";
+        out += &line;
+        out.push('\n');
+    }
+    assert_eq!(uncommented, 8, "the BFD lines of ecmp-bird2.conf:\n{out}");
+    let bfd = std::env::temp_dir().join(format!("rvs-ecmp-bird2-bfd-{}.conf", std::process::id()));
+    std::fs::write(&bfd, out).unwrap();
+    let parsed = parses(&bfd).expect("bird runs");
+    let _ = std::fs::remove_file(&bfd);
+    assert!(parsed.0, "ecmp-bird2.conf with BFD: {}", parsed.1);
+}
+
+/// Both ECMP files describe one director: the BIRD filter lets the rvsd example's VIP out and
+/// BGP runs from its DIP.
+#[test]
+fn test_ecmp_bird_config_matches_the_rvsd_example() {
+    let c = load("ecmp-rvsd.toml");
+    let bird = std::fs::read_to_string(examples_dir().join("ecmp-bird2.conf")).unwrap();
+    let dip = c.ports[0].addrs[0].addr;
+    assert!(bird.contains(&format!("local {dip} as 65001;")), "{bird}");
+    assert!(bird.contains("interface \"rvs0\";"));
+    let vip = c.services[0].vip.ip().octets();
+    assert!(
+        bird.contains(&format!(
+            "if net ~ [ {}.{}.{}.0/24{{32,32}} ]",
+            vip[0], vip[1], vip[2]
+        )),
+        "{bird}"
+    );
 }

@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Holds long-lived TCP connections to a line-echo service and checks every answer.
 
-usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE [TIMEOUT]]
+usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE [TIMEOUT [SOURCES]]]
 
-Opens CONNECTIONS connections, then until SECONDS have passed (or STOPFILE exists) sends a numbered line on each
-every 50 ms and expects it echoed back, prefixed with the real server's name, by the same
-real server as the first answer on that connection. Prints one JSON object: connections
-opened, round trips completed, and the failures (resets, timeouts, wrong answers, a
-connection moving to another real server). Exit status 0 only without failures.
+Opens CONNECTIONS connections (from the comma-separated SOURCES addresses in turn, when given,
+so that a scheduler hashing the client address spreads them), then until SECONDS have passed
+(or STOPFILE exists) sends a numbered line on each every 50 ms and expects it echoed back,
+prefixed with the real server's name, by the same real server as the first answer on that
+connection. Prints one JSON object: connections opened, round trips completed, the longest
+wait for an answer in ms (how long a failover stalled the connections), and the failures
+(resets, timeouts, wrong answers, a connection moving to another real server). Exit status 0
+only without failures.
 """
 import json
 import os
@@ -19,9 +22,12 @@ host, port, count, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), fl
 stop_file = sys.argv[5] if len(sys.argv) > 5 else None
 # Seconds a connection may wait for an answer before it counts as broken.
 timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 5.0
-conns, servers, failures, trips = [], [], [], 0
+sources = sys.argv[7].split(",") if len(sys.argv) > 7 else [None]
+conns, servers, failures, trips, longest = [], [], [], 0, 0.0
 for i in range(count):
-    s = socket.create_connection((host, port), timeout=5)
+    source = sources[i % len(sources)]
+    s = socket.create_connection((host, port), timeout=5,
+                                 source_address=(source, 0) if source else None)
     s.settimeout(timeout)
     conns.append((s, s.makefile("rb")))
     servers.append(None)
@@ -34,8 +40,10 @@ while time.time() < end and len(failures) < 20 and not (stop_file and os.path.ex
             continue
         line = f"{i}:{n}"
         try:
+            sent = time.time()
             s.sendall(line.encode() + b"\n")
             answer = r.readline().decode().strip()
+            longest = max(longest, time.time() - sent)
         except OSError as e:
             failures.append(f"conn {i} round {n}: {e!r}")
             conns[i] = (None, None)
@@ -50,5 +58,6 @@ while time.time() < end and len(failures) < 20 and not (stop_file and os.path.ex
         else:
             trips += 1
     time.sleep(0.05)
-print(json.dumps({"connections": count, "round_trips": trips, "servers": servers, "failures": failures}))
+print(json.dumps({"connections": count, "round_trips": trips, "longest_wait_ms": round(longest * 1000),
+                  "servers": servers, "failures": failures}))
 sys.exit(1 if failures else 0)
