@@ -513,6 +513,9 @@ fn failover_with_sync_keeps_every_connection(mode: Mode) {
     eprintln!("{result}");
     assert_eq!(result["failures"], serde_json::json!([]), "{}", pair.logs());
     assert!(result["round_trips"].as_u64().unwrap_or(0) > 0);
+    // The connections stalled at most for the VIP's move plus a TCP retransmission, twice.
+    let stall = result["longest_wait_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(stall < 3000.0, "a connection stalled {stall} ms");
 }
 
 #[test]
