@@ -66,7 +66,7 @@ inside() {
   expect_eq "modes" "$(printf '%s\n' "${expected_modes[@]}")" \
     "$(cd "$root" && stat -c '%a %U %n' usr/sbin/rvsd usr/sbin/rvsadm usr/sbin/rvscheck \
       usr/libexec/rvs/rvs-hugepages usr/libexec/rvs/rvs-wait-ready etc/rvs/rvsd.toml \
-      lib/systemd/system/rvsd.service)"
+      usr/lib/systemd/system/rvsd.service)"
   expect_eq "conffiles registered" "$(printf '%s\n' "${expected_conffiles[@]}")" \
     "$(in_root dpkg-query -W -f='${Conffiles}\n' rvs | awk 'NF {print $1}' | sort)"
   # Installed, not enabled, not started: an unconfigured balancer must not take a NIC.
@@ -102,11 +102,11 @@ inside() {
   # The units as systemd reads them: no error and no warning, keepalived and BIRD extended by
   # rvs's drop-ins (systemd-delta), and the check is shown to catch a bad unit.
   if in_root sh -c 'command -v systemd-analyze' >/dev/null; then
-    local units=(/lib/systemd/system/rvsd.service)
+    local units=(/usr/lib/systemd/system/rvsd.service)
     local extended=()
     for unit in keepalived bird; do
-      if [ -f "$root/lib/systemd/system/$unit.service" ]; then
-        units+=("/lib/systemd/system/$unit.service")
+      if [ -f "$root/usr/lib/systemd/system/$unit.service" ]; then
+        units+=("/usr/lib/systemd/system/$unit.service")
         extended+=("[EXTENDED]   /usr/lib/systemd/system/$unit.service → /etc/systemd/system/$unit.service.d/rvs.conf")
       else
         echo "test-package: note: $unit is not installed here, its drop-in is not verified"
@@ -118,7 +118,7 @@ inside() {
       out=$(in_root systemd-delta --no-pager --type=extended)
       expect_lines "drop-ins extend keepalived/bird" "$out" "${extended[@]}"
     fi
-    sed 's/^Restart=on-failure$/Restart=sometimes/' "$root/lib/systemd/system/rvsd.service" \
+    sed 's/^Restart=on-failure$/Restart=sometimes/' "$root/usr/lib/systemd/system/rvsd.service" \
       >"$root/tmp/rvsd-broken.service"
     out=$(in_root systemd-analyze verify /tmp/rvsd-broken.service 2>&1) || true
     [ -n "$out" ] || fail "systemd-analyze verify accepted a unit with Restart=sometimes"
@@ -142,7 +142,7 @@ inside() {
 # wrote: ExecStartPre, ExecStart in the background, ExecStartPost, then ExecReload with a good
 # and a bad edit, then SIGTERM as `systemctl stop` sends it.
 run_unit() {
-  local unit="$root/lib/systemd/system/rvsd.service"
+  local unit="$root/usr/lib/systemd/system/rvsd.service"
   local prefix="rvs-e-pkg-$$"
   write_config() {
     cat >"$root/etc/rvs/rvsd.toml" <<EOF
@@ -187,8 +187,10 @@ EOF
     in_root $(expand "$cmd") || fail "ExecStartPre $cmd"
   done < <(commands ExecStartPre)
   pass "ExecStartPre (check-config, hugepages with RVS_HUGEPAGES=${env[RVS_HUGEPAGES]})"
+  # exec: $! is rvsd itself (chroot and env exec too), as systemd's MAINPID would be.
   # shellcheck disable=SC2046
-  in_root $(expand "$(commands ExecStart)") 2>"$scratch/rvsd.log" &
+  (exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $(expand "$(commands ExecStart)")) \
+    2>"$scratch/rvsd.log" &
   mainpid=$!
   stop_rvsd() {
     if [ -n "$mainpid" ] && kill -0 "$mainpid" 2>/dev/null; then
@@ -206,7 +208,7 @@ EOF
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
 TCP  10.0.0.100:80 wrr
-  -> 10.0.0.11:8080               Masq    1      0          0" "$table"
+  -> 10.0.0.11:8080               Masq    1      0          0         " "$table"
 
   # systemctl reload: the check, then SIGHUP. A good edit is applied...
   write_config 5
@@ -298,7 +300,7 @@ expected_files=(
   /usr/sbin/rvsd /usr/sbin/rvsadm /usr/sbin/rvscheck
   /usr/libexec/rvs/rvs-hugepages /usr/libexec/rvs/rvs-wait-ready
   /etc/rvs/rvsd.toml
-  /lib/systemd/system/rvsd.service
+  /usr/lib/systemd/system/rvsd.service
   /etc/systemd/system/keepalived.service.d/rvs.conf
   /etc/systemd/system/bird.service.d/rvs.conf
   /usr/share/doc/rvs/README.md /usr/share/doc/rvs/ARCHITECTURE.md /usr/share/doc/rvs/deploy.md
@@ -315,12 +317,25 @@ expected_conffiles=(
 expected_modes=(
   "755 root usr/sbin/rvsd" "755 root usr/sbin/rvsadm" "755 root usr/sbin/rvscheck"
   "755 root usr/libexec/rvs/rvs-hugepages" "755 root usr/libexec/rvs/rvs-wait-ready"
-  "644 root etc/rvs/rvsd.toml" "644 root lib/systemd/system/rvsd.service"
+  "644 root etc/rvs/rvsd.toml" "644 root usr/lib/systemd/system/rvsd.service"
 )
 expect_eq "archive files" "$(printf '%s\n' "${expected_files[@]}" | sort)" \
   "$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print substr($6, 2)}' | sort)"
 expect_eq "conffiles" "$(printf '%s\n' "${expected_conffiles[@]}")" \
   "$(dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - ./conffiles | sort)"
+
+# The maintainer scripts: daemon-reload and try-restart on upgrade, stop on remove, never a
+# start or an enable.
+ctrl() { dpkg-deb --ctrl-tarfile "$deb" | tar -xOf - "./$1"; }
+expect_lines "postinst" "$(ctrl postinst)" \
+  "		systemctl --system daemon-reload >/dev/null || true" \
+  "			deb-systemd-invoke try-restart rvsd.service >/dev/null || true"
+expect_lines "prerm" "$(ctrl prerm)" "	deb-systemd-invoke stop rvsd.service >/dev/null || true"
+# (Not enabled after `dpkg -i` is checked on the installed copy below.)
+if ctrl postinst | grep -Eq 'deb-systemd-invoke (start|restart) '; then
+  fail "postinst starts rvsd: $(ctrl postinst)"
+fi
+pass "postinst never starts rvsd"
 
 scratch=$(mktemp -d /tmp/rvs-e-pkg.XXXXXX)
 lists=$(mktemp -d /tmp/rvs-e-pkg-lists.XXXXXX)
