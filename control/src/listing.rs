@@ -469,6 +469,7 @@ pub fn workers(
     workers: &[WorkerStats],
     twins: &[TwinStats],
     owned: &[OwnedAddr],
+    sync: &std::collections::BTreeMap<String, u64>,
     format: &Format,
 ) -> String {
     let num = |n| largenum(n, format.exact);
@@ -526,6 +527,12 @@ pub fn workers(
         let _ = write!(out, "\n{:<8} {:<18} Origin\n", "Port", "Owned address");
         for o in owned {
             let _ = writeln!(out, "{:<8} {:<18} {}", o.port, o.addr, o.origin);
+        }
+    }
+    if !sync.is_empty() {
+        let _ = write!(out, "\n{:<24} {:>8}\n", "Connection sync", "total");
+        for (name, n) in sync {
+            let _ = writeln!(out, "{name:<24}{}", num(*n));
         }
     }
     out
@@ -711,7 +718,13 @@ mod test {
             }],
         };
         assert_eq!(
-            workers(&[w(1, 10), w(2, 2_000_000)], &[], &[], &Format::default()),
+            workers(
+                &[w(1, 10), w(2, 2_000_000)],
+                &[],
+                &[],
+                &Default::default(),
+                &Format::default()
+            ),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              1              10     1000       10     1000       11\n\
              2         2000000  200000K  2000000  200000K  2000001\n\
@@ -722,7 +735,7 @@ mod test {
              no_dest                        10  2000000  2000010\n"
         );
         assert_eq!(
-            workers(&[], &[], &[], &Format::default()),
+            workers(&[], &[], &[], &Default::default(), &Format::default()),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
              total           0        0        0        0        0\n\
              \n\
@@ -752,6 +765,12 @@ mod test {
                         origin: "kernel".into(),
                     },
                 ],
+                &[
+                    ("received_conns".to_owned(), 20),
+                    ("sent_conns".to_owned(), 1_500_000)
+                ]
+                .into_iter()
+                .collect(),
                 &Format::default()
             ),
             "Lcore      RxPkts  RxBytes   TxPkts  TxBytes    Drops\n\
@@ -774,7 +793,11 @@ mod test {
              \n\
              Port     Owned address      Origin\n\
              dpdk0    10.0.0.1/24        static\n\
-             dpdk0    10.0.0.101/32      kernel\n"
+             dpdk0    10.0.0.101/32      kernel\n\
+             \n\
+             Connection sync             total\n\
+             received_conns                 20\n\
+             sent_conns                1500000\n"
         );
     }
 
@@ -823,7 +846,7 @@ mod test {
         };
         assert_eq!(daemons(&[]), "");
         assert_eq!(
-            daemons(&[master.clone()]),
+            daemons(std::slice::from_ref(&master)),
             "master sync daemon (mcast=rvs1, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
         );
         // The master first, as ipvsadm lists the kernel's two slots.

@@ -755,10 +755,14 @@ impl Admin {
         } else {
             self.owned()
         };
+        // The sync counters once a daemon runs or has run (`--drops` lists them then).
+        let sync = self.fabric.sync_stats().to_map();
+        let active = !self.lock().daemons.list().is_empty() || sync.values().any(|&n| n != 0);
         Response::Workers {
             workers,
             twins,
             owned,
+            sync: if active { sync } else { Default::default() },
         }
     }
 }

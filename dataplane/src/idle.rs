@@ -24,6 +24,9 @@ pub const PAUSE_AFTER: u64 = 256;
 pub const SLEEP_AFTER: u64 = 1024;
 /// CPU pause hints per paused poll (`PAUSE` on x86: tens of cycles each).
 const PAUSE_SPINS: u32 = 32;
+/// A sleeping worker publishes its counters after the first sleep of an idle run and then
+/// after every this many.
+const PUBLISH_EVERY_SLEEPS: u32 = 64;
 
 /// What an idle worker does between two polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +46,8 @@ pub struct Backoff {
     max_us: u32,
     /// The next sleep.
     next_us: u32,
+    /// Sleeps planned in the current idle run.
+    run_sleeps: u32,
 }
 
 impl Backoff {
@@ -51,6 +56,7 @@ impl Backoff {
         Backoff {
             max_us,
             next_us: Self::first(max_us),
+            run_sleeps: 0,
         }
     }
 
@@ -74,11 +80,22 @@ impl Backoff {
         if empty_loops < SLEEP_AFTER {
             // Every idle run passes here before it sleeps: its sleeps start short again.
             self.next_us = Self::first(self.max_us);
+            self.run_sleeps = 0;
             return Wait::Pause;
         }
+        self.run_sleeps = self.run_sleeps.wrapping_add(1);
         let us = self.next_us;
         self.next_us = us.saturating_mul(2).min(self.max_us);
         Wait::Sleep(Duration::from_micros(u64::from(us)))
+    }
+
+    /// Whether the worker should publish its counters after the sleep just planned: after
+    /// the first of an idle run (the counts of the traffic that just ended, and the run of
+    /// empty polls `--exit-idle-ms` waits for), then now and then, so that a worker sleeping
+    /// long stays visible without paying for a publication (every FULLNAT local address's
+    /// usage, among others) at each wake-up.
+    pub fn publish_due(&self) -> bool {
+        self.run_sleeps % PUBLISH_EVERY_SLEEPS == 1
     }
 
     /// Waits as `plan` said; true when it slept.
@@ -124,6 +141,25 @@ mod tests {
         assert_eq!(b.plan(SLEEP_AFTER - 1), Wait::Pause);
         let sleeps: Vec<Wait> = (SLEEP_AFTER..SLEEP_AFTER + 6).map(|n| b.plan(n)).collect();
         assert_eq!(sleeps, [us(25), us(50), us(100), us(200), us(200), us(200)]);
+    }
+
+    #[test]
+    fn publishes_after_the_first_sleep_of_a_run_then_every_64() {
+        let mut b = Backoff::new(200);
+        assert_eq!(b.plan(PAUSE_AFTER), Wait::Pause);
+        assert!(!b.publish_due());
+        let due: Vec<u64> = (SLEEP_AFTER..SLEEP_AFTER + 130)
+            .filter(|&n| {
+                b.plan(n);
+                b.publish_due()
+            })
+            .map(|n| n - SLEEP_AFTER + 1)
+            .collect();
+        assert_eq!(due, [1, 65, 129]);
+        // A new idle run: its first sleep publishes again.
+        b.plan(PAUSE_AFTER);
+        b.plan(SLEEP_AFTER);
+        assert!(b.publish_due());
     }
 
     #[test]

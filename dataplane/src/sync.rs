@@ -22,7 +22,7 @@ use crate::worker::Fabric;
 use conf::{SyncDaemon, SyncRole};
 use crossbeam::queue::ArrayQueue;
 use fastpath::pipeline::{owner, SyncInstalled, SyncRefused};
-use fastpath::sync::{decode, MessageBuilder, SyncConn};
+use fastpath::sync::{decode, EntryError, MessageBuilder, MessageError, SyncConn};
 use std::collections::BTreeMap;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -99,25 +99,11 @@ struct ErrorCounts(Vec<(&'static str, AtomicU64)>);
 
 impl Default for ErrorCounts {
     fn default() -> ErrorCounts {
-        let names = [
-            // Message level (`MessageError::reason`).
-            "short",
-            "v0_message",
-            "bad_version",
-            "bad_size",
-            "syncid",
-            // Entry level (`EntryError::reason`).
-            "truncated",
-            "bad_entry_version",
-            "ipv6",
-            "unknown_option",
-            "bad_option_length",
-            "bad_entry_size",
-        ];
         let refused = SyncRefused::ALL.map(|r| r.reason());
         ErrorCounts(
-            names
+            MessageError::REASONS
                 .into_iter()
+                .chain(EntryError::REASONS)
                 .chain(refused)
                 .map(|n| (n, AtomicU64::new(0)))
                 .collect(),
@@ -149,6 +135,12 @@ impl Stats {
                 0
             }
         };
+    }
+
+    /// Every error counter by reason (message and entry decoding, records not installed),
+    /// zeros included, in a fixed order.
+    pub fn errors(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.errors.0.iter().map(|(n, v)| (*n, v.load(Relaxed)))
     }
 
     /// Every counter by name: totals, then errors (`error_<reason>`) that are not zero.

@@ -272,9 +272,11 @@ impl<'a> Worker<'a> {
             let wait = self.idle.plan(self.empty_loops);
             if Backoff::wait(wait) {
                 self.counters.idle_sleeps += 1;
-                // Cheap next to the sleep, and keeps what the control thread reads (stats,
-                // `--exit-idle-ms`) current however few loops a sleeping worker makes.
-                self.publish();
+                // What the control thread reads (stats, `--exit-idle-ms`) stays current
+                // however few loops a sleeping worker makes.
+                if self.idle.publish_due() {
+                    self.publish();
+                }
             }
         }
         self.flush();

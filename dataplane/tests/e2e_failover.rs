@@ -1,4 +1,4 @@
-//! Director failover (issue 16) end to end: two rvsd in LVS-NAT, each with kernel twins,
+//! Director failover (issue 16) end to end: two rvsd in LVS-NAT or LVS-DR, each with kernel twins,
 //! stock keepalived (VRRPv3, `advert_int 0.1`) moving the VIP and the real servers' gateway
 //! between them, and IPVS connection sync (both directors run a master and a backup daemon on
 //! the inside twin). A client streams over 20 long-lived TCP connections; the master rvsd is
@@ -21,9 +21,38 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
-const GATEWAY: &str = "192.168.10.254";
+/// The real servers' gateway, floating with the VIP (NAT).
+const GATEWAY: &str = "192.168.10.1";
 const ECHO_PORT: u16 = 9000;
 const CONNECTIONS: usize = 20;
+
+/// The forwarding method of the test's service.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Real servers behind the directors on 192.168.10.0/24, their gateway floating with
+    /// the VIP.
+    Nat,
+    /// Real servers on the client's link holding the VIP on `lo`; the directors' inside link
+    /// only carries the sync messages (a dedicated sync link).
+    Dr,
+}
+
+impl Mode {
+    /// Real server `i`'s address.
+    fn rip(self, i: u8) -> String {
+        match self {
+            Mode::Nat => format!("192.168.10.{}", 11 + i),
+            Mode::Dr => format!("10.0.0.{}", 11 + i),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Nat => "nat",
+            Mode::Dr => "dr",
+        }
+    }
+}
 
 /// The tests share the two cores with each other badly: one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -45,20 +74,18 @@ struct Pair {
     directors: [Director; 2],
 }
 
-fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], sync: bool) -> String {
+fn rvsd_config(d: &Director, n: u8, veths: &[String; 2], mode: Mode, sync: bool) -> String {
     let sync = if sync {
-        format!(
-            "[sync]\nrole = \"both\"\ninterface = \"{}\"\n",
-            d.twins[1]
-        )
+        format!("[sync]\nrole = \"both\"\ninterface = \"{}\"\n", d.twins[1])
     } else {
         String::new()
     };
     let mut reals = String::new();
     for i in 0..3 {
         reals += &format!(
-            "  [[service.real]]\n  addr = \"192.168.10.{}:{ECHO_PORT}\"\n  mode = \"nat\"\n",
-            11 + i
+            "  [[service.real]]\n  addr = \"{}:{ECHO_PORT}\"\n  mode = \"{}\"\n",
+            mode.rip(i),
+            mode.name()
         );
     }
     format!(
@@ -95,48 +122,20 @@ vip_mode = "kernel"
     )
 }
 
-/// keepalived.conf of director `n` (0 is preferred): both twins in one sync group, so the
-/// VIP and the gateway move together.
-fn keepalived_config(d: &Director, n: u8) -> String {
-    let priority = if n == 0 { 150 } else { 100 };
-    format!(
-        r#"global_defs {{
-  router_id rvs{n}
-  vrrp_version 3
-  vrrp_garp_master_refresh 0
-}}
-vrrp_sync_group VG {{
-  group {{
-    VI_OUT
-    VI_IN
-  }}
-}}
-vrrp_instance VI_OUT {{
-  state BACKUP
-  interface {t0}
-  virtual_router_id 51
-  priority {priority}
-  advert_int 0.1
-  preempt_delay 4
-  virtual_ipaddress {{
-    {VIP}/32 dev {t0}
-  }}
-}}
-vrrp_instance VI_IN {{
-  state BACKUP
-  interface {t1}
-  virtual_router_id 52
-  priority {priority}
-  advert_int 0.1
-  preempt_delay 4
-  virtual_ipaddress {{
-    {GATEWAY}/24 dev {t1}
-  }}
-}}
-"#,
-        t0 = d.twins[0],
-        t1 = d.twins[1],
-    )
+/// keepalived.conf of director `n`: the shipped example (conf/examples/keepalived-vrrp.conf,
+/// whose `@lb1`/`@lb2` lines `-i` selects) on this topology's twins.
+fn keepalived_config(d: &Director) -> String {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conf/examples/keepalived-vrrp.conf"
+    );
+    let text = std::fs::read_to_string(example).expect("the keepalived example");
+    assert!(
+        text.contains(&format!("{VIP}/32 dev rvs0"))
+            && text.contains(&format!("{GATEWAY}/24 dev rvs1"))
+    );
+    text.replace("rvs0", &d.twins[0])
+        .replace("rvs1", &d.twins[1])
 }
 
 fn start_rvsd(topo: &mut Topology, d: &mut Director) {
@@ -145,7 +144,16 @@ fn start_rvsd(topo: &mut Topology, d: &mut Director) {
     let pid = topo.spawn(&d.ns, &[&bin, "--config", &config], &d.log).id();
     d.rvsd_pid = Some(pid);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !try_run(&["ip", "netns", "exec", &d.ns, "ip", "link", "show", &d.twins[1]]) {
+    while !try_run(&[
+        "ip",
+        "netns",
+        "exec",
+        &d.ns,
+        "ip",
+        "link",
+        "show",
+        &d.twins[1],
+    ]) {
         assert!(
             Instant::now() < deadline,
             "rvsd in {} did not start:\n{}",
@@ -165,16 +173,30 @@ fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
     let log = dir.join(format!("keepalived{n}.log"));
     let conf = d.keepalived_conf.display().to_string();
     let (pid, vrrp) = (pid.display().to_string(), vrrp.display().to_string());
+    // The example's `@lb1` / `@lb2` lines: director 0 is lb1, the preferred one.
+    let id = format!("lb{}", n + 1);
     topo.spawn(
         &d.ns,
         &[
-            "keepalived", "-n", "-l", "-D", "-P", "-f", &conf, "-p", &pid, "-r", &vrrp,
+            "keepalived",
+            "-n",
+            "-l",
+            "-D",
+            "-P",
+            "-i",
+            &id,
+            "-f",
+            &conf,
+            "-p",
+            &pid,
+            "-r",
+            &vrrp,
         ],
         &log,
     );
 }
 
-fn build(sync: bool) -> Pair {
+fn build(mode: Mode, sync: bool) -> Pair {
     let mut topo = Topology::new();
     let sw = topo.netns("sw");
     topo.bridge(&sw, "br0");
@@ -188,14 +210,37 @@ fn build(sync: bool) -> Pair {
         let ns = topo.netns(&format!("rs{i}"));
         let (r, s) = (topo.name(&format!("r{i}")), topo.name(&format!("sr{i}")));
         topo.veth(&ns, &r, &sw, &s);
-        topo.bridge_port(&sw, "br1", &s);
-        let addr = format!("192.168.10.{}", 11 + i);
+        let addr = mode.rip(i);
         topo.host_if(&ns, &r, &format!("{addr}/24"));
-        topo.exec(&ns, &["ip", "route", "add", "default", "via", GATEWAY]);
+        match mode {
+            Mode::Nat => {
+                topo.bridge_port(&sw, "br1", &s);
+                topo.exec(&ns, &["ip", "route", "add", "default", "via", GATEWAY]);
+            }
+            Mode::Dr => {
+                topo.bridge_port(&sw, "br0", &s);
+                topo.exec(
+                    &ns,
+                    &["ip", "addr", "add", &format!("{VIP}/32"), "dev", "lo"],
+                );
+                for conf in ["all", "default"] {
+                    for (key, value) in [("arp_ignore", 1), ("arp_announce", 2)] {
+                        let sysctl = format!("net.ipv4.conf.{conf}.{key}={value}");
+                        topo.exec(&ns, &["sysctl", "-qw", &sysctl]);
+                    }
+                }
+            }
+        }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/common/echo_server.py");
         let log = topo.dir.path().join(format!("echo{i}.log"));
         let (port, name) = (ECHO_PORT.to_string(), format!("rs{i}"));
-        topo.spawn(&ns, &["python3", script, &addr, &port, &name], &log);
+        // DR: the packets come addressed to the VIP (on lo).
+        let bind = if mode == Mode::Dr {
+            "0.0.0.0"
+        } else {
+            addr.as_str()
+        };
+        topo.spawn(&ns, &["python3", script, bind, &port, &name], &log);
     }
     let mut directors = Vec::new();
     for n in 0..2u8 {
@@ -205,7 +250,12 @@ fn build(sync: bool) -> Pair {
             let s = topo.name(&format!("s{n}{k}"));
             topo.veth(&ns, veth, &sw, &s);
             topo.bridge_port(&sw, br, &s);
-            topo.exec(&ns, &["ethtool", "-K", veth, "tx", "off", "tso", "off", "gso", "off"]);
+            topo.exec(
+                &ns,
+                &[
+                    "ethtool", "-K", veth, "tx", "off", "tso", "off", "gso", "off",
+                ],
+            );
             // Only the twins may deliver to this namespace's kernel.
             let rule = format!(
                 "add table netdev rvs{k}; add chain netdev rvs{k} in {{ type filter hook ingress device {veth} priority 0; policy drop; }}"
@@ -222,8 +272,8 @@ fn build(sync: bool) -> Pair {
             rvsd_pid: None,
             socket: dir.join(format!("rvsd{n}.sock")),
         };
-        std::fs::write(&d.config, rvsd_config(&d, n, &veths, sync)).unwrap();
-        std::fs::write(&d.keepalived_conf, keepalived_config(&d, n)).unwrap();
+        std::fs::write(&d.config, rvsd_config(&d, n, &veths, mode, sync)).unwrap();
+        std::fs::write(&d.keepalived_conf, keepalived_config(&d)).unwrap();
         start_rvsd(&mut topo, &mut d);
         directors.push(d);
     }
@@ -239,9 +289,10 @@ fn build(sync: bool) -> Pair {
         client,
         directors,
     };
-    // Director 0 takes the VIP: a connection through it works.
+    // Director 0 (lb1, the higher priority) takes the VIP once its preempt_delay after
+    // keepalived's start has passed; then a connection through it works.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !pair.echo_once() {
+    while !pair.holds_vip(0) || !pair.echo_once() {
         assert!(
             Instant::now() < deadline,
             "no echo through the VIP:\n{}",
@@ -259,6 +310,17 @@ impl Pair {
             "import socket,sys\ns=socket.create_connection(('{VIP}',{ECHO_PORT}),timeout=2)\ns.sendall(b'x\\n')\nsys.exit(0 if s.makefile().readline().endswith(' x\\n') else 1)"
         );
         try_run(&["ip", "netns", "exec", &self.client, "python3", "-c", &code])
+    }
+
+    /// Whether director `n`'s keepalived has put the VIP on its twin.
+    fn holds_vip(&self, n: usize) -> bool {
+        let d = &self.directors[n];
+        self.topo
+            .exec(
+                &d.ns,
+                &["ip", "-4", "-o", "addr", "show", "dev", &d.twins[0]],
+            )
+            .contains(&format!(" {VIP}/32 "))
     }
 
     /// The MAC the client's neighbour table holds for the VIP.
@@ -304,7 +366,10 @@ impl Pair {
             let log = self.topo.dir.path().join(format!("keepalived{n}.log"));
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(30).collect();
-            out += &format!("--- keepalived{n}:\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+            out += &format!(
+                "--- keepalived{n}:\n{}\n",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         out
     }
@@ -315,7 +380,13 @@ impl Pair {
         // The twins vanish with the process.
         let deadline = Instant::now() + Duration::from_secs(10);
         while try_run(&[
-            "ip", "netns", "exec", &self.directors[n].ns, "ip", "link", "show",
+            "ip",
+            "netns",
+            "exec",
+            &self.directors[n].ns,
+            "ip",
+            "link",
+            "show",
             &self.directors[n].twins[0],
         ]) {
             assert!(Instant::now() < deadline, "the twin outlived rvsd");
@@ -348,8 +419,12 @@ fn stream(pair: &mut Pair, seconds: u32, timeout: u32) -> (std::process::Child, 
 fn finish(child: std::process::Child, stop: &std::path::Path) -> serde_json::Value {
     std::fs::write(stop, b"").unwrap();
     let out = child.wait_with_output().expect("longlived.py ends");
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("longlived.py output {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "longlived.py output {:?}: {e}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// Waits until `cond` holds, at most `limit`; the time it took.
@@ -366,12 +441,25 @@ fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration>
 
 #[test]
 fn nat_failover_with_sync_keeps_every_connection() {
+    failover_with_sync_keeps_every_connection(Mode::Nat);
+}
+
+#[test]
+fn dr_failover_with_sync_keeps_every_connection() {
+    failover_with_sync_keeps_every_connection(Mode::Dr);
+}
+
+fn failover_with_sync_keeps_every_connection(mode: Mode) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pair = build(true);
-    assert!(pair.rvsadm(0, &["-L", "--daemon"]).contains("master sync daemon (mcast="));
+    let mut pair = build(mode, true);
+    assert!(pair
+        .rvsadm(0, &["-L", "--daemon"])
+        .contains("master sync daemon (mcast="));
     let (child, stop) = stream(&mut pair, 60, 5);
     // Every connection is established through director 0 and synced to director 1.
-    let synced = wait_for(Duration::from_secs(15), || pair.established(1) >= CONNECTIONS);
+    let synced = wait_for(Duration::from_secs(15), || {
+        pair.established(1) >= CONNECTIONS
+    });
     assert!(
         synced.is_some(),
         "director 1 lists {} of {CONNECTIONS} connections:\n{}\n{}",
@@ -387,7 +475,11 @@ fn nat_failover_with_sync_keeps_every_connection() {
         let mac = pair.vip_mac();
         !mac.is_empty() && mac != mac_before
     });
-    assert!(moved.is_some(), "the VIP did not move within 1.5 s:\n{}", pair.logs());
+    assert!(
+        moved.is_some(),
+        "the VIP did not move within 1.5 s:\n{}",
+        pair.logs()
+    );
     eprintln!("VIP moved {:?} after the kill", moved.unwrap_or_default());
     // Streaming goes on through director 1; new connections work.
     std::thread::sleep(Duration::from_secs(3));
@@ -400,7 +492,9 @@ fn nat_failover_with_sync_keeps_every_connection() {
         topo, directors, ..
     } = &mut pair;
     start_rvsd(topo, &mut directors[0]);
-    let back = wait_for(Duration::from_secs(20), || pair.established(0) >= CONNECTIONS);
+    let back = wait_for(Duration::from_secs(20), || {
+        pair.established(0) >= CONNECTIONS
+    });
     assert!(
         back.is_some(),
         "director 0 lists {} of {CONNECTIONS} connections:\n{}",
@@ -408,7 +502,11 @@ fn nat_failover_with_sync_keeps_every_connection() {
         pair.logs()
     );
     let preempted = wait_for(Duration::from_secs(15), || pair.vip_mac() == mac_before);
-    assert!(preempted.is_some(), "director 0 did not take the VIP back:\n{}", pair.logs());
+    assert!(
+        preempted.is_some(),
+        "director 0 did not take the VIP back:\n{}",
+        pair.logs()
+    );
     std::thread::sleep(Duration::from_secs(3));
     assert!(pair.echo_once(), "a new connection after the preemption");
     let result = finish(child, &stop);
@@ -420,9 +518,11 @@ fn nat_failover_with_sync_keeps_every_connection() {
 #[test]
 fn nat_failover_without_sync_breaks_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let mut pair = build(false);
+    let mut pair = build(Mode::Nat, false);
     let (child, stop) = stream(&mut pair, 60, 1);
-    assert!(wait_for(Duration::from_secs(15), || pair.established(0) >= CONNECTIONS).is_some());
+    assert!(wait_for(Duration::from_secs(15), || pair.established(0)
+        >= CONNECTIONS)
+    .is_some());
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(pair.established(1), 0, "nothing synced");
     let mac_before = pair.vip_mac();

@@ -220,6 +220,28 @@ fn metrics_of_a_live_rvsd_match_the_traffic_rvsadm_and_stats_json() {
     put(format!("rvs_real_activeconns{{{real}}}"), 1);
     put(format!("rvs_real_inactconns{{{real}}}"), 0);
     put(format!("rvs_real_persistconns{{{real}}}"), 0);
+    // No sync daemon: every sync series is there, at zero.
+    for (family, label, values) in [
+        (
+            "messages",
+            "direction",
+            &["sent", "received", "send_error"][..],
+        ),
+        ("conns", "direction", &["sent", "received"][..]),
+        ("lost", "where", &["outbox", "to_master", "to_worker"][..]),
+        ("installed", "outcome", &["new", "updated", "ignored"][..]),
+    ] {
+        for v in values {
+            put(format!("rvs_sync_{family}_total{{{label}=\"{v}\"}}"), 0);
+        }
+    }
+    let reasons = fastpath::sync::MessageError::REASONS
+        .into_iter()
+        .chain(fastpath::sync::EntryError::REASONS)
+        .chain(fastpath::pipeline::SyncRefused::ALL.map(|r| r.reason()));
+    for reason in reasons {
+        put(format!("rvs_sync_errors_total{{reason=\"{reason}\"}}"), 0);
+    }
     assert_eq!(metrics, expected, "log:\n{}", live.log());
 
     // The same numbers as rvsadm's listing.

@@ -77,12 +77,12 @@ fn two_directors_with_ch_send_a_moved_flow_to_the_same_real() {
     let mut used = std::collections::BTreeSet::new();
     for host in 10..74 {
         let client = std::net::Ipv4Addr::new(198, 51, 100, host);
-        let mut syn = VecFrame::new(&sloppy::ch_in(client, s.syn));
+        let mut syn = VecFrame::new(sloppy::ch_in(client, s.syn));
         let chosen = real_mac(a.packet(&snap_a, 0, &mut syn, 0), syn.data());
-        let mut on_a = VecFrame::new(&sloppy::ch_in(client, s.ack));
+        let mut on_a = VecFrame::new(sloppy::ch_in(client, s.ack));
         let verdict = a.packet(&snap_a, 0, &mut on_a, 1);
         assert_eq!(real_mac(verdict, on_a.data()), chosen);
-        let mut on_b = VecFrame::new(&sloppy::ch_in(client, s.ack));
+        let mut on_b = VecFrame::new(sloppy::ch_in(client, s.ack));
         let verdict = b.packet(&snap_b, 0, &mut on_b, 1);
         assert_eq!(
             real_mac(verdict, on_b.data()),

@@ -322,3 +322,109 @@ fn udp_connections_sync_at_the_threshold() {
         send(&mut a, &sa, &query(9), 1)
     );
 }
+
+/// FULLNAT with a PROXY protocol header: B gets the local address and port, the sequence
+/// translation and the inserted header's length in rvs's own option, and rewrites the next
+/// client segment and the real server's reply exactly as A does (sequence numbers included).
+#[test]
+fn fullnat_state_travels_in_the_rvs_option() {
+    use fixtures::fullnat;
+    let body = fullnat::config();
+    let sa = pure::snapshot(&body, topo::PORT_MAC).with_sync(MASTER);
+    let sb = pure::snapshot(&body, topo::PORT_MAC);
+    let (mut a, mut b) = (pure::pipeline(&body, &sa), pure::pipeline(&body, &sb));
+    let s = segments();
+    let (client, cport, vport) = (topo::C1, 40100, 8000);
+    let (v, syn) = send(&mut a, &sa, &client_in(client, cport, vport, s.syn, b""), 0);
+    assert_eq!(v, Verdict::Tx { port: 0 });
+    let (rip, mac) = real_of(&syn);
+    let lport = u16::from_be_bytes([syn[34], syn[35]]);
+    let isn = u32::from_be_bytes([syn[38], syn[39], syn[40], syn[41]]);
+    assert_eq!(
+        Ipv4Addr::new(syn[26], syn[27], syn[28], syn[29]),
+        fullnat::LIP
+    );
+    let from_real = |t: Tcp, data: &[u8]| {
+        let ip = Ip::new(rip, fullnat::LIP).id(0x5678);
+        padded(tcp(from(mac), ip, t.ports(8000, lport), data))
+    };
+    let syn_ack = Tcp::new(0, 0, "SA")
+        .seq(topo::SSEQ)
+        .ack(isn.wrapping_add(1));
+    assert_eq!(
+        send(&mut a, &sa, &from_real(syn_ack, b""), 0).0,
+        Verdict::Tx { port: 0 }
+    );
+    send(&mut a, &sa, &client_in(client, cport, vport, s.ack, b""), 0);
+    let (v, request) = send(
+        &mut a,
+        &sa,
+        &client_in(client, cport, vport, s.request, HTTP_REQUEST),
+        0,
+    );
+    assert_eq!(v, Verdict::Tx { port: 0 });
+    let proxy = fullnat::proxy_v1(std::net::SocketAddrV4::new(client, cport), vport);
+    assert!(
+        request.windows(proxy.len()).any(|w| w == proxy),
+        "PROXY header inserted"
+    );
+    let records: Vec<SyncConn> = a.take_sync().collect();
+    assert_eq!(records.len(), 1);
+    let f = records[0].fullnat.expect("the FULLNAT option");
+    assert_eq!(
+        (
+            records[0].flags & 7,
+            f.laddr,
+            f.lport,
+            f.client_isn,
+            f.fdata_seq,
+            usize::from(f.inserted)
+        ),
+        (
+            5,
+            fullnat::LIP,
+            lport,
+            topo::CSEQ,
+            Some(topo::SSEQ + 1),
+            proxy.len()
+        )
+    );
+    assert_eq!(f.delta, isn.wrapping_sub(topo::CSEQ));
+
+    let fin = client_in(client, cport, vport, s.client_fin, b"");
+    assert_eq!(
+        send(&mut b, &sb, &fin, 1).0,
+        Verdict::Drop(DropReason::NoConn)
+    );
+    for r in over_the_wire(&records, 0) {
+        assert_eq!(b.install_synced(&sb, &r, 1), Ok(SyncInstalled::New));
+    }
+    let on_b = send(&mut b, &sb, &fin, 2);
+    assert_eq!(on_b.0, Verdict::Tx { port: 0 });
+    assert_eq!(
+        on_b,
+        send(&mut a, &sa, &fin, 2),
+        "client FIN rewritten alike"
+    );
+    let reply_seq = Tcp::new(0, 0, "A")
+        .seq(topo::SSEQ + 1)
+        .ack(isn.wrapping_add(1 + proxy.len() as u32 + fullnat::REQ + 1));
+    let reply = from_real(reply_seq, b"");
+    let on_b = send(&mut b, &sb, &reply, 3);
+    assert_eq!(on_b.0, Verdict::Tx { port: 0 });
+    assert_eq!(on_b, send(&mut a, &sa, &reply, 3), "reply rewritten alike");
+
+    // Without the option (a kernel master), a FULLNAT real cannot take the connection.
+    let (sc, mut c) = (
+        pure::snapshot(&body, topo::PORT_MAC),
+        pure::pipeline(&body, &sb),
+    );
+    let bare = SyncConn {
+        fullnat: None,
+        ..records[0]
+    };
+    assert_eq!(
+        c.install_synced(&sc, &bare, 0),
+        Err(SyncRefused::NoFullNatState)
+    );
+}

@@ -20,6 +20,7 @@ fn main() -> std::io::Result<()> {
         ("keepalived_conf", rvs_fuzz::keepalived::seeds()),
         ("pipeline_frame", packet_seeds::frame_seeds()),
         ("pipeline_sequence", packet_seeds::sequence_seeds()),
+        ("sync_message", rvs_fuzz::sync::seeds()),
     ];
     for (target, seeds) in targets {
         let dir = root.join(target);

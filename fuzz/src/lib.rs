@@ -10,3 +10,4 @@ pub mod config;
 pub mod control;
 pub mod keepalived;
 pub mod packet;
+pub mod sync;

@@ -578,6 +578,10 @@ pub enum Response {
         /// The addresses the fast path owns, with where each comes from.
         #[serde(default)]
         owned: Vec<OwnedAddr>,
+        /// Connection sync counters by name (as `--stats-json`'s `sync`), while a sync daemon
+        /// runs or has run; empty otherwise.
+        #[serde(default)]
+        sync: std::collections::BTreeMap<String, u64>,
     },
     /// Answer to [`Request::GetHealth`].
     Health {

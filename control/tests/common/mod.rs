@@ -104,6 +104,7 @@ impl Handler for TestHandler {
                 workers: self.workers.clone(),
                 twins: self.twins.clone(),
                 owned: Vec::new(),
+                sync: Default::default(),
             },
             change => match model.apply(&change) {
                 Ok(_) => Response::Done,

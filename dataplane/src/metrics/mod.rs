@@ -78,7 +78,8 @@ mod tests {
             ..Counters::default()
         };
         counters[0].publish(&c, 1, 0);
-        let body = render(&[3], &[c], &[]);
+        let body =
+            render(&[3], &[c], &[]) + &render::render_sync(&crate::sync::Stats::default(), 0);
         assert!(body.contains("rvs_worker_rx_packets_total{worker=\"0\",lcore=\"3\"} 42\n"));
         let mut s = TcpStream::connect(endpoint.addr()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

@@ -17,7 +17,10 @@
 //! - per real server, labels `proto`, `vip` and `real`: the same five as
 //!   `rvs_real_*_total`, and the gauges `rvs_real_{activeconns,inactconns,persistconns}`;
 //! - per configured real server with health checks, the same labels: the gauge `rvs_real_up`
-//!   (1 while its checks pass) and `rvs_real_transitions_total` (up/down changes).
+//!   (1 while its checks pass) and `rvs_real_transitions_total` (up/down changes);
+//! - connection sync ([`render_sync`]): `rvs_sync_messages_total` and `rvs_sync_conns_total`
+//!   by `direction`, `rvs_sync_lost_total` by `where`, `rvs_sync_installed_total` by
+//!   `outcome`, `rvs_sync_errors_total` by `reason`.
 //!
 //! Label values are addresses, protocol names and drop reason names, none of which contains a
 //! character the format would need escaped.
@@ -48,8 +51,86 @@ impl Sources {
     pub(super) fn render(&self) -> String {
         let workers: Vec<Counters> = self.counters.iter().map(SharedCounters::read).collect();
         let services: Vec<Arc<Service>> = self.fabric.snapshot().services().cloned().collect();
-        render(&self.lcores, &workers, &services) + &render_health(&(self.health)())
+        let lost_outbox = workers.iter().map(|c| c.events.sync_overflow).sum();
+        render(&self.lcores, &workers, &services)
+            + &render_health(&(self.health)())
+            + &render_sync(self.fabric.sync_stats(), lost_outbox)
     }
+}
+
+/// A sync metric family: name, help, label name, and up to three (label value, count)
+/// samples (an empty label value is no sample).
+type SyncFamily<'a> = (&'a str, &'a str, &'a str, [(&'a str, u64); 3]);
+
+/// The connection sync counters (`crate::sync`): messages and connections sent and received,
+/// records lost on the way (`where`: a worker's `outbox`, the ring `to_master`, the ring
+/// `to_worker`), installs by `outcome`, and errors by `reason`, zeros included.
+pub fn render_sync(stats: &crate::sync::Stats, lost_outbox: u64) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut out = String::new();
+    let labelled: [SyncFamily; 4] = [
+        (
+            "rvs_sync_messages_total",
+            "Sync messages sent (master) and received (backup).",
+            "direction",
+            [
+                ("sent", stats.sent_messages.load(Relaxed)),
+                ("received", stats.received_messages.load(Relaxed)),
+                ("send_error", stats.send_errors.load(Relaxed)),
+            ],
+        ),
+        (
+            "rvs_sync_conns_total",
+            "Connections in the sync messages sent and received.",
+            "direction",
+            [
+                ("sent", stats.sent_conns.load(Relaxed)),
+                ("received", stats.received_conns.load(Relaxed)),
+                ("", 0),
+            ],
+        ),
+        (
+            "rvs_sync_lost_total",
+            "Sync records lost because a ring was full.",
+            "where",
+            [
+                ("outbox", lost_outbox),
+                ("to_master", stats.lost_out.load(Relaxed)),
+                ("to_worker", stats.lost_in.load(Relaxed)),
+            ],
+        ),
+        (
+            "rvs_sync_installed_total",
+            "Received connections installed anew, refreshed, or ignored as the kernel ignores them.",
+            "outcome",
+            [
+                ("new", stats.installed.load(Relaxed)),
+                ("updated", stats.updated.load(Relaxed)),
+                ("ignored", stats.ignored.load(Relaxed)),
+            ],
+        ),
+    ];
+    for (name, help, label, values) in labelled {
+        family(&mut out, name, "counter", help);
+        for (value_label, v) in values.iter().filter(|(l, _)| !l.is_empty()) {
+            sample(&mut out, name, &format!("{label}=\"{value_label}\""), *v);
+        }
+    }
+    family(
+        &mut out,
+        "rvs_sync_errors_total",
+        "counter",
+        "Sync messages and entries that did not decode, and connections not installed, by reason.",
+    );
+    for (reason, v) in stats.errors() {
+        sample(
+            &mut out,
+            "rvs_sync_errors_total",
+            &format!("reason=\"{reason}\""),
+            v,
+        );
+    }
+    out
 }
 
 /// `rvs_real_up` and `rvs_real_transitions_total` of the checked real servers, sorted; none
@@ -513,5 +594,46 @@ sched = "rr"
              rvs_real_transitions_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.11:80\"} 0\n\
              rvs_real_transitions_total{proto=\"tcp\",vip=\"10.0.0.100:80\",real=\"10.0.0.12:80\"} 3\n"
         );
+    }
+
+    #[test]
+    fn renders_sync_counters_with_every_reason() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = crate::sync::Stats::default();
+        stats.sent_messages.store(4, Relaxed);
+        stats.sent_conns.store(90, Relaxed);
+        stats.received_conns.store(7, Relaxed);
+        stats.lost_in.store(2, Relaxed);
+        stats.installed(Ok(fastpath::pipeline::SyncInstalled::Updated));
+        stats.installed(Err(fastpath::pipeline::SyncRefused::NoDest));
+        stats.installed(Err(fastpath::pipeline::SyncRefused::NoDest));
+        let text = render_sync(&stats, 5);
+        let samples: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            samples[..11],
+            [
+                "rvs_sync_messages_total{direction=\"sent\"} 4",
+                "rvs_sync_messages_total{direction=\"received\"} 0",
+                "rvs_sync_messages_total{direction=\"send_error\"} 0",
+                "rvs_sync_conns_total{direction=\"sent\"} 90",
+                "rvs_sync_conns_total{direction=\"received\"} 7",
+                "rvs_sync_lost_total{where=\"outbox\"} 5",
+                "rvs_sync_lost_total{where=\"to_master\"} 0",
+                "rvs_sync_lost_total{where=\"to_worker\"} 2",
+                "rvs_sync_installed_total{outcome=\"new\"} 0",
+                "rvs_sync_installed_total{outcome=\"updated\"} 1",
+                "rvs_sync_installed_total{outcome=\"ignored\"} 0",
+            ]
+        );
+        let errors: Vec<&str> = samples[11..].to_vec();
+        assert_eq!(
+            errors.len(),
+            fastpath::sync::MessageError::REASONS.len()
+                + fastpath::sync::EntryError::REASONS.len()
+                + fastpath::pipeline::SyncRefused::ALL.len()
+        );
+        assert!(errors.contains(&"rvs_sync_errors_total{reason=\"no_dest\"} 2"));
+        assert!(errors.contains(&"rvs_sync_errors_total{reason=\"syncid\"} 0"));
+        assert_eq!(text.lines().filter(|l| l.starts_with("# TYPE")).count(), 5);
     }
 }

@@ -21,7 +21,8 @@ stop_file = sys.argv[5] if len(sys.argv) > 5 else None
 timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 5.0
 conns, servers, failures, trips = [], [], [], 0
 for i in range(count):
-    s = socket.create_connection((host, port), timeout=timeout)
+    s = socket.create_connection((host, port), timeout=5)
+    s.settimeout(timeout)
     conns.append((s, s.makefile("rb")))
     servers.append(None)
 end = time.time() + seconds

@@ -92,7 +92,9 @@ pub(super) fn new_conn(
 /// FULLNAT cannot take a flow over mid-stream: the real server never had the connection from
 /// the local address and port this director would pick, and the sequence numbers rvs shifts
 /// (its own ISN towards the real server, TOA or PROXY bytes) were set by whoever saw the SYN.
-/// The packet is dropped as without sloppy (`no_conn`), before any state is made.
+/// The packet is dropped as without sloppy (`no_conn`) before a connection or template is
+/// made (the scheduler has moved on, as after any pick). A FULLNAT flow moves between
+/// directors only with connection sync, which brings its entry along.
 fn resumable(real: &Real, mid_flow: bool) -> Result<(), DropReason> {
     if mid_flow && real.mode == conf::Mode::FullNat {
         Err(DropReason::NoConn)

@@ -49,11 +49,12 @@
 //! `init_seq`, `delta`, `previous_delta`), which the kernel sends exactly when the flags have
 //! [`CONN_F_SEQ_MASK`] bits; `PE_DATA` and `PE_NAME` (persistence engines, e.g. SIP callid,
 //! which rvs has none of). Bit [`OPT_F_OPTIONAL`] (0x40) marks an option a receiver may skip;
-//! a receiver matches the known options with that bit masked off (as the kernel does).
+//! a receiver matches the known options with that bit masked off (as the kernel does: 0x41
+//! is read as SEQ_DATA). The content of the padding is not read.
 //!
 //! # What a receiver does with errors (as the kernel)
 //!
-//! - Message checks ([`decode`]): shorter than 4 bytes, `size` not the datagram's length,
+//! - Message checks ([`decode`]): shorter than its header, `size` not the datagram's length,
 //!   syncid not the filter's (filter 0 accepts any), not version 1 with reserved and spare 0:
 //!   the message is dropped ([`MessageError`]).
 //! - Then `nr_conns` entries are read; bytes after them are ignored. An entry that does not
@@ -70,11 +71,14 @@
 //! # rvs's FULLNAT option ([`OPT_FULLNAT`] = 0x60)
 //!
 //! FULLNAT connections need their local address and port and the sequence translation on a
-//! backup. They travel in one optional option, so a kernel peer skips it (and installs the
-//! connection as the flags' forwarding method 5, which it does not know: a kernel backup
-//! cannot take over FULLNAT, nothing more). Layout, network order, [`FULLNAT_V1_LEN`] = 22
-//! data bytes (24 with type and length, so an entry with only this option is 60 bytes and
-//! stays 4-byte aligned; with SEQ_DATA it is 86 and the next entry is padded):
+//! backup. They travel in one optional option, so a kernel peer skips it. A kernel backup
+//! still installs the connection with forwarding method 5, for which it has no transmitter
+//! (`ip_vs_bind_xmit` knows 0 to 4): its packets would be accepted locally (`packet_xmit is
+//! null`, `NF_ACCEPT`), not forwarded, so FULLNAT connections are for rvs peers only.
+//!
+//! Layout, network order, [`FULLNAT_V1_LEN`] = 22 data bytes (24 with type and length, so an
+//! entry with only this option is 60 bytes and stays 4-byte aligned; with SEQ_DATA it is 86
+//! and the next entry is padded):
 //!
 //! ```text
 //! data offset  0: version (1)
@@ -89,12 +93,14 @@
 //!
 //! A receiver that sees option 0x60 with another version skips it (the connection decodes
 //! without FULLNAT state), so a later layout gets a new version number rather than a new
-//! option type; version 1 of another length is malformed. Why type 0x20 (| 0x40): the kernel
-//! numbers its options from 1 up (1, 2, 3 in use since 2010) and reserves 7 for the optional
-//! bit's own definition (`IPVS_OPT_PARAM`), so new kernel options come in at 4, 5, 6; 0x20 is
-//! the highest number whose bit (`1 << (0x20 - 1)`) still fits the kernel's u32 bitmap of
-//! seen options, far from where the kernel allocates, and with 0x40 set a kernel backup
-//! skips it whatever it means to it.
+//! option type; version 1 of another length is malformed (and, like a known kernel option
+//! of the wrong length, ends the message). Why type 0x20 (| 0x40): the kernel numbers its
+//! options from 1 up (1, 2, 3, unchanged since version 1 came in 2010) and spends 7 on the
+//! optional bit's own definition (`IPVS_OPT_PARAM`, `IPVS_OPT_F_PARAM` = `1 << (7 - 1)`), so
+//! new kernel options would be 4, 5, 6, and its bitmap of options seen (`IPVS_OPT_F_*` =
+//! `1 << (type - 1)` in a u32) keeps kernel types within 1 to 32. 0x20 = 32 is the far end of
+//! that range from where the kernel allocates, and with 0x40 set a kernel backup skips it
+//! whatever it comes to mean there.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -433,6 +439,16 @@ pub enum MessageError {
 }
 
 impl MessageError {
+    /// Every [`MessageError::reason`], in a fixed order (for counters that list zeros).
+    pub const REASONS: [&'static str; 6] = [
+        "short",
+        "v0_message",
+        "version",
+        "spare",
+        "bad_size",
+        "syncid",
+    ];
+
     /// Counter name.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -496,6 +512,19 @@ pub enum EntryError {
 }
 
 impl EntryError {
+    /// Every [`EntryError::reason`], in a fixed order (for counters that list zeros).
+    pub const REASONS: [&'static str; 9] = [
+        "truncated",
+        "entry_version",
+        "entry_size",
+        "entry_type",
+        "ipv6",
+        "unknown_option",
+        "option_length",
+        "duplicate_option",
+        "pe_data",
+    ];
+
     /// Counter name.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -887,6 +916,11 @@ mod tests {
             EntryError::DuplicateOption(1),
             EntryError::PersistenceEngine,
         ];
+        // REASONS lists every variant's name, in variant order.
+        let listed: Vec<&str> = messages.iter().map(MessageError::reason).collect();
+        assert_eq!(listed, MessageError::REASONS);
+        let listed: Vec<&str> = entries.iter().map(EntryError::reason).collect();
+        assert_eq!(listed, EntryError::REASONS);
         let mut names: Vec<&str> = messages.iter().map(MessageError::reason).collect();
         names.extend(entries.iter().map(EntryError::reason));
         let count = names.len();
