@@ -434,3 +434,22 @@ fn send(stream: &mut UnixStream, report: HealthReport) -> Result<(), String> {
         Err(e) => Err(e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::Args;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_names_files() {
+        let help = Args::command().render_long_help().to_string();
+        for line in [
+            "Usage: rvscheck [OPTIONS] --config <FILE>",
+            "  /etc/rvs/rvsd.toml   rvsd's file as the rvsd.service unit runs it",
+            "  /run/rvs/rvsd.sock   rvsd's control socket (mode 0600: run as root)",
+            "  RVS_PARENT_PID       set by rvsd: rvscheck exits when that process is no longer its parent",
+        ] {
+            assert!(help.lines().any(|l| l == line), "{line:?} not in:\n{help}");
+        }
+    }
+}
