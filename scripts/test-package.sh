@@ -117,7 +117,23 @@ inside() {
     if ((${#extended[@]})); then
       out=$(in_root systemd-delta --no-pager --type=extended)
       expect_lines "drop-ins extend keepalived/bird" "$out" "${extended[@]}"
+      # verify reads the drop-ins too: a bad key in one is reported.
+      local dropin="$root/etc/systemd/system/keepalived.service.d/rvs.conf"
+      [ -f "$root/usr/lib/systemd/system/keepalived.service" ] ||
+        dropin="$root/etc/systemd/system/bird.service.d/rvs.conf"
+      cp "$dropin" "$scratch/dropin"
+      echo "Wantz=rvsd.service" >>"$dropin"
+      out=$(in_root systemd-analyze verify "${units[@]}" 2>&1) || true
+      grep -qE "service\.d/rvs\.conf:[0-9]+: Unknown key 'Wantz' in section \[Unit\], ignoring\." <<<"$out" ||
+        fail "systemd-analyze verify did not read the drop-in: $out"
+      cp "$scratch/dropin" "$dropin"
+      pass "systemd-analyze verify reads the drop-ins"
     fi
+    for unit in keepalived bird; do
+      expect_eq "$unit drop-in: Wants= and After= rvsd, nothing else" "[Unit]
+Wants=rvsd.service
+After=rvsd.service" "$(grep -v '^#' "$root/etc/systemd/system/$unit.service.d/rvs.conf" | grep -v '^$')"
+    done
     sed 's/^Restart=on-failure$/Restart=sometimes/' "$root/usr/lib/systemd/system/rvsd.service" \
       >"$root/tmp/rvsd-broken.service"
     out=$(in_root systemd-analyze verify /tmp/rvsd-broken.service 2>&1) || true
