@@ -59,6 +59,7 @@ inside() {
   in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }
 
   in_root dpkg -i /tmp/rvs.deb >"$scratch/dpkg.log" 2>&1 || fail "dpkg -i: $(cat "$scratch/dpkg.log")"
+  # shellcheck disable=SC2016 # dpkg-query's format, not the shell's
   expect_eq "dpkg -i: installed" "install ok installed $version" \
     "$(in_root dpkg-query -W -f='${Status} ${Version}' rvs)"
   expect_eq "installed files (dpkg -L)" "$(printf '%s\n' "${expected_files[@]}" | sort)" \
@@ -67,6 +68,7 @@ inside() {
     "$(cd "$root" && stat -c '%a %U %n' usr/sbin/rvsd usr/sbin/rvsadm usr/sbin/rvscheck \
       usr/libexec/rvs/rvs-hugepages usr/libexec/rvs/rvs-wait-ready etc/rvs/rvsd.toml \
       usr/lib/systemd/system/rvsd.service)"
+  # shellcheck disable=SC2016
   expect_eq "conffiles registered" "$(printf '%s\n' "${expected_conffiles[@]}")" \
     "$(in_root dpkg-query -W -f='${Conffiles}\n' rvs | awk 'NF {print $1}' | sort)"
   # Installed, not enabled, not started: an unconfigured balancer must not take a NIC.
@@ -208,6 +210,7 @@ EOF
   (exec chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $(expand "$(commands ExecStart)")) \
     2>"$scratch/rvsd.log" &
   mainpid=$!
+  # shellcheck disable=SC2317 # run by the EXIT trap
   stop_rvsd() {
     if [ -n "$mainpid" ] && kill -0 "$mainpid" 2>/dev/null; then
       kill -TERM "$mainpid"
