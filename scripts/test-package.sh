@@ -6,7 +6,8 @@
 # ends) and there: checks the installed files, the --help texts, the packaged config's refusal,
 # `systemd-analyze verify` of rvsd.service and of keepalived/BIRD with their drop-ins, runs the
 # unit's own ExecStartPre/ExecStart/ExecStartPost/ExecReload lines against rvsd on a net_null
-# port (--no-huge), stops it, and purges the package. Run as root.
+# port (--no-huge) with a tap twin in a private network namespace (the twin must exist when
+# ExecStartPost returns), stops it, and purges the package. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -162,6 +163,9 @@ After=rvsd.service" "$(grep -v '^#' "$root/etc/systemd/system/$unit.service.d/rv
 run_unit() {
   local unit="$root/usr/lib/systemd/system/rvsd.service"
   local prefix="rvs-e-pkg-$$"
+  # The kernel twin keepalived and BIRD would use (in this test's own network namespace).
+  local twin="rvse$$"
+  twin=${twin:0:15}
   write_config() {
     cat >"$root/etc/rvs/rvsd.toml" <<EOF
 [eal]
@@ -174,6 +178,7 @@ idle_sleep_us = 1000
 [[port]]
 name = "dpdk0"
 addrs = ["10.0.0.1/24", "10.0.0.100/32"]
+exception = { iface = "$twin", kind = "tap" }
 [[service]]
 vip = "10.0.0.100:80"
 proto = "tcp"
@@ -221,6 +226,9 @@ EOF
   # shellcheck disable=SC2046
   in_root $(expand "$(commands ExecStartPost)") || fail "ExecStartPost: $(cat "$scratch/rvsd.log")"
   pass "ExecStartPost: rvsd answers on ${env[RVS_SOCKET]}"
+  # What units ordered after rvsd.service rely on: once ExecStartPost is done, the twin is up.
+  ip link show dev "$twin" >/dev/null 2>&1 || fail "ExecStartPost returned before the twin $twin existed"
+  pass "the twin $twin exists when ExecStartPost returns"
   local table
   table=$(in_root rvsadm -L -n)
   expect_eq "rvsadm -L -n after start" "IP Virtual Server version 1.2.1 (size=4096)
@@ -258,7 +266,8 @@ TCP  10.0.0.100:80 wrr
   mainpid=""
   expect_eq "SIGTERM: rvsd exits 0" 0 "$rc"
   [ ! -e "$root${env[RVS_SOCKET]}" ] || fail "control socket left behind"
-  pass "control socket removed"
+  if ip link show dev "$twin" >/dev/null 2>&1; then fail "the twin $twin outlived rvsd"; fi
+  pass "control socket and twin removed"
   # rvs-wait-ready gives up at once when rvsd is gone.
   local dead
   in_root true &
