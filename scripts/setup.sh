@@ -19,6 +19,9 @@ packages=(
   # (stock keepalived VRRP on the twins); BIRD 2 for the routed-VIP/ECMP test; tshark decodes
   # the sync encoder's messages
   keepalived bird2 tshark
+  # the Debian package (scripts/package.sh): dpkg-shlibdeps works out its Depends;
+  # systemd-analyze checks its units
+  dpkg-dev systemd
 )
 
 missing=()

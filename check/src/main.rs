@@ -33,16 +33,32 @@ use machine::{Machine, Outcome};
 #[derive(Parser)]
 #[command(
     version,
-    about = "rvs health checker (keepalived's checkers, reporting to rvsd)"
+    about = "rvs health checker (keepalived's checkers, reporting to rvsd)",
+    after_help = AFTER_HELP
 )]
 struct Args {
-    /// rvsd's TOML configuration.
-    #[arg(long)]
+    /// rvsd's TOML configuration: the [[service.real.check]] tables to run.
+    #[arg(long, value_name = "FILE")]
     config: PathBuf,
-    /// rvsd's control socket (default: the file's `[control] socket`).
-    #[arg(long)]
+    /// rvsd's control socket, where the verdicts go [default: the file's [control] socket,
+    /// /run/rvs/rvsd.sock unless it names another].
+    #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
 }
+
+/// What a man page's DESCRIPTION, FILES and ENVIRONMENT would say.
+const AFTER_HELP: &str = "\
+rvsd starts rvscheck itself (next to rvsd's executable, else on PATH) with its own --config
+whenever a real server has a check, restarts it if it dies and stops it at exit. SIGHUP
+re-reads the file, SIGTERM or SIGINT ends it.
+
+Files:
+  /etc/rvs/rvsd.toml   rvsd's file as the rvsd.service unit runs it
+  /run/rvs/rvsd.sock   rvsd's control socket (mode 0600: run as root)
+
+Environment:
+  RUST_LOG             log filter for stderr (default info)
+  RVS_PARENT_PID       set by rvsd: rvscheck exits when that process is no longer its parent";
 
 /// Set by rvsd to its pid when it starts the checker.
 const PARENT_ENV: &str = "RVS_PARENT_PID";
@@ -416,5 +432,24 @@ fn send(stream: &mut UnixStream, report: HealthReport) -> Result<(), String> {
         }
         Ok(other) => Err(format!("unexpected answer {other:?}")),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::Args;
+    use clap::CommandFactory;
+
+    #[test]
+    fn help_names_files() {
+        let help = Args::command().render_long_help().to_string();
+        for line in [
+            "Usage: rvscheck [OPTIONS] --config <FILE>",
+            "  /etc/rvs/rvsd.toml   rvsd's file as the rvsd.service unit runs it",
+            "  /run/rvs/rvsd.sock   rvsd's control socket (mode 0600: run as root)",
+            "  RVS_PARENT_PID       set by rvsd: rvscheck exits when that process is no longer its parent",
+        ] {
+            assert!(help.lines().any(|l| l == line), "{line:?} not in:\n{help}");
+        }
     }
 }

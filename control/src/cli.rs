@@ -1285,6 +1285,13 @@ Daemon Options:
   --mcast-group address               IPv4 group (default=224.0.0.81)
   --mcast-port port                   UDP port (default=8848)
   --mcast-ttl ttl                     Multicast TTL (default=1)
+
+Files:
+  {DEFAULT_SOCKET}                  rvsd's control socket, mode 0600 (rvsd.toml's
+                                      [control] socket; --socket for another)
+  /etc/rvs/rvsd.toml                  rvsd's file: changes made with rvsadm last until
+                                      rvsd re-reads it (kill -HUP, systemctl reload rvsd)
+  /etc/hosts, /etc/services           names of addresses and ports (without -n)
 ",
         version = version(),
         scheds = sched::NAMES.join("|"),
@@ -1946,5 +1953,15 @@ mod test {
         ] {
             assert!(u.contains(line), "{line}");
         }
+        // Where rvsadm's files are, as a man page's FILES would say.
+        assert!(u.ends_with(
+            "\nFiles:
+  /run/rvs/rvsd.sock                  rvsd's control socket, mode 0600 (rvsd.toml's
+                                      [control] socket; --socket for another)
+  /etc/rvs/rvsd.toml                  rvsd's file: changes made with rvsadm last until
+                                      rvsd re-reads it (kill -HUP, systemctl reload rvsd)
+  /etc/hosts, /etc/services           names of addresses and ports (without -n)
+"
+        ));
     }
 }

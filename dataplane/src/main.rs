@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 /// rvs data plane: a DPDK userspace L4 load balancer with LVS semantics.
 #[derive(Parser, Debug)]
-#[command(name = "rvsd", version, about)]
+#[command(name = "rvsd", version, about, after_help = AFTER_HELP)]
 #[command(group = clap::ArgGroup::new("mode").required(true).args(["config", "check_config", "import_keepalived"]))]
 struct Args {
     /// Run the data plane described by this TOML file.
@@ -48,6 +48,22 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
 }
+
+/// What a man page's SIGNALS, FILES and ENVIRONMENT would say.
+const AFTER_HELP: &str = "\
+Signals:
+  SIGHUP               re-read the --config file and apply the difference (services, reals,
+                       timeouts, routes, neighbours; other sections need a restart)
+  SIGINT, SIGTERM      stop: the kernel twins and the control socket go away
+
+Files:
+  /etc/rvs/rvsd.toml   the configuration (rvsd.service passes RVS_CONFIG, this by default)
+  /run/rvs/rvsd.sock   the control socket for rvsadm and rvscheck ([control] socket)
+  rvscheck             the health checker, started when a real has checks: the one next
+                       to rvsd's executable, else on PATH
+
+Environment:
+  RUST_LOG             log filter for stderr (default info)";
 
 /// Loops every worker must have polled without input before `--exit-idle-ms` ends the run.
 const IDLE_LOOPS_MIN: u64 = 8192;

@@ -278,3 +278,33 @@ fn import_keepalived_prints_toml_and_says_what_it_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn packaged_placeholder_config_is_refused_with_its_reason() {
+    // deploy/rvsd.toml is the Debian package's /etc/rvs/rvsd.toml: it must never run.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rvsd.toml");
+    let out = rvsd(&["--check-config", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let reason = "rvs is not configured: edit this file, then delete this line";
+    assert!(
+        stderr(&out).starts_with(&format!("{path}:17: {reason}: unknown field `{reason}`")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn help_names_files_and_signals() {
+    let out = rvsd(&["--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "  SIGHUP               re-read the --config file and apply the difference (services, reals,",
+        "  SIGINT, SIGTERM      stop: the kernel twins and the control socket go away",
+        "  /etc/rvs/rvsd.toml   the configuration (rvsd.service passes RVS_CONFIG, this by default)",
+        "  /run/rvs/rvsd.sock   the control socket for rvsadm and rvscheck ([control] socket)",
+        "  RUST_LOG             log filter for stderr (default info)",
+    ] {
+        assert!(help.lines().any(|l| l == line), "{line:?} not in:\n{help}");
+    }
+}
