@@ -336,13 +336,22 @@ impl Pair {
     }
 
     fn rvsadm(&self, n: usize, args: &[&str]) -> String {
+        self.rvsadm_status(n, args).1
+    }
+
+    /// rvsadm's success, standard output and standard error.
+    fn rvsadm_status(&self, n: usize, args: &[&str]) -> (bool, String, String) {
         let socket = self.directors[n].socket.display().to_string();
         let out = std::process::Command::new(common::rvsadm_bin())
             .args(["--socket", &socket])
             .args(args)
             .output()
             .expect("run rvsadm");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     }
 
     /// ESTABLISHED connections to the echo service director `n` lists.
@@ -522,6 +531,7 @@ fn failover_with_sync_keeps_every_connection(mode: Mode) {
 fn nat_failover_without_sync_breaks_connections() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut pair = build(Mode::Nat, false);
+    daemons_from_rvsadm(&pair);
     let (child, stop) = stream(&mut pair, 60, 1);
     assert!(wait_for(Duration::from_secs(15), || pair.established(0)
         >= CONNECTIONS)
@@ -541,4 +551,37 @@ fn nat_failover_without_sync_breaks_connections() {
     let result = finish(child, &stop);
     let failures = result["failures"].as_array().map_or(0, Vec::len);
     assert!(failures > 0, "the failover broke no connection: {result}");
+}
+
+/// `rvsadm --start-daemon`, `-L --daemon` and `--stop-daemon` against a live rvsd, with
+/// ipvsadm's outputs and errors (director 1 of a pair started without `[sync]`).
+fn daemons_from_rvsadm(pair: &Pair) {
+    let twin = pair.directors[1].twins[1].clone();
+    let start = [
+        "--start-daemon",
+        "backup",
+        "--mcast-interface",
+        &twin,
+        "--syncid",
+        "9",
+    ];
+    assert_eq!(pair.rvsadm(1, &["-L", "--daemon"]), "");
+    let (ok, _, err) = pair.rvsadm_status(1, &start);
+    assert!(ok, "{err}");
+    assert_eq!(
+        pair.rvsadm(1, &["-L", "--daemon"]),
+        format!("backup sync daemon (mcast={twin}, syncid=9, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n")
+    );
+    let (ok, _, err) = pair.rvsadm_status(1, &start);
+    assert!(!ok && err.contains("Daemon has already run"), "{err}");
+    let (ok, _, err) = pair.rvsadm_status(
+        1,
+        &["--start-daemon", "master", "--mcast-interface", "nosuchif0"],
+    );
+    assert!(!ok && err.contains("No such device"), "{err}");
+    let (ok, _, err) = pair.rvsadm_status(1, &["--stop-daemon", "backup"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = pair.rvsadm_status(1, &["--stop-daemon", "backup"]);
+    assert!(!ok && err.contains("No daemon is running"), "{err}");
+    assert_eq!(pair.rvsadm(1, &["-L", "--daemon"]), "");
 }

@@ -428,3 +428,87 @@ fn fullnat_state_travels_in_the_rvs_option() {
         Err(SyncRefused::NoFullNatState)
     );
 }
+
+/// What sync costs per short connection (the figure behind "sync bandwidth per 100k new
+/// connections per second"): a whole HTTP exchange through A (SYN to the last ACK) is sent
+/// three times: at ESTABLISHED's third inbound packet, into CLOSE_WAIT at the client's FIN,
+/// into TIME_WAIT at its last ACK; 40 entries fill a 1472-byte message.
+#[test]
+fn a_short_connection_costs_three_entries() {
+    // Room for every connection (they stay in TIME_WAIT).
+    let body = nat::config().replace(
+        &format!("conn_table_size = {}", nat::TABLE_SIZE),
+        "conn_table_size = 4096",
+    );
+    let sa = pure::snapshot(&body, topo::PORT_MAC).with_sync(MASTER);
+    let mut a = pure::pipeline(&body, &sa);
+    let s = segments();
+    let n = 1000u16;
+    let mut records = Vec::new();
+    for i in 0..n {
+        let client = Ipv4Addr::new(198, 51, 100, 1 + (i % 200) as u8);
+        let cport = 20000 + i;
+        let now = u64::from(i);
+        let (_, syn) = send(&mut a, &sa, &client_in(client, cport, 80, s.syn, b""), now);
+        let (rip, mac) = real_of(&syn);
+        let from_real = |t: Tcp| real_out(rip, mac, 8080, client, cport, t);
+        send(&mut a, &sa, &from_real(s.syn_ack), now);
+        send(&mut a, &sa, &client_in(client, cport, 80, s.ack, b""), now);
+        send(
+            &mut a,
+            &sa,
+            &client_in(client, cport, 80, s.request, HTTP_REQUEST),
+            now,
+        );
+        send(&mut a, &sa, &from_real(s.response), now);
+        send(
+            &mut a,
+            &sa,
+            &client_in(client, cport, 80, s.client_fin, b""),
+            now,
+        );
+        send(&mut a, &sa, &from_real(s.server_ack_fin), now);
+        send(&mut a, &sa, &from_real(s.server_fin), now);
+        let (v, _) = send(
+            &mut a,
+            &sa,
+            &client_in(client, cport, 80, s.last_ack, b""),
+            now,
+        );
+        assert_eq!(v, Verdict::Tx { port: 0 });
+        records.extend(a.take_sync());
+    }
+    let states: std::collections::BTreeMap<u16, usize> =
+        records.iter().fold(Default::default(), |mut m, r| {
+            *m.entry(r.state).or_default() += 1;
+            m
+        });
+    // ESTABLISHED 1, CLOSE_WAIT 7, TIME_WAIT 5: once each per connection.
+    assert_eq!(
+        states,
+        [(1, 1000), (5, 1000), (7, 1000)].into_iter().collect(),
+        "{states:?}"
+    );
+    let mut message = MessageBuilder::new(0, 1472);
+    let (mut bytes, mut messages) = (0usize, 0usize);
+    for r in &records {
+        if message.push(r).is_err() {
+            bytes += message.as_bytes().len();
+            messages += 1;
+            message.clear();
+            message.push(r).expect("fits an empty message");
+        }
+    }
+    bytes += message.as_bytes().len();
+    messages += 1;
+    assert_eq!(messages, (3 * usize::from(n)).div_ceil(40));
+    // Per 100,000 connections per second, with 42 bytes of Ethernet, IPv4 and UDP headers
+    // per message.
+    let per_conn = (bytes + 42 * messages) as f64 / f64::from(n);
+    println!(
+        "sync: {per_conn:.1} bytes per connection on the wire: {:.0} messages/s, {:.1} Mbit/s per 100k connections/s",
+        messages as f64 * 100.0,
+        per_conn * 100_000.0 * 8.0 / 1e6
+    );
+    assert!((108.0..115.0).contains(&per_conn), "{per_conn}");
+}
