@@ -17,8 +17,17 @@
 //! UDP (RFC 768): a checksum field of 0 means "no checksum". [`udp_update_u16`] and
 //! [`udp_update_u32`] keep 0 as 0 and send a computed 0 as `0xffff`; the full computation in
 //! [`udp::Packet::fill_checksum`](super::udp::Packet::fill_checksum) does the same.
+//!
+//! IPv6 (RFC 8200 §8.1): TCP, UDP and ICMPv6 checksums cover a pseudo-header of source and
+//! destination address, upper-layer packet length (32 bits) and next header
+//! ([`pseudo_header_v6`]; the addresses are those of the final destination, not of a routing
+//! header's intermediate hops). ICMPv6 is covered too, unlike ICMPv4. A UDP checksum of 0 is
+//! *invalid* over IPv6 (RFC 8200 §8.1; the RFC 6935/6936 tunnel exception is not supported):
+//! [`udp_v6_update_ipv6`] updates it as any other value, so a received 0 stays invalid, while a
+//! computed 0 is still sent as `0xffff`. NAT66 changes 128-bit addresses: [`update_ipv6`] and
+//! [`Delta::ipv6`] are RFC 1624 eqn. 3 over the eight words.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Fold a wide one's-complement sum to 16 bits with end-around carry.
 #[inline]
@@ -226,6 +235,69 @@ pub const fn udp_update_u32(checksum: u16, old: u32, new: u32) -> u16 {
         0
     } else {
         udp_nonzero(update_u32(checksum, old, new))
+    }
+}
+
+/// Return the sum of the IPv6 pseudo-header (RFC 8200 §8.1) for a TCP, UDP or ICMPv6
+/// checksum: source and destination address, the upper-layer packet length (of the TCP
+/// segment, UDP datagram or ICMPv6 message, as a 32-bit value) and the next header value of
+/// the upper-layer protocol (6, 17 or 58, whatever extension headers precede it).
+pub fn pseudo_header_v6(
+    src_addr: &Ipv6Addr,
+    dst_addr: &Ipv6Addr,
+    next_header: u8,
+    length: usize,
+) -> u16 {
+    let src = u128::from_be_bytes(src_addr.octets());
+    let dst = u128::from_be_bytes(dst_addr.octets());
+    fold(
+        u128_sum(src)
+            + u128_sum(dst)
+            + u64::from(next_header)
+            // A usize always fits a u64 on the targets DPDK supports (64-bit only); the
+            // length word is 32 bits, summed as its two 16-bit halves by the fold.
+            + length as u64,
+    )
+}
+
+/// The one's-complement sum of a 128-bit value's eight 16-bit words, as the two folded sums
+/// of its 64-bit halves (a 64-bit value folds like its four words, 2^16 ≡ 1 mod 0xffff): at
+/// most 0x1fffe, so many of them add up in a u64 without overflow.
+#[inline]
+const fn u128_sum(value: u128) -> u64 {
+    fold((value >> 64) as u64) as u64 + fold(value as u64) as u64
+}
+
+/// Return checksum `checksum` updated for an IPv6 address (eight aligned words, in the
+/// pseudo-header of TCP, UDP and ICMPv6) changed from `old` to `new` (RFC 1624 eqn. 3).
+#[inline]
+pub const fn update_ipv6(checksum: u16, old: &Ipv6Addr, new: &Ipv6Addr) -> u16 {
+    Delta(0).ipv6(old, new).apply(checksum)
+}
+
+/// [`update_ipv6`] for a UDP checksum over IPv6: 0 is not "no checksum" there (RFC 8200
+/// §8.1) but an invalid value, updated as any other, so a receiver still refuses it; an
+/// updated checksum of 0 is sent as `0xffff`, as RFC 768 sends a computed 0.
+#[inline]
+pub const fn udp_v6_update_ipv6(checksum: u16, old: &Ipv6Addr, new: &Ipv6Addr) -> u16 {
+    if checksum == 0 {
+        0
+    } else {
+        udp_nonzero(update_ipv6(checksum, old, new))
+    }
+}
+
+impl Delta {
+    /// The changes so far plus an IPv6 address (eight aligned words) changed from `old` to
+    /// `new`.
+    #[inline]
+    #[must_use]
+    pub const fn ipv6(self, old: &Ipv6Addr, new: &Ipv6Addr) -> Delta {
+        let old = u128::from_be_bytes(old.octets());
+        let new = u128::from_be_bytes(new.octets());
+        // ~m over the 128 bits is the complement of every word; each 64-bit half is folded
+        // first so a dozen addresses still cannot overflow the u64.
+        Delta(self.0 + u128_sum(!old) + u128_sum(new))
     }
 }
 

@@ -1,7 +1,7 @@
 //! Zero-copy packet views: the only place that knows where a field sits in a header.
 //!
-//! One file per header, in the style of smoltcp's `wire`: [`ether`], [`arp`], [`ipv4`],
-//! [`icmp`], [`tcp`], [`udp`], plus the [`checksum`] arithmetic they share.
+//! One file per header, in the style of smoltcp's `wire`: [`ether`], [`arp`], [`ipv4`], [`ipv6`],
+//! [`icmp`], [`icmpv6`], [`tcp`], [`udp`], plus the [`checksum`] arithmetic they share.
 //!
 //! Each header has a view `Packet<T: AsRef<[u8]>>` over a byte buffer:
 //!
@@ -63,7 +63,9 @@ pub mod arp;
 pub mod checksum;
 pub mod ether;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 

@@ -1,0 +1,630 @@
+//! IPv6 headers (RFC 8200): the fixed header, the extension-header walk, and the address
+//! classes a balancer's checks need.
+//!
+//! [`Packet::check_len`] checks, in this order:
+//!
+//! - the buffer holds the 40-byte fixed header (else [`Error::Truncated`]);
+//! - version is 6 (else [`Error::BadVersion`]);
+//! - 40 + payload length ≤ the buffer (else `Truncated`). A buffer *longer* than that is
+//!   accepted: it is Ethernet padding (a 40-byte packet with no payload is padded to the
+//!   60-byte minimum frame), and [`Packet::payload`] ends at the payload length, so callers
+//!   must take the packet's end from `payload_len()`, never from the frame length.
+//!
+//! There is no header checksum. Jumbograms (RFC 2675: payload length 0 and a hop-by-hop jumbo
+//! option) are not supported: a payload length of 0 is an empty payload, whose hop-by-hop
+//! header, if announced, is then [`Error::Truncated`].
+//!
+//! [`Packet::upper_layer`] (or [`walk`] on the bytes after a fixed header, e.g. inside an
+//! ICMPv6 error) walks the extension headers to the upper-layer header, see [`walk`] for the
+//! rules and the bound. Deliberately not checked by the view: hop limit (policy for the
+//! stage that routes), traffic class and flow label, the addresses (see [`is_martian_source`]),
+//! the content of hop-by-hop and destination options.
+
+use std::net::Ipv6Addr;
+
+use super::ether::EthernetAddress;
+use super::{field::Field, read_bytes, read_u16, read_u32, read_u8, write_bytes, write_u16};
+use super::{write_u32, write_u8};
+
+/// The next header field (IANA "Assigned Internet Protocol Numbers"): an extension header or
+/// an upper-layer protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NextHeader {
+    /// Hop-by-hop options, 0 (only directly after the fixed header).
+    HopByHop,
+    /// IPv4 in IPv6 (RFC 2473), 4.
+    Ipv4,
+    /// TCP, 6.
+    Tcp,
+    /// UDP, 17.
+    Udp,
+    /// IPv6 in IPv6 (RFC 2473), 41: the LVS TUN forwarding method over IPv6.
+    Ipv6,
+    /// Routing header, 43.
+    Routing,
+    /// Fragment header, 44.
+    Fragment,
+    /// Encapsulating Security Payload (RFC 4303), 50.
+    Esp,
+    /// Authentication Header (RFC 4302), 51.
+    Ah,
+    /// ICMPv6 (RFC 4443), 58.
+    Icmpv6,
+    /// No next header, 59: nothing follows.
+    NoNextHeader,
+    /// Destination options, 60.
+    DstOptions,
+    /// Any other value.
+    Unknown(u8),
+}
+
+impl From<u8> for NextHeader {
+    fn from(value: u8) -> Self {
+        match value {
+            0 => NextHeader::HopByHop,
+            4 => NextHeader::Ipv4,
+            6 => NextHeader::Tcp,
+            17 => NextHeader::Udp,
+            41 => NextHeader::Ipv6,
+            43 => NextHeader::Routing,
+            44 => NextHeader::Fragment,
+            50 => NextHeader::Esp,
+            51 => NextHeader::Ah,
+            58 => NextHeader::Icmpv6,
+            59 => NextHeader::NoNextHeader,
+            60 => NextHeader::DstOptions,
+            other => NextHeader::Unknown(other),
+        }
+    }
+}
+
+impl From<NextHeader> for u8 {
+    fn from(value: NextHeader) -> Self {
+        match value {
+            NextHeader::HopByHop => 0,
+            NextHeader::Ipv4 => 4,
+            NextHeader::Tcp => 6,
+            NextHeader::Udp => 17,
+            NextHeader::Ipv6 => 41,
+            NextHeader::Routing => 43,
+            NextHeader::Fragment => 44,
+            NextHeader::Esp => 50,
+            NextHeader::Ah => 51,
+            NextHeader::Icmpv6 => 58,
+            NextHeader::NoNextHeader => 59,
+            NextHeader::DstOptions => 60,
+            NextHeader::Unknown(other) => other,
+        }
+    }
+}
+
+impl NextHeader {
+    /// The balanced transport protocol this is, if it is one (TCP or UDP).
+    pub const fn l4(self) -> Option<conf::Proto> {
+        match self {
+            NextHeader::Tcp => Some(conf::Proto::Tcp),
+            NextHeader::Udp => Some(conf::Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// Why an IPv6 packet, or its header chain, cannot be read. The `as_str` names are stable
+/// (for counters once the pipeline carries IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// The buffer is shorter than the fixed header, the payload length, or an extension header.
+    Truncated,
+    /// The version field is not 6.
+    BadVersion,
+    /// A hop-by-hop options header anywhere but directly after the fixed header (RFC 8200
+    /// §4.3; Linux answers a parameter problem and drops it).
+    HopByHopNotFirst,
+    /// More than [`MAX_EXT_HEADERS`] extension headers before the upper-layer header.
+    TooManyExtHeaders,
+    /// An Authentication Header: what it authenticates cannot be rewritten, so it is not L4.
+    Ah,
+    /// An Encapsulating Security Payload: the upper layer is encrypted.
+    Esp,
+    /// Next header 59: the packet carries no upper-layer header.
+    NoNextHeader,
+    /// A next header value that is neither a walked extension header nor a known upper-layer
+    /// protocol (including the extension headers of RFC 7045 rvs does not walk: mobility,
+    /// HIP, shim6, experimental).
+    UnknownNextHeader(u8),
+}
+
+impl Error {
+    /// The stable name of the reason.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Error::Truncated => "truncated",
+            Error::BadVersion => "bad_version",
+            Error::HopByHopNotFirst => "hop_by_hop_not_first",
+            Error::TooManyExtHeaders => "too_many_ext_headers",
+            Error::Ah => "ah",
+            Error::Esp => "esp",
+            Error::NoNextHeader => "no_next_header",
+            Error::UnknownNextHeader(_) => "unknown_next_header",
+        }
+    }
+}
+
+mod field {
+    use super::Field;
+    pub const VER_TC_FL: Field = 0..4;
+    pub const PAYLOAD_LEN: Field = 4..6;
+    pub const NEXT_HEADER: usize = 6;
+    pub const HOP_LIMIT: usize = 7;
+    pub const SRC_ADDR: Field = 8..24;
+    pub const DST_ADDR: Field = 24..40;
+
+    // Extension headers: every one starts with its next header; hop-by-hop, routing and
+    // destination options then give their length in 8-octet units, not counting the first 8.
+    pub const EXT_NEXT_HEADER: usize = 0;
+    pub const EXT_LEN: usize = 1;
+    pub const ROUTING_TYPE: usize = 2;
+    pub const ROUTING_SEGMENTS_LEFT: usize = 3;
+    pub const FRAG_OFF_M: Field = 2..4;
+    pub const FRAG_IDENT: Field = 4..8;
+}
+
+/// Length of the fixed header.
+pub const HEADER_LEN: usize = field::DST_ADDR.end;
+
+/// Length of a fragment header.
+pub const FRAGMENT_HEADER_LEN: usize = field::FRAG_IDENT.end;
+
+/// Most extension headers [`walk`] skips before giving up with [`Error::TooManyExtHeaders`].
+///
+/// Linux's `ipv6_skip_exthdr` has no count bound (only the packet's end); rvs bounds the walk
+/// so that its cost per packet is fixed. RFC 8200 §4.1's recommended chain has at most six
+/// headers rvs walks (hop-by-hop, destination options, routing, fragment, destination
+/// options, and one more only in a tunnel's inner packet), so 8 refuses no sane packet. There
+/// is no byte bound: each header's length is in its own field and the walk reads only two
+/// bytes of each.
+pub const MAX_EXT_HEADERS: usize = 8;
+
+/// The fragment offset bits of a fragment header's offset word (in 8-octet units, shifted).
+const FRAG_OFFSET_MASK: u16 = 0xfff8;
+/// The M (more fragments) flag of a fragment header's offset word.
+const FRAG_MORE: u16 = 0x0001;
+
+/// A fragment header found by [`walk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FragmentHeader {
+    /// Where the fragment header starts, counted as [`UpperLayer::offset`] is.
+    pub header_offset: usize,
+    /// The fragment offset, in 8-octet units.
+    pub frag_offset: u16,
+    /// The M flag: more fragments follow.
+    pub more_frags: bool,
+    /// The identification, shared by the fragments of one packet.
+    pub ident: u32,
+}
+
+impl FragmentHeader {
+    /// Query whether this is the first fragment (offset 0), the one that holds the
+    /// upper-layer header.
+    pub const fn is_first(&self) -> bool {
+        self.frag_offset == 0
+    }
+
+    /// Query whether this is an atomic fragment (RFC 6946: offset 0 and no more fragments),
+    /// a whole packet that only carries a fragment header.
+    pub const fn is_atomic(&self) -> bool {
+        self.frag_offset == 0 && !self.more_frags
+    }
+}
+
+/// A routing header found by [`walk`] (the last one, if several).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoutingHeader {
+    /// The routing type (0 is deprecated by RFC 5095, 2 is Mobile IPv6, 4 is segment routing).
+    pub routing_type: u8,
+    /// Segments left: non-zero means the destination address is not the final one.
+    pub segments_left: u8,
+}
+
+/// The end of an extension-header walk: the upper-layer protocol and where its header starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UpperLayer {
+    /// The upper-layer protocol (never an extension header, AH, ESP or no next header).
+    pub protocol: NextHeader,
+    /// Offset of the upper-layer header: from the start of the IPv6 packet for
+    /// [`Packet::upper_layer`], from the start of the walked bytes for [`walk`].
+    pub offset: usize,
+    /// The fragment header, if the packet is a fragment. Unless it is the first fragment
+    /// ([`FragmentHeader::is_first`]), the bytes at `offset` are the middle of the original
+    /// packet, not an upper-layer header: the walk stops at the fragment header, as Linux's
+    /// `ipv6_skip_exthdr` does.
+    pub fragment: Option<FragmentHeader>,
+    /// The last routing header, if any.
+    pub routing: Option<RoutingHeader>,
+}
+
+/// Walk the extension headers in `bytes` (what follows a fixed header whose next header is
+/// `next_header`, up to the payload length) to the upper-layer header.
+///
+/// Walked: hop-by-hop options (only as the first, else [`Error::HopByHopNotFirst`]), routing,
+/// destination options, fragment. The walk ends at TCP, UDP, ICMPv6, IPv4 or IPv6
+/// (encapsulated), or after a fragment header with a non-zero offset. It refuses AH
+/// ([`Error::Ah`]), ESP ([`Error::Esp`]), next header 59 ([`Error::NoNextHeader`]), any
+/// other value ([`Error::UnknownNextHeader`]), a header that runs past `bytes`
+/// ([`Error::Truncated`]), and a chain of more than [`MAX_EXT_HEADERS`] extension headers
+/// ([`Error::TooManyExtHeaders`]).
+///
+/// The upper-layer header itself is not checked to fit: `offset` may equal `bytes.len()` (its
+/// view's `check_len` says what is missing).
+///
+/// # Errors
+/// As listed above.
+pub fn walk(next_header: NextHeader, bytes: &[u8]) -> Result<UpperLayer, Error> {
+    let mut upper = UpperLayer {
+        protocol: next_header,
+        offset: 0,
+        fragment: None,
+        routing: None,
+    };
+    let mut walked = 0;
+    loop {
+        let header = bytes.get(upper.offset..).unwrap_or(&[]);
+        let len = match upper.protocol {
+            NextHeader::Tcp
+            | NextHeader::Udp
+            | NextHeader::Icmpv6
+            | NextHeader::Ipv4
+            | NextHeader::Ipv6 => return Ok(upper),
+            NextHeader::Ah => return Err(Error::Ah),
+            NextHeader::Esp => return Err(Error::Esp),
+            NextHeader::NoNextHeader => return Err(Error::NoNextHeader),
+            NextHeader::Unknown(value) => return Err(Error::UnknownNextHeader(value)),
+            NextHeader::HopByHop if walked > 0 => return Err(Error::HopByHopNotFirst),
+            NextHeader::Fragment => {
+                if header.len() < FRAGMENT_HEADER_LEN {
+                    return Err(Error::Truncated);
+                }
+                let off_m = read_u16(header, field::FRAG_OFF_M);
+                let fragment = FragmentHeader {
+                    header_offset: upper.offset,
+                    frag_offset: (off_m & FRAG_OFFSET_MASK) >> 3,
+                    more_frags: off_m & FRAG_MORE != 0,
+                    ident: read_u32(header, field::FRAG_IDENT),
+                };
+                upper.fragment = Some(fragment);
+                if !fragment.is_first() {
+                    upper.protocol = NextHeader::from(read_u8(header, field::EXT_NEXT_HEADER));
+                    upper.offset += FRAGMENT_HEADER_LEN;
+                    return Ok(upper);
+                }
+                FRAGMENT_HEADER_LEN
+            }
+            NextHeader::HopByHop | NextHeader::Routing | NextHeader::DstOptions => {
+                // The next header and length bytes, then the length they give.
+                if header.len() < 2 {
+                    return Err(Error::Truncated);
+                }
+                let len = (usize::from(read_u8(header, field::EXT_LEN)) + 1) * 8;
+                if header.len() < len {
+                    return Err(Error::Truncated);
+                }
+                if upper.protocol == NextHeader::Routing {
+                    upper.routing = Some(RoutingHeader {
+                        routing_type: read_u8(header, field::ROUTING_TYPE),
+                        segments_left: read_u8(header, field::ROUTING_SEGMENTS_LEFT),
+                    });
+                }
+                len
+            }
+        };
+        walked += 1;
+        if walked > MAX_EXT_HEADERS {
+            return Err(Error::TooManyExtHeaders);
+        }
+        upper.protocol = NextHeader::from(read_u8(header, field::EXT_NEXT_HEADER));
+        upper.offset += len;
+    }
+}
+
+/// A read/write view of an IPv6 packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Wrap a buffer without checking its length.
+    pub const fn new_unchecked(buffer: T) -> Packet<T> {
+        Packet { buffer }
+    }
+
+    /// Wrap a received buffer, checking it with [`Packet::check_len`].
+    ///
+    /// # Errors
+    /// As [`Packet::check_len`].
+    pub fn new_checked(buffer: T) -> Result<Packet<T>, Error> {
+        let packet = Self::new_unchecked(buffer);
+        packet.check_len()?;
+        Ok(packet)
+    }
+
+    /// Check the fixed header, the version and the payload length against the buffer (see
+    /// the module documentation).
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] or [`Error::BadVersion`].
+    pub fn check_len(&self) -> Result<(), Error> {
+        let len = self.buffer.as_ref().len();
+        if len < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        // An IPv4 packet under the IPv6 EtherType is malformed.
+        if self.version() != 6 {
+            return Err(Error::BadVersion);
+        }
+        if HEADER_LEN + usize::from(self.payload_len()) > len {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+
+    /// Consume the view, returning the buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    /// Return the version field.
+    #[inline]
+    pub fn version(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), 0) >> 4
+    }
+
+    /// Return the traffic class field (DSCP and ECN, as IPv4's second byte).
+    #[inline]
+    pub fn traffic_class(&self) -> u8 {
+        // The field straddles the first two bytes: bits 4..12 of the first word.
+        (read_u32(self.buffer.as_ref(), field::VER_TC_FL) >> 20) as u8
+    }
+
+    /// Return the 20-bit flow label field.
+    #[inline]
+    pub fn flow_label(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::VER_TC_FL) & 0x000f_ffff
+    }
+
+    /// Return the payload length field: the bytes after the fixed header, extension headers
+    /// included.
+    #[inline]
+    pub fn payload_len(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::PAYLOAD_LEN)
+    }
+
+    /// Return the next header field (of the fixed header).
+    #[inline]
+    pub fn next_header(&self) -> NextHeader {
+        NextHeader::from(read_u8(self.buffer.as_ref(), field::NEXT_HEADER))
+    }
+
+    /// Return the hop limit field.
+    #[inline]
+    pub fn hop_limit(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::HOP_LIMIT)
+    }
+
+    /// Return the source address field.
+    #[inline]
+    pub fn src_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(read_bytes::<16>(self.buffer.as_ref(), field::SRC_ADDR))
+    }
+
+    /// Return the destination address field.
+    #[inline]
+    pub fn dst_addr(&self) -> Ipv6Addr {
+        Ipv6Addr::from(read_bytes::<16>(self.buffer.as_ref(), field::DST_ADDR))
+    }
+
+    /// Return the payload: from the end of the fixed header to the payload length, extension
+    /// headers included and Ethernet padding excluded. Empty if the payload length does not fit
+    /// the buffer (see `check_len`).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        let range = HEADER_LEN..HEADER_LEN + usize::from(self.payload_len());
+        self.buffer.as_ref().get(range).unwrap_or(&[])
+    }
+
+    /// Walk the extension headers to the upper-layer header ([`walk`] over the payload); the
+    /// offset is from the start of the packet.
+    ///
+    /// # Errors
+    /// As [`walk`].
+    pub fn upper_layer(&self) -> Result<UpperLayer, Error> {
+        let mut upper = walk(self.next_header(), self.payload())?;
+        upper.offset += HEADER_LEN;
+        if let Some(fragment) = upper.fragment.as_mut() {
+            fragment.header_offset += HEADER_LEN;
+        }
+        Ok(upper)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Set the version field.
+    #[inline]
+    pub fn set_version(&mut self, value: u8) {
+        let byte = read_u8(self.buffer.as_ref(), 0);
+        write_u8(self.buffer.as_mut(), 0, (byte & 0x0f) | (value << 4));
+    }
+
+    /// Set the traffic class field.
+    #[inline]
+    pub fn set_traffic_class(&mut self, value: u8) {
+        let word = read_u32(self.buffer.as_ref(), field::VER_TC_FL);
+        let word = (word & 0xf00f_ffff) | (u32::from(value) << 20);
+        write_u32(self.buffer.as_mut(), field::VER_TC_FL, word);
+    }
+
+    /// Set the flow label field (the low 20 bits of `value`).
+    #[inline]
+    pub fn set_flow_label(&mut self, value: u32) {
+        let word = read_u32(self.buffer.as_ref(), field::VER_TC_FL);
+        let word = (word & 0xfff0_0000) | (value & 0x000f_ffff);
+        write_u32(self.buffer.as_mut(), field::VER_TC_FL, word);
+    }
+
+    /// Set the payload length field.
+    #[inline]
+    pub fn set_payload_len(&mut self, value: u16) {
+        write_u16(self.buffer.as_mut(), field::PAYLOAD_LEN, value);
+    }
+
+    /// Set the next header field.
+    #[inline]
+    pub fn set_next_header(&mut self, value: NextHeader) {
+        write_u8(self.buffer.as_mut(), field::NEXT_HEADER, value.into());
+    }
+
+    /// Set the hop limit field.
+    #[inline]
+    pub fn set_hop_limit(&mut self, value: u8) {
+        write_u8(self.buffer.as_mut(), field::HOP_LIMIT, value);
+    }
+
+    /// Set the source address field.
+    #[inline]
+    pub fn set_src_addr(&mut self, value: Ipv6Addr) {
+        write_bytes(self.buffer.as_mut(), field::SRC_ADDR, value.octets());
+    }
+
+    /// Set the destination address field.
+    #[inline]
+    pub fn set_dst_addr(&mut self, value: Ipv6Addr) {
+        write_bytes(self.buffer.as_mut(), field::DST_ADDR, value.octets());
+    }
+
+    /// Return the payload, mutably (empty if the payload length does not fit the buffer).
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let range = HEADER_LEN..HEADER_LEN + usize::from(self.payload_len());
+        self.buffer.as_mut().get_mut(range).unwrap_or(&mut [])
+    }
+}
+
+/// A high-level representation of the fixed IPv6 header (extension headers are the payload's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repr {
+    /// Source address.
+    pub src_addr: Ipv6Addr,
+    /// Destination address.
+    pub dst_addr: Ipv6Addr,
+    /// Next header of the fixed header.
+    pub next_header: NextHeader,
+    /// Length of the payload after the fixed header.
+    pub payload_len: usize,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Traffic class.
+    pub traffic_class: u8,
+    /// Flow label (20 bits).
+    pub flow_label: u32,
+}
+
+impl Repr {
+    /// Parse a checked packet's fixed header.
+    ///
+    /// # Errors
+    /// As [`Packet::check_len`].
+    pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr, Error> {
+        packet.check_len()?;
+        Ok(Repr {
+            src_addr: packet.src_addr(),
+            dst_addr: packet.dst_addr(),
+            next_header: packet.next_header(),
+            payload_len: usize::from(packet.payload_len()),
+            hop_limit: packet.hop_limit(),
+            traffic_class: packet.traffic_class(),
+            flow_label: packet.flow_label(),
+        })
+    }
+
+    /// Return the length of the header this emits.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Write the fixed header into the start of `packet`; the payload is the caller's.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the buffer is shorter than 40 bytes or the payload length
+    /// exceeds 65535 (jumbograms are not supported); nothing is written.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> Result<(), Error> {
+        if packet.buffer.as_ref().len() < HEADER_LEN {
+            return Err(Error::Truncated);
+        }
+        let payload_len = u16::try_from(self.payload_len).map_err(|_| Error::Truncated)?;
+        packet.set_version(6);
+        packet.set_traffic_class(self.traffic_class);
+        packet.set_flow_label(self.flow_label);
+        packet.set_payload_len(payload_len);
+        packet.set_next_header(self.next_header);
+        packet.set_hop_limit(self.hop_limit);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+        Ok(())
+    }
+}
+
+/// The all-nodes link-local multicast group `ff02::1` (RFC 4291 §2.7.1): where an unsolicited
+/// neighbour advertisement goes.
+pub const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+
+/// The all-routers link-local multicast group `ff02::2`.
+pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
+/// Query whether `addr` is an IPv4-mapped address `::ffff:a.b.c.d` (RFC 4291 §2.5.5.2), which
+/// must never appear on the wire (RFC 4038 §5.1).
+pub const fn is_v4_mapped(addr: &Ipv6Addr) -> bool {
+    let [a, b, c, d, e, f, _, _] = addr.segments();
+    a == 0 && b == 0 && c == 0 && d == 0 && e == 0 && f == 0xffff
+}
+
+/// Query whether `addr` is link-local unicast, `fe80::/10` (RFC 4291 §2.5.6).
+pub const fn is_link_local(addr: &Ipv6Addr) -> bool {
+    addr.segments()[0] & 0xffc0 == 0xfe80
+}
+
+/// Return the solicited-node multicast address of `addr`, `ff02::1:ffXX:XXXX` with its low 24
+/// bits (RFC 4291 §2.7.1): where a neighbour solicitation for `addr` is sent.
+pub const fn solicited_node(addr: &Ipv6Addr) -> Ipv6Addr {
+    let [.., a, b, c] = addr.octets();
+    Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | a as u16,
+        u16::from_be_bytes([b, c]),
+    )
+}
+
+/// Query whether `addr` is a solicited-node multicast address (`ff02::1:ff00:0/104`).
+pub const fn is_solicited_node(addr: &Ipv6Addr) -> bool {
+    let [a, b, c, d, e, f, g, _] = addr.segments();
+    a == 0xff02 && b == 0 && c == 0 && d == 0 && e == 0 && f == 1 && g & 0xff00 == 0xff00
+}
+
+/// Return the Ethernet multicast address of an IPv6 multicast group, `33:33` and the group's
+/// low 32 bits (RFC 2464 §7).
+pub const fn multicast_mac(group: &Ipv6Addr) -> EthernetAddress {
+    let [.., a, b, c, d] = group.octets();
+    EthernetAddress([0x33, 0x33, a, b, c, d])
+}
+
+/// Query whether no packet may come from `addr` (the v6 "martian source" classes): the
+/// unspecified address (legitimate only as the source of a DAD probe, which the ND checks
+/// handle), loopback, multicast, IPv4-mapped. The balancer's own addresses are the caller's to
+/// add.
+pub const fn is_martian_source(addr: &Ipv6Addr) -> bool {
+    addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || is_v4_mapped(addr)
+}
