@@ -628,3 +628,534 @@ pub const fn multicast_mac(group: &Ipv6Addr) -> EthernetAddress {
 pub const fn is_martian_source(addr: &Ipv6Addr) -> bool {
     addr.is_unspecified() || addr.is_loopback() || addr.is_multicast() || is_v4_mapped(addr)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{ether, golden_v6};
+    use proptest::prelude::*;
+
+    const A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+    const B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+
+    /// The IPv6 packet of a captured Ethernet frame.
+    fn ip(frame: &[u8]) -> &[u8] {
+        &frame[ether::HEADER_LEN..]
+    }
+
+    #[test]
+    fn deconstruct() {
+        let packet = Packet::new_checked(ip(&golden_v6::ECHO_REQUEST)).unwrap();
+        assert_eq!(packet.version(), 6);
+        assert_eq!(packet.traffic_class(), 0);
+        assert_eq!(packet.flow_label(), 0x52b49);
+        assert_eq!(packet.payload_len(), 12);
+        assert_eq!(packet.next_header(), NextHeader::Icmpv6);
+        assert_eq!(packet.hop_limit(), 64);
+        assert_eq!(packet.src_addr(), A);
+        assert_eq!(packet.dst_addr(), B);
+        assert_eq!(packet.payload(), &ip(&golden_v6::ECHO_REQUEST)[40..]);
+        assert_eq!(
+            packet.upper_layer(),
+            Ok(UpperLayer {
+                protocol: NextHeader::Icmpv6,
+                offset: 40,
+                fragment: None,
+                routing: None,
+            })
+        );
+        // Cross-check with an independent implementation.
+        let (theirs, _) = etherparse::Ipv6Header::from_slice(packet.into_inner()).unwrap();
+        assert_eq!(theirs.flow_label.value(), 0x52b49);
+        assert_eq!(theirs.hop_limit, 64);
+        assert_eq!(theirs.source, A.octets());
+    }
+
+    fn repr() -> Repr {
+        Repr {
+            src_addr: A,
+            dst_addr: B,
+            next_header: NextHeader::Icmpv6,
+            payload_len: 12,
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0x52b49,
+        }
+    }
+
+    #[test]
+    fn construct_and_emit() {
+        let golden = ip(&golden_v6::ECHO_REQUEST);
+        let mut bytes = golden.to_vec();
+        bytes[..HEADER_LEN].fill(0xa5);
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        packet.set_version(6);
+        packet.set_traffic_class(0);
+        packet.set_flow_label(0x52b49);
+        packet.set_payload_len(12);
+        packet.set_next_header(NextHeader::Icmpv6);
+        packet.set_hop_limit(64);
+        packet.set_src_addr(A);
+        packet.set_dst_addr(B);
+        assert_eq!(bytes, golden);
+
+        let mut bytes = golden.to_vec();
+        bytes[..HEADER_LEN].fill(0xa5);
+        repr()
+            .emit(&mut Packet::new_unchecked(&mut bytes[..]))
+            .unwrap();
+        assert_eq!(bytes, golden);
+        assert_eq!(repr().buffer_len(), 40);
+        assert_eq!(Repr::parse(&Packet::new_unchecked(golden)), Ok(repr()));
+    }
+
+    #[test]
+    fn emit_errors() {
+        let mut short = [0u8; 39];
+        assert_eq!(
+            repr().emit(&mut Packet::new_unchecked(&mut short[..])),
+            Err(Error::Truncated)
+        );
+        assert_eq!(short, [0; 39]);
+        let mut bytes = [0u8; 40];
+        let jumbo = Repr {
+            payload_len: 65536,
+            ..repr()
+        };
+        assert_eq!(
+            jumbo.emit(&mut Packet::new_unchecked(&mut bytes[..])),
+            Err(Error::Truncated)
+        );
+        assert_eq!(bytes, [0; 40]);
+    }
+
+    #[test]
+    fn traffic_class_and_flow_label_setters_keep_their_neighbours() {
+        let mut bytes = [0u8; 40];
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        packet.set_version(6);
+        packet.set_flow_label(0xfffff);
+        packet.set_traffic_class(0xb8); // DSCP 46 (EF), ECN 0
+        assert_eq!(&bytes[..4], &[0x6b, 0x8f, 0xff, 0xff]);
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        assert_eq!(packet.traffic_class(), 0xb8);
+        assert_eq!(packet.flow_label(), 0xfffff);
+        packet.set_flow_label(0x1_2345);
+        packet.set_traffic_class(0x03);
+        assert_eq!(&bytes[..4], &[0x60, 0x31, 0x23, 0x45]);
+        let packet = Packet::new_unchecked(&bytes[..]);
+        assert_eq!(packet.version(), 6);
+        assert_eq!(packet.traffic_class(), 0x03);
+        assert_eq!(packet.flow_label(), 0x12345);
+        // A flow label wider than 20 bits is cut, not spilled into the traffic class.
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        packet.set_flow_label(0xfff0_0001);
+        assert_eq!(&bytes[..4], &[0x60, 0x30, 0x00, 0x01]);
+    }
+
+    #[test]
+    fn truncated_and_padding() {
+        let golden = ip(&golden_v6::ECHO_REQUEST);
+        for len in 0..golden.len() {
+            assert_eq!(
+                Packet::new_checked(&golden[..len]),
+                Err(Error::Truncated),
+                "len {len}"
+            );
+        }
+        // Ethernet padding after the packet: accepted, and not part of the payload.
+        let mut padded = golden.to_vec();
+        padded.extend_from_slice(&[0; 6]);
+        let packet = Packet::new_checked(&padded[..]).unwrap();
+        assert_eq!(packet.payload(), &golden[40..]);
+        assert_eq!(packet.upper_layer().unwrap().offset, 40);
+        // An unchecked view never panics: zeros and an empty payload.
+        let packet = Packet::new_unchecked(&golden[..3]);
+        assert_eq!(packet.payload_len(), 0);
+        assert_eq!(packet.src_addr(), Ipv6Addr::UNSPECIFIED);
+        assert_eq!(packet.payload(), &[] as &[u8]);
+        let packet = Packet::new_unchecked(&golden[..45]);
+        assert_eq!(packet.payload(), &[] as &[u8]);
+        assert_eq!(packet.upper_layer().unwrap().offset, 40);
+        let mut short = [0u8; 3];
+        let mut packet = Packet::new_unchecked(&mut short[..]);
+        packet.set_dst_addr(B);
+        packet.set_hop_limit(1);
+        packet.set_flow_label(1);
+        assert_eq!(packet.payload_mut(), &mut [] as &mut [u8]);
+        assert_eq!(short, [0, 0, 0]);
+    }
+
+    #[test]
+    fn bad_version() {
+        for first in [0x40, 0x00, 0x70, 0xf0] {
+            let mut bytes = ip(&golden_v6::ECHO_REQUEST).to_vec();
+            bytes[0] = first | (bytes[0] & 0x0f);
+            assert_eq!(
+                Packet::new_checked(&bytes[..]),
+                Err(Error::BadVersion),
+                "{first:#x}"
+            );
+        }
+    }
+
+    /// An options header (hop-by-hop, routing, destination options) of `len` bytes (a multiple
+    /// of 8) followed by `next`; a routing header's type and segments left are `rt`, `sl`.
+    fn options(next: u8, len: usize, rt: u8, sl: u8) -> Vec<u8> {
+        let mut h = vec![0u8; len];
+        h[0] = next;
+        h[1] = u8::try_from(len / 8 - 1).unwrap();
+        h[2] = rt;
+        h[3] = sl;
+        h
+    }
+
+    /// A fragment header followed by `next`.
+    fn fragment(next: u8, offset: u16, more: bool, ident: u32) -> Vec<u8> {
+        let mut h = vec![next, 0];
+        h.extend_from_slice(&((offset << 3) | u16::from(more)).to_be_bytes());
+        h.extend_from_slice(&ident.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn extension_header_chains() {
+        type Expected = Result<(NextHeader, usize, Option<FragmentHeader>, Option<RoutingHeader>), Error>;
+        let frag = |header_offset, frag_offset, more_frags, ident| {
+            Some(FragmentHeader {
+                header_offset,
+                frag_offset,
+                more_frags,
+                ident,
+            })
+        };
+        let tcp_header = [0u8; 20];
+        let cases: Vec<(&str, u8, Vec<u8>, Expected)> = vec![
+            ("TCP directly", 6, tcp_header.to_vec(), Ok((NextHeader::Tcp, 0, None, None))),
+            ("UDP, nothing after", 17, vec![], Ok((NextHeader::Udp, 0, None, None))),
+            ("IPv6 in IPv6", 41, vec![], Ok((NextHeader::Ipv6, 0, None, None))),
+            ("IPv4 in IPv6", 4, vec![], Ok((NextHeader::Ipv4, 0, None, None))),
+            (
+                "hop-by-hop, TCP",
+                0,
+                [options(6, 8, 0, 0), tcp_header.to_vec()].concat(),
+                Ok((NextHeader::Tcp, 8, None, None)),
+            ),
+            (
+                "hop-by-hop, dst opts (16), routing (SRH, 2 left, 24), first fragment, dst opts, UDP",
+                0,
+                [
+                    options(60, 8, 0, 0),
+                    options(43, 16, 0, 0),
+                    options(44, 24, 4, 2),
+                    fragment(60, 0, true, 0xdead_beef),
+                    options(17, 8, 0, 0),
+                    vec![0; 8],
+                ]
+                .concat(),
+                Ok((
+                    NextHeader::Udp,
+                    64,
+                    frag(48, 0, true, 0xdead_beef),
+                    Some(RoutingHeader {
+                        routing_type: 4,
+                        segments_left: 2,
+                    }),
+                )),
+            ),
+            (
+                "later fragment: the walk stops after the fragment header",
+                44,
+                [fragment(6, 185, false, 7), vec![0xff; 8]].concat(),
+                Ok((NextHeader::Tcp, 8, frag(0, 185, false, 7), None)),
+            ),
+            (
+                "later fragment of an unknown protocol is reported, not refused",
+                44,
+                [fragment(0xfd, 1, true, 7), vec![0xff; 8]].concat(),
+                Ok((NextHeader::Unknown(0xfd), 8, frag(0, 1, true, 7), None)),
+            ),
+            (
+                "atomic fragment, ICMPv6",
+                44,
+                fragment(58, 0, false, 0x0102_0304),
+                Ok((NextHeader::Icmpv6, 8, frag(0, 0, false, 0x0102_0304), None)),
+            ),
+            (
+                "highest fragment offset",
+                44,
+                fragment(17, 0x1fff, true, 0),
+                Ok((NextHeader::Udp, 8, frag(0, 0x1fff, true, 0), None)),
+            ),
+            (
+                "two routing headers: the last is reported",
+                43,
+                [options(43, 8, 0, 0), options(6, 8, 2, 1)].concat(),
+                Ok((
+                    NextHeader::Tcp,
+                    16,
+                    None,
+                    Some(RoutingHeader {
+                        routing_type: 2,
+                        segments_left: 1,
+                    }),
+                )),
+            ),
+            (
+                "8 destination options headers",
+                60,
+                [vec![options(60, 8, 0, 0); 7].concat(), options(6, 8, 0, 0)].concat(),
+                Ok((NextHeader::Tcp, 64, None, None)),
+            ),
+            (
+                "9 destination options headers",
+                60,
+                [vec![options(60, 8, 0, 0); 8].concat(), options(6, 8, 0, 0)].concat(),
+                Err(Error::TooManyExtHeaders),
+            ),
+            (
+                "largest options header (2048 bytes)",
+                60,
+                options(6, 2048, 0, 0),
+                Ok((NextHeader::Tcp, 2048, None, None)),
+            ),
+            ("AH", 51, vec![0; 24], Err(Error::Ah)),
+            ("AH after hop-by-hop", 0, [options(51, 8, 0, 0), vec![0; 24]].concat(), Err(Error::Ah)),
+            ("ESP", 50, vec![0; 24], Err(Error::Esp)),
+            ("no next header", 59, vec![], Err(Error::NoNextHeader)),
+            ("no next header after dst opts", 60, options(59, 8, 0, 0), Err(Error::NoNextHeader)),
+            ("mobility header (not walked)", 135, vec![0; 8], Err(Error::UnknownNextHeader(135))),
+            ("experimental 253", 0, options(253, 8, 0, 0), Err(Error::UnknownNextHeader(253))),
+            ("ICMPv4 in IPv6", 1, vec![0; 8], Err(Error::UnknownNextHeader(1))),
+            (
+                "hop-by-hop after dst opts",
+                60,
+                [options(0, 8, 0, 0), options(6, 8, 0, 0)].concat(),
+                Err(Error::HopByHopNotFirst),
+            ),
+            (
+                "hop-by-hop twice",
+                0,
+                [options(0, 8, 0, 0), options(6, 8, 0, 0)].concat(),
+                Err(Error::HopByHopNotFirst),
+            ),
+            ("hop-by-hop, empty payload", 0, vec![], Err(Error::Truncated)),
+            ("hop-by-hop, 1 byte", 0, vec![6], Err(Error::Truncated)),
+            ("hop-by-hop, 7 of 8 bytes", 0, options(6, 8, 0, 0)[..7].to_vec(), Err(Error::Truncated)),
+            ("dst opts, 15 of 16 bytes", 60, options(6, 16, 0, 0)[..15].to_vec(), Err(Error::Truncated)),
+            ("routing, 2 of 8 bytes", 43, vec![6, 0], Err(Error::Truncated)),
+            ("fragment, 7 of 8 bytes", 44, fragment(6, 0, true, 1)[..7].to_vec(), Err(Error::Truncated)),
+            (
+                "later fragment, 7 of 8 bytes",
+                44,
+                fragment(6, 8, true, 1)[..7].to_vec(),
+                Err(Error::Truncated),
+            ),
+        ];
+        for (name, next, bytes, expected) in cases {
+            let got = walk(NextHeader::from(next), &bytes)
+                .map(|u| (u.protocol, u.offset, u.fragment, u.routing));
+            assert_eq!(got, expected, "{name}");
+            if let Ok((_, offset, ..)) = got {
+                assert!(offset <= bytes.len(), "{name}");
+            }
+            // The same chain behind a fixed header: offsets from the packet's start.
+            let mut packet = vec![0u8; HEADER_LEN];
+            Repr {
+                next_header: NextHeader::from(next),
+                payload_len: bytes.len(),
+                ..repr()
+            }
+            .emit(&mut Packet::new_unchecked(&mut packet[..]))
+            .unwrap();
+            packet.extend_from_slice(&bytes);
+            let upper = Packet::new_checked(&packet[..]).unwrap().upper_layer();
+            let shifted = expected.map(|(p, o, f, r)| {
+                let f = f.map(|f| FragmentHeader {
+                    header_offset: f.header_offset + HEADER_LEN,
+                    ..f
+                });
+                (p, o + HEADER_LEN, f, r)
+            });
+            assert_eq!(
+                upper.map(|u| (u.protocol, u.offset, u.fragment, u.routing)),
+                shifted,
+                "{name} behind a fixed header"
+            );
+        }
+    }
+
+    #[test]
+    fn captured_hop_by_hop_chain() {
+        // MLDv2 behind a hop-by-hop header with router alert and PadN, as Linux sends it.
+        let packet = Packet::new_checked(ip(&golden_v6::MLD_REPORT_HBH)).unwrap();
+        assert_eq!(packet.next_header(), NextHeader::HopByHop);
+        assert_eq!(packet.hop_limit(), 1);
+        assert_eq!(packet.src_addr(), Ipv6Addr::UNSPECIFIED);
+        let upper = packet.upper_layer().unwrap();
+        assert_eq!(upper.protocol, NextHeader::Icmpv6);
+        assert_eq!(upper.offset, 48);
+        assert_eq!(upper.fragment, None);
+        let theirs = etherparse::SlicedPacket::from_ethernet(&golden_v6::MLD_REPORT_HBH).unwrap();
+        let Some(etherparse::NetSlice::Ipv6(theirs)) = theirs.net else {
+            panic!("not IPv6")
+        };
+        assert_eq!(theirs.payload().payload.len(), 36 - 8);
+    }
+
+    #[test]
+    fn next_headers() {
+        for (value, next) in [
+            (0, NextHeader::HopByHop),
+            (4, NextHeader::Ipv4),
+            (6, NextHeader::Tcp),
+            (17, NextHeader::Udp),
+            (41, NextHeader::Ipv6),
+            (43, NextHeader::Routing),
+            (44, NextHeader::Fragment),
+            (50, NextHeader::Esp),
+            (51, NextHeader::Ah),
+            (58, NextHeader::Icmpv6),
+            (59, NextHeader::NoNextHeader),
+            (60, NextHeader::DstOptions),
+            (135, NextHeader::Unknown(135)),
+        ] {
+            assert_eq!(NextHeader::from(value), next);
+            assert_eq!(u8::from(next), value);
+        }
+        assert_eq!(NextHeader::Tcp.l4(), Some(conf::Proto::Tcp));
+        assert_eq!(NextHeader::Udp.l4(), Some(conf::Proto::Udp));
+        assert_eq!(NextHeader::Icmpv6.l4(), None);
+    }
+
+    #[test]
+    fn error_names_are_unique() {
+        let all = [
+            Error::Truncated,
+            Error::BadVersion,
+            Error::HopByHopNotFirst,
+            Error::TooManyExtHeaders,
+            Error::Ah,
+            Error::Esp,
+            Error::NoNextHeader,
+            Error::UnknownNextHeader(0),
+        ];
+        let mut names: Vec<_> = all.iter().map(|e| e.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+
+    #[test]
+    fn address_classes() {
+        let addr = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+        assert_eq!(solicited_node(&addr("2001:db8::2")), addr("ff02::1:ff00:2"));
+        assert_eq!(
+            solicited_node(&addr("2001:db8:1:2:3:4:5a6:789a")),
+            addr("ff02::1:ffa6:789a")
+        );
+        assert_eq!(solicited_node(&addr("fe80::ff:fe00:a")), addr("ff02::1:ff00:a"));
+        // The captured solicitation's Ethernet destination is the group's MAC.
+        assert_eq!(
+            multicast_mac(&addr("ff02::1:ff00:2")).0,
+            golden_v6::NS[..6]
+        );
+        assert_eq!(
+            multicast_mac(&ALL_NODES),
+            EthernetAddress([0x33, 0x33, 0, 0, 0, 1])
+        );
+        assert_eq!(
+            multicast_mac(&addr("ff05::1:3")),
+            EthernetAddress([0x33, 0x33, 0, 1, 0, 3])
+        );
+        for (s, solicited) in [
+            ("ff02::1:ff00:0", true),
+            ("ff02::1:ffff:ffff", true),
+            ("ff02::1:fe00:1", false),
+            ("ff02::2:ff00:1", false),
+            ("ff05::1:ff00:1", false),
+            ("ff02::1", false),
+        ] {
+            assert_eq!(is_solicited_node(&addr(s)), solicited, "{s}");
+        }
+        for (s, link_local) in [
+            ("fe80::1", true),
+            ("febf:ffff::1", true),
+            ("fec0::1", false),
+            ("fe7f::1", false),
+            ("ff02::1", false),
+        ] {
+            assert_eq!(is_link_local(&addr(s)), link_local, "{s}");
+        }
+        for (s, mapped) in [
+            ("::ffff:10.0.0.1", true),
+            ("::ffff:0.0.0.0", true),
+            ("::10.0.0.1", false),
+            ("64:ff9b::10.0.0.1", false),
+            ("::1:ffff:10.0.0.1", false),
+        ] {
+            assert_eq!(is_v4_mapped(&addr(s)), mapped, "{s}");
+        }
+        for (s, martian) in [
+            ("::", true),
+            ("::1", true),
+            ("ff02::1", true),
+            ("ff0e::1", true),
+            ("::ffff:192.0.2.1", true),
+            ("2001:db8::1", false),
+            ("fe80::1", false),
+            ("64:ff9b::192.0.2.1", false),
+            ("::2", false),
+        ] {
+            assert_eq!(is_martian_source(&addr(s)), martian, "{s}");
+        }
+    }
+
+    proptest! {
+        /// emit then parse gives the same Repr.
+        #[test]
+        fn emit_parse_round_trip(
+            src in any::<u128>(),
+            dst in any::<u128>(),
+            next in any::<u8>(),
+            payload_len in 0usize..1500,
+            hop_limit in any::<u8>(),
+            traffic_class in any::<u8>(),
+            flow_label in 0u32..0x10_0000,
+        ) {
+            let repr = Repr {
+                src_addr: Ipv6Addr::from(src),
+                dst_addr: Ipv6Addr::from(dst),
+                next_header: NextHeader::from(next),
+                payload_len,
+                hop_limit,
+                traffic_class,
+                flow_label,
+            };
+            let mut bytes = vec![0u8; 40 + payload_len];
+            repr.emit(&mut Packet::new_unchecked(&mut bytes[..])).unwrap();
+            prop_assert_eq!(Repr::parse(&Packet::new_unchecked(&bytes[..])), Ok(repr));
+            let (theirs, _) = etherparse::Ipv6Header::from_slice(&bytes).unwrap();
+            prop_assert_eq!(theirs.traffic_class, traffic_class);
+            prop_assert_eq!(theirs.flow_label.value(), flow_label);
+            prop_assert_eq!(usize::from(theirs.payload_length), payload_len);
+        }
+
+        /// Arbitrary bytes never panic, and a walk that succeeds ends within the payload.
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let packet = Packet::new_unchecked(&bytes[..]);
+            if packet.check_len().is_ok() {
+                prop_assert_eq!(packet.payload().len(), usize::from(packet.payload_len()));
+            }
+            if let Ok(upper) = packet.upper_layer() {
+                prop_assert!(upper.offset <= HEADER_LEN + packet.payload().len());
+            }
+            for next in [0u8, 43, 44, 60] {
+                if let Ok(upper) = walk(NextHeader::from(next), &bytes) {
+                    prop_assert!(upper.offset <= bytes.len());
+                }
+            }
+        }
+    }
+}

@@ -69,6 +69,9 @@ pub mod ipv6;
 pub mod tcp;
 pub mod udp;
 
+#[cfg(test)]
+pub(crate) mod golden_v6;
+
 pub use ether::EthernetAddress;
 
 /// Byte ranges of header fields, as used by each header's private `mod field`.
