@@ -868,3 +868,472 @@ fn emit_lladdr<T: AsRef<[u8]> + AsMut<[u8]>>(
         write_bytes(opt, field::OPT_LLADDR, lladdr.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{ether, golden_v6};
+
+    const A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+    const B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    const MAC_A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x0a]);
+    const MAC_B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x0b]);
+
+    /// The IPv6 header and the ICMPv6 message of a captured frame without extension headers.
+    fn split(frame: &[u8]) -> (ipv6::Packet<&[u8]>, &[u8]) {
+        let ip = ipv6::Packet::new_checked(&frame[ether::HEADER_LEN..]).unwrap();
+        assert_eq!(ip.next_header(), ipv6::NextHeader::Icmpv6);
+        let message = &frame[ether::HEADER_LEN + ipv6::HEADER_LEN..];
+        assert_eq!(message.len(), usize::from(ip.payload_len()));
+        (ip, message)
+    }
+
+    /// Parse a captured frame's message.
+    fn parse(frame: &[u8]) -> Result<Repr<'_>, Error> {
+        let (ip, message) = split(frame);
+        Repr::parse(&Packet::new_checked(message)?, &ip.src_addr(), &ip.dst_addr())
+    }
+
+    /// Emit `repr` from `src` to `dst` into a fresh buffer of exactly its length.
+    fn emit(repr: &Repr<'_>, src: &Ipv6Addr, dst: &Ipv6Addr) -> Vec<u8> {
+        let mut bytes = vec![0xa5; repr.buffer_len()];
+        repr.emit(&mut Packet::new_unchecked(&mut bytes[..]), src, dst)
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn echo_request_and_reply() {
+        let (_, request) = split(&golden_v6::ECHO_REQUEST);
+        let packet = Packet::new_checked(request).unwrap();
+        assert_eq!(packet.msg_type(), Message::EchoRequest);
+        assert_eq!(packet.msg_code(), 0);
+        assert_eq!(packet.echo_ident(), 30270);
+        assert_eq!(packet.echo_seq_no(), 1);
+        assert_eq!(packet.data(), b"abcd");
+        assert!(packet.verify_checksum(&A, &B));
+        // The pseudo-header is covered: another destination does not verify (swapped
+        // addresses would: the sum is commutative).
+        assert!(!packet.verify_checksum(&A, &Ipv6Addr::LOCALHOST));
+        assert_eq!(packet.embedded(), Err(Error::Unsupported));
+        let repr = parse(&golden_v6::ECHO_REQUEST).unwrap();
+        assert_eq!(
+            repr,
+            Repr::EchoRequest {
+                ident: 30270,
+                seq_no: 1,
+                data: b"abcd"
+            }
+        );
+        assert_eq!(emit(&repr, &A, &B), request);
+        // The reply rvs would build is Linux's, byte for byte.
+        let (_, reply) = split(&golden_v6::ECHO_REPLY);
+        let ours = Repr::EchoReply {
+            ident: 30270,
+            seq_no: 1,
+            data: b"abcd",
+        };
+        assert_eq!(emit(&ours, &B, &A), reply);
+        assert_eq!(parse(&golden_v6::ECHO_REPLY), Ok(ours));
+        // Cross-check with an independent implementation.
+        let (theirs, _) = etherparse::Icmpv6Header::from_slice(reply).unwrap();
+        let expected = theirs
+            .icmp_type
+            .calc_checksum(B.octets(), A.octets(), b"abcd")
+            .unwrap();
+        assert_eq!(theirs.checksum, expected);
+    }
+
+    #[test]
+    fn bad_checksum() {
+        let (ip, message) = split(&golden_v6::ECHO_REQUEST);
+        for at in 0..message.len() {
+            let mut bytes = message.to_vec();
+            bytes[at] ^= 0x10;
+            let packet = Packet::new_unchecked(&bytes[..]);
+            assert!(!packet.verify_checksum(&ip.src_addr(), &ip.dst_addr()), "byte {at}");
+            assert_eq!(
+                Repr::parse(&Packet::new_unchecked(&bytes[..]), &A, &B),
+                Err(Error::BadChecksum)
+            );
+        }
+    }
+
+    #[test]
+    fn destination_unreachable() {
+        let repr = parse(&golden_v6::PORT_UNREACHABLE).unwrap();
+        let invoking = &golden_v6::UDP_HELLO[ether::HEADER_LEN..];
+        assert_eq!(
+            repr,
+            Repr::DstUnreachable {
+                code: unreachable::PORT_UNREACHABLE,
+                invoking
+            }
+        );
+        let (_, message) = split(&golden_v6::PORT_UNREACHABLE);
+        assert_eq!(emit(&repr, &B, &A), message);
+        let packet = Packet::new_checked(message).unwrap();
+        assert!(packet.msg_type().is_error());
+        assert!(packet.msg_type().is_relayed_error());
+        let embedded = packet.embedded().unwrap();
+        assert_eq!(embedded.header.src_addr(), A);
+        assert_eq!(embedded.header.dst_addr(), B);
+        assert_eq!(embedded.header.next_header(), ipv6::NextHeader::Udp);
+        let upper = ipv6::walk(embedded.header.next_header(), embedded.data).unwrap();
+        assert_eq!(upper.protocol, ipv6::NextHeader::Udp);
+        assert_eq!(upper.offset, 0);
+        assert_eq!(&embedded.data[..4], &[0x12, 0x34, 0x00, 0x35]);
+    }
+
+    #[test]
+    fn embedded_errors() {
+        let (_, message) = split(&golden_v6::PORT_UNREACHABLE);
+        // Cut inside the embedded fixed header.
+        for len in HEADER_LEN..HEADER_LEN + ipv6::HEADER_LEN {
+            assert_eq!(
+                Packet::new_unchecked(&message[..len]).embedded(),
+                Err(Error::Truncated),
+                "len {len}"
+            );
+        }
+        // Only the fixed header: accepted, no data.
+        let packet = Packet::new_unchecked(&message[..HEADER_LEN + ipv6::HEADER_LEN]);
+        assert_eq!(packet.embedded().unwrap().data, &[] as &[u8]);
+        let mut bytes = message.to_vec();
+        bytes[HEADER_LEN] = 0x45;
+        assert_eq!(
+            Packet::new_unchecked(&bytes[..]).embedded(),
+            Err(Error::BadEmbeddedVersion)
+        );
+        for (ty, ok) in [(1, true), (2, true), (3, true), (4, true), (127, true), (128, false), (135, false)] {
+            let mut bytes = message.to_vec();
+            bytes[0] = ty;
+            let got = Packet::new_unchecked(&bytes[..]).embedded().map(|_| ());
+            assert_eq!(got, if ok { Ok(()) } else { Err(Error::Unsupported) }, "type {ty}");
+        }
+    }
+
+    #[test]
+    fn error_messages_match_hand_written_bytes_and_etherparse() {
+        let invoking = &golden_v6::UDP_HELLO[ether::HEADER_LEN..];
+        let cases = [
+            (
+                Repr::PacketTooBig {
+                    mtu: 1280,
+                    invoking,
+                },
+                [0x02, 0x00, 0x00, 0x00, 0x05, 0x00],
+                etherparse::Icmpv6Type::PacketTooBig { mtu: 1280 },
+            ),
+            (
+                Repr::TimeExceeded {
+                    code: time_exceeded::HOP_LIMIT,
+                    invoking,
+                },
+                [0x03, 0x00, 0x00, 0x00, 0x00, 0x00],
+                etherparse::Icmpv6Type::TimeExceeded(
+                    etherparse::icmpv6::TimeExceededCode::HopLimitExceeded,
+                ),
+            ),
+            (
+                Repr::ParamProblem {
+                    code: param_problem::NEXT_HEADER,
+                    pointer: 6,
+                    invoking,
+                },
+                [0x04, 0x01, 0x00, 0x00, 0x00, 0x06],
+                etherparse::Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
+                    code: etherparse::icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
+                    pointer: 6,
+                }),
+            ),
+            (
+                Repr::DstUnreachable {
+                    code: unreachable::ADDR_UNREACHABLE,
+                    invoking,
+                },
+                [0x01, 0x03, 0x00, 0x00, 0x00, 0x00],
+                etherparse::Icmpv6Type::DestinationUnreachable(
+                    etherparse::icmpv6::DestUnreachableCode::Address,
+                ),
+            ),
+        ];
+        for (repr, head, theirs) in cases {
+            let bytes = emit(&repr, &B, &A);
+            // Type, code, then (after the checksum) the low bytes of the type-specific word.
+            assert_eq!([bytes[0], bytes[1]], [head[0], head[1]], "{repr:?}");
+            assert_eq!(&bytes[4..8], &[0, 0, head[4], head[5]], "{repr:?}");
+            assert_eq!(&bytes[8..], invoking, "{repr:?}");
+            let theirs = etherparse::Icmpv6Header::with_checksum(theirs, B.octets(), A.octets(), invoking)
+                .unwrap();
+            assert_eq!(bytes[..8], theirs.to_bytes()[..], "{repr:?}");
+            let packet = Packet::new_checked(&bytes[..]).unwrap();
+            assert_eq!(Repr::parse(&packet, &B, &A), Ok(repr));
+        }
+    }
+
+    #[test]
+    fn invoking_packet_is_cut_to_the_minimum_mtu() {
+        let invoking = vec![0x60; 2000];
+        let repr = Repr::PacketTooBig {
+            mtu: 1400,
+            invoking: &invoking,
+        };
+        assert_eq!(repr.buffer_len(), 1240);
+        assert_eq!(ipv6::HEADER_LEN + repr.buffer_len(), 1280);
+        let bytes = emit(&repr, &B, &A);
+        assert_eq!(&bytes[8..], &invoking[..1232]);
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(packet.mtu(), 1400);
+        assert!(packet.verify_checksum(&B, &A));
+        // Exactly the limit is kept whole.
+        let repr = Repr::TimeExceeded {
+            code: 0,
+            invoking: &invoking[..1232],
+        };
+        assert_eq!(repr.buffer_len(), 1240);
+    }
+
+    #[test]
+    fn emit_into_a_short_or_long_buffer() {
+        let repr = Repr::EchoReply {
+            ident: 1,
+            seq_no: 2,
+            data: b"xyz",
+        };
+        let mut short = [0u8; 10];
+        assert_eq!(
+            repr.emit(&mut Packet::new_unchecked(&mut short[..]), &A, &B),
+            Err(Error::Truncated)
+        );
+        assert_eq!(short, [0; 10]);
+        // A longer buffer: the bytes after the message are neither written nor summed.
+        let mut long = [0xeeu8; 16];
+        repr.emit(&mut Packet::new_unchecked(&mut long[..]), &A, &B)
+            .unwrap();
+        assert_eq!(&long[11..], &[0xee; 5]);
+        assert!(Packet::new_unchecked(&long[..11]).verify_checksum(&A, &B));
+        let mut bytes = [0u8; 24];
+        assert_eq!(
+            Repr::RouterAdvert.emit(&mut Packet::new_unchecked(&mut bytes[..]), &A, &B),
+            Err(Error::Unsupported)
+        );
+        assert_eq!(bytes, [0; 24]);
+    }
+
+    #[test]
+    fn neighbor_solicitation_and_advertisement() {
+        let ns = parse(&golden_v6::NS).unwrap();
+        assert_eq!(
+            ns,
+            Repr::NeighborSolicit {
+                target: B,
+                source_lladdr: Some(MAC_A)
+            }
+        );
+        let (ip, message) = split(&golden_v6::NS);
+        assert_eq!(emit(&ns, &A, &ip.dst_addr()), message);
+        let na = parse(&golden_v6::NA_SOLICITED).unwrap();
+        assert_eq!(
+            na,
+            Repr::NeighborAdvert {
+                flags: NdFlags {
+                    router: false,
+                    solicited: true,
+                    override_: true
+                },
+                target: B,
+                target_lladdr: Some(MAC_B)
+            }
+        );
+        let (_, message) = split(&golden_v6::NA_SOLICITED);
+        assert_eq!(emit(&na, &B, &A), message);
+        assert_eq!(Packet::new_unchecked(message).nd_flags().to_byte(), 0x60);
+        assert_eq!(Packet::new_unchecked(message).target_addr(), B);
+        // A probe's nonce option is walked over; there is no source link-layer address.
+        let dad = parse(&golden_v6::DAD_NS).unwrap();
+        assert_eq!(
+            dad,
+            Repr::NeighborSolicit {
+                target: "2001:db8::3".parse().unwrap(),
+                source_lladdr: None
+            }
+        );
+        let (_, message) = split(&golden_v6::DAD_NS);
+        let kinds: Vec<_> = Packet::new_unchecked(message)
+            .nd_options()
+            .map(|o| o.map(|o| (o.kind, o.bytes.len())))
+            .collect();
+        assert_eq!(kinds, [Ok((14, 8))]);
+    }
+
+    #[test]
+    fn nd_flags() {
+        for byte in 0..=255u8 {
+            let flags = NdFlags::from_byte(byte);
+            assert_eq!(flags.to_byte(), byte & 0xe0);
+        }
+        let flags = NdFlags {
+            router: true,
+            solicited: false,
+            override_: true,
+        };
+        assert_eq!(flags.to_byte(), 0xa0);
+    }
+
+    /// A neighbour solicitation for B with `options` after the target, checksummed from A.
+    fn ns_with(options: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![135, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&B.octets());
+        bytes.extend_from_slice(options);
+        Packet::new_unchecked(&mut bytes[..]).fill_checksum(&A, &B);
+        bytes
+    }
+
+    #[test]
+    fn nd_option_rules() {
+        let lla = |kind: u8, mac: u8| [kind, 1, 2, 0, 0, 0, 0, mac];
+        let cases: Vec<(&str, Vec<u8>, Result<LinkLayerAddrs, Error>)> = vec![
+            ("no options", vec![], Ok(LinkLayerAddrs::default())),
+            (
+                "source",
+                lla(1, 0x0a).to_vec(),
+                Ok(LinkLayerAddrs {
+                    source: Some(MAC_A),
+                    target: None,
+                }),
+            ),
+            (
+                "duplicate source: the first is kept",
+                [lla(1, 0x0a), lla(1, 0x0b)].concat(),
+                Ok(LinkLayerAddrs {
+                    source: Some(MAC_A),
+                    target: None,
+                }),
+            ),
+            (
+                "unknown option, then target",
+                [vec![200, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], lla(2, 0x0b).to_vec()].concat(),
+                Ok(LinkLayerAddrs {
+                    source: None,
+                    target: Some(MAC_B),
+                }),
+            ),
+            ("length 0", vec![1, 0, 2, 0, 0, 0, 0, 0x0a], Err(Error::BadOption)),
+            ("length 0 after a good option", [lla(1, 0x0a), [14, 0, 0, 0, 0, 0, 0, 0]].concat(), Err(Error::BadOption)),
+            ("length 2 with 8 bytes", vec![14, 2, 0, 0, 0, 0, 0, 0], Err(Error::BadOption)),
+            ("one byte left", vec![1], Err(Error::BadOption)),
+            ("7 bytes left", lla(1, 0x0a)[..7].to_vec(), Err(Error::BadOption)),
+            (
+                "link-layer address of 16 bytes",
+                vec![1, 2, 2, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0],
+                Err(Error::BadLinkLayerOption),
+            ),
+        ];
+        for (name, options, expected) in cases {
+            assert_eq!(NdOptions::new(&options).lladdrs(), expected, "{name}");
+            let bytes = ns_with(&options);
+            let got = Repr::parse(&Packet::new_checked(&bytes[..]).unwrap(), &A, &B);
+            let expected = expected.map(|found| Repr::NeighborSolicit {
+                target: B,
+                source_lladdr: found.source,
+            });
+            assert_eq!(got, expected, "{name}");
+        }
+        // The walk reports a bad option once, then ends.
+        let mut walk = NdOptions::new(&[0, 0, 1, 1]);
+        assert_eq!(walk.next(), Some(Err(Error::BadOption)));
+        assert_eq!(walk.next(), None);
+    }
+
+    #[test]
+    fn router_advertisement_is_recognised() {
+        // Hop limit 64, M/O clear, lifetime 1800 s, reachable and retransmit 0, then a source
+        // link-layer address option.
+        let mut bytes = vec![134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+        bytes.extend_from_slice(&[1, 1, 2, 0, 0, 0, 0, 0x0b]);
+        let link_local: Ipv6Addr = "fe80::ff:fe00:b".parse().unwrap();
+        Packet::new_unchecked(&mut bytes[..]).fill_checksum(&link_local, &ipv6::ALL_NODES);
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(packet.msg_type(), Message::RouterAdvert);
+        assert_eq!(
+            Repr::parse(&packet, &link_local, &ipv6::ALL_NODES),
+            Ok(Repr::RouterAdvert)
+        );
+        // Its options are checked as any neighbour discovery message's.
+        bytes[17] = 0;
+        Packet::new_unchecked(&mut bytes[..]).fill_checksum(&link_local, &ipv6::ALL_NODES);
+        let packet = Packet::new_checked(&bytes[..]).unwrap();
+        assert_eq!(
+            Repr::parse(&packet, &link_local, &ipv6::ALL_NODES),
+            Err(Error::BadOption)
+        );
+        assert_eq!(Packet::new_checked(&bytes[..15]), Err(Error::Truncated));
+        // Router solicitations are not represented.
+        assert_eq!(parse(&golden_v6::ROUTER_SOLICIT), Err(Error::Unsupported));
+    }
+
+    #[test]
+    fn truncated() {
+        for len in 0..HEADER_LEN {
+            assert_eq!(
+                Packet::new_checked(&[128, 0, 0, 0, 0, 0, 0, 0][..len]),
+                Err(Error::Truncated)
+            );
+        }
+        let (_, ns) = split(&golden_v6::NS);
+        let (_, na) = split(&golden_v6::NA_SOLICITED);
+        for message in [ns, na] {
+            for len in 0..ND_LEN {
+                assert_eq!(
+                    Packet::new_checked(&message[..len]),
+                    Err(Error::Truncated),
+                    "len {len}"
+                );
+            }
+            assert!(Packet::new_checked(&message[..ND_LEN]).is_ok());
+        }
+        // An unchecked view never panics.
+        let packet = Packet::new_unchecked(&ns[..3]);
+        assert_eq!(packet.checksum(), 0);
+        assert_eq!(packet.target_addr(), Ipv6Addr::UNSPECIFIED);
+        assert_eq!(packet.nd_options().next(), None);
+        assert_eq!(packet.data(), &[] as &[u8]);
+    }
+
+    #[test]
+    fn messages() {
+        for (value, message) in [
+            (1, Message::DstUnreachable),
+            (2, Message::PacketTooBig),
+            (3, Message::TimeExceeded),
+            (4, Message::ParamProblem),
+            (128, Message::EchoRequest),
+            (129, Message::EchoReply),
+            (133, Message::RouterSolicit),
+            (134, Message::RouterAdvert),
+            (135, Message::NeighborSolicit),
+            (136, Message::NeighborAdvert),
+            (137, Message::Redirect),
+            (5, Message::Unknown(5)),
+            (200, Message::Unknown(200)),
+        ] {
+            assert_eq!(Message::from(value), message);
+            assert_eq!(u8::from(message), value);
+            assert_eq!(message.is_error(), value < 128);
+            assert_eq!(message.is_relayed_error(), (1..=3).contains(&value));
+        }
+        let all = [
+            Error::Truncated,
+            Error::BadChecksum,
+            Error::BadOption,
+            Error::BadLinkLayerOption,
+            Error::Unsupported,
+            Error::BadEmbeddedVersion,
+        ];
+        let mut names: Vec<_> = all.iter().map(|e| e.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+}
