@@ -361,3 +361,265 @@ pub fn solicit(
         &message,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::golden_v6;
+
+    const A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1);
+    const B: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
+    const C: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 3);
+    const MAC_A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x0a]);
+    const MAC_B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0x0b]);
+
+    /// The IPv6 packet of a captured frame, as a mutable copy.
+    fn ip(frame: &[u8]) -> Vec<u8> {
+        frame[ether::HEADER_LEN..].to_vec()
+    }
+
+    /// Recompute the checksum of the ICMPv6 message right after the fixed header.
+    fn refill(packet: &mut [u8]) {
+        let ip = ipv6::Packet::new_unchecked(&*packet);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let end = ipv6::HEADER_LEN + usize::from(ip.payload_len());
+        icmpv6::Packet::new_unchecked(&mut packet[ipv6::HEADER_LEN..end]).fill_checksum(&src, &dst);
+    }
+
+    #[test]
+    fn captured_solicitation_and_linux_answer() {
+        let ns = validate_ns(&ip(&golden_v6::NS)).unwrap();
+        assert_eq!(
+            ns,
+            Solicitation {
+                src_addr: A,
+                dst_addr: "ff02::1:ff00:2".parse().unwrap(),
+                target: B,
+                source_lladdr: Some(MAC_A),
+            }
+        );
+        assert!(!ns.is_dad());
+        // rvs owning B answers exactly as Linux did.
+        assert_eq!(solicited_advert(MAC_B, &ns, MAC_A, false), golden_v6::NA_SOLICITED);
+        // Without a source link-layer option the answer goes to the frame's source.
+        let bare = Solicitation {
+            source_lladdr: None,
+            ..ns
+        };
+        let other = EthernetAddress([2, 0, 0, 0, 0, 0x0c]);
+        let answer = solicited_advert(MAC_B, &bare, other, true);
+        assert_eq!(&answer[..6], &other.0);
+        let na = validate_na(&answer[ether::HEADER_LEN..]).unwrap();
+        assert_eq!(
+            na.flags,
+            NdFlags {
+                router: true,
+                solicited: true,
+                override_: true
+            }
+        );
+        let na = validate_na(&ip(&golden_v6::NA_SOLICITED)).unwrap();
+        assert_eq!(
+            na,
+            Advertisement {
+                src_addr: B,
+                dst_addr: A,
+                flags: NdFlags {
+                    router: false,
+                    solicited: true,
+                    override_: true
+                },
+                target: B,
+                target_lladdr: Some(MAC_B),
+            }
+        );
+    }
+
+    #[test]
+    fn solicit_is_linux_byte_for_byte() {
+        assert_eq!(solicit(MAC_A, A, B), golden_v6::NS);
+        assert_eq!(FRAME_LEN, 86);
+    }
+
+    #[test]
+    fn unsolicited_advert_is_linux_byte_for_byte() {
+        assert_eq!(unsolicited_advert(MAC_A, C, false), golden_v6::NA_UNSOLICITED);
+        let na = validate_na(&ip(&golden_v6::NA_UNSOLICITED)).unwrap();
+        assert_eq!(na.dst_addr, ipv6::ALL_NODES);
+        assert!(!na.flags.solicited);
+        assert!(na.flags.override_);
+        assert_eq!(na.target_lladdr, Some(MAC_A));
+        // The R flag is the only difference on a forwarding port.
+        let mut router = unsolicited_advert(MAC_A, C, true);
+        assert_eq!(router[ether::HEADER_LEN + ipv6::HEADER_LEN + 4], 0xa0);
+        router[ether::HEADER_LEN + ipv6::HEADER_LEN + 4] = 0x20;
+        refill(&mut router[ether::HEADER_LEN..]);
+        assert_eq!(router, golden_v6::NA_UNSOLICITED);
+    }
+
+    #[test]
+    fn probe_for_an_owned_address_is_defended_to_all_nodes() {
+        let probe = validate_ns(&ip(&golden_v6::DAD_NS)).unwrap();
+        assert!(probe.is_dad());
+        assert_eq!(probe.target, C);
+        assert_eq!(probe.source_lladdr, None);
+        // The defence is the unsolicited advertisement: all-nodes, S clear, O set.
+        let defence = solicited_advert(MAC_A, &probe, EthernetAddress([2, 0, 0, 0, 0, 0x0c]), false);
+        assert_eq!(defence, golden_v6::NA_UNSOLICITED);
+    }
+
+    #[test]
+    fn invalid_messages() {
+        let ns = ip(&golden_v6::NS);
+        let na = ip(&golden_v6::NA_SOLICITED);
+        let dad = ip(&golden_v6::DAD_NS);
+        let with = |base: &[u8], edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut bytes = base.to_vec();
+            edit(&mut bytes);
+            refill(&mut bytes);
+            bytes
+        };
+        let set_src = |addr: Ipv6Addr| move |b: &mut Vec<u8>| b[8..24].copy_from_slice(&addr.octets());
+        let set_dst = |addr: Ipv6Addr| move |b: &mut Vec<u8>| b[24..40].copy_from_slice(&addr.octets());
+        let all_nodes = ipv6::ALL_NODES;
+        type Validate = fn(&[u8]) -> Result<(), Invalid>;
+        let ns_ok: Validate = |b| validate_ns(b).map(|_| ());
+        let na_ok: Validate = |b| validate_na(b).map(|_| ());
+        // An atomic fragment header between the fixed header and the message.
+        let fragmented = {
+            let mut bytes = ns[..40].to_vec();
+            bytes[5] += 8;
+            bytes[6] = 44;
+            bytes.extend_from_slice(&[58, 0, 0, 0, 0, 0, 0, 1]);
+            bytes.extend_from_slice(&ns[40..]);
+            bytes
+        };
+        // A hop-by-hop header (PadN) is allowed.
+        let hop_by_hop = {
+            let mut bytes = ns[..40].to_vec();
+            bytes[5] += 8;
+            bytes[6] = 0;
+            bytes.extend_from_slice(&[58, 0, 1, 4, 0, 0, 0, 0]);
+            bytes.extend_from_slice(&ns[40..]);
+            bytes
+        };
+        let mut padded = ns.clone();
+        padded.extend_from_slice(&[0; 8]);
+        let cases: Vec<(&str, Validate, Vec<u8>, Result<(), Invalid>)> = vec![
+            ("NS", ns_ok, ns.clone(), Ok(())),
+            ("NS with padding", ns_ok, padded, Ok(())),
+            ("NS behind hop-by-hop", ns_ok, hop_by_hop, Ok(())),
+            ("NA", na_ok, na.clone(), Ok(())),
+            ("DAD", ns_ok, dad.clone(), Ok(())),
+            ("NS hop limit 254", ns_ok, with(&ns, &|b| b[7] = 254), Err(Invalid::HopLimit)),
+            ("NA hop limit 64", na_ok, with(&na, &|b| b[7] = 64), Err(Invalid::HopLimit)),
+            ("NS code 1", ns_ok, with(&ns, &|b| b[41] = 1), Err(Invalid::Code)),
+            ("NA code 255", na_ok, with(&na, &|b| b[41] = 255), Err(Invalid::Code)),
+            (
+                "NS multicast target",
+                ns_ok,
+                with(&ns, &|b| b[48..64].copy_from_slice(&all_nodes.octets())),
+                Err(Invalid::MulticastTarget),
+            ),
+            (
+                "NA multicast target",
+                na_ok,
+                with(&na, &|b| b[48..64].copy_from_slice(&all_nodes.octets())),
+                Err(Invalid::MulticastTarget),
+            ),
+            ("NS multicast source", ns_ok, with(&ns, &set_src(all_nodes)), Err(Invalid::MulticastSource)),
+            ("DAD to a unicast address", ns_ok, with(&dad, &set_dst(C)), Err(Invalid::DadNotToSolicitedNode)),
+            ("DAD to all-nodes", ns_ok, with(&dad, &set_dst(all_nodes)), Err(Invalid::DadNotToSolicitedNode)),
+            (
+                "DAD with a source link-layer address",
+                ns_ok,
+                with(&ns, &set_src(Ipv6Addr::UNSPECIFIED)),
+                Err(Invalid::DadWithSourceLladdr),
+            ),
+            (
+                "solicited NA to all-nodes",
+                na_ok,
+                with(&na, &set_dst(all_nodes)),
+                Err(Invalid::SolicitedToMulticast),
+            ),
+            (
+                "unsolicited NA to all-nodes",
+                na_ok,
+                with(&na, &|b| {
+                    b[24..40].copy_from_slice(&all_nodes.octets());
+                    b[44] = 0x20;
+                }),
+                Ok(()),
+            ),
+            ("NA given as NS", ns_ok, na.clone(), Err(Invalid::WrongType)),
+            ("NS given as NA", na_ok, ns.clone(), Err(Invalid::WrongType)),
+            ("echo request", ns_ok, ip(&golden_v6::ECHO_REQUEST), Err(Invalid::WrongType)),
+            ("router solicitation", na_ok, ip(&golden_v6::ROUTER_SOLICIT), Err(Invalid::WrongType)),
+            ("UDP", ns_ok, ip(&golden_v6::UDP_HELLO), Err(Invalid::NotIcmpv6)),
+            ("fragmented NS", ns_ok, fragmented, Err(Invalid::Fragmented)),
+            (
+                "bad checksum",
+                ns_ok,
+                {
+                    let mut b = ns.clone();
+                    b[63] ^= 1;
+                    b
+                },
+                Err(Invalid::Icmpv6(icmpv6::Error::BadChecksum)),
+            ),
+            (
+                "option length 0",
+                ns_ok,
+                with(&ns, &|b| b[65] = 0),
+                Err(Invalid::Icmpv6(icmpv6::Error::BadOption)),
+            ),
+            (
+                "link-layer option of 16 bytes",
+                na_ok,
+                with(&na, &|b| {
+                    b[5] += 8;
+                    b[65] = 2;
+                    b.extend_from_slice(&[0; 8]);
+                }),
+                Err(Invalid::Icmpv6(icmpv6::Error::BadLinkLayerOption)),
+            ),
+            (
+                "NS of 23 bytes",
+                ns_ok,
+                with(&ns, &|b| {
+                    b[5] = 23;
+                    b.truncate(63);
+                }),
+                Err(Invalid::Icmpv6(icmpv6::Error::Truncated)),
+            ),
+            ("payload past the buffer", ns_ok, ns[..70].to_vec(), Err(Invalid::Ipv6(ipv6::Error::Truncated))),
+            ("IPv4 version", ns_ok, with(&ns, &|b| b[0] = 0x40), Err(Invalid::Ipv6(ipv6::Error::BadVersion))),
+            ("ESP", ns_ok, with(&ns, &|b| b[6] = 50), Err(Invalid::Ipv6(ipv6::Error::Esp))),
+        ];
+        for (name, validate, bytes, expected) in cases {
+            assert_eq!(validate(&bytes), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn reason_names_are_unique() {
+        let all = [
+            Invalid::Ipv6(ipv6::Error::Truncated),
+            Invalid::NotIcmpv6,
+            Invalid::Fragmented,
+            Invalid::MulticastSource,
+            Invalid::Icmpv6(icmpv6::Error::Truncated),
+            Invalid::WrongType,
+            Invalid::HopLimit,
+            Invalid::Code,
+            Invalid::MulticastTarget,
+            Invalid::DadNotToSolicitedNode,
+            Invalid::DadWithSourceLladdr,
+            Invalid::SolicitedToMulticast,
+        ];
+        let mut names: Vec<_> = all.iter().map(|e| e.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len());
+    }
+}
