@@ -296,7 +296,11 @@ pub fn solicited_advert(
 ) -> [u8; FRAME_LEN] {
     let port_mac = port_mac.into();
     let (dst_addr, eth_dst, solicited) = if ns.is_dad() {
-        (ipv6::ALL_NODES, ipv6::multicast_mac(&ipv6::ALL_NODES), false)
+        (
+            ipv6::ALL_NODES,
+            ipv6::multicast_mac(&ipv6::ALL_NODES),
+            false,
+        )
     } else {
         (ns.src_addr, ns.source_lladdr.unwrap_or(ns_eth_src), true)
     };
@@ -400,7 +404,10 @@ mod tests {
         );
         assert!(!ns.is_dad());
         // rvs owning B answers exactly as Linux did.
-        assert_eq!(solicited_advert(MAC_B, &ns, MAC_A, false), golden_v6::NA_SOLICITED);
+        assert_eq!(
+            solicited_advert(MAC_B, &ns, MAC_A, false),
+            golden_v6::NA_SOLICITED
+        );
         // Without a source link-layer option the answer goes to the frame's source.
         let bare = Solicitation {
             source_lladdr: None,
@@ -443,7 +450,10 @@ mod tests {
 
     #[test]
     fn unsolicited_advert_is_linux_byte_for_byte() {
-        assert_eq!(unsolicited_advert(MAC_A, C, false), golden_v6::NA_UNSOLICITED);
+        assert_eq!(
+            unsolicited_advert(MAC_A, C, false),
+            golden_v6::NA_UNSOLICITED
+        );
         let na = validate_na(&ip(&golden_v6::NA_UNSOLICITED)).unwrap();
         assert_eq!(na.dst_addr, ipv6::ALL_NODES);
         assert!(!na.flags.solicited);
@@ -464,7 +474,8 @@ mod tests {
         assert_eq!(probe.target, C);
         assert_eq!(probe.source_lladdr, None);
         // The defence is the unsolicited advertisement: all-nodes, S clear, O set.
-        let defence = solicited_advert(MAC_A, &probe, EthernetAddress([2, 0, 0, 0, 0, 0x0c]), false);
+        let defence =
+            solicited_advert(MAC_A, &probe, EthernetAddress([2, 0, 0, 0, 0, 0x0c]), false);
         assert_eq!(defence, golden_v6::NA_UNSOLICITED);
     }
 
@@ -479,8 +490,10 @@ mod tests {
             refill(&mut bytes);
             bytes
         };
-        let set_src = |addr: Ipv6Addr| move |b: &mut Vec<u8>| b[8..24].copy_from_slice(&addr.octets());
-        let set_dst = |addr: Ipv6Addr| move |b: &mut Vec<u8>| b[24..40].copy_from_slice(&addr.octets());
+        let set_src =
+            |addr: Ipv6Addr| move |b: &mut Vec<u8>| b[8..24].copy_from_slice(&addr.octets());
+        let set_dst =
+            |addr: Ipv6Addr| move |b: &mut Vec<u8>| b[24..40].copy_from_slice(&addr.octets());
         let all_nodes = ipv6::ALL_NODES;
         type Validate = fn(&[u8]) -> Result<(), Invalid>;
         let ns_ok: Validate = |b| validate_ns(b).map(|_| ());
@@ -505,16 +518,37 @@ mod tests {
         };
         let mut padded = ns.clone();
         padded.extend_from_slice(&[0; 8]);
-        let cases: Vec<(&str, Validate, Vec<u8>, Result<(), Invalid>)> = vec![
+        type Case<'a> = (&'a str, Validate, Vec<u8>, Result<(), Invalid>);
+        let cases: Vec<Case> = vec![
             ("NS", ns_ok, ns.clone(), Ok(())),
             ("NS with padding", ns_ok, padded, Ok(())),
             ("NS behind hop-by-hop", ns_ok, hop_by_hop, Ok(())),
             ("NA", na_ok, na.clone(), Ok(())),
             ("DAD", ns_ok, dad.clone(), Ok(())),
-            ("NS hop limit 254", ns_ok, with(&ns, &|b| b[7] = 254), Err(Invalid::HopLimit)),
-            ("NA hop limit 64", na_ok, with(&na, &|b| b[7] = 64), Err(Invalid::HopLimit)),
-            ("NS code 1", ns_ok, with(&ns, &|b| b[41] = 1), Err(Invalid::Code)),
-            ("NA code 255", na_ok, with(&na, &|b| b[41] = 255), Err(Invalid::Code)),
+            (
+                "NS hop limit 254",
+                ns_ok,
+                with(&ns, &|b| b[7] = 254),
+                Err(Invalid::HopLimit),
+            ),
+            (
+                "NA hop limit 64",
+                na_ok,
+                with(&na, &|b| b[7] = 64),
+                Err(Invalid::HopLimit),
+            ),
+            (
+                "NS code 1",
+                ns_ok,
+                with(&ns, &|b| b[41] = 1),
+                Err(Invalid::Code),
+            ),
+            (
+                "NA code 255",
+                na_ok,
+                with(&na, &|b| b[41] = 255),
+                Err(Invalid::Code),
+            ),
             (
                 "NS multicast target",
                 ns_ok,
@@ -527,9 +561,24 @@ mod tests {
                 with(&na, &|b| b[48..64].copy_from_slice(&all_nodes.octets())),
                 Err(Invalid::MulticastTarget),
             ),
-            ("NS multicast source", ns_ok, with(&ns, &set_src(all_nodes)), Err(Invalid::MulticastSource)),
-            ("DAD to a unicast address", ns_ok, with(&dad, &set_dst(C)), Err(Invalid::DadNotToSolicitedNode)),
-            ("DAD to all-nodes", ns_ok, with(&dad, &set_dst(all_nodes)), Err(Invalid::DadNotToSolicitedNode)),
+            (
+                "NS multicast source",
+                ns_ok,
+                with(&ns, &set_src(all_nodes)),
+                Err(Invalid::MulticastSource),
+            ),
+            (
+                "DAD to a unicast address",
+                ns_ok,
+                with(&dad, &set_dst(C)),
+                Err(Invalid::DadNotToSolicitedNode),
+            ),
+            (
+                "DAD to all-nodes",
+                ns_ok,
+                with(&dad, &set_dst(all_nodes)),
+                Err(Invalid::DadNotToSolicitedNode),
+            ),
             (
                 "DAD with a source link-layer address",
                 ns_ok,
@@ -553,9 +602,24 @@ mod tests {
             ),
             ("NA given as NS", ns_ok, na.clone(), Err(Invalid::WrongType)),
             ("NS given as NA", na_ok, ns.clone(), Err(Invalid::WrongType)),
-            ("echo request", ns_ok, ip(&golden_v6::ECHO_REQUEST), Err(Invalid::WrongType)),
-            ("router solicitation", na_ok, ip(&golden_v6::ROUTER_SOLICIT), Err(Invalid::WrongType)),
-            ("UDP", ns_ok, ip(&golden_v6::UDP_HELLO), Err(Invalid::NotIcmpv6)),
+            (
+                "echo request",
+                ns_ok,
+                ip(&golden_v6::ECHO_REQUEST),
+                Err(Invalid::WrongType),
+            ),
+            (
+                "router solicitation",
+                na_ok,
+                ip(&golden_v6::ROUTER_SOLICIT),
+                Err(Invalid::WrongType),
+            ),
+            (
+                "UDP",
+                ns_ok,
+                ip(&golden_v6::UDP_HELLO),
+                Err(Invalid::NotIcmpv6),
+            ),
             ("fragmented NS", ns_ok, fragmented, Err(Invalid::Fragmented)),
             (
                 "bad checksum",
@@ -592,9 +656,24 @@ mod tests {
                 }),
                 Err(Invalid::Icmpv6(icmpv6::Error::Truncated)),
             ),
-            ("payload past the buffer", ns_ok, ns[..70].to_vec(), Err(Invalid::Ipv6(ipv6::Error::Truncated))),
-            ("IPv4 version", ns_ok, with(&ns, &|b| b[0] = 0x40), Err(Invalid::Ipv6(ipv6::Error::BadVersion))),
-            ("ESP", ns_ok, with(&ns, &|b| b[6] = 50), Err(Invalid::Ipv6(ipv6::Error::Esp))),
+            (
+                "payload past the buffer",
+                ns_ok,
+                ns[..70].to_vec(),
+                Err(Invalid::Ipv6(ipv6::Error::Truncated)),
+            ),
+            (
+                "IPv4 version",
+                ns_ok,
+                with(&ns, &|b| b[0] = 0x40),
+                Err(Invalid::Ipv6(ipv6::Error::BadVersion)),
+            ),
+            (
+                "ESP",
+                ns_ok,
+                with(&ns, &|b| b[6] = 50),
+                Err(Invalid::Ipv6(ipv6::Error::Esp)),
+            ),
         ];
         for (name, validate, bytes, expected) in cases {
             assert_eq!(validate(&bytes), expected, "{name}");

@@ -617,7 +617,10 @@ mod tests_v6 {
         // All ones: eight 0xffff words per address fold to 0xffff.
         let ones = Ipv6Addr::from(u128::MAX);
         assert_eq!(pseudo_header_v6(&ones, &ones, 0, 0), 0xffff);
-        assert_eq!(pseudo_header_v6(&Ipv6Addr::UNSPECIFIED, &Ipv6Addr::UNSPECIFIED, 0, 0), 0);
+        assert_eq!(
+            pseudo_header_v6(&Ipv6Addr::UNSPECIFIED, &Ipv6Addr::UNSPECIFIED, 0, 0),
+            0
+        );
     }
 
     #[test]
@@ -625,7 +628,9 @@ mod tests_v6 {
         for frame in [&golden_v6::TCP_SYN[..], &golden_v6::TCP_RST[..]] {
             let (ip, segment) = split(frame);
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            assert!(tcp::Packet::new_checked(segment).unwrap().verify_checksum_v6(&src, &dst));
+            assert!(tcp::Packet::new_checked(segment)
+                .unwrap()
+                .verify_checksum_v6(&src, &dst));
             let mut bytes = segment.to_vec();
             let mut packet = tcp::Packet::new_unchecked(&mut bytes[..]);
             packet.set_checksum(0x1234);
@@ -638,7 +643,11 @@ mod tests_v6 {
             );
         }
         // Odd (13), even (10) and header-only (8) datagrams.
-        for frame in [&golden_v6::UDP_HELLO[..], &golden_v6::UDP_FFFF[..], &golden_v6::UDP_EMPTY[..]] {
+        for frame in [
+            &golden_v6::UDP_HELLO[..],
+            &golden_v6::UDP_FFFF[..],
+            &golden_v6::UDP_EMPTY[..],
+        ] {
             let (ip, datagram) = split(frame);
             let (src, dst) = (ip.src_addr(), ip.dst_addr());
             let packet = udp::Packet::new_checked(datagram).unwrap();
@@ -652,10 +661,8 @@ mod tests_v6 {
                 Ok(theirs.checksum)
             );
             // The v4 pseudo-header gives another sum.
-            assert!(!packet.verify_checksum(
-                Ipv4Addr::new(32, 1, 13, 184),
-                Ipv4Addr::new(32, 1, 13, 184)
-            ));
+            assert!(!packet
+                .verify_checksum(Ipv4Addr::new(32, 1, 13, 184), Ipv4Addr::new(32, 1, 13, 184)));
         }
     }
 
@@ -684,7 +691,10 @@ mod tests_v6 {
         let mut bytes = [0x12, 0x34, 0x1f, 0x90, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00];
         let partial = combine(&[pseudo_header_v6(&src, &dst, 17, 10), data(&bytes)]);
         bytes[8..].copy_from_slice(&(0xffff - partial).to_be_bytes());
-        assert_eq!(combine(&[pseudo_header_v6(&src, &dst, 17, 10), data(&bytes)]), 0xffff);
+        assert_eq!(
+            combine(&[pseudo_header_v6(&src, &dst, 17, 10), data(&bytes)]),
+            0xffff
+        );
         let mut packet = udp::Packet::new_unchecked(&mut bytes[..]);
         packet.fill_checksum_v6(&src, &dst);
         assert_eq!(packet.checksum(), 0xffff);
@@ -695,7 +705,10 @@ mod tests_v6 {
         let mut packet = udp::Packet::new_unchecked(&mut before[..]);
         packet.fill_checksum_v6(&src, &old_dst);
         assert_ne!(packet.checksum(), 0xffff);
-        assert_eq!(udp_v6_update_ipv6(packet.checksum(), &old_dst, &dst), 0xffff);
+        assert_eq!(
+            udp_v6_update_ipv6(packet.checksum(), &old_dst, &dst),
+            0xffff
+        );
     }
 
     #[test]
@@ -705,17 +718,33 @@ mod tests_v6 {
             // 0xffff and 0 are the same one's-complement value; eqn. 3 keeps either as is
             // except 0xffff, which no full computation produces for nonzero data.
             let updated = update_ipv6(checksum, &a, &a);
-            assert_eq!(updated, if checksum == 0xffff { 0 } else { checksum }, "{checksum:#x}");
+            assert_eq!(
+                updated,
+                if checksum == 0xffff { 0 } else { checksum },
+                "{checksum:#x}"
+            );
         }
     }
 
     /// A message of protocol `next` (6, 17 or 58) from `src` to `dst` with `payload`, its
     /// checksum filled by the full computation.
-    fn message(next: u8, src: &Ipv6Addr, dst: &Ipv6Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    fn message(
+        next: u8,
+        src: &Ipv6Addr,
+        dst: &Ipv6Addr,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+    ) -> Vec<u8> {
         match next {
             6 => {
                 let mut bytes = vec![0u8; tcp::HEADER_LEN];
-                bytes[..4].copy_from_slice(&[(sport >> 8) as u8, sport as u8, (dport >> 8) as u8, dport as u8]);
+                bytes[..4].copy_from_slice(&[
+                    (sport >> 8) as u8,
+                    sport as u8,
+                    (dport >> 8) as u8,
+                    dport as u8,
+                ]);
                 bytes[12] = 0x50;
                 bytes.extend_from_slice(payload);
                 tcp::Packet::new_unchecked(&mut bytes[..]).fill_checksum_v6(src, dst);
@@ -723,7 +752,12 @@ mod tests_v6 {
             }
             17 => {
                 let mut bytes = vec![0u8; udp::HEADER_LEN];
-                bytes[..4].copy_from_slice(&[(sport >> 8) as u8, sport as u8, (dport >> 8) as u8, dport as u8]);
+                bytes[..4].copy_from_slice(&[
+                    (sport >> 8) as u8,
+                    sport as u8,
+                    (dport >> 8) as u8,
+                    dport as u8,
+                ]);
                 bytes.extend_from_slice(payload);
                 let len = u16::try_from(bytes.len()).unwrap();
                 let mut packet = udp::Packet::new_unchecked(&mut bytes[..]);

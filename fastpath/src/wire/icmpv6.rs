@@ -891,7 +891,11 @@ mod tests {
     /// Parse a captured frame's message.
     fn parse(frame: &[u8]) -> Result<Repr<'_>, Error> {
         let (ip, message) = split(frame);
-        Repr::parse(&Packet::new_checked(message)?, &ip.src_addr(), &ip.dst_addr())
+        Repr::parse(
+            &Packet::new_checked(message)?,
+            &ip.src_addr(),
+            &ip.dst_addr(),
+        )
     }
 
     /// Emit `repr` from `src` to `dst` into a fresh buffer of exactly its length.
@@ -951,7 +955,10 @@ mod tests {
             let mut bytes = message.to_vec();
             bytes[at] ^= 0x10;
             let packet = Packet::new_unchecked(&bytes[..]);
-            assert!(!packet.verify_checksum(&ip.src_addr(), &ip.dst_addr()), "byte {at}");
+            assert!(
+                !packet.verify_checksum(&ip.src_addr(), &ip.dst_addr()),
+                "byte {at}"
+            );
             assert_eq!(
                 Repr::parse(&Packet::new_unchecked(&bytes[..]), &A, &B),
                 Err(Error::BadChecksum)
@@ -1005,11 +1012,23 @@ mod tests {
             Packet::new_unchecked(&bytes[..]).embedded(),
             Err(Error::BadEmbeddedVersion)
         );
-        for (ty, ok) in [(1, true), (2, true), (3, true), (4, true), (127, true), (128, false), (135, false)] {
+        for (ty, ok) in [
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (127, true),
+            (128, false),
+            (135, false),
+        ] {
             let mut bytes = message.to_vec();
             bytes[0] = ty;
             let got = Packet::new_unchecked(&bytes[..]).embedded().map(|_| ());
-            assert_eq!(got, if ok { Ok(()) } else { Err(Error::Unsupported) }, "type {ty}");
+            assert_eq!(
+                got,
+                if ok { Ok(()) } else { Err(Error::Unsupported) },
+                "type {ty}"
+            );
         }
     }
 
@@ -1042,10 +1061,12 @@ mod tests {
                     invoking,
                 },
                 [0x04, 0x01, 0x00, 0x00, 0x00, 0x06],
-                etherparse::Icmpv6Type::ParameterProblem(etherparse::icmpv6::ParameterProblemHeader {
-                    code: etherparse::icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
-                    pointer: 6,
-                }),
+                etherparse::Icmpv6Type::ParameterProblem(
+                    etherparse::icmpv6::ParameterProblemHeader {
+                        code: etherparse::icmpv6::ParameterProblemCode::UnrecognizedNextHeader,
+                        pointer: 6,
+                    },
+                ),
             ),
             (
                 Repr::DstUnreachable {
@@ -1064,8 +1085,9 @@ mod tests {
             assert_eq!([bytes[0], bytes[1]], [head[0], head[1]], "{repr:?}");
             assert_eq!(&bytes[4..8], &[0, 0, head[4], head[5]], "{repr:?}");
             assert_eq!(&bytes[8..], invoking, "{repr:?}");
-            let theirs = etherparse::Icmpv6Header::with_checksum(theirs, B.octets(), A.octets(), invoking)
-                .unwrap();
+            let theirs =
+                etherparse::Icmpv6Header::with_checksum(theirs, B.octets(), A.octets(), invoking)
+                    .unwrap();
             assert_eq!(bytes[..8], theirs.to_bytes()[..], "{repr:?}");
             let packet = Packet::new_checked(&bytes[..]).unwrap();
             assert_eq!(Repr::parse(&packet, &B, &A), Ok(repr));
@@ -1213,17 +1235,37 @@ mod tests {
             ),
             (
                 "unknown option, then target",
-                [vec![200, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], lla(2, 0x0b).to_vec()].concat(),
+                [
+                    vec![200, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                    lla(2, 0x0b).to_vec(),
+                ]
+                .concat(),
                 Ok(LinkLayerAddrs {
                     source: None,
                     target: Some(MAC_B),
                 }),
             ),
-            ("length 0", vec![1, 0, 2, 0, 0, 0, 0, 0x0a], Err(Error::BadOption)),
-            ("length 0 after a good option", [lla(1, 0x0a), [14, 0, 0, 0, 0, 0, 0, 0]].concat(), Err(Error::BadOption)),
-            ("length 2 with 8 bytes", vec![14, 2, 0, 0, 0, 0, 0, 0], Err(Error::BadOption)),
+            (
+                "length 0",
+                vec![1, 0, 2, 0, 0, 0, 0, 0x0a],
+                Err(Error::BadOption),
+            ),
+            (
+                "length 0 after a good option",
+                [lla(1, 0x0a), [14, 0, 0, 0, 0, 0, 0, 0]].concat(),
+                Err(Error::BadOption),
+            ),
+            (
+                "length 2 with 8 bytes",
+                vec![14, 2, 0, 0, 0, 0, 0, 0],
+                Err(Error::BadOption),
+            ),
             ("one byte left", vec![1], Err(Error::BadOption)),
-            ("7 bytes left", lla(1, 0x0a)[..7].to_vec(), Err(Error::BadOption)),
+            (
+                "7 bytes left",
+                lla(1, 0x0a)[..7].to_vec(),
+                Err(Error::BadOption),
+            ),
             (
                 "link-layer address of 16 bytes",
                 vec![1, 2, 2, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0, 0, 0, 0],

@@ -820,7 +820,15 @@ mod tests {
 
     #[test]
     fn extension_header_chains() {
-        type Expected = Result<(NextHeader, usize, Option<FragmentHeader>, Option<RoutingHeader>), Error>;
+        type Expected = Result<
+            (
+                NextHeader,
+                usize,
+                Option<FragmentHeader>,
+                Option<RoutingHeader>,
+            ),
+            Error,
+        >;
         let frag = |header_offset, frag_offset, more_frags, ident| {
             Some(FragmentHeader {
                 header_offset,
@@ -1054,12 +1062,12 @@ mod tests {
             solicited_node(&addr("2001:db8:1:2:3:4:5a6:789a")),
             addr("ff02::1:ffa6:789a")
         );
-        assert_eq!(solicited_node(&addr("fe80::ff:fe00:a")), addr("ff02::1:ff00:a"));
-        // The captured solicitation's Ethernet destination is the group's MAC.
         assert_eq!(
-            multicast_mac(&addr("ff02::1:ff00:2")).0,
-            golden_v6::NS[..6]
+            solicited_node(&addr("fe80::ff:fe00:a")),
+            addr("ff02::1:ff00:a")
         );
+        // The captured solicitation's Ethernet destination is the group's MAC.
+        assert_eq!(multicast_mac(&addr("ff02::1:ff00:2")).0, golden_v6::NS[..6]);
         assert_eq!(
             multicast_mac(&ALL_NODES),
             EthernetAddress([0x33, 0x33, 0, 0, 0, 1])
