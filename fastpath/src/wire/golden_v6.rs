@@ -1,6 +1,8 @@
 //! Ethernet frames captured from Linux 6 (`ip -6` and `tcpdump -w` between two network namespaces,
 //! veth with transmit checksum offload off, `nodad` addresses): the reference the IPv6 views,
 //! checksums and neighbour discovery builders are checked against, byte for byte.
+//! `scripts/golden-v6.sh` captures them again (ICMPv6 echo identifiers, flow labels, TCP
+//! ports, sequence numbers and the DAD nonce change from run to run).
 
 /// MLDv2 report from :: to ff02::16 behind a hop-by-hop header (router alert, PadN): the kernel's
 /// first frame on a new link.

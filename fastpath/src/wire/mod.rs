@@ -14,7 +14,9 @@
 //! Getters are named after the RFC field; `set_<field>` exists only when `T: AsMut<[u8]>`, so a
 //! read-only buffer cannot be written. Parse failures are the counted
 //! [`DropReason`](crate::verdict::DropReason)s, not a unit error: every packet the data plane
-//! refuses is accounted for by name.
+//! refuses is accounted for by name. The IPv6 views ([`ipv6`], [`icmpv6`]) return typed errors
+//! of their own ([`ipv6::Error`], [`icmpv6::Error`], with stable `as_str` names) until the
+//! pipeline carries IPv6 and maps them to drop reasons.
 //!
 //! **No accessor panics, ever.** After `check_len()` every getter returns the field and every
 //! setter writes it. On a buffer too short for a field (a view that skipped `check_len()`), a
