@@ -115,7 +115,7 @@ impl Message {
 }
 
 /// Destination unreachable codes (RFC 4443 §3.1).
-pub mod unreachable {
+pub mod dst_unreachable {
     /// No route to destination.
     pub const NO_ROUTE: u8 = 0;
     /// Communication with destination administratively prohibited.
@@ -613,7 +613,7 @@ pub enum Repr<'a> {
     },
     /// Destination unreachable (RFC 4443 §3.1).
     DstUnreachable {
-        /// Code ([`unreachable`]).
+        /// Code ([`dst_unreachable`]).
         code: u8,
         /// The invoking packet (cut to [`MAX_INVOKING_LEN`] when emitted).
         invoking: &'a [u8],
@@ -973,7 +973,7 @@ mod tests {
         assert_eq!(
             repr,
             Repr::DstUnreachable {
-                code: unreachable::PORT_UNREACHABLE,
+                code: dst_unreachable::PORT_UNREACHABLE,
                 invoking
             }
         );
@@ -1070,7 +1070,7 @@ mod tests {
             ),
             (
                 Repr::DstUnreachable {
-                    code: unreachable::ADDR_UNREACHABLE,
+                    code: dst_unreachable::ADDR_UNREACHABLE,
                     invoking,
                 },
                 [0x01, 0x03, 0x00, 0x00, 0x00, 0x00],
