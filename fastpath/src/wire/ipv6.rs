@@ -16,9 +16,11 @@
 //!
 //! [`Packet::upper_layer`] (or [`walk`] on the bytes after a fixed header, e.g. inside an
 //! ICMPv6 error) walks the extension headers to the upper-layer header, see [`walk`] for the
-//! rules and the bound. Deliberately not checked by the view: hop limit (policy for the
-//! stage that routes), traffic class and flow label, the addresses (see [`is_martian_source`]),
-//! the content of hop-by-hop and destination options.
+//! rules and the bound; `upper_layer` also checks the hop-by-hop options
+//! ([`check_hop_by_hop`]), which every node processes. Deliberately not checked by the view:
+//! hop limit (policy for the stage that routes), traffic class and flow label, the addresses
+//! (see [`is_martian_source`]), the content of destination options and routing headers (the
+//! final destination's business: Linux processes them after IPVS has taken the packet).
 
 use std::net::Ipv6Addr;
 
@@ -122,6 +124,19 @@ pub enum Error {
     HopByHopNotFirst,
     /// More than [`MAX_EXT_HEADERS`] extension headers before the upper-layer header.
     TooManyExtHeaders,
+    /// A malformed hop-by-hop options header (see [`check_hop_by_hop`]): the packet is
+    /// dropped, as Linux's `ip6_parse_tlv` drops it.
+    BadHopByHopOption,
+    /// A hop-by-hop option rvs does not know whose type says to discard the packet (RFC 8200
+    /// §4.2, the two high bits 01, 10 or 11). `param_problem`: a parameter problem (code 2,
+    /// unrecognized option) pointing at `pointer`, the option's offset from the start of the
+    /// packet, should be sent back (10, or 11 to a unicast destination).
+    UnknownHopByHopOption {
+        /// Offset of the option from the start of the IPv6 packet.
+        pointer: usize,
+        /// Whether the sender should get a parameter problem.
+        param_problem: bool,
+    },
     /// An Authentication Header: what it authenticates cannot be rewritten, so it is not L4.
     Ah,
     /// An Encapsulating Security Payload: the upper layer is encrypted.
@@ -142,6 +157,8 @@ impl Error {
             Error::BadVersion => "bad_version",
             Error::HopByHopNotFirst => "hop_by_hop_not_first",
             Error::TooManyExtHeaders => "too_many_ext_headers",
+            Error::BadHopByHopOption => "bad_hop_by_hop_option",
+            Error::UnknownHopByHopOption { .. } => "unknown_hop_by_hop_option",
             Error::Ah => "ah",
             Error::Esp => "esp",
             Error::NoNextHeader => "no_next_header",
@@ -326,6 +343,83 @@ pub fn walk(next_header: NextHeader, bytes: &[u8]) -> Result<UpperLayer, Error> 
     }
 }
 
+/// Hop-by-hop and destination option types (IANA "Destination Options and Hop-by-Hop
+/// Options").
+mod option {
+    pub const PAD1: u8 = 0;
+    pub const PADN: u8 = 1;
+    pub const ROUTER_ALERT: u8 = 5;
+    pub const JUMBO: u8 = 0xc2;
+}
+
+/// Most non-padding options a hop-by-hop header may carry: Linux's `max_hbh_opts_number`
+/// sysctl default (`IP6_DEFAULT_MAX_HBH_OPTS_CNT`).
+pub const MAX_HOP_BY_HOP_OPTIONS: usize = 8;
+
+/// Check a hop-by-hop options header (`header`: the whole header, next header and length
+/// bytes included), the only extension header every node on the path processes (RFC 8200
+/// §4.3), as Linux's `ip6_parse_tlv` does before IPVS sees the packet; `dst_multicast` says
+/// whether the packet's destination is multicast.
+///
+/// [`Error::BadHopByHopOption`]: an option that runs past the header (or a type byte
+/// without its length), more than 7 consecutive bytes of padding (Pad1 and PadN, RFC 4942
+/// §2.1.9.5), PadN with a non-zero byte, more than [`MAX_HOP_BY_HOP_OPTIONS`] other options, a
+/// router alert whose data is not 2 bytes, a jumbo payload option (rvs carries no jumbograms;
+/// Linux drops or answers a parameter problem, depending on the values).
+/// [`Error::UnknownHopByHopOption`]: any other option whose type's two high bits are not 00
+/// (RFC 8200 §4.2). Options Linux also knows (CALIPSO, IOAM) are unknown here: with their
+/// high bits 00 they are skipped, their content not checked.
+///
+/// # Errors
+/// As above.
+pub fn check_hop_by_hop(header: &[u8], dst_multicast: bool) -> Result<(), Error> {
+    let mut at = 2;
+    let mut padding = 0;
+    let mut count = 0;
+    while let Some(&kind) = header.get(at) {
+        if kind == option::PAD1 {
+            padding += 1;
+            if padding > 7 {
+                return Err(Error::BadHopByHopOption);
+            }
+            at += 1;
+            continue;
+        }
+        let len = match header.get(at + 1) {
+            Some(&data_len) => usize::from(data_len) + 2,
+            None => return Err(Error::BadHopByHopOption),
+        };
+        let opt = header.get(at..at + len).ok_or(Error::BadHopByHopOption)?;
+        if kind == option::PADN {
+            padding += len;
+            if padding > 7 || opt.iter().skip(2).any(|&byte| byte != 0) {
+                return Err(Error::BadHopByHopOption);
+            }
+        } else {
+            count += 1;
+            if count > MAX_HOP_BY_HOP_OPTIONS {
+                return Err(Error::BadHopByHopOption);
+            }
+            match kind {
+                option::ROUTER_ALERT if len == 4 => {}
+                option::ROUTER_ALERT | option::JUMBO => return Err(Error::BadHopByHopOption),
+                _ => match kind >> 6 {
+                    0 => {}
+                    action => {
+                        return Err(Error::UnknownHopByHopOption {
+                            pointer: HEADER_LEN + at,
+                            param_problem: action == 2 || (action == 3 && !dst_multicast),
+                        })
+                    }
+                },
+            }
+            padding = 0;
+        }
+        at += len;
+    }
+    Ok(())
+}
+
 /// A read/write view of an IPv6 packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet<T: AsRef<[u8]>> {
@@ -433,12 +527,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     /// Walk the extension headers to the upper-layer header ([`walk`] over the payload); the
-    /// offset is from the start of the packet.
+    /// offset is from the start of the packet. A hop-by-hop options header is also checked as
+    /// every node must ([`check_hop_by_hop`]).
     ///
     /// # Errors
-    /// As [`walk`].
+    /// As [`walk`] and [`check_hop_by_hop`].
     pub fn upper_layer(&self) -> Result<UpperLayer, Error> {
         let mut upper = walk(self.next_header(), self.payload())?;
+        if self.next_header() == NextHeader::HopByHop {
+            // The walk checked that the whole header is there.
+            let len = (usize::from(read_u8(self.payload(), field::EXT_LEN)) + 1) * 8;
+            let header = self.payload().get(..len).unwrap_or(&[]);
+            check_hop_by_hop(header, self.dst_addr().is_multicast())?;
+        }
         upper.offset += HEADER_LEN;
         if let Some(fragment) = upper.fragment.as_mut() {
             fragment.header_offset += HEADER_LEN;
@@ -994,6 +1095,154 @@ mod tests {
     }
 
     #[test]
+    fn hop_by_hop_options() {
+        let unknown = |at: usize, param_problem| {
+            Err(Error::UnknownHopByHopOption {
+                pointer: 40 + at,
+                param_problem,
+            })
+        };
+        let bad = Err(Error::BadHopByHopOption);
+        // Options after the next header and length bytes; the header is padded with zeros
+        // (Pad1) to a multiple of 8 unless the options say otherwise.
+        let cases: Vec<(&str, Vec<u8>, bool, Result<(), Error>)> = vec![
+            ("six Pad1", vec![0; 6], false, Ok(())),
+            ("PadN of 6", vec![1, 4, 0, 0, 0, 0], false, Ok(())),
+            (
+                "router alert, PadN (Linux's MLD)",
+                vec![5, 2, 0, 0, 1, 0],
+                false,
+                Ok(()),
+            ),
+            (
+                "Pad1 then PadN: 7 bytes",
+                vec![0, 1, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                false,
+                bad,
+            ),
+            (
+                "PadN of 3, router alert, 7 Pad1",
+                [vec![1, 1, 0], vec![5, 2, 0, 0], vec![0; 7]].concat(),
+                false,
+                Ok(()),
+            ),
+            (
+                "PadN of 7, router alert (3 Pad1 after)",
+                [vec![1, 5, 0, 0, 0, 0, 0], vec![5, 2, 0, 0]].concat(),
+                false,
+                Ok(()),
+            ),
+            (
+                "PadN of 7 alone (7 Pad1 after)",
+                vec![1, 5, 0, 0, 0, 0, 0],
+                false,
+                bad,
+            ),
+            (
+                "8 bytes of padding",
+                [vec![1, 6], vec![0; 6], vec![5, 2, 0, 0], vec![1, 0]].concat(),
+                false,
+                bad,
+            ),
+            (
+                "PadN with a non-zero byte",
+                vec![1, 4, 0, 0, 1, 0],
+                false,
+                bad,
+            ),
+            (
+                "router alert of 3 bytes",
+                vec![5, 3, 0, 0, 0, 0],
+                false,
+                bad,
+            ),
+            ("jumbo payload", vec![0xc2, 4, 0, 1, 0, 0], false, bad),
+            (
+                "option past the header",
+                vec![0, 0, 0, 0, 0x3e, 2],
+                false,
+                bad,
+            ),
+            ("type without length", vec![0, 0, 0, 0, 0, 0x3e], false, bad),
+            (
+                "unknown, skip (00)",
+                vec![0x3e, 4, 1, 2, 3, 4],
+                false,
+                Ok(()),
+            ),
+            (
+                "unknown, discard (01)",
+                vec![0x7e, 4, 1, 2, 3, 4],
+                false,
+                unknown(2, false),
+            ),
+            (
+                "unknown, discard and ICMP (10)",
+                vec![0xbe, 4, 1, 2, 3, 4],
+                true,
+                unknown(2, true),
+            ),
+            (
+                "unknown, ICMP if unicast (11)",
+                vec![0xfe, 4, 1, 2, 3, 4],
+                false,
+                unknown(2, true),
+            ),
+            (
+                "unknown, ICMP if unicast (11), multicast",
+                vec![0xfe, 4, 1, 2, 3, 4],
+                true,
+                unknown(2, false),
+            ),
+            (
+                "unknown after padding",
+                vec![0, 0, 0x7e, 2, 0, 0],
+                false,
+                unknown(4, false),
+            ),
+            ("9 skippable options", [[0x3e, 0]; 9].concat(), false, bad),
+            (
+                "8 skippable options",
+                [[0x3e, 0]; 8].concat(),
+                false,
+                Ok(()),
+            ),
+        ];
+        for (name, options, dst_multicast, expected) in cases {
+            let mut header = vec![6, 0];
+            header.extend_from_slice(&options);
+            while header.len() % 8 != 0 {
+                header.push(0);
+            }
+            header[1] = u8::try_from(header.len() / 8 - 1).unwrap();
+            assert_eq!(check_hop_by_hop(&header, dst_multicast), expected, "{name}");
+            // Through the packet's walk, which knows the destination.
+            let dst = if dst_multicast { ALL_NODES } else { B };
+            let mut packet = vec![0u8; HEADER_LEN];
+            Repr {
+                dst_addr: dst,
+                next_header: NextHeader::HopByHop,
+                payload_len: header.len(),
+                ..repr()
+            }
+            .emit(&mut Packet::new_unchecked(&mut packet[..]))
+            .unwrap();
+            packet.extend_from_slice(&header);
+            let upper = Packet::new_checked(&packet[..]).unwrap().upper_layer();
+            assert_eq!(
+                upper.map(|u| (u.protocol, u.offset)),
+                expected.map(|()| (NextHeader::Tcp, 40 + header.len())),
+                "{name} in a packet"
+            );
+        }
+        // Only the hop-by-hop header is checked: the same options as destination options
+        // pass, and the ICMP-embedded walk does not check them either.
+        let dst_opts = [vec![6, 0, 0x7e, 2, 0, 0], vec![0; 2]].concat();
+        assert!(walk(NextHeader::DstOptions, &dst_opts).is_ok());
+        assert!(walk(NextHeader::HopByHop, &dst_opts).is_ok());
+    }
+
+    #[test]
     fn captured_hop_by_hop_chain() {
         // MLDv2 behind a hop-by-hop header with router alert and PadN, as Linux sends it.
         let packet = Packet::new_checked(ip(&golden_v6::MLD_REPORT_HBH)).unwrap();
@@ -1043,6 +1292,11 @@ mod tests {
             Error::BadVersion,
             Error::HopByHopNotFirst,
             Error::TooManyExtHeaders,
+            Error::BadHopByHopOption,
+            Error::UnknownHopByHopOption {
+                pointer: 0,
+                param_problem: false,
+            },
             Error::Ah,
             Error::Esp,
             Error::NoNextHeader,
