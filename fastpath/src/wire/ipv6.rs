@@ -1105,7 +1105,8 @@ mod tests {
         let bad = Err(Error::BadHopByHopOption);
         // Options after the next header and length bytes; the header is padded with zeros
         // (Pad1) to a multiple of 8 unless the options say otherwise.
-        let cases: Vec<(&str, Vec<u8>, bool, Result<(), Error>)> = vec![
+        type Case<'a> = (&'a str, Vec<u8>, bool, Result<(), Error>);
+        let cases: Vec<Case> = vec![
             ("six Pad1", vec![0; 6], false, Ok(())),
             ("PadN of 6", vec![1, 4, 0, 0, 0, 0], false, Ok(())),
             (
