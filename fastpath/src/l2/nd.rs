@@ -701,4 +701,55 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
     }
+
+    proptest::proptest! {
+        /// Arbitrary bytes after a valid-looking header never panic, and whatever validates
+        /// keeps the rules.
+        #[test]
+        fn arbitrary_messages(
+            head in proptest::prelude::any::<[u8; 24]>(),
+            options in proptest::collection::vec((1u8..4, proptest::prelude::any::<[u8; 6]>()), 0..3),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+            tail_len in proptest::sample::select(vec![0usize, 0, 1, 12]),
+            hop_limit in proptest::sample::select(vec![255u8, 255, 64]),
+            src_unspecified in proptest::prelude::any::<bool>(),
+            fix_checksum in proptest::sample::select(vec![true, true, false]),
+            msg_type in proptest::sample::select(vec![135u8, 136, 128, 1]),
+            code in proptest::sample::select(vec![0u8, 0, 1]),
+            cut in proptest::sample::select(vec![usize::MAX, usize::MAX, usize::MAX, usize::MAX, 3, 23]),
+        ) {
+            // Mostly neighbour discovery types with code 0 and well-formed link-layer
+            // options, so that the rules after the checksum are reached; then arbitrary bytes.
+            let mut body = head.to_vec();
+            body[0] = msg_type;
+            body[1] = code;
+            for (kind, mac) in options {
+                body.extend_from_slice(&[kind, 1]);
+                body.extend_from_slice(&mac);
+            }
+            body.extend_from_slice(&tail[..tail_len.min(tail.len())]);
+            body.truncate(cut);
+            let mut packet = ip(&golden_v6::NS)[..ipv6::HEADER_LEN].to_vec();
+            packet[5] = u8::try_from(body.len()).unwrap();
+            packet[7] = hop_limit;
+            if src_unspecified {
+                packet[8..24].fill(0);
+            }
+            packet.extend_from_slice(&body);
+            if fix_checksum && body.len() >= 4 {
+                refill(&mut packet);
+            }
+            if let Ok(ns) = validate_ns(&packet) {
+                proptest::prop_assert_eq!(hop_limit, 255);
+                proptest::prop_assert!(!ns.target.is_multicast());
+                if ns.is_dad() {
+                    proptest::prop_assert!(ns.source_lladdr.is_none());
+                }
+            }
+            if let Ok(na) = validate_na(&packet) {
+                proptest::prop_assert_eq!(hop_limit, 255);
+                proptest::prop_assert!(!na.target.is_multicast());
+            }
+        }
+    }
 }

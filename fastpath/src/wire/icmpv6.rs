@@ -1378,4 +1378,83 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), all.len());
     }
+
+    proptest::proptest! {
+        /// Every message rvs builds parses back to itself, and its checksum verifies.
+        #[test]
+        fn emit_parse_round_trip(
+            kind in 0u8..10,
+            word in proptest::prelude::any::<u32>(),
+            code in proptest::prelude::any::<u8>(),
+            target in proptest::prelude::any::<u128>(),
+            mac in proptest::prelude::any::<[u8; 6]>(),
+            with_mac in proptest::prelude::any::<bool>(),
+            flags in proptest::prelude::any::<u8>(),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1300),
+        ) {
+            let [a, b, c, d] = word.to_be_bytes();
+            let (ident, seq_no) = (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]));
+            let lladdr = with_mac.then_some(EthernetAddress(mac));
+            let target = Ipv6Addr::from(target);
+            let cut = &data[..data.len().min(MAX_INVOKING_LEN)];
+            let (repr, parsed) = match kind {
+                0 => (Repr::EchoRequest { ident, seq_no, data: &data }, None),
+                1 => (Repr::EchoReply { ident, seq_no, data: &data }, None),
+                2 => (
+                    Repr::DstUnreachable { code, invoking: &data },
+                    Some(Repr::DstUnreachable { code, invoking: cut }),
+                ),
+                3 => (
+                    Repr::PacketTooBig { mtu: word, invoking: &data },
+                    Some(Repr::PacketTooBig { mtu: word, invoking: cut }),
+                ),
+                4 => (
+                    Repr::TimeExceeded { code, invoking: &data },
+                    Some(Repr::TimeExceeded { code, invoking: cut }),
+                ),
+                5 => (
+                    Repr::ParamProblem { code, pointer: word, invoking: &data },
+                    Some(Repr::ParamProblem { code, pointer: word, invoking: cut }),
+                ),
+                6 | 7 => (Repr::NeighborSolicit { target, source_lladdr: lladdr }, None),
+                _ => (
+                    Repr::NeighborAdvert {
+                        flags: NdFlags::from_byte(flags),
+                        target,
+                        target_lladdr: lladdr,
+                    },
+                    None,
+                ),
+            };
+            let bytes = emit(&repr, &A, &B);
+            let packet = Packet::new_checked(&bytes[..]).unwrap();
+            proptest::prop_assert!(packet.verify_checksum(&A, &B));
+            proptest::prop_assert_eq!(Repr::parse(&packet, &A, &B), Ok(parsed.unwrap_or(repr)));
+        }
+
+        /// Arbitrary bytes never panic any accessor or parser.
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {
+            let packet = Packet::new_unchecked(&bytes[..]);
+            let _ = (
+                packet.check_len(),
+                packet.msg_type(),
+                packet.echo_ident(),
+                packet.mtu(),
+                packet.nd_flags(),
+                packet.target_addr(),
+                packet.data(),
+                packet.verify_checksum(&A, &B),
+            );
+            let _ = packet.nd_options().collect::<Vec<_>>();
+            let _ = packet.nd_options().lladdrs();
+            if let Ok(embedded) = packet.embedded() {
+                let _ = ipv6::walk(embedded.header.next_header(), embedded.data);
+            }
+            let _ = Repr::parse(&packet, &A, &B);
+            // Each bad option is reported once and ends the walk: never more items than
+            // 8-byte options fit.
+            proptest::prop_assert!(NdOptions::new(&bytes).count() <= bytes.len() / 8 + 1);
+        }
+    }
 }
