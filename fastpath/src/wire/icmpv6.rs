@@ -507,18 +507,30 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// - [`Error::Truncated`]: the data is shorter than a fixed IPv6 header;
     /// - [`Error::BadEmbeddedVersion`]: the embedded version is not 6.
     pub fn embedded(&self) -> Result<Embedded<&[u8]>, Error> {
-        if !self.msg_type().is_error() {
-            return Err(Error::Unsupported);
-        }
+        self.check_embedded()?;
         let (header, data) = self
             .data()
             .split_at_checked(ipv6::HEADER_LEN)
             .ok_or(Error::Truncated)?;
-        let header = ipv6::Packet::new_unchecked(header);
+        Ok(Embedded {
+            header: ipv6::Packet::new_unchecked(header),
+            data,
+        })
+    }
+
+    /// Check that the message is an error message embedding at least a fixed IPv6 header.
+    fn check_embedded(&self) -> Result<(), Error> {
+        if !self.msg_type().is_error() {
+            return Err(Error::Unsupported);
+        }
+        let header = ipv6::Packet::new_unchecked(self.data());
+        if self.data().len() < ipv6::HEADER_LEN {
+            return Err(Error::Truncated);
+        }
         if header.version() != 6 {
             return Err(Error::BadEmbeddedVersion);
         }
-        Ok(Embedded { header, data })
+        Ok(())
     }
 }
 
@@ -577,6 +589,20 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         self.buffer.as_mut().get_mut(field::DATA).unwrap_or(&mut [])
+    }
+
+    /// Return the invoking packet embedded in an error message, mutably (for NAT66, which
+    /// rewrites the embedded addresses and ports). Errors as for [`Packet::embedded`].
+    pub fn embedded_mut(&mut self) -> Result<Embedded<&mut [u8]>, Error> {
+        self.check_embedded()?;
+        let (header, data) = self
+            .data_mut()
+            .split_at_mut_checked(ipv6::HEADER_LEN)
+            .ok_or(Error::Truncated)?;
+        Ok(Embedded {
+            header: ipv6::Packet::new_unchecked(header),
+            data,
+        })
     }
 
     /// Compute the checksum over the whole message for `src_addr` to `dst_addr` and store it.
@@ -990,6 +1016,23 @@ mod tests {
         assert_eq!(upper.protocol, ipv6::NextHeader::Udp);
         assert_eq!(upper.offset, 0);
         assert_eq!(&embedded.data[..4], &[0x12, 0x34, 0x00, 0x35]);
+        // NAT66 rewrites the embedded destination through the mutable view; the checksum is
+        // then updated for the change in the message body (the words of the address).
+        let mut bytes = message.to_vec();
+        let mut packet = Packet::new_unchecked(&mut bytes[..]);
+        let real: Ipv6Addr = "2001:db8:1::11".parse().unwrap();
+        let checksum = packet.checksum();
+        let mut embedded = packet.embedded_mut().unwrap();
+        embedded.header.set_dst_addr(real);
+        embedded.data[2..4].copy_from_slice(&8080u16.to_be_bytes());
+        let updated = checksum::Delta::default()
+            .ipv6(&B, &real)
+            .u16(53, 8080)
+            .apply(checksum);
+        packet.set_checksum(updated);
+        assert!(packet.verify_checksum(&B, &A));
+        assert_eq!(&bytes[HEADER_LEN + 24..HEADER_LEN + 40], &real.octets());
+        assert_eq!(&bytes[HEADER_LEN + 42..HEADER_LEN + 44], &[0x1f, 0x90]);
     }
 
     #[test]
@@ -1011,6 +1054,19 @@ mod tests {
         assert_eq!(
             Packet::new_unchecked(&bytes[..]).embedded(),
             Err(Error::BadEmbeddedVersion)
+        );
+        assert_eq!(
+            Packet::new_unchecked(&mut bytes[..])
+                .embedded_mut()
+                .map(|_| ()),
+            Err(Error::BadEmbeddedVersion)
+        );
+        let mut short = message[..HEADER_LEN + 39].to_vec();
+        assert_eq!(
+            Packet::new_unchecked(&mut short[..])
+                .embedded_mut()
+                .map(|_| ()),
+            Err(Error::Truncated)
         );
         for (ty, ok) in [
             (1, true),
