@@ -5,6 +5,8 @@
 //!   is handed back so the caller can learn the sender. Also builds requests and the
 //!   gratuitous ARP announced at start-up.
 //! - [`icmp`]: ICMP echo requests to an owned address become echo replies.
+//! - [`nd`]: IPv6 neighbour discovery: the validity rules of received solicitations and
+//!   advertisements, and the advertisements and solicitations rvs sends.
 //! - [`neighbor`]: the MAC behind each next hop, and packets waiting for ARP to resolve it.
 //! - [`route`]: longest-prefix match from a destination to the egress port and next hop.
 //! - [`egress`]: each worker's cache of the answer of both lookups for its real servers.
@@ -26,5 +28,6 @@
 pub mod arp;
 pub mod egress;
 pub mod icmp;
+pub mod nd;
 pub mod neighbor;
 pub mod route;

@@ -17,8 +17,17 @@
 //! UDP (RFC 768): a checksum field of 0 means "no checksum". [`udp_update_u16`] and
 //! [`udp_update_u32`] keep 0 as 0 and send a computed 0 as `0xffff`; the full computation in
 //! [`udp::Packet::fill_checksum`](super::udp::Packet::fill_checksum) does the same.
+//!
+//! IPv6 (RFC 8200 §8.1): TCP, UDP and ICMPv6 checksums cover a pseudo-header of source and
+//! destination address, upper-layer packet length (32 bits) and next header
+//! ([`pseudo_header_v6`]; the addresses are those of the final destination, not of a routing
+//! header's intermediate hops). ICMPv6 is covered too, unlike ICMPv4. A UDP checksum of 0 is
+//! *invalid* over IPv6 (RFC 8200 §8.1; the RFC 6935/6936 tunnel exception is not supported):
+//! [`udp_v6_update_ipv6`] updates it as any other value, so a received 0 stays invalid, while a
+//! computed 0 is still sent as `0xffff`. NAT66 changes 128-bit addresses: [`update_ipv6`] and
+//! [`Delta::ipv6`] are RFC 1624 eqn. 3 over the eight words.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// Fold a wide one's-complement sum to 16 bits with end-around carry.
 #[inline]
@@ -226,6 +235,69 @@ pub const fn udp_update_u32(checksum: u16, old: u32, new: u32) -> u16 {
         0
     } else {
         udp_nonzero(update_u32(checksum, old, new))
+    }
+}
+
+/// Return the sum of the IPv6 pseudo-header (RFC 8200 §8.1) for a TCP, UDP or ICMPv6
+/// checksum: source and destination address, the upper-layer packet length (of the TCP
+/// segment, UDP datagram or ICMPv6 message, as a 32-bit value) and the next header value of
+/// the upper-layer protocol (6, 17 or 58, whatever extension headers precede it).
+pub fn pseudo_header_v6(
+    src_addr: &Ipv6Addr,
+    dst_addr: &Ipv6Addr,
+    next_header: u8,
+    length: usize,
+) -> u16 {
+    let src = u128::from_be_bytes(src_addr.octets());
+    let dst = u128::from_be_bytes(dst_addr.octets());
+    fold(
+        u128_sum(src)
+            + u128_sum(dst)
+            + u64::from(next_header)
+            // A usize always fits a u64 on the targets DPDK supports (64-bit only); the
+            // length word is 32 bits, summed as its two 16-bit halves by the fold.
+            + length as u64,
+    )
+}
+
+/// The one's-complement sum of a 128-bit value's eight 16-bit words, as the two folded sums
+/// of its 64-bit halves (a 64-bit value folds like its four words, 2^16 ≡ 1 mod 0xffff): at
+/// most 0x1fffe, so many of them add up in a u64 without overflow.
+#[inline]
+const fn u128_sum(value: u128) -> u64 {
+    fold((value >> 64) as u64) as u64 + fold(value as u64) as u64
+}
+
+/// Return checksum `checksum` updated for an IPv6 address (eight aligned words, in the
+/// pseudo-header of TCP, UDP and ICMPv6) changed from `old` to `new` (RFC 1624 eqn. 3).
+#[inline]
+pub const fn update_ipv6(checksum: u16, old: &Ipv6Addr, new: &Ipv6Addr) -> u16 {
+    Delta(0).ipv6(old, new).apply(checksum)
+}
+
+/// [`update_ipv6`] for a UDP checksum over IPv6: 0 is not "no checksum" there (RFC 8200
+/// §8.1) but an invalid value, updated as any other, so a receiver still refuses it; an
+/// updated checksum of 0 is sent as `0xffff`, as RFC 768 sends a computed 0.
+#[inline]
+pub const fn udp_v6_update_ipv6(checksum: u16, old: &Ipv6Addr, new: &Ipv6Addr) -> u16 {
+    if checksum == 0 {
+        0
+    } else {
+        udp_nonzero(update_ipv6(checksum, old, new))
+    }
+}
+
+impl Delta {
+    /// The changes so far plus an IPv6 address (eight aligned words) changed from `old` to
+    /// `new`.
+    #[inline]
+    #[must_use]
+    pub const fn ipv6(self, old: &Ipv6Addr, new: &Ipv6Addr) -> Delta {
+        let old = u128::from_be_bytes(old.octets());
+        let new = u128::from_be_bytes(new.octets());
+        // ~m over the 128 bits is the complement of every word; each 64-bit half is folded
+        // first so a dozen addresses still cannot overflow the u64.
+        Delta(self.0 + u128_sum(!old) + u128_sum(new))
     }
 }
 
@@ -504,6 +576,274 @@ mod tests {
                 update_bytes(old_csum, at, &before[at..at + old_len], &new),
                 full(&after, 2)
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests_v6 {
+    use super::*;
+    use crate::wire::{ether, golden_v6, icmpv6, ipv6, tcp, udp};
+    use proptest::prelude::*;
+
+    /// The pseudo-header of RFC 8200 §8.1 as bytes: source, destination, 32-bit upper-layer
+    /// length, three zero bytes, next header.
+    fn pseudo_bytes(src: &Ipv6Addr, dst: &Ipv6Addr, next: u8, len: u32) -> Vec<u8> {
+        let mut bytes = src.octets().to_vec();
+        bytes.extend_from_slice(&dst.octets());
+        bytes.extend_from_slice(&len.to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, next]);
+        bytes
+    }
+
+    /// The IPv6 header and upper-layer bytes of a captured frame without extension headers.
+    fn split(frame: &[u8]) -> (ipv6::Packet<&[u8]>, &[u8]) {
+        let ip = ipv6::Packet::new_checked(&frame[ether::HEADER_LEN..]).unwrap();
+        (ip, &frame[ether::HEADER_LEN + ipv6::HEADER_LEN..])
+    }
+
+    #[test]
+    fn pseudo_header_of_a_known_packet() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8::2".parse().unwrap();
+        // 2001 + 0db8 + 0001 + 2001 + 0db8 + 0002 + 0000 + 000d + 0011 = 0x5b93: what Linux
+        // leaves in the checksum field of this datagram (UDP_HELLO) for the NIC to finish when
+        // transmit checksum offload is on, as a capture with offload on shows.
+        assert_eq!(pseudo_header_v6(&a, &b, 17, 13), 0x5b93);
+        assert_eq!(
+            pseudo_header_v6(&a, &b, 17, 13),
+            data(&pseudo_bytes(&a, &b, 17, 13))
+        );
+        // All ones: eight 0xffff words per address fold to 0xffff.
+        let ones = Ipv6Addr::from(u128::MAX);
+        assert_eq!(pseudo_header_v6(&ones, &ones, 0, 0), 0xffff);
+        assert_eq!(
+            pseudo_header_v6(&Ipv6Addr::UNSPECIFIED, &Ipv6Addr::UNSPECIFIED, 0, 0),
+            0
+        );
+    }
+
+    #[test]
+    fn captured_tcp_and_udp_checksums() {
+        for frame in [&golden_v6::TCP_SYN[..], &golden_v6::TCP_RST[..]] {
+            let (ip, segment) = split(frame);
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            assert!(tcp::Packet::new_checked(segment)
+                .unwrap()
+                .verify_checksum_v6(&src, &dst));
+            let mut bytes = segment.to_vec();
+            let mut packet = tcp::Packet::new_unchecked(&mut bytes[..]);
+            packet.set_checksum(0x1234);
+            packet.fill_checksum_v6(&src, &dst);
+            assert_eq!(bytes, segment);
+            let (theirs, payload) = etherparse::TcpHeader::from_slice(segment).unwrap();
+            assert_eq!(
+                theirs.calc_checksum_ipv6_raw(src.octets(), dst.octets(), payload),
+                Ok(theirs.checksum)
+            );
+        }
+        // Odd (13), even (10) and header-only (8) datagrams.
+        for frame in [
+            &golden_v6::UDP_HELLO[..],
+            &golden_v6::UDP_FFFF[..],
+            &golden_v6::UDP_EMPTY[..],
+        ] {
+            let (ip, datagram) = split(frame);
+            let (src, dst) = (ip.src_addr(), ip.dst_addr());
+            let packet = udp::Packet::new_checked(datagram).unwrap();
+            assert!(packet.verify_checksum_v6(&src, &dst));
+            let mut bytes = datagram.to_vec();
+            udp::Packet::new_unchecked(&mut bytes[..]).fill_checksum_v6(&src, &dst);
+            assert_eq!(bytes, datagram);
+            let (theirs, payload) = etherparse::UdpHeader::from_slice(datagram).unwrap();
+            assert_eq!(
+                theirs.calc_checksum_ipv6_raw(src.octets(), dst.octets(), payload),
+                Ok(theirs.checksum)
+            );
+            // The v4 pseudo-header gives another sum.
+            assert!(!packet
+                .verify_checksum(Ipv4Addr::new(32, 1, 13, 184), Ipv4Addr::new(32, 1, 13, 184)));
+        }
+    }
+
+    #[test]
+    fn udp_checksum_zero_is_invalid_over_ipv6() {
+        let (ip, datagram) = split(&golden_v6::UDP_HELLO);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let mut bytes = datagram.to_vec();
+        let mut packet = udp::Packet::new_unchecked(&mut bytes[..]);
+        packet.set_checksum(0);
+        // "No checksum" over IPv4, refused over IPv6.
+        assert!(packet.verify_checksum(Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST));
+        assert!(!packet.verify_checksum_v6(&src, &dst));
+        // NAT keeps a received 0 as 0 (still refused downstream), never makes it valid.
+        let new: Ipv6Addr = "2001:db8:1::11".parse().unwrap();
+        assert_eq!(udp_v6_update_ipv6(0, &dst, &new), 0);
+    }
+
+    #[test]
+    fn udp_computed_zero_is_sent_as_ffff() {
+        let src: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let old_dst: Ipv6Addr = "2001:db8::100".parse().unwrap();
+        let dst: Ipv6Addr = "2001:db8:1::11".parse().unwrap();
+        // A two-byte payload chosen so that the whole sum is 0xffff: the checksum computes
+        // to 0, which UDP sends as 0xffff.
+        let mut bytes = [0x12, 0x34, 0x1f, 0x90, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x00];
+        let partial = combine(&[pseudo_header_v6(&src, &dst, 17, 10), data(&bytes)]);
+        bytes[8..].copy_from_slice(&(0xffff - partial).to_be_bytes());
+        assert_eq!(
+            combine(&[pseudo_header_v6(&src, &dst, 17, 10), data(&bytes)]),
+            0xffff
+        );
+        let mut packet = udp::Packet::new_unchecked(&mut bytes[..]);
+        packet.fill_checksum_v6(&src, &dst);
+        assert_eq!(packet.checksum(), 0xffff);
+        assert!(packet.verify_checksum_v6(&src, &dst));
+        // The same datagram to the VIP, rewritten to that real server by NAT66: the
+        // incremental update lands on 0xffff too.
+        let mut before = bytes;
+        let mut packet = udp::Packet::new_unchecked(&mut before[..]);
+        packet.fill_checksum_v6(&src, &old_dst);
+        assert_ne!(packet.checksum(), 0xffff);
+        assert_eq!(
+            udp_v6_update_ipv6(packet.checksum(), &old_dst, &dst),
+            0xffff
+        );
+    }
+
+    #[test]
+    fn unchanged_address_keeps_the_checksum() {
+        let a: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        for checksum in [0x0000, 0x0001, 0x8000, 0xfffe, 0xffff] {
+            // 0xffff and 0 are the same one's-complement value; eqn. 3 keeps either as is
+            // except 0xffff, which no full computation produces for nonzero data.
+            let updated = update_ipv6(checksum, &a, &a);
+            assert_eq!(
+                updated,
+                if checksum == 0xffff { 0 } else { checksum },
+                "{checksum:#x}"
+            );
+        }
+    }
+
+    /// A message of protocol `next` (6, 17 or 58) from `src` to `dst` with `payload`, its
+    /// checksum filled by the full computation.
+    fn message(
+        next: u8,
+        src: &Ipv6Addr,
+        dst: &Ipv6Addr,
+        sport: u16,
+        dport: u16,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        match next {
+            6 => {
+                let mut bytes = vec![0u8; tcp::HEADER_LEN];
+                bytes[..4].copy_from_slice(&[
+                    (sport >> 8) as u8,
+                    sport as u8,
+                    (dport >> 8) as u8,
+                    dport as u8,
+                ]);
+                bytes[12] = 0x50;
+                bytes.extend_from_slice(payload);
+                tcp::Packet::new_unchecked(&mut bytes[..]).fill_checksum_v6(src, dst);
+                bytes
+            }
+            17 => {
+                let mut bytes = vec![0u8; udp::HEADER_LEN];
+                bytes[..4].copy_from_slice(&[
+                    (sport >> 8) as u8,
+                    sport as u8,
+                    (dport >> 8) as u8,
+                    dport as u8,
+                ]);
+                bytes.extend_from_slice(payload);
+                let len = u16::try_from(bytes.len()).unwrap();
+                let mut packet = udp::Packet::new_unchecked(&mut bytes[..]);
+                packet.set_length(len);
+                packet.fill_checksum_v6(src, dst);
+                bytes
+            }
+            _ => {
+                // An echo request; the identifier plays the port.
+                let repr = icmpv6::Repr::EchoRequest {
+                    ident: sport,
+                    seq_no: dport,
+                    data: payload,
+                };
+                let mut bytes = vec![0u8; repr.buffer_len()];
+                repr.emit(&mut icmpv6::Packet::new_unchecked(&mut bytes[..]), src, dst)
+                    .unwrap();
+                bytes
+            }
+        }
+    }
+
+    proptest! {
+        /// The pseudo-header sum equals the RFC 1071 sum of its RFC 8200 layout.
+        #[test]
+        fn pseudo_header_matches_its_bytes(
+            src in any::<u128>(),
+            dst in any::<u128>(),
+            next in any::<u8>(),
+            len in any::<u32>(),
+        ) {
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            prop_assert_eq!(
+                pseudo_header_v6(&src, &dst, next, len as usize),
+                data(&pseudo_bytes(&src, &dst, next, len))
+            );
+        }
+
+        /// NAT66 over random TCP, UDP and ICMPv6 packets: both addresses and both ports (the
+        /// ICMPv6 identifier) rewritten incrementally give exactly the full recomputation.
+        #[test]
+        fn incremental_equals_full(
+            next in prop_oneof![Just(6u8), Just(17u8), Just(58u8)],
+            src in any::<u128>(),
+            dst in any::<u128>(),
+            new_src in any::<u128>(),
+            new_dst in any::<u128>(),
+            sport in any::<u16>(),
+            dport in any::<u16>(),
+            new_sport in any::<u16>(),
+            new_dport in any::<u16>(),
+            payload in proptest::collection::vec(any::<u8>(), 0..70),
+        ) {
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            let (new_src, new_dst) = (Ipv6Addr::from(new_src), Ipv6Addr::from(new_dst));
+            let before = message(next, &src, &dst, sport, dport, &payload);
+            let after = message(next, &new_src, &new_dst, new_sport, new_dport, &payload);
+            let old = u16::from_be_bytes([before[2], before[3]]);
+            let new = u16::from_be_bytes([after[2], after[3]]);
+            // ICMPv6 checksum sits at 2..4, TCP at 16..18, UDP at 6..8.
+            let at = match next { 6 => 16, 17 => 6, _ => 2 };
+            let old_csum = u16::from_be_bytes([before[at], before[at + 1]]);
+            let full = u16::from_be_bytes([after[at], after[at + 1]]);
+            let ports = Delta::default().u16(u16::from_be_bytes([before[0], before[1]]), u16::from_be_bytes([after[0], after[1]]));
+            let ports = if next == 58 {
+                // The identifier is at 4..6 and the sequence at 6..8.
+                Delta::default()
+                    .u16(u16::from_be_bytes([before[4], before[5]]), u16::from_be_bytes([after[4], after[5]]))
+                    .u16(u16::from_be_bytes([before[6], before[7]]), u16::from_be_bytes([after[6], after[7]]))
+            } else {
+                ports.u16(old, new)
+            };
+            let delta = ports.ipv6(&src, &new_src).ipv6(&dst, &new_dst);
+            let incremental = if next == 17 { udp_nonzero(delta.apply(old_csum)) } else { delta.apply(old_csum) };
+            prop_assert_eq!(incremental, full);
+            // One address at a time, through the single-change helpers.
+            let mut stepwise = ports.apply(old_csum);
+            if next == 17 {
+                stepwise = udp_nonzero(stepwise);
+                stepwise = udp_v6_update_ipv6(stepwise, &src, &new_src);
+                stepwise = udp_v6_update_ipv6(stepwise, &dst, &new_dst);
+            } else {
+                stepwise = update_ipv6(stepwise, &src, &new_src);
+                stepwise = update_ipv6(stepwise, &dst, &new_dst);
+            }
+            prop_assert_eq!(stepwise, full);
         }
     }
 }

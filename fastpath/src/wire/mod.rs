@@ -1,7 +1,7 @@
 //! Zero-copy packet views: the only place that knows where a field sits in a header.
 //!
-//! One file per header, in the style of smoltcp's `wire`: [`ether`], [`arp`], [`ipv4`],
-//! [`icmp`], [`tcp`], [`udp`], plus the [`checksum`] arithmetic they share.
+//! One file per header, in the style of smoltcp's `wire`: [`ether`], [`arp`], [`ipv4`], [`ipv6`],
+//! [`icmp`], [`icmpv6`], [`tcp`], [`udp`], plus the [`checksum`] arithmetic they share.
 //!
 //! Each header has a view `Packet<T: AsRef<[u8]>>` over a byte buffer:
 //!
@@ -14,7 +14,9 @@
 //! Getters are named after the RFC field; `set_<field>` exists only when `T: AsMut<[u8]>`, so a
 //! read-only buffer cannot be written. Parse failures are the counted
 //! [`DropReason`](crate::verdict::DropReason)s, not a unit error: every packet the data plane
-//! refuses is accounted for by name.
+//! refuses is accounted for by name. The IPv6 views ([`ipv6`], [`icmpv6`]) return typed errors
+//! of their own ([`ipv6::Error`], [`icmpv6::Error`], with stable `as_str` names) until the
+//! pipeline carries IPv6 and maps them to drop reasons.
 //!
 //! **No accessor panics, ever.** After `check_len()` every getter returns the field and every
 //! setter writes it. On a buffer too short for a field (a view that skipped `check_len()`), a
@@ -63,9 +65,14 @@ pub mod arp;
 pub mod checksum;
 pub mod ether;
 pub mod icmp;
+pub mod icmpv6;
 pub mod ipv4;
+pub mod ipv6;
 pub mod tcp;
 pub mod udp;
+
+#[cfg(test)]
+pub(crate) mod golden_v6;
 
 pub use ether::EthernetAddress;
 

@@ -19,7 +19,7 @@
 //! [`Packet::sub_sack_edges`] (the real server's SACK blocks). Kinds are in [`option_kind`], including TOA (254), the option FULLNAT
 //! inserts to carry the client address.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 use super::{
@@ -309,9 +309,17 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let pseudo = checksum::pseudo_header(src_addr, dst_addr, PROTOCOL, data.len());
         checksum::combine(&[pseudo, checksum::data(data)]) == 0xffff
     }
+
+    /// Query whether the checksum verifies for a segment from `src_addr` to `dst_addr` over
+    /// IPv6 (RFC 8200 §8.1 pseudo-header).
+    pub fn verify_checksum_v6(&self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) -> bool {
+        let data = self.buffer.as_ref();
+        let pseudo = checksum::pseudo_header_v6(src_addr, dst_addr, PROTOCOL, data.len());
+        checksum::combine(&[pseudo, checksum::data(data)]) == 0xffff
+    }
 }
 
-/// The IPv4 protocol number of TCP, for the pseudo-header.
+/// The IP protocol number (IPv6 next header) of TCP, for the pseudo-header.
 const PROTOCOL: u8 = 6;
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -497,6 +505,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let data = self.buffer.as_ref();
         let pseudo = checksum::pseudo_header(src_addr, dst_addr, PROTOCOL, data.len());
+        let sum = checksum::combine(&[pseudo, checksum::data(data)]);
+        self.set_checksum(checksum::finish(sum));
+    }
+
+    /// Compute the checksum for a segment from `src_addr` to `dst_addr` over IPv6 and store
+    /// it.
+    pub fn fill_checksum_v6(&mut self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) {
+        self.set_checksum(0);
+        let data = self.buffer.as_ref();
+        let pseudo = checksum::pseudo_header_v6(src_addr, dst_addr, PROTOCOL, data.len());
         let sum = checksum::combine(&[pseudo, checksum::data(data)]);
         self.set_checksum(checksum::finish(sum));
     }

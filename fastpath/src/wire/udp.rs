@@ -11,8 +11,12 @@
 //! [`Packet::verify_checksum`] accepts it; [`Packet::fill_checksum`] sends a computed 0 as
 //! `0xffff`. Incremental updates for NAT are [`checksum::udp_update_u16`] and
 //! [`checksum::udp_update_u32`], which keep "no checksum" as 0.
+//!
+//! Over IPv6 a checksum of 0 is invalid (RFC 8200 §8.1): [`Packet::verify_checksum_v6`]
+//! refuses it, as Linux `udp6_csum_init` does, and [`Packet::fill_checksum_v6`] sends a
+//! computed 0 as `0xffff`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::checksum;
 use super::{field::Field, read_u16, write_u16};
@@ -29,7 +33,7 @@ mod field {
 /// Length of the UDP header.
 pub const HEADER_LEN: usize = field::CHECKSUM.end;
 
-/// The IPv4 protocol number of UDP, for the pseudo-header.
+/// The IP protocol number (IPv6 next header) of UDP, for the pseudo-header.
 const PROTOCOL: u8 = 17;
 
 /// A read/write view of a UDP datagram.
@@ -122,6 +126,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let pseudo = checksum::pseudo_header(src_addr, dst_addr, PROTOCOL, datagram.len());
         checksum::combine(&[pseudo, checksum::data(datagram)]) == 0xffff
     }
+
+    /// Query whether the checksum verifies for a datagram from `src_addr` to `dst_addr` over
+    /// IPv6; a checksum field of 0 does not (RFC 8200 §8.1).
+    pub fn verify_checksum_v6(&self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) -> bool {
+        if self.checksum() == 0 {
+            return false;
+        }
+        let datagram = self.datagram();
+        if datagram.len() < HEADER_LEN {
+            return false;
+        }
+        let pseudo = checksum::pseudo_header_v6(src_addr, dst_addr, PROTOCOL, datagram.len());
+        checksum::combine(&[pseudo, checksum::data(datagram)]) == 0xffff
+    }
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
@@ -169,6 +187,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
             return;
         }
         let pseudo = checksum::pseudo_header(src_addr, dst_addr, PROTOCOL, datagram.len());
+        let sum = checksum::combine(&[pseudo, checksum::data(datagram)]);
+        self.set_checksum(checksum::udp_nonzero(checksum::finish(sum)));
+    }
+
+    /// Compute the checksum for a datagram from `src_addr` to `dst_addr` over IPv6 and store
+    /// it (a computed 0 as `0xffff`: 0 is not allowed over IPv6).
+    pub fn fill_checksum_v6(&mut self, src_addr: &Ipv6Addr, dst_addr: &Ipv6Addr) {
+        self.set_checksum(0);
+        let datagram = self.datagram();
+        if datagram.len() < HEADER_LEN {
+            return;
+        }
+        let pseudo = checksum::pseudo_header_v6(src_addr, dst_addr, PROTOCOL, datagram.len());
         let sum = checksum::combine(&[pseudo, checksum::data(datagram)]);
         self.set_checksum(checksum::udp_nonzero(checksum::finish(sum)));
     }
