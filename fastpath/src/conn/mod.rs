@@ -15,7 +15,7 @@
 //! Every connection is indexed by the [`FlowKey`] (protocol, source, destination, as on the
 //! wire) of each direction it can be seen in: "in" (client → VIP) always, "out" (RIP:rport →
 //! CIP:cport) for NAT. DR and TUN connections have no out key (their replies bypass the
-//! balancer); FULLNAT will index RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
+//! balancer); FULLNAT indexes RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
 //! with the connection and the direction that matched ([`Hit`]).
 //!
 //! The index (`conn/index.rs`) maps `ahash` of the 13 key bytes packed in one `u128` to

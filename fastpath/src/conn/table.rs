@@ -756,6 +756,18 @@ impl<D> Table<D> {
     /// [`Table::packet`] right away. The caller inserts only after a [`Table::lookup`] miss
     /// (or after removing a reusable connection).
     pub fn insert(&mut self, new: NewConn<D>, now: u64) -> Result<ConnId, TableFull<D>> {
+        self.insert_with_seq(new, TcpSeq::default(), now)
+    }
+
+    /// [`Table::insert`] with FULLNAT's sequence translation known up front (a TCP SYN's),
+    /// which saves finding the slot again with [`Table::seq_mut`]; `seq` is ignored for
+    /// the other methods.
+    pub fn insert_with_seq(
+        &mut self,
+        new: NewConn<D>,
+        seq: TcpSeq,
+        now: u64,
+    ) -> Result<ConnId, TableFull<D>> {
         let conn = Conn {
             expires: now.saturating_add(ms(NEW_CONN_TIMEOUT)),
             dest: new.dest,
@@ -783,7 +795,7 @@ impl<D> Table<D> {
             },
             flags: if new.fwd.sees_replies() { 0 } else { NO_OUTPUT },
         };
-        let seq = (new.fwd == Fwd::FullNat).then(TcpSeq::default);
+        let seq = (new.fwd == Fwd::FullNat).then_some(seq);
         self.add(conn, seq).map_err(|c| TableFull(c.dest))
     }
 
@@ -956,21 +968,19 @@ impl<D> Table<D> {
         let Some(idx) = self.wheel.alloc() else {
             return Err(conn);
         };
-        let (Some(slot), Some(seq_slot)) = (
-            self.slab.get_mut(idx as usize),
-            self.seqs.get_mut(idx as usize),
-        ) else {
+        let Some(slot) = self.slab.get_mut(idx as usize) else {
             self.wheel.release(idx);
             return Err(conn);
         };
-        // Other methods never read their sequence slot: left untouched, not even loaded.
-        if let Some(seq) = seq {
-            *seq_slot = seq;
-        }
         let in_hash = hash_key(&self.hasher, &conn.in_key());
         let out_hash = conn.out_key().map(|k| hash_key(&self.hasher, &k));
         let expires = conn.expires;
         *slot = Some(conn);
+        // Other methods never read their sequence slot: left untouched, not even loaded.
+        // (`seqs` is as long as `slab`: the slot is there.)
+        if let (Some(seq), Some(seq_slot)) = (seq, self.seqs.get_mut(idx as usize)) {
+            *seq_slot = seq;
+        }
         self.index.insert(in_hash, value(idx, Dir::In));
         if let Some(h) = out_hash {
             if let Some(p) = self.pending.get_mut(self.n_pending) {
@@ -1043,9 +1053,18 @@ impl<D> Table<D> {
     /// FULLNAT: the TCP sequence translation of connection `id`; `None` for a stale id or
     /// another method.
     pub fn seq(&self, id: ConnId) -> Option<&TcpSeq> {
-        self.is_fullnat(id)
-            .then(|| self.seqs.get(id.0 as usize))
-            .flatten()
+        self.fullnat(id).map(|(_, seq)| seq)
+    }
+
+    /// FULLNAT: connection `id` and its TCP sequence translation, found once; `None` for a
+    /// stale id or another method.
+    #[inline]
+    pub fn fullnat(&self, id: ConnId) -> Option<(&Conn<D>, &TcpSeq)> {
+        let i = id.0 as usize;
+        match (self.slab.get(i), self.seqs.get(i)) {
+            (Some(Some(c)), Some(seq)) if c.kind == Kind::FullNat => Some((c, seq)),
+            _ => None,
+        }
     }
 
     /// FULLNAT: the TCP sequence translation of connection `id`, to update.

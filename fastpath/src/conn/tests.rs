@@ -1433,6 +1433,8 @@ fn fullnat_sequence_state_belongs_to_fullnat_connections_only() {
     *table.seq_mut(a).unwrap() = TcpSeq::new(100, 5000);
     assert_eq!(table.seq(a).map(TcpSeq::delta), Some(4900));
     assert_eq!(table.get(a).unwrap().local(), Some(local));
+    let (c, seq) = table.fullnat(a).unwrap();
+    assert_eq!((c.local(), seq.delta()), (Some(local), 4900));
     // Its reply key, RIP:rport -> LIP:lport, is compared in the entry.
     let out = FlowKey::new(Proto::Tcp, rip(1), local);
     assert_eq!(
@@ -1456,12 +1458,27 @@ fn fullnat_sequence_state_belongs_to_fullnat_connections_only() {
     assert_eq!(b, a, "same slot");
     assert_eq!(table.seq(b), None);
     assert_eq!(table.seq_mut(b), None);
+    assert!(table.fullnat(b).is_none());
     assert!(table.remove(b).is_some());
 
     // FULLNAT again: the previous connection's translation is gone.
     let c = table.insert(fullnat.clone(), T0).unwrap();
     assert_eq!(c, a, "same slot");
     assert_eq!(table.seq(c), Some(&TcpSeq::default()));
+    assert!(table.remove(c).is_some());
+    // Given up front; ignored for NAT.
+    let c = table
+        .insert_with_seq(fullnat.clone(), TcpSeq::new(1, 3), T0)
+        .unwrap();
+    assert_eq!(table.seq(c).map(TcpSeq::delta), Some(2));
+    assert!(table.remove(c).is_some());
+    let nat = NewConn {
+        fwd: Fwd::Nat,
+        local: None,
+        ..fullnat.clone()
+    };
+    let c = table.insert_with_seq(nat, TcpSeq::new(1, 3), T0).unwrap();
+    assert_eq!(table.seq(c), None);
     assert!(table.remove(c).is_some());
 
     let restored = TcpSeq::restore(7, 8, Some(9), 10);

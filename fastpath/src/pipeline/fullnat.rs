@@ -56,10 +56,9 @@ pub(super) fn inbound<F: Frame>(
     id: conn::ConnId,
     flow: &Flow,
 ) -> Result<Out, DropReason> {
-    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let (c, &seq) = p.conns.fullnat(id).ok_or(DropReason::NoConn)?;
     let (client, virt, rip) = (c.client(), c.virt(), c.real());
     let local = c.local().ok_or(DropReason::NoConn)?;
-    let seq = p.conns.seq(id).copied().ok_or(DropReason::NoConn)?;
     let (toa, proxy) = snapshot
         .service(c.dest().service.0, c.dest().service.1)
         .map_or((None, None), |s| (s.toa, s.proxy_protocol));
