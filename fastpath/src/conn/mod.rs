@@ -127,13 +127,14 @@
 //! entry more than the 72-byte layout (96.5 bytes then) in exchange for one line per
 //! connection instead of two.
 //!
-//! The sequence state cannot come back into the line: with it the entry needs 72 bytes, and
-//! the 8 to cut are not there. The expiry as a `u32` (ticks, or ms on a wrapping clock)
-//! saves 4 but loses the exact-ms [`Conn::expires`] the listings and the sync code read;
-//! the timeout (seconds, persistence up to ipvsadm's 31 days), the template link (a slab
-//! index up to 2^31) and the count (`n_control`, or `in_pkts` whose period arithmetic a
-//! wrap would disturb) need their 32 bits. Below 64 bytes nothing is gained either: an
-//! unaligned 56- or 48-byte entry splits lines again.
+//! The sequence state cannot come back into the line: with it the entry needs 72 bytes.
+//! Packing the timeout (at most 2,678,400 s: 22 bits), state, method and protocol into one
+//! word saves 3; the expiry as a `u32` (ticks, or ms on a wrapping clock) would save 4 at
+//! the price of wrap-safe comparisons everywhere and of the exact ms [`Conn::expires`]
+//! gives the listings and the sync code; both together still leave 65 bytes. The template
+//! link (a slab index up to 2^31) and the count (`n_control`, or `in_pkts` whose period
+//! arithmetic a wrap would disturb) need their 32 bits. Below 64 bytes nothing is gained
+//! either: an unaligned 56- or 48-byte entry splits lines again.
 
 mod index;
 mod seq;
