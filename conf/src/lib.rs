@@ -17,7 +17,7 @@
 //! |---|---|---|
 //! | `[eal] args` | required | `rte_eal_init` arguments, as given |
 //! | `[dataplane] workers` | `[1]` | worker lcores, non-empty, distinct; worker `i` owns rx/tx queue `i` of every port |
-//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, 1..=2^31 (allocated at start: [`conn_table_bytes`], about 100 bytes each) |
+//! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, 1..=2^31 (allocated at start: [`conn_table_bytes`], about 105 bytes each) |
 //! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
 //! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
 //! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |

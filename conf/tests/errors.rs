@@ -204,13 +204,13 @@ fn test_dataplane_sizes() {
         err("[dataplane]\nconn_table_size = 2147483649\n"),
         "rvsd.toml:7: dataplane.conn_table_size: 2147483649 is out of range 1..=2147483648: the \
          connection table of each worker holds at most 2^31 entries (2147483649 would take \
-         224.0 GiB per worker)"
+         240.0 GiB per worker)"
     );
     assert_eq!(
         err("[dataplane]\nconn_table_size = 4294967296\n"),
         "rvsd.toml:7: dataplane.conn_table_size: 4294967296 is out of range 1..=2147483648: the \
          connection table of each worker holds at most 2^31 entries (4294967296 would take \
-         384.0 GiB per worker)"
+         416.0 GiB per worker)"
     );
     assert_eq!(
         err("[dataplane]\nburst = 1024\n"),

@@ -761,11 +761,12 @@ fn bytes_per_conn(report: &mut Report) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let per_conn = table.allocation_size() as f64 / table.capacity() as f64;
     let entry = std::mem::size_of::<Option<conn::Conn<Arc<Real>>>>();
+    let seq = std::mem::size_of::<conn::TcpSeq>();
     report
         .row(
             format!("bytes per connection (table of {DEFAULT_CONN_TABLE})"),
             format!("{per_conn:.1} B"),
-            format!("slab entry {entry} B + wheel links + index"),
+            format!("slab entry {entry} B + FULLNAT sequence {seq} B + wheel links + index"),
             String::new(),
         )
         .target("≤ 128", per_conn <= 128.0);

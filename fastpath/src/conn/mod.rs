@@ -15,7 +15,7 @@
 //! Every connection is indexed by the [`FlowKey`] (protocol, source, destination, as on the
 //! wire) of each direction it can be seen in: "in" (client → VIP) always, "out" (RIP:rport →
 //! CIP:cport) for NAT. DR and TUN connections have no out key (their replies bypass the
-//! balancer); FULLNAT will index RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
+//! balancer); FULLNAT indexes RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
 //! with the connection and the direction that matched ([`Hit`]).
 //!
 //! The index (`conn/index.rs`) maps `ahash` of the 13 key bytes packed in one `u128` to
@@ -103,19 +103,38 @@
 //!
 //! | what | bytes |
 //! |---|---|
-//! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`) | 72 |
-//! | of which FULLNAT's sequence state (`conn::TcpSeq`) | 16 |
+//! | slab entry `Option<Conn<D>>`, `D` of 8 bytes (`Arc`, `u64`), aligned to a cache line | 64 (56 used) |
+//! | FULLNAT's sequence state (`conn::TcpSeq`), in an array of its own, aligned to 16 | 16 |
 //! | wheel links per entry | 8 |
 //! | index: 64-byte buckets of 10 slots, 2 keys per entry at most 80 % full | 16 to 32 per entry |
 //! | per table: wheel sentinels (65537 × 8) | 512 KiB |
 //!
-//! Per connection, including its share of the index, with an 8-byte `D`: **96.5 bytes** at
-//! the default `conn_table_size` of 2^20 (16 index bytes per entry), **112.5 bytes** in the
+//! Per connection, including its share of the index, with an 8-byte `D`: **104.5 bytes** at
+//! the default `conn_table_size` of 2^20 (16 index bytes per entry), **120.5 bytes** in the
 //! worst case just above a power of two (32); the test
-//! `entry_and_index_sizes_and_bytes_per_connection` measures both. An entry holds the client,
-//! virtual and real addresses and ports (everything NAT, DR and TUN rewrite with), FULLNAT's
-//! local address and port (in what was padding) and sequence state, protocol, forwarding
-//! method, state, flags, expiry, timeout, template links and `D`.
+//! `entry_and_index_sizes_and_bytes_per_connection` measures both.
+//!
+//! The entry holds everything a lookup compares and the established path reads and writes,
+//! in one aligned line: the client, virtual and real addresses and ports (everything NAT, DR
+//! and TUN rewrite with), FULLNAT's local address and port (the key of its replies),
+//! protocol, forwarding method, state, flags, expiry, timeout, template link, counts and `D`.
+//! A 72-byte entry (as it was, with the sequence state inside) spanned two lines, the second
+//! one not prefetched by the staged lookup; a 56-byte unaligned one would still split
+//! three entries in four. FULLNAT's TCP sequence translation (16 bytes: client ISN, delta,
+//! the real server's first data sequence number, inserted header length) went to a parallel
+//! array indexed like the slab ([`Table::seq`], [`Table::seq_mut`]): only FULLNAT connections
+//! read or write their slot, so the other methods never load it. That costs 8 bytes per
+//! entry more than the 72-byte layout (96.5 bytes then) in exchange for one line per
+//! connection instead of two.
+//!
+//! The sequence state cannot come back into the line: with it the entry needs 72 bytes.
+//! Packing the timeout (at most 2,678,400 s: 22 bits), state, method and protocol into one
+//! word saves 3; the expiry as a `u32` (ticks, or ms on a wrapping clock) would save 4 at
+//! the price of wrap-safe comparisons everywhere and of the exact ms [`Conn::expires`]
+//! gives the listings and the sync code; both together still leave 65 bytes. The template
+//! link (a slab index up to 2^31) and the count (`n_control`, or `in_pkts` whose period
+//! arithmetic a wrap would disturb) need their 32 bits. Below 64 bytes nothing is gained
+//! either: an unaligned 56- or 48-byte entry splits lines again.
 
 mod index;
 mod seq;

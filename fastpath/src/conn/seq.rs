@@ -5,14 +5,17 @@
 
 /// The sequence-number state of one FULLNAT TCP connection, for the connection table: small,
 /// `Copy`, no allocation. See [`crate::xmit::fullnat`] for how the rewrites use it.
+/// Aligned to its size so that the table's array of them never splits one across two
+/// cache lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[repr(align(16))]
 pub struct TcpSeq {
     /// The sequence number of the client's SYN.
     client_isn: u32,
     /// The balancer's ISN towards the real server minus the client's.
     delta: u32,
     /// The real server's ISN + 1, from its SYN+ACK (DPVS `fdata_seq`); valid when
-    /// `has_fdata_seq`. Not an `Option<u32>`: 16 bytes in all keeps a connection entry small.
+    /// `has_fdata_seq`. Not an `Option<u32>`: 16 bytes in all keeps the table's array small.
     fdata_seq: u32,
     /// Bytes inserted at the start of the client's stream (a PROXY protocol header, at most
     /// 107 bytes for v1); 0 if none yet.

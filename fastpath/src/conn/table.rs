@@ -316,9 +316,11 @@ impl Config {
     }
 }
 
-/// One entry: a connection or a persistence template. 72 bytes when `D` is 8 bytes (see
-/// the module documentation).
+/// One entry: a connection or a persistence template. One cache line, aligned to one, so
+/// that a lookup and the established path touch one line per connection (56 bytes used when
+/// `D` is 8 bytes; FULLNAT's sequence state lives apart: see the module documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[repr(align(64))]
 pub struct Conn<D> {
     /// Expiry in ms, on the caller's clock.
     expires: u64,
@@ -335,12 +337,13 @@ pub struct Conn<D> {
     control: u32,
     /// Templates: the number of connections they control (`n_control`). Connections: their
     /// inbound packets while a sync master runs (`in_pkts`, see [`Table::sync_due`]). One
-    /// field for both keeps the entry at 72 bytes.
+    /// field for both keeps room in the line.
     count: u32,
     cport: u16,
     vport: u16,
     dport: u16,
-    /// FULLNAT: local port (in the padding the other fields leave).
+    /// FULLNAT: local port. Here rather than with the sequence state: the out key of a
+    /// FULLNAT reply is compared against it on every lookup.
     lport: u16,
     /// FULLNAT: local address.
     laddr: Ipv4Addr,
@@ -348,8 +351,6 @@ pub struct Conn<D> {
     kind: Kind,
     state: State,
     flags: u8,
-    /// FULLNAT: TCP sequence translation.
-    seq: TcpSeq,
 }
 
 impl<D> Conn<D> {
@@ -388,11 +389,6 @@ impl<D> Conn<D> {
     /// FULLNAT: the local address and port towards the real server.
     pub fn local(&self) -> Option<SocketAddrV4> {
         (self.kind == Kind::FullNat).then_some(SocketAddrV4::new(self.laddr, self.lport))
-    }
-
-    /// FULLNAT: the TCP sequence translation.
-    pub fn seq(&self) -> &TcpSeq {
-        &self.seq
     }
 
     /// Whether this is a persistence template.
@@ -542,6 +538,9 @@ pub struct Table<D> {
     index: Index,
     /// The entries; `None` is free.
     slab: Vec<Option<Conn<D>>>,
+    /// FULLNAT's TCP sequence translation of the entry at the same index, kept out of the
+    /// entry (it would not fit in its line) and meaningful for FULLNAT connections only.
+    seqs: Vec<TcpSeq>,
     /// Expiry lists and free stack.
     wheel: Wheel,
     hasher: RandomState,
@@ -567,6 +566,10 @@ impl<D> Table<D> {
         slab.try_reserve_exact(n)
             .map_err(|_| TableError::OutOfMemory)?;
         slab.resize_with(n, || None);
+        let mut seqs = Vec::new();
+        seqs.try_reserve_exact(n)
+            .map_err(|_| TableError::OutOfMemory)?;
+        seqs.resize(n, TcpSeq::default());
         // Two keys per entry at most.
         let index =
             Index::with_capacity(n.saturating_mul(2)).map_err(|_| TableError::OutOfMemory)?;
@@ -575,6 +578,7 @@ impl<D> Table<D> {
         Ok(Table {
             index,
             slab,
+            seqs,
             wheel,
             hasher,
             len: 0,
@@ -600,9 +604,10 @@ impl<D> Table<D> {
         self.slab.len()
     }
 
-    /// Bytes allocated: entries, links and index.
+    /// Bytes allocated: entries, sequence states, links and index.
     pub fn allocation_size(&self) -> usize {
         self.slab.capacity() * std::mem::size_of::<Option<Conn<D>>>()
+            + self.seqs.capacity() * std::mem::size_of::<TcpSeq>()
             + self.wheel.allocation_size()
             + self.index.allocation_size()
     }
@@ -751,6 +756,18 @@ impl<D> Table<D> {
     /// [`Table::packet`] right away. The caller inserts only after a [`Table::lookup`] miss
     /// (or after removing a reusable connection).
     pub fn insert(&mut self, new: NewConn<D>, now: u64) -> Result<ConnId, TableFull<D>> {
+        self.insert_with_seq(new, TcpSeq::default(), now)
+    }
+
+    /// [`Table::insert`] with FULLNAT's sequence translation known up front (a TCP SYN's),
+    /// which saves finding the slot again with [`Table::seq_mut`]; `seq` is ignored for
+    /// the other methods.
+    pub fn insert_with_seq(
+        &mut self,
+        new: NewConn<D>,
+        seq: TcpSeq,
+        now: u64,
+    ) -> Result<ConnId, TableFull<D>> {
         let conn = Conn {
             expires: now.saturating_add(ms(NEW_CONN_TIMEOUT)),
             dest: new.dest,
@@ -777,9 +794,9 @@ impl<D> Table<D> {
                 Proto::Udp => State::Udp,
             },
             flags: if new.fwd.sees_replies() { 0 } else { NO_OUTPUT },
-            seq: TcpSeq::default(),
         };
-        self.add(conn).map_err(|c| TableFull(c.dest))
+        let seq = (new.fwd == Fwd::FullNat).then_some(seq);
+        self.add(conn, seq).map_err(|c| TableFull(c.dest))
     }
 
     /// Add a persistence template expiring `timeout` seconds from `now`; it counts as
@@ -808,9 +825,8 @@ impl<D> Table<D> {
             kind: Kind::Template,
             state: State::None,
             flags: 0,
-            seq: TcpSeq::default(),
         };
-        self.add(conn).map_err(|c| TableFull(c.dest))
+        self.add(conn, None).map_err(|c| TableFull(c.dest))
     }
 
     /// Counts an inbound packet of connection `id` and says whether a sync master must send
@@ -898,9 +914,9 @@ impl<D> Table<D> {
             },
             state,
             flags: (state as u8) << SYNCED_SHIFT | if no_output { NO_OUTPUT } else { 0 },
-            seq,
         };
-        self.add(conn).map_err(|c| TableFull(c.dest))
+        let seq = (new.fwd == Fwd::FullNat).then_some(seq);
+        self.add(conn, seq).map_err(|c| TableFull(c.dest))
     }
 
     /// Updates entry `id` (a connection or a template) from a sync message
@@ -938,7 +954,8 @@ impl<D> Table<D> {
         Some(Move::between(from, c.state))
     }
 
-    /// Take a free entry for `conn`, index its keys, arm its expiry.
+    /// Take a free entry for `conn` (and, FULLNAT, `seq` for its sequence state), index its
+    /// keys, arm its expiry.
     ///
     /// The out key (NAT, FULLNAT) is held back in `pending` and inserted into the index with
     /// those of the next connections, [`PENDING`] at a time. Its bucket is in a random place
@@ -947,7 +964,7 @@ impl<D> Table<D> {
     /// waited for that miss; inserted together, the misses of the batch overlap. Lookups
     /// look in `pending` when the index misses, and a removal first flushes it, so nothing
     /// else changes.
-    fn add(&mut self, conn: Conn<D>) -> Result<ConnId, Conn<D>> {
+    fn add(&mut self, conn: Conn<D>, seq: Option<TcpSeq>) -> Result<ConnId, Conn<D>> {
         let Some(idx) = self.wheel.alloc() else {
             return Err(conn);
         };
@@ -959,6 +976,11 @@ impl<D> Table<D> {
         let out_hash = conn.out_key().map(|k| hash_key(&self.hasher, &k));
         let expires = conn.expires;
         *slot = Some(conn);
+        // Other methods never read their sequence slot: left untouched, not even loaded.
+        // (`seqs` is as long as `slab`: the slot is there.)
+        if let (Some(seq), Some(seq_slot)) = (seq, self.seqs.get_mut(idx as usize)) {
+            *seq_slot = seq;
+        }
         self.index.insert(in_hash, value(idx, Dir::In));
         if let Some(h) = out_hash {
             if let Some(p) = self.pending.get_mut(self.n_pending) {
@@ -1028,12 +1050,34 @@ impl<D> Table<D> {
         Some((transition, &*c))
     }
 
+    /// FULLNAT: the TCP sequence translation of connection `id`; `None` for a stale id or
+    /// another method.
+    pub fn seq(&self, id: ConnId) -> Option<&TcpSeq> {
+        self.fullnat(id).map(|(_, seq)| seq)
+    }
+
+    /// FULLNAT: connection `id` and its TCP sequence translation, found once; `None` for a
+    /// stale id or another method.
+    #[inline]
+    pub fn fullnat(&self, id: ConnId) -> Option<(&Conn<D>, &TcpSeq)> {
+        let i = id.0 as usize;
+        match (self.slab.get(i), self.seqs.get(i)) {
+            (Some(Some(c)), Some(seq)) if c.kind == Kind::FullNat => Some((c, seq)),
+            _ => None,
+        }
+    }
+
     /// FULLNAT: the TCP sequence translation of connection `id`, to update.
     pub fn seq_mut(&mut self, id: ConnId) -> Option<&mut TcpSeq> {
-        self.slab
-            .get_mut(id.0 as usize)?
-            .as_mut()
-            .map(|c| &mut c.seq)
+        if !self.is_fullnat(id) {
+            return None;
+        }
+        self.seqs.get_mut(id.0 as usize)
+    }
+
+    /// Whether `id` names a live FULLNAT connection (whose sequence slot is its own).
+    fn is_fullnat(&self, id: ConnId) -> bool {
+        self.get(id).is_some_and(|c| c.kind == Kind::FullNat)
     }
 
     /// Whether a SYN that hit connection `id` (in direction In) must instead expire it and

@@ -1360,11 +1360,14 @@ fn churn_keeps_slab_index_wheel_and_counters_consistent() {
 fn entry_and_index_sizes_and_bytes_per_connection() {
     use std::mem::size_of;
     use std::sync::Arc;
-    // The slab entry with an 8-byte handle (Arc) and a 4-byte one (index); None is free and
-    // costs nothing (niche in the state byte).
-    // 16 of them are FULLNAT's sequence state; its local address and port use padding.
-    assert_eq!(size_of::<Option<Conn<Arc<()>>>>(), 72);
+    // The slab entry with an 8-byte handle (Arc) or a smaller one (index): one cache line,
+    // aligned to one; None is free and costs nothing (niche in the kind byte).
+    assert_eq!(size_of::<Option<Conn<Arc<()>>>>(), 64);
+    assert_eq!(std::mem::align_of::<Conn<Arc<()>>>(), 64);
+    assert_eq!(size_of::<Option<Conn<u32>>>(), 64);
+    // FULLNAT's sequence state, in its own array: 16 bytes, aligned to 16.
     assert_eq!(size_of::<crate::conn::TcpSeq>(), 16);
+    assert_eq!(std::mem::align_of::<crate::conn::TcpSeq>(), 16);
     // Per entry: 8 bytes of wheel links.
     assert_eq!(size_of::<super::wheel::Link>(), 8);
 
@@ -1373,16 +1376,17 @@ fn entry_and_index_sizes_and_bytes_per_connection() {
     let n: u32 = 1 << 20;
     let table: Table<Arc<()>> = Table::new(Config::new(n), T0).unwrap();
     assert!(table.index_capacity() >= 2 * n as usize);
-    let slab = 72 * n as usize;
+    let slab = 64 * n as usize;
+    let seqs = 16 * n as usize;
     let links = 8 * (n as usize + (1 << 16) + 1);
     let index = 64 << 18;
-    assert_eq!(table.allocation_size(), slab + links + index);
+    assert_eq!(table.allocation_size(), slab + seqs + links + index);
     let per_conn = table.allocation_size() as f64 / f64::from(n);
-    assert!((96.5..96.6).contains(&per_conn), "{per_conn}");
+    assert!((104.5..104.6).contains(&per_conn), "{per_conn}");
     // What the configuration says a table of n entries takes (its size check and the
     // start-up memory check use it).
     assert_eq!(
-        size_of::<Option<Conn<Arc<()>>>>() as u64,
+        (size_of::<Option<Conn<Arc<()>>>>() + size_of::<crate::conn::TcpSeq>()) as u64,
         conf::CONN_ENTRY_BYTES
     );
     assert_eq!(
@@ -1398,14 +1402,98 @@ fn entry_and_index_sizes_and_bytes_per_connection() {
     let index = 64 << 19;
     assert_eq!(
         table.allocation_size(),
-        72 * n as usize + 8 * (n as usize + (1 << 16) + 1) + index
+        (64 + 16) * n as usize + 8 * (n as usize + (1 << 16) + 1) + index
     );
     assert_eq!(
         table.allocation_size() as u64,
         conf::conn_table_bytes(u64::from(n))
     );
     let per_conn = table.allocation_size() as f64 / f64::from(n);
-    assert!((112.4..112.6).contains(&per_conn), "{per_conn}");
+    assert!((120.4..120.6).contains(&per_conn), "{per_conn}");
+}
+
+/// FULLNAT's sequence state lives apart from the entry: only a live FULLNAT connection has
+/// one, a new one starts from the default even in a slot whose previous FULLNAT connection
+/// left its own there, and a synced one carries the master's.
+#[test]
+fn fullnat_sequence_state_belongs_to_fullnat_connections_only() {
+    let mut table: Table<usize> = Table::new(Config::new(1), T0).unwrap();
+    let local = sa([10, 1, 1, 1], 40000);
+    let fullnat = NewConn {
+        proto: Proto::Tcp,
+        client: client(1),
+        virt: VIP,
+        real: rip(1),
+        fwd: Fwd::FullNat,
+        local: Some(local),
+        dest: 1,
+    };
+    let a = table.insert(fullnat.clone(), T0).unwrap();
+    assert_eq!(table.seq(a), Some(&TcpSeq::default()));
+    *table.seq_mut(a).unwrap() = TcpSeq::new(100, 5000);
+    assert_eq!(table.seq(a).map(TcpSeq::delta), Some(4900));
+    assert_eq!(table.get(a).unwrap().local(), Some(local));
+    let (c, seq) = table.fullnat(a).unwrap();
+    assert_eq!((c.local(), seq.delta()), (Some(local), 4900));
+    // Its reply key, RIP:rport -> LIP:lport, is compared in the entry.
+    let out = FlowKey::new(Proto::Tcp, rip(1), local);
+    assert_eq!(
+        table.lookup(&out),
+        Some(Hit {
+            id: a,
+            dir: Dir::Out
+        })
+    );
+    assert!(table.remove(a).is_some());
+    assert_eq!(table.seq(a), None, "stale id");
+    assert_eq!(table.seq_mut(a), None, "stale id");
+
+    // The one slot again: NAT has no sequence state.
+    let nat = NewConn {
+        fwd: Fwd::Nat,
+        local: None,
+        ..fullnat.clone()
+    };
+    let b = table.insert(nat, T0).unwrap();
+    assert_eq!(b, a, "same slot");
+    assert_eq!(table.seq(b), None);
+    assert_eq!(table.seq_mut(b), None);
+    assert!(table.fullnat(b).is_none());
+    assert!(table.remove(b).is_some());
+
+    // FULLNAT again: the previous connection's translation is gone.
+    let c = table.insert(fullnat.clone(), T0).unwrap();
+    assert_eq!(c, a, "same slot");
+    assert_eq!(table.seq(c), Some(&TcpSeq::default()));
+    assert!(table.remove(c).is_some());
+    // Given up front; ignored for NAT.
+    let c = table
+        .insert_with_seq(fullnat.clone(), TcpSeq::new(1, 3), T0)
+        .unwrap();
+    assert_eq!(table.seq(c).map(TcpSeq::delta), Some(2));
+    assert!(table.remove(c).is_some());
+    let nat = NewConn {
+        fwd: Fwd::Nat,
+        local: None,
+        ..fullnat.clone()
+    };
+    let c = table.insert_with_seq(nat, TcpSeq::new(1, 3), T0).unwrap();
+    assert_eq!(table.seq(c), None);
+    assert!(table.remove(c).is_some());
+
+    let restored = TcpSeq::restore(7, 8, Some(9), 10);
+    let synced = SyncedConn {
+        new: fullnat,
+        state: State::Established,
+        timeout: 0,
+        no_output: false,
+        seq: restored,
+    };
+    let d = table
+        .install_synced(synced, SyncRules::default(), T0)
+        .unwrap();
+    assert_eq!(table.seq(d), Some(&restored));
+    table.check();
 }
 
 #[test]

@@ -56,10 +56,9 @@ pub(super) fn inbound<F: Frame>(
     id: conn::ConnId,
     flow: &Flow,
 ) -> Result<Out, DropReason> {
-    let c = p.conns.get(id).ok_or(DropReason::NoConn)?;
+    let (c, &seq) = p.conns.fullnat(id).ok_or(DropReason::NoConn)?;
     let (client, virt, rip) = (c.client(), c.virt(), c.real());
     let local = c.local().ok_or(DropReason::NoConn)?;
-    let seq = *c.seq();
     let (toa, proxy) = snapshot
         .service(c.dest().service.0, c.dest().service.1)
         .map_or((None, None), |s| (s.toa, s.proxy_protocol));
@@ -133,7 +132,7 @@ pub(super) fn outbound<F: Frame>(
             seq.server_syn_ack(flow.seq);
         }
     }
-    let seq = p.conns.get(id).map(|c| *c.seq()).unwrap_or_default();
+    let seq = p.conns.seq(id).copied().unwrap_or_default();
     let rewrite = fullnat::OutRewrite {
         virt,
         client,

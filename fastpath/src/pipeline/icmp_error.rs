@@ -77,7 +77,8 @@ fn about_connection<F: Frame>(
             let (fwd, rip) = (c.fwd(), c.real());
             c.dest().traffic.inbound(p.worker, ip_len);
             c.dest().service_traffic.inbound(p.worker, ip_len);
-            let (local_addr, ack_delta) = (c.local(), c.seq().out_delta());
+            let seq = p.conns.seq(id).copied().unwrap_or_default();
+            let (local_addr, ack_delta) = (c.local(), seq.out_delta());
             xmit::decrement_ttl(frame.data_mut())?;
             match (fwd, local_addr) {
                 (Some(Fwd::Nat), _) => nat::icmp_dnat(frame.data_mut(), rip)?,
@@ -100,7 +101,8 @@ fn about_connection<F: Frame>(
             let (virt, client) = (c.virt(), c.client());
             // The quoted segment got the delta of its own sequence number (the first data
             // segment carries the PROXY header and was not shifted by it).
-            let seq_delta = c.seq().embedded_delta(quoted_seq(frame.data()));
+            let seq = p.conns.seq(id).copied().unwrap_or_default();
+            let seq_delta = seq.embedded_delta(quoted_seq(frame.data()));
             c.dest().traffic.outbound(p.worker, ip_len);
             c.dest().service_traffic.outbound(p.worker, ip_len);
             fullnat::icmp_out(frame.data_mut(), virt, client, seq_delta)?;

@@ -59,7 +59,16 @@ pub(super) fn new_conn(
         // would be two more atomic operations on a count all workers share.
         dest: real,
     };
-    let id = match p.conns.insert(new, now_ms) {
+    // FULLNAT TCP: the ISN towards the real server depends on the local address only.
+    let seq = match (local, flow.proto) {
+        (Some(local), conf::Proto::Tcp) => {
+            let clock_ns = now_ms.saturating_mul(1_000_000);
+            let isn = xmit::isn::initial_seq(local, rip, &p.isn_key, clock_ns);
+            conn::TcpSeq::new(flow.seq, isn)
+        }
+        _ => conn::TcpSeq::default(),
+    };
+    let id = match p.conns.insert_with_seq(new, seq, now_ms) {
         Ok(id) => id,
         Err(conn::TableFull(real)) => {
             if let Some(local) = local {
@@ -68,13 +77,6 @@ pub(super) fn new_conn(
             return Err(DropReason::TableFull);
         }
     };
-    if let (Some(local), conf::Proto::Tcp) = (local, flow.proto) {
-        let clock_ns = now_ms.saturating_mul(1_000_000);
-        let isn = xmit::isn::initial_seq(local, rip, &p.isn_key, clock_ns);
-        if let Some(seq) = p.conns.seq_mut(id) {
-            *seq = conn::TcpSeq::new(flow.seq, isn);
-        }
-    }
     if let Some(real) = p.conns.get(id).map(|c| c.dest()) {
         real.load.bind(ConnClass::Inactive);
         real.traffic.conn(p.worker);

@@ -98,8 +98,11 @@ pub(super) fn after_inbound(p: &mut Pipeline, id: conn::ConnId, rules: conn::Syn
     let Some(c) = p.conns.get(id) else {
         return;
     };
-    let template = c.control().and_then(|t| p.conns.get(t)).map(record);
-    let first = record(c);
+    let template = c
+        .control()
+        .and_then(|t| p.conns.get(t))
+        .map(|t| record(t, None));
+    let first = record(c, p.conns.seq(id));
     for r in std::iter::once(first).chain(template) {
         if p.sync_outbox.len() < OUTBOX_MAX {
             p.sync_outbox.push(r);
@@ -110,7 +113,7 @@ pub(super) fn after_inbound(p: &mut Pipeline, id: conn::ConnId, rules: conn::Syn
 }
 
 /// A connection or template as the sync protocol carries it.
-pub fn record<D>(c: &conn::Conn<D>) -> SyncConn {
+pub fn record<D>(c: &conn::Conn<D>, seq: Option<&conn::TcpSeq>) -> SyncConn {
     let method = match c.fwd() {
         Some(Fwd::Nat) | None => CONN_F_MASQ,
         Some(Fwd::Dr) => CONN_F_DROUTE,
@@ -128,7 +131,7 @@ pub fn record<D>(c: &conn::Conn<D>) -> SyncConn {
         flags |= CONN_F_NOOUTPUT;
     }
     let fullnat = c.local().map(|local| {
-        let seq = c.seq();
+        let seq = seq.copied().unwrap_or_default();
         FullNatSync {
             laddr: *local.ip(),
             lport: local.port(),
