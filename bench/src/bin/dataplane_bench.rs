@@ -100,6 +100,22 @@ struct Args {
     /// Keep the work directory (pcap files, configurations, callgrind profiles).
     #[arg(long)]
     keep: bool,
+    /// `[dataplane] idle_sleep_us` of the rvsd runs (adaptive polling); absent: busy polling.
+    /// Run the throughput rows with and without it to see what it costs.
+    #[arg(long, value_name = "US")]
+    idle_sleep_us: Option<u32>,
+}
+
+/// `config` with the `--idle-sleep-us` of `args`, if given.
+fn with_idle(args: &Args, config: String) -> String {
+    match args.idle_sleep_us {
+        Some(us) => config.replacen(
+            "[dataplane]\n",
+            &format!("[dataplane]\nidle_sleep_us = {us}\n"),
+            1,
+        ),
+        None => config,
+    }
 }
 
 /// The default connection table size (`[dataplane] conn_table_size`).
@@ -338,7 +354,10 @@ fn throughput(
             };
             for (m, &mode) in modes.iter().enumerate() {
                 let eal = dpdk::eal_args(memory, mbufs, &vdev, &dpdk::file_prefix("rvs"));
-                let config = eal_toml(&eal) + &lab::config_body(mode, DEFAULT_CONN_TABLE, mbufs);
+                let config = with_idle(
+                    args,
+                    eal_toml(&eal) + &lab::config_body(mode, DEFAULT_CONN_TABLE, mbufs),
+                );
                 let (run, stats) = rvsd.timed(&config, duration)?;
                 check_established(mode, flows, &stats, &mut log);
                 samples[first_mode + m][d] = Sample {
