@@ -102,6 +102,8 @@ pub struct Pipeline {
     fragments: fragment::Fragments,
     /// Sync master: the connections to send, until the worker hands them to the sync thread.
     sync_outbox: Vec<crate::sync::SyncConn>,
+    /// FULLNAT: the TOA and PROXY settings of the service of the last packet.
+    insertions: fullnat::Insertions,
 }
 
 /// What [`Pipeline::prefetch`] found out about a frame: what it is and, for a TCP or UDP
@@ -177,6 +179,7 @@ impl Pipeline {
             events: Events::default(),
             fragments: fragment::Fragments::new(),
             sync_outbox: Vec::with_capacity(OUTBOX_MAX),
+            insertions: fullnat::Insertions::default(),
         };
         pipeline.adopt(None, snapshot);
         Ok(pipeline)
