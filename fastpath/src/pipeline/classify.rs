@@ -143,29 +143,39 @@ fn ipv4(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
     }
     let owned = snapshot.owned(ip.dst_addr());
     let local = owned.is_some();
-    let protocol = ip.protocol();
-    let host_or_group = match owned {
-        Some(Owned::Host) => true,
-        Some(Owned::Service) => false,
-        None => link_local_group(ip.dst_addr()),
-    };
-    if port.twin && host_or_group {
-        if let Some(class) = for_kernel(snapshot, &ip, owned, protocol) {
+    // Only a port with a twin hands anything to the kernel: the rest of the test is worked
+    // out for those alone.
+    if port.twin && host_or_group(owned, ip.dst_addr()) {
+        if let Some(class) = for_kernel(snapshot, &ip, owned, ip.protocol()) {
             return class;
         }
     }
-    if let Protocol::Tcp | Protocol::Udp = protocol {
-        let at = xmit::Headers {
-            protocol,
-            l4: ether::HEADER_LEN + ip.header_len(),
-            end: ether::HEADER_LEN + usize::from(ip.total_len()),
-        };
-        return match parse_l4(&ip, at) {
-            Ok(flow) => Class::L4 { flow, local },
-            Err(reason) => Class::Drop(reason),
-        };
+    // TCP and UDP from the protocol number; the rest is converted and sorted out of line.
+    let protocol = match ip.protocol_number() {
+        6 => Protocol::Tcp,
+        17 => Protocol::Udp,
+        _ => return not_l4(snapshot, &ip, local, ip.protocol()),
+    };
+    let at = xmit::Headers {
+        protocol,
+        l4: ether::HEADER_LEN + ip.header_len(),
+        end: ether::HEADER_LEN + usize::from(ip.total_len()),
+    };
+    match parse_l4(&ip, at) {
+        Ok(flow) => Class::L4 { flow, local },
+        Err(reason) => Class::Drop(reason),
     }
-    not_l4(snapshot, &ip, local, protocol)
+}
+
+/// Whether a packet to `dst`, which the balancer owns as `owned`, is for the host or a
+/// link-local group (what a port's twin may take).
+#[inline]
+fn host_or_group(owned: Option<Owned>, dst: std::net::Ipv4Addr) -> bool {
+    match owned {
+        Some(Owned::Host) => true,
+        Some(Owned::Service) => false,
+        None => link_local_group(dst),
+    }
 }
 
 /// What of a packet to the MAC of a port with a twin, not to a service address, goes to the
