@@ -61,11 +61,13 @@ pub(super) fn inbound<F: Frame>(
     let local = c.local().ok_or(DropReason::NoConn)?;
     let (toa, proxy) = p.insertions.of(snapshot, c.dest().service);
     let tcp = flow.proto == conf::Proto::Tcp;
-    let payload_len = usize::from(flow.payload_len);
-    let proxy_due = tcp && proxy.is_some() && proxy::due(&seq, flow.flags, flow.seq, payload_len);
-    let toa_due = tcp && toa.is_some_and(|t| toa::due(placement(t), &seq, flow.flags, flow.ack));
+    let numbers = flow.tcp_numbers(frame.data());
+    let payload_len = usize::from(numbers.payload_len);
+    let proxy_due =
+        tcp && proxy.is_some() && proxy::due(&seq, flow.flags, numbers.seq, payload_len);
+    let toa_due = tcp && toa.is_some_and(|t| toa::due(placement(t), &seq, flow.flags, numbers.ack));
     let seq_delta = if tcp {
-        seq.in_delta(flow.seq, payload_len)
+        seq.in_delta(numbers.seq, payload_len)
     } else {
         0
     };
@@ -127,7 +129,7 @@ pub(super) fn outbound<F: Frame>(
     };
     if syn_ack && flow.proto == conf::Proto::Tcp {
         if let Some(seq) = p.conns.seq_mut(id) {
-            seq.server_syn_ack(flow.seq);
+            seq.server_syn_ack(flow.tcp_numbers(frame.data()).seq);
         }
     }
     let seq = p.conns.seq(id).copied().unwrap_or_default();
