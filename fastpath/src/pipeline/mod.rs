@@ -719,6 +719,24 @@ proto = "tcp"
     }
 
     #[test]
+    fn egress_cache_tun_sees_neighbour_and_route_changes_at_the_next_packet() {
+        let first = snapshot(&config("tun", "10.0.0.254", true), PORT_MAC, None);
+        let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
+        assert_eq!(send(&mut p, &first, true), (TX, REAL_MAC, PORT_MAC));
+        assert_eq!(
+            send(&mut p, &first, false),
+            (TX, REAL_MAC, PORT_MAC),
+            "cached"
+        );
+        p.learn(0, Ipv4Addr::new(10, 0, 0, 11), EthernetAddress(NEW_MAC));
+        assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
+        // The real server is now reached through the gateway (a tunnel may cross routers).
+        let second = snapshot(&config("tun", "10.0.0.254", false), PORT_MAC, Some(&first));
+        p.adopt(Some(&first), &second);
+        assert_eq!(send(&mut p, &second, false), (TX, GW1_MAC, PORT_MAC));
+    }
+
+    #[test]
     fn egress_cache_dr_real_server_leaving_the_link_is_no_route() {
         let first = snapshot(&config("dr", "10.0.0.254", true), PORT_MAC, None);
         let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
