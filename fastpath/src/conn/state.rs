@@ -290,6 +290,28 @@ impl From<conf::Timeouts> for Timeouts {
 pub(super) mod tests {
     use super::*;
 
+    /// What `Table::packet_entry`'s established fast path assumes: a segment with ACK and
+    /// none of SYN, FIN, RST (whatever its other bits) keeps ESTABLISHED in every table.
+    /// The tables keep it for exactly those and for SYN without RST (which the fast path
+    /// leaves to them).
+    #[test]
+    fn plain_ack_keeps_established_in_every_table() {
+        let kept: Vec<u8> = (0..=u8::MAX)
+            .filter(|&bits| {
+                [TcpTable::Input, TcpTable::Output, TcpTable::InputOnly]
+                    .iter()
+                    .all(|&t| tcp_next(State::Established, t, Flags::from_bits(bits)) == ES)
+            })
+            .collect();
+        let (fin, syn, rst, ack) = (0x01, 0x02, 0x04, 0x10);
+        let expected: Vec<u8> = (0..=u8::MAX)
+            .filter(|&b| b & rst == 0 && (b & syn != 0 || (b & fin == 0 && b & ack != 0)))
+            .collect();
+        assert_eq!(kept, expected);
+        let plain_acks = (0..=u8::MAX).filter(|b| b & (fin | syn | rst | ack) == ack);
+        assert_eq!(plain_acks.filter(|b| kept.contains(b)).count(), 16);
+    }
+
     /// The three tables exactly as `ipvs-spec.md` §2 prints them, parsed independently of
     /// the constants above.
     const SPEC_TABLES: &str = "

@@ -1023,8 +1023,20 @@ impl<D> Table<D> {
     ) -> Option<(Transition, &Conn<D>)> {
         let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
         let from = c.state;
+        // The established fast path: an ESTABLISHED connection's segment with ACK and none of
+        // SYN, FIN, RST stays ESTABLISHED in all three tables (only TCP connections reach
+        // that state, never templates), so the table walk is skipped; NOOUTPUT is still
+        // cleared by a reply.
+        let plain_ack = flags.bits() & (Flags::SYN | Flags::FIN | Flags::RST | Flags::ACK).bits()
+            == Flags::ACK.bits();
         let to = match (c.kind, c.proto) {
             (Kind::Template, _) => return None,
+            _ if from == State::Established && plain_ack => {
+                if dir == Dir::Out {
+                    c.flags &= !NO_OUTPUT;
+                }
+                State::Established
+            }
             (_, Proto::Udp) => State::Udp,
             (_, Proto::Tcp) => {
                 let no_output = c.flags & NO_OUTPUT != 0;

@@ -42,6 +42,9 @@ pub struct Egress {
     pub mtu: u16,
     /// The Ethernet addresses to write.
     pub link: Link,
+    /// The address rvs speaks from on the egress link towards the next hop
+    /// ([`PortView::source_for`](crate::snapshot::PortView::source_for)): TUN's outer source.
+    pub src: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -104,6 +107,7 @@ mod tests {
                 port_mac: EthernetAddress([2, 0, 0, 0, 0, 1]),
                 next_hop_mac: EthernetAddress([2, 0, 0, 0, 0, mac]),
             },
+            src: Some(Ipv4Addr::new(192, 168, 10, 1)),
         }
     }
 

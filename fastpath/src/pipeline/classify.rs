@@ -53,11 +53,6 @@ pub(crate) struct Flow {
     pub src: SocketAddrV4,
     pub dst: SocketAddrV4,
     pub flags: tcp::Flags,
-    /// TCP sequence and acknowledgment numbers (0 for UDP).
-    pub seq: u32,
-    pub ack: u32,
-    /// TCP payload length (0 for UDP).
-    pub payload_len: u16,
     /// IP total length: what ipvsadm's byte counters add up.
     pub ip_len: u16,
     /// Where its headers are, for the rewrites.
@@ -71,12 +66,48 @@ impl Flow {
         crate::conn::FlowKey::new(self.proto, self.src, self.dst)
     }
 
+    /// TCP: the segment's sequence numbers and payload length ([`TcpNumbers`]), read from
+    /// `frame`, the frame this flow was parsed from, its TCP header not rewritten since. Only
+    /// FULLNAT needs them, so the classifier does not copy them for every packet. All zero
+    /// for UDP.
+    pub fn tcp_numbers(&self, frame: &[u8]) -> TcpNumbers {
+        let t = match self.proto {
+            conf::Proto::Tcp => frame
+                .get(self.at.l4..self.at.end)
+                .and_then(|segment| Some((segment.first_chunk::<{ tcp::HEADER_LEN }>()?, segment))),
+            conf::Proto::Udp => None,
+        };
+        match t {
+            Some((fixed, segment)) => {
+                let t = tcp::Packet::new_unchecked(fixed);
+                let payload_len = segment.len().saturating_sub(t.header_len());
+                TcpNumbers {
+                    seq: t.seq_number(),
+                    ack: t.ack_number(),
+                    // A validated packet is at most 65535 bytes long.
+                    payload_len: u16::try_from(payload_len).unwrap_or(u16::MAX),
+                }
+            }
+            None => TcpNumbers::default(),
+        }
+    }
+
     /// A packet that may open a connection: any UDP datagram, a TCP SYN without RST.
     #[inline]
     pub fn opens(&self) -> bool {
         self.proto == conf::Proto::Udp
             || (self.flags.contains(tcp::Flags::SYN) && !self.flags.contains(tcp::Flags::RST))
     }
+}
+
+/// What FULLNAT reads of a TCP segment besides its flow ([`Flow::tcp_numbers`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TcpNumbers {
+    /// Sequence and acknowledgment numbers.
+    pub seq: u32,
+    pub ack: u32,
+    /// Payload length.
+    pub payload_len: u16,
 }
 
 /// Classifies `frame`, received on port `in_port`.
@@ -143,29 +174,39 @@ fn ipv4(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
     }
     let owned = snapshot.owned(ip.dst_addr());
     let local = owned.is_some();
-    let protocol = ip.protocol();
-    let host_or_group = match owned {
-        Some(Owned::Host) => true,
-        Some(Owned::Service) => false,
-        None => link_local_group(ip.dst_addr()),
-    };
-    if port.twin && host_or_group {
-        if let Some(class) = for_kernel(snapshot, &ip, owned, protocol) {
+    // Only a port with a twin hands anything to the kernel: the rest of the test is worked
+    // out for those alone.
+    if port.twin && host_or_group(owned, ip.dst_addr()) {
+        if let Some(class) = for_kernel(snapshot, &ip, owned, ip.protocol()) {
             return class;
         }
     }
-    if let Protocol::Tcp | Protocol::Udp = protocol {
-        let at = xmit::Headers {
-            protocol,
-            l4: ether::HEADER_LEN + ip.header_len(),
-            end: ether::HEADER_LEN + usize::from(ip.total_len()),
-        };
-        return match parse_l4(&ip, at) {
-            Ok(flow) => Class::L4 { flow, local },
-            Err(reason) => Class::Drop(reason),
-        };
+    // TCP and UDP from the protocol number; the rest is converted and sorted out of line.
+    let protocol = match ip.protocol_number() {
+        6 => Protocol::Tcp,
+        17 => Protocol::Udp,
+        _ => return not_l4(snapshot, &ip, local, ip.protocol()),
+    };
+    let at = xmit::Headers {
+        protocol,
+        l4: ether::HEADER_LEN + ip.header_len(),
+        end: ether::HEADER_LEN + usize::from(ip.total_len()),
+    };
+    match parse_l4(&ip, at) {
+        Ok(flow) => Class::L4 { flow, local },
+        Err(reason) => Class::Drop(reason),
     }
-    not_l4(snapshot, &ip, local, protocol)
+}
+
+/// Whether a packet to `dst`, which the balancer owns as `owned`, is for the host or a
+/// link-local group (what a port's twin may take).
+#[inline]
+fn host_or_group(owned: Option<Owned>, dst: std::net::Ipv4Addr) -> bool {
+    match owned {
+        Some(Owned::Host) => true,
+        Some(Owned::Service) => false,
+        None => link_local_group(dst),
+    }
 }
 
 /// What of a packet to the MAC of a port with a twin, not to a service address, goes to the
@@ -206,7 +247,7 @@ fn for_kernel(
 #[inline]
 fn parse_l4(ip: &ipv4::Packet<&[u8]>, at: xmit::Headers) -> Result<Flow, DropReason> {
     let segment = ip.payload();
-    let (proto, sport, dport, flags, seq, ack, payload_len) = match at.protocol {
+    let (proto, sport, dport, flags) = match at.protocol {
         Protocol::Tcp => {
             // `tcp::Packet::check_len` on the view of the fixed header: at least the fixed
             // header, and a data offset between it and the segment's end.
@@ -218,20 +259,12 @@ fn parse_l4(ip: &ipv4::Packet<&[u8]>, at: xmit::Headers) -> Result<Flow, DropRea
             if header_len < tcp::HEADER_LEN || header_len > segment.len() {
                 return Err(DropReason::BadL4Header);
             }
-            (
-                conf::Proto::Tcp,
-                t.src_port(),
-                t.dst_port(),
-                t.flags(),
-                t.seq_number(),
-                t.ack_number(),
-                segment.len().saturating_sub(header_len),
-            )
+            (conf::Proto::Tcp, t.src_port(), t.dst_port(), t.flags())
         }
         _ => {
             let u = udp::Packet::new_checked(segment)?;
             let flags = tcp::Flags::default();
-            (conf::Proto::Udp, u.src_port(), u.dst_port(), flags, 0, 0, 0)
+            (conf::Proto::Udp, u.src_port(), u.dst_port(), flags)
         }
     };
     Ok(Flow {
@@ -239,10 +272,6 @@ fn parse_l4(ip: &ipv4::Packet<&[u8]>, at: xmit::Headers) -> Result<Flow, DropRea
         src: SocketAddrV4::new(ip.src_addr(), sport),
         dst: SocketAddrV4::new(ip.dst_addr(), dport),
         flags,
-        seq,
-        ack,
-        // A validated packet is at most 65535 bytes long.
-        payload_len: u16::try_from(payload_len).unwrap_or(u16::MAX),
         ip_len: ip.total_len(),
         at,
     })
@@ -271,5 +300,56 @@ fn not_l4(snapshot: &Snapshot, ip: &ipv4::Packet<&[u8]>, local: bool, protocol: 
             Class::Drop(DropReason::VipNotOwned)
         }
         (false, _, _) => Class::Drop(DropReason::NotOurs),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ether::EthernetAddress;
+    use crate::xmit::testing::{frame, tcp_header, Ip, ROUTER_MAC};
+    use std::net::Ipv4Addr;
+
+    const PORT_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+
+    /// The flow `classify` makes of `packet` (sent to a port with no twin and no address).
+    fn flow_of(data: &[u8]) -> Flow {
+        let config = conf::Config::parse(
+            "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let snapshot = Snapshot::build(&config, &[PORT_MAC.0], None, 1).unwrap();
+        match classify(&snapshot, 0, data) {
+            Class::L4 { flow, .. } => flow,
+            other => panic!("not L4: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tcp_numbers_are_read_from_the_frame_and_zero_for_udp() {
+        let ip = Ip::new(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 0, 100));
+        let tcp = frame(
+            ROUTER_MAC,
+            PORT_MAC,
+            &ip.tcp(
+                40312,
+                80,
+                &tcp_header(false, true, false, false, true),
+                b"hello",
+            ),
+            &[0; 6],
+        );
+        assert_eq!(
+            flow_of(&tcp).tcp_numbers(&tcp),
+            TcpNumbers {
+                seq: 0x6b8b_4567,
+                ack: 0x327b_23c6,
+                payload_len: 5,
+            },
+            "the padding is not payload"
+        );
+        let udp = frame(ROUTER_MAC, PORT_MAC, &ip.udp(5353, 53, b"query", true), &[]);
+        assert_eq!(flow_of(&udp).tcp_numbers(&udp), TcpNumbers::default());
     }
 }

@@ -207,6 +207,18 @@ fn to_real_uncached(
     stamp: Stamp,
     direct: bool,
 ) -> Result<Verdict, DropReason> {
+    let (found, waiting) = egress_of(p, snapshot, rip, stamp)?;
+    leave(data, found, waiting, direct)
+}
+
+/// Where packets to real server `rip` leave, from the route and neighbour lookups, and the
+/// next hop while its MAC is unknown; cached under `stamp` once the neighbour is known.
+fn egress_of(
+    p: &mut Pipeline,
+    snapshot: &Snapshot,
+    rip: Ipv4Addr,
+    stamp: Stamp,
+) -> Result<(Egress, Option<Ipv4Addr>), DropReason> {
     let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
     let next_hop = hop.next_hop(rip);
     let (link, resolved, mtu) = link_to(p, snapshot, hop.port, next_hop)?;
@@ -215,11 +227,15 @@ fn to_real_uncached(
         on_link: hop.via.is_none(),
         mtu,
         link,
+        src: snapshot
+            .ports
+            .get(hop.port)
+            .and_then(|view| view.source_for(next_hop)),
     };
     if resolved {
         p.egress.put(rip, stamp, found);
     }
-    leave(data, found, (!resolved).then_some(next_hop), direct)
+    Ok((found, (!resolved).then_some(next_hop)))
 }
 
 /// Writes the Ethernet header of `out` and says where the frame goes.
@@ -247,26 +263,26 @@ fn tunnel<F: Frame>(
     rip: Ipv4Addr,
     encap: tun::Encap,
 ) -> Result<Verdict, DropReason> {
-    let hop = snapshot.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
-    let next_hop = hop.next_hop(rip);
-    let view = snapshot.ports.get(hop.port).ok_or(DropReason::NoRoute)?;
-    let src_addr = view.source_for(next_hop).ok_or(DropReason::NoRoute)?;
-    let (link, resolved, mtu) = link_to(p, snapshot, hop.port, next_hop)?;
+    // The way to the real server as NAT and DR find it: the worker's cache, else the route
+    // and neighbour lookups.
+    let stamp = Stamp {
+        snapshot: snapshot.id(),
+        neighbors: p.neighbors.generation(),
+    };
+    let (out, waiting) = match p.egress.get(rip, stamp) {
+        Some(out) => (out, None),
+        None => egress_of(p, snapshot, rip, stamp)?,
+    };
     let tunnel = tun::Tunnel {
-        link,
-        src_addr,
+        link: out.link,
+        src_addr: out.src.ok_or(DropReason::NoRoute)?,
         dst_addr: rip,
-        mtu,
+        mtu: out.mtu,
         encap,
     };
     p.ip_ident = p.ip_ident.wrapping_add(1);
     match tun::encapsulate(frame, &tunnel, p.ip_ident)? {
-        tun::Outcome::Encapsulated => Ok(sent(
-            hop.port,
-            (!resolved).then_some(next_hop),
-            frame.len(),
-            mtu,
-        )),
+        tun::Outcome::Encapsulated => Ok(sent(out.port, waiting, frame.len(), out.mtu)),
         tun::Outcome::FragNeeded { next_hop_mtu } => {
             let in_view = snapshot.ports.get(in_port).ok_or(DropReason::NoRoute)?;
             let ident = p.next_icmp_ident();

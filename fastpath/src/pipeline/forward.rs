@@ -122,10 +122,10 @@ pub(super) fn l4<F: Frame>(
         Some(Hit { id, dir: Dir::In }) if !(flow.opens() && p.conns.reusable(id)) => id,
         Some(Hit { id, dir: Dir::In }) => {
             forget(p, id);
-            schedule::new_conn(p, snapshot, flow, now_ms)?
+            schedule::new_conn(p, snapshot, flow, frame.data(), now_ms)?
         }
         Some(Hit { dir: Dir::Out, .. }) => return Err(DropReason::NotOurs),
-        None => schedule::new_conn(p, snapshot, flow, now_ms)?,
+        None => schedule::new_conn(p, snapshot, flow, frame.data(), now_ms)?,
     };
     let out = inbound(p, snapshot, frame, id, flow, now_ms);
     if snapshot.sync.master {

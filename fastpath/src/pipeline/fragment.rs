@@ -707,7 +707,7 @@ fn first_flow(data: &[u8]) -> Result<(Flow, u32), DropReason> {
         l4: ether::HEADER_LEN + ip.header_len(),
         end: ether::HEADER_LEN + usize::from(ip.total_len()),
     };
-    let (proto, sport, dport, flags, seq, ack, l4_len) = match at.protocol {
+    let (proto, sport, dport, flags, l4_len) = match at.protocol {
         Protocol::Tcp => {
             let t = segment
                 .first_chunk::<{ tcp::HEADER_LEN }>()
@@ -720,14 +720,11 @@ fn first_flow(data: &[u8]) -> Result<(Flow, u32), DropReason> {
             if header_len > segment.len() {
                 return Err(DropReason::Fragment);
             }
-            let (seq, ack) = (t.seq_number(), t.ack_number());
             (
                 conf::Proto::Tcp,
                 t.src_port(),
                 t.dst_port(),
                 t.flags(),
-                seq,
-                ack,
                 header_len,
             )
         }
@@ -743,25 +740,16 @@ fn first_flow(data: &[u8]) -> Result<(Flow, u32), DropReason> {
                 u.src_port(),
                 u.dst_port(),
                 flags,
-                0,
-                0,
                 udp::HEADER_LEN,
             )
         }
         _ => return Err(DropReason::Fragment),
-    };
-    let payload_len = match proto {
-        conf::Proto::Tcp => segment.len().saturating_sub(l4_len),
-        conf::Proto::Udp => 0,
     };
     let flow = Flow {
         proto,
         src: SocketAddrV4::new(ip.src_addr(), sport),
         dst: SocketAddrV4::new(ip.dst_addr(), dport),
         flags,
-        seq,
-        ack,
-        payload_len: u16::try_from(payload_len).unwrap_or(u16::MAX),
         ip_len: ip.total_len(),
         at,
     };

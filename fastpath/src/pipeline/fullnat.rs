@@ -59,15 +59,15 @@ pub(super) fn inbound<F: Frame>(
     let (c, &seq) = p.conns.fullnat(id).ok_or(DropReason::NoConn)?;
     let (client, virt, rip) = (c.client(), c.virt(), c.real());
     let local = c.local().ok_or(DropReason::NoConn)?;
-    let (toa, proxy) = snapshot
-        .service(c.dest().service.0, c.dest().service.1)
-        .map_or((None, None), |s| (s.toa, s.proxy_protocol));
+    let (toa, proxy) = p.insertions.of(snapshot, c.dest().service);
     let tcp = flow.proto == conf::Proto::Tcp;
-    let payload_len = usize::from(flow.payload_len);
-    let proxy_due = tcp && proxy.is_some() && proxy::due(&seq, flow.flags, flow.seq, payload_len);
-    let toa_due = tcp && toa.is_some_and(|t| toa::due(placement(t), &seq, flow.flags, flow.ack));
+    let numbers = flow.tcp_numbers(frame.data());
+    let payload_len = usize::from(numbers.payload_len);
+    let proxy_due =
+        tcp && proxy.is_some() && proxy::due(&seq, flow.flags, numbers.seq, payload_len);
+    let toa_due = tcp && toa.is_some_and(|t| toa::due(placement(t), &seq, flow.flags, numbers.ack));
     let seq_delta = if tcp {
-        seq.in_delta(flow.seq, payload_len)
+        seq.in_delta(numbers.seq, payload_len)
     } else {
         0
     };
@@ -129,7 +129,7 @@ pub(super) fn outbound<F: Frame>(
     };
     if syn_ack && flow.proto == conf::Proto::Tcp {
         if let Some(seq) = p.conns.seq_mut(id) {
-            seq.server_syn_ack(flow.seq);
+            seq.server_syn_ack(flow.tcp_numbers(frame.data()).seq);
         }
     }
     let seq = p.conns.seq(id).copied().unwrap_or_default();
@@ -165,5 +165,134 @@ fn mss_reduction(service: Option<&Service>) -> u16 {
         Some((_, Some(conf::ProxyProtocol::V2))) => proxy::V2_LEN as u16,
         Some((Some(_), None)) => fullnat::TOA_MSS_REDUCTION,
         _ => 0,
+    }
+}
+
+/// The TOA and PROXY protocol settings of the service a worker's last FULLNAT packet went
+/// to, as the snapshot it was looked up in says: consecutive packets of one service (the
+/// common case) skip the service table's lookup. Keyed by the snapshot's id, so that a
+/// new snapshot (an edit of the settings, a removed service) is looked up afresh at its
+/// first packet, exactly as looking up every packet would.
+#[derive(Debug, Default)]
+pub(super) struct Insertions {
+    last: Option<Looked>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Looked {
+    snapshot: u64,
+    service: (conf::Proto, SocketAddrV4),
+    toa: Option<conf::ToaPlacement>,
+    proxy: Option<conf::ProxyProtocol>,
+}
+
+impl Insertions {
+    /// The TOA placement and PROXY protocol version of `service` in `snapshot` (`None`
+    /// each when the service is gone or asks for neither).
+    #[inline]
+    pub(super) fn of(
+        &mut self,
+        snapshot: &Snapshot,
+        service: (conf::Proto, SocketAddrV4),
+    ) -> (Option<conf::ToaPlacement>, Option<conf::ProxyProtocol>) {
+        match self.last {
+            Some(l) if l.snapshot == snapshot.id() && l.service == service => (l.toa, l.proxy),
+            _ => self.look_up(snapshot, service),
+        }
+    }
+
+    #[inline(never)]
+    fn look_up(
+        &mut self,
+        snapshot: &Snapshot,
+        service: (conf::Proto, SocketAddrV4),
+    ) -> (Option<conf::ToaPlacement>, Option<conf::ProxyProtocol>) {
+        let (toa, proxy) = snapshot
+            .service(service.0, service.1)
+            .map_or((None, None), |s| (s.toa, s.proxy_protocol));
+        self.last = Some(Looked {
+            snapshot: snapshot.id(),
+            service,
+            toa,
+            proxy,
+        });
+        (toa, proxy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conf::{Proto, ProxyProtocol, ToaPlacement};
+
+    /// One FULLNAT service on VIP:80 with `settings` (TOA, PROXY) and, if `other`, one on
+    /// VIP:81 with PROXY v1 and TOA off.
+    fn snapshot(settings: &str, other: bool, previous: Option<&Snapshot>) -> Snapshot {
+        let other = if other {
+            "[[service]]\nvip = \"10.0.0.100:81\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.200\"]\n\
+             toa = false\nproxy_protocol = \"v1\"\n  [[service.real]]\n  addr = \"10.0.0.12:8080\"\n  mode = \"fullnat\"\n"
+        } else {
+            ""
+        };
+        let text = format!(
+            r#"
+[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32", "10.0.0.200/32"]
+[[service]]
+vip = "10.0.0.100:80"
+proto = "tcp"
+laddrs = ["10.0.0.200"]
+{settings}
+  [[service.real]]
+  addr = "10.0.0.11:8080"
+  mode = "fullnat"
+{other}"#
+        );
+        let config = conf::Config::parse(&text, "t.toml").unwrap();
+        Snapshot::build(&config, &[[0x02, 0, 0, 0, 0, 1]], previous, 1).unwrap()
+    }
+
+    const VIP80: (Proto, SocketAddrV4) = (
+        Proto::Tcp,
+        SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 100), 80),
+    );
+    const VIP81: (Proto, SocketAddrV4) = (
+        Proto::Tcp,
+        SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 100), 81),
+    );
+
+    #[test]
+    fn insertions_follow_the_snapshot_and_the_service() {
+        let mut insertions = Insertions::default();
+        let first = snapshot("", true, None);
+        assert_eq!(
+            insertions.of(&first, VIP80),
+            (Some(ToaPlacement::Ack), None)
+        );
+        assert_eq!(
+            insertions.of(&first, VIP81),
+            (None, Some(ProxyProtocol::V1))
+        );
+        assert_eq!(
+            insertions.of(&first, VIP80),
+            (Some(ToaPlacement::Ack), None),
+            "back to the first service"
+        );
+        // An edit reaches the next packet: a new snapshot is never answered from the old one.
+        let edited = snapshot("toa = false\nproxy_protocol = \"v2\"", true, Some(&first));
+        assert_eq!(
+            insertions.of(&edited, VIP80),
+            (None, Some(ProxyProtocol::V2))
+        );
+        // A removed service asks for nothing.
+        let removed = snapshot("", false, Some(&edited));
+        assert_eq!(insertions.of(&removed, VIP81), (None, None));
+        assert_eq!(
+            insertions.of(&removed, VIP80),
+            (Some(ToaPlacement::Ack), None)
+        );
     }
 }

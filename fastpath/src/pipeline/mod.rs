@@ -102,6 +102,8 @@ pub struct Pipeline {
     fragments: fragment::Fragments,
     /// Sync master: the connections to send, until the worker hands them to the sync thread.
     sync_outbox: Vec<crate::sync::SyncConn>,
+    /// FULLNAT: the TOA and PROXY settings of the service of the last packet.
+    insertions: fullnat::Insertions,
 }
 
 /// What [`Pipeline::prefetch`] found out about a frame: what it is and, for a TCP or UDP
@@ -177,6 +179,7 @@ impl Pipeline {
             events: Events::default(),
             fragments: fragment::Fragments::new(),
             sync_outbox: Vec::with_capacity(OUTBOX_MAX),
+            insertions: fullnat::Insertions::default(),
         };
         pipeline.adopt(None, snapshot);
         Ok(pipeline)
@@ -713,6 +716,24 @@ proto = "tcp"
         );
         p.adopt(Some(&second), &third);
         assert_eq!(send(&mut p, &third, false), (TX, GW2_MAC, OTHER_PORT_MAC));
+    }
+
+    #[test]
+    fn egress_cache_tun_sees_neighbour_and_route_changes_at_the_next_packet() {
+        let first = snapshot(&config("tun", "10.0.0.254", true), PORT_MAC, None);
+        let mut p = Pipeline::new(0, 1, 64, &first, 0).unwrap();
+        assert_eq!(send(&mut p, &first, true), (TX, REAL_MAC, PORT_MAC));
+        assert_eq!(
+            send(&mut p, &first, false),
+            (TX, REAL_MAC, PORT_MAC),
+            "cached"
+        );
+        p.learn(0, Ipv4Addr::new(10, 0, 0, 11), EthernetAddress(NEW_MAC));
+        assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
+        // The real server is now reached through the gateway (a tunnel may cross routers).
+        let second = snapshot(&config("tun", "10.0.0.254", false), PORT_MAC, Some(&first));
+        p.adopt(Some(&first), &second);
+        assert_eq!(send(&mut p, &second, false), (TX, GW1_MAC, PORT_MAC));
     }
 
     #[test]

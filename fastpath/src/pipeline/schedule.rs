@@ -14,11 +14,13 @@ use sched::ConnClass;
 use std::net::SocketAddrV4;
 use std::sync::Arc;
 
-/// Creates the connection for a packet that matched none.
+/// Creates the connection for a packet that matched none; `frame` is the packet's (FULLNAT
+/// reads its sequence number).
 pub(super) fn new_conn(
     p: &mut Pipeline,
     snapshot: &Snapshot,
     flow: &Flow,
+    frame: &[u8],
     now_ms: u64,
 ) -> Result<conn::ConnId, DropReason> {
     let (index, service) = snapshot
@@ -64,7 +66,7 @@ pub(super) fn new_conn(
         (Some(local), conf::Proto::Tcp) => {
             let clock_ns = now_ms.saturating_mul(1_000_000);
             let isn = xmit::isn::initial_seq(local, rip, &p.isn_key, clock_ns);
-            conn::TcpSeq::new(flow.seq, isn)
+            conn::TcpSeq::new(flow.tcp_numbers(frame).seq, isn)
         }
         _ => conn::TcpSeq::default(),
     };

@@ -288,7 +288,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// Return the protocol field.
     #[inline]
     pub fn protocol(&self) -> Protocol {
-        Protocol::from(read_u8(self.buffer.as_ref(), field::PROTOCOL))
+        Protocol::from(self.protocol_number())
+    }
+
+    /// Return the protocol field as its number (a compare, where [`Packet::protocol`]'s
+    /// conversion is a table lookup).
+    #[inline]
+    pub fn protocol_number(&self) -> u8 {
+        read_u8(self.buffer.as_ref(), field::PROTOCOL)
     }
 
     /// Return the header checksum field.
