@@ -14,7 +14,9 @@
 //!
 //! Around them: [`frame::Frame`] (what the pipeline works on: a DPDK mbuf in rvsd, a
 //! [`frame::VecFrame`] in tests), [`snapshot::Snapshot`] (the immutable configuration the
-//! workers read) with its [`service`]s, and [`verdict`] (what happens to each frame).
+//! workers read) with its [`service`]s, [`verdict`] (what happens to each frame), and
+//! [`sync`] (the IPVS sync protocol's codec, for the thread that syncs connections between
+//! directors).
 //!
 //! Invariants: a worker shares nothing mutable with other workers on the fast path; workers
 //! read configuration from an immutable [`snapshot::Snapshot`]; every packet that is not sent

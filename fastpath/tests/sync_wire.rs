@@ -817,6 +817,34 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Damaged messages (bytes after the size field overwritten): at most `nr_conns` entries,
+    /// none after one that ends the message, and what decodes encodes and decodes back.
+    #[test]
+    fn damaged_messages_decode_within_their_bounds(
+        conns in proptest::collection::vec(any_conn(), 1..6),
+        damage in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+    ) {
+        let mut message = encode(5, &conns);
+        for (at, byte) in damage {
+            let at = 4 + at % (message.len() - 4);
+            message[at] = byte;
+        }
+        let Ok(entries) = decode(&message, 0) else {
+            return Ok(());
+        };
+        let nr_conns = usize::from(entries.nr_conns());
+        let all: Vec<_> = entries.collect();
+        prop_assert!(all.len() <= nr_conns);
+        if let Some(fatal) = all.iter().position(|e| e.as_ref().is_err_and(EntryError::ends_message)) {
+            prop_assert_eq!(fatal + 1, all.len());
+        }
+        let good: Vec<SyncConn> = all.into_iter().filter_map(Result::ok).collect();
+        let again = encode(5, &good);
+        prop_assert_eq!(decode_all(&again, 5), good.into_iter().map(Ok).collect::<Vec<_>>());
+    }
+}
+
 /// tshark (Debian's 4.0 reads version 1 messages) dissects encoder messages sent as a kernel
 /// master sends them, with the fields the encoder wrote.
 ///

@@ -201,7 +201,9 @@ pub const CONN_F_BACKUP_UPD_MASK: u32 = CONN_F_INACTIVE | CONN_F_SEQ_MASK;
 pub struct SyncConn {
     /// IPPROTO_TCP 6, UDP 17 (any value decodes; the receiver decides).
     pub protocol: u8,
-    /// `CONN_F_*` exactly as on the wire (forwarding method in bits 0-2).
+    /// `CONN_F_*` exactly as on the wire (forwarding method in bits 0-2). Written as given:
+    /// the kernel leaves out its internal [`CONN_F_HASHED`] when it sends, and a receiver
+    /// keeps only [`CONN_F_BACKUP_MASK`].
     pub flags: u32,
     /// IPVS state number (TCP 0..=10, UDP 0; templates 0..=1).
     pub state: u16,
