@@ -351,7 +351,7 @@ enum Id {
     TunFlag(TunCsum),
     Health,
     McastInterface,
-    SyncId,
+    Syncid,
     McastGroup,
     McastPort,
     McastTtl,
@@ -440,7 +440,7 @@ const OPTS: &[OptDef] = &[
     def("socket", None, Arg::Required, Id::Socket),
     def("health", None, Arg::None, Id::Health),
     def("mcast-interface", None, Arg::Required, Id::McastInterface),
-    def("syncid", None, Arg::Required, Id::SyncId),
+    def("syncid", None, Arg::Required, Id::Syncid),
     def("mcast-group", None, Arg::Required, Id::McastGroup),
     def("mcast-port", None, Arg::Required, Id::McastPort),
     def("mcast-ttl", None, Arg::Required, Id::McastTtl),
@@ -830,7 +830,7 @@ impl Options {
                 self.set(Opt::McastInterface)?;
                 self.mcast_interface = Some(ifname_prefix(&arg).to_string());
             }
-            Id::SyncId => {
+            Id::Syncid => {
                 self.set(Opt::SyncId)?;
                 match string_to_number(&arg, 0, 255) {
                     Some(n) => self.syncid = n as u8,
@@ -1627,8 +1627,10 @@ mod test {
             start(SyncDaemon::new(SyncRole::Backup, "eth0"))
         );
         assert_eq!(
-            cmd("--start-daemon backup --mcast-interface rvs1 --syncid 255 --sync-maxlen 65507 \
-                 --mcast-group 239.255.255.255 --mcast-port 65535 --mcast-ttl 255"),
+            cmd(
+                "--start-daemon backup --mcast-interface rvs1 --syncid 255 --sync-maxlen 65507 \
+                 --mcast-group 239.255.255.255 --mcast-port 65535 --mcast-ttl 255"
+            ),
             start(SyncDaemon {
                 role: SyncRole::Backup,
                 interface: "rvs1".into(),
@@ -1640,8 +1642,10 @@ mod test {
             })
         );
         assert_eq!(
-            cmd("--start-daemon master --syncid=0 --sync-maxlen 1 --mcast-group 224.0.0.0 \
-                 --mcast-port 1 --mcast-ttl 1 --mcast-interface rvs0"),
+            cmd(
+                "--start-daemon master --syncid=0 --sync-maxlen 1 --mcast-group 224.0.0.0 \
+                 --mcast-port 1 --mcast-ttl 1 --mcast-interface rvs0"
+            ),
             start(SyncDaemon {
                 maxlen: Some(1),
                 group: Ipv4Addr::new(224, 0, 0, 0),

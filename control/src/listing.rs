@@ -823,7 +823,7 @@ mod test {
         };
         assert_eq!(daemons(&[]), "");
         assert_eq!(
-            daemons(&[master.clone()]),
+            daemons(std::slice::from_ref(&master)),
             "master sync daemon (mcast=rvs1, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
         );
         // The master first, as ipvsadm lists the kernel's two slots.
