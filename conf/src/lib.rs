@@ -73,12 +73,12 @@
 //! | `[[service.real.check]] virtualhost` | connect address | Host header (http/https) |
 //! | `[[service.real.check]] payload`, `require_reply` | none, false | udp: hex bytes sent; `true` (any reply) or hex bytes the reply starts with |
 //! | `[[service.real.check]] path`, `timeout`, `dynamic` | required, delay_loop, false | misc: command line (split on spaces, no shell), time limit, exit 2..=255 = up with weight status-2 |
-//! | `[sync] role` | required | connection sync daemons rvsd starts (IPVS sync protocol v1, as `ipvsadm --start-daemon`): `master`, `backup` or `both` (a master and a backup with the same settings, as keepalived's `lvs_sync_daemon` runs them) |
+//! | `[sync] role` | required | connection sync daemons rvsd starts (IPVS sync protocol v1, as `ipvsadm --start-daemon`): `master`, `backup` or `both` (a master and a backup with the same settings, as the kernel allows: what keepalived's `lvs_sync_daemon` gets by switching one daemon with its VRRP instance, without the switch; `rvsd --import-keepalived` converts it so) |
 //! | `[sync] interface` | required | `--mcast-interface`: the interface the messages use (a twin such as `rvs1`, or a dedicated link); a Linux interface name of 1..=15 bytes |
 //! | `[sync] syncid` | 0 | `--syncid`, 0..=255: the master's id; a backup takes only that id's messages, every message when 0 |
 //! | `[sync] maxlen` | from the MTU | `--sync-maxlen`, 1..=65507 bytes per message; absent = 1472 for a master, the interface MTU (at least 1500) less 28 for a backup; rvsd clamps a backup's to at least 1024, as the kernel |
 //! | `[sync] group`, `port`, `ttl` | `224.0.0.81`, 8848, 1 | `--mcast-group` (IPv4 multicast), `--mcast-port` (1..=65535), `--mcast-ttl` (1..=255) |
-//! | `[sync] sync_threshold`, `sync_period` | 3, 50 | sysctl `net.ipv4.vs.sync_threshold`: a connection is synced when its packet count modulo the period equals the threshold (period 0: once, at the threshold); 0..=2147483647, threshold < period unless period is 0 |
+//! | `[sync] sync_threshold`, `sync_period` | 3, 50 | sysctl `net.ipv4.vs.sync_threshold`: a connection is synced when its packet count modulo the period equals the threshold (period 0: once, at the threshold), and at once on a change into a closing TCP state; 0..=2147483647, threshold < period unless period is 0 |
 //! | `[sync] backup_only` | false | sysctl `backup_only`: while a backup daemon runs, rvs forwards nothing |
 #![forbid(unsafe_code)]
 

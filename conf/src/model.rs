@@ -109,7 +109,7 @@ pub struct SyncConfig {
     /// which a connection is first synced.
     pub threshold: u32,
     /// `sync_period` (the sysctl's second value): then every `period` packets; 0 = only at
-    /// `threshold`. `threshold < period` whenever `period > 0`, as the kernel requires.
+    /// `threshold` (changes into a closing TCP state are sent at once in either case). `threshold < period` whenever `period > 0`, as the kernel requires.
     pub period: u32,
     /// `backup_only` (sysctl `net.ipv4.vs.backup_only`): while a backup daemon runs, nothing is
     /// forwarded, so that DR/TUN directors syncing both ways cannot loop packets.

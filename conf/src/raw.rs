@@ -43,8 +43,7 @@ pub(crate) struct Sync {
     pub backup_only: Option<bool>,
 }
 
-/// `[sync] role`: `both` runs a master and a backup daemon, as the kernel allows and
-/// keepalived's `lvs_sync_daemon` does.
+/// `[sync] role`: `both` runs a master and a backup daemon at once, as the kernel allows.
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum SyncRoles {

@@ -57,6 +57,11 @@ const SAMPLES: &[Sample] = &[
         keepalived_accepts: false,
     },
     Sample {
+        name: "sync",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
         name: "refused",
         exit: 1,
         keepalived_accepts: false,
@@ -310,4 +315,109 @@ fn globs_that_include_their_own_files_are_read_a_bounded_number_of_times() {
         "{}",
         import.diagnostics.len()
     );
+}
+
+/// The `[sync]` of a keepalived.conf made of `global_defs { LINES }` and a `vrrp_instance VI_1`
+/// with `virtual_router_id 51`, and the diagnostics after the file names.
+fn sync_import(lines: &str) -> (Option<toml::Table>, Vec<String>) {
+    let scratch = dir().join(format!("sync-{}.conf", std::process::id()));
+    std::fs::write(
+        &scratch,
+        format!("global_defs {{\n{lines}}}\nvrrp_instance VI_1 {{\n    virtual_router_id 51\n}}\n"),
+    )
+    .unwrap();
+    let import = keepalived::import(&scratch).unwrap();
+    std::fs::remove_file(&scratch).unwrap();
+    let mut toml: toml::Table = import.toml.parse().expect("TOML");
+    let sync = toml.remove("sync").map(|s| s.as_table().unwrap().clone());
+    let diags = import
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .map(|d| d.split_once(": ").unwrap().1.to_string())
+        .filter(|d| !d.starts_with("note: global_defs") && !d.starts_with("note: vrrp_instance"))
+        .collect();
+    (sync, diags)
+}
+
+fn sync_table(text: &str) -> Option<toml::Table> {
+    Some(text.parse().unwrap())
+}
+
+/// keepalived's `lvs_sync_daemon` forms and bad values, as its `lvs_syncd_handler` reads them.
+#[test]
+fn lvs_sync_daemon_becomes_sync() {
+    let both = "note: lvs_sync_daemon: [sync] role = \"both\": keepalived switches one daemon \
+                between master and backup with vrrp_instance VI_1; rvs runs both at once";
+    // The syncid defaults to the instance's virtual_router_id.
+    assert_eq!(
+        sync_import("lvs_sync_daemon rvs1 inst VI_1\n"),
+        (
+            sync_table("role = \"both\"\ninterface = \"rvs1\"\nsyncid = 51\n"),
+            vec![both.to_string()]
+        )
+    );
+    // The old positional form, instance then syncid, which keepalived still takes.
+    assert_eq!(
+        sync_import("lvs_sync_daemon rvs1 VI_1 7\n"),
+        (
+            sync_table("role = \"both\"\ninterface = \"rvs1\"\nsyncid = 7\n"),
+            vec![both.to_string()]
+        )
+    );
+    // Bad values are ignored as keepalived ignores them; the second lvs_sync_daemon too.
+    let (sync, diags) = sync_import(
+        "lvs_sync_daemon rvs1 VI_1 id 256 maxlen 65508 port 0 ttl 256 group 10.0.0.1 mtu 9\n\
+         lvs_sync_daemon rvs0 VI_1\n",
+    );
+    assert_eq!(
+        sync,
+        sync_table("role = \"both\"\ninterface = \"rvs1\"\nsyncid = 51\n")
+    );
+    assert_eq!(
+        diags,
+        [
+            "warning: lvs_sync_daemon: id 256: not an integer in 0..=255; ignored as keepalived does",
+            "warning: lvs_sync_daemon: maxlen 65508: not an integer in 1..=65507; ignored as keepalived does",
+            "warning: lvs_sync_daemon: port 0: not an integer in 1..=65535; ignored as keepalived does",
+            "warning: lvs_sync_daemon: ttl 256: not an integer in 1..=255; ignored as keepalived does",
+            "warning: lvs_sync_daemon: group 10.0.0.1: not a multicast address; ignored as keepalived does",
+            "warning: lvs_sync_daemon: unknown option mtu; ignored as keepalived does",
+            // keepalived steps one word past an unknown option.
+            "warning: lvs_sync_daemon: unknown option 9; ignored as keepalived does",
+            both,
+            "warning: lvs_sync_daemon: ignored as keepalived does: already given at \
+             tests/keepalived/sync-PID.conf:2",
+        ]
+        .map(|d| d.replace("PID", &std::process::id().to_string()))
+    );
+    // What rvs cannot run.
+    for (line, why) in [
+        (
+            "lvs_sync_daemon rvs1 inst VI_2\n",
+            "error: lvs_sync_daemon: not converted: vrrp_instance VI_2 is not in the file: \
+             keepalived runs no sync daemon without it",
+        ),
+        (
+            "lvs_sync_daemon rvs1\n",
+            "error: lvs_sync_daemon: not converted: no vrrp_instance named: keepalived runs no \
+             sync daemon without one",
+        ),
+        (
+            "lvs_sync_daemon rvs1 inst VI_1 group ff02::81\n",
+            "error: lvs_sync_daemon: not converted: rvs syncs over IPv4 only (an IPv6 group)",
+        ),
+        (
+            "lvs_sync_daemon rvs1:0 inst VI_1\n",
+            "error: lvs_sync_daemon: not converted: \"rvs1:0\" contains ':', which an interface \
+             name cannot (nor `/`, `:`, `,`, `=`, spaces)",
+        ),
+        (
+            "lvs_sync_daemon interface-too-long inst VI_1\n",
+            "warning: lvs_sync_daemon interface-too-long inst VI_1: interface name too long; \
+             ignored as keepalived does",
+        ),
+    ] {
+        assert_eq!(sync_import(line), (None, vec![why.to_string()]), "{line}");
+    }
 }

@@ -861,3 +861,58 @@ fn test_tunnel_options_and_weights() {
         );
     }
 }
+
+#[test]
+fn test_sync_daemons() {
+    let f = Fixture::new(TestHandler::new());
+    let refused = |args: &str, message: &str| {
+        assert_eq!(
+            f.rvsadm(args),
+            (255, String::new(), format!("{message}\n")),
+            "{args}"
+        );
+    };
+    assert_eq!(f.out("-L --daemon"), "");
+    // ipvsadm's default interface is eth0, which this director does not have.
+    refused("--start-daemon master", "No such device");
+    f.ok("--start-daemon master --mcast-interface rvs1 --syncid 7");
+    refused(
+        "--start-daemon master --mcast-interface rvs0",
+        "Daemon has already run",
+    );
+    f.ok("--start-daemon backup --mcast-interface rvs1 --mcast-group 239.0.0.1 --mcast-port 9999 --mcast-ttl 2");
+    // rvsd reports the maxlen in use: 1472 for a master, the MTU's for a backup.
+    let both = "master sync daemon (mcast=rvs1, syncid=7, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n\
+                backup sync daemon (mcast=rvs1, syncid=0, maxlen=8972, group=239.0.0.1, port=9999, ttl=2)\n";
+    assert_eq!(f.out("-L --daemon"), both);
+    assert_eq!(f.out("-l -n --daemon"), both);
+    f.ok("--stop-daemon master");
+    refused("--stop-daemon master", "No daemon is running");
+    assert_eq!(
+        f.out("-L --daemon"),
+        "backup sync daemon (mcast=rvs1, syncid=0, maxlen=8972, group=239.0.0.1, port=9999, ttl=2)\n"
+    );
+    f.ok("--stop-daemon backup");
+    assert_eq!(f.out("-L --daemon"), "");
+    // Bad arguments never reach rvsd.
+    assert_eq!(
+        f.rvsadm("--start-daemon master --mcast-ttl 0"),
+        (2, String::new(), "illegal mcast-ttl specified\n".into())
+    );
+    // A restore is a batch of changes; a daemon line stops it before anything is sent.
+    assert_eq!(
+        f.rvsadm_in(
+            "-R",
+            "-A -t 10.0.0.100:80\n--start-daemon master --mcast-interface rvs1\n"
+        ),
+        (
+            2,
+            String::new(),
+            "line 2: sync daemons cannot be restored: -R applies its lines as one batch of \
+             changes; run --start-daemon and --stop-daemon on their own\n"
+                .into()
+        )
+    );
+    assert_eq!(f.out("-S -n"), "");
+    assert_eq!(f.out("-L --daemon"), "");
+}

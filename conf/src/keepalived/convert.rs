@@ -497,6 +497,7 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
         "# Add the [eal], [dataplane] and [[port]] sections (see conf/examples/) before use.\n",
     );
     let mut timeouts = None;
+    let mut sync = None;
     let mut seen = HashSet::new();
     let groups = laddr_groups(&mut cx, tree);
     for node in tree {
@@ -515,7 +516,7 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
                     .to_string(),
             ),
             "global_defs" => {
-                global_defs(&mut cx, node, &mut timeouts);
+                global_defs(&mut cx, node, &mut timeouts, &mut sync);
             }
             "SSL" => cx.dropped(
                 node,
@@ -531,6 +532,10 @@ pub(crate) fn convert(main: &str, tree: &[Node], diags: &mut Vec<Diagnostic>) ->
     if let Some(t) = timeouts {
         out.push('\n');
         out.push_str(&t);
+    }
+    if let Some(text) = sync.and_then(|node| lvs_sync_daemon(&mut cx, node, tree)) {
+        out.push('\n');
+        out.push_str(&text);
     }
     out
 }
@@ -594,8 +599,14 @@ fn laddr_groups(cx: &mut Ctx<'_>, tree: &[Node]) -> HashMap<String, Vec<Ipv4Addr
     groups
 }
 
-/// `global_defs` is keepalived's, except `lvs_timeouts`, which is rvs's `[timeouts]`.
-fn global_defs(cx: &mut Ctx<'_>, node: &Node, timeouts: &mut Option<String>) {
+/// `global_defs` is keepalived's, except `lvs_timeouts`, which is rvs's `[timeouts]`, and
+/// `lvs_sync_daemon` (the first one, as keepalived ignores the others), rvs's `[sync]`.
+fn global_defs<'t>(
+    cx: &mut Ctx<'_>,
+    node: &'t Node,
+    timeouts: &mut Option<String>,
+    sync: &mut Option<&'t Node>,
+) {
     cx.note(
         &node.loc,
         "global_defs: left to keepalived, which keeps running next to rvs".to_string(),
@@ -603,15 +614,177 @@ fn global_defs(cx: &mut Ctx<'_>, node: &Node, timeouts: &mut Option<String>) {
     for child in node.block.iter().flatten() {
         match child.keyword() {
             "lvs_timeouts" => *timeouts = lvs_timeouts(cx, child),
-            "lvs_sync_daemon" => cx.error(
-                &child.loc,
-                "lvs_sync_daemon: not converted: rvs does not synchronise connections \
-                 between directors"
-                    .to_string(),
-            ),
+            "lvs_sync_daemon" => match sync {
+                Some(first) => cx.warn(
+                    &child.loc,
+                    format!(
+                        "lvs_sync_daemon: ignored as keepalived does: already given at {}:{}",
+                        first.loc.file, first.loc.line
+                    ),
+                ),
+                None => *sync = Some(child),
+            },
             _ => {}
         }
     }
+}
+
+/// `lvs_sync_daemon IF [inst] VRRP_INSTANCE [id SYNCID] [maxlen N] [port N] [ttl N] [group A]`
+/// (and the old positional `IF VRRP_INSTANCE SYNCID`) → `[sync]`, read as keepalived 2.2's
+/// `lvs_syncd_handler` reads it: a bad value is ignored, the syncid defaults to the
+/// instance's `virtual_router_id`. keepalived runs one daemon and switches it between master
+/// and backup with the instance's state; rvs has no VRRP hook and runs both roles at once
+/// (`role = "both"`), which the kernel allows and which syncs the same connections: only the
+/// director that forwards them has any to send.
+fn lvs_sync_daemon(cx: &mut Ctx<'_>, node: &Node, tree: &[Node]) -> Option<String> {
+    let args = node.args();
+    let Some(interface) = args.first() else {
+        cx.invalid(node, "no interface");
+        return None;
+    };
+    if interface.len() > crate::model::MAX_IFNAME {
+        cx.invalid(node, "interface name too long");
+        return None;
+    }
+    if let Err(why) = crate::model::check_ifname(interface) {
+        cx.dropped(node, &why);
+        return None;
+    }
+    let mut instance: Option<&str> = None;
+    let mut syncid: Option<u64> = None;
+    // Values as TOML lines, in the order of the [sync] keys.
+    let (mut maxlen, mut port, mut ttl, mut group) = (None, None, None, None);
+    let mut i = 1;
+    while i < args.len() {
+        let word = args[i].as_str();
+        let value = args.get(i + 1).map(String::as_str);
+        let number = |min: u64, max: u64| {
+            value
+                .filter(|v| v.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|v| (min..=max).contains(v))
+        };
+        let bad = |cx: &mut Ctx<'_>, what: &str| {
+            cx.warn(
+                &node.loc,
+                format!(
+                    "lvs_sync_daemon: {word} {}: {what}; ignored as keepalived does",
+                    value.unwrap_or("(no value)")
+                ),
+            );
+        };
+        match word {
+            "inst" if instance.is_some() => bad(cx, "the instance is already given"),
+            "inst" => instance = value,
+            "id" => match number(0, 255) {
+                Some(v) => syncid = Some(v),
+                None => bad(cx, "not an integer in 0..=255"),
+            },
+            "maxlen" => match number(1, u64::from(crate::model::MAX_SYNC_MAXLEN)) {
+                Some(v) => maxlen = Some(v),
+                None => bad(cx, "not an integer in 1..=65507"),
+            },
+            "port" => match number(1, 65535) {
+                Some(v) => port = Some(v),
+                None => bad(cx, "not an integer in 1..=65535"),
+            },
+            "ttl" => match number(1, 255) {
+                Some(v) => ttl = Some(v),
+                None => bad(cx, "not an integer in 1..=255"),
+            },
+            "group" => match value.map(str::parse::<std::net::IpAddr>) {
+                Some(Ok(std::net::IpAddr::V4(a))) if a.is_multicast() => group = Some(a),
+                Some(Ok(std::net::IpAddr::V6(a))) if a.is_multicast() => {
+                    cx.dropped(node, "rvs syncs over IPv4 only (an IPv6 group)");
+                    return None;
+                }
+                _ => bad(cx, "not a multicast address"),
+            },
+            // The old positional form: the instance, then the syncid.
+            _ if i == 1 => {
+                instance = Some(word);
+                i += 1;
+                continue;
+            }
+            _ if i == 2 => {
+                match word.parse::<u64>().ok().filter(|v| *v <= 255) {
+                    Some(v) => syncid = Some(v),
+                    None => cx.warn(
+                        &node.loc,
+                        format!("lvs_sync_daemon: syncid {word}: not an integer in 0..=255; ignored as keepalived does"),
+                    ),
+                }
+                i += 1;
+                continue;
+            }
+            _ => {
+                cx.warn(
+                    &node.loc,
+                    format!("lvs_sync_daemon: unknown option {word}; ignored as keepalived does"),
+                );
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    let Some(instance) = instance else {
+        cx.dropped(
+            node,
+            "no vrrp_instance named: keepalived runs no sync daemon without one",
+        );
+        return None;
+    };
+    let vrrp = tree.iter().find(|n| {
+        n.keyword() == "vrrp_instance" && n.args().first().map(String::as_str) == Some(instance)
+    });
+    let Some(vrrp) = vrrp else {
+        cx.dropped(
+            node,
+            &format!("vrrp_instance {instance} is not in the file: keepalived runs no sync daemon without it"),
+        );
+        return None;
+    };
+    let syncid = syncid.or_else(|| {
+        vrrp.block
+            .iter()
+            .flatten()
+            .find(|c| c.keyword() == "virtual_router_id")
+            .and_then(|c| c.args().first())
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|v| (1..=255).contains(v))
+    });
+    cx.note(
+        &node.loc,
+        format!(
+            "lvs_sync_daemon: [sync] role = \"both\": keepalived switches one daemon between \
+             master and backup with vrrp_instance {instance}; rvs runs both at once"
+        ),
+    );
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# lvs_sync_daemon at {}:{}, for vrrp_instance {instance}\n[sync]\nrole = \"both\"\ninterface = {}",
+        node.loc.file,
+        node.loc.line,
+        quote(interface)
+    );
+    if let Some(v) = syncid {
+        let _ = writeln!(text, "syncid = {v}");
+    }
+    if let Some(v) = maxlen {
+        let _ = writeln!(text, "maxlen = {v}");
+    }
+    if let Some(v) = group {
+        let _ = writeln!(text, "group = \"{v}\"");
+    }
+    if let Some(v) = port {
+        let _ = writeln!(text, "port = {v}");
+    }
+    if let Some(v) = ttl {
+        let _ = writeln!(text, "ttl = {v}");
+    }
+    Some(text)
 }
 
 /// `lvs_timeouts tcp N tcpfin N udp N` → `[timeouts]`. A protocol given twice takes its last

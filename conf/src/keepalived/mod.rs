@@ -6,7 +6,9 @@
 //! `[[service.real.check]]` tables with keepalived's keywords (the health-check schema). What
 //! keepalived would derive from a default or an inherited value (a real server's port, its
 //! forwarding method, the `retry` a checker takes from its real or virtual server) is written
-//! out, so the TOML means what keepalived would have run.
+//! out, so the TOML means what keepalived would have run. From `global_defs`, `lvs_timeouts`
+//! becomes `[timeouts]` and `lvs_sync_daemon` `[sync]` (both roles at once, see
+//! [`convert`]).
 //!
 //! Everything not converted is named with `file:line`:
 //! - `note`: left to keepalived, which keeps running VRRP next to rvs (`global_defs`,

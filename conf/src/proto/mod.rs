@@ -234,9 +234,10 @@ pub enum Request {
     /// `-L --health`: every checked real server's state.
     GetHealth,
     /// `--start-daemon`: starts the sync daemon of `daemon.role`; fails with ipvsadm's
-    /// "Daemon has already run" if that role runs. Not a change of the configuration (the
-    /// daemons are not in `-S` output and `-R` cannot start them, as in ipvsadm), so it
-    /// cannot be batched, and a client never sends it twice.
+    /// "Daemon has already run" if that role runs. Not a change of the configuration: the
+    /// daemons are runtime state that `-S` does not save, so a `-R` batch never needs them
+    /// (rvsadm refuses them there) and the model never sees them. A client never sends it
+    /// twice ([`Request::is_idempotent`]).
     StartDaemon {
         /// The daemon, every ipvsadm default applied; `maxlen` `None` = from the MTU.
         daemon: SyncDaemon,
@@ -960,8 +961,8 @@ mod test {
         assert!(!Request::Info.is_change());
         assert!(!Request::ListConns { cursor: 0 }.is_change());
         assert!(!Request::Batch { requests: vec![] }.is_change());
-        // Daemons are runtime state outside the configuration: never batched (ipvsadm's -R
-        // has no daemon command either).
+        // Daemons are runtime state outside the configuration (-S does not save them): never
+        // batched.
         let start = Request::StartDaemon {
             daemon: SyncDaemon::new(SyncRole::Master, "rvs1"),
         };

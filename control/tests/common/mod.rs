@@ -15,6 +15,7 @@ use control::admin::{self, Streams};
 use control::model::{Model, Network};
 use control::names::Names;
 use control::server::{Handler, Options, Server};
+use control::sync::{Daemons, NO_SUCH_DEVICE};
 
 /// Fills in the statistics the data plane would.
 pub type Decorate = Box<dyn Fn(&mut ServiceEntry) + Send + Sync>;
@@ -27,7 +28,12 @@ pub struct TestHandler {
     pub workers: Vec<WorkerStats>,
     pub twins: Vec<TwinStats>,
     pub decorate: Option<Decorate>,
+    /// The sync daemons, on the interfaces of [`SYNC_INTERFACES`].
+    pub daemons: Mutex<Daemons>,
 }
+
+/// The interfaces a sync daemon can use here, with their MTUs.
+pub const SYNC_INTERFACES: [(&str, u16); 2] = [("rvs0", 1500), ("rvs1", 9000)];
 
 pub fn net(s: &str) -> Ipv4Net {
     let (a, l) = s.split_once('/').unwrap();
@@ -62,6 +68,7 @@ impl TestHandler {
             workers: Vec::new(),
             twins: Vec::new(),
             decorate: None,
+            daemons: Mutex::new(Daemons::new()),
         }
     }
 }
@@ -105,6 +112,25 @@ impl Handler for TestHandler {
                 twins: self.twins.clone(),
                 owned: Vec::new(),
                 sync: Default::default(),
+            },
+            Request::StartDaemon { daemon } => {
+                let Some(&(_, mtu)) = SYNC_INTERFACES
+                    .iter()
+                    .find(|(name, _)| *name == daemon.interface)
+                else {
+                    return Response::error(NO_SUCH_DEVICE);
+                };
+                match self.daemons.lock().unwrap().start(daemon, mtu) {
+                    Ok(_) => Response::Done,
+                    Err(message) => Response::error(message),
+                }
+            }
+            Request::StopDaemon { role } => match self.daemons.lock().unwrap().stop(role) {
+                Ok(_) => Response::Done,
+                Err(message) => Response::error(message),
+            },
+            Request::GetDaemons => Response::Daemons {
+                daemons: self.daemons.lock().unwrap().list(),
             },
             change => match model.apply(&change) {
                 Ok(_) => Response::Done,
