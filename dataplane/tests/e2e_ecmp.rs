@@ -20,9 +20,10 @@ mod common;
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
+use common::directors::{self, finish_longlived as finish, wait_for};
 use common::netns::{try_run, Topology};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// In the VIP range of conf/examples/ecmp-bird2.conf.
@@ -221,20 +222,9 @@ fn start_bird(topo: &mut Topology, ns: &str, name: &str, config: &str) {
 /// Starts rvsd and, once its twin is up, puts the VIP on it as the operator (or a systemd
 /// `ExecStartPost`) does, for BIRD to announce.
 fn start_rvsd(topo: &mut Topology, d: &mut Director) {
-    let bin = common::rvsd_bin().display().to_string();
-    let config = d.config.display().to_string();
-    let pid = topo.spawn(&d.ns, &[&bin, "--config", &config], &d.log).id();
-    d.rvsd_pid = Some(pid);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !try_run(&["ip", "netns", "exec", &d.ns, "ip", "link", "show", &d.twin]) {
-        assert!(
-            Instant::now() < deadline,
-            "rvsd in {} did not start:\n{}",
-            d.ns,
-            std::fs::read_to_string(&d.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    d.rvsd_pid = Some(directors::start_rvsd(
+        topo, &d.ns, &d.config, &d.log, &d.twin,
+    ));
     topo.exec(
         &d.ns,
         &["ip", "addr", "add", &format!("{VIP}/32"), "dev", &d.twin],
@@ -504,29 +494,6 @@ for i in range({count}):
             .expect("start longlived.py");
         (child, stop)
     }
-}
-
-fn finish(child: std::process::Child, stop: &Path) -> serde_json::Value {
-    std::fs::write(stop, b"").unwrap();
-    let out = child.wait_with_output().expect("longlived.py ends");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "longlived.py output {:?}: {e}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-/// Waits until `cond` holds, at most `limit`; the time it took.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 /// The distinct real servers longlived.py's connections were answered by.

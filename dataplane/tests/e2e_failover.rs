@@ -15,6 +15,7 @@ mod common;
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
 mod fixtures;
 
+use common::directors::{self, finish_longlived as finish, wait_for};
 use common::netns::{try_run, Topology};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -139,29 +140,13 @@ fn keepalived_config(d: &Director) -> String {
 }
 
 fn start_rvsd(topo: &mut Topology, d: &mut Director) {
-    let bin = common::rvsd_bin().display().to_string();
-    let config = d.config.display().to_string();
-    let pid = topo.spawn(&d.ns, &[&bin, "--config", &config], &d.log).id();
-    d.rvsd_pid = Some(pid);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !try_run(&[
-        "ip",
-        "netns",
-        "exec",
+    d.rvsd_pid = Some(directors::start_rvsd(
+        topo,
         &d.ns,
-        "ip",
-        "link",
-        "show",
+        &d.config,
+        &d.log,
         &d.twins[1],
-    ]) {
-        assert!(
-            Instant::now() < deadline,
-            "rvsd in {} did not start:\n{}",
-            d.ns,
-            std::fs::read_to_string(&d.log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    ));
 }
 
 fn start_keepalived(topo: &mut Topology, d: &Director, n: u8) {
@@ -423,29 +408,6 @@ fn stream(pair: &mut Pair, seconds: u32, timeout: u32) -> (std::process::Child, 
         .spawn()
         .expect("start longlived.py");
     (child, stop)
-}
-
-fn finish(child: std::process::Child, stop: &std::path::Path) -> serde_json::Value {
-    std::fs::write(stop, b"").unwrap();
-    let out = child.wait_with_output().expect("longlived.py ends");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "longlived.py output {:?}: {e}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-/// Waits until `cond` holds, at most `limit`; the time it took.
-fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]

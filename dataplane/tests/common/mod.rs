@@ -2,6 +2,7 @@
 //! on `net_pcap`, and comparing packets byte for byte with readable diffs.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod directors;
 pub mod live;
 pub mod lvs;
 pub mod netns;
