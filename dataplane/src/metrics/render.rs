@@ -58,9 +58,8 @@ impl Sources {
     }
 }
 
-/// A sync metric family: name, help, label name, and up to three (label value, count)
-/// samples (an empty label value is no sample).
-type SyncFamily<'a> = (&'a str, &'a str, &'a str, [(&'a str, u64); 3]);
+/// A sync metric family: name, help, label name, and its (label value, count) samples.
+type SyncFamily<'a> = (&'a str, &'a str, &'a str, &'a [(&'a str, u64)]);
 
 /// The connection sync counters (`crate::sync`): messages and connections sent and received,
 /// records lost on the way (`where`: a worker's `outbox`, the ring `to_master`, the ring
@@ -73,7 +72,7 @@ pub fn render_sync(stats: &crate::sync::Stats, lost_outbox: u64) -> String {
             "rvs_sync_messages_total",
             "Sync messages sent (master) and received (backup).",
             "direction",
-            [
+            &[
                 ("sent", stats.sent_messages.load(Relaxed)),
                 ("received", stats.received_messages.load(Relaxed)),
                 ("send_error", stats.send_errors.load(Relaxed)),
@@ -83,17 +82,16 @@ pub fn render_sync(stats: &crate::sync::Stats, lost_outbox: u64) -> String {
             "rvs_sync_conns_total",
             "Connections in the sync messages sent and received.",
             "direction",
-            [
+            &[
                 ("sent", stats.sent_conns.load(Relaxed)),
                 ("received", stats.received_conns.load(Relaxed)),
-                ("", 0),
             ],
         ),
         (
             "rvs_sync_lost_total",
             "Sync records lost because a ring was full.",
             "where",
-            [
+            &[
                 ("outbox", lost_outbox),
                 ("to_master", stats.lost_out.load(Relaxed)),
                 ("to_worker", stats.lost_in.load(Relaxed)),
@@ -103,7 +101,7 @@ pub fn render_sync(stats: &crate::sync::Stats, lost_outbox: u64) -> String {
             "rvs_sync_installed_total",
             "Received connections installed anew, refreshed, or ignored as the kernel ignores them.",
             "outcome",
-            [
+            &[
                 ("new", stats.installed.load(Relaxed)),
                 ("updated", stats.updated.load(Relaxed)),
                 ("ignored", stats.ignored.load(Relaxed)),
@@ -112,7 +110,7 @@ pub fn render_sync(stats: &crate::sync::Stats, lost_outbox: u64) -> String {
     ];
     for (name, help, label, values) in labelled {
         family(&mut out, name, "counter", help);
-        for (value_label, v) in values.iter().filter(|(l, _)| !l.is_empty()) {
+        for (value_label, v) in values {
             sample(&mut out, name, &format!("{label}=\"{value_label}\""), *v);
         }
     }

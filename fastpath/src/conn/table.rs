@@ -236,8 +236,6 @@ pub struct SyncedConn<D> {
     pub state: State,
     /// Its timeout in seconds on the master (0: the state's timeout here).
     pub timeout: u32,
-    /// Whether the master had seen no reply yet (`IP_VS_CONN_F_NOOUTPUT`).
-    pub no_output: bool,
     /// FULLNAT: the sequence translation.
     pub seq: TcpSeq,
 }
@@ -487,6 +485,40 @@ impl<D> Conn<D> {
             Dir::In => self.in_key(),
             Dir::Out => self.out_key_unchecked(),
         }
+    }
+
+    /// A connection entry for `new` in `state`, expiring `timeout` seconds after `now`, with
+    /// NOOUTPUT set for the methods whose replies bypass the balancer.
+    fn connection(new: NewConn<D>, state: State, timeout: u32, count: u32, now: u64) -> Conn<D> {
+        Conn {
+            expires: now.saturating_add(ms(timeout)),
+            dest: new.dest,
+            caddr: *new.client.ip(),
+            vaddr: *new.virt.ip(),
+            daddr: *new.real.ip(),
+            timeout,
+            control: NIL,
+            count,
+            cport: new.client.port(),
+            vport: new.virt.port(),
+            dport: new.real.port(),
+            lport: new.local.map_or(0, |l| l.port()),
+            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
+            proto: new.proto,
+            kind: match new.fwd {
+                Fwd::Nat => Kind::Nat,
+                Fwd::Dr => Kind::Dr,
+                Fwd::Tun => Kind::Tun,
+                Fwd::FullNat => Kind::FullNat,
+            },
+            state,
+            flags: if new.fwd.sees_replies() { 0 } else { NO_OUTPUT },
+        }
+    }
+
+    /// Records the current state as the one a sync master last sent.
+    fn mark_synced(&mut self) {
+        self.flags = (self.flags & !SYNCED_MASK) | (self.state as u8) << SYNCED_SHIFT;
     }
 
     /// Whether the in key is in the index.
@@ -768,34 +800,13 @@ impl<D> Table<D> {
         seq: TcpSeq,
         now: u64,
     ) -> Result<ConnId, TableFull<D>> {
-        let conn = Conn {
-            expires: now.saturating_add(ms(NEW_CONN_TIMEOUT)),
-            dest: new.dest,
-            caddr: *new.client.ip(),
-            vaddr: *new.virt.ip(),
-            daddr: *new.real.ip(),
-            timeout: NEW_CONN_TIMEOUT,
-            control: NIL,
-            count: 0,
-            cport: new.client.port(),
-            vport: new.virt.port(),
-            dport: new.real.port(),
-            lport: new.local.map_or(0, |l| l.port()),
-            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
-            proto: new.proto,
-            kind: match new.fwd {
-                Fwd::Nat => Kind::Nat,
-                Fwd::Dr => Kind::Dr,
-                Fwd::Tun => Kind::Tun,
-                Fwd::FullNat => Kind::FullNat,
-            },
-            state: match new.proto {
-                Proto::Tcp => State::None,
-                Proto::Udp => State::Udp,
-            },
-            flags: if new.fwd.sees_replies() { 0 } else { NO_OUTPUT },
+        let state = match new.proto {
+            Proto::Tcp => State::None,
+            Proto::Udp => State::Udp,
         };
-        let seq = (new.fwd == Fwd::FullNat).then_some(seq);
+        let fullnat = new.fwd == Fwd::FullNat;
+        let conn = Conn::connection(new, state, NEW_CONN_TIMEOUT, 0, now);
+        let seq = fullnat.then_some(seq);
         self.add(conn, seq).map_err(|c| TableFull(c.dest))
     }
 
@@ -856,7 +867,7 @@ impl<D> Table<D> {
                 return false;
             }
             if c.state as u8 != synced && c.state != State::Established {
-                c.flags = (c.flags & !SYNCED_MASK) | (c.state as u8) << SYNCED_SHIFT;
+                c.mark_synced();
                 return true;
             }
         }
@@ -865,7 +876,7 @@ impl<D> Table<D> {
             period => c.count % period == rules.threshold,
         };
         if due {
-            c.flags = (c.flags & !SYNCED_MASK) | (c.state as u8) << SYNCED_SHIFT;
+            c.mark_synced();
         }
         due
     }
@@ -884,38 +895,16 @@ impl<D> Table<D> {
             new,
             state,
             timeout,
-            no_output,
             seq,
         } = synced;
         let timeout = match timeout {
             0 => self.timeouts.of(state),
             t => t,
         };
-        let conn = Conn {
-            expires: now.saturating_add(ms(timeout)),
-            dest: new.dest,
-            caddr: *new.client.ip(),
-            vaddr: *new.virt.ip(),
-            daddr: *new.real.ip(),
-            timeout,
-            control: NIL,
-            count: rules.threshold,
-            cport: new.client.port(),
-            vport: new.virt.port(),
-            dport: new.real.port(),
-            lport: new.local.map_or(0, |l| l.port()),
-            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
-            proto: new.proto,
-            kind: match new.fwd {
-                Fwd::Nat => Kind::Nat,
-                Fwd::Dr => Kind::Dr,
-                Fwd::Tun => Kind::Tun,
-                Fwd::FullNat => Kind::FullNat,
-            },
-            state,
-            flags: (state as u8) << SYNCED_SHIFT | if no_output { NO_OUTPUT } else { 0 },
-        };
-        let seq = (new.fwd == Fwd::FullNat).then_some(seq);
+        let fullnat = new.fwd == Fwd::FullNat;
+        let mut conn = Conn::connection(new, state, timeout, rules.threshold, now);
+        conn.mark_synced();
+        let seq = fullnat.then_some(seq);
         self.add(conn, seq).map_err(|c| TableFull(c.dest))
     }
 
@@ -940,7 +929,7 @@ impl<D> Table<D> {
         if c.kind != Kind::Template {
             c.state = state;
             c.count = rules.threshold;
-            c.flags = (c.flags & !SYNCED_MASK) | (state as u8) << SYNCED_SHIFT;
+            c.mark_synced();
         }
         c.timeout = timeout;
         let expires = now.saturating_add(ms(timeout));

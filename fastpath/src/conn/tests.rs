@@ -1486,7 +1486,6 @@ fn fullnat_sequence_state_belongs_to_fullnat_connections_only() {
         new: fullnat,
         state: State::Established,
         timeout: 0,
-        no_output: false,
         seq: restored,
     };
     let d = table
@@ -1720,7 +1719,6 @@ fn install_and_refresh_synced_connections() {
         },
         state: State::Established,
         timeout: 900,
-        no_output: false,
         seq: TcpSeq::default(),
     };
     let id = lb.table.install_synced(synced, rules, T0).expect("room");

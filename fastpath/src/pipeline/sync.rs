@@ -242,7 +242,6 @@ pub fn install(
         },
         state,
         timeout: r.timeout,
-        no_output: !fwd.sees_replies(),
         seq,
     };
     let id = p
