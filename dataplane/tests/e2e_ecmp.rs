@@ -62,6 +62,8 @@ struct Ecmp {
     client: String,
     router: String,
     directors: [Director; 2],
+    /// Seconds longlived.py waits for an answer before it counts a connection as broken.
+    answer_timeout: u32,
 }
 
 fn rvsd_config(d: &Director, veth: &str, sloppy: bool) -> String {
@@ -339,6 +341,7 @@ fn build(sloppy: bool, bfd: bool) -> Ecmp {
         client,
         router,
         directors,
+        answer_timeout: 5,
     }
 }
 
@@ -486,7 +489,7 @@ for i in range({count}):
                 &LONG_CONNECTIONS.to_string(),
                 "50",
                 &stop.display().to_string(),
-                "5",
+                &self.answer_timeout.to_string(),
                 &SOURCES.join(","),
             ])
             .stdout(std::process::Stdio::piped())
@@ -627,6 +630,8 @@ fn ecmp_spreads_flows_and_survives_a_director_with_sloppy_ch() {
 fn ecmp_without_sloppy_breaks_moved_flows() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut ecmp = build(false, true);
+    // Every broken connection costs longlived.py one timeout in its last round: keep it short.
+    ecmp.answer_timeout = 1;
     ecmp.wait_multipath();
     let k = under_load(&mut ecmp, "kill -9", |e| e.kill_rvsd(0));
     assert_eq!(k.before[0] + k.before[1], LONG_CONNECTIONS);

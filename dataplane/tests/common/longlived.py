@@ -5,7 +5,7 @@ usage: longlived.py HOST PORT CONNECTIONS SECONDS [STOPFILE [TIMEOUT [SOURCES]]]
 
 Opens CONNECTIONS connections (from the comma-separated SOURCES addresses in turn, when given,
 so that a scheduler hashing the client address spreads them), then until SECONDS have passed
-(or STOPFILE exists) sends a numbered line on each every 50 ms and expects it echoed back,
+(or STOPFILE exists, after one last round) sends a numbered line on each every 50 ms and expects it echoed back,
 prefixed with the real server's name, by the same real server as the first answer on that
 connection. Prints one JSON object: connections opened, round trips completed, the longest
 wait for an answer in ms (how long a failover stalled the connections), and the failures
@@ -33,8 +33,9 @@ for i in range(count):
     servers.append(None)
 end = time.time() + seconds
 n = 0
-while time.time() < end and len(failures) < 20 and not (stop_file and os.path.exists(stop_file)):
-    n += 1
+def one_round(n):
+    """Sends line n on every live connection and checks each answer."""
+    global trips, longest
     for i, (s, r) in enumerate(conns):
         if s is None:
             continue
@@ -57,7 +58,18 @@ while time.time() < end and len(failures) < 20 and not (stop_file and os.path.ex
             failures.append(f"conn {i} moved from {servers[i]} to {name}")
         else:
             trips += 1
+
+
+stopped = lambda: bool(stop_file) and os.path.exists(stop_file)
+while time.time() < end and len(failures) < 20 and not stopped():
+    n += 1
+    one_round(n)
     time.sleep(0.05)
+# Asked to stop: one more whole round, so that every connection is tried after whatever the
+# test did before it stopped us (a round under way then may have passed some connections
+# before it).
+if stopped() and len(failures) < 20:
+    one_round(n + 1)
 print(json.dumps({"connections": count, "round_trips": trips, "longest_wait_ms": round(longest * 1000),
                   "servers": servers, "failures": failures}))
 sys.exit(1 if failures else 0)
