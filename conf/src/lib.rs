@@ -27,17 +27,17 @@
 //! | `[control] socket` | `/run/rvs/rvsd.sock` | control API socket path, non-empty |
 //! | `[control] prometheus` | off | `ip:port` of the Prometheus text endpoint |
 //! | `[[port]] name` | required | `dpdk<N>`, N the DPDK port id; distinct; at least one port |
-//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), one host ([`check_host`]: not 0/8, 127/8, 224/4, 240/4, nor a subnet's network or broadcast address), each owned once, non-empty |
+//! | `[[port]] addrs` | required | owned `a.b.c.d/len` (bare = /32), one host ([`check_host`]: not 0/8, 127/8, 224/4, 240/4, nor a subnet's network or broadcast address), or `2001:db8::1/64` (bare = /128; [`net6::check_owned`]: not ::, ::1, ff00::/8, ::ffff:0:0/96, nor its prefix's subnet-router anycast address), each owned once, non-empty; a port may have IPv6 addresses only |
 //! | `[[port]] mac` | device's | unicast MAC to program |
 //! | `[[port]] mtu` | 1500 | 68..=65535 |
 //! | `[[port]] exception` | none | the port's kernel twin: `{ iface = "rvs0", kind = "auto", punt_pps = 20000 }`; absent = no twin |
 //! | `[[port]] exception.iface` | required | Linux interface name, 1..=15 bytes, no `/ : , =` or spaces, distinct across ports |
 //! | `[[port]] exception.kind` | `auto` | `tap` (net_tap), `virtio_user` (over `/dev/vhost-net`), `auto` (virtio_user when `/dev/vhost-net` opens, else tap) |
 //! | `[[port]] exception.punt_pps` | 20000 | packets per second the port's workers may hand to the kernel, ≥ 1 |
-//! | `[[route]] dst` | required | network `a.b.c.d/len`, host bits zero, distinct |
-//! | `[[route]] via` | on-link | gateway on a subnet of the port, one host ([`check_host`]) |
+//! | `[[route]] dst` | required | network `a.b.c.d/len` or `2001:db8::/32`, `::/0`, host bits zero, distinct |
+//! | `[[route]] via` | on-link | IPv4: gateway on a subnet of the port, one host ([`check_host`]); IPv6: link-local (`fe80::1`) or on a prefix of the port ([`net6::check_host`]) |
 //! | `[[route]] port` | required | a declared port name |
-//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP entry: one host's IP ([`check_host`]) and unicast MAC, declared port; one per ip and port |
+//! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP (IPv4) or neighbour cache (IPv6) entry: one host's IP ([`check_host`], [`net6::check_host`], not owned) and unicast MAC, declared port; one per ip and port |
 //! | `[timeouts] tcp`, `tcp_fin`, `udp` | 900, 120, 300 | seconds, 0..=2678400; 0 = the default |
 //! | `[[service]] vip` | required | `a.b.c.d:port`, unicast; port 0 only with persistence |
 //! | `[[service]] vip_mode` | `static` for a `[[port]] addrs` address, else `kernel` | `static` (needs the vip in addrs), `kernel` (served while a twin holds it; needs a port with `exception`), `routed` (no ARP; not an addrs address) |
@@ -90,6 +90,7 @@ pub mod keepalived;
 mod locate;
 mod model;
 mod net;
+pub mod net6;
 pub mod proto;
 mod raw;
 mod validate;
@@ -100,6 +101,7 @@ pub use conn_table::{conn_table_bytes, CONN_ENTRY_BYTES, MAX_CONN_TABLE_SIZE};
 pub use error::{ConfError, Problem};
 pub use model::*;
 pub use net::{check_host, Ipv4Net};
+pub use net6::Ipv6Net;
 
 impl Config {
     /// Reads and validates the config file at `path`; errors name the file as `path` displays.

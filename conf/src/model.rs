@@ -3,12 +3,13 @@
 //! `Config` (or, later, a new snapshot built from one).
 
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::net::Ipv4Net;
+use crate::net6::Ipv6Net;
 
 /// Default control socket path (`[control] socket`).
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
@@ -89,6 +90,10 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// `[[neighbor]]`, static ARP entries in file order.
     pub neighbors: Vec<Neighbor>,
+    /// `[[route]]` with an IPv6 destination, in file order.
+    pub routes6: Vec<Route6>,
+    /// `[[neighbor]]` with an IPv6 address: static neighbour cache entries, in file order.
+    pub neighbors6: Vec<Neighbor6>,
     /// `[timeouts]`.
     pub timeouts: Timeouts,
     /// `[[service]]`, in file order.
@@ -300,8 +305,11 @@ pub struct Port {
     pub name: String,
     /// The DPDK port id `N` of the name.
     pub id: u16,
-    /// Owned addresses with the prefix length of their link; at least one.
+    /// Owned IPv4 addresses with the prefix length of their link.
     pub addrs: Vec<Ipv4Net>,
+    /// Owned IPv6 addresses with the prefix length of their link (`addrs` entries written
+    /// as IPv6). A port has at least one address of either family.
+    pub addrs6: Vec<Ipv6Net>,
     /// Unicast MAC to give the port; `None` keeps the device's own.
     pub mac: Option<[u8; 6]>,
     /// IP MTU of the link.
@@ -399,6 +407,28 @@ pub struct Route {
 pub struct Neighbor {
     /// Neighbor address.
     pub ip: Ipv4Addr,
+    /// Its unicast MAC.
+    pub mac: [u8; 6],
+    /// DPDK port id of the link it is on.
+    pub port: u16,
+}
+
+/// `[[route]]` to an IPv6 destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route6 {
+    /// Destination network (host bits zero).
+    pub dst: Ipv6Net,
+    /// Gateway: link-local (`fe80::/10`) or on a prefix of the port; `None` for on-link.
+    pub via: Option<Ipv6Addr>,
+    /// DPDK port id of the outgoing port.
+    pub port: u16,
+}
+
+/// `[[neighbor]]` with an IPv6 address: a static neighbour cache entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor6 {
+    /// Neighbour address.
+    pub ip: Ipv6Addr,
     /// Its unicast MAC.
     pub mac: [u8; 6],
     /// DPDK port id of the link it is on.

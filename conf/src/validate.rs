@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 
 use crate::conn_table::{conn_table_bytes, human_bytes, MAX_CONN_TABLE_SIZE};
@@ -14,6 +14,7 @@ use crate::health::ServiceHealth;
 use crate::locate::Field;
 use crate::model::*;
 use crate::net::{self, Ipv4Net};
+use crate::net6::{self, Ipv6Net};
 use crate::raw;
 
 mod health;
@@ -43,6 +44,10 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
     let control = c.control(&root.key("control"), file.control.unwrap_or_default());
     let links = c.ports(&root, &file.ports);
     let routes = c.routes(&root, &file.routes, &links);
+    let (routes6, neighbors6) = (
+        c.routes6(&root, &file.routes, &links),
+        c.neighbors6(&root, &file.neighbors, &links),
+    );
     let neighbors = c.neighbors(&root, &file.neighbors, &links);
     let timeouts = c.timeouts(&root.key("timeouts"), file.timeouts.unwrap_or_default());
     let (services, health) = c.services(&root, file.services, &links, &routes);
@@ -57,6 +62,8 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
         ports: links.ports,
         routes,
         neighbors,
+        routes6,
+        neighbors6,
         timeouts,
         services,
         health,
@@ -71,6 +78,8 @@ struct Links {
     by_name: HashMap<String, usize>,
     /// Owned address -> index of the port that owns it.
     owned: HashMap<Ipv4Addr, usize>,
+    /// Owned IPv6 address -> index of the port that owns it.
+    owned6: HashMap<Ipv6Addr, usize>,
     /// Kernel twin interface name -> index of its port.
     twins: HashMap<String, usize>,
 }
@@ -263,6 +272,7 @@ impl Check {
             ports: Vec::new(),
             by_name: HashMap::new(),
             owned: HashMap::new(),
+            owned6: HashMap::new(),
             twins: HashMap::new(),
         };
         if raw.is_empty() {
@@ -285,8 +295,26 @@ impl Check {
                 );
             }
             let mut addrs = Vec::new();
+            let mut addrs6 = Vec::new();
             for (k, s) in p.addrs.iter().enumerate() {
                 let field = f.item("addrs", k);
+                if net6::is_v6(s) {
+                    let Some(net) = self.ok(&field, net6::parse_net(s)) else {
+                        continue;
+                    };
+                    if let Err(why) = net6::check_owned(&net) {
+                        self.fail(&field, why);
+                    } else if let Some(&owner) = links.owned6.get(&net.addr) {
+                        self.fail(
+                            &field,
+                            format!("{} is already owned by port[{owner}]", net.addr),
+                        );
+                    } else {
+                        links.owned6.insert(net.addr, i);
+                        addrs6.push(net);
+                    }
+                    continue;
+                }
                 let Some(net) = self.ok(&field, net::parse_net(s)) else {
                     continue;
                 };
@@ -312,6 +340,7 @@ impl Check {
                 name: p.name.clone(),
                 id,
                 addrs,
+                addrs6,
                 mac,
                 mtu: self.opt_range(&f.key("mtu"), p.mtu, MIN_MTU, u16::MAX, DEFAULT_MTU),
                 exception: p
@@ -451,6 +480,9 @@ impl Check {
         let mut routes = Vec::new();
         let mut seen = HashMap::new();
         for (i, r) in raw.iter().enumerate() {
+            if net6::is_v6(&r.dst) {
+                continue;
+            }
             let f = root.item("route", i);
             let dst = self
                 .ok(&f.key("dst"), net::parse_net(&r.dst))
@@ -514,6 +546,9 @@ impl Check {
         let mut neighbors = Vec::new();
         let mut seen = HashMap::new();
         for (i, n) in raw.iter().enumerate() {
+            if net6::is_v6(&n.ip) {
+                continue;
+            }
             let f = root.item("neighbor", i);
             let ip = self.ok(&f.key("ip"), net::parse_ip(&n.ip)).and_then(|ip| {
                 let checked = links.check_host(ip);
@@ -538,6 +573,120 @@ impl Check {
             }
             seen.insert((port, ip), i);
             neighbors.push(Neighbor { ip, mac, port });
+        }
+        neighbors
+    }
+
+    /// `[[route]]` entries whose `dst` is an IPv6 prefix.
+    fn routes6(&mut self, root: &Field, raw: &[raw::Route], links: &Links) -> Vec<Route6> {
+        let mut routes = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, r) in raw.iter().enumerate() {
+            if !net6::is_v6(&r.dst) {
+                continue;
+            }
+            let f = root.item("route", i);
+            let dst = self
+                .ok(&f.key("dst"), net6::parse_net(&r.dst))
+                .and_then(|dst| {
+                    if dst.addr != dst.network() {
+                        let net = Ipv6Net {
+                            addr: dst.network(),
+                            prefix_len: dst.prefix_len,
+                        };
+                        self.fail(
+                            &f.key("dst"),
+                            format!("{:?} has host bits set; the network is {net}", r.dst),
+                        );
+                        return None;
+                    }
+                    if let Some(&first) = seen.get(&dst) {
+                        self.fail(
+                            &f.key("dst"),
+                            format!("{dst} is already routed by route[{first}]"),
+                        );
+                    } else {
+                        seen.insert(dst, i);
+                    }
+                    Some(dst)
+                });
+            let port = self.port_ref(&f.key("port"), &r.port, links);
+            let via = r.via.as_ref().and_then(|s| {
+                let field = f.key("via");
+                let via = self.ok(&field, net6::parse_ip(s))?;
+                if let Err(why) = net6::check_host(via) {
+                    self.fail(&field, why);
+                    return None;
+                }
+                let port = &links.ports[port?];
+                // As Linux: a gateway is on the link, by a prefix of the port or by being
+                // link-local (the usual IPv6 default route: `::/0 via fe80::1`).
+                if !net6::is_link_local(via) && !port.addrs6.iter().any(|net| net.contains(via)) {
+                    let nets: Vec<String> = port.addrs6.iter().map(|n| n.to_string()).collect();
+                    self.fail(
+                        &field,
+                        format!(
+                            "{via} is neither link-local (fe80::/10) nor on a prefix of {} ({})",
+                            port.name,
+                            if nets.is_empty() {
+                                "it has no IPv6 address".to_string()
+                            } else {
+                                nets.join(", ")
+                            }
+                        ),
+                    );
+                }
+                Some(via)
+            });
+            if let (Some(dst), Some(port)) = (dst, port) {
+                routes.push(Route6 {
+                    dst,
+                    via,
+                    port: links.ports[port].id,
+                });
+            }
+        }
+        routes
+    }
+
+    /// `[[neighbor]]` entries whose `ip` is an IPv6 address.
+    fn neighbors6(&mut self, root: &Field, raw: &[raw::Neighbor], links: &Links) -> Vec<Neighbor6> {
+        let mut neighbors = Vec::new();
+        let mut seen = HashMap::new();
+        for (i, n) in raw.iter().enumerate() {
+            if !net6::is_v6(&n.ip) {
+                continue;
+            }
+            let f = root.item("neighbor", i);
+            let ip = self
+                .ok(&f.key("ip"), net6::parse_ip(&n.ip))
+                .and_then(|ip| self.ok(&f.key("ip"), net6::check_host(ip)).map(|()| ip));
+            let ip = ip.filter(|ip| {
+                let owner = links.owned6.get(ip).copied();
+                if let Some(owner) = owner {
+                    self.fail(&f.key("ip"), format!("{ip} is owned by port[{owner}]"));
+                }
+                owner.is_none()
+            });
+            let mac = self.ok(&f.key("mac"), net::parse_unicast_mac(&n.mac));
+            let port = self
+                .port_ref(&f.key("port"), &n.port, links)
+                .map(|p| links.ports[p].id);
+            let (Some(ip), Some(mac), Some(port)) = (ip, mac, port) else {
+                continue;
+            };
+            if let Some(&first) = seen.get(&(port, ip)) {
+                self.fail(
+                    &f.key("ip"),
+                    format!(
+                        "{ip} on {} already has a static entry (neighbor[{first}])",
+                        n.port
+                    ),
+                );
+                continue;
+            }
+            seen.insert((port, ip), i);
+            neighbors.push(Neighbor6 { ip, mac, port });
         }
         neighbors
     }

@@ -1214,3 +1214,62 @@ fn test_sync_threshold_below_period() {
          rvsd.toml:10: sync.sync_period: 2147483648 is out of range 0..=2147483647"
     );
 }
+
+#[test]
+fn test_ipv6_port_addresses() {
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"2001:db8::1/129\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: \"2001:db8::1/129\": prefix length 129 is out of range 0..=128"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"2001:db8::/64\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: 2001:db8:: is the subnet-router anycast address of \
+         2001:db8::/64, not a host address"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"ff02::1/64\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: ff02::1 is not a unicast address: it is a multicast \
+         address (ff00::/8)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"::ffff:10.0.0.7/128\"]\n"),
+        "rvsd.toml:8: port[1].addrs[0]: ::ffff:10.0.0.7 is not a unicast address: it is an \
+         IPv4-mapped address (::ffff:0:0/96)"
+    );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"2001:db8::1/64\", \"2001:db8::1/80\"]\n"),
+        "rvsd.toml:8: port[1].addrs[1]: 2001:db8::1 is already owned by port[1]"
+    );
+}
+
+#[test]
+fn test_ipv6_routes_and_neighbors() {
+    assert_eq!(
+        err("[[route]]\ndst = \"2001:db8::1/64\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: route[0].dst: \"2001:db8::1/64\" has host bits set; the network is \
+         2001:db8::/64"
+    );
+    assert_eq!(
+        err("[[route]]\ndst = \"::/0\"\nvia = \"2001:db8::fe\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: route[0].via: 2001:db8::fe is neither link-local (fe80::/10) nor on a \
+         prefix of dpdk0 (it has no IPv6 address)"
+    );
+    assert_eq!(
+        err("[[route]]\ndst = \"::/0\"\nvia = \"ff02::2\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: route[0].via: ff02::2 is not a unicast address: it is a multicast \
+         address (ff00::/8)"
+    );
+    assert_eq!(
+        err("[[route]]\ndst = \"::/0\"\nport = \"dpdk0\"\n[[route]]\ndst = \"::/0\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:10: route[1].dst: ::/0 is already routed by route[0]"
+    );
+    assert_eq!(
+        err("[[neighbor]]\nip = \"fe80::1\"\nmac = \"01:00:00:00:00:01\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:8: neighbor[0].mac: \"01:00:00:00:00:01\" is not a unicast MAC address"
+    );
+    assert_eq!(
+        err("[[neighbor]]\nip = \"::1\"\nmac = \"02:00:00:00:00:01\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:7: neighbor[0].ip: ::1 is the loopback address ::1, which must never be sent \
+         on the wire"
+    );
+}

@@ -92,6 +92,7 @@ fn test_issue_example() {
                     prefix_len: 32,
                 },
             ],
+            addrs6: vec![],
             mac: None,
             mtu: 1500,
             exception: None,
@@ -109,6 +110,8 @@ fn test_issue_example() {
             mac: [0x02, 0, 0, 0, 0, 0xfe],
             port: 0,
         }],
+        routes6: vec![],
+        neighbors6: vec![],
         timeouts: Timeouts {
             tcp: 900,
             tcp_fin: 120,
@@ -697,4 +700,82 @@ fn test_sync_defaults() {
          [sync]\nrole = \"master\"\ninterface = \"rvs0\"\nsync_threshold = 49\n",
     );
     assert_eq!(c.sync.map(|s| (s.threshold, s.period)), Some((49, 50)));
+}
+
+#[test]
+fn ipv6_addresses_routes_and_neighbors_sit_beside_ipv4() {
+    let c = parse(
+        r#"[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "2001:db8::1/64", "fe80::2:1/64", "2001:db8:ff::100"]
+[[port]]
+name = "dpdk1"
+addrs = ["2001:db8:1::1/64"]
+[[route]]
+dst = "::/0"
+via = "fe80::1"
+port = "dpdk0"
+[[route]]
+dst = "2001:db8:2::/48"
+via = "2001:db8:1::fe"
+port = "dpdk1"
+[[route]]
+dst = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "dpdk0"
+[[neighbor]]
+ip = "fe80::1"
+mac = "02:00:00:00:00:fe"
+port = "dpdk0"
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:fe"
+port = "dpdk0"
+"#,
+    );
+    let net = |s: &str| {
+        let (addr, len) = s.split_once('/').unwrap();
+        conf::Ipv6Net {
+            addr: addr.parse().unwrap(),
+            prefix_len: len.parse().unwrap(),
+        }
+    };
+    assert_eq!(c.ports[0].addrs.len(), 1);
+    assert_eq!(
+        c.ports[0].addrs6,
+        vec![
+            net("2001:db8::1/64"),
+            net("fe80::2:1/64"),
+            net("2001:db8:ff::100/128")
+        ]
+    );
+    assert!(c.ports[1].addrs.is_empty(), "an IPv6-only port");
+    assert_eq!(c.ports[1].addrs6, vec![net("2001:db8:1::1/64")]);
+    assert_eq!(
+        c.routes6,
+        vec![
+            Route6 {
+                dst: net("::/0"),
+                via: Some("fe80::1".parse().unwrap()),
+                port: 0,
+            },
+            Route6 {
+                dst: net("2001:db8:2::/48"),
+                via: Some("2001:db8:1::fe".parse().unwrap()),
+                port: 1,
+            },
+        ]
+    );
+    assert_eq!(c.routes.len(), 1);
+    assert_eq!(
+        c.neighbors6,
+        vec![Neighbor6 {
+            ip: "fe80::1".parse().unwrap(),
+            mac: [0x02, 0, 0, 0, 0, 0xfe],
+            port: 0,
+        }]
+    );
+    assert_eq!(c.neighbors.len(), 1);
 }
