@@ -683,13 +683,22 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Sends a gratuitous ARP for every owned address, so switches and neighbours learn where
-    /// the addresses (VIPs included) live now.
+    /// Sends a gratuitous ARP for every owned address and an unsolicited neighbour
+    /// advertisement for every owned IPv6 address, so switches and neighbours learn where the
+    /// addresses (VIPs included) live now.
     fn announce(&mut self) {
         let snapshot = Arc::clone(&self.snapshot);
         for (port, view) in snapshot.ports.iter().enumerate() {
             for ip in snapshot.announced(port) {
                 self.originate(port, &fastpath::l2::arp::gratuitous(view.mac, ip));
+            }
+            // IPv6's gratuitous ARP (RFC 4861 §7.2.6), with the router flag the answers
+            // to solicitations carry.
+            for ip in snapshot.announced6(port) {
+                self.originate(
+                    port,
+                    &fastpath::l2::nd::unsolicited_advert(view.mac, ip, true),
+                );
             }
         }
         self.flush();

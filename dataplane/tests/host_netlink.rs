@@ -137,9 +137,16 @@ fn configure_twin_sets_arp_ignore_addresses_and_up() {
             prefix_len: p.parse().unwrap(),
         }
     });
-    configure_twin("rvst2", &nets).expect("configured");
+    let nets6 = ["2001:db8:3::1/64", "fe80::3:1/64"].map(|s| {
+        let (a, p) = s.split_once('/').unwrap();
+        conf::Ipv6Net {
+            addr: a.parse().unwrap(),
+            prefix_len: p.parse().unwrap(),
+        }
+    });
+    configure_twin("rvst2", &nets, &nets6).expect("configured");
     // Twice is fine (addresses already there).
-    configure_twin("rvst2", &nets).expect("configured again");
+    configure_twin("rvst2", &nets, &nets6).expect("configured again");
     let arp_ignore =
         std::fs::read_to_string("/proc/sys/net/ipv4/conf/rvst2/arp_ignore").expect("sysctl");
     assert_eq!(arp_ignore.trim(), "8");
@@ -153,6 +160,20 @@ fn configure_twin_sets_arp_ignore_addresses_and_up() {
         .filter_map(|l| l.split_whitespace().skip_while(|w| *w != "inet").nth(1))
         .collect();
     assert_eq!(found, ["10.3.0.1/24", "10.3.0.100/32"]);
+    // IPv6 without duplicate address detection: usable at once, never "tentative".
+    let out6 = Command::new("ip")
+        .args(["-o", "-6", "addr", "show", "dev", "rvst2"])
+        .output()
+        .expect("ip -6 addr");
+    let text6 = String::from_utf8_lossy(&out6.stdout);
+    for net in ["2001:db8:3::1/64", "fe80::3:1/64"] {
+        let line = text6
+            .lines()
+            .find(|l| l.contains(net))
+            .unwrap_or_else(|| panic!("{net} not on rvst2:\n{text6}"));
+        assert!(line.contains("nodad"), "{line}");
+        assert!(!line.contains("tentative"), "{line}");
+    }
     let link = Command::new("ip")
         .args(["-o", "link", "show", "dev", "rvst2"])
         .output()
@@ -163,7 +184,7 @@ fn configure_twin_sets_arp_ignore_addresses_and_up() {
         String::from_utf8_lossy(&link.stdout)
     );
     assert_eq!(
-        configure_twin("rvst9", &nets),
+        configure_twin("rvst9", &nets, &nets6),
         Err("twin rvst9: /proc/sys/net/ipv4/conf/rvst9/arp_ignore: No such file or directory (os error 2)".into())
     );
 }

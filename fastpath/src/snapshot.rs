@@ -11,7 +11,7 @@ use crate::l2::route::{self, Hop};
 use crate::service::{self, Service};
 use crate::service_table::{self, ServiceTable};
 use crate::wire::ether::EthernetAddress;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::sync::Arc;
 
 /// One port as the pipeline sees it.
@@ -22,6 +22,9 @@ pub struct PortView {
     /// Addresses the balancer owns on this link, with their prefix lengths (answers ARP and
     /// ICMP echo for them).
     pub addrs: Vec<(Ipv4Addr, u8)>,
+    /// IPv6 addresses the balancer owns on this link, with their prefix lengths (answers
+    /// neighbour solicitations and ICMPv6 echo for them).
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
     /// The link's IP MTU: the largest IPv4 packet rvs sends on it whole (larger ones are
     /// answered with "fragmentation needed" or fragmented).
     pub mtu: u16,
@@ -165,6 +168,7 @@ fn martian_addrs<'a>(
 /// addresses (see the fields of [`Snapshot`]).
 struct Addresses {
     owned: Arc<AddrSet>,
+    owned6: Arc<hashbrown::HashMap<Ipv6Addr, Owned>>,
     routed: Arc<AddrSet>,
     unheld: Arc<AddrSet>,
     martians: Arc<AddrSet>,
@@ -197,8 +201,13 @@ impl Addresses {
                 .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
         );
         let martians = AddrSet::new(martian_addrs(ports, laddrs).chain(served_vips));
+        let owned6 = ports
+            .iter()
+            .flat_map(|p| p.addrs6.iter().map(|(a, _)| (*a, Owned::Host)))
+            .collect();
         Addresses {
             owned: Arc::new(owned),
+            owned6: Arc::new(owned6),
             routed: Arc::new(routed),
             unheld: Arc::new(unheld),
             martians: Arc::new(martians),
@@ -222,6 +231,8 @@ pub struct Snapshot {
     /// it is for: what [`Snapshot::owned`] and [`Snapshot::owns`] search. This and the sets
     /// below are shared with the next snapshot when its addresses are the same.
     owned: Arc<AddrSet>,
+    /// Every IPv6 address owned on any port, with what it is for ([`Snapshot::owned6`]).
+    owned6: Arc<hashbrown::HashMap<Ipv6Addr, Owned>>,
     /// VIPs of `routed` services: served, but never answered for with ARP.
     routed: Arc<AddrSet>,
     /// VIPs of `kernel` services that no kernel twin holds now: their traffic is dropped
@@ -298,6 +309,11 @@ impl Snapshot {
                     .iter()
                     .map(|net| (net.addr, net.prefix_len))
                     .collect(),
+                addrs6: p
+                    .addrs6
+                    .iter()
+                    .map(|net| (net.addr, net.prefix_len))
+                    .collect(),
                 mtu: p.mtu,
                 twin: p.exception.is_some(),
             })
@@ -334,6 +350,7 @@ impl Snapshot {
         services.seal(previous.map_or(0, |p| p.id), id);
         let Addresses {
             owned,
+            owned6,
             routed,
             unheld,
             martians,
@@ -342,6 +359,7 @@ impl Snapshot {
         Ok(Snapshot {
             min_mtu,
             owned,
+            owned6,
             routed,
             unheld,
             martians,
@@ -381,12 +399,14 @@ impl Snapshot {
             && Arc::ptr_eq(services.vips(), self.services.vips());
         let Addresses {
             owned,
+            owned6,
             routed,
             unheld,
             martians,
         } = if same {
             Addresses {
                 owned: Arc::clone(&self.owned),
+                owned6: Arc::clone(&self.owned6),
                 routed: Arc::clone(&self.routed),
                 unheld: Arc::clone(&self.unheld),
                 martians: Arc::clone(&self.martians),
@@ -401,6 +421,7 @@ impl Snapshot {
             neighbors: self.neighbors.clone(),
             services,
             owned,
+            owned6,
             routed,
             unheld,
             martians,
@@ -450,6 +471,39 @@ impl Snapshot {
             .into_iter()
             .flat_map(|p| p.addrs.iter().map(|(a, _)| *a))
             .filter(move |&a| !self.routed.contains(a))
+    }
+
+    /// Whether neighbour solicitations for `ip` are answered on port `port`: an IPv6 address
+    /// of that port (as ARP, only on the link the address lives on).
+    pub fn owns6_on(&self, port: usize, ip: Ipv6Addr) -> bool {
+        self.ports
+            .get(port)
+            .is_some_and(|p| p.addrs6.iter().any(|(a, _)| *a == ip))
+    }
+
+    /// The IPv6 addresses announced with an unsolicited neighbour advertisement on port
+    /// `port` (those [`Snapshot::owns6_on`] answers for), in configuration order.
+    pub fn announced6(&self, port: usize) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.ports
+            .get(port)
+            .into_iter()
+            .flat_map(|p| p.addrs6.iter().map(|(a, _)| *a))
+    }
+
+    /// What the IPv6 address `ip` is for, if the balancer owns it.
+    #[inline]
+    pub fn owned6(&self, ip: Ipv6Addr) -> Option<Owned> {
+        if self.owned6.is_empty() {
+            return None;
+        }
+        self.owned6.get(&ip).copied()
+    }
+
+    /// Whether no packet to the balancer may come from the IPv6 address `ip`: the fixed
+    /// classes ([`crate::wire::ipv6::is_martian_source`]: ::, ::1, multicast, IPv4-mapped)
+    /// and the balancer's own addresses.
+    pub fn is_martian_source6(&self, ip: Ipv6Addr) -> bool {
+        crate::wire::ipv6::is_martian_source(&ip) || self.owned6(ip).is_some()
     }
 
     /// What `ip` is for, if the balancer owns it.

@@ -58,11 +58,14 @@ pub enum PuntReason {
     Multicast,
     /// Another IP protocol to an address the kernel owns (GRE, ESP, ...).
     OtherProto,
+    /// IPv6 neighbour discovery for the kernel: solicitations for addresses rvs does not
+    /// answer for, advertisements (its neighbour cache), router messages, redirects.
+    Nd,
 }
 
 impl PuntReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [PuntReason; 7] = [
+    pub const ALL: [PuntReason; 8] = [
         PuntReason::Arp,
         PuntReason::NonIpv4,
         PuntReason::LocalTcp,
@@ -70,6 +73,7 @@ impl PuntReason {
         PuntReason::LocalIcmp,
         PuntReason::Multicast,
         PuntReason::OtherProto,
+        PuntReason::Nd,
     ];
     /// Number of reasons, the length of a punt counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -84,6 +88,7 @@ impl PuntReason {
             PuntReason::LocalIcmp => "local_icmp",
             PuntReason::Multicast => "multicast",
             PuntReason::OtherProto => "other_proto",
+            PuntReason::Nd => "nd",
         }
     }
 
@@ -91,7 +96,10 @@ impl PuntReason {
     /// such frames have a token bucket of their own, so a flood of other traffic to the
     /// balancer's addresses can never starve them.
     pub const fn is_control(self) -> bool {
-        matches!(self, PuntReason::Arp | PuntReason::Multicast)
+        matches!(
+            self,
+            PuntReason::Arp | PuntReason::Multicast | PuntReason::Nd
+        )
     }
 }
 
@@ -192,11 +200,23 @@ pub enum DropReason {
     /// kernel's sysctl: a director that only receives connections forwards nothing, so that
     /// DR/TUN directors syncing each other cannot loop packets).
     BackupOnly,
+    /// IPv6 header or extension-header chain that is malformed, truncated, too long to walk,
+    /// or ends in AH, ESP or an unknown header.
+    BadIpv6Header,
+    /// A neighbour solicitation or advertisement that breaks RFC 4861's validity rules
+    /// (hop limit not 255, bad checksum or options, multicast target, malformed probe, ...).
+    BadNd,
+    /// A neighbour solicitation for an address the balancer does not own, on a port without a
+    /// kernel twin (a twin gets it: the kernel may own the address).
+    NdNotOurs,
+    /// Neighbour discovery that needs no answer (advertisements, router messages, redirects)
+    /// or another ICMPv6 message to a link group, on a port without a kernel twin.
+    NdIgnored,
 }
 
 impl DropReason {
     /// Every reason, in discriminant order.
-    pub const ALL: [DropReason; 36] = [
+    pub const ALL: [DropReason; 40] = [
         DropReason::Truncated,
         DropReason::UnsupportedEthertype,
         DropReason::VlanTagged,
@@ -233,6 +253,10 @@ impl DropReason {
         DropReason::FragTableFull,
         DropReason::FragDuplicate,
         DropReason::BackupOnly,
+        DropReason::BadIpv6Header,
+        DropReason::BadNd,
+        DropReason::NdNotOurs,
+        DropReason::NdIgnored,
     ];
     /// Number of reasons, the length of a drop counter array.
     pub const COUNT: usize = Self::ALL.len();
@@ -276,6 +300,10 @@ impl DropReason {
             DropReason::FragTableFull => "frag_table_full",
             DropReason::FragDuplicate => "frag_duplicate",
             DropReason::BackupOnly => "backup_only",
+            DropReason::BadIpv6Header => "bad_ipv6_header",
+            DropReason::BadNd => "bad_nd",
+            DropReason::NdNotOurs => "nd_not_ours",
+            DropReason::NdIgnored => "nd_ignored",
         }
     }
 }
@@ -310,10 +338,14 @@ mod tests {
                 "local_udp",
                 "local_icmp",
                 "multicast",
-                "other_proto"
+                "other_proto",
+                "nd"
             ]
         );
         let control: Vec<_> = PuntReason::ALL.iter().filter(|r| r.is_control()).collect();
-        assert_eq!(control, [&PuntReason::Arp, &PuntReason::Multicast]);
+        assert_eq!(
+            control,
+            [&PuntReason::Arp, &PuntReason::Multicast, &PuntReason::Nd]
+        );
     }
 }

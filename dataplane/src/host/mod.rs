@@ -63,7 +63,7 @@ pub fn start_twins<'pool>(
                 kind.driver()
             )
         })?;
-        netlink::configure_twin(&exception.iface, &p.addrs)
+        netlink::configure_twin(&exception.iface, &p.addrs, &p.addrs6)
             .map_err(|e| format!("port {}: {e}", p.name))?;
         log::info!(
             "port {}: kernel twin {} ({}, port {}), punt_pps {}",

@@ -16,7 +16,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -183,6 +185,28 @@ impl Rtnl {
         }
     }
 
+    /// Adds the IPv6 `net` to link `index` without duplicate address detection (rvs owns the
+    /// address and answers for it on the wire; the kernel must use it at once, as for IPv4);
+    /// an address already there is no error.
+    pub fn add_addr6(&mut self, index: u32, net: conf::Ipv6Net) -> io::Result<()> {
+        let mut add = AddressMessage::default();
+        add.header.family = AddressFamily::Inet6;
+        add.header.prefix_len = net.prefix_len;
+        add.header.index = index;
+        add.header.flags = AddressHeaderFlags::Nodad;
+        add.attributes
+            .push(AddressAttribute::Address(IpAddr::V6(net.addr)));
+        add.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        match self.request(
+            RouteNetlinkMessage::NewAddress(add),
+            NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        ) {
+            Err(e) if e.raw_os_error() == Some(EEXIST) => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
     /// Removes `net` from link `index`.
     pub fn del_addr(&mut self, index: u32, net: Ipv4Net) -> io::Result<()> {
         let mut del = AddressMessage::default();
@@ -275,7 +299,15 @@ fn address_of(m: RouteNetlinkMessage) -> Option<Address> {
 /// only so that its neighbour table stays right. Were the kernel to answer too, every
 /// request would get two replies, and for an address the fast path has just stopped
 /// owning (a VIP keepalived moved away) the kernel's late reply would pull traffic back.
-pub fn configure_twin(iface: &str, addrs: &[Ipv4Net]) -> Result<(), String> {
+///
+/// IPv6 addresses (`addrs6`) go on without duplicate address detection: rvs answers
+/// neighbour solicitations for them itself and never hands those to the kernel, so the
+/// kernel's answers cannot double rvs's.
+pub fn configure_twin(
+    iface: &str,
+    addrs: &[Ipv4Net],
+    addrs6: &[conf::Ipv6Net],
+) -> Result<(), String> {
     let sysctl = format!("/proc/sys/net/ipv4/conf/{iface}/arp_ignore");
     std::fs::write(&sysctl, "8").map_err(|e| format!("twin {iface}: {sysctl}: {e}"))?;
     let mut rtnl = Rtnl::new().map_err(|e| format!("twin {iface}: rtnetlink socket: {e}"))?;
@@ -284,6 +316,10 @@ pub fn configure_twin(iface: &str, addrs: &[Ipv4Net]) -> Result<(), String> {
         .map_err(|e| format!("twin {iface}: {e}"))?;
     for &net in addrs {
         rtnl.add_addr(index, net)
+            .map_err(|e| format!("twin {iface}: add address {net}: {e}"))?;
+    }
+    for &net in addrs6 {
+        rtnl.add_addr6(index, net)
             .map_err(|e| format!("twin {iface}: add address {net}: {e}"))?;
     }
     rtnl.set_up(index)

@@ -26,6 +26,7 @@
 )]
 
 pub mod arp;
+pub mod echo6;
 pub mod egress;
 pub mod icmp;
 pub mod nd;

@@ -5,8 +5,10 @@
 //! later stages take its answer ([`Class`]) instead of parsing the frame again. It reads the
 //! frame and the snapshot only: nothing changes.
 //!
+//! IPv6 is sorted out in [`super::classify6`].
+//!
 //! It also decides what goes to the kernel when the receiving port has a twin
-//! (`[[port]] exception`): frames that are not IPv4, link-local multicast (224.0.0.0/24:
+//! (`[[port]] exception`): frames that are not IP, link-local multicast (224.0.0.0/24:
 //! VRRP, OSPF, IGMP, the sync group), and IPv4 to the host's own addresses ([`Owned::Host`]:
 //! a DIP, an address the kernel holds that no service uses) other than the ICMP echo rvs
 //! answers itself. Traffic to a VIP or a FULLNAT local address ([`Owned::Service`]) never
@@ -30,6 +32,10 @@ pub(crate) enum Class {
     Arp,
     /// An ICMP echo request to an owned address.
     Echo,
+    /// An ICMPv6 neighbour solicitation or advertisement (not validated yet).
+    Nd,
+    /// An ICMPv6 echo request to an owned IPv6 address (its checksum not checked yet).
+    Echo6,
     /// A TCP or UDP packet: to an owned address (a VIP, a local address) when `local`, else
     /// possibly a reply of a NAT connection.
     L4 { flow: Flow, local: bool },
@@ -126,6 +132,10 @@ pub(crate) fn classify(snapshot: &Snapshot, in_port: usize, frame: &[u8]) -> Cla
         EtherType::Ipv4 if to_port => ipv4(snapshot, port, rest),
         EtherType::Ipv4 if port.twin && !eth.dst_addr().is_unicast() => group(snapshot, rest),
         EtherType::Ipv4 => Class::Drop(DropReason::ForeignMac),
+        EtherType::Ipv6 if to_port || !eth.dst_addr().is_unicast() => {
+            super::classify6::classify(snapshot, port, rest)
+        }
+        EtherType::Ipv6 => Class::Drop(DropReason::ForeignMac),
         _ if port.twin && (to_port || !eth.dst_addr().is_unicast()) => {
             Class::Punt(PuntReason::NonIpv4)
         }

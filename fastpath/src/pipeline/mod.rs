@@ -25,6 +25,7 @@
 //! [`fragment`] for fragments, which go to their datagram's fragment owner first.
 
 mod classify;
+mod classify6;
 mod egress;
 mod forward;
 mod fragment;
@@ -390,6 +391,11 @@ impl Pipeline {
                 trim_to_ipv4(frame);
                 echo(snapshot, in_port, frame.data_mut())
             }
+            Class::Nd => nd(snapshot, in_port, frame),
+            Class::Echo6 => {
+                trim_to_ipv6(frame);
+                echo6(snapshot, in_port, frame.data_mut())
+            }
             Class::IcmpError => {
                 trim_to_ipv4(frame);
                 match icmp_error::forward(self, snapshot, in_port, frame) {
@@ -512,6 +518,75 @@ fn trim_to_ipv4<F: Frame>(frame: &mut F) {
     if let Some(end) = end {
         trim_to(frame, end);
     }
+}
+
+/// [`trim_to`] the end of a valid IPv6 packet, read from its header. Out of line, as
+/// [`trim_to_ipv4`].
+#[inline(never)]
+fn trim_to_ipv6<F: Frame>(frame: &mut F) {
+    let end = frame.data().get(ether::HEADER_LEN..).map(|ip| {
+        ether::HEADER_LEN
+            + crate::wire::ipv6::HEADER_LEN
+            + usize::from(crate::wire::ipv6::Packet::new_unchecked(ip).payload_len())
+    });
+    if let Some(end) = end {
+        trim_to(frame, end);
+    }
+}
+
+/// Answers a neighbour solicitation for an address owned on the receiving port with an
+/// advertisement written over it; hands the rest of neighbour discovery to the kernel twin
+/// (solicitations for other addresses, which the kernel may own; advertisements, which its
+/// cache needs) or drops it. Out of line, as [`Pipeline::arp`].
+#[inline(never)]
+fn nd<F: Frame>(snapshot: &Snapshot, in_port: usize, frame: &mut F) -> Result<Out, DropReason> {
+    let port = snapshot.ports.get(in_port).ok_or(DropReason::NotOurs)?;
+    let data = frame.data();
+    let (Some(eth), Some(ip)) = (
+        data.first_chunk::<{ ether::HEADER_LEN }>(),
+        data.get(ether::HEADER_LEN..),
+    ) else {
+        return Err(DropReason::Truncated);
+    };
+    let eth_src = ether::Packet::new_unchecked(&eth[..]).src_addr();
+    let kernel_or = |reason| {
+        if port.twin {
+            Ok(Out::Punt(crate::verdict::PuntReason::Nd))
+        } else {
+            Err(reason)
+        }
+    };
+    let advert = match l2::nd::validate_ns(ip) {
+        Ok(ns) if snapshot.owns6_on(in_port, ns.target) => {
+            // rvs forwards between its ports (NAT), so it advertises itself a router, as
+            // Linux does with forwarding on.
+            l2::nd::solicited_advert(port.mac, &ns, eth_src, true)
+        }
+        Ok(_) => return kernel_or(DropReason::NdNotOurs),
+        Err(l2::nd::Invalid::WrongType) => {
+            return match l2::nd::validate_na(ip) {
+                Ok(_) => kernel_or(DropReason::NdIgnored),
+                Err(_) => Err(DropReason::BadNd),
+            };
+        }
+        Err(_) => return Err(DropReason::BadNd),
+    };
+    if frame.set_data(&advert) {
+        Ok(Out::Back)
+    } else {
+        Err(DropReason::NoHeadroom)
+    }
+}
+
+/// Answers an ICMPv6 echo request to an owned address. Out of line, as [`Pipeline::arp`].
+#[inline(never)]
+fn echo6(snapshot: &Snapshot, in_port: usize, data: &mut [u8]) -> Result<Out, DropReason> {
+    let port_mac = snapshot
+        .ports
+        .get(in_port)
+        .map_or(EthernetAddress([0; 6]), |p| p.mac);
+    l2::echo6::respond(data, port_mac)?;
+    Ok(Out::Back)
 }
 
 /// Answers an ICMP echo request to an owned address. Out of line, as [`Pipeline::arp`].

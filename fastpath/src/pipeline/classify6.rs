@@ -1,0 +1,85 @@
+//! [`super::classify`] for IPv6 frames: what the balancer does with IPv6 while it owns IPv6
+//! addresses on its ports but serves no IPv6 service yet.
+//!
+//! The order of the tests matters:
+//!
+//! 1. the fixed header and the extension-header walk ([`ipv6::Packet::upper_layer`], bounded)
+//!    or `bad_ipv6_header`;
+//! 2. neighbour discovery before anything else, since its sources include the unspecified
+//!    address (duplicate address detection) and its destinations link groups: solicitations
+//!    and advertisements go to [`super::Pipeline`]'s responder ([`Class::Nd`]), router
+//!    messages and redirects to the kernel twin (routes are configured; the kernel decides
+//!    what its own `accept_ra` says) or nowhere;
+//! 3. to an address the balancer owns: martian sources dropped, echo requests answered
+//!    ([`Class::Echo6`]), the rest the host's (the twin's, which holds the same addresses) or
+//!    dropped;
+//! 4. anything else: to the twin when the port has one (the kernel may own other addresses
+//!    on the link, its own link-local one for instance, as it got all IPv6 before rvs knew
+//!    any), else dropped.
+
+use super::Class;
+use crate::snapshot::{Owned, PortView, Snapshot};
+use crate::verdict::{DropReason, PuntReason};
+use crate::wire::icmpv6::Message;
+use crate::wire::ipv6::{self, NextHeader};
+
+/// Classifies the IPv6 packet `bytes` (everything after the Ethernet header) sent to port
+/// `port`'s MAC or to a multicast MAC. Out of line: no IPv6 is forwarded yet.
+#[inline(never)]
+pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
+    let Ok(ip) = ipv6::Packet::new_checked(bytes) else {
+        return Class::Drop(DropReason::BadIpv6Header);
+    };
+    let Ok(upper) = ip.upper_layer() else {
+        return Class::Drop(DropReason::BadIpv6Header);
+    };
+    let first = upper.fragment.is_none_or(|f| f.is_first());
+    let icmp_type = match upper.protocol {
+        NextHeader::Icmpv6 if first => bytes.get(upper.offset).map(|&t| Message::from(t)),
+        _ => None,
+    };
+    match icmp_type {
+        Some(Message::NeighborSolicit | Message::NeighborAdvert) => return Class::Nd,
+        Some(Message::RouterSolicit | Message::RouterAdvert | Message::Redirect) => {
+            return kernel_or(port, PuntReason::Nd, DropReason::NdIgnored);
+        }
+        _ => {}
+    }
+    let dst = ip.dst_addr();
+    let Some(owned) = snapshot.owned6(dst) else {
+        return match (dst.is_multicast(), icmp_type) {
+            (true, _) if port.twin => Class::Punt(PuntReason::Multicast),
+            (true, Some(_)) => Class::Drop(DropReason::NdIgnored),
+            _ if port.twin => Class::Punt(PuntReason::NonIpv4),
+            _ => Class::Drop(DropReason::NotOurs),
+        };
+    };
+    if snapshot.is_martian_source6(ip.src_addr()) {
+        return Class::Drop(DropReason::MartianSource);
+    }
+    let host = port.twin && owned == Owned::Host;
+    match (upper.protocol, icmp_type) {
+        (NextHeader::Icmpv6, Some(Message::EchoRequest)) if upper.fragment.is_none() => {
+            Class::Echo6
+        }
+        (NextHeader::Tcp, _) if host => Class::Punt(PuntReason::LocalTcp),
+        (NextHeader::Udp, _) if host => Class::Punt(PuntReason::LocalUdp),
+        (NextHeader::Icmpv6, _) if host => Class::Punt(PuntReason::LocalIcmp),
+        (_, _) if host => Class::Punt(PuntReason::OtherProto),
+        // No IPv6 service yet, so nothing follows fragments (IPv6 services will take them
+        // as the IPv4 path does).
+        (_, _) if upper.fragment.is_some() => Class::Drop(DropReason::Fragment),
+        (NextHeader::Tcp | NextHeader::Udp, _) => Class::Drop(DropReason::NoService),
+        (NextHeader::Icmpv6, _) => Class::Drop(DropReason::IcmpIgnored),
+        _ => Class::Drop(DropReason::UnsupportedProtocol),
+    }
+}
+
+/// What the twin takes, if the port has one; else dropped for `reason`.
+fn kernel_or(port: &PortView, punt: PuntReason, reason: DropReason) -> Class {
+    if port.twin {
+        Class::Punt(punt)
+    } else {
+        Class::Drop(reason)
+    }
+}
