@@ -65,3 +65,109 @@ addrs = ["10.0.0.1/24", "10.0.0.100/32"]
         "ARP for 10.0.0.7 refused: {stats}"
     );
 }
+
+/// IPv6 on a real link: a Linux client resolves rvsd's IPv6 addresses with neighbour
+/// discovery and pings them (global and link-local); an address rvsd does not own stays
+/// unresolved; and rvsd defends its address against a duplicate (the client's DAD for it
+/// fails).
+#[test]
+fn client_resolves_and_pings_the_ipv6_addresses_through_rvsd() {
+    let mut topo = Topology::new();
+    let lb = topo.netns("lb");
+    let cli = topo.netns("cli");
+    let (c0, l0) = (topo.name("c"), topo.name("l"));
+    topo.veth(&cli, &c0, &lb, &l0);
+    topo.enable_ipv6(&cli, &c0);
+    topo.exec(
+        &cli,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::2/64",
+            "dev",
+            &c0,
+            "nodad",
+        ],
+    );
+    topo.host_if(&cli, &c0, "10.0.0.2/24");
+    let stats = topo.dir.path().join("stats.json");
+    let config = format!(
+        r#"[eal]
+args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={l0}"]
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "2001:db8::1/64", "fe80::1/64"]
+{control}"#,
+        prefix = common::file_prefix(),
+        control = common::control_section(topo.dir.path(), ""),
+    );
+    topo.rvsd(
+        &lb,
+        &config,
+        &stats,
+        &[
+            "ip",
+            "netns",
+            "exec",
+            &cli,
+            "ping",
+            "-6",
+            "-c1",
+            "-W1",
+            "2001:db8::1",
+        ],
+    );
+
+    let out = topo.exec(&cli, &["ping", "-6", "-c5", "-i0.2", "-W2", "2001:db8::1"]);
+    assert!(out.contains("5 received"), "{out}");
+    let ll = format!("fe80::1%{c0}");
+    let out = topo.exec(&cli, &["ping", "-6", "-c3", "-i0.2", "-W2", &ll]);
+    assert!(out.contains("3 received"), "{out}");
+    let neigh = topo.exec(&cli, &["ip", "-6", "neigh", "show", "2001:db8::1"]);
+    assert!(
+        neigh.contains("lladdr") && neigh.contains("router"),
+        "resolved by ND, rvsd a router: {neigh}"
+    );
+    assert!(
+        !try_run(&[
+            "ip",
+            "netns",
+            "exec",
+            &cli,
+            "ping",
+            "-6",
+            "-c1",
+            "-W1",
+            "2001:db8::7"
+        ]),
+        "nobody owns 2001:db8::7"
+    );
+    // The client claims rvsd's address: its duplicate address detection hears rvsd's
+    // defence and marks it failed (accept_dad 1, the default).
+    topo.exec(
+        &cli,
+        &["ip", "-6", "addr", "add", "2001:db8::1/64", "dev", &c0],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut addr = String::new();
+    while std::time::Instant::now() < deadline {
+        addr = topo.exec(&cli, &["ip", "-6", "addr", "show", "dev", &c0]);
+        if addr.contains("dadfailed") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(addr.contains("dadfailed"), "{addr}");
+
+    if let Err(e) = topo.stop_rvsd() {
+        panic!("{e}\n{}", topo.log());
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    assert!(
+        stats["drops"]["nd_not_ours"].as_u64().unwrap() >= 1,
+        "ND for 2001:db8::7 refused: {stats}"
+    );
+}

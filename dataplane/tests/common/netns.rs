@@ -106,6 +106,19 @@ impl Topology {
         self.exec(ns_b, &["ip", "link", "set", b, "up"]);
     }
 
+    /// Turns IPv6 on for `ifname` in `ns` (namespaces start with it off), with no router
+    /// solicitations and no router advertisements taken: the tests configure their routes.
+    pub fn enable_ipv6(&self, ns: &str, ifname: &str) {
+        for (key, value) in [
+            ("router_solicitations", "0"),
+            ("accept_ra", "0"),
+            ("disable_ipv6", "0"),
+        ] {
+            let setting = format!("net.ipv6.conf.{ifname}.{key}={value}");
+            self.exec(ns, &["sysctl", "-qw", &setting]);
+        }
+    }
+
     /// A bridge `br` in namespace `ns`.
     pub fn bridge(&self, ns: &str, br: &str) {
         self.exec(ns, &["ip", "link", "add", br, "type", "bridge"]);
