@@ -21,7 +21,7 @@ use fastpath::snapshot::Snapshot;
 use fastpath::verdict::{DropReason, PuntReason, Verdict};
 use fastpath::wire::ether::EthernetAddress;
 use fastpath::xmit::{self, fragment, Link};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::sync::atomic::{
     AtomicBool, AtomicU64, Ordering::AcqRel, Ordering::Acquire, Ordering::Relaxed,
     Ordering::Release,
@@ -43,7 +43,7 @@ pub struct Fabric {
     snapshot: ArcSwap<Snapshot>,
     generation: AtomicU64,
     handoff: Vec<ArrayQueue<(usize, Mbuf)>>,
-    learned: Vec<ArrayQueue<(usize, Ipv4Addr, EthernetAddress)>>,
+    learned: Vec<ArrayQueue<(usize, IpAddr, EthernetAddress)>>,
     /// Connection listings (`rvsadm -L -c`): the control thread raises a worker's flag, the
     /// worker fills its slot between bursts and lowers the flag.
     dump_wanted: Vec<AtomicBool>,
@@ -145,13 +145,14 @@ pub struct Worker<'a> {
     pipeline: Pipeline,
     /// What `Pipeline::prefetch` found out about each packet of the burst being processed.
     parsed: [Parsed; BURST_MAX],
-    pending: Pending<Waiting>,
+    /// Packets waiting for a next hop, IPv4 (ARP) or IPv6 (neighbour discovery).
+    pending: Pending<Waiting, IpAddr>,
     /// Fragments that came before their first fragment (`Verdict::Hold`), and a scratch list
     /// for those the pipeline releases (kept to reuse its allocation).
     held: Held<Mbuf>,
     releasing: Vec<(usize, Mbuf)>,
     /// Scratch list for neighbours learned in a burst (kept to reuse its allocation).
-    learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
+    learned: Vec<(usize, IpAddr, EthernetAddress)>,
     counters: Counters,
     shared: &'a SharedCounters,
     last_rx_tsc: u64,
@@ -435,13 +436,15 @@ impl<'a> Worker<'a> {
             Verdict::Punt(reason) => self.punter.punt(in_port, reason, m, now),
             Verdict::Tx { port } => self.send(port, m),
             Verdict::Drop(reason) => self.counters.drop(reason),
-            Verdict::Resolve { port, next_hop } => self.park(port, next_hop, m, None, now),
+            Verdict::Resolve { port, next_hop } => {
+                self.park(port, IpAddr::V4(next_hop), m, None, now)
+            }
             Verdict::Fragment { port, mtu } => self.fragment(port, &m, mtu),
             Verdict::ResolveFragment {
                 port,
                 next_hop,
                 mtu,
-            } => self.park(port, next_hop, m, Some(mtu), now),
+            } => self.park(port, IpAddr::V4(next_hop), m, Some(mtu), now),
             Verdict::Hold(key) => {
                 if self.held.hold(key, in_port, m).is_err() {
                     self.counters.drop(DropReason::FragHoldFull);
@@ -466,7 +469,7 @@ impl<'a> Worker<'a> {
     fn park(
         &mut self,
         port: usize,
-        next_hop: Ipv4Addr,
+        next_hop: IpAddr,
         m: Mbuf,
         fragment_mtu: Option<u16>,
         now: u64,
@@ -565,7 +568,7 @@ impl<'a> Worker<'a> {
         wanted.store(false, Release);
     }
 
-    /// Neighbours this worker just learned from ARP: the packets waiting for them leave now
+    /// Neighbours this worker just learned (ARP, neighbour discovery): the packets waiting for them leave now
     /// (before later packets of their flows), and the other workers are told. Only what this
     /// worker learned itself is passed on, so announcements never echo between workers.
     fn absorb_learned(&mut self) {
@@ -596,7 +599,7 @@ impl<'a> Worker<'a> {
     }
 
     /// Sends the frames that waited for `ip` on `port`, now at `mac`.
-    fn release(&mut self, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
+    fn release(&mut self, port: usize, ip: IpAddr, mac: EthernetAddress) {
         let Some(port_mac) = self.snapshot.ports.get(port).map(|p| p.mac) else {
             return;
         };
@@ -619,16 +622,26 @@ impl<'a> Worker<'a> {
         }
     }
 
-    /// Sends an ARP request for `next_hop` on `port`.
-    fn ask(&mut self, port: usize, next_hop: Ipv4Addr) {
+    /// Asks for the MAC of `next_hop` on `port`: an ARP request, or a neighbour solicitation
+    /// to its solicited-node group.
+    fn ask(&mut self, port: usize, next_hop: IpAddr) {
         let Some(view) = self.snapshot.ports.get(port) else {
             return;
         };
-        let Some(sender) = view.source_for(next_hop) else {
-            return;
-        };
-        let frame = fastpath::l2::arp::request(view.mac, sender, next_hop);
-        self.originate(port, &frame);
+        match next_hop {
+            IpAddr::V4(next_hop) => {
+                if let Some(sender) = view.source_for(next_hop) {
+                    let frame = fastpath::l2::arp::request(view.mac, sender, next_hop);
+                    self.originate(port, &frame);
+                }
+            }
+            IpAddr::V6(next_hop) => {
+                if let Some(sender) = view.source6_for(next_hop) {
+                    let frame = fastpath::l2::nd::solicit(view.mac, sender, next_hop);
+                    self.originate(port, &frame);
+                }
+            }
+        }
     }
 
     /// Sends a frame rvs builds itself (ARP requests and announcements).

@@ -50,6 +50,29 @@ impl PortView {
     }
 }
 
+impl PortView {
+    /// The IPv6 address rvs speaks from on this link towards `peer` (neighbour
+    /// solicitations): for a link-local peer the port's link-local address, else the owned
+    /// address whose prefix contains `peer`, else the first global one, else the first.
+    pub fn source6_for(&self, peer: Ipv6Addr) -> Option<Ipv6Addr> {
+        use crate::wire::ipv6::is_link_local;
+        let on_prefix = |(a, len): &&(Ipv6Addr, u8)| {
+            let mask = u128::MAX.checked_shl(128 - u32::from(*len)).unwrap_or(0);
+            *len < 128 && a.to_bits() & mask == peer.to_bits() & mask
+        };
+        let link_local = |(a, _): &&(Ipv6Addr, u8)| is_link_local(a);
+        let found = if is_link_local(&peer) {
+            self.addrs6.iter().find(link_local)
+        } else {
+            self.addrs6.iter().find(on_prefix)
+        };
+        found
+            .or_else(|| self.addrs6.iter().find(|a| !link_local(a)))
+            .or_else(|| self.addrs6.first())
+            .map(|(a, _)| *a)
+    }
+}
+
 /// A map of IPv4 addresses to a small value, asked about for every packet ("is the
 /// destination ours, and what is it?"): open addressing over a power-of-two array at most half
 /// full, a multiplicative hash, linear probing. A lookup is one multiply and usually one
@@ -224,6 +247,10 @@ pub struct Snapshot {
     pub routes: route::Table,
     /// Static neighbours (port index, address, MAC).
     pub neighbors: Vec<(usize, Ipv4Addr, EthernetAddress)>,
+    /// IPv6 routes, the ports' on-link prefixes included.
+    pub routes6: route::Table<Ipv6Addr>,
+    /// Static IPv6 neighbours (port index, address, MAC).
+    pub neighbors6: Vec<(usize, Ipv6Addr, EthernetAddress)>,
     /// Virtual services, each at a slot where a worker keeps its scheduler and local address
     /// pool for it; also every FULLNAT local address and VIP.
     services: ServiceTable,
@@ -335,6 +362,22 @@ impl Snapshot {
             .iter()
             .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, EthernetAddress(n.mac))))
             .collect();
+        let mut routes6 = route::Table::default();
+        for r in &config.routes6 {
+            if let Some(port) = index_of(r.port) {
+                routes6.insert(r.dst.addr, r.dst.prefix_len, Hop { port, via: r.via });
+            }
+        }
+        for (port, p) in config.ports.iter().enumerate() {
+            for net in p.addrs6.iter().filter(|n| n.prefix_len < 128) {
+                routes6.insert(net.network(), net.prefix_len, Hop { port, via: None });
+            }
+        }
+        let neighbors6 = config
+            .neighbors6
+            .iter()
+            .filter_map(|n| index_of(n.port).map(|port| (port, n.ip, EthernetAddress(n.mac))))
+            .collect();
         let mut services =
             previous.map_or_else(|| ServiceTable::new(workers), |p| p.services.clone());
         let wanted: hashbrown::HashSet<u64> = config
@@ -366,6 +409,8 @@ impl Snapshot {
             ports,
             routes,
             neighbors,
+            routes6,
+            neighbors6,
             services,
             timeouts: config.timeouts.into(),
             expire_nodest_conn: config.dataplane.expire_nodest_conn,
@@ -419,6 +464,8 @@ impl Snapshot {
             ports: self.ports.clone(),
             routes: self.routes.clone(),
             neighbors: self.neighbors.clone(),
+            routes6: self.routes6.clone(),
+            neighbors6: self.neighbors6.clone(),
             services,
             owned,
             owned6,

@@ -13,6 +13,7 @@
 
 use crate::wire::ether::EthernetAddress;
 use hashbrown::HashMap;
+use std::hash::Hash;
 use std::net::Ipv4Addr;
 
 /// Minimum time between two ARP requests for the same next hop.
@@ -20,17 +21,18 @@ pub const REQUEST_INTERVAL_MS: u64 = 1000;
 /// How long a packet may wait for its next hop to resolve.
 pub const MAX_WAIT_MS: u64 = 3000;
 
-/// (port, IPv4 address) → MAC.
+/// (port, address) → MAC: `Table` for IPv4 (ARP), `Table<Ipv6Addr>` for IPv6 (neighbour
+/// discovery).
 #[derive(Debug, Clone, Default)]
-pub struct Table {
-    entries: HashMap<(usize, Ipv4Addr), EthernetAddress, ahash::RandomState>,
+pub struct Table<A = Ipv4Addr> {
+    entries: HashMap<(usize, A), EthernetAddress, ahash::RandomState>,
     /// Changes so far (what the egress cache's answers are stamped with).
     generation: u64,
 }
 
-impl Table {
+impl<A: Copy + Eq + Hash> Table<A> {
     /// An empty table with room for `capacity` entries before it reallocates.
-    pub fn with_capacity(capacity: usize) -> Table {
+    pub fn with_capacity(capacity: usize) -> Table<A> {
         Table {
             entries: HashMap::with_capacity_and_hasher(capacity, ahash::RandomState::new()),
             generation: 0,
@@ -39,12 +41,12 @@ impl Table {
 
     /// The MAC of `ip` on `port`.
     #[inline]
-    pub fn lookup(&self, port: usize, ip: Ipv4Addr) -> Option<EthernetAddress> {
+    pub fn lookup(&self, port: usize, ip: A) -> Option<EthernetAddress> {
         self.entries.get(&(port, ip)).copied()
     }
 
     /// Records `ip` at `mac` on `port`; true if that is new or changed.
-    pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: EthernetAddress) -> bool {
+    pub fn learn(&mut self, port: usize, ip: A, mac: EthernetAddress) -> bool {
         let changed = self.entries.insert((port, ip), mac) != Some(mac);
         if changed {
             self.generation += 1;
@@ -69,19 +71,19 @@ impl Table {
     }
 }
 
-struct Waiting<T> {
+struct Waiting<T, A> {
     port: usize,
-    next_hop: Ipv4Addr,
+    next_hop: A,
     since_ms: u64,
     frame: T,
 }
 
 /// Packets waiting for a next hop to resolve, at most `capacity` of them.
-pub struct Pending<T> {
-    waiting: Vec<Waiting<T>>,
+pub struct Pending<T, A = Ipv4Addr> {
+    waiting: Vec<Waiting<T, A>>,
     capacity: usize,
-    /// Last ARP request per (port, next hop) still waited for.
-    requested: HashMap<(usize, Ipv4Addr), u64, ahash::RandomState>,
+    /// Last request (ARP, neighbour solicitation) per (port, next hop) still waited for.
+    requested: HashMap<(usize, A), u64, ahash::RandomState>,
 }
 
 /// What [`Pending::park`] did.
@@ -95,9 +97,9 @@ pub enum Parked<T> {
     Full(T),
 }
 
-impl<T> Pending<T> {
+impl<T, A: Copy + Eq + Hash> Pending<T, A> {
     /// A queue for at most `capacity` packets, allocated once.
-    pub fn with_capacity(capacity: usize) -> Pending<T> {
+    pub fn with_capacity(capacity: usize) -> Pending<T, A> {
         Pending {
             waiting: Vec::with_capacity(capacity),
             capacity,
@@ -116,7 +118,7 @@ impl<T> Pending<T> {
     }
 
     /// Queues `frame` until `next_hop` on `port` resolves.
-    pub fn park(&mut self, port: usize, next_hop: Ipv4Addr, frame: T, now_ms: u64) -> Parked<T> {
+    pub fn park(&mut self, port: usize, next_hop: A, frame: T, now_ms: u64) -> Parked<T> {
         if self.waiting.len() >= self.capacity {
             return Parked::Full(frame);
         }
@@ -136,7 +138,7 @@ impl<T> Pending<T> {
     }
 
     /// Hands every frame waiting for `next_hop` on `port` to `send`, in arrival order.
-    pub fn release(&mut self, port: usize, next_hop: Ipv4Addr, mut send: impl FnMut(T)) {
+    pub fn release(&mut self, port: usize, next_hop: A, mut send: impl FnMut(T)) {
         if self.requested.remove(&(port, next_hop)).is_none() {
             return;
         }
@@ -166,8 +168,8 @@ impl<T> Pending<T> {
     /// Removes the entries matching `pred`, oldest first, keeping the others in order.
     fn drain_where(
         &mut self,
-        pred: impl Fn(&Waiting<T>) -> bool,
-        mut take: impl FnMut(Waiting<T>),
+        pred: impl Fn(&Waiting<T, A>) -> bool,
+        mut take: impl FnMut(Waiting<T, A>),
     ) {
         let mut i = 0;
         while i < self.waiting.len() {

@@ -47,7 +47,7 @@ use crate::xmit::isn::IsnKey;
 use classify::Class;
 use egress::Out;
 use slots::Slots;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 pub use fragment::{
@@ -86,10 +86,12 @@ pub struct Pipeline {
     /// ([`Snapshot::service_index`]).
     slots: Slots,
     neighbors: l2::neighbor::Table,
+    /// IPv6 neighbours, from neighbour discovery and the static entries.
+    neighbors6: l2::neighbor::Table<Ipv6Addr>,
     /// Where packets to each real server leave, from the last route and neighbour lookups.
     egress: l2::egress::Cache,
     /// Neighbours learned since the worker last drained this list.
-    learned: Vec<(usize, Ipv4Addr, EthernetAddress)>,
+    learned: Vec<(usize, IpAddr, EthernetAddress)>,
     /// IP identification of the tunnel outer headers rvs makes.
     ip_ident: u16,
     /// IP identification of the ICMP errors rvs answers with: a counter of their own, as
@@ -172,6 +174,7 @@ impl Pipeline {
             conns: conn::Table::new(config, now_ms)?,
             slots: Slots::new(worker, workers.max(1)),
             neighbors: l2::neighbor::Table::with_capacity(1024),
+            neighbors6: l2::neighbor::Table::with_capacity(256),
             egress: l2::egress::Cache::default(),
             learned: Vec::with_capacity(LEARNED_MAX),
             ip_ident: (worker as u16).wrapping_mul(0x1000),
@@ -215,13 +218,15 @@ impl Pipeline {
         for &(port, ip, mac) in &next.neighbors {
             self.neighbors.learn(port, ip, mac);
         }
+        for &(port, ip, mac) in &next.neighbors6 {
+            self.neighbors6.learn(port, ip, mac);
+        }
         self.conns.set_timeouts(next.timeouts);
     }
 
-    /// Neighbours learned from ARP since the last call, to pass to the other workers.
-    pub fn take_learned(
-        &mut self,
-    ) -> impl Iterator<Item = (usize, Ipv4Addr, EthernetAddress)> + '_ {
+    /// Neighbours learned from ARP and neighbour discovery since the last call, to pass to
+    /// the other workers.
+    pub fn take_learned(&mut self) -> impl Iterator<Item = (usize, IpAddr, EthernetAddress)> + '_ {
         self.learned.drain(..)
     }
 
@@ -232,13 +237,22 @@ impl Pipeline {
     }
 
     /// Records a neighbour another worker learned.
-    pub fn learn(&mut self, port: usize, ip: Ipv4Addr, mac: EthernetAddress) {
-        self.neighbors.learn(port, ip, mac);
+    pub fn learn(&mut self, port: usize, ip: IpAddr, mac: EthernetAddress) {
+        match ip {
+            IpAddr::V4(ip) => self.neighbors.learn(port, ip, mac),
+            IpAddr::V6(ip) => self.neighbors6.learn(port, ip, mac),
+        };
     }
 
     /// The neighbour table (for releasing packets that waited for ARP).
     pub fn neighbors(&self) -> &l2::neighbor::Table {
         &self.neighbors
+    }
+
+    /// The IPv6 neighbour table (for releasing packets that waited for neighbour
+    /// discovery).
+    pub fn neighbors6(&self) -> &l2::neighbor::Table<Ipv6Addr> {
+        &self.neighbors6
     }
 
     /// Number of connections and templates in this worker's table.
@@ -391,7 +405,7 @@ impl Pipeline {
                 trim_to_ipv4(frame);
                 echo(snapshot, in_port, frame.data_mut())
             }
-            Class::Nd => nd(snapshot, in_port, frame),
+            Class::Nd => self.nd(snapshot, in_port, frame),
             Class::Echo6 => {
                 trim_to_ipv6(frame);
                 echo6(snapshot, in_port, frame.data_mut())
@@ -472,11 +486,96 @@ impl Pipeline {
             && self.neighbors.learn(in_port, ip, mac)
             && self.learned.len() < LEARNED_MAX
         {
-            self.learned.push((in_port, ip, mac));
+            self.learned.push((in_port, IpAddr::V4(ip), mac));
         }
         match outcome {
             l2::arp::Outcome::Reply(_) => Ok(Out::Back),
             l2::arp::Outcome::NoReply(_, reason) => Err(reason),
+        }
+    }
+
+    /// Answers a neighbour solicitation for an address owned on the receiving port with an
+    /// advertisement written over it, and learns the neighbour a solicitation or an
+    /// advertisement names with its link-layer address (as Linux, and as [`Pipeline::arp`]
+    /// learns from ARP); hands the rest of neighbour discovery to the kernel twin
+    /// (solicitations for other addresses, which the kernel may own; advertisements, which
+    /// its cache needs too) or drops it. Out of line, as [`Pipeline::arp`].
+    #[inline(never)]
+    fn nd<F: Frame>(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        frame: &mut F,
+    ) -> Result<Out, DropReason> {
+        let port = snapshot.ports.get(in_port).ok_or(DropReason::NotOurs)?;
+        let data = frame.data();
+        let (Some(eth), Some(ip)) = (
+            data.first_chunk::<{ ether::HEADER_LEN }>(),
+            data.get(ether::HEADER_LEN..),
+        ) else {
+            return Err(DropReason::Truncated);
+        };
+        let eth_src = ether::Packet::new_unchecked(&eth[..]).src_addr();
+        let kernel_or = |reason| {
+            if port.twin {
+                Ok(Out::Punt(crate::verdict::PuntReason::Nd))
+            } else {
+                Err(reason)
+            }
+        };
+        let (advert, seen) = match l2::nd::validate_ns(ip) {
+            Ok(ns) => {
+                let seen = ns.source_lladdr.map(|mac| (ns.src_addr, mac));
+                if snapshot.owns6_on(in_port, ns.target) {
+                    // rvs forwards between its ports (NAT), so it advertises itself a router,
+                    // as Linux does with forwarding on.
+                    let advert = l2::nd::solicited_advert(port.mac, &ns, eth_src, true);
+                    (Ok(advert), seen)
+                } else {
+                    (Err(DropReason::NdNotOurs), seen)
+                }
+            }
+            Err(l2::nd::Invalid::WrongType) => match l2::nd::validate_na(ip) {
+                Ok(na) => (
+                    Err(DropReason::NdIgnored),
+                    na.target_lladdr.map(|mac| (na.target, mac)),
+                ),
+                Err(_) => return Err(DropReason::BadNd),
+            },
+            Err(_) => return Err(DropReason::BadNd),
+        };
+        if let Some((ip, mac)) = seen {
+            self.learn_neighbor6(snapshot, in_port, ip, mac);
+        }
+        match advert {
+            Ok(advert) if frame.set_data(&advert) => Ok(Out::Back),
+            Ok(_) => Err(DropReason::NoHeadroom),
+            Err(reason) => kernel_or(reason),
+        }
+    }
+
+    /// Records `ip` at `mac` on `in_port` if it is a neighbour there (on-link by the IPv6
+    /// routes, or link-local) and not the balancer's, and queues it for the other workers.
+    fn learn_neighbor6(
+        &mut self,
+        snapshot: &Snapshot,
+        in_port: usize,
+        ip: Ipv6Addr,
+        mac: EthernetAddress,
+    ) {
+        let on_link = crate::wire::ipv6::is_link_local(&ip)
+            || snapshot
+                .routes6
+                .lookup(ip)
+                .is_some_and(|hop| hop.port == in_port && hop.via.is_none());
+        if on_link
+            && !ip.is_unspecified()
+            && snapshot.owned6(ip).is_none()
+            && mac.is_unicast()
+            && self.neighbors6.learn(in_port, ip, mac)
+            && self.learned.len() < LEARNED_MAX
+        {
+            self.learned.push((in_port, IpAddr::V6(ip), mac));
         }
     }
 
@@ -531,50 +630,6 @@ fn trim_to_ipv6<F: Frame>(frame: &mut F) {
     });
     if let Some(end) = end {
         trim_to(frame, end);
-    }
-}
-
-/// Answers a neighbour solicitation for an address owned on the receiving port with an
-/// advertisement written over it; hands the rest of neighbour discovery to the kernel twin
-/// (solicitations for other addresses, which the kernel may own; advertisements, which its
-/// cache needs) or drops it. Out of line, as [`Pipeline::arp`].
-#[inline(never)]
-fn nd<F: Frame>(snapshot: &Snapshot, in_port: usize, frame: &mut F) -> Result<Out, DropReason> {
-    let port = snapshot.ports.get(in_port).ok_or(DropReason::NotOurs)?;
-    let data = frame.data();
-    let (Some(eth), Some(ip)) = (
-        data.first_chunk::<{ ether::HEADER_LEN }>(),
-        data.get(ether::HEADER_LEN..),
-    ) else {
-        return Err(DropReason::Truncated);
-    };
-    let eth_src = ether::Packet::new_unchecked(&eth[..]).src_addr();
-    let kernel_or = |reason| {
-        if port.twin {
-            Ok(Out::Punt(crate::verdict::PuntReason::Nd))
-        } else {
-            Err(reason)
-        }
-    };
-    let advert = match l2::nd::validate_ns(ip) {
-        Ok(ns) if snapshot.owns6_on(in_port, ns.target) => {
-            // rvs forwards between its ports (NAT), so it advertises itself a router, as
-            // Linux does with forwarding on.
-            l2::nd::solicited_advert(port.mac, &ns, eth_src, true)
-        }
-        Ok(_) => return kernel_or(DropReason::NdNotOurs),
-        Err(l2::nd::Invalid::WrongType) => {
-            return match l2::nd::validate_na(ip) {
-                Ok(_) => kernel_or(DropReason::NdIgnored),
-                Err(_) => Err(DropReason::BadNd),
-            };
-        }
-        Err(_) => return Err(DropReason::BadNd),
-    };
-    if frame.set_data(&advert) {
-        Ok(Out::Back)
-    } else {
-        Err(DropReason::NoHeadroom)
     }
 }
 
@@ -777,7 +832,11 @@ proto = "tcp"
             "cached"
         );
         // The gateway announces a new MAC (ARP seen by this worker or a peer).
-        p.learn(0, Ipv4Addr::new(10, 0, 0, 254), EthernetAddress(NEW_MAC));
+        p.learn(
+            0,
+            Ipv4Addr::new(10, 0, 0, 254).into(),
+            EthernetAddress(NEW_MAC),
+        );
         assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
         // A new configuration routes the real server's network through the other gateway.
         let second = snapshot(&config("nat", "10.0.0.253", true), PORT_MAC, Some(&first));
@@ -803,7 +862,11 @@ proto = "tcp"
             (TX, REAL_MAC, PORT_MAC),
             "cached"
         );
-        p.learn(0, Ipv4Addr::new(10, 0, 0, 11), EthernetAddress(NEW_MAC));
+        p.learn(
+            0,
+            Ipv4Addr::new(10, 0, 0, 11).into(),
+            EthernetAddress(NEW_MAC),
+        );
         assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
         // The real server is now reached through the gateway (a tunnel may cross routers).
         let second = snapshot(&config("tun", "10.0.0.254", false), PORT_MAC, Some(&first));
@@ -821,7 +884,11 @@ proto = "tcp"
             (TX, REAL_MAC, PORT_MAC),
             "cached"
         );
-        p.learn(0, Ipv4Addr::new(10, 0, 0, 11), EthernetAddress(NEW_MAC));
+        p.learn(
+            0,
+            Ipv4Addr::new(10, 0, 0, 11).into(),
+            EthernetAddress(NEW_MAC),
+        );
         assert_eq!(send(&mut p, &first, false), (TX, NEW_MAC, PORT_MAC));
         let second = snapshot(&config("dr", "10.0.0.254", false), PORT_MAC, Some(&first));
         p.adopt(Some(&first), &second);
