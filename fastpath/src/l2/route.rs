@@ -61,9 +61,12 @@ impl<A: Copy> Hop<A> {
 /// Longest-prefix-match table of one family (`Table` for IPv4, `Table<Ipv6Addr>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Table<A: Addr = Ipv4Addr> {
-    /// (prefix length, network → hop), longest prefix first.
-    levels: Vec<(u8, HashMap<A::Bits, Hop<A>>)>,
+    /// Longest prefix first.
+    levels: Vec<Level<A>>,
 }
+
+/// The routes of one prefix length: (prefix length, network → hop).
+type Level<A> = (u8, HashMap<<A as Addr>::Bits, Hop<A>>);
 
 impl<A: Addr> Default for Table<A> {
     fn default() -> Self {
