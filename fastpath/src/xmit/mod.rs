@@ -90,6 +90,7 @@ pub mod fullnat;
 pub mod icmp_answer;
 pub mod isn;
 pub mod nat;
+pub mod nat6;
 pub mod proxy;
 pub(crate) mod splice;
 pub mod toa;
