@@ -439,6 +439,10 @@ impl<'a> Worker<'a> {
             Verdict::Resolve { port, next_hop } => {
                 self.park(port, IpAddr::V4(next_hop), m, None, now)
             }
+            Verdict::Resolve6 { port } => {
+                let next_hop = self.pipeline.resolving6();
+                self.park(port, IpAddr::V6(next_hop), m, None, now)
+            }
             Verdict::Fragment { port, mtu } => self.fragment(port, &m, mtu),
             Verdict::ResolveFragment {
                 port,

@@ -30,6 +30,10 @@ pub enum Verdict {
         next_hop: std::net::Ipv4Addr,
         mtu: u16,
     },
+    /// [`Verdict::Resolve`] for IPv6: the next hop, whose MAC neighbour discovery is to
+    /// find, is [`Pipeline::resolving6`](crate::pipeline::Pipeline::resolving6) until the
+    /// pipeline's next packet (an IPv6 address here would double every verdict's size).
+    Resolve6 { port: usize },
     /// Hand the frame, unchanged, to the kernel through the receiving port's twin
     /// (`host::punt::Punter`), rate-limited and counted under the reason.
     Punt(PuntReason),

@@ -27,6 +27,7 @@
 mod classify;
 mod classify6;
 mod egress;
+mod egress6;
 mod forward;
 mod fragment;
 mod fullnat;
@@ -88,6 +89,8 @@ pub struct Pipeline {
     neighbors: l2::neighbor::Table,
     /// IPv6 neighbours, from neighbour discovery and the static entries.
     neighbors6: l2::neighbor::Table<Ipv6Addr>,
+    /// The next hop of the last [`Verdict::Resolve6`] ([`Pipeline::resolving6`]).
+    resolving6: Ipv6Addr,
     /// Where packets to each real server leave, from the last route and neighbour lookups.
     egress: l2::egress::Cache,
     /// Neighbours learned since the worker last drained this list.
@@ -175,6 +178,7 @@ impl Pipeline {
             slots: Slots::new(worker, workers.max(1)),
             neighbors: l2::neighbor::Table::with_capacity(1024),
             neighbors6: l2::neighbor::Table::with_capacity(256),
+            resolving6: Ipv6Addr::UNSPECIFIED,
             egress: l2::egress::Cache::default(),
             learned: Vec::with_capacity(LEARNED_MAX),
             ip_ident: (worker as u16).wrapping_mul(0x1000),
@@ -247,6 +251,12 @@ impl Pipeline {
     /// The neighbour table (for releasing packets that waited for ARP).
     pub fn neighbors(&self) -> &l2::neighbor::Table {
         &self.neighbors
+    }
+
+    /// The next hop whose MAC the frame of the last [`Verdict::Resolve6`] waits for; valid
+    /// until the next packet.
+    pub fn resolving6(&self) -> Ipv6Addr {
+        self.resolving6
     }
 
     /// The IPv6 neighbour table (for releasing packets that waited for neighbour

@@ -87,6 +87,7 @@ use std::net::Ipv4Addr;
 
 pub mod fragment;
 pub mod fullnat;
+pub mod icmp6_answer;
 pub mod icmp_answer;
 pub mod isn;
 pub mod nat;

@@ -115,7 +115,13 @@ mod tests {
     const RIP: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0xffff, 0x11);
 
     /// A TCP (or UDP) packet built by etherparse, with its headers' offsets.
-    fn packet(src: (Ipv6Addr, u16), dst: (Ipv6Addr, u16), hop: u8, udp: bool, data: &[u8]) -> (Vec<u8>, Headers6) {
+    fn packet(
+        src: (Ipv6Addr, u16),
+        dst: (Ipv6Addr, u16),
+        hop: u8,
+        udp: bool,
+        data: &[u8],
+    ) -> (Vec<u8>, Headers6) {
         let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]).ipv6(
             src.0.octets(),
             dst.0.octets(),
