@@ -136,6 +136,7 @@
 //! arithmetic a wrap would disturb) need their 32 bits. Below 64 bytes nothing is gained
 //! either: an unaligned 56- or 48-byte entry splits lines again.
 
+mod family;
 mod index;
 mod seq;
 mod state;
@@ -145,6 +146,7 @@ mod wheel;
 #[cfg(test)]
 mod tests;
 
+pub use family::{ipv6_prefix_mask, Family};
 pub use seq::TcpSeq;
 pub use state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,
