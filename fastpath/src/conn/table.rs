@@ -394,6 +394,20 @@ pub struct Conn<D, A = Ipv4Addr> {
     laddr: A,
 }
 
+// The layouts described above, with the 8-byte handle the pipeline uses (`Arc`): IPv4 in
+// one line, IPv6 in two with the in key, kind, state, flags, expiry, timeout, template link
+// and handle in the first. `None` (a free entry) costs nothing (niches in the handle and
+// the enums).
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    type V4 = Conn<std::sync::Arc<()>, Ipv4Addr>;
+    type V6 = Conn<std::sync::Arc<()>, Ipv6Addr>;
+    assert!(size_of::<Option<V4>>() == 64 && align_of::<V4>() == 64);
+    assert!(size_of::<Option<V6>>() == 128 && align_of::<V6>() == 64);
+    assert!(offset_of!(V6, control) + size_of::<u32>() == 64);
+    assert!(offset_of!(V6, count) == 64);
+};
+
 impl<D, A: Family> Conn<D, A> {
     /// L4 protocol.
     pub fn proto(&self) -> Proto {
