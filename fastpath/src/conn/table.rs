@@ -630,7 +630,7 @@ fn value_matches<D, A: Family>(
     }
 }
 
-/// The connection table of one worker: see the module documentation.
+/// One worker's connection table for one address family: see the module documentation.
 #[derive(Debug)]
 pub struct Table<D, A = Ipv4Addr> {
     /// Both keys of every connection, the key of every hashed template: slab index << 1 |
