@@ -62,15 +62,8 @@ pub struct FlowKey<A = Ipv4Addr> {
 
 impl<A: Family> FlowKey<A> {
     /// The key of a packet from `src` to `dst`.
-    #[inline]
     pub fn new(proto: Proto, src: A::Sock, dst: A::Sock) -> FlowKey<A> {
-        FlowKey {
-            proto,
-            src: A::ip(&src),
-            sport: A::port(&src),
-            dst: A::ip(&dst),
-            dport: A::port(&dst),
-        }
+        A::key(proto, src, dst)
     }
 
     /// The key of the packets going the other way (for the header embedded in an ICMP
@@ -99,7 +92,6 @@ impl<A: Family> FlowKey<A> {
     }
 
     /// What the index hashes.
-    #[inline(always)]
     fn pack(&self) -> A::Packed {
         A::pack(
             self.proto.number(),
