@@ -28,6 +28,7 @@ use clap::Parser;
 use fastpath::conn;
 use fastpath::service::Real;
 use std::fmt::Write as _;
+use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -774,11 +775,12 @@ fn instructions(args: &Args, ipp: &Path, dir: &Path, report: &mut Report) -> Res
     Ok(())
 }
 
-/// Bytes per connection of the connection table at the default size.
+/// Bytes per connection of the connection table at the default size, IPv4 and IPv6.
 fn bytes_per_conn(report: &mut Report) -> Result<(), String> {
-    let table = conn::Table::<Arc<Real>>::new(conn::Config::new(DEFAULT_CONN_TABLE), 0)
+    let v4 = conn::Table::<Arc<Real>>::new(conn::Config::new(DEFAULT_CONN_TABLE), 0)
         .map_err(|e| e.to_string())?;
-    let per_conn = table.allocation_size() as f64 / table.capacity() as f64;
+    let per_conn = v4.allocation_size() as f64 / v4.capacity() as f64;
+    drop(v4);
     let entry = std::mem::size_of::<Option<conn::Conn<Arc<Real>>>>();
     let seq = std::mem::size_of::<conn::TcpSeq>();
     report
@@ -789,6 +791,18 @@ fn bytes_per_conn(report: &mut Report) -> Result<(), String> {
             String::new(),
         )
         .target("≤ 128", per_conn <= 128.0);
+    let v6 = conn::Table::<Arc<Real>, Ipv6Addr>::new(conn::Config::new(DEFAULT_CONN_TABLE), 0)
+        .map_err(|e| e.to_string())?;
+    let per_conn = v6.allocation_size() as f64 / v6.capacity() as f64;
+    let entry = std::mem::size_of::<Option<conn::Conn<Arc<Real>, Ipv6Addr>>>();
+    report.row(
+        format!("IPv6: bytes per connection (table of {DEFAULT_CONN_TABLE})"),
+        format!("{per_conn:.1} B"),
+        format!(
+            "slab entry {entry} B (two lines) + FULLNAT sequence {seq} B + wheel links + index"
+        ),
+        String::new(),
+    );
     Ok(())
 }
 

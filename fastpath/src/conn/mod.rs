@@ -1,8 +1,33 @@
 //! The per-worker connection table: IPVS connections and persistence templates.
 //!
-//! Each worker owns one [`Table`]; nothing in it is shared or locked. It knows nothing of
-//! schedulers or DPDK: the real server is an opaque handle `D` (an index, an `Arc` to the
-//! server's counters, …) that the table stores and hands back on lookup and on removal.
+//! Each worker owns one [`Table`] per address family; nothing in it is shared or locked. It
+//! knows nothing of schedulers or DPDK: the real server is an opaque handle `D` (an index,
+//! an `Arc` to the server's counters, …) that the table stores and hands back on lookup and
+//! on removal.
+//!
+//! # Address families
+//!
+//! The table, its entries and keys take the address type as a last type parameter `A`
+//! ([`Family`]: [`Ipv4Addr`](std::net::Ipv4Addr), the default, or
+//! [`Ipv6Addr`](std::net::Ipv6Addr)): `Table<D>` is the IPv4 table, `Table<D, Ipv6Addr>`
+//! the IPv6 one, with the same methods. Each is compiled for its family alone: the IPv4
+//! table has no branch on the family and its entry stays one line (see Memory).
+//!
+//! NAT64 (an IPv6 client and VIP, an IPv4 real server and, FULLNAT, an IPv4 local address)
+//! and a TUN real server of the other family are IPv6 connections: they live in the IPv6
+//! table, their IPv4 addresses mapped (`::ffff:a.b.c.d`, as [`NewConn`] is given them and
+//! [`Conn::real`], [`Conn::local`] and [`Removed::local`] give them back). The out key of a
+//! NAT64 FULLNAT connection, RIP:rport → LIP:lport, is therefore in the IPv6 table's index,
+//! mapped. The real server's replies arrive as IPv4 packets: for one addressed to a local
+//! address that NAT64 services use, the pipeline looks in the IPv6 table with
+//! [`Table::lookup_mapped`] (or [`FlowKey::to_ipv6_mapped`] and the staged lookup) rather
+//! than in the IPv4 table. Keeping the connection in one table (rather than its out key in
+//! the other table's index, pointing across) keeps every removal, expiry and check within
+//! one slab. No native IPv6 key can collide with a mapped one: mapped addresses are not
+//! used on the wire (RFC 4291 §2.5.5.2), and the pipeline is to drop IPv6 packets carrying
+//! them.
+//! (An IPv4 client served by an IPv6 real server would need the converse and is not
+//! supported.)
 //!
 //! # Time
 //!
@@ -18,8 +43,8 @@
 //! balancer); FULLNAT indexes RIP:rport → LIP:lport the same way. [`Table::lookup`] answers
 //! with the connection and the direction that matched ([`Hit`]).
 //!
-//! The index (`conn/index.rs`) maps `ahash` of the 13 key bytes packed in one `u128` to
-//! values (slab index and direction bit) in 64-byte buckets whose address comes from the hash
+//! The index (`conn/index.rs`) maps `ahash` of the key's bytes (IPv4: 13 packed in one
+//! `u128`; IPv6: 37, both addresses whole and protocol and ports in a `u64`) to values (slab index and direction bit) in 64-byte buckets whose address comes from the hash
 //! alone; the key is compared against the slab entry itself (the entry the caller is about to
 //! use anyway). A lookup is one hash, one bucket line and one entry line.
 //!
@@ -108,16 +133,27 @@
 //! | wheel links per entry | 8 |
 //! | index: 64-byte buckets of 10 slots, 2 keys per entry at most 80 % full | 16 to 32 per entry |
 //! | per table: wheel sentinels (65537 × 8) | 512 KiB |
+//! | IPv6: slab entry `Option<Conn<D, Ipv6Addr>>`, two lines aligned to 64 | 128 (104 used) |
 //!
 //! Per connection, including its share of the index, with an 8-byte `D`: **104.5 bytes** at
 //! the default `conn_table_size` of 2^20 (16 index bytes per entry), **120.5 bytes** in the
-//! worst case just above a power of two (32); the test
-//! `entry_and_index_sizes_and_bytes_per_connection` measures both.
+//! worst case just above a power of two (32); IPv6: **168.5** and **184.5** bytes (the index
+//! holds hashes and slab indices, the same for both families). The tests
+//! `entry_and_index_sizes_and_bytes_per_connection` (`conn/tests/v4.rs`, `v6.rs`) measure
+//! them; a constant assertion in `table.rs` checks both layouts.
 //!
-//! The entry holds everything a lookup compares and the established path reads and writes,
-//! in one aligned line: the client, virtual and real addresses and ports (everything NAT, DR
-//! and TUN rewrite with), FULLNAT's local address and port (the key of its replies),
-//! protocol, forwarding method, state, flags, expiry, timeout, template link, counts and `D`.
+//! IPv6 needs 64 bytes for the four addresses alone, so its entry is two lines. They are
+//! laid out (`repr(C)`) so that the first holds the in key (protocol, client and virtual
+//! address and port), kind, state, flags, expiry, timeout, template link and `D`: what a
+//! client packet's lookup compares and its transition writes. The second holds the count
+//! and the real server's and local addresses and ports (the forwarding rewrite, the out
+//! key). The staged lookup prefetches the entry's first and last byte, so both lines.
+//!
+//! The IPv4 entry holds everything a lookup compares and the established path reads and
+//! writes, in one aligned line: the client, virtual and real addresses and ports
+//! (everything NAT, DR and TUN rewrite with), FULLNAT's local address and port (the key of
+//! its replies), protocol, forwarding method, state, flags, expiry, timeout, template link,
+//! counts and `D`.
 //! A 72-byte entry (as it was, with the sequence state inside) spanned two lines, the second
 //! one not prefetched by the staged lookup; a 56-byte unaligned one would still split
 //! three entries in four. FULLNAT's TCP sequence translation (16 bytes: client ISN, delta,
@@ -136,6 +172,7 @@
 //! arithmetic a wrap would disturb) need their 32 bits. Below 64 bytes nothing is gained
 //! either: an unaligned 56- or 48-byte entry splits lines again.
 
+mod family;
 mod index;
 mod seq;
 mod state;
@@ -145,6 +182,7 @@ mod wheel;
 #[cfg(test)]
 mod tests;
 
+pub use family::{ipv6_prefix_mask, Family};
 pub use seq::TcpSeq;
 pub use state::{
     tcp_next, Counter, Dir, Move, State, TcpTable, Timeouts, Transition, NEW_CONN_TIMEOUT,

@@ -1,10 +1,11 @@
 //! The per-worker connection table: slab, two-direction index, expiry, templates.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 
 use ahash::RandomState;
 use conf::Proto;
 
+use super::family::{ipv6_prefix_mask, Family};
 use super::index::Index;
 use super::seq::TcpSeq;
 use super::state::{
@@ -43,36 +44,31 @@ const fn ms(secs: u32) -> u64 {
     secs as u64 * 1000
 }
 
-/// A flow as one packet shows it on the wire: protocol, source and destination.
+/// A flow as one packet shows it on the wire: protocol, source and destination, of family
+/// `A` ([`Ipv4Addr`] or [`Ipv6Addr`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct FlowKey {
+pub struct FlowKey<A = Ipv4Addr> {
     /// L4 protocol.
     pub proto: Proto,
     /// Source address.
-    pub src: Ipv4Addr,
+    pub src: A,
     /// Source port.
     pub sport: u16,
     /// Destination address.
-    pub dst: Ipv4Addr,
+    pub dst: A,
     /// Destination port.
     pub dport: u16,
 }
 
-impl FlowKey {
+impl<A: Family> FlowKey<A> {
     /// The key of a packet from `src` to `dst`.
-    pub const fn new(proto: Proto, src: SocketAddrV4, dst: SocketAddrV4) -> FlowKey {
-        FlowKey {
-            proto,
-            src: *src.ip(),
-            sport: src.port(),
-            dst: *dst.ip(),
-            dport: dst.port(),
-        }
+    pub fn new(proto: Proto, src: A::Sock, dst: A::Sock) -> FlowKey<A> {
+        A::key(proto, src, dst)
     }
 
     /// The key of the packets going the other way (for the header embedded in an ICMP
     /// error, which shows the flow in reverse).
-    pub const fn reversed(&self) -> FlowKey {
+    pub const fn reversed(&self) -> FlowKey<A> {
         FlowKey {
             proto: self.proto,
             src: self.dst,
@@ -83,30 +79,58 @@ impl FlowKey {
     }
 
     /// The key of a persistence template (spec §3): `(proto, client & netmask, 0, vip,
-    /// vport)`; pass `virt` with port 0 for a port-zero (all ports) or FTP service.
-    pub const fn template(
-        proto: Proto,
-        client: Ipv4Addr,
-        netmask: Ipv4Addr,
-        virt: SocketAddrV4,
-    ) -> FlowKey {
+    /// vport)`; pass `virt` with port 0 for a port-zero (all ports) or FTP service. An IPv6
+    /// service's netmask is a prefix length: [`FlowKey::template_prefix`].
+    pub fn template(proto: Proto, client: A, netmask: A, virt: A::Sock) -> FlowKey<A> {
         FlowKey {
             proto,
-            src: Ipv4Addr::from_bits(client.to_bits() & netmask.to_bits()),
+            src: client.mask(netmask),
             sport: 0,
-            dst: *virt.ip(),
-            dport: virt.port(),
+            dst: A::ip(&virt),
+            dport: A::port(&virt),
         }
     }
 
-    /// The 13 bytes of the key as one integer: what is hashed. The addresses go in in
-    /// memory order (no byte swaps): any fixed layout hashes as well.
-    const fn pack(&self) -> u128 {
-        ((u32::from_ne_bytes(self.src.octets()) as u128) << 64)
-            | ((u32::from_ne_bytes(self.dst.octets()) as u128) << 32)
-            | ((self.sport as u128) << 16)
-            | (self.dport as u128)
-            | ((self.proto.number() as u128) << 96)
+    /// What the index hashes.
+    fn pack(&self) -> A::Packed {
+        A::pack(
+            self.proto.number(),
+            self.src,
+            self.sport,
+            self.dst,
+            self.dport,
+        )
+    }
+}
+
+impl FlowKey<Ipv4Addr> {
+    /// The key as an IPv6 table holds it: both addresses mapped (`::ffff:a.b.c.d`). A NAT64
+    /// FULLNAT connection (IPv6 client and VIP, IPv4 real server and local address) lives in
+    /// the IPv6 table with its real server's replies indexed so: see the module
+    /// documentation and [`Table::lookup_mapped`].
+    pub const fn to_ipv6_mapped(&self) -> FlowKey<Ipv6Addr> {
+        FlowKey {
+            proto: self.proto,
+            src: self.src.to_ipv6_mapped(),
+            sport: self.sport,
+            dst: self.dst.to_ipv6_mapped(),
+            dport: self.dport,
+        }
+    }
+}
+
+impl FlowKey<Ipv6Addr> {
+    /// [`FlowKey::template`] for an IPv6 service, whose netmask is a prefix length
+    /// (`ipvsadm -M 64`; the kernel's `ipv6_addr_prefix(.., svc->netmask)`): the client's
+    /// first `prefix_len` bits (0: every client shares one template; 128 or more: the
+    /// whole address).
+    pub fn template_prefix(
+        proto: Proto,
+        client: Ipv6Addr,
+        prefix_len: u8,
+        virt: SocketAddrV6,
+    ) -> FlowKey<Ipv6Addr> {
+        FlowKey::template(proto, client, ipv6_prefix_mask(prefix_len), virt)
     }
 }
 
@@ -175,32 +199,34 @@ pub struct Hit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Probe(u64);
 
-/// A new connection, as the scheduler decided it.
+/// A new connection, as the scheduler decided it. In an IPv6 table, a real server or local
+/// address of IPv4 (NAT64, or a TUN real server of the other family) is given mapped
+/// (`::ffff:a.b.c.d`, [`Ipv4Addr::to_ipv6_mapped`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewConn<D> {
+pub struct NewConn<D, A: Family = Ipv4Addr> {
     /// L4 protocol.
     pub proto: Proto,
     /// Client address and port (the packet's source).
-    pub client: SocketAddrV4,
+    pub client: A::Sock,
     /// Virtual address and port (the packet's destination).
-    pub virt: SocketAddrV4,
+    pub virt: A::Sock,
     /// Real server address and port (the port may differ from the virtual one only in NAT).
-    pub real: SocketAddrV4,
+    pub real: A::Sock,
     /// Forwarding method.
     pub fwd: Fwd,
     /// FULLNAT: the local address and port the connection uses towards the real server.
-    pub local: Option<SocketAddrV4>,
+    pub local: Option<A::Sock>,
     /// The real server's handle, handed back on lookup and removal.
     pub dest: D,
 }
 
 /// A new persistence template (spec §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewTemplate<D> {
+pub struct NewTemplate<D, A: Family = Ipv4Addr> {
     /// Its key, from [`FlowKey::template`].
-    pub key: FlowKey,
+    pub key: FlowKey<A>,
     /// The real server address and port (port 0 for a port-zero service's template).
-    pub real: SocketAddrV4,
+    pub real: A::Sock,
     /// The service's persistence timeout in seconds (`-p`).
     pub timeout: u32,
     /// The real server's handle.
@@ -229,9 +255,9 @@ impl Default for SyncRules {
 /// A connection a sync message describes, to install on a backup
 /// ([`Table::install_synced`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncedConn<D> {
+pub struct SyncedConn<D, A: Family = Ipv4Addr> {
     /// The connection as a scheduler would have made it.
-    pub new: NewConn<D>,
+    pub new: NewConn<D, A>,
     /// Its state on the master.
     pub state: State,
     /// Its timeout in seconds on the master (0: the state's timeout here).
@@ -247,7 +273,7 @@ pub struct TableFull<D>(pub D);
 
 /// An entry that left the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Removed<D> {
+pub struct Removed<D, A: Family = Ipv4Addr> {
     /// Its real server's handle.
     pub dest: D,
     /// Its state when it left.
@@ -255,7 +281,7 @@ pub struct Removed<D> {
     /// The real server counter to decrement (`ip_vs_unbind_dest`).
     pub counter: Counter,
     /// FULLNAT: the local address and port it used, to return to the pool.
-    pub local: Option<SocketAddrV4>,
+    pub local: Option<A::Sock>,
 }
 
 /// The outcome of one [`Table::expire`] call.
@@ -314,21 +340,34 @@ impl Config {
     }
 }
 
-/// One entry: a connection or a persistence template. One cache line, aligned to one, so
-/// that a lookup and the established path touch one line per connection (56 bytes used when
-/// `D` is 8 bytes; FULLNAT's sequence state lives apart: see the module documentation).
+/// One entry: a connection or a persistence template, of family `A`.
+///
+/// IPv4: one cache line, aligned to one, so that a lookup and the established path touch
+/// one line per connection (56 bytes used when `D` is 8 bytes; FULLNAT's sequence state
+/// lives apart: see the module documentation).
+///
+/// IPv6: two lines (104 bytes used), aligned to 64, both prefetched by the staged lookup.
+/// The fields are in a fixed order (`repr(C)`) that puts the in key (protocol, client and
+/// virtual address and port), kind, state, flags, expiry, timeout, template link and `D`
+/// in the first line: what a client packet's lookup compares and its state transition
+/// reads and writes. The second holds the count, the real server's and the local address
+/// (the forwarding rewrite and the out key).
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[repr(align(64))]
-pub struct Conn<D> {
+#[repr(C, align(64))]
+pub struct Conn<D, A = Ipv4Addr> {
     /// Expiry in ms, on the caller's clock.
     expires: u64,
     dest: D,
     /// Client address (templates: client & netmask).
-    caddr: Ipv4Addr,
+    caddr: A,
     /// Virtual address.
-    vaddr: Ipv4Addr,
-    /// Real server address.
-    daddr: Ipv4Addr,
+    vaddr: A,
+    cport: u16,
+    vport: u16,
+    proto: Proto,
+    kind: Kind,
+    state: State,
+    flags: u8,
     /// Current timeout in seconds (`cp->timeout`): the state's, or a template's persistence.
     timeout: u32,
     /// Index of the template controlling this connection, or [`NIL`].
@@ -337,40 +376,50 @@ pub struct Conn<D> {
     /// inbound packets while a sync master runs (`in_pkts`, see [`Table::sync_due`]). One
     /// field for both keeps room in the line.
     count: u32,
-    cport: u16,
-    vport: u16,
     dport: u16,
     /// FULLNAT: local port. Here rather than with the sequence state: the out key of a
     /// FULLNAT reply is compared against it on every lookup.
     lport: u16,
-    /// FULLNAT: local address.
-    laddr: Ipv4Addr,
-    proto: Proto,
-    kind: Kind,
-    state: State,
-    flags: u8,
+    /// Real server address (IPv6 table: an IPv4 one mapped).
+    daddr: A,
+    /// FULLNAT: local address (IPv6 table: an IPv4 one mapped, NAT64).
+    laddr: A,
 }
 
-impl<D> Conn<D> {
+// The layouts described above, with the 8-byte handle the pipeline uses (`Arc`): IPv4 in
+// one line, IPv6 in two with the in key, kind, state, flags, expiry, timeout, template link
+// and handle in the first. `None` (a free entry) costs nothing (niches in the handle and
+// the enums).
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    type V4 = Conn<std::sync::Arc<()>, Ipv4Addr>;
+    type V6 = Conn<std::sync::Arc<()>, Ipv6Addr>;
+    assert!(size_of::<Option<V4>>() == 64 && align_of::<V4>() == 64);
+    assert!(size_of::<Option<V6>>() == 128 && align_of::<V6>() == 64);
+    assert!(offset_of!(V6, control) + size_of::<u32>() == 64);
+    assert!(offset_of!(V6, count) == 64);
+};
+
+impl<D, A: Family> Conn<D, A> {
     /// L4 protocol.
     pub fn proto(&self) -> Proto {
         self.proto
     }
 
     /// Client address and port (templates: the client network, port 0).
-    pub fn client(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.caddr, self.cport)
+    pub fn client(&self) -> A::Sock {
+        A::sock(self.caddr, self.cport)
     }
 
     /// Virtual address and port.
-    pub fn virt(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.vaddr, self.vport)
+    pub fn virt(&self) -> A::Sock {
+        A::sock(self.vaddr, self.vport)
     }
 
     /// Real server address and port: the destination of NAT's rewrite, DR's next hop, TUN's
     /// outer destination.
-    pub fn real(&self) -> SocketAddrV4 {
-        SocketAddrV4::new(self.daddr, self.dport)
+    pub fn real(&self) -> A::Sock {
+        A::sock(self.daddr, self.dport)
     }
 
     /// Forwarding method; `None` for a template.
@@ -385,8 +434,8 @@ impl<D> Conn<D> {
     }
 
     /// FULLNAT: the local address and port towards the real server.
-    pub fn local(&self) -> Option<SocketAddrV4> {
-        (self.kind == Kind::FullNat).then_some(SocketAddrV4::new(self.laddr, self.lport))
+    pub fn local(&self) -> Option<A::Sock> {
+        (self.kind == Kind::FullNat).then_some(A::sock(self.laddr, self.lport))
     }
 
     /// Whether this is a persistence template.
@@ -447,7 +496,7 @@ impl<D> Conn<D> {
     }
 
     /// The client → VIP key (templates: their template key).
-    pub fn in_key(&self) -> FlowKey {
+    pub fn in_key(&self) -> FlowKey<A> {
         FlowKey {
             proto: self.proto,
             src: self.caddr,
@@ -460,12 +509,12 @@ impl<D> Conn<D> {
     /// The real server → balancer key, indexed only for methods whose replies pass the
     /// balancer (NAT: to the client; FULLNAT: to the local address); `None` for DR, TUN and
     /// templates.
-    pub fn out_key(&self) -> Option<FlowKey> {
+    pub fn out_key(&self) -> Option<FlowKey<A>> {
         matches!(self.kind, Kind::Nat | Kind::FullNat).then_some(self.out_key_unchecked())
     }
 
     /// The reply key, whatever the kind.
-    fn out_key_unchecked(&self) -> FlowKey {
+    fn out_key_unchecked(&self) -> FlowKey<A> {
         let (dst, dport) = match self.kind {
             Kind::FullNat => (self.laddr, self.lport),
             _ => (self.caddr, self.cport),
@@ -480,7 +529,7 @@ impl<D> Conn<D> {
     }
 
     /// The key of one direction.
-    fn key(&self, dir: Dir) -> FlowKey {
+    fn key(&self, dir: Dir) -> FlowKey<A> {
         match dir {
             Dir::In => self.in_key(),
             Dir::Out => self.out_key_unchecked(),
@@ -489,21 +538,27 @@ impl<D> Conn<D> {
 
     /// A connection entry for `new` in `state`, expiring `timeout` seconds after `now`, with
     /// NOOUTPUT set for the methods whose replies bypass the balancer.
-    fn connection(new: NewConn<D>, state: State, timeout: u32, count: u32, now: u64) -> Conn<D> {
+    fn connection(
+        new: NewConn<D, A>,
+        state: State,
+        timeout: u32,
+        count: u32,
+        now: u64,
+    ) -> Conn<D, A> {
         Conn {
             expires: now.saturating_add(ms(timeout)),
             dest: new.dest,
-            caddr: *new.client.ip(),
-            vaddr: *new.virt.ip(),
-            daddr: *new.real.ip(),
+            caddr: A::ip(&new.client),
+            vaddr: A::ip(&new.virt),
+            daddr: A::ip(&new.real),
             timeout,
             control: NIL,
             count,
-            cport: new.client.port(),
-            vport: new.virt.port(),
-            dport: new.real.port(),
-            lport: new.local.map_or(0, |l| l.port()),
-            laddr: new.local.map_or(Ipv4Addr::UNSPECIFIED, |l| *l.ip()),
+            cport: A::port(&new.client),
+            vport: A::port(&new.virt),
+            dport: A::port(&new.real),
+            lport: new.local.map_or(0, |l| A::port(&l)),
+            laddr: new.local.map_or(A::UNSPECIFIED, |l| A::ip(&l)),
             proto: new.proto,
             kind: match new.fwd {
                 Fwd::Nat => Kind::Nat,
@@ -549,27 +604,32 @@ const fn value_dir(v: u32) -> Dir {
 }
 
 #[inline]
-fn hash_key(hasher: &RandomState, key: &FlowKey) -> u64 {
+fn hash_key<A: Family>(hasher: &RandomState, key: &FlowKey<A>) -> u64 {
     hasher.hash_one(key.pack())
 }
 
 /// Whether map value `v` is a `template`/connection entry whose key in its direction is
 /// `key`.
-fn value_matches<D>(slab: &[Option<Conn<D>>], v: u32, key: &FlowKey, template: bool) -> bool {
+fn value_matches<D, A: Family>(
+    slab: &[Option<Conn<D, A>>],
+    v: u32,
+    key: &FlowKey<A>,
+    template: bool,
+) -> bool {
     match slab.get(value_idx(v)) {
         Some(Some(c)) => c.is_template() == template && c.key(value_dir(v)) == *key,
         _ => false,
     }
 }
 
-/// The connection table of one worker: see the module documentation.
+/// One worker's connection table for one address family: see the module documentation.
 #[derive(Debug)]
-pub struct Table<D> {
+pub struct Table<D, A = Ipv4Addr> {
     /// Both keys of every connection, the key of every hashed template: slab index << 1 |
     /// direction.
     index: Index,
     /// The entries; `None` is free.
-    slab: Vec<Option<Conn<D>>>,
+    slab: Vec<Option<Conn<D, A>>>,
     /// FULLNAT's TCP sequence translation of the entry at the same index, kept out of the
     /// entry (it would not fit in its line) and meaningful for FULLNAT connections only.
     seqs: Vec<TcpSeq>,
@@ -586,9 +646,9 @@ pub struct Table<D> {
     n_pending: usize,
 }
 
-impl<D> Table<D> {
+impl<D, A: Family> Table<D, A> {
     /// A table with every entry allocated, empty; `now` (ms) starts the expiry clock.
-    pub fn new(config: Config, now: u64) -> Result<Table<D>, TableError> {
+    pub fn new(config: Config, now: u64) -> Result<Table<D, A>, TableError> {
         let capacity = config.capacity;
         if capacity > MAX_CAPACITY {
             return Err(TableError::TooLarge(capacity));
@@ -638,7 +698,7 @@ impl<D> Table<D> {
 
     /// Bytes allocated: entries, sequence states, links and index.
     pub fn allocation_size(&self) -> usize {
-        self.slab.capacity() * std::mem::size_of::<Option<Conn<D>>>()
+        self.slab.capacity() * std::mem::size_of::<Option<Conn<D, A>>>()
             + self.seqs.capacity() * std::mem::size_of::<TcpSeq>()
             + self.wheel.allocation_size()
             + self.index.allocation_size()
@@ -656,12 +716,12 @@ impl<D> Table<D> {
     }
 
     /// The entry `id` names, if it is in use.
-    pub fn get(&self, id: ConnId) -> Option<&Conn<D>> {
+    pub fn get(&self, id: ConnId) -> Option<&Conn<D, A>> {
         self.slab.get(id.0 as usize)?.as_ref()
     }
 
     /// Every entry in use, in slab order (for listings; walks the whole slab).
-    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn<D>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn<D, A>)> {
         self.slab
             .iter()
             .enumerate()
@@ -670,14 +730,14 @@ impl<D> Table<D> {
 
     /// Find the connection a packet with `key` belongs to, in either direction. Templates
     /// are never found here. Does not refresh the connection: [`Table::packet`] does.
-    pub fn lookup(&self, key: &FlowKey) -> Option<Hit> {
+    pub fn lookup(&self, key: &FlowKey<A>) -> Option<Hit> {
         self.find(key)
     }
 
     /// [`Table::lookup`], inlined where it is on the per-packet path
     /// ([`Table::lookup_hinted`]): a call there costs a dozen register saves and restores.
     #[inline(always)]
-    fn find(&self, key: &FlowKey) -> Option<Hit> {
+    fn find(&self, key: &FlowKey<A>) -> Option<Hit> {
         let slab = &self.slab;
         let hash = hash_key(&self.hasher, key);
         let v = match self
@@ -697,7 +757,7 @@ impl<D> Table<D> {
 
     /// The map value of a connection key held back in `pending`.
     #[inline(always)]
-    fn find_pending(&self, hash: u64, key: &FlowKey) -> Option<u32> {
+    fn find_pending(&self, hash: u64, key: &FlowKey<A>) -> Option<u32> {
         let slab = &self.slab;
         self.pending
             .get(..self.n_pending)
@@ -719,7 +779,7 @@ impl<D> Table<D> {
     /// its index bucket. Changes nothing; hand the probe to [`Table::candidate`] once the
     /// whole burst went through this stage.
     #[inline]
-    pub fn probe(&self, key: &FlowKey) -> Probe {
+    pub fn probe(&self, key: &FlowKey<A>) -> Probe {
         let hash = hash_key(&self.hasher, key);
         self.index.prefetch(hash);
         Probe(hash)
@@ -744,7 +804,7 @@ impl<D> Table<D> {
     /// [`Table::probe`] then [`Table::candidate`] for one key, for callers with one packet
     /// (the misses do not overlap with anything).
     #[inline]
-    pub fn prefetch(&self, key: &FlowKey) -> Option<Hit> {
+    pub fn prefetch(&self, key: &FlowKey<A>) -> Option<Hit> {
         self.candidate(self.probe(key))
     }
 
@@ -754,7 +814,7 @@ impl<D> Table<D> {
     /// searched again; otherwise (another key with the same tag, or the entry went or was
     /// reused since) it is.
     #[inline]
-    pub fn lookup_hinted(&self, key: &FlowKey, hint: Option<Hit>) -> Option<Hit> {
+    pub fn lookup_hinted(&self, key: &FlowKey<A>, hint: Option<Hit>) -> Option<Hit> {
         match hint {
             Some(hit) if self.indexed_as(hit, key) => Some(hit),
             _ => self.find(key),
@@ -762,7 +822,7 @@ impl<D> Table<D> {
     }
 
     /// Whether the entry `hit` names is a connection indexed under `key` in `hit.dir`.
-    fn indexed_as(&self, hit: Hit, key: &FlowKey) -> bool {
+    fn indexed_as(&self, hit: Hit, key: &FlowKey<A>) -> bool {
         match self.get(hit.id) {
             // A connection's keys are in the index for as long as it lives (only templates
             // are ever taken out early), its out key only for methods that see replies.
@@ -775,7 +835,7 @@ impl<D> Table<D> {
     }
 
     /// Find the (hashed) persistence template with `key`.
-    pub fn lookup_template(&self, key: &FlowKey) -> Option<ConnId> {
+    pub fn lookup_template(&self, key: &FlowKey<A>) -> Option<ConnId> {
         let slab = &self.slab;
         let v = self.index.find(hash_key(&self.hasher, key), |v| {
             value_matches(slab, v, key, true)
@@ -787,7 +847,7 @@ impl<D> Table<D> {
     /// counts as inactive from now on ([`Counter::Inactive`]); feed its first packet to
     /// [`Table::packet`] right away. The caller inserts only after a [`Table::lookup`] miss
     /// (or after removing a reusable connection).
-    pub fn insert(&mut self, new: NewConn<D>, now: u64) -> Result<ConnId, TableFull<D>> {
+    pub fn insert(&mut self, new: NewConn<D, A>, now: u64) -> Result<ConnId, TableFull<D>> {
         self.insert_with_seq(new, TcpSeq::default(), now)
     }
 
@@ -796,7 +856,7 @@ impl<D> Table<D> {
     /// the other methods.
     pub fn insert_with_seq(
         &mut self,
-        new: NewConn<D>,
+        new: NewConn<D, A>,
         seq: TcpSeq,
         now: u64,
     ) -> Result<ConnId, TableFull<D>> {
@@ -815,7 +875,7 @@ impl<D> Table<D> {
     /// [`Table::control`].
     pub fn insert_template(
         &mut self,
-        new: NewTemplate<D>,
+        new: NewTemplate<D, A>,
         now: u64,
     ) -> Result<ConnId, TableFull<D>> {
         let conn = Conn {
@@ -823,15 +883,15 @@ impl<D> Table<D> {
             dest: new.dest,
             caddr: new.key.src,
             vaddr: new.key.dst,
-            daddr: *new.real.ip(),
+            daddr: A::ip(&new.real),
             timeout: new.timeout,
             control: NIL,
             count: 0,
             cport: new.key.sport,
             vport: new.key.dport,
-            dport: new.real.port(),
+            dport: A::port(&new.real),
             lport: 0,
-            laddr: Ipv4Addr::UNSPECIFIED,
+            laddr: A::UNSPECIFIED,
             proto: new.key.proto,
             kind: Kind::Template,
             state: State::None,
@@ -887,7 +947,7 @@ impl<D> Table<D> {
     /// period's schedule). The caller binds it to its real server ([`Conn::counter`]).
     pub fn install_synced(
         &mut self,
-        synced: SyncedConn<D>,
+        synced: SyncedConn<D, A>,
         rules: SyncRules,
         now: u64,
     ) -> Result<ConnId, TableFull<D>> {
@@ -953,7 +1013,7 @@ impl<D> Table<D> {
     /// waited for that miss; inserted together, the misses of the batch overlap. Lookups
     /// look in `pending` when the index misses, and a removal first flushes it, so nothing
     /// else changes.
-    fn add(&mut self, conn: Conn<D>, seq: Option<TcpSeq>) -> Result<ConnId, Conn<D>> {
+    fn add(&mut self, conn: Conn<D, A>, seq: Option<TcpSeq>) -> Result<ConnId, Conn<D, A>> {
         let Some(idx) = self.wheel.alloc() else {
             return Err(conn);
         };
@@ -1009,7 +1069,7 @@ impl<D> Table<D> {
         dir: Dir,
         flags: Flags,
         now: u64,
-    ) -> Option<(Transition, &Conn<D>)> {
+    ) -> Option<(Transition, &Conn<D, A>)> {
         let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
         let from = c.state;
         // The established fast path: an ESTABLISHED connection's segment with ACK and none of
@@ -1060,7 +1120,7 @@ impl<D> Table<D> {
     /// FULLNAT: connection `id` and its TCP sequence translation, found once; `None` for a
     /// stale id or another method.
     #[inline]
-    pub fn fullnat(&self, id: ConnId) -> Option<(&Conn<D>, &TcpSeq)> {
+    pub fn fullnat(&self, id: ConnId) -> Option<(&Conn<D, A>, &TcpSeq)> {
         let i = id.0 as usize;
         match (self.slab.get(i), self.seqs.get(i)) {
             (Some(Some(c)), Some(seq)) if c.kind == Kind::FullNat => Some((c, seq)),
@@ -1165,7 +1225,7 @@ impl<D> Table<D> {
     /// the caller to unbind. A template that still controls connections cannot go yet: it
     /// is taken out of the index and leaves with its last connection (through
     /// [`Table::expire`]); `None` then, and for a stale id.
-    pub fn remove(&mut self, id: ConnId) -> Option<Removed<D>> {
+    pub fn remove(&mut self, id: ConnId) -> Option<Removed<D, A>> {
         let c = self.slab.get_mut(id.0 as usize)?.as_mut()?;
         if c.n_control() == 0 {
             return self.release(id.0);
@@ -1182,7 +1242,7 @@ impl<D> Table<D> {
 
     /// Free entry `idx`: out of the index, off the wheel, away from its template, back on
     /// the free stack.
-    fn release(&mut self, idx: u32) -> Option<Removed<D>> {
+    fn release(&mut self, idx: u32) -> Option<Removed<D, A>> {
         // Its out key may be held back; `unhash` finds keys in the index only.
         self.flush();
         let c = self.slab.get_mut(idx as usize)?.take()?;
@@ -1212,7 +1272,12 @@ impl<D> Table<D> {
     /// looked at, or a wheel tick visited); each removed entry goes to `visit`. Call once per
     /// worker loop. A template past its expiry that still controls connections is kept
     /// (parked) until its last connection goes.
-    pub fn expire(&mut self, now: u64, budget: usize, mut visit: impl FnMut(Removed<D>)) -> Sweep {
+    pub fn expire(
+        &mut self,
+        now: u64,
+        budget: usize,
+        mut visit: impl FnMut(Removed<D, A>),
+    ) -> Sweep {
         let mut work = 0;
         let mut removed = 0;
         while work < budget {
@@ -1244,8 +1309,18 @@ impl<D> Table<D> {
     }
 }
 
+impl<D> Table<D, Ipv6Addr> {
+    /// NAT64: [`Table::lookup`] of an IPv4 packet's `key` (a real server's reply to an IPv4
+    /// local address that NAT64 connections use), with both addresses mapped as the table
+    /// holds them ([`FlowKey::to_ipv6_mapped`]). For a burst, hand the mapped keys to
+    /// [`Table::probe`] and [`Table::lookup_hinted`] instead.
+    pub fn lookup_mapped(&self, key: &FlowKey<Ipv4Addr>) -> Option<Hit> {
+        self.find(&key.to_ipv6_mapped())
+    }
+}
+
 #[cfg(test)]
-impl<D> Table<D> {
+impl<D, A: Family> Table<D, A> {
     /// Check every invariant linking the slab, the index, the wheel and the free stack;
     /// panics on the first broken one.
     pub(super) fn check(&self) {
