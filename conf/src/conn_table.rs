@@ -11,6 +11,17 @@ pub const MAX_CONN_TABLE_SIZE: u32 = 1 << 31;
 /// line) and its slot in the array of FULLNAT sequence states (`TcpSeq`, 16).
 pub const CONN_ENTRY_BYTES: u64 = 64 + 16;
 
+/// Bytes of one IPv6 entry: two cache lines (the addresses take four times the room) and
+/// its sequence state.
+pub const CONN_ENTRY6_BYTES: u64 = 128 + 16;
+
+/// `[dataplane] conn_table_size6` when the file gives none: a quarter of the IPv4 table's
+/// entries (IPv6 traffic is the smaller share at most sites today), at least 1024, never
+/// more than `conn_table_size`.
+pub fn default_conn_table_size6(conn_table_size: u32) -> u32 {
+    (conn_table_size / 4).max(conn_table_size.min(1024))
+}
+
 /// Bytes of one timer-wheel link; there is one per entry and one per wheel slot.
 const WHEEL_LINK_BYTES: u64 = 8;
 
@@ -29,7 +40,16 @@ const INDEX_BUCKET_BYTES: u64 = 64;
 /// for two keys per entry at most 80 % full, rounded up to a power of two, so 16 to 32 bytes
 /// per entry).
 pub fn conn_table_bytes(entries: u64) -> u64 {
-    let slab = entries.saturating_mul(CONN_ENTRY_BYTES);
+    table_bytes(entries, CONN_ENTRY_BYTES)
+}
+
+/// [`conn_table_bytes`] for the IPv6 table.
+pub fn conn_table6_bytes(entries: u64) -> u64 {
+    table_bytes(entries, CONN_ENTRY6_BYTES)
+}
+
+fn table_bytes(entries: u64, entry_bytes: u64) -> u64 {
+    let slab = entries.saturating_mul(entry_bytes);
     let wheel = entries
         .saturating_add(WHEEL_SENTINELS)
         .saturating_mul(WHEEL_LINK_BYTES);

@@ -18,6 +18,7 @@
 //! | `[eal] args` | required | `rte_eal_init` arguments, as given |
 //! | `[dataplane] workers` | `[1]` | worker lcores, non-empty, distinct; worker `i` owns rx/tx queue `i` of every port |
 //! | `[dataplane] conn_table_size` | 1048576 | connection entries per worker, 1..=2^31 (allocated at start: [`conn_table_bytes`], about 105 bytes each) |
+//! | `[dataplane] conn_table_size6` | a quarter of `conn_table_size`, at least 1024 (never more than it) | IPv6 connection entries per worker, 1..=2^31, a table of its own ([`conn_table6_bytes`], about 170 bytes each) |
 //! | `[dataplane] burst` | 32 | packets per rx/tx burst, 1..=512 |
 //! | `[dataplane] mbufs` | 32767 | mbuf pool size, ≥ 1 |
 //! | `[dataplane] expire_nodest_conn` | false | drop a deleted real's connections at once |
@@ -97,7 +98,10 @@ mod validate;
 
 use std::path::Path;
 
-pub use conn_table::{conn_table_bytes, CONN_ENTRY_BYTES, MAX_CONN_TABLE_SIZE};
+pub use conn_table::{
+    conn_table6_bytes, conn_table_bytes, default_conn_table_size6, CONN_ENTRY6_BYTES,
+    CONN_ENTRY_BYTES, MAX_CONN_TABLE_SIZE,
+};
 pub use error::{ConfError, Problem};
 pub use model::*;
 pub use net::{check_host, Ipv4Net};

@@ -273,6 +273,9 @@ pub struct Dataplane {
     pub workers: Vec<u32>,
     /// Connection table entries per worker.
     pub conn_table_size: u32,
+    /// IPv6 connection table entries per worker (a table of its own: an IPv6 entry takes
+    /// two cache lines).
+    pub conn_table_size6: u32,
     /// Packets per rx/tx burst.
     pub burst: u16,
     /// Size of the mbuf pool shared by all ports and workers.

@@ -63,6 +63,7 @@ pub(crate) struct Eal {
 pub(crate) struct Dataplane {
     pub workers: Option<Vec<i64>>,
     pub conn_table_size: Option<i64>,
+    pub conn_table_size6: Option<i64>,
     pub burst: Option<i64>,
     pub mbufs: Option<i64>,
     pub expire_nodest_conn: Option<bool>,

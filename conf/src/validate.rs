@@ -136,6 +136,7 @@ impl Check {
     }
 
     fn dataplane(&mut self, f: &Field, d: raw::Dataplane) -> Dataplane {
+        let conn_table_size = self.conn_table_size(&f.key("conn_table_size"), d.conn_table_size);
         let mut workers = Vec::new();
         match d.workers {
             // The lcore right after the main lcore 0, as `-l 0-1` enables.
@@ -173,7 +174,11 @@ impl Check {
             workers,
             laddr_steering,
             laddr_ports,
-            conn_table_size: self.conn_table_size(&f.key("conn_table_size"), d.conn_table_size),
+            conn_table_size,
+            conn_table_size6: match d.conn_table_size6 {
+                None => crate::conn_table::default_conn_table_size6(conn_table_size),
+                v => self.conn_table_size(&f.key("conn_table_size6"), v),
+            },
             burst: self.opt_range(&f.key("burst"), d.burst, 1, MAX_BURST, DEFAULT_BURST),
             mbufs: self.opt_range(&f.key("mbufs"), d.mbufs, 1, u32::MAX, DEFAULT_MBUFS),
             expire_nodest_conn: d.expire_nodest_conn.unwrap_or(false),

@@ -86,7 +86,7 @@ fn test_unknown_key_in_dataplane() {
     assert_eq!(
         err("[dataplane]\nworker = [1]\n"),
         "rvsd.toml:7: dataplane.worker: unknown field `worker`, expected one of `workers`, \
-         `conn_table_size`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`, \
+         `conn_table_size`, `conn_table_size6`, `burst`, `mbufs`, `expire_nodest_conn`, `laddr_steering`, `laddr_ports`, \
          `idle_sleep_us`"
     );
 }

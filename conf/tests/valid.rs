@@ -68,6 +68,7 @@ fn test_issue_example() {
         dataplane: Dataplane {
             workers: vec![1],
             conn_table_size: 1_048_576,
+            conn_table_size6: 262_144,
             burst: 32,
             mbufs: 32_767,
             expire_nodest_conn: false,
@@ -778,4 +779,23 @@ port = "dpdk0"
         }]
     );
     assert_eq!(c.neighbors.len(), 1);
+}
+
+#[test]
+fn conn_table_size6_defaults_to_a_quarter_of_the_ipv4_table() {
+    let size6 = |dataplane: &str| {
+        parse(&format!(
+            "[eal]\nargs = []\n[dataplane]\n{dataplane}\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\"]\n"
+        ))
+        .dataplane
+        .conn_table_size6
+    };
+    assert_eq!(size6("conn_table_size = 65536"), 16384);
+    assert_eq!(size6("conn_table_size = 2048"), 1024, "at least 1024");
+    assert_eq!(
+        size6("conn_table_size = 64"),
+        64,
+        "never more than the IPv4 table"
+    );
+    assert_eq!(size6("conn_table_size = 64\nconn_table_size6 = 5000"), 5000);
 }

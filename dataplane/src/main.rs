@@ -389,13 +389,15 @@ fn build_pipelines(
 ) -> Result<Vec<Pipeline>, String> {
     let workers = config.dataplane.workers.len();
     let size = config.dataplane.conn_table_size;
-    let per_worker = conf::conn_table_bytes(u64::from(size));
+    let size6 = config.dataplane.conn_table_size6;
+    let per_worker = conf::conn_table_bytes(u64::from(size))
+        .saturating_add(conf::conn_table6_bytes(u64::from(size6)));
     let total = per_worker.saturating_mul(workers as u64);
     let gib = |bytes: u64| bytes as f64 / f64::from(1u32 << 30);
     if let Some(available) = mem_available() {
         if total > available {
             return Err(format!(
-                "[dataplane] conn_table_size = {size} takes {:.1} GiB per worker, {:.1} GiB in all; only {:.1} GiB of memory is available",
+                "[dataplane] conn_table_size = {size} and conn_table_size6 = {size6} take {:.1} GiB per worker, {:.1} GiB in all; only {:.1} GiB of memory is available",
                 gib(per_worker),
                 gib(total),
                 gib(available)
@@ -403,7 +405,7 @@ fn build_pipelines(
         }
     }
     log::info!(
-        "allocating connection tables: {size} entries, {:.2} GiB per worker",
+        "allocating connection tables: {size} entries, {size6} IPv6 entries, {:.2} GiB per worker",
         gib(per_worker)
     );
     let (done, result) = std::sync::mpsc::channel();
@@ -413,7 +415,7 @@ fn build_pipelines(
         .spawn(move || {
             let pipelines = (0..workers)
                 .map(|index| {
-                    Pipeline::new(index, workers, size, &snapshot, 0)
+                    Pipeline::with_tables(index, workers, (size, size6), &snapshot, 0)
                         .map(|p| p.with_isn_key(isn_key))
                 })
                 .collect::<Result<Vec<_>, _>>()

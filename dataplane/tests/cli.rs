@@ -189,7 +189,8 @@ fn connection_tables_larger_than_the_memory_are_refused_with_their_size() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "[dataplane] conn_table_size = 2147483648 takes 208.0 GiB per worker, 208.0 GiB in all"
+            "[dataplane] conn_table_size = 2147483648 and conn_table_size6 = 536870912 take \
+             292.0 GiB per worker, 292.0 GiB in all"
         ) && err.contains("GiB of memory is available"),
         "{err}"
     );

@@ -83,6 +83,8 @@ pub struct Pipeline {
     worker: usize,
     workers: usize,
     conns: conn::Table<Arc<Real>>,
+    /// IPv6 connections: a table of their own, so that IPv4 entries keep one cache line.
+    conns6: conn::Table<Arc<Real>, Ipv6Addr>,
     /// The scheduler and FULLNAT local address pool of every service, at the service's slot
     /// ([`Snapshot::service_index`]).
     slots: Slots,
@@ -161,7 +163,8 @@ pub type BuildError = conn::TableError;
 
 impl Pipeline {
     /// The state of worker `worker` of `workers`, with a connection table of
-    /// `conn_table_size` entries, set up for `snapshot`.
+    /// `conn_table_size` entries and an IPv6 one of the default size for it
+    /// ([`conf::default_conn_table_size6`]), set up for `snapshot`.
     pub fn new(
         worker: usize,
         workers: usize,
@@ -169,12 +172,27 @@ impl Pipeline {
         snapshot: &Snapshot,
         now_ms: u64,
     ) -> Result<Pipeline, BuildError> {
-        let mut config = conn::Config::new(conn_table_size);
+        let size6 = conf::default_conn_table_size6(conn_table_size);
+        Pipeline::with_tables(worker, workers, (conn_table_size, size6), snapshot, now_ms)
+    }
+
+    /// [`Pipeline::new`] with `sizes` entries in the IPv4 and IPv6 connection tables.
+    pub fn with_tables(
+        worker: usize,
+        workers: usize,
+        sizes: (u32, u32),
+        snapshot: &Snapshot,
+        now_ms: u64,
+    ) -> Result<Pipeline, BuildError> {
+        let mut config = conn::Config::new(sizes.0);
         config.timeouts = snapshot.timeouts;
+        let mut config6 = config;
+        config6.capacity = sizes.1;
         let mut pipeline = Pipeline {
             worker,
             workers: workers.max(1),
             conns: conn::Table::new(config, now_ms)?,
+            conns6: conn::Table::new(config6, now_ms)?,
             slots: Slots::new(worker, workers.max(1)),
             neighbors: l2::neighbor::Table::with_capacity(1024),
             neighbors6: l2::neighbor::Table::with_capacity(256),
@@ -226,6 +244,7 @@ impl Pipeline {
             self.neighbors6.learn(port, ip, mac);
         }
         self.conns.set_timeouts(next.timeouts);
+        self.conns6.set_timeouts(next.timeouts);
     }
 
     /// Neighbours learned from ARP and neighbour discovery since the last call, to pass to
@@ -265,9 +284,9 @@ impl Pipeline {
         &self.neighbors6
     }
 
-    /// Number of connections and templates in this worker's table.
+    /// Number of connections and templates in this worker's tables.
     pub fn conns(&self) -> usize {
-        self.conns.len()
+        self.conns.len() + self.conns6.len()
     }
 
     /// This worker's connections and templates as `ipvsadm -L -c` lists them.
@@ -317,6 +336,9 @@ impl Pipeline {
             if let Some(local) = gone.local {
                 slots.release_local(&gone.dest, local);
             }
+        });
+        self.conns6.expire(now_ms, budget, |gone| {
+            forward::unbind(&gone.dest, gone.counter);
         });
         self.slots.expire(std::time::Duration::from_millis(now_ms));
         self.fragments.expire(now_ms);

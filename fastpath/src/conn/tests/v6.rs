@@ -74,6 +74,15 @@ fn entry_and_index_sizes_and_bytes_per_connection() {
     assert_eq!(table.allocation_size(), slab + seqs + links + index);
     let per_conn = table.allocation_size() as f64 / f64::from(n);
     assert!((168.5..168.6).contains(&per_conn), "{per_conn}");
+    // What the configuration says (`[dataplane] conn_table_size6`).
+    assert_eq!(
+        (size_of::<Option<Conn<Arc<()>, Addr>>>() + size_of::<crate::conn::TcpSeq>()) as u64,
+        conf::CONN_ENTRY6_BYTES
+    );
+    assert_eq!(
+        table.allocation_size() as u64,
+        conf::conn_table6_bytes(u64::from(n))
+    );
     drop(table);
 
     // Worst case, just above a power of two: twice the buckets, 32 bytes per entry.
