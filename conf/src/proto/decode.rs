@@ -19,10 +19,12 @@ use super::{DestSpec, HealthReport, Request, ServiceKey, ServiceSpec, TimeoutVal
 use crate::echo;
 use crate::model::{SyncDaemon, SyncRole};
 
-/// Most requests a [`Request::Batch`] may hold: far more than a restore of 10 000 services
-/// with several reals each, and few enough that a frame of tiny requests decodes into about
-/// a frame's worth of memory.
-pub const MAX_BATCH: usize = 1 << 18;
+/// Most requests a [`Request::Batch`] may hold: more than a restore of 10 000 services with
+/// 7 reals each (the most [`MAX_REQUEST`](super::MAX_REQUEST) carries at the longest
+/// spellings), and few enough that a frame of tiny requests decodes into about a frame's
+/// worth of memory. It was 2^18 until addresses could be IPv6: a request grew from 64 to
+/// 104 bytes, and 2^18 of them no longer fit that bound while the list doubles.
+pub const MAX_BATCH: usize = 1 << 17;
 
 /// The `op` names, in the order of [`Op`].
 const OPS: &[&str] = &[
