@@ -5,8 +5,12 @@
 //! `/etc/hosts` for addresses both ways; a host name not in `/etc/hosts` is resolved through
 //! the system resolver (`getaddrinfo`, DNS included). Reverse lookups never go to DNS: a listing
 //! must not hang on an unreachable name server, and `-n` is what scripts use anyway.
+//!
+//! As ipvsadm, a name given for an address is resolved to IPv4 only (`host_to_addr`
+//! fills a `struct in_addr`): an IPv6 service or real is written as an address. Listings
+//! do name IPv6 addresses (`gethostbyaddr` with `AF_INET6`), from `/etc/hosts`.
 
-use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use conf::Proto;
 
@@ -14,7 +18,7 @@ use conf::Proto;
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     /// `/etc/hosts` entries: address and its names, canonical name first, in file order.
-    hosts: Vec<(Ipv4Addr, Vec<String>)>,
+    hosts: Vec<(IpAddr, Vec<String>)>,
     /// `/etc/services` entries: port, protocol and names, official name first, in file order.
     services: Vec<(u16, String, Vec<String>)>,
     /// Whether a host name missing from `hosts` goes to the system resolver.
@@ -46,7 +50,7 @@ impl Names {
             .lines()
             .filter_map(|l| {
                 let mut f = fields(l);
-                let ip: Ipv4Addr = f.first()?.parse().ok()?;
+                let ip: IpAddr = f.first()?.parse().ok()?;
                 f.remove(0);
                 (!f.is_empty()).then_some((ip, f))
             })
@@ -72,8 +76,9 @@ impl Names {
         }
     }
 
-    /// The canonical name of `ip`.
-    pub fn host_name(&self, ip: Ipv4Addr) -> Option<&str> {
+    /// The canonical name of `ip`, IPv4 or IPv6.
+    pub fn host_name(&self, ip: impl Into<IpAddr>) -> Option<&str> {
+        let ip = ip.into();
         self.hosts
             .iter()
             .find(|(a, _)| *a == ip)
@@ -88,14 +93,13 @@ impl Names {
             .map(|(_, _, names)| names[0].as_str())
     }
 
-    /// The address of host `name`.
+    /// The IPv4 address of host `name`.
     pub fn host(&self, name: &str) -> Option<Ipv4Addr> {
-        if let Some((ip, _)) = self
-            .hosts
-            .iter()
-            .find(|(_, names)| names.iter().any(|n| n == name))
-        {
-            return Some(*ip);
+        if let Some(ip) = self.hosts.iter().find_map(|(ip, names)| match ip {
+            IpAddr::V4(ip) if names.iter().any(|n| n == name) => Some(*ip),
+            _ => None,
+        }) {
+            return Some(ip);
         }
         if !self.system {
             return None;
@@ -134,6 +138,8 @@ mod test {
         assert_eq!(n.host("vip"), Some(vip));
         assert_eq!(n.host("other"), Some(vip));
         assert_eq!(n.host("localhost6"), None);
+        let lo6: IpAddr = "::1".parse().unwrap();
+        assert_eq!(n.host_name(lo6), Some("localhost6"), "listings name IPv6");
         assert_eq!(n.host("nowhere.invalid"), None);
         assert_eq!(n.port_name(80, Proto::Tcp), Some("http"));
         assert_eq!(n.port_name(53, Proto::Udp), Some("domain"));
