@@ -550,6 +550,24 @@ impl fmt::Display for Netmask {
     }
 }
 
+/// A dotted mask is IPv4's, a bare prefix length (`64`) IPv6's: the two spellings cannot be
+/// confused, so a mask read without its service still has a family.
+impl std::str::FromStr for Netmask {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Netmask, String> {
+        if let Ok(m) = s.parse() {
+            return Ok(Netmask::V4(m));
+        }
+        match s.parse::<u8>() {
+            Ok(len @ 1..=128) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(Netmask::V6(len)),
+            _ => Err(format!(
+                "{s:?} is neither a dotted IPv4 netmask nor an IPv6 prefix length 1..=128"
+            )),
+        }
+    }
+}
+
 /// In the control protocol an IPv4 mask is its dotted string (as before IPv6) and an IPv6
 /// one its prefix length as a number.
 impl Serialize for Netmask {

@@ -1470,3 +1470,22 @@ fn test_ipv6_duplicates() {
         "rvsd.toml:17: service[0].real[1].addr: [2001:db8::11]:80 is already a real of this service (real[0])"
     );
 }
+
+#[test]
+fn test_ipv6_health_check_and_sorry_server_families() {
+    let real = "[[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n";
+    assert_eq!(
+        svc6_err(
+            "[2001:db8::100]:80",
+            &format!("{real}[[service.real.check]]\ntype = \"tcp\"\nbindto = \"10.0.0.1\"\n")
+        ),
+        "rvsd.toml:18: service[0].real[0].check[0].bindto: 10.0.0.1 is IPv4, but the probe connects to 2001:db8::11, which is IPv6"
+    );
+    assert_eq!(
+        svc6_err(
+            "[2001:db8::100]:80",
+            &format!("sorry_server = \"10.0.0.50\"\n{real}")
+        ),
+        "rvsd.toml:13: service[0].sorry_server: 10.0.0.50 is not of the vip's family: the sorry server is reached as the vip's packets are"
+    );
+}

@@ -213,6 +213,17 @@ impl Check {
             // probe fails with EADDRNOTAVAIL until then), or it is a management address.
             Some(s) => Some(self.ok(&f.key("bindto"), parse_ip(s))?),
         };
+        if let Some(b) = bindto.filter(|b| b.is_ipv4() != ip.is_ipv4()) {
+            // One socket binds and connects: both addresses are of one family.
+            self.fail(
+                &f.key("bindto"),
+                format!(
+                    "{b} is {}, but the probe connects to {ip}, which is {}",
+                    super::family(b),
+                    super::family(ip)
+                ),
+            );
+        }
         let bind_port = self.opt_range(&f.key("bind_port"), c.bind_port, 0, u16::MAX, 0);
         let delay_loop = self
             .seconds(&f.key("delay_loop"), c.delay_loop, false)
