@@ -14,9 +14,10 @@
 //! - errors are ipvsadm's texts and exit codes, checked in its order: each option as it comes,
 //!   then the command/option table, then the command's own rules.
 //!
-//! Differences from ipvsadm: no IPv6, fwmark (`-f`), `--pe` or `--ops` (they are unknown
-//! options; an IPv6 `--mcast-group` is refused); a real server without port gets the vip port
-//! even when `-r` comes before `-t` (ipvsadm used whatever `-t` had set so far); `-R` refuses
+//! Differences from ipvsadm: no fwmark (`-f`), `--pe` or `--ops` (they are unknown options;
+//! an IPv6 `--mcast-group` is refused); a real server without port gets the vip port even
+//! when `-r` comes before `-t`, and `-M` is read as a dotted mask or an IPv6 prefix length by
+//! the service's family wherever it stands (ipvsadm used whatever `-t` had set so far); `-R` refuses
 //! `--start-daemon`/`--stop-daemon` lines (a restore is one all-or-nothing batch of changes).
 //!
 //! `--start-daemon` takes ipvsadm's defaults: `--mcast-interface` `eth0` (also when given
