@@ -677,6 +677,48 @@ mod test {
         assert_eq!(truncate("abc".into(), 4), "abc");
     }
 
+    /// Without -n, ipvsadm names an IPv6 address too (`gethostbyaddr` with `AF_INET6`) and
+    /// keeps the brackets around the name; an IPv4 name is cut to its column, an IPv6 one
+    /// never.
+    #[test]
+    fn test_ipv6_names_and_columns() {
+        let names = Names::from_tables(
+            "2001:db8::100 vip6.example.com\n2001:db8:1::11 a-very-long-ipv6-real-server.example.com\n",
+            "http 80/tcp\n",
+        );
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            addrport(a("[2001:db8::100]:80"), Proto::Tcp, false, &names),
+            "[vip6.example.com]:http"
+        );
+        assert_eq!(
+            addrport(a("[2001:db8::100]:80"), Proto::Tcp, true, &names),
+            "[2001:db8::100]:80"
+        );
+        assert_eq!(
+            addrport(a("[2001:db8::7]:81"), Proto::Tcp, false, &names),
+            "[2001:db8::7]:81"
+        );
+        let long = addrport(a("[2001:db8:1::11]:80"), Proto::Tcp, false, &names);
+        assert_eq!(long, "[a-very-long-ipv6-real-server.example.com]:http");
+        assert_eq!(fit(long.clone(), a("[2001:db8:1::11]:80"), 28), long);
+        assert_eq!(
+            fit(
+                "a-very-long-ipv4-real-server.example.com:http".into(),
+                a("10.0.0.1:80"),
+                28
+            ),
+            "a-very-long-ipv4-real-server"
+        );
+        // Sorting: IPv4 before IPv6, then by address as a number.
+        let mut keys = [a("[::2]:1"), a("10.0.0.1:1"), a("[::1]:1"), a("9.0.0.1:1")];
+        keys.sort_by_key(|k| addr_key(k.ip()));
+        assert_eq!(
+            keys,
+            [a("9.0.0.1:1"), a("10.0.0.1:1"), a("[::1]:1"), a("[::2]:1")]
+        );
+    }
+
     fn svc(proto: Proto, vip: &str) -> ServiceKey {
         ServiceKey {
             proto,

@@ -949,7 +949,7 @@ mod test {
             key: key(vip),
             sched: sched.to_string(),
             persistence,
-            netmask: Netmask::V4(std::net::Ipv4Addr::BROADCAST),
+            netmask: Netmask::host(key(vip).vip.ip()),
         }
     }
 
@@ -1595,5 +1595,73 @@ mod test {
         })
         .unwrap();
         assert!(m.service(&k).unwrap().sloppy);
+    }
+
+    /// A config file's IPv6 services come into the model as they are (the network of the
+    /// file includes its IPv6 prefixes), reload to no change, and changes keep the file's
+    /// family rules.
+    #[test]
+    fn test_ipv6_config_and_family_rules() {
+        let text = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\n\
+            addrs = [\"10.0.0.1/24\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
+            [[service]]\nvip = \"[2001:db8::100]:443\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n\
+            persistence = 60\nnetmask = \"48\"\n\
+            [[service.real]]\naddr = \"10.0.0.11:8443\"\nmode = \"fullnat\"\n";
+        let config = Config::parse(text, "rvsd.toml").unwrap();
+        let mut m = Model::from_config(&config);
+        let k = key("[2001:db8::100]:443");
+        assert_eq!(m.service(&k).unwrap().to_conf(), config.services[0]);
+        assert_eq!(m.service(&k).unwrap().netmask, Netmask::V6(48));
+        assert_eq!(m.reload(&config), vec![]);
+        assert_eq!(
+            add(
+                &mut m,
+                "[2001:db8::100]:443",
+                dest("[2001:db8::12]:443", Mode::FullNat, 1)
+            ),
+            Err("2001:db8::12 is IPv6, but the local addresses are IPv4 (10.0.0.1): a fullnat real is reached from a local address of its family".to_string())
+        );
+        assert_eq!(
+            add(
+                &mut m,
+                "[2001:db8::100]:443",
+                dest("10.0.0.12:8443", Mode::FullNat, 1)
+            ),
+            Ok(vec![Change::AddDest(k, "10.0.0.12:8443".parse().unwrap())])
+        );
+        // A v6 dr real on the port's prefix; the port is the vip's.
+        assert_eq!(
+            add(
+                &mut m,
+                "[2001:db8::100]:443",
+                dest("[2001:db8::13]:0", Mode::Dr, 1)
+            ),
+            Ok(vec![Change::AddDest(
+                k,
+                "[2001:db8::13]:443".parse().unwrap()
+            )])
+        );
+        // -E with a mask of the other family, as a client that did not parse -M by the
+        // vip's family would send it.
+        let wrong = m.apply(&Request::EditService {
+            service: ServiceSpec {
+                netmask: Netmask::V4(std::net::Ipv4Addr::BROADCAST),
+                ..spec("[2001:db8::100]:443", "rr", 60)
+            },
+        });
+        assert_eq!(
+            wrong.map_err(|e| e.message),
+            Err("illegal ipv6 netmask specified".to_string())
+        );
+        let wrong = m.apply(&Request::AddService {
+            service: ServiceSpec {
+                netmask: Netmask::V6(64),
+                ..spec("10.0.0.1:80", "rr", 60)
+            },
+        });
+        assert_eq!(
+            wrong.map_err(|e| e.message),
+            Err("illegal virtual server persistent mask specified".to_string())
+        );
     }
 }
