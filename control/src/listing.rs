@@ -79,20 +79,23 @@ fn sorted_services(services: &[ServiceEntry], format: &Format) -> Vec<ServiceEnt
     v
 }
 
-/// ipvsadm's `addrport_to_anyname`: `addr:port`, an IPv6 address in brackets (its name too).
+/// ipvsadm's `addrport_to_anyname`: `addr:port`, an IPv6 address in brackets and never
+/// named (see [`crate::names`]), its port named all the same.
 fn addrport(addr: SocketAddr, proto: Proto, numeric: bool, names: &Names) -> String {
     if numeric {
         return addr.to_string();
     }
-    let host = names
-        .host_name(addr.ip())
-        .map_or_else(|| addr.ip().to_string(), str::to_string);
     let port = names
         .port_name(addr.port(), proto)
         .map_or_else(|| addr.port().to_string(), str::to_string);
     match addr {
-        SocketAddr::V4(_) => format!("{host}:{port}"),
-        SocketAddr::V6(_) => format!("[{host}]:{port}"),
+        SocketAddr::V4(a) => {
+            let host = names
+                .host_name(*a.ip())
+                .map_or_else(|| a.ip().to_string(), str::to_string);
+            format!("{host}:{port}")
+        }
+        SocketAddr::V6(a) => format!("[{}]:{port}", a.ip()),
     }
 }
 
@@ -376,8 +379,10 @@ pub fn save(services: &[ServiceEntry], format: &Format, names: &Names) -> String
             out.push('\n');
         }
         for a in &s.laddrs {
-            let host = match names.host_name(*a) {
-                Some(h) if !format.numeric => h.to_string(),
+            let host = match a {
+                IpAddr::V4(v4) if !format.numeric => names
+                    .host_name(*v4)
+                    .map_or_else(|| a.to_string(), str::to_string),
                 _ => a.to_string(),
             };
             let _ = writeln!(out, "-P {svc} -z {host}");
@@ -677,19 +682,22 @@ mod test {
         assert_eq!(truncate("abc".into(), 4), "abc");
     }
 
-    /// Without -n, ipvsadm names an IPv6 address too (`gethostbyaddr` with `AF_INET6`) and
-    /// keeps the brackets around the name; an IPv4 name is cut to its column, an IPv6 one
-    /// never.
+    /// Without -n, ipvsadm names no IPv6 address (even one /etc/hosts lists) but names its
+    /// port; an IPv4 name is cut to its column, an IPv6 address never.
     #[test]
     fn test_ipv6_names_and_columns() {
         let names = Names::from_tables(
-            "2001:db8::100 vip6.example.com\n2001:db8:1::11 a-very-long-ipv6-real-server.example.com\n",
+            "2001:db8::100 vip6.example.com\n10.0.0.100 vip.example.com\n",
             "http 80/tcp\n",
         );
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         assert_eq!(
             addrport(a("[2001:db8::100]:80"), Proto::Tcp, false, &names),
-            "[vip6.example.com]:http"
+            "[2001:db8::100]:http"
+        );
+        assert_eq!(
+            addrport(a("10.0.0.100:80"), Proto::Tcp, false, &names),
+            "vip.example.com:http"
         );
         assert_eq!(
             addrport(a("[2001:db8::100]:80"), Proto::Tcp, true, &names),
@@ -699,9 +707,14 @@ mod test {
             addrport(a("[2001:db8::7]:81"), Proto::Tcp, false, &names),
             "[2001:db8::7]:81"
         );
-        let long = addrport(a("[2001:db8:1::11]:80"), Proto::Tcp, false, &names);
-        assert_eq!(long, "[a-very-long-ipv6-real-server.example.com]:http");
-        assert_eq!(fit(long.clone(), a("[2001:db8:1::11]:80"), 28), long);
+        let long = addrport(
+            a("[2001:db8:1:0:ffff:ffff:ffff:fff1]:80"),
+            Proto::Tcp,
+            false,
+            &names,
+        );
+        assert_eq!(long, "[2001:db8:1:0:ffff:ffff:ffff:fff1]:http");
+        assert_eq!(fit(long.clone(), a("[2001:db8::1]:80"), 28), long);
         assert_eq!(
             fit(
                 "a-very-long-ipv4-real-server.example.com:http".into(),

@@ -6,11 +6,12 @@
 //! the system resolver (`getaddrinfo`, DNS included). Reverse lookups never go to DNS: a listing
 //! must not hang on an unreachable name server, and `-n` is what scripts use anyway.
 //!
-//! As ipvsadm, a name given for an address is resolved to IPv4 only (`host_to_addr`
-//! fills a `struct in_addr`): an IPv6 service or real is written as an address. Listings
-//! do name IPv6 addresses (`gethostbyaddr` with `AF_INET6`), from `/etc/hosts`.
+//! IPv6 addresses have no names either way, as in ipvsadm: a name given for an address
+//! resolves to IPv4 only (`host_to_addr` fills a `struct in_addr`), and a listing prints an
+//! IPv6 address as numbers even without `-n` (its `gethostbyaddr` is passed the length of an
+//! IPv4 address with `AF_INET6`, which glibc answers with no name); ports are named.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 
 use conf::Proto;
 
@@ -18,7 +19,7 @@ use conf::Proto;
 #[derive(Debug, Clone, Default)]
 pub struct Names {
     /// `/etc/hosts` entries: address and its names, canonical name first, in file order.
-    hosts: Vec<(IpAddr, Vec<String>)>,
+    hosts: Vec<(Ipv4Addr, Vec<String>)>,
     /// `/etc/services` entries: port, protocol and names, official name first, in file order.
     services: Vec<(u16, String, Vec<String>)>,
     /// Whether a host name missing from `hosts` goes to the system resolver.
@@ -50,7 +51,7 @@ impl Names {
             .lines()
             .filter_map(|l| {
                 let mut f = fields(l);
-                let ip: IpAddr = f.first()?.parse().ok()?;
+                let ip: Ipv4Addr = f.first()?.parse().ok()?;
                 f.remove(0);
                 (!f.is_empty()).then_some((ip, f))
             })
@@ -76,9 +77,8 @@ impl Names {
         }
     }
 
-    /// The canonical name of `ip`, IPv4 or IPv6.
-    pub fn host_name(&self, ip: impl Into<IpAddr>) -> Option<&str> {
-        let ip = ip.into();
+    /// The canonical name of `ip`.
+    pub fn host_name(&self, ip: Ipv4Addr) -> Option<&str> {
         self.hosts
             .iter()
             .find(|(a, _)| *a == ip)
@@ -93,13 +93,14 @@ impl Names {
             .map(|(_, _, names)| names[0].as_str())
     }
 
-    /// The IPv4 address of host `name`.
+    /// The address of host `name`.
     pub fn host(&self, name: &str) -> Option<Ipv4Addr> {
-        if let Some(ip) = self.hosts.iter().find_map(|(ip, names)| match ip {
-            IpAddr::V4(ip) if names.iter().any(|n| n == name) => Some(*ip),
-            _ => None,
-        }) {
-            return Some(ip);
+        if let Some((ip, _)) = self
+            .hosts
+            .iter()
+            .find(|(_, names)| names.iter().any(|n| n == name))
+        {
+            return Some(*ip);
         }
         if !self.system {
             return None;
@@ -138,8 +139,6 @@ mod test {
         assert_eq!(n.host("vip"), Some(vip));
         assert_eq!(n.host("other"), Some(vip));
         assert_eq!(n.host("localhost6"), None);
-        let lo6: IpAddr = "::1".parse().unwrap();
-        assert_eq!(n.host_name(lo6), Some("localhost6"), "listings name IPv6");
         assert_eq!(n.host("nowhere.invalid"), None);
         assert_eq!(n.port_name(80, Proto::Tcp), Some("http"));
         assert_eq!(n.port_name(53, Proto::Udp), Some("domain"));
