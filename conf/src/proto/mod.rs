@@ -917,12 +917,25 @@ mod test {
             r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":"64"}}"#,
             r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":64.5}}"#,
             r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":null}}"#,
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"[fe80::1%2]:80"}}"#,
+            r#"{"op":"del_dest","service":{"proto":"tcp","vip":"[2001:db8::100]:80"},"addr":"[fe80::1%eth0]:80"}"#,
+            r#"{"op":"batch","requests":[{"op":"clear"},{"op":"del_dest","service":{"proto":"tcp","vip":"[2001:db8::100]:80"},"addr":"[fe80::1%7]:80"}]}"#,
         ] {
             let frame = format!(r#"{{"version":1,"body":{body}}}"#);
             assert!(
                 matches!(read(&frame), Err(FrameError::Malformed(_))),
                 "{body}"
             );
+        }
+        let zoned = r#"{"version":1,"body":{"op":"del_service","service":{"proto":"tcp","vip":"[fe80::1%2]:80"}}}"#;
+        match read(zoned) {
+            Err(FrameError::Malformed(m)) => assert!(
+                m.starts_with(
+                    "[fe80::1%2]:80 has an IPv6 zone, which no service or real server address has"
+                ),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
         }
         let frame = r#"{"version":1,"body":{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[2001:db8::100]:0"},"sched":"rr","persistence":1,"netmask":128}}}"#;
         assert_eq!(
