@@ -61,11 +61,11 @@
 //! | `[[service]] omega` | false | on checker shutdown, run `quorum_down` if quorum was held |
 //! | `[[service]] quorum`, `hysteresis` | 1, 0 | quorum lost below `quorum - hysteresis` live weight, gained at `quorum + hysteresis`; hysteresis ≤ quorum |
 //! | `[[service]] quorum_up`, `quorum_down` | none | command lines run when quorum is gained / lost |
-//! | `[[service]] sorry_server` | none | `a.b.c.d[:port]` reachable as a real (forwarded as the first real's mode): all traffic while quorum is lost |
+//! | `[[service]] sorry_server` | none | `a.b.c.d[:port]` or `[2001:db8::50]:port`, of the vip's family, reachable as a real (forwarded as the first real's mode): all traffic while quorum is lost |
 //! | `[[service]] sorry_server_inhibit` | false | keep the sorry server at weight 0 while unused; needs `sorry_server` |
 //! | `[[service.real]] inhibit_on_failure` | false | down = weight 0 instead of removed |
 //! | `[[service.real.check]] type` | required | `tcp`, `http`, `https`, `udp`, `misc` (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, MISC_CHECK); several checks: up while all are up |
-//! | `[[service.real.check]] connect_ip`, `connect_port`, `bindto`, `bind_port` | the real's address, none | probe destination and source (not misc) |
+//! | `[[service.real.check]] connect_ip`, `connect_port`, `bindto`, `bind_port` | the real's address, none | probe destination and source (not misc), IPv4 or IPv6; `bindto` of the destination's family |
 //! | `[[service.real.check]] connect_timeout` | 5 | seconds, > 0 (not misc) |
 //! | `[[service.real.check]] retry`, `delay_before_retry` | 1 (misc 0), 1 (http/https 3) | failed probes retried `retry` times that far apart before the real goes down |
 //! | `[[service.real.check]] delay_loop`, `warmup` | the service's, 0 | seconds between checks; random delay before the first |
