@@ -14,7 +14,7 @@ mod machine;
 mod probe;
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -214,14 +214,14 @@ fn now() -> u64 {
 }
 
 /// keepalived's way of naming a server: `[10.0.0.11]:tcp:80`.
-fn name(addr: SocketAddrV4, proto: conf::Proto) -> String {
+fn name(addr: SocketAddr, proto: conf::Proto) -> String {
     format!("[{}]:{}:{}", addr.ip(), proto, addr.port())
 }
 
 /// The checks of one real server: up while all are up.
 struct RealState {
     service: ServiceKey,
-    real: SocketAddrV4,
+    real: SocketAddr,
     checks: Vec<CheckInfo>,
     /// What rvsd was last told: (up, weight); `None` before the first report.
     reported: Option<(bool, Option<u32>)>,
@@ -236,7 +236,7 @@ struct CheckInfo {
 }
 
 impl RealState {
-    fn new(h: &ServiceHealth, real: SocketAddrV4, checks: &[Check]) -> RealState {
+    fn new(h: &ServiceHealth, real: SocketAddr, checks: &[Check]) -> RealState {
         RealState {
             service: ServiceKey {
                 proto: h.proto,
@@ -354,7 +354,7 @@ fn label(c: &Check) -> String {
 /// The reporter thread: sends each report to rvsd, and on every (re)connection all the
 /// latest ones, so an rvsd that restarted learns every verdict at once.
 fn report(socket: &Path, rx: &Receiver<HealthReport>) {
-    let mut latest: HashMap<(ServiceKey, SocketAddrV4), HealthReport> = HashMap::new();
+    let mut latest: HashMap<(ServiceKey, SocketAddr), HealthReport> = HashMap::new();
     let mut conn: Option<UnixStream> = None;
     let mut warned = false;
     // Started by rvsd: end with it, even when it was killed and could not stop us.

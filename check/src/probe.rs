@@ -2,7 +2,7 @@
 //! (MISC_CHECK: its `timeout`) as a whole and answers an [`Outcome`] with keepalived's reason.
 
 use std::io;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,23 +44,30 @@ fn pass(detail: impl Into<String>) -> Outcome {
     }
 }
 
+/// The unspecified address of the family the probe connects to.
+fn any(check: &Check) -> IpAddr {
+    match check.connect {
+        SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 fn source(check: &Check) -> Option<SocketAddr> {
-    (check.bindto.is_some() || check.bind_port != 0).then(|| {
-        SocketAddr::V4(SocketAddrV4::new(
-            check.bindto.unwrap_or(Ipv4Addr::UNSPECIFIED),
-            check.bind_port,
-        ))
-    })
+    (check.bindto.is_some() || check.bind_port != 0)
+        .then(|| SocketAddr::new(check.bindto.unwrap_or_else(|| any(check)), check.bind_port))
 }
 
 async fn tcp(check: &Check) -> io::Result<TcpStream> {
-    let socket = TcpSocket::new_v4()?;
+    let socket = match check.connect {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
     if let Some(src) = source(check) {
         // A fixed bind_port would otherwise wait out TIME_WAIT between probes.
         socket.set_reuseaddr(true)?;
         socket.bind(src)?;
     }
-    socket.connect(SocketAddr::V4(check.connect)).await
+    socket.connect(check.connect).await
 }
 
 async fn http(
@@ -69,17 +76,21 @@ async fn http(
     tls: Option<&Arc<rustls::ClientConfig>>,
 ) -> io::Result<Outcome> {
     for (i, url) in h.urls.iter().enumerate() {
-        let host = url
-            .virtualhost
-            .clone()
-            .or_else(|| h.virtualhost.clone())
-            .unwrap_or_else(|| check.connect.ip().to_string());
+        let vhost = url.virtualhost.clone().or_else(|| h.virtualhost.clone());
+        // An IPv6 literal is bracketed in Host, as in a URL (RFC 9110 §7.2).
+        let host = vhost.clone().unwrap_or_else(|| match check.connect {
+            SocketAddr::V4(a) => a.ip().to_string(),
+            SocketAddr::V6(a) => format!("[{}]", a.ip()),
+        });
         let stream = tcp(check).await?;
         let response = match tls {
             None => get(stream, &host, &url.path).await?,
             Some(config) => {
-                let name = rustls::pki_types::ServerName::try_from(host.clone())
-                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let name = match vhost {
+                    Some(v) => rustls::pki_types::ServerName::try_from(v)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?,
+                    None => rustls::pki_types::ServerName::IpAddress(check.connect.ip().into()),
+                };
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
                 let stream = connector.connect(name, stream).await?;
                 get(stream, &host, &url.path).await?
@@ -173,10 +184,10 @@ pub fn parse_response(response: &[u8]) -> io::Result<(u16, &[u8])> {
 }
 
 async fn udp(check: &Check, u: &UdpCheck, limit: Duration) -> io::Result<Outcome> {
-    let src = source(check).unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    let src = source(check).unwrap_or_else(|| SocketAddr::new(any(check), 0));
     let socket = UdpSocket::bind(src).await?;
     // Connected: an ICMP port unreachable comes back as ECONNREFUSED on the next call.
-    socket.connect(SocketAddr::V4(check.connect)).await?;
+    socket.connect(check.connect).await?;
     socket.send(&u.payload).await?;
     let mut buf = vec![0u8; 65_536];
     match &u.reply {
@@ -330,11 +341,15 @@ mod test {
     use conf::health::Url;
     use tokio::net::TcpListener;
 
-    fn check(kind: CheckKind, connect: SocketAddrV4, timeout_ms: u64) -> Check {
+    fn check(kind: CheckKind, connect: SocketAddr, timeout_ms: u64) -> Check {
         Check {
             kind,
             connect,
-            bindto: Some(Ipv4Addr::LOCALHOST),
+            bindto: Some(if connect.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            }),
             bind_port: 0,
             connect_timeout: Duration::from_millis(timeout_ms),
             retry: 1,
@@ -353,18 +368,19 @@ mod test {
         }
     }
 
-    fn local(addr: SocketAddr) -> SocketAddrV4 {
-        match addr {
-            SocketAddr::V4(a) => a,
-            SocketAddr::V6(_) => unreachable!(),
-        }
-    }
-
     /// A one-shot HTTP server answering `response` to each connection; it records the
     /// requests it got.
-    async fn server(response: &'static [u8]) -> (SocketAddrV4, Arc<Mutex<Vec<String>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = local(listener.local_addr().unwrap());
+    async fn server(response: &'static [u8]) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        server_on("127.0.0.1:0", response).await
+    }
+
+    /// [`server`] on `bind` (`[::1]:0` for IPv6).
+    async fn server_on(
+        bind: &str,
+        response: &'static [u8],
+    ) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind(bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&seen);
         tokio::spawn(async move {
@@ -428,7 +444,7 @@ mod test {
     #[tokio::test]
     async fn test_http_that_never_answers_times_out() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = local(listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
         // Accepted by the kernel's backlog, never answered.
         let h = HttpCheck {
             virtualhost: None,
@@ -442,10 +458,42 @@ mod test {
         drop(listener);
     }
 
+    /// TCP and HTTP checks to an IPv6 real connect to its address (and from `bindto` of
+    /// that family); HTTP names it `[::1]` in Host.
+    #[tokio::test]
+    async fn test_ipv6_tcp_and_http() {
+        let (addr, seen) = server_on("[::1]:0", OK).await;
+        assert!(addr.is_ipv6());
+        let c = check(CheckKind::Tcp, addr, 2000);
+        assert!(matches!(run(&c, &tls()).await, Outcome::Pass { .. }));
+        let h = HttpCheck {
+            virtualhost: None,
+            urls: vec![url("/health", &[(200, 299)], None)],
+        };
+        let c = check(CheckKind::Http(h), addr, 2000);
+        assert!(matches!(run(&c, &tls()).await, Outcome::Pass { .. }));
+        assert!(seen.lock().unwrap().contains(
+            &"GET /health HTTP/1.0\r\nUser-Agent: rvscheck\r\nHost: [::1]\r\nConnection: close\r\n\r\n".to_string()
+        ));
+        // No bindto: the socket is of the real's family.
+        let c = Check {
+            bindto: None,
+            ..check(CheckKind::Tcp, addr, 2000)
+        };
+        assert!(matches!(run(&c, &tls()).await, Outcome::Pass { .. }));
+        let listener = TcpListener::bind("[::1]:0").await.unwrap();
+        let gone = listener.local_addr().unwrap();
+        drop(listener);
+        match run(&check(CheckKind::Tcp, gone, 1000), &tls()).await {
+            Outcome::Fail(why) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[tokio::test]
     async fn test_tcp_refused() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = local(listener.local_addr().unwrap());
+        let addr = listener.local_addr().unwrap();
         let c = check(CheckKind::Tcp, addr, 1000);
         assert!(matches!(run(&c, &tls()).await, Outcome::Pass { .. }));
         drop(listener);
@@ -458,7 +506,7 @@ mod test {
     #[tokio::test]
     async fn test_udp_reply_and_icmp_unreachable() {
         let echo = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let addr = local(echo.local_addr().unwrap());
+        let addr = echo.local_addr().unwrap();
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
             loop {
@@ -482,7 +530,7 @@ mod test {
         // without require_reply.
         let closed = {
             let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            local(s.local_addr().unwrap())
+            s.local_addr().unwrap()
         };
         for reply in [UdpReply::NotRequired, UdpReply::Any] {
             let c = check(udp(reply), closed, 2000);
@@ -497,7 +545,7 @@ mod test {
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let c = check(
             udp(UdpReply::NotRequired),
-            local(silent.local_addr().unwrap()),
+            silent.local_addr().unwrap(),
             200,
         );
         assert!(matches!(run(&c, &tls()).await, Outcome::Pass { .. }));

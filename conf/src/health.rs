@@ -5,7 +5,7 @@
 //! purpose: health never edits the configured pool, it only hides (or zeroes) parts of it, so
 //! the fast path's snapshot code and `ipvsadm`'s model never see these keys.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::model::Proto;
@@ -34,7 +34,7 @@ pub struct ServiceHealth {
     /// Protocol of the service.
     pub proto: Proto,
     /// Virtual address of the service.
-    pub vip: SocketAddrV4,
+    pub vip: SocketAddr,
     /// `alpha`: reals with checks start down until their first success.
     pub alpha: bool,
     /// `omega`: on checker shutdown run `quorum_down` if quorum was held.
@@ -48,7 +48,7 @@ pub struct ServiceHealth {
     /// `quorum_down` command line.
     pub quorum_down: Option<String>,
     /// `sorry_server`: takes all traffic while quorum is lost.
-    pub sorry_server: Option<SocketAddrV4>,
+    pub sorry_server: Option<SocketAddr>,
     /// `sorry_server_inhibit`: keep the sorry server in the pool at weight 0 while unused.
     pub sorry_server_inhibit: bool,
     /// The reals, in file order (each as validated: its port filled in).
@@ -62,7 +62,7 @@ impl ServiceHealth {
     }
 
     /// The health settings of the real at `addr`.
-    pub fn real(&self, addr: SocketAddrV4) -> Option<&RealHealth> {
+    pub fn real(&self, addr: SocketAddr) -> Option<&RealHealth> {
         self.reals.iter().find(|r| r.addr == addr)
     }
 }
@@ -71,7 +71,7 @@ impl ServiceHealth {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RealHealth {
     /// The real's address (as [`Real::addr`](crate::Real::addr)).
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// Its configured weight.
     pub weight: u32,
     /// `inhibit_on_failure`: down = weight 0 instead of removed.
@@ -86,9 +86,9 @@ pub struct Check {
     /// What the probe does.
     pub kind: CheckKind,
     /// Where it goes (`connect_ip`:`connect_port`, by default the real's address).
-    pub connect: SocketAddrV4,
+    pub connect: SocketAddr,
     /// `bindto`: source address.
-    pub bindto: Option<Ipv4Addr>,
+    pub bindto: Option<IpAddr>,
     /// `bind_port`: source port (0 = any).
     pub bind_port: u16,
     /// `connect_timeout`: the whole probe's time limit (MISC: `timeout`).

@@ -40,20 +40,20 @@
 //! | `[[route]] port` | required | a declared port name |
 //! | `[[neighbor]] ip`, `mac`, `port` | required | static ARP (IPv4) or neighbour cache (IPv6) entry: one host's IP ([`check_host`], [`net6::check_host`], not owned) and unicast MAC, declared port; one per ip and port |
 //! | `[timeouts] tcp`, `tcp_fin`, `udp` | 900, 120, 300 | seconds, 0..=2678400; 0 = the default |
-//! | `[[service]] vip` | required | `a.b.c.d:port`, unicast; port 0 only with persistence |
+//! | `[[service]] vip` | required | `a.b.c.d:port` or `[2001:db8::100]:port`, unicast ([`check_host`], [`net6::check_host`]); port 0 only with persistence |
 //! | `[[service]] vip_mode` | `static` for a `[[port]] addrs` address, else `kernel` | `static` (needs the vip in addrs), `kernel` (served while a twin holds it; needs a port with `exception`), `routed` (no ARP; not an addrs address) |
 //! | `[[service]] proto` | required | `tcp` or `udp`; (vip, proto) distinct |
 //! | `[[service]] sched` | `wlc` | one of [`sched::NAMES`] |
 //! | `[[service]] sched_flags` | `[]` | `sh-port`, `sh-fallback` (sched `sh`), `mh-port`, `mh-fallback` (sched `mh`) |
 //! | `[[service]] persistence` | 0 | seconds, 0..=2678400; 0 = not persistent |
-//! | `[[service]] netmask` | `255.255.255.255` | dotted mask of persistence (`-M`): any bits, as ipvsadm; kept but without effect while persistence is 0 |
+//! | `[[service]] netmask` | `255.255.255.255`, IPv6 `"128"` | persistence granularity (`-M`): a dotted mask (any bits, as ipvsadm) for an IPv4 vip, a prefix length `"1"`..=`"128"` for an IPv6 one (as `ipvsadm -M 64`); kept but without effect while persistence is 0 |
 //! | `[[service]] ch_table_size` | 65537 | prime, 2..=16777213, ≥ number of reals, only with sched `ch` |
-//! | `[[service]] laddrs` | `[]` | FULLNAT local addresses, owned by a port, distinct |
+//! | `[[service]] laddrs` | `[]` | FULLNAT local addresses, owned by a port, distinct, of one family: the vip's, or IPv4 behind an IPv6 vip (NAT64); an IPv4 vip takes no IPv6 ones (4→6 is not supported) |
 //! | `[[service]] proxy_protocol` | off | `v1` or `v2`; TCP with only fullnat reals |
 //! | `[[service]] toa` | true for TCP without proxy_protocol | TOA on fullnat connections; `true` needs TCP, only fullnat reals, no proxy_protocol |
 //! | `[[service]] toa_placement` | `ack` | `ack` or `syn`; only while toa is on |
 //! | `[[service]] sloppy` | false | TCP only: a segment without SYN (not RST) of no connection is scheduled as a new one (the kernel's `sloppy_tcp`), for flows moved from another director; not for fullnat reals (dropped, `no_conn`) |
-//! | `[[service.real]] addr` | required | `a.b.c.d[:port]`, one host ([`check_host`]), no port = vip port; dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
+//! | `[[service.real]] addr` | required | `a.b.c.d[:port]` or `[2001:db8::11]:port` / bare `2001:db8::11`, one host ([`check_host`], [`net6::check_host`]), no port = vip port; of the vip's family, except IPv4 fullnat reals of an IPv6 vip (NAT64), whose laddrs must then be IPv4 (a fullnat real and the laddrs share a family); dr/tun: vip port only; port-zero service: no port; dr: on a port subnet, others: on a subnet or routed; distinct |
 //! | `[[service.real]] mode` | `dr` | `nat`, `dr`, `tun`, `fullnat` (its connections need `laddrs`; without any they are refused and counted as `laddr_exhausted`, as DPVS takes `-a -b` before `-P`) |
 //! | `[[service.real]] weight` | 1 | 0..=65535; 0 = quiesced |
 //! | `[[service.real]] u_threshold`, `l_threshold` | 0 | 0..=2147483647, 0 = unlimited; l ≤ u as the kernel requires |
@@ -62,11 +62,11 @@
 //! | `[[service]] omega` | false | on checker shutdown, run `quorum_down` if quorum was held |
 //! | `[[service]] quorum`, `hysteresis` | 1, 0 | quorum lost below `quorum - hysteresis` live weight, gained at `quorum + hysteresis`; hysteresis ≤ quorum |
 //! | `[[service]] quorum_up`, `quorum_down` | none | command lines run when quorum is gained / lost |
-//! | `[[service]] sorry_server` | none | `a.b.c.d[:port]` reachable as a real (forwarded as the first real's mode): all traffic while quorum is lost |
+//! | `[[service]] sorry_server` | none | `a.b.c.d[:port]` or `[2001:db8::50]:port`, of the vip's family, reachable as a real (forwarded as the first real's mode): all traffic while quorum is lost |
 //! | `[[service]] sorry_server_inhibit` | false | keep the sorry server at weight 0 while unused; needs `sorry_server` |
 //! | `[[service.real]] inhibit_on_failure` | false | down = weight 0 instead of removed |
 //! | `[[service.real.check]] type` | required | `tcp`, `http`, `https`, `udp`, `misc` (TCP_CHECK, HTTP_GET, SSL_GET, UDP_CHECK, MISC_CHECK); several checks: up while all are up |
-//! | `[[service.real.check]] connect_ip`, `connect_port`, `bindto`, `bind_port` | the real's address, none | probe destination and source (not misc) |
+//! | `[[service.real.check]] connect_ip`, `connect_port`, `bindto`, `bind_port` | the real's address, none | probe destination and source (not misc), IPv4 or IPv6; `bindto` of the destination's family |
 //! | `[[service.real.check]] connect_timeout` | 5 | seconds, > 0 (not misc) |
 //! | `[[service.real.check]] retry`, `delay_before_retry` | 1 (misc 0), 1 (http/https 3) | failed probes retried `retry` times that far apart before the real goes down |
 //! | `[[service.real.check]] delay_loop`, `warmup` | the service's, 0 | seconds between checks; random delay before the first |

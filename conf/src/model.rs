@@ -3,7 +3,7 @@
 //! `Config` (or, later, a new snapshot built from one).
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -463,8 +463,8 @@ impl Default for Timeouts {
 /// `[[service]]`: a virtual service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Service {
-    /// Virtual address; port 0 (all ports) only with persistence.
-    pub vip: SocketAddrV4,
+    /// Virtual address, IPv4 or IPv6; port 0 (all ports) only with persistence.
+    pub vip: SocketAddr,
     /// Protocol.
     pub proto: Proto,
     /// Scheduler name, one of [`sched::NAMES`].
@@ -473,12 +473,13 @@ pub struct Service {
     pub sched_flags: SchedFlags,
     /// Persistence timeout in seconds; 0 = not persistent.
     pub persistence: u32,
-    /// Client netmask of persistence templates (`-M`).
-    pub netmask: Ipv4Addr,
+    /// Client netmask of persistence templates (`-M`), of the vip's family.
+    pub netmask: Netmask,
     /// Slots of the `ch` scheduler's table; prime.
     pub ch_table_size: u32,
-    /// FULLNAT local addresses, each owned by a port.
-    pub laddrs: Vec<Ipv4Addr>,
+    /// FULLNAT local addresses, each owned by a port, all of one family: the vip's, or IPv4
+    /// for an IPv6 service with IPv4 reals (NAT64).
+    pub laddrs: Vec<IpAddr>,
     /// PROXY protocol header sent to fullnat reals.
     pub proxy_protocol: Option<ProxyProtocol>,
     /// TOA insertion on fullnat connections; `None` = off.
@@ -493,11 +494,130 @@ pub struct Service {
     pub reals: Vec<Real>,
 }
 
+/// The persistence granularity (`-M`) as the kernel keeps it in `svc->netmask`: a mask for an
+/// IPv4 service, a prefix length for an IPv6 one (`ipv6_addr_prefix(.., netmask)`). An enum
+/// rather than the kernel's one `u32`, so that a mask of the wrong family cannot be built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Netmask {
+    /// A dotted mask; any bits, as ipvsadm takes them (255.255.255.255 = one client).
+    V4(Ipv4Addr),
+    /// A prefix length, 1..=128 (128 = one client).
+    V6(u8),
+}
+
+impl Netmask {
+    /// Each client its own group: ipvsadm's default for a service of `ip`'s family.
+    pub fn host(ip: IpAddr) -> Netmask {
+        match ip {
+            IpAddr::V4(_) => Netmask::V4(Ipv4Addr::BROADCAST),
+            IpAddr::V6(_) => Netmask::V6(128),
+        }
+    }
+
+    /// Whether this is [`Netmask::host`] (ipvsadm then prints no mask).
+    pub fn is_host(self) -> bool {
+        matches!(self, Netmask::V4(Ipv4Addr::BROADCAST) | Netmask::V6(128))
+    }
+
+    /// Whether the mask is of `ip`'s family.
+    pub fn is_for(self, ip: IpAddr) -> bool {
+        matches!(
+            (self, ip),
+            (Netmask::V4(_), IpAddr::V4(_)) | (Netmask::V6(_), IpAddr::V6(_))
+        )
+    }
+
+    /// `-M` as ipvsadm reads it for a service of `ip`'s family: a dotted mask for IPv4, a
+    /// prefix length 1..=128 for IPv6. The error is ipvsadm's message.
+    pub fn parse_for(ip: IpAddr, s: &str) -> Result<Netmask, String> {
+        match ip {
+            IpAddr::V4(_) => s
+                .parse()
+                .map(Netmask::V4)
+                .map_err(|_| "illegal virtual server persistent mask specified".to_string()),
+            IpAddr::V6(_) => match s.parse::<u8>() {
+                Ok(len @ 1..=128) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(Netmask::V6(len)),
+                _ => Err("illegal ipv6 netmask specified".to_string()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Netmask {
+    /// As ipvsadm prints it after `-M` and `mask`: dotted, or the prefix length.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Netmask::V4(m) => m.fmt(f),
+            Netmask::V6(len) => len.fmt(f),
+        }
+    }
+}
+
+/// A dotted mask is IPv4's, a bare prefix length (`64`) IPv6's: the two spellings cannot be
+/// confused, so a mask read without its service still has a family.
+impl std::str::FromStr for Netmask {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Netmask, String> {
+        if let Ok(m) = s.parse() {
+            return Ok(Netmask::V4(m));
+        }
+        match s.parse::<u8>() {
+            Ok(len @ 1..=128) if s.bytes().all(|b| b.is_ascii_digit()) => Ok(Netmask::V6(len)),
+            _ => Err(format!(
+                "{s:?} is neither a dotted IPv4 netmask nor an IPv6 prefix length 1..=128"
+            )),
+        }
+    }
+}
+
+/// In the control protocol an IPv4 mask is its dotted string (as before IPv6) and an IPv6
+/// one its prefix length as a number.
+impl Serialize for Netmask {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Netmask::V4(m) => m.serialize(s),
+            Netmask::V6(len) => len.serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Netmask {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Netmask, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Netmask;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a dotted IPv4 netmask or an IPv6 prefix length 1..=128")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Netmask, E> {
+                v.parse()
+                    .map(Netmask::V4)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Str(v), &self))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Netmask, E> {
+                match v {
+                    1..=128 => Ok(Netmask::V6(v as u8)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Netmask, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 /// `[[service.real]]`: a real server (destination).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Real {
     /// Real server address; the port is the vip port unless the file gave one (NAT/FULLNAT).
-    pub addr: SocketAddrV4,
+    /// The vip's family, or IPv4 behind an IPv6 fullnat service (NAT64).
+    pub addr: SocketAddr,
     /// Forwarding method.
     pub mode: Mode,
     /// Weight, 0..=[`MAX_WEIGHT`]; 0 = quiesced.

@@ -69,6 +69,37 @@ pub(crate) fn parse_net(s: &str) -> Result<Ipv6Net, String> {
     Ok(Ipv6Net { addr, prefix_len })
 }
 
+/// Whether `s` is written as an IPv6 address with or without port: `[2001:db8::1]:80`,
+/// `[2001:db8::1]` or `2001:db8::1` (an IPv4 `a.b.c.d:port` has one colon, and a dot before
+/// it, which even a mistyped `10.0.0.1:80:80` keeps).
+pub(crate) fn is_v6_addr_port(s: &str) -> bool {
+    s.starts_with('[')
+        || (s.matches(':').count() > 1 && !s.split(':').next().is_some_and(|a| a.contains('.')))
+}
+
+/// `[addr]:port` as ipvsadm and URLs write an IPv6 address with port, or `[addr]` or a bare
+/// `addr`, which yield port `None`.
+pub(crate) fn parse_addr_port(s: &str) -> Result<(Ipv6Addr, Option<u16>), String> {
+    let bad = || format!("{s:?} is not an IPv6 address with port ([2001:db8::1]:port)");
+    let Some(rest) = s.strip_prefix('[') else {
+        return s.parse().map(|ip| (ip, None)).map_err(|_| bad());
+    };
+    let (addr, port) = rest.split_once(']').ok_or_else(bad)?;
+    let addr: Ipv6Addr = addr.parse().map_err(|_| bad())?;
+    let port = match port {
+        "" => None,
+        p => {
+            let p = p.strip_prefix(':').ok_or_else(bad)?;
+            // u16::from_str alone would take a sign ("+80").
+            if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            Some(p.parse::<u16>().map_err(|_| bad())?)
+        }
+    };
+    Ok((addr, port))
+}
+
 pub(crate) fn parse_ip(s: &str) -> Result<Ipv6Addr, String> {
     s.parse()
         .map_err(|_| format!("{s:?} is not an IPv6 address"))
@@ -164,6 +195,36 @@ mod test {
             parse_ip("10.0.0.1"),
             Err("\"10.0.0.1\" is not an IPv6 address".to_string())
         );
+    }
+
+    #[test]
+    fn addresses_with_ports() {
+        let ip: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        assert_eq!(parse_addr_port("[2001:db8::1]:80"), Ok((ip, Some(80))));
+        assert_eq!(parse_addr_port("[2001:db8::1]:0"), Ok((ip, Some(0))));
+        assert_eq!(parse_addr_port("[2001:db8::1]"), Ok((ip, None)));
+        assert_eq!(parse_addr_port("2001:db8::1"), Ok((ip, None)));
+        for s in [
+            "[2001:db8::1]:",
+            "[2001:db8::1]:+80",
+            "[2001:db8::1]:65536",
+            "[2001:db8::1]80",
+            "[2001:db8::1",
+            "2001:db8::1:80:",
+            "[10.0.0.1]:80",
+            "[fe80::1%2]:80",
+        ] {
+            assert_eq!(
+                parse_addr_port(s),
+                Err(format!(
+                    "{s:?} is not an IPv6 address with port ([2001:db8::1]:port)"
+                )),
+                "{s}"
+            );
+        }
+        assert!(is_v6_addr_port("[::1]:80") && is_v6_addr_port("2001:db8::1"));
+        assert!(!is_v6_addr_port("10.0.0.1:80") && !is_v6_addr_port("10.0.0.1"));
+        assert!(!is_v6_addr_port("10.0.0.1:80:80") && is_v6_addr_port("::ffff:10.0.0.1"));
     }
 
     #[test]

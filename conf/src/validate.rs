@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::conn_table::{conn_table_bytes, human_bytes, MAX_CONN_TABLE_SIZE};
@@ -50,7 +50,15 @@ pub(crate) fn validate(file: raw::File) -> Result<Config, Vec<Invalid>> {
     );
     let neighbors = c.neighbors(&root, &file.neighbors, &links);
     let timeouts = c.timeouts(&root.key("timeouts"), file.timeouts.unwrap_or_default());
-    let (services, health) = c.services(&root, file.services, &links, &routes);
+    let (services, health) = c.services(
+        &root,
+        file.services,
+        &links,
+        &Routes {
+            v4: &routes,
+            v6: &routes6,
+        },
+    );
     let sync = file.sync.map(|s| c.sync(&root.key("sync"), s));
     if !c.invalid.is_empty() {
         return Err(c.invalid);
@@ -97,6 +105,77 @@ impl Links {
     /// [`net::check_host`] against the connected subnets.
     fn check_host(&self, ip: Ipv4Addr) -> Result<(), String> {
         net::check_host(ip, self.subnets())
+    }
+
+    /// [`Links::check_host`] or, for IPv6, [`net6::check_host`].
+    fn check_host_ip(&self, ip: IpAddr) -> Result<(), String> {
+        match ip {
+            IpAddr::V4(ip) => self.check_host(ip),
+            IpAddr::V6(ip) => net6::check_host(ip),
+        }
+    }
+
+    /// Whether a port owns `ip`.
+    fn owns(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.owned.contains_key(&ip),
+            IpAddr::V6(ip) => self.owned6.contains_key(&ip),
+        }
+    }
+
+    /// Whether a port's subnet (IPv4) or prefix (IPv6) contains `ip`.
+    fn on_link_ip(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.on_link(ip),
+            IpAddr::V6(ip) => self
+                .ports
+                .iter()
+                .flat_map(|p| p.addrs6.iter())
+                .any(|net| net.contains(ip)),
+        }
+    }
+}
+
+/// The routes of both families, for the reachability of real servers.
+pub(crate) struct Routes<'a> {
+    pub v4: &'a [Route],
+    pub v6: &'a [Route6],
+}
+
+impl Routes<'_> {
+    /// Whether a `[[route]]` contains `ip`.
+    fn contains(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.v4.iter().any(|rt| rt.dst.contains(ip)),
+            IpAddr::V6(ip) => self.v6.iter().any(|rt| rt.dst.contains(ip)),
+        }
+    }
+}
+
+/// `a.b.c.d[:port]` or `[2001:db8::1][:port]` (a bare IPv6 address has no port), with each
+/// family's message.
+fn parse_addr_port(s: &str) -> Result<(IpAddr, Option<u16>), String> {
+    if net6::is_v6_addr_port(s) {
+        net6::parse_addr_port(s).map(|(ip, port)| (IpAddr::V6(ip), port))
+    } else {
+        net::parse_addr_port(s).map(|(ip, port)| (IpAddr::V4(ip), port))
+    }
+}
+
+/// An IPv4 or IPv6 address, with each family's message.
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    if net6::is_v6(s) {
+        net6::parse_ip(s).map(IpAddr::V6)
+    } else {
+        net::parse_ip(s).map(IpAddr::V4)
+    }
+}
+
+/// The name of `ip`'s family in an error.
+fn family(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "IPv4",
+        IpAddr::V6(_) => "IPv6",
     }
 }
 
@@ -721,7 +800,7 @@ impl Check {
         root: &Field,
         raw: Vec<raw::Service>,
         links: &Links,
-        routes: &[Route],
+        routes: &Routes,
     ) -> (Vec<Service>, Vec<ServiceHealth>) {
         let mut services = Vec::new();
         let mut health = Vec::new();
@@ -753,7 +832,7 @@ impl Check {
         f: &Field,
         s: raw::Service,
         links: &Links,
-        routes: &[Route],
+        routes: &Routes,
     ) -> Option<(Service, ServiceHealth)> {
         let vip = self.vip(&f.key("vip"), &s.vip, links);
         let persistence = self.opt_range(&f.key("persistence"), s.persistence, 0, MAX_TIMEOUT, 0);
@@ -769,11 +848,25 @@ impl Check {
         }
         // As ipvsadm's -M: any dotted mask, kept even without persistence (where it has no
         // effect until persistence is set), so that rvsadm and the file accept the same.
-        let netmask = match &s.netmask {
-            None => Ipv4Addr::BROADCAST,
-            Some(m) => self
-                .ok(&f.key("netmask"), net::parse_netmask(m))
-                .unwrap_or(Ipv4Addr::BROADCAST),
+        // An IPv6 service's is a prefix length, as ipvsadm's -M for one.
+        let host = Netmask::host(vip.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |v| v.ip()));
+        let netmask = match (&s.netmask, host) {
+            (None, _) => host,
+            (Some(m), Netmask::V4(_)) => self
+                .ok(&f.key("netmask"), net::parse_netmask(m).map(Netmask::V4))
+                .unwrap_or(host),
+            (Some(m), Netmask::V6(_)) => match m.parse::<u8>() {
+                Ok(len @ 1..=128) if m.bytes().all(|b| b.is_ascii_digit()) => Netmask::V6(len),
+                _ => {
+                    self.fail(
+                        &f.key("netmask"),
+                        format!(
+                            "{m:?} is not a prefix length 1..=128 (an IPv6 service's netmask, as ipvsadm -M 64)"
+                        ),
+                    );
+                    host
+                }
+            },
         };
         let sched = self.sched(&f.key("sched"), s.sched.as_deref());
         let sched_flags = self.sched_flags(f, &s.sched_flags, sched);
@@ -807,12 +900,29 @@ impl Check {
         let mut laddrs = Vec::new();
         for (k, a) in s.laddrs.iter().enumerate() {
             let field = f.item("laddrs", k);
-            let Some(ip) = self.ok(&field, net::parse_ip(a)) else {
+            let Some(ip) = self.ok(&field, parse_ip(a)) else {
                 continue;
             };
+            let first: Option<&IpAddr> = laddrs.first();
             if laddrs.contains(&ip) {
                 self.fail(&field, format!("{ip} is listed twice"));
-            } else if !links.owned.contains_key(&ip) {
+            } else if vip.is_some_and(|v| v.is_ipv4() && ip.is_ipv6()) {
+                self.fail(
+                    &field,
+                    format!(
+                        "{ip} is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 (4→6 is not supported)"
+                    ),
+                );
+            } else if let Some(first) = first.filter(|f| f.is_ipv4() != ip.is_ipv4()) {
+                self.fail(
+                    &field,
+                    format!(
+                        "{ip} is {}, but laddrs[0] {first} is {}: the local addresses of a service are of one family",
+                        family(ip),
+                        family(*first)
+                    ),
+                );
+            } else if !links.owns(ip) {
                 self.fail(
                     &field,
                     format!(
@@ -830,6 +940,9 @@ impl Check {
             let Some(real) = self.real(&rf, r, vip, links, routes) else {
                 continue;
             };
+            if !self.real_family(&rf.key("addr"), &real, vip, &laddrs) {
+                continue;
+            }
             if let Some(&first) = seen.get(&real.addr) {
                 self.fail(
                     &rf.key("addr"),
@@ -845,7 +958,7 @@ impl Check {
         }
         let toa = self.toa(f, &s);
         let vip_mode = vip.map_or(VipMode::Static, |vip| {
-            self.vip_mode(&f.key("vip_mode"), s.vip_mode, *vip.ip(), links)
+            self.vip_mode(&f.key("vip_mode"), s.vip_mode, vip.ip(), links)
         });
         if let Some(pp) = s.proxy_protocol {
             let field = f.key("proxy_protocol");
@@ -898,10 +1011,10 @@ impl Check {
         &mut self,
         field: &Field,
         mode: Option<VipMode>,
-        vip: Ipv4Addr,
+        vip: IpAddr,
         links: &Links,
     ) -> VipMode {
-        let owned = links.owned.contains_key(&vip);
+        let owned = links.owns(vip);
         let mode = mode.unwrap_or(if owned {
             VipMode::Static
         } else {
@@ -935,21 +1048,64 @@ impl Check {
         mode
     }
 
-    fn vip(&mut self, field: &Field, s: &str, links: &Links) -> Option<SocketAddrV4> {
-        let (ip, port) = self.ok(field, net::parse_addr_port(s))?;
+    fn vip(&mut self, field: &Field, s: &str, links: &Links) -> Option<SocketAddr> {
+        let (ip, port) = self.ok(field, parse_addr_port(s))?;
         let Some(port) = port else {
+            let form = if ip.is_ipv4() {
+                "a.b.c.d:port"
+            } else {
+                "[2001:db8::1]:port"
+            };
             self.fail(
                 field,
-                format!("{s:?} has no port (a.b.c.d:port; port 0 with persistence for all ports)"),
+                format!("{s:?} has no port ({form}; port 0 with persistence for all ports)"),
             );
             return None;
         };
         // Any host address may be a VIP (vip_mode says how it reaches rvs), but only one.
-        if let Err(why) = links.check_host(ip) {
+        if let Err(why) = links.check_host_ip(ip) {
             self.fail(field, why);
             return None;
         }
-        Some(SocketAddrV4::new(ip, port))
+        Some(SocketAddr::new(ip, port))
+    }
+
+    /// The address families a real may have in its service (it validated on its own): the
+    /// vip's, or for an IPv6 fullnat service IPv4 behind IPv4 local addresses (NAT64, as
+    /// DPVS); a fullnat real's family is its local addresses'. False after a failure.
+    fn real_family(
+        &mut self,
+        field: &Field,
+        real: &Real,
+        vip: Option<SocketAddr>,
+        laddrs: &[IpAddr],
+    ) -> bool {
+        let (Some(vip), ip) = (vip, real.addr.ip()) else {
+            return true;
+        };
+        let why = if vip.is_ipv4() && ip.is_ipv6() {
+            format!(
+                "{ip} is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 reals (4→6 is not supported)"
+            )
+        } else if real.mode != Mode::FullNat && vip.is_ipv4() != ip.is_ipv4() {
+            format!(
+                "{ip} is IPv4, but the vip is IPv6: {} keeps the client's packet, so its reals are IPv6 (only fullnat reaches IPv4 reals, NAT64)",
+                real.mode
+            )
+        } else if let Some(lip) = laddrs
+            .first()
+            .filter(|l| real.mode == Mode::FullNat && l.is_ipv4() != ip.is_ipv4())
+        {
+            format!(
+                "{ip} is {}, but the local addresses are {} ({lip}): a fullnat real is reached from a local address of its family",
+                family(ip),
+                family(*lip)
+            )
+        } else {
+            return true;
+        };
+        self.fail(field, why);
+        false
     }
 
     fn sched(&mut self, field: &Field, name: Option<&str>) -> Option<&'static str> {
@@ -997,9 +1153,9 @@ impl Check {
         &mut self,
         f: &Field,
         r: &raw::Real,
-        vip: Option<SocketAddrV4>,
+        vip: Option<SocketAddr>,
         links: &Links,
-        routes: &[Route],
+        routes: &Routes,
     ) -> Option<Real> {
         let mode = r.mode.unwrap_or(DEFAULT_MODE);
         let weight = self.opt_range(&f.key("weight"), r.weight, 0, MAX_WEIGHT, DEFAULT_WEIGHT);
@@ -1013,22 +1169,22 @@ impl Check {
             );
         }
         let field = f.key("addr");
-        let (ip, port) = self.ok(&field, net::parse_addr_port(&r.addr))?;
+        let (ip, port) = self.ok(&field, parse_addr_port(&r.addr))?;
         // As IPVS: a real server must be one host (ip_vs_new_dest wants RTN_UNICAST).
-        if let Err(why) = links.check_host(ip) {
+        if let Err(why) = links.check_host_ip(ip) {
             self.fail(&field, why);
             return None;
         }
-        if links.owned.contains_key(&ip) {
+        if links.owns(ip) {
             self.fail(&field, format!("{ip} is an address of the balancer itself"));
             return None;
         }
-        if mode == Mode::Dr && !links.on_link(ip) {
+        if mode == Mode::Dr && !links.on_link_ip(ip) {
             self.fail(
                 &field,
                 format!("dr needs {ip} on the link, but no [[port]] subnet contains it"),
             );
-        } else if !links.on_link(ip) && !routes.iter().any(|rt| rt.dst.contains(ip)) {
+        } else if !links.on_link_ip(ip) && !routes.contains(ip) {
             self.fail(
                 &field,
                 format!("no route to {ip}: no [[port]] subnet or [[route]] contains it"),
@@ -1052,7 +1208,8 @@ impl Check {
                 self.fail(
                     &field,
                     format!(
-                        "port {p} differs from the vip port {vport}; {mode} keeps the destination port (write {ip}:{vport} or {ip})"
+                        "port {p} differs from the vip port {vport}; {mode} keeps the destination port (write {} or {ip})",
+                        SocketAddr::new(ip, vport)
                     ),
                 );
                 return None;
@@ -1064,7 +1221,7 @@ impl Check {
             None => Tunnel::default(),
         };
         Some(Real {
-            addr: SocketAddrV4::new(ip, port),
+            addr: SocketAddr::new(ip, port),
             mode,
             weight,
             u_threshold,

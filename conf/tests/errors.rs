@@ -1273,3 +1273,219 @@ fn test_ipv6_routes_and_neighbors() {
          on the wire"
     );
 }
+
+// --- IPv6 services (issue 14) -------------------------------------------------------------------
+
+/// A dual-stack port (lines 1-5) with a v6 route (lines 6-9), then a service from line 10.
+const BASE6: &str = r#"[eal]
+args = ["--no-huge"]
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "10.0.0.100/32", "2001:db8::1/64", "2001:db8::100/128"]
+[[route]]
+dst = "2001:db8:2::/48"
+via = "fe80::1"
+port = "dpdk0"
+"#;
+
+/// `BASE6` followed by `rest` from line 10.
+fn err6(rest: &str) -> String {
+    rejected(&format!("{BASE6}{rest}"))
+}
+
+/// `BASE6`, a TCP service on `vip` (lines 10-12), then `rest` from line 13.
+fn svc6_err(vip: &str, rest: &str) -> String {
+    err6(&format!(
+        "[[service]]\nvip = \"{vip}\"\nproto = \"tcp\"\n{rest}"
+    ))
+}
+
+#[test]
+fn test_ipv6_vip_syntax_and_host() {
+    assert_eq!(
+        svc6_err("[2001:db8::100]", ""),
+        "rvsd.toml:11: service[0].vip: \"[2001:db8::100]\" has no port ([2001:db8::1]:port; port 0 with persistence for all ports)"
+    );
+    assert_eq!(
+        svc6_err("2001:db8::100", ""),
+        "rvsd.toml:11: service[0].vip: \"2001:db8::100\" has no port ([2001:db8::1]:port; port 0 with persistence for all ports)"
+    );
+    assert_eq!(
+        svc6_err("[2001:db8::100]:http", ""),
+        "rvsd.toml:11: service[0].vip: \"[2001:db8::100]:http\" is not an IPv6 address with port ([2001:db8::1]:port)"
+    );
+    assert_eq!(
+        svc6_err("[ff02::1]:80", ""),
+        "rvsd.toml:11: service[0].vip: ff02::1 is not a unicast address: it is a multicast address (ff00::/8)"
+    );
+    assert_eq!(
+        svc6_err("[::1]:80", ""),
+        "rvsd.toml:11: service[0].vip: ::1 is the loopback address ::1, which must never be sent on the wire"
+    );
+    assert_eq!(
+        svc6_err("[::ffff:10.0.0.100]:80", ""),
+        "rvsd.toml:11: service[0].vip: ::ffff:10.0.0.100 is not a unicast address: it is an IPv4-mapped address (::ffff:0:0/96)"
+    );
+}
+
+#[test]
+fn test_ipv6_vip_mode_static_needs_a_port_address() {
+    assert_eq!(
+        svc6_err("[2001:db8::200]:80", "vip_mode = \"static\"\n"),
+        "rvsd.toml:13: service[0].vip_mode: \"static\" needs 2001:db8::200 among the addrs of a [[port]]; use \"kernel\" (served while a kernel twin holds it) or \"routed\" (reached by a route)"
+    );
+    assert_eq!(
+        svc6_err("[2001:db8::100]:80", "vip_mode = \"routed\"\n"),
+        "rvsd.toml:13: service[0].vip_mode: \"routed\" never answers ARP, but 2001:db8::100 is a [[port]] address, which rvs answers ARP for: remove it from addrs or use \"static\""
+    );
+}
+
+#[test]
+fn test_ipv6_netmask_is_a_prefix_length() {
+    let persistent = |mask: &str| {
+        svc6_err(
+            "[2001:db8::100]:80",
+            &format!("persistence = 60\nnetmask = \"{mask}\"\n"),
+        )
+    };
+    for mask in ["255.255.255.0", "0", "129", "+64", "/64", "ffff:ffff::"] {
+        assert_eq!(
+            persistent(mask),
+            format!("rvsd.toml:14: service[0].netmask: \"{mask}\" is not a prefix length 1..=128 (an IPv6 service's netmask, as ipvsadm -M 64)"),
+        );
+    }
+    // And an IPv4 service takes no prefix length, as before.
+    assert_eq!(
+        svc6_err("10.0.0.100:80", "persistence = 60\nnetmask = \"24\"\n"),
+        "rvsd.toml:14: service[0].netmask: \"24\" is not a netmask (a.b.c.d)"
+    );
+}
+
+#[test]
+fn test_ipv6_reals() {
+    let real = |vip: &str, addr: &str, mode: &str| {
+        svc6_err(
+            vip,
+            &format!("[[service.real]]\naddr = \"{addr}\"\nmode = \"{mode}\"\n"),
+        )
+    };
+    assert_eq!(
+        real("[2001:db8::100]:80", "[2001:db8::11]:8080:", "nat"),
+        "rvsd.toml:14: service[0].real[0].addr: \"[2001:db8::11]:8080:\" is not an IPv6 address with port ([2001:db8::1]:port)"
+    );
+    assert_eq!(
+        real("[2001:db8::100]:80", "2001:db8::1", "nat"),
+        "rvsd.toml:14: service[0].real[0].addr: 2001:db8::1 is an address of the balancer itself"
+    );
+    assert_eq!(
+        real("[2001:db8::100]:80", "[ff02::1]:80", "nat"),
+        "rvsd.toml:14: service[0].real[0].addr: ff02::1 is not a unicast address: it is a multicast address (ff00::/8)"
+    );
+    assert_eq!(
+        real("[2001:db8::100]:80", "2001:db8:2::11", "dr"),
+        "rvsd.toml:14: service[0].real[0].addr: dr needs 2001:db8:2::11 on the link, but no [[port]] subnet contains it"
+    );
+    assert_eq!(
+        real("[2001:db8::100]:80", "2001:db8:3::11", "nat"),
+        "rvsd.toml:14: service[0].real[0].addr: no route to 2001:db8:3::11: no [[port]] subnet or [[route]] contains it"
+    );
+    assert_eq!(
+        real("[2001:db8::100]:80", "[2001:db8::11]:8080", "tun"),
+        "rvsd.toml:14: service[0].real[0].addr: port 8080 differs from the vip port 80; tun keeps the destination port (write [2001:db8::11]:80 or 2001:db8::11)"
+    );
+    // Families: 4→6 is refused whatever the mode; an IPv6 service reaches IPv4 reals only
+    // through fullnat (NAT64).
+    for mode in ["nat", "dr", "tun", "fullnat"] {
+        assert_eq!(
+            real("10.0.0.100:80", "2001:db8::11", mode),
+            "rvsd.toml:14: service[0].real[0].addr: 2001:db8::11 is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 reals (4→6 is not supported)"
+        );
+    }
+    for mode in ["nat", "dr", "tun"] {
+        assert_eq!(
+            real("[2001:db8::100]:80", "10.0.0.11", mode),
+            format!("rvsd.toml:14: service[0].real[0].addr: 10.0.0.11 is IPv4, but the vip is IPv6: {mode} keeps the client's packet, so its reals are IPv6 (only fullnat reaches IPv4 reals, NAT64)")
+        );
+    }
+}
+
+#[test]
+fn test_ipv6_laddrs_and_nat64_families() {
+    let svc = |laddrs: &str, real: &str| {
+        svc6_err(
+            "[2001:db8::100]:80",
+            &format!(
+                "laddrs = [{laddrs}]\n[[service.real]]\naddr = \"{real}\"\nmode = \"fullnat\"\n"
+            ),
+        )
+    };
+    assert_eq!(
+        svc("\"2001:db8::1\"", "10.0.0.11"),
+        "rvsd.toml:15: service[0].real[0].addr: 10.0.0.11 is IPv4, but the local addresses are IPv6 (2001:db8::1): a fullnat real is reached from a local address of its family"
+    );
+    assert_eq!(
+        svc("\"10.0.0.1\"", "2001:db8::11"),
+        "rvsd.toml:15: service[0].real[0].addr: 2001:db8::11 is IPv6, but the local addresses are IPv4 (10.0.0.1): a fullnat real is reached from a local address of its family"
+    );
+    assert_eq!(
+        svc("\"10.0.0.1\", \"2001:db8::1\"", "10.0.0.11"),
+        "rvsd.toml:13: service[0].laddrs[1]: 2001:db8::1 is IPv6, but laddrs[0] 10.0.0.1 is IPv4: the local addresses of a service are of one family"
+    );
+    assert_eq!(
+        svc("\"2001:db8::5\"", "2001:db8::11"),
+        "rvsd.toml:13: service[0].laddrs[0]: 2001:db8::5 is not an address of any [[port]]; the balancer must own its local addresses"
+    );
+    assert_eq!(
+        svc("\"2001:db8::1\", \"2001:db8::1\"", "2001:db8::11"),
+        "rvsd.toml:13: service[0].laddrs[1]: 2001:db8::1 is listed twice"
+    );
+    assert_eq!(
+        svc("\"2001:db8::1:\"", "2001:db8::11"),
+        "rvsd.toml:13: service[0].laddrs[0]: \"2001:db8::1:\" is not an IPv6 address"
+    );
+    assert_eq!(
+        svc6_err(
+            "10.0.0.100:80",
+            "laddrs = [\"2001:db8::1\"]\n"
+        ),
+        "rvsd.toml:13: service[0].laddrs[0]: 2001:db8::1 is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 (4→6 is not supported)"
+    );
+}
+
+#[test]
+fn test_ipv6_duplicates() {
+    assert_eq!(
+        err6(
+            "[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n\
+             [[service]]\nvip = \"[2001:db8:0::100]:80\"\nproto = \"tcp\"\n"
+        ),
+        "rvsd.toml:14: service[1].vip: tcp [2001:db8::100]:80 is already defined by service[0]"
+    );
+    assert_eq!(
+        svc6_err(
+            "[2001:db8::100]:80",
+            "[[service.real]]\naddr = \"2001:db8::11\"\nmode = \"nat\"\n\
+             [[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n"
+        ),
+        "rvsd.toml:17: service[0].real[1].addr: [2001:db8::11]:80 is already a real of this service (real[0])"
+    );
+}
+
+#[test]
+fn test_ipv6_health_check_and_sorry_server_families() {
+    let real = "[[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n";
+    assert_eq!(
+        svc6_err(
+            "[2001:db8::100]:80",
+            &format!("{real}[[service.real.check]]\ntype = \"tcp\"\nbindto = \"10.0.0.1\"\n")
+        ),
+        "rvsd.toml:18: service[0].real[0].check[0].bindto: 10.0.0.1 is IPv4, but the probe connects to 2001:db8::11, which is IPv6"
+    );
+    assert_eq!(
+        svc6_err(
+            "[2001:db8::100]:80",
+            &format!("sorry_server = \"10.0.0.50\"\n{real}")
+        ),
+        "rvsd.toml:13: service[0].sorry_server: 10.0.0.50 is not of the vip's family: the sorry server is reached as the vip's packets are"
+    );
+}

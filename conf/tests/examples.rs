@@ -1,11 +1,12 @@
 //! Every file in `conf/examples/` is a valid config; a few spot checks that they mean what their
 //! comments say.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use conf::{
-    Config, Mode, Proto, ProxyProtocol, SchedFlags, SyncConfig, SyncDaemon, SyncRole, ToaPlacement,
+    Config, Mode, Netmask, Proto, ProxyProtocol, SchedFlags, SyncConfig, SyncDaemon, SyncRole,
+    ToaPlacement,
 };
 
 fn examples_dir() -> PathBuf {
@@ -59,17 +60,17 @@ fn test_nat_example() {
             .collect::<Vec<_>>(),
         [
             (
-                SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 11), 8080),
+                SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 11), 8080)),
                 Mode::Nat,
                 3
             ),
             (
-                SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 12), 8080),
+                SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 12), 8080)),
                 Mode::Nat,
                 2
             ),
             (
-                SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 13), 8080),
+                SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 13), 8080)),
                 Mode::Nat,
                 1
             ),
@@ -82,7 +83,7 @@ fn test_dr_example() {
     let c = load("dr.toml");
     let web = &c.services[0];
     assert_eq!(web.persistence, 300);
-    assert_eq!(web.netmask, Ipv4Addr::new(255, 255, 255, 0));
+    assert_eq!(web.netmask, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)));
     // A real written without port gets the vip port.
     assert_eq!(web.reals[0].addr, "10.1.0.11:80".parse().unwrap());
     assert_eq!(web.reals[2].weight, 0);
@@ -160,7 +161,7 @@ fn test_pcap_example_defaults() {
     let svc = &c.services[0];
     assert_eq!(svc.sched, "wlc");
     assert_eq!(svc.persistence, 0);
-    assert_eq!(svc.netmask, Ipv4Addr::BROADCAST);
+    assert_eq!(svc.netmask, Netmask::V4(Ipv4Addr::BROADCAST));
     assert_eq!(svc.ch_table_size, 65_537);
     assert_eq!(svc.sched_flags, SchedFlags::default());
     assert_eq!(svc.toa, Some(ToaPlacement::Ack));
@@ -199,7 +200,10 @@ fn test_health_nat_example() {
     let h = &c.health[0];
     assert_eq!(
         h.sorry_server,
-        Some(SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 50), 8080))
+        Some(SocketAddr::from(SocketAddrV4::new(
+            Ipv4Addr::new(192, 168, 10, 50),
+            8080
+        )))
     );
     let kinds: Vec<&str> = h
         .reals
@@ -254,7 +258,10 @@ fn test_ecmp_example_is_a_routed_sloppy_ch_dr_service() {
         ["10.0.0.1/24"]
     );
     let svc = &c.services[0];
-    assert_eq!(svc.vip, SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 80), 80));
+    assert_eq!(
+        svc.vip,
+        SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 80), 80))
+    );
     assert_eq!(svc.vip_mode, conf::VipMode::Routed);
     assert_eq!(svc.sched, "ch");
     assert!(svc.sloppy);
@@ -263,7 +270,10 @@ fn test_ecmp_example_is_a_routed_sloppy_ch_dr_service() {
             .iter()
             .map(|r| (r.addr, r.mode))
             .collect::<Vec<_>>(),
-        [11, 12, 13].map(|h| (SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, h), 80), Mode::Dr))
+        [11, 12, 13].map(|h| (
+            SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, h), 80)),
+            Mode::Dr
+        ))
     );
     assert_eq!(c.sync, None);
 }
@@ -328,7 +338,10 @@ fn test_ecmp_bird_config_matches_the_rvsd_example() {
     let dip = c.ports[0].addrs[0].addr;
     assert!(bird.contains(&format!("local {dip} as 65001;")), "{bird}");
     assert!(bird.contains("interface \"rvs0\";"));
-    let vip = c.services[0].vip.ip().octets();
+    let std::net::IpAddr::V4(vip) = c.services[0].vip.ip() else {
+        panic!("an IPv4 vip")
+    };
+    let vip = vip.octets();
     assert!(
         bird.contains(&format!(
             "if net ~ [ {}.{}.{}.0/24{{32,32}} ]",

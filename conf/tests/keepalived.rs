@@ -62,6 +62,16 @@ const SAMPLES: &[Sample] = &[
         keepalived_accepts: true,
     },
     Sample {
+        name: "ipv6",
+        exit: 0,
+        keepalived_accepts: true,
+    },
+    Sample {
+        name: "nat64",
+        exit: 0,
+        keepalived_accepts: false,
+    },
+    Sample {
         name: "refused",
         exit: 1,
         keepalived_accepts: false,
@@ -159,8 +169,13 @@ args = ["--no-pci"]
 
 [[port]]
 name = "dpdk0"
-addrs = ["10.0.0.1/8", "192.168.0.1/16", "172.16.0.1/12", "10.8.0.200", "10.8.0.201", "10.8.0.202"]
+addrs = ["10.0.0.1/8", "192.168.0.1/16", "172.16.0.1/12", "10.8.0.200", "10.8.0.201", "10.8.0.202", "2001:db8::1/64"]
 exception = { iface = "rvs0" }
+
+[[route]]
+dst = "2001:db8:1::/48"
+via = "fe80::1"
+port = "dpdk0"
 "#;
 
 /// Every sample that imports without errors is a valid rvs configuration, health checks

@@ -119,12 +119,12 @@ fn test_issue_example() {
             udp: 300,
         },
         services: vec![Service {
-            vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80),
+            vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80).into(),
             proto: Proto::Tcp,
             sched: "wrr",
             sched_flags: SchedFlags::default(),
             persistence: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::V4(Ipv4Addr::BROADCAST),
             ch_table_size: 65_537,
             laddrs: vec![],
             proxy_protocol: None,
@@ -132,7 +132,7 @@ fn test_issue_example() {
             vip_mode: VipMode::Static,
             sloppy: false,
             reals: vec![Real {
-                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080).into(),
                 mode: Mode::Nat,
                 weight: 1,
                 u_threshold: 0,
@@ -142,7 +142,7 @@ fn test_issue_example() {
         }],
         health: vec![health::ServiceHealth {
             proto: Proto::Tcp,
-            vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80),
+            vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80).into(),
             alpha: false,
             omega: false,
             quorum: 1,
@@ -152,7 +152,7 @@ fn test_issue_example() {
             sorry_server: None,
             sorry_server_inhibit: false,
             reals: vec![health::RealHealth {
-                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080),
+                addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 11), 8080).into(),
                 weight: 1,
                 inhibit_on_failure: false,
                 checks: vec![],
@@ -300,7 +300,7 @@ fn test_persistent_zero_port_service() {
     ));
     let svc = &c.services[0];
     assert_eq!(svc.persistence, 2_678_400);
-    assert_eq!(svc.netmask, Ipv4Addr::new(255, 255, 0, 0));
+    assert_eq!(svc.netmask, Netmask::V4(Ipv4Addr::new(255, 255, 0, 0)));
     assert_eq!(svc.reals[0].addr.port(), 0);
     assert_eq!(svc.reals[0].mode, Mode::Dr);
 }
@@ -406,12 +406,12 @@ fn test_what_ipvsadm_accepts() {
     let s = svc("netmask = \"255.255.255.0\"\n");
     assert_eq!(
         (s.persistence, s.netmask),
-        (0, Ipv4Addr::new(255, 255, 255, 0))
+        (0, Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)))
     );
     let s = svc("persistence = 60\nnetmask = \"255.0.255.0\"\n");
     assert_eq!(
         (s.persistence, s.netmask),
-        (60, Ipv4Addr::new(255, 0, 255, 0))
+        (60, Netmask::V4(Ipv4Addr::new(255, 0, 255, 0)))
     );
     let s = svc("[[service.real]]\naddr = \"10.0.0.11:8080\"\nmode = \"fullnat\"\n");
     assert_eq!((s.laddrs.len(), s.reals[0].mode), (0, Mode::FullNat));
@@ -563,7 +563,7 @@ fn test_health_schema() {
                 ],
             }),
             connect: "192.168.10.12:8081".parse().unwrap(),
-            bindto: Some(Ipv4Addr::new(192, 168, 10, 1)),
+            bindto: Some(Ipv4Addr::new(192, 168, 10, 1).into()),
             bind_port: 4000,
             connect_timeout: secs(2.5),
             retry: 2,
@@ -798,4 +798,111 @@ fn conn_table_size6_defaults_to_a_quarter_of_the_ipv4_table() {
         "never more than the IPv4 table"
     );
     assert_eq!(size6("conn_table_size = 64\nconn_table_size6 = 5000"), 5000);
+}
+
+/// IPv6 services: bracketed vips and reals, bare reals with the vip port, a prefix-length
+/// netmask, NAT64 (an IPv6 fullnat service with IPv4 reals and local addresses) and 6→6
+/// fullnat with IPv6 local addresses.
+#[test]
+fn ipv6_services_nat66_dr6_and_nat64() {
+    let c = parse(
+        r#"[eal]
+args = []
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "2001:db8::1/64", "2001:db8::100/128"]
+[[route]]
+dst = "2001:db8:1::/48"
+via = "fe80::1"
+port = "dpdk0"
+[[service]]
+vip = "[2001:db8::100]:80"
+proto = "tcp"
+sched = "wrr"
+persistence = 60
+netmask = "64"
+[[service.real]]
+addr = "[2001:db8:1::11]:8080"
+mode = "nat"
+weight = 3
+[[service.real]]
+addr = "2001:db8::12"
+mode = "dr"
+[[service]]
+vip = "[2001:db8::100]:443"
+proto = "tcp"
+laddrs = ["10.0.0.1"]
+[[service.real]]
+addr = "10.0.0.11:8443"
+mode = "fullnat"
+[[service]]
+vip = "[2001:db8::100]:53"
+proto = "udp"
+laddrs = ["2001:db8::1"]
+[[service.real]]
+addr = "2001:db8:1::11"
+mode = "fullnat"
+"#,
+    );
+    let sa = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+    let web = &c.services[0];
+    assert_eq!(web.vip, sa("[2001:db8::100]:80"));
+    assert_eq!(web.vip_mode, VipMode::Static);
+    assert_eq!((web.persistence, web.netmask), (60, Netmask::V6(64)));
+    assert_eq!(
+        web.reals
+            .iter()
+            .map(|r| (r.addr, r.mode, r.weight))
+            .collect::<Vec<_>>(),
+        [
+            (sa("[2001:db8:1::11]:8080"), Mode::Nat, 3),
+            (sa("[2001:db8::12]:80"), Mode::Dr, 1),
+        ]
+    );
+    let nat64 = &c.services[1];
+    assert_eq!(nat64.netmask, Netmask::V6(128), "the IPv6 default");
+    assert_eq!(
+        nat64.laddrs,
+        ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(nat64.reals[0].addr, sa("10.0.0.11:8443"));
+    let dns = &c.services[2];
+    assert_eq!(
+        dns.laddrs,
+        ["2001:db8::1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(dns.reals[0].addr, sa("[2001:db8:1::11]:53"));
+    assert_eq!(c.health[0].vip, web.vip);
+    assert_eq!(c.health[0].reals[1].addr, sa("[2001:db8::12]:80"));
+}
+
+#[test]
+fn ipv6_netmask_parses_and_prints_as_ipvsadm() {
+    let v6: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+    let v4: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+    assert_eq!(Netmask::parse_for(v6, "64"), Ok(Netmask::V6(64)));
+    assert_eq!(Netmask::parse_for(v6, "128"), Ok(Netmask::V6(128)));
+    for bad in ["0", "129", "255.255.255.0", "", "+1"] {
+        assert_eq!(
+            Netmask::parse_for(v6, bad),
+            Err("illegal ipv6 netmask specified".to_string()),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        Netmask::parse_for(v4, "255.255.0.0"),
+        Ok(Netmask::V4(Ipv4Addr::new(255, 255, 0, 0)))
+    );
+    assert_eq!(
+        Netmask::parse_for(v4, "16"),
+        Err("illegal virtual server persistent mask specified".to_string())
+    );
+    assert_eq!(Netmask::V6(64).to_string(), "64");
+    assert_eq!(
+        Netmask::V4(Ipv4Addr::new(255, 255, 0, 0)).to_string(),
+        "255.255.0.0"
+    );
+    assert!(Netmask::host(v6).is_host() && Netmask::host(v4).is_host());
+    assert!(!Netmask::V6(64).is_host());
+    assert!(Netmask::V6(64).is_for(v6) && !Netmask::V6(64).is_for(v4));
 }

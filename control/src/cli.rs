@@ -14,9 +14,10 @@
 //! - errors are ipvsadm's texts and exit codes, checked in its order: each option as it comes,
 //!   then the command/option table, then the command's own rules.
 //!
-//! Differences from ipvsadm: no IPv6, fwmark (`-f`), `--pe` or `--ops` (they are unknown
-//! options; an IPv6 `--mcast-group` is refused); a real server without port gets the vip port
-//! even when `-r` comes before `-t` (ipvsadm used whatever `-t` had set so far); `-R` refuses
+//! Differences from ipvsadm: no fwmark (`-f`), `--pe` or `--ops` (they are unknown options;
+//! an IPv6 `--mcast-group` is refused); a real server without port gets the vip port even
+//! when `-r` comes before `-t`, and `-M` is read as a dotted mask or an IPv6 prefix length by
+//! the service's family wherever it stands (ipvsadm used whatever `-t` had set so far); `-R` refuses
 //! `--start-daemon`/`--stop-daemon` lines (a restore is one all-or-nothing batch of changes).
 //!
 //! `--start-daemon` takes ipvsadm's defaults: `--mcast-interface` `eth0` (also when given
@@ -24,13 +25,13 @@
 //! maxlen from the MTU (rvsd's choice, shown by `-L --daemon`), group 224.0.0.81, port 8848,
 //! TTL 1.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use conf::echo::cut;
 use conf::proto::{DestSpec, Request, ServiceKey, ServiceSpec, TimeoutValues};
 use conf::{
-    Mode, Proto, SyncDaemon, SyncRole, TunCsum, TunKind, Tunnel, DEFAULT_MODE,
+    Mode, Netmask, Proto, SyncDaemon, SyncRole, TunCsum, TunKind, Tunnel, DEFAULT_MODE,
     DEFAULT_PERSISTENT_TIMEOUT, DEFAULT_SCHED, DEFAULT_SOCKET, DEFAULT_SYNC_GROUP,
     DEFAULT_SYNC_PORT, DEFAULT_SYNC_TTL, DEFAULT_WEIGHT, MAX_IFNAME, MAX_SYNC_MAXLEN,
     MAX_THRESHOLD, MAX_TIMEOUT, MAX_WEIGHT,
@@ -560,6 +561,26 @@ impl<'a> Popt<'a> {
     }
 }
 
+/// C's `atoi`: leading spaces, a sign, then as many digits as there are (0 without any).
+fn atoi(s: &str) -> i64 {
+    let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let n = digits
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .take(12)
+        .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'));
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
 /// C's `strtol` over the whole string, as ipvsadm's `string_to_number`.
 fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
     let t = s.trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c']);
@@ -583,18 +604,27 @@ fn parse_timeout(s: &str, min: u32) -> Result<u32, CliError> {
     }
 }
 
-/// ipvsadm's `parse_service`: `host[:port]` with a name or number for either part.
-fn parse_service(s: &str, proto: Proto, names: &Names) -> Option<(Ipv4Addr, Option<u16>)> {
+/// ipvsadm's `parse_service`: `host[:port]` with a name or number for either part, or an
+/// IPv6 address as `[addr]:port` or bare `addr` (no port). As ipvsadm, `[addr]` without a
+/// port is refused and a name is resolved to IPv4 only.
+fn parse_service(s: &str, proto: Proto, names: &Names) -> Option<(IpAddr, Option<u16>)> {
     // All digits is a port without address (and "" is "all digits" to ipvsadm too).
-    if s.bytes().all(|b| b.is_ascii_digit()) || s.starts_with('[') || s.parse::<Ipv6Addr>().is_ok()
-    {
+    if s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let (host, port) = match s.rfind(':') {
-        Some(i) => (&s[..i], Some(&s[i + 1..])),
-        None => (s, None),
+    let (ip, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (addr, port) = rest.split_once("]:")?;
+        (IpAddr::V6(addr.parse().ok()?), Some(port))
+    } else if let Ok(ip) = s.parse::<Ipv6Addr>() {
+        (IpAddr::V6(ip), None)
+    } else {
+        let (host, port) = match s.rfind(':') {
+            Some(i) => (&s[..i], Some(&s[i + 1..])),
+            None => (s, None),
+        };
+        let ip = host.parse().ok().or_else(|| names.host(host))?;
+        (IpAddr::V4(ip), port)
     };
-    let ip = host.parse().ok().or_else(|| names.host(host))?;
     let port = match port {
         None => None,
         Some(p) => Some(
@@ -649,16 +679,17 @@ fn mcast_group(arg: &str) -> Result<Ipv4Addr, CliError> {
 #[derive(Default)]
 struct Options {
     set: u64,
-    service: Option<(Proto, Ipv4Addr, Option<u16>)>,
+    service: Option<(Proto, IpAddr, Option<u16>)>,
     sched: Option<String>,
     persistence: u32,
-    netmask: Option<Ipv4Addr>,
-    real: Option<(Ipv4Addr, Option<u16>)>,
+    /// `-M` as given: its meaning depends on the service's family (see [`netmask`]).
+    netmask: Option<String>,
+    real: Option<(IpAddr, Option<u16>)>,
     mode: Option<Mode>,
     weight: Option<u32>,
     u_threshold: u32,
     l_threshold: u32,
-    laddr: Option<Ipv4Addr>,
+    laddr: Option<IpAddr>,
     tunnel: Tunnel,
     format: Format,
     /// `--start-daemon`/`--stop-daemon`'s argument.
@@ -719,10 +750,7 @@ impl Options {
             }
             Id::Netmask => {
                 self.set(Opt::Netmask)?;
-                match arg.parse().ok().or_else(|| names.host(&arg)) {
-                    Some(mask) => self.netmask = Some(mask),
-                    None => return fail("illegal virtual server persistent mask specified"),
-                }
+                self.netmask = Some(arg);
             }
             Id::Real => {
                 self.set(Opt::Server)?;
@@ -952,20 +980,40 @@ impl Options {
     fn key(&self) -> Option<ServiceKey> {
         self.service.map(|(proto, ip, port)| ServiceKey {
             proto,
-            vip: SocketAddrV4::new(ip, port.unwrap_or(0)),
+            vip: SocketAddr::new(ip, port.unwrap_or(0)),
         })
+    }
+
+    /// `-M` for the service's family, or its default: ipvsadm reads a dotted mask (or a
+    /// host name) for an IPv4 service and a prefix length 1..=128 (`atoi`) for an IPv6 one.
+    /// Unlike ipvsadm, whose reading depends on whether `-t` came first, the order of the
+    /// options does not matter.
+    fn netmask(&self, vip: IpAddr, names: &Names) -> Result<Netmask, CliError> {
+        let Some(arg) = &self.netmask else {
+            return Ok(Netmask::host(vip));
+        };
+        match vip {
+            IpAddr::V4(_) => match arg.parse().ok().or_else(|| names.host(arg)) {
+                Some(mask) => Ok(Netmask::V4(mask)),
+                None => fail("illegal virtual server persistent mask specified"),
+            },
+            IpAddr::V6(_) => match atoi(arg) {
+                n @ 1..=128 => Ok(Netmask::V6(n as u8)),
+                _ => fail("illegal ipv6 netmask specified"),
+            },
+        }
     }
 
     /// The real server address with ipvsadm's port rules: no port means the vip port, and
     /// `-g`/`-i` (with `-a`/`-e`) always use the vip port.
-    fn real_addr(&self, force_vport: bool) -> Option<SocketAddrV4> {
+    fn real_addr(&self, force_vport: bool) -> Option<SocketAddr> {
         let (ip, port) = self.real?;
         let vport = self.key()?.vip.port();
         let port = match port {
             Some(p) if !force_vport => p,
             _ => vport,
         };
-        Some(SocketAddrV4::new(ip, port))
+        Some(SocketAddr::new(ip, port))
     }
 
     fn dest(&self) -> Option<DestSpec> {
@@ -1062,7 +1110,7 @@ fn parse_args(args: &[String], names: &Names, restoring: bool) -> Result<Invocat
         return fail(format!("unexpected argument {}", cut(&extra)));
     }
     opts.check(cmd)?;
-    let command = build(cmd, &opts, timeouts)?;
+    let command = build(cmd, &opts, timeouts, names)?;
     invocation(socket, command)
 }
 
@@ -1075,7 +1123,12 @@ fn invocation(socket: Option<PathBuf>, command: Command) -> Result<Invocation, C
 
 /// The command's own rules (ipvsadm's `process_options` after the table check). The table
 /// guarantees the compulsory options, so the `?`s on them cannot fail.
-fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Command, CliError> {
+fn build(
+    cmd: Cmd,
+    o: &Options,
+    timeouts: Option<TimeoutValues>,
+    names: &Names,
+) -> Result<Command, CliError> {
     let missing = || CliError::TryHelp;
     let key = o.key();
     let change = |r| Ok(Command::Change(r));
@@ -1089,7 +1142,7 @@ fn build(cmd: Cmd, o: &Options, timeouts: Option<TimeoutValues>) -> Result<Comma
                 key,
                 sched: o.sched.clone().unwrap_or_else(|| DEFAULT_SCHED.to_string()),
                 persistence: o.persistence,
-                netmask: o.netmask.unwrap_or(Ipv4Addr::BROADCAST),
+                netmask: o.netmask(key.vip.ip(), names)?,
             };
             change(if cmd == Cmd::Add {
                 Request::AddService { service }
@@ -1401,7 +1454,7 @@ mod test {
                     key: tcp("10.0.0.100:80"),
                     sched: "wlc".into(),
                     persistence: 0,
-                    netmask: Ipv4Addr::BROADCAST,
+                    netmask: Netmask::V4(Ipv4Addr::BROADCAST),
                 }
             })
         );
@@ -1722,6 +1775,96 @@ mod test {
         }
     }
 
+    /// ipvsadm's IPv6 syntax: `[addr]:port` for services and reals, a bare address for a
+    /// real without port (the vip port) and for `-z`, `-M` as a prefix length (`atoi`).
+    #[test]
+    fn test_ipv6_commands() {
+        let v6 = "[2001:db8::100]:80";
+        assert_eq!(
+            cmd("-A -t [2001:db8::100]:80 -s wrr"),
+            add_service(v6, "wrr", 0, "128")
+        );
+        assert_eq!(
+            cmd("-A -t [2001:db8::100]:80 -s sh -p 60 -M 64"),
+            add_service(v6, "sh", 60, "64")
+        );
+        // Whichever comes first (ipvsadm reads -M by the family known when it meets it).
+        assert_eq!(
+            cmd("-A -M 48 -p 60 -s sh -t [2001:db8::100]:80"),
+            add_service(v6, "sh", 60, "48")
+        );
+        assert_eq!(
+            cmd("-A -t [2001:db8::100]:80 -M 64abc"),
+            add_service(v6, "wlc", 0, "64")
+        );
+        assert_eq!(
+            cmd("-A -t [2001:db8::100]:0 -p"),
+            add_service("[2001:db8::100]:0", "wlc", 360, "128")
+        );
+        let add_dest = |line: &str, addr: &str, mode: Mode| {
+            assert_eq!(
+                cmd(line),
+                Command::Change(Request::AddDest {
+                    service: tcp(v6),
+                    dest: dest(addr, mode, 1, 0, 0),
+                }),
+                "{line}"
+            );
+        };
+        add_dest(
+            "-a -t [2001:db8::100]:80 -r [2001:db8:1::11]:8080 -m",
+            "[2001:db8:1::11]:8080",
+            Mode::Nat,
+        );
+        add_dest(
+            "-a -t [2001:db8::100]:80 -r 2001:db8:1::11 -m",
+            "[2001:db8:1::11]:80",
+            Mode::Nat,
+        );
+        add_dest(
+            "-a -t [2001:db8::100]:80 -r [2001:db8::11]:8080 -g",
+            "[2001:db8::11]:80",
+            Mode::Dr,
+        );
+        // NAT64: an IPv4 real of an IPv6 service.
+        add_dest(
+            "-a -t [2001:db8::100]:80 -r 10.0.0.11:8080 -b",
+            "10.0.0.11:8080",
+            Mode::FullNat,
+        );
+        assert_eq!(
+            cmd("-d -t [2001:db8::100]:80 -r [2001:db8:1::11]:8080"),
+            Command::Change(Request::DelDest {
+                service: tcp(v6),
+                addr: "[2001:db8:1::11]:8080".parse().unwrap(),
+            })
+        );
+        assert_eq!(
+            cmd("-P -t [2001:db8::100]:80 -z 2001:db8::1"),
+            Command::Change(Request::AddLaddr {
+                service: tcp(v6),
+                addr: "2001:db8::1".parse().unwrap(),
+            })
+        );
+        assert_eq!(
+            cmd("-Q -t [2001:db8::100]:80 -z 10.0.0.1"),
+            Command::Change(Request::DelLaddr {
+                service: tcp(v6),
+                addr: "10.0.0.1".parse().unwrap(),
+            })
+        );
+        assert_eq!(
+            cmd("-L -n -t [2001:db8::100]:80"),
+            Command::List {
+                service: Some(tcp(v6)),
+                format: Format {
+                    numeric: true,
+                    ..Format::default()
+                },
+            }
+        );
+    }
+
     #[test]
     fn test_errors() {
         let f = |s: &str| CliError::Fail(s.to_string());
@@ -1740,8 +1883,19 @@ mod test {
             ("-L -h", f("invalid option `-h'")),
             ("-L --socket a --socket b", f("multiple 'socket' options specified")),
             ("-A -t 80", f("illegal virtual server address[:port] specified")),
-            ("-A -t [::1]:80", f("illegal virtual server address[:port] specified")),
-            ("-A -t ::1", f("illegal virtual server address[:port] specified")),
+            // IPv6 as ipvsadm's parse_service reads it: `[addr]` needs `:port`, a bare
+            // address has no port.
+            ("-A -t [::1]", f("illegal virtual server address[:port] specified")),
+            ("-A -t [::1]80", f("illegal virtual server address[:port] specified")),
+            ("-A -t [::1]:", f("illegal virtual server address[:port] specified")),
+            ("-A -t [10.0.0.100]:80", f("illegal virtual server address[:port] specified")),
+            ("-A -t [2001:db8:::1]:80", f("illegal virtual server address[:port] specified")),
+            ("-A -t ::1", f("Zero port specified for non-persistent service")),
+            ("-a -t [2001:db8::100]:80 -r [2001:db8::11]", f("illegal real server address[:port] specified")),
+            ("-A -t [2001:db8::100]:80 -p -M 255.255.255.0", f("illegal ipv6 netmask specified")),
+            ("-A -t [2001:db8::100]:80 -p -M 0", f("illegal ipv6 netmask specified")),
+            ("-A -t [2001:db8::100]:80 -p -M 129", f("illegal ipv6 netmask specified")),
+            ("-A -M 255.255.0.0 -t [2001:db8::100]:80 -p", f("illegal ipv6 netmask specified")),
             ("-A -t nowhere:80", f("illegal virtual server address[:port] specified")),
             ("-A -t 10.0.0.100:nope", f("illegal virtual server address[:port] specified")),
             ("-A -t 10.0.0.100:65536", f("illegal virtual server address[:port] specified")),

@@ -15,7 +15,7 @@
 //! A real with checks starts up, or down with `alpha`; one added later (reload) likewise.
 
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use conf::health::ServiceHealth;
 use conf::proto::{
@@ -57,7 +57,7 @@ pub struct QuorumChange {
 #[derive(Debug, Clone, Default)]
 pub struct Overlay {
     health: HashMap<ServiceKey, ServiceHealth>,
-    reals: HashMap<(ServiceKey, SocketAddrV4), RealState>,
+    reals: HashMap<(ServiceKey, SocketAddr), RealState>,
     quorum: HashMap<ServiceKey, Quorum>,
 }
 
@@ -84,7 +84,7 @@ impl Overlay {
             .filter(|h| h.is_checked() || h.sorry_server.is_some())
             .map(|h| (key_of(h), h.clone()))
             .collect();
-        let checked: std::collections::HashSet<(ServiceKey, SocketAddrV4)> = self
+        let checked: std::collections::HashSet<(ServiceKey, SocketAddr)> = self
             .health
             .values()
             .flat_map(|h| {
@@ -318,7 +318,7 @@ impl Overlay {
     }
 
     /// Whether the real is up (unchecked reals are), and its transitions so far.
-    pub fn real_state(&self, service: ServiceKey, real: SocketAddrV4) -> (bool, u64) {
+    pub fn real_state(&self, service: ServiceKey, real: SocketAddr) -> (bool, u64) {
         self.reals
             .get(&(service, real))
             .map_or((true, 0), |s| (s.up, s.transitions))
@@ -333,12 +333,12 @@ impl Overlay {
             .filter(|(key, h)| h.omega && self.quorum_held(**key))
             .filter_map(|(key, h)| Some((*key, h.quorum_down.clone()?)))
             .collect();
-        commands.sort_by_key(|(k, _)| (k.proto.as_str(), *k.vip.ip(), k.vip.port()));
+        commands.sort_by_key(|(k, _)| (k.proto.as_str(), k.vip.ip(), k.vip.port()));
         commands
     }
 
     /// Every checked real server: whether it is up, and its transitions so far.
-    pub fn checked(&self) -> impl Iterator<Item = ((ServiceKey, SocketAddrV4), (bool, u64))> + '_ {
+    pub fn checked(&self) -> impl Iterator<Item = ((ServiceKey, SocketAddr), (bool, u64))> + '_ {
         self.reals.iter().map(|(k, s)| (*k, (s.up, s.transitions)))
     }
 }

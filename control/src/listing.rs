@@ -12,7 +12,7 @@
 //! reproduced.
 
 use std::fmt::Write;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use conf::proto::{
     ConnEntry, DestEntry, DropCount, Info, LaddrList, OwnedAddr, ServiceEntry, TimeoutValues,
@@ -51,36 +51,61 @@ fn proto_number(p: Proto) -> u8 {
     }
 }
 
+/// An address as a sort key: IPv4 before IPv6 (`AF_INET` 2 < `AF_INET6` 10, as libipvs
+/// compares the family first), then the address as a number.
+fn addr_key(ip: IpAddr) -> (bool, u128) {
+    match ip {
+        IpAddr::V4(ip) => (false, u128::from(ip.to_bits())),
+        IpAddr::V6(ip) => (true, ip.to_bits()),
+    }
+}
+
 fn sorted_services(services: &[ServiceEntry], format: &Format) -> Vec<ServiceEntry> {
     let mut v = services.to_vec();
     if !format.nosort {
         v.sort_by_key(|s| {
             (
+                s.key.vip.is_ipv6(),
                 proto_number(s.key.proto),
-                u32::from(*s.key.vip.ip()),
+                addr_key(s.key.vip.ip()),
                 s.key.vip.port(),
             )
         });
         for s in &mut v {
             s.dests
-                .sort_by_key(|d| (u32::from(*d.addr.ip()), d.addr.port()));
+                .sort_by_key(|d| (addr_key(d.addr.ip()), d.addr.port()));
         }
     }
     v
 }
 
-/// ipvsadm's `addrport_to_anyname`.
-fn addrport(addr: SocketAddrV4, proto: Proto, numeric: bool, names: &Names) -> String {
+/// ipvsadm's `addrport_to_anyname`: `addr:port`, an IPv6 address in brackets and never
+/// named (see [`crate::names`]), its port named all the same.
+fn addrport(addr: SocketAddr, proto: Proto, numeric: bool, names: &Names) -> String {
     if numeric {
         return addr.to_string();
     }
-    let host = names
-        .host_name(*addr.ip())
-        .map_or_else(|| addr.ip().to_string(), str::to_string);
     let port = names
         .port_name(addr.port(), proto)
         .map_or_else(|| addr.port().to_string(), str::to_string);
-    format!("{host}:{port}")
+    match addr {
+        SocketAddr::V4(a) => {
+            let host = names
+                .host_name(*a.ip())
+                .map_or_else(|| a.ip().to_string(), str::to_string);
+            format!("{host}:{port}")
+        }
+        SocketAddr::V6(a) => format!("[{}]:{port}", a.ip()),
+    }
+}
+
+/// ipvsadm cuts an IPv4 name to its column (`svc_name[33]`, `dname[28]`); an IPv6 one is
+/// printed whole and widens its line.
+fn fit(s: String, addr: SocketAddr, len: usize) -> String {
+    match addr {
+        SocketAddr::V4(_) => truncate(s, len),
+        SocketAddr::V6(_) => s,
+    }
 }
 
 fn truncate(mut s: String, len: usize) -> String {
@@ -186,12 +211,13 @@ fn title(format: &Format) -> String {
 /// One service and its reals (`print_service_entry` without `FMT_RULE`).
 fn service(out: &mut String, s: &ServiceEntry, format: &Format, names: &Names) {
     let proto = s.key.proto;
-    let svc_name = truncate(
+    let svc_name = fit(
         format!(
             "{}  {}",
             proto_title(proto),
             addrport(s.key.vip, proto, format.numeric, names)
         ),
+        s.key.vip,
         33,
     );
     let num = |n| largenum(n, format.exact);
@@ -221,7 +247,7 @@ fn service(out: &mut String, s: &ServiceEntry, format: &Format, names: &Names) {
         let _ = write!(out, "{svc_name} {}", s.sched);
         if s.persistence != 0 {
             let _ = write!(out, " persistent {}", s.persistence);
-            if s.netmask != Ipv4Addr::BROADCAST {
+            if !s.netmask.is_host() {
                 let _ = write!(out, " mask {}", s.netmask);
             }
         }
@@ -233,7 +259,7 @@ fn service(out: &mut String, s: &ServiceEntry, format: &Format, names: &Names) {
 }
 
 fn dest(out: &mut String, d: &DestEntry, proto: Proto, format: &Format, names: &Names) {
-    let dname = truncate(addrport(d.addr, proto, format.numeric, names), 28);
+    let dname = fit(addrport(d.addr, proto, format.numeric, names), d.addr, 28);
     let num = |n| largenum(n, format.exact);
     let _ = if format.stats {
         let c = &d.counters;
@@ -328,7 +354,7 @@ pub fn save(services: &[ServiceEntry], format: &Format, names: &Names) -> String
         let _ = write!(out, "-A {svc} -s {}", s.sched);
         if s.persistence != 0 {
             let _ = write!(out, " -p {}", s.persistence);
-            if s.netmask != Ipv4Addr::BROADCAST {
+            if !s.netmask.is_host() {
                 let _ = write!(out, " -M {}", s.netmask);
             }
         }
@@ -353,8 +379,10 @@ pub fn save(services: &[ServiceEntry], format: &Format, names: &Names) -> String
             out.push('\n');
         }
         for a in &s.laddrs {
-            let host = match names.host_name(*a) {
-                Some(h) if !format.numeric => h.to_string(),
+            let host = match a {
+                IpAddr::V4(v4) if !format.numeric => names
+                    .host_name(*v4)
+                    .map_or_else(|| a.to_string(), str::to_string),
                 _ => a.to_string(),
             };
             let _ = writeln!(out, "-P {svc} -z {host}");
@@ -435,8 +463,9 @@ pub fn laddrs(lists: &[LaddrList]) -> String {
     let mut sorted = lists.to_vec();
     sorted.sort_by_key(|l| {
         (
+            l.key.vip.is_ipv6(),
             proto_number(l.key.proto),
-            u32::from(*l.key.vip.ip()),
+            addr_key(l.key.vip.ip()),
             l.key.vip.port(),
         )
     });
@@ -653,6 +682,56 @@ mod test {
         assert_eq!(truncate("abc".into(), 4), "abc");
     }
 
+    /// Without -n, ipvsadm names no IPv6 address (even one /etc/hosts lists) but names its
+    /// port; an IPv4 name is cut to its column, an IPv6 address never.
+    #[test]
+    fn test_ipv6_names_and_columns() {
+        let names = Names::from_tables(
+            "2001:db8::100 vip6.example.com\n10.0.0.100 vip.example.com\n",
+            "http 80/tcp\n",
+        );
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(
+            addrport(a("[2001:db8::100]:80"), Proto::Tcp, false, &names),
+            "[2001:db8::100]:http"
+        );
+        assert_eq!(
+            addrport(a("10.0.0.100:80"), Proto::Tcp, false, &names),
+            "vip.example.com:http"
+        );
+        assert_eq!(
+            addrport(a("[2001:db8::100]:80"), Proto::Tcp, true, &names),
+            "[2001:db8::100]:80"
+        );
+        assert_eq!(
+            addrport(a("[2001:db8::7]:81"), Proto::Tcp, false, &names),
+            "[2001:db8::7]:81"
+        );
+        let long = addrport(
+            a("[2001:db8:1:0:ffff:ffff:ffff:fff1]:80"),
+            Proto::Tcp,
+            false,
+            &names,
+        );
+        assert_eq!(long, "[2001:db8:1:0:ffff:ffff:ffff:fff1]:http");
+        assert_eq!(fit(long.clone(), a("[2001:db8::1]:80"), 28), long);
+        assert_eq!(
+            fit(
+                "a-very-long-ipv4-real-server.example.com:http".into(),
+                a("10.0.0.1:80"),
+                28
+            ),
+            "a-very-long-ipv4-real-server"
+        );
+        // Sorting: IPv4 before IPv6, then by address as a number.
+        let mut keys = [a("[::2]:1"), a("10.0.0.1:1"), a("[::1]:1"), a("9.0.0.1:1")];
+        keys.sort_by_key(|k| addr_key(k.ip()));
+        assert_eq!(
+            keys,
+            [a("9.0.0.1:1"), a("10.0.0.1:1"), a("[::1]:1"), a("[::2]:1")]
+        );
+    }
+
     fn svc(proto: Proto, vip: &str) -> ServiceKey {
         ServiceKey {
             proto,
@@ -839,7 +918,7 @@ mod test {
         let backup = SyncDaemon {
             syncid: 7,
             maxlen: Some(8972),
-            group: Ipv4Addr::new(239, 0, 0, 9),
+            group: std::net::Ipv4Addr::new(239, 0, 0, 9),
             port: 9000,
             ttl: 3,
             ..SyncDaemon::new(SyncRole::Backup, "eth2")
@@ -872,7 +951,7 @@ mod test {
             key: svc(Proto::Tcp, "10.0.0.100:80"),
             sched: "wlc".into(),
             persistence: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: conf::Netmask::V4(std::net::Ipv4Addr::BROADCAST),
             laddrs: vec![],
             counters: Counters::default(),
             rates: Rates {

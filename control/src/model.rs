@@ -29,7 +29,7 @@
 //! procedure adds the real (`-a -b`) before the local address (`-P`); until then its
 //! connections cannot be made.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use crate::ordered::Ordered;
 
@@ -38,8 +38,8 @@ use conf::proto::{
     ServiceKey, ServiceSpec, TimeoutValues,
 };
 use conf::{
-    Config, Ipv4Net, Mode, Proto, ProxyProtocol, Real, SchedFlags, Timeouts, ToaPlacement, TunKind,
-    VipMode, DEFAULT_CH_TABLE_SIZE, MAX_TIMEOUT,
+    Config, Ipv4Net, Ipv6Net, Mode, Netmask, Proto, ProxyProtocol, Real, SchedFlags, Timeouts,
+    ToaPlacement, TunKind, VipMode, DEFAULT_CH_TABLE_SIZE, MAX_TIMEOUT,
 };
 
 const SERVICE_EXISTS: &str = "Service already exists";
@@ -64,12 +64,30 @@ pub struct Network {
     addrs: Vec<Ipv4Net>,
     /// Routed destinations.
     routes: Vec<Ipv4Net>,
+    /// Owned IPv6 addresses with their link prefix.
+    addrs6: Vec<Ipv6Net>,
+    /// Routed IPv6 destinations.
+    routes6: Vec<Ipv6Net>,
 }
 
 impl Network {
-    /// Owned `addrs` (`[[port]] addrs`) and routed networks (`[[route]] dst`).
+    /// Owned `addrs` (`[[port]] addrs`) and routed networks (`[[route]] dst`), IPv4 only.
     pub fn new(addrs: Vec<Ipv4Net>, routes: Vec<Ipv4Net>) -> Network {
-        Network { addrs, routes }
+        Network {
+            addrs,
+            routes,
+            addrs6: Vec::new(),
+            routes6: Vec::new(),
+        }
+    }
+
+    /// This network with owned IPv6 `addrs` and routed IPv6 networks.
+    pub fn with_v6(self, addrs6: Vec<Ipv6Net>, routes6: Vec<Ipv6Net>) -> Network {
+        Network {
+            addrs6,
+            routes6,
+            ..self
+        }
     }
 
     /// The network of a config file.
@@ -81,19 +99,51 @@ impl Network {
                 .flat_map(|p| p.addrs.iter().copied())
                 .collect(),
             routes: config.routes.iter().map(|r| r.dst).collect(),
+            addrs6: config
+                .ports
+                .iter()
+                .flat_map(|p| p.addrs6.iter().copied())
+                .collect(),
+            routes6: config.routes6.iter().map(|r| r.dst).collect(),
         }
     }
 
-    fn owns(&self, ip: Ipv4Addr) -> bool {
-        self.addrs.iter().any(|n| n.addr == ip)
+    fn owns(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.addrs.iter().any(|n| n.addr == ip),
+            IpAddr::V6(ip) => self.addrs6.iter().any(|n| n.addr == ip),
+        }
     }
 
-    fn on_link(&self, ip: Ipv4Addr) -> bool {
-        self.addrs.iter().any(|n| n.contains(ip))
+    fn on_link(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(ip) => self.addrs.iter().any(|n| n.contains(ip)),
+            IpAddr::V6(ip) => self.addrs6.iter().any(|n| n.contains(ip)),
+        }
     }
 
-    fn routed(&self, ip: Ipv4Addr) -> bool {
-        self.on_link(ip) || self.routes.iter().any(|n| n.contains(ip))
+    fn routed(&self, ip: IpAddr) -> bool {
+        self.on_link(ip)
+            || match ip {
+                IpAddr::V4(ip) => self.routes.iter().any(|n| n.contains(ip)),
+                IpAddr::V6(ip) => self.routes6.iter().any(|n| n.contains(ip)),
+            }
+    }
+
+    /// The config file's host rule ([`conf::check_host`], [`conf::net6::check_host`]).
+    fn check_host(&self, ip: IpAddr) -> Result<(), String> {
+        match ip {
+            IpAddr::V4(ip) => conf::check_host(ip, &self.addrs),
+            IpAddr::V6(ip) => conf::net6::check_host(ip),
+        }
+    }
+}
+
+/// The name of `ip`'s family in an error.
+fn family(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "IPv4",
+        IpAddr::V6(_) => "IPv6",
     }
 }
 
@@ -117,12 +167,12 @@ pub struct Service {
     pub sched_flags: SchedFlags,
     /// Persistence timeout; 0 = not persistent.
     pub persistence: u32,
-    /// Persistence netmask.
-    pub netmask: Ipv4Addr,
+    /// Persistence netmask, of the vip's family.
+    pub netmask: Netmask,
     /// `ch` table size (config file only).
     pub ch_table_size: u32,
     /// FULLNAT local addresses, in the order they were added.
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<IpAddr>,
     /// PROXY protocol to fullnat reals (config file only).
     pub proxy_protocol: Option<ProxyProtocol>,
     /// TOA on fullnat connections (config file only).
@@ -220,11 +270,11 @@ impl Service {
     }
 
     /// The real server at `addr`.
-    pub fn dest(&self, addr: SocketAddrV4) -> Option<&Dest> {
+    pub fn dest(&self, addr: SocketAddr) -> Option<&Dest> {
         self.dests.iter().find(|d| d.real.addr == addr)
     }
 
-    fn dest_index(&self, addr: SocketAddrV4) -> Option<usize> {
+    fn dest_index(&self, addr: SocketAddr) -> Option<usize> {
         self.dests.iter().position(|d| d.real.addr == addr)
     }
 
@@ -252,15 +302,15 @@ pub enum Change {
     /// A service was deleted with all its reals.
     DelService(ServiceKey),
     /// A real server was added.
-    AddDest(ServiceKey, SocketAddrV4),
+    AddDest(ServiceKey, SocketAddr),
     /// A real server's mode, weight or thresholds changed.
-    EditDest(ServiceKey, SocketAddrV4),
+    EditDest(ServiceKey, SocketAddr),
     /// A real server was deleted.
-    DelDest(ServiceKey, SocketAddrV4),
+    DelDest(ServiceKey, SocketAddr),
     /// A local address was added.
-    AddLaddr(ServiceKey, Ipv4Addr),
+    AddLaddr(ServiceKey, IpAddr),
     /// A local address was removed.
-    DelLaddr(ServiceKey, Ipv4Addr),
+    DelLaddr(ServiceKey, IpAddr),
     /// The timeouts changed.
     Timeouts,
     /// Counters are to be zeroed: of one service and its reals, or (`None`) of all.
@@ -461,6 +511,7 @@ impl Model {
                 if svc.laddrs.contains(addr) {
                     return Err(LADDR_EXISTS.to_string());
                 }
+                check_laddr_family(svc, *addr)?;
                 if !self.network.owns(*addr) {
                     return Err(format!(
                         "{addr} is not an address of any [[port]]; the balancer must own its local addresses"
@@ -499,6 +550,15 @@ impl Model {
         if spec.key.vip.port() == 0 && spec.persistence == 0 {
             return Err(ZERO_PORT.to_string());
         }
+        // ipvsadm parses -M by the vip's family; a client that did not gets its message.
+        if !spec.netmask.is_for(spec.key.vip.ip()) {
+            return Err(if spec.key.vip.is_ipv6() {
+                "illegal ipv6 netmask specified"
+            } else {
+                "illegal virtual server persistent mask specified"
+            }
+            .to_string());
+        }
         Ok(())
     }
 
@@ -514,9 +574,9 @@ impl Model {
     /// address, else `kernel` (served while a kernel twin holds the address). Like ipvsadm,
     /// `-A` accepts a VIP that is no address of the balancer; as the config file, only one
     /// host (rvs could never serve another), refused with the kernel's EINVAL text.
-    fn vip_mode(&self, vip: SocketAddrV4) -> Result<VipMode, String> {
-        let ip = *vip.ip();
-        if let Err(why) = conf::check_host(ip, &self.network.addrs) {
+    fn vip_mode(&self, vip: SocketAddr) -> Result<VipMode, String> {
+        let ip = vip.ip();
+        if let Err(why) = self.network.check_host(ip) {
             return Err(if ip.is_loopback() {
                 why
             } else {
@@ -580,8 +640,9 @@ impl Model {
 
     /// The config file's rules for a real server of `svc`.
     fn check_real(&self, svc: &Service, real: &Real) -> Result<(), String> {
-        let ip = *real.addr.ip();
-        if let Err(why) = conf::check_host(ip, &self.network.addrs) {
+        let ip = real.addr.ip();
+        check_real_family(svc, real)?;
+        if let Err(why) = self.network.check_host(ip) {
             // What is not one host gets the kernel's EINVAL (ip_vs_new_dest). Loopback the
             // kernel would take as a local real server; rvs has none and would send it on
             // the wire, so it says so.
@@ -778,12 +839,74 @@ fn real_of(svc: &Service, spec: &DestSpec) -> Result<Real, String> {
 
 /// A real server's port as ipvsadm and the config file fix it: none (0) means the vip port,
 /// and direct routing and tunnelling cannot change the port.
-fn dest_addr(vport: u16, addr: SocketAddrV4, mode: Option<Mode>) -> SocketAddrV4 {
+fn dest_addr(vport: u16, addr: SocketAddr, mode: Option<Mode>) -> SocketAddr {
     match mode {
-        _ if addr.port() == 0 => SocketAddrV4::new(*addr.ip(), vport),
-        Some(Mode::Dr | Mode::Tun) => SocketAddrV4::new(*addr.ip(), vport),
+        _ if addr.port() == 0 => SocketAddr::new(addr.ip(), vport),
+        Some(Mode::Dr | Mode::Tun) => SocketAddr::new(addr.ip(), vport),
         _ => addr,
     }
+}
+
+/// The config file's family rules for a real of `svc`: the vip's family, or IPv4 behind an
+/// IPv6 vip for fullnat (NAT64), where a real and the local addresses share a family.
+/// Until the service has local addresses a fullnat real of either family is taken, as DPVS
+/// adds reals (`-a -b`) before local addresses (`-P`).
+fn check_real_family(svc: &Service, real: &Real) -> Result<(), String> {
+    let (vip, ip) = (svc.key.vip, real.addr.ip());
+    if vip.is_ipv4() && ip.is_ipv6() {
+        return Err(format!(
+            "{ip} is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 reals (4→6 is not supported)"
+        ));
+    }
+    if real.mode != Mode::FullNat && vip.is_ipv4() != ip.is_ipv4() {
+        return Err(format!(
+            "{ip} is IPv4, but the vip is IPv6: {} keeps the client's packet, so its reals are IPv6 (only fullnat reaches IPv4 reals, NAT64)",
+            real.mode
+        ));
+    }
+    if let Some(lip) = svc
+        .laddrs
+        .first()
+        .filter(|l| real.mode == Mode::FullNat && l.is_ipv4() != ip.is_ipv4())
+    {
+        return Err(format!(
+            "{ip} is {}, but the local addresses are {} ({lip}): a fullnat real is reached from a local address of its family",
+            family(ip),
+            family(*lip)
+        ));
+    }
+    Ok(())
+}
+
+/// The family rules for a new local address of `svc`: the vip's family or, for an IPv6
+/// vip, IPv4 (NAT64); one family per service, that of its fullnat reals.
+fn check_laddr_family(svc: &Service, lip: IpAddr) -> Result<(), String> {
+    if svc.key.vip.is_ipv4() && lip.is_ipv6() {
+        return Err(format!(
+            "{lip} is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 (4→6 is not supported)"
+        ));
+    }
+    if let Some(first) = svc.laddrs.first().filter(|f| f.is_ipv4() != lip.is_ipv4()) {
+        return Err(format!(
+            "{lip} is {}, but {first} is {}: the local addresses of a service are of one family",
+            family(lip),
+            family(*first)
+        ));
+    }
+    let other = svc
+        .dests
+        .iter()
+        .map(|d| &d.real)
+        .find(|r| r.mode == Mode::FullNat && r.addr.is_ipv4() != lip.is_ipv4());
+    if let Some(r) = other {
+        return Err(format!(
+            "{lip} is {}, but fullnat real {} is {}: a fullnat real is reached from a local address of its family",
+            family(lip),
+            r.addr,
+            family(r.addr.ip())
+        ));
+    }
+    Ok(())
 }
 
 fn check_ch_size(svc: &Service, reals: usize) -> Result<(), String> {
@@ -826,7 +949,7 @@ mod test {
             key: key(vip),
             sched: sched.to_string(),
             persistence,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: Netmask::host(key(vip).vip.ip()),
         }
     }
 
@@ -835,7 +958,7 @@ mod test {
         let addr = if addr.contains(':') {
             addr.parse().unwrap()
         } else {
-            SocketAddrV4::new(addr.parse().unwrap(), 0)
+            SocketAddr::new(addr.parse().unwrap(), 0)
         };
         DestSpec {
             addr,
@@ -1412,7 +1535,7 @@ mod test {
         let config = Config::parse(&new, "rvsd.toml").unwrap();
         let changes = m.reload(&config);
         let k = key(vip);
-        let a = |s: &str| s.parse::<SocketAddrV4>().unwrap();
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         let udp = |vip: &str| ServiceKey {
             proto: Proto::Udp,
             vip: vip.parse().unwrap(),
@@ -1467,10 +1590,78 @@ mod test {
                 key: k,
                 sched: "rr".into(),
                 persistence: 0,
-                netmask: Ipv4Addr::BROADCAST,
+                netmask: Netmask::V4(std::net::Ipv4Addr::BROADCAST),
             },
         })
         .unwrap();
         assert!(m.service(&k).unwrap().sloppy);
+    }
+
+    /// A config file's IPv6 services come into the model as they are (the network of the
+    /// file includes its IPv6 prefixes), reload to no change, and changes keep the file's
+    /// family rules.
+    #[test]
+    fn test_ipv6_config_and_family_rules() {
+        let text = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\n\
+            addrs = [\"10.0.0.1/24\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
+            [[service]]\nvip = \"[2001:db8::100]:443\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n\
+            persistence = 60\nnetmask = \"48\"\n\
+            [[service.real]]\naddr = \"10.0.0.11:8443\"\nmode = \"fullnat\"\n";
+        let config = Config::parse(text, "rvsd.toml").unwrap();
+        let mut m = Model::from_config(&config);
+        let k = key("[2001:db8::100]:443");
+        assert_eq!(m.service(&k).unwrap().to_conf(), config.services[0]);
+        assert_eq!(m.service(&k).unwrap().netmask, Netmask::V6(48));
+        assert_eq!(m.reload(&config), vec![]);
+        assert_eq!(
+            add(
+                &mut m,
+                "[2001:db8::100]:443",
+                dest("[2001:db8::12]:443", Mode::FullNat, 1)
+            ),
+            Err("2001:db8::12 is IPv6, but the local addresses are IPv4 (10.0.0.1): a fullnat real is reached from a local address of its family".to_string())
+        );
+        assert_eq!(
+            add(
+                &mut m,
+                "[2001:db8::100]:443",
+                dest("10.0.0.12:8443", Mode::FullNat, 1)
+            ),
+            Ok(vec![Change::AddDest(k, "10.0.0.12:8443".parse().unwrap())])
+        );
+        // A v6 dr real on the port's prefix; the port is the vip's.
+        assert_eq!(
+            add(
+                &mut m,
+                "[2001:db8::100]:443",
+                dest("[2001:db8::13]:0", Mode::Dr, 1)
+            ),
+            Ok(vec![Change::AddDest(
+                k,
+                "[2001:db8::13]:443".parse().unwrap()
+            )])
+        );
+        // -E with a mask of the other family, as a client that did not parse -M by the
+        // vip's family would send it.
+        let wrong = m.apply(&Request::EditService {
+            service: ServiceSpec {
+                netmask: Netmask::V4(std::net::Ipv4Addr::BROADCAST),
+                ..spec("[2001:db8::100]:443", "rr", 60)
+            },
+        });
+        assert_eq!(
+            wrong.map_err(|e| e.message),
+            Err("illegal ipv6 netmask specified".to_string())
+        );
+        let wrong = m.apply(&Request::AddService {
+            service: ServiceSpec {
+                netmask: Netmask::V6(64),
+                ..spec("10.0.0.1:80", "rr", 60)
+            },
+        });
+        assert_eq!(
+            wrong.map_err(|e| e.message),
+            Err("illegal virtual server persistent mask specified".to_string())
+        );
     }
 }

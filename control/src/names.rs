@@ -5,6 +5,11 @@
 //! `/etc/hosts` for addresses both ways; a host name not in `/etc/hosts` is resolved through
 //! the system resolver (`getaddrinfo`, DNS included). Reverse lookups never go to DNS: a listing
 //! must not hang on an unreachable name server, and `-n` is what scripts use anyway.
+//!
+//! IPv6 addresses have no names either way, as in ipvsadm: a name given for an address
+//! resolves to IPv4 only (`host_to_addr` fills a `struct in_addr`), and a listing prints an
+//! IPv6 address as numbers even without `-n` (its `gethostbyaddr` is passed the length of an
+//! IPv4 address with `AF_INET6`, which glibc answers with no name); ports are named.
 
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 

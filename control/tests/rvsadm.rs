@@ -916,3 +916,267 @@ fn test_sync_daemons() {
     assert_eq!(f.out("-S -n"), "");
     assert_eq!(f.out("-L --daemon"), "");
 }
+
+// --- IPv6 (issue 14): ipvsadm's v6 formats, evaluated with Python's printf as above --------
+
+const LIST6: &str = concat!(
+    "IP Virtual Server version 1.2.1 (size=4096)\n",
+    "Prot LocalAddress:Port Scheduler Flags\n",
+    "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+    "TCP  10.0.0.100:80 rr\n",
+    "TCP  [2001:db8::100]:80 wrr\n",
+    "  -> [2001:db8::12]:80            Route   3      0          0         \n",
+    "  -> [2001:db8:1::11]:8080        Masq    4      2          1         \n",
+    "  -> [2001:db8:1:0:ffff:ffff:ffff:fff1]:8080 Masq    1      0          0         \n",
+    "TCP  [2001:db8::101]:443 rr\n",
+    "  -> 192.168.1.1:8443             FullNat 1      0          0         \n",
+    "UDP  [2001:db8::100]:53 rr persistent 360 mask 64\n",
+    "  -> [2001:db8::13]:53            Tunnel  1      0          0         \n",
+);
+
+const STATS6: &str = concat!(
+    "IP Virtual Server version 1.2.1 (size=4096)\n",
+    "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+    "  -> RemoteAddress:Port\n",
+    "TCP  10.0.0.100:80                       0        0        0        0        0\n",
+    "TCP  [2001:db8::100]:80                 12      345      300    20700  123456K\n",
+    "  -> [2001:db8::12]:80                   0        0        0        0        0\n",
+    "  -> [2001:db8:1::11]:8080              12      345      300    20700  123456K\n",
+    "  -> [2001:db8:1:0:ffff:ffff:ffff:fff1]:8080        0        0        0        0        0\n",
+    "TCP  [2001:db8::101]:443                 0        0        0        0        0\n",
+    "  -> 192.168.1.1:8443                    0        0        0        0        0\n",
+    "UDP  [2001:db8::100]:53                  0        0        0        0        0\n",
+    "  -> [2001:db8::13]:53                   0        0        0        0        0\n",
+);
+
+const RATE6: &str = concat!(
+    "IP Virtual Server version 1.2.1 (size=4096)\n",
+    "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n",
+    "  -> RemoteAddress:Port\n",
+    "TCP  10.0.0.100:80                       0        0        0        0        0\n",
+    "TCP  [2001:db8::100]:80                  3      120      110     9600  987654K\n",
+    "  -> [2001:db8::12]:80                   0        0        0        0        0\n",
+    "  -> [2001:db8:1::11]:8080               3      120      110     9600  987654K\n",
+    "  -> [2001:db8:1:0:ffff:ffff:ffff:fff1]:8080        0        0        0        0        0\n",
+    "TCP  [2001:db8::101]:443                 0        0        0        0        0\n",
+    "  -> 192.168.1.1:8443                    0        0        0        0        0\n",
+    "UDP  [2001:db8::100]:53                  0        0        0        0        0\n",
+    "  -> [2001:db8::13]:53                   0        0        0        0        0\n",
+);
+
+const CONNS6: &str = concat!(
+    "IPVS connection entries\n",
+    "pro expire state       source             virtual            destination\n",
+    "TCP 14:59  ESTABLISHED [2001:db8:ffff::7]:51234 [2001:db8::100]:80 [2001:db8:1::11]:8080\n",
+    "TCP 00:59  SYN_RECV    [2001:db8:ffff::8]:40000 [2001:db8::101]:443 192.168.1.1:8443\n",
+    "UDP 06:00  NONE        [2001:db8:ffff::]:0 [2001:db8::100]:53 [2001:db8::13]:53\n",
+);
+
+/// The IPv6 fixture's counters: the NAT66 service and its busy real.
+fn decorate6(s: &mut ServiceEntry) {
+    let web = Counters {
+        conns: 12,
+        inpkts: 345,
+        outpkts: 300,
+        inbytes: 20700,
+        outbytes: 123_456_789,
+    };
+    let web_rates = Rates {
+        cps: 3,
+        inpps: 120,
+        outpps: 110,
+        inbps: 9600,
+        outbps: 987_654_321,
+    };
+    if s.key.vip.to_string() == "[2001:db8::100]:80" && s.key.proto == Proto::Tcp {
+        (s.counters, s.rates) = (web, web_rates);
+    }
+    for d in &mut s.dests {
+        if d.addr.to_string() == "[2001:db8:1::11]:8080" {
+            (d.active_conns, d.inact_conns) = (2, 1);
+            (d.counters, d.rates) = (web, web_rates);
+        }
+    }
+}
+
+fn v6_fixture() -> Fixture {
+    let mut h = TestHandler::new();
+    h.decorate = Some(Box::new(decorate6));
+    let f = Fixture::new(h);
+    for cmd in [
+        "-A -t [2001:db8::100]:80 -s wrr",
+        "-a -t [2001:db8::100]:80 -r [2001:db8:1::11]:8080 -m -w 4",
+        "-a -t [2001:db8::100]:80 -r [2001:db8:1:0:ffff:ffff:ffff:fff1]:8080 -m",
+        "-a -t [2001:db8::100]:80 -r 2001:db8::12 -g -w 3",
+        "-A -u [2001:db8::100]:53 -s rr -p -M 64",
+        "-a -u [2001:db8::100]:53 -r 2001:db8::13 -i",
+        "-A -t 10.0.0.100:80 -s rr",
+        // NAT64: an IPv4 local address and real behind an IPv6 vip.
+        "-A -t [2001:db8::101]:443 -s rr",
+        "-P -t [2001:db8::101]:443 -z 10.0.0.1",
+        "-a -t [2001:db8::101]:443 -r 192.168.1.1:8443 -b",
+    ] {
+        f.ok(cmd);
+    }
+    f
+}
+
+/// `-L -n` in every column set with IPv6 services: bracketed addresses, IPv4 services
+/// first (libipvs compares the family first), an IPv6 name never cut (a long one widens its
+/// line), `mask 64`.
+#[test]
+fn test_ipv6_listings() {
+    let f = v6_fixture();
+    assert_eq!(f.out("-L -n"), LIST6);
+    assert_eq!(f.out("-L -n --stats"), STATS6);
+    assert_eq!(f.out("-L -n --rate"), RATE6);
+    assert_eq!(
+        f.out("-L -n -u [2001:db8::100]:53"),
+        concat!(
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "UDP  [2001:db8::100]:53 rr persistent 360 mask 64\n",
+            "  -> [2001:db8::13]:53            Tunnel  1      0          0         \n",
+        )
+    );
+    assert_eq!(
+        f.out("-G -t [2001:db8::101]:443"),
+        concat!(
+            "VIP:VPORT            TOTAL    SNAT_IP              CONFLICTS  CONNS     \n",
+            "[2001:db8::101]:443  1        \n",
+            "                              10.0.0.1             0          0         \n",
+        )
+    );
+}
+
+/// `-S` writes IPv6 as `-R` reads it back (and as ipvsadm writes it: `-M 64`).
+#[test]
+fn test_ipv6_save_restore() {
+    let f = v6_fixture();
+    let saved = f.out("-S -n");
+    assert_eq!(
+        saved,
+        concat!(
+            "-A -t 10.0.0.100:80 -s rr\n",
+            "-A -t [2001:db8::100]:80 -s wrr\n",
+            "-a -t [2001:db8::100]:80 -r [2001:db8::12]:80 -g -w 3\n",
+            "-a -t [2001:db8::100]:80 -r [2001:db8:1::11]:8080 -m -w 4\n",
+            "-a -t [2001:db8::100]:80 -r [2001:db8:1:0:ffff:ffff:ffff:fff1]:8080 -m -w 1\n",
+            "-A -t [2001:db8::101]:443 -s rr\n",
+            "-a -t [2001:db8::101]:443 -r 192.168.1.1:8443 -b -w 1\n",
+            "-P -t [2001:db8::101]:443 -z 10.0.0.1\n",
+            "-A -u [2001:db8::100]:53 -s rr -p 360 -M 64\n",
+            "-a -u [2001:db8::100]:53 -r [2001:db8::13]:53 -i -w 1 --tun-type ipip\n",
+        )
+    );
+    let listed = f.out("-L -n");
+    f.ok("-C");
+    assert_eq!(f.out("-S -n"), "");
+    assert_eq!(f.rvsadm_in("-R", &saved), (0, String::new(), String::new()));
+    assert_eq!(f.out("-S -n"), saved);
+    assert_eq!(f.out("-L -n"), listed);
+}
+
+/// `-L -c` with IPv6 connections: ipvsadm's `%-18s` columns, which a bracketed address
+/// overflows.
+#[test]
+fn test_ipv6_connections() {
+    let mut h = TestHandler::new();
+    h.conns = vec![
+        conn(
+            Proto::Tcp,
+            899,
+            "ESTABLISHED",
+            "[2001:db8:ffff::7]:51234",
+            "[2001:db8::100]:80",
+            "[2001:db8:1::11]:8080",
+        ),
+        conn(
+            Proto::Tcp,
+            59,
+            "SYN_RECV",
+            "[2001:db8:ffff::8]:40000",
+            "[2001:db8::101]:443",
+            "192.168.1.1:8443",
+        ),
+        conn(
+            Proto::Udp,
+            360,
+            "NONE",
+            "[2001:db8:ffff::]:0",
+            "[2001:db8::100]:53",
+            "[2001:db8::13]:53",
+        ),
+    ];
+    let f = Fixture::new(h);
+    assert_eq!(f.out("-L -n -c"), CONNS6);
+}
+
+/// The rules of the config file for IPv6, through rvsadm.
+#[test]
+fn test_ipv6_change_errors() {
+    let f = v6_fixture();
+    let refused = |args: &str, message: &str| {
+        assert_eq!(
+            f.rvsadm(args),
+            (255, String::new(), format!("{message}\n")),
+            "{args}"
+        );
+    };
+    refused(
+        "-A -t [::1]:80",
+        "::1 is the loopback address ::1, which must never be sent on the wire",
+    );
+    refused(
+        "-A -t [ff02::1]:80",
+        "Invalid operation.  Possibly wrong module version, address not unicast, ...",
+    );
+    refused(
+        "-a -t [2001:db8::100]:80 -r 192.168.1.2 -m",
+        "192.168.1.2 is IPv4, but the vip is IPv6: nat keeps the client's packet, so its reals are IPv6 (only fullnat reaches IPv4 reals, NAT64)",
+    );
+    refused(
+        "-a -t 10.0.0.100:80 -r 2001:db8::20 -b",
+        "2001:db8::20 is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 reals (4→6 is not supported)",
+    );
+    refused(
+        "-a -t [2001:db8::101]:443 -r 2001:db8::20 -b",
+        "2001:db8::20 is IPv6, but the local addresses are IPv4 (10.0.0.1): a fullnat real is reached from a local address of its family",
+    );
+    refused(
+        "-P -t [2001:db8::101]:443 -z 2001:db8::1",
+        "2001:db8::1 is IPv6, but 10.0.0.1 is IPv4: the local addresses of a service are of one family",
+    );
+    refused(
+        "-P -t 10.0.0.100:80 -z 2001:db8::1",
+        "2001:db8::1 is IPv6, but the vip is IPv4: rvs does not translate IPv4 clients to IPv6 (4→6 is not supported)",
+    );
+    refused(
+        "-a -t [2001:db8::100]:80 -r 2001:db8:2::1 -m",
+        "no route to 2001:db8:2::1: no [[port]] subnet or [[route]] contains it",
+    );
+    refused(
+        "-a -t [2001:db8::100]:80 -r 2001:db8:1::20 -g",
+        "dr needs 2001:db8:1::20 on the link, but no [[port]] subnet contains it",
+    );
+    refused(
+        "-a -t [2001:db8::100]:80 -r 2001:db8::1 -m",
+        "2001:db8::1 is an address of the balancer itself",
+    );
+    // A fullnat real of either family before the service has local addresses (DPVS's
+    // order); the first local address must then be of its family.
+    f.ok("-A -t [2001:db8::101]:8443 -s rr");
+    f.ok("-a -t [2001:db8::101]:8443 -r 192.168.1.2:8443 -b");
+    refused(
+        "-P -t [2001:db8::101]:8443 -z 2001:db8::1",
+        "2001:db8::1 is IPv6, but fullnat real 192.168.1.2:8443 is IPv4: a fullnat real is reached from a local address of its family",
+    );
+    assert_eq!(
+        f.rvsadm("-A -t [2001:db8::101]:80 -p -M 129"),
+        (
+            2,
+            String::new(),
+            "illegal ipv6 netmask specified\n".to_string()
+        )
+    );
+}

@@ -31,8 +31,7 @@ use fastpath::service::{Real, Service, TrafficTotals};
 use fastpath::snapshot::{self, Snapshot};
 use fastpath::verdict::{DropReason, PuntReason};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::Ipv4Addr;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -44,7 +43,7 @@ const CONN_PAGE: usize = 2000;
 const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A service, or one of its real servers.
-type StatKey = (ServiceKey, Option<SocketAddrV4>);
+type StatKey = (ServiceKey, Option<SocketAddr>);
 
 struct Inner {
     model: Model,
@@ -188,17 +187,28 @@ fn minus(a: Counters, b: Counters) -> Counters {
 fn key_of(s: &Service) -> ServiceKey {
     ServiceKey {
         proto: s.proto,
-        vip: s.vip,
+        vip: s.vip.into(),
+    }
+}
+
+/// The data plane's service for `key`: none for an IPv6 one, which the data path does not
+/// forward yet (the snapshot refuses to build it).
+fn served<'a>(snapshot: &'a Snapshot, key: &ServiceKey) -> Option<&'a Arc<Service>> {
+    match key.vip {
+        SocketAddr::V4(vip) => snapshot.service(key.proto, vip),
+        SocketAddr::V6(_) => None,
     }
 }
 
 /// A service and each of its real servers with their raw counters.
 fn service_counters(s: &Service) -> impl Iterator<Item = (StatKey, Counters)> + '_ {
     let service = ((key_of(s), None), counters(s.traffic.totals()));
-    let reals = s
-        .reals
-        .iter()
-        .map(move |r| ((key_of(s), Some(r.addr)), counters(r.traffic.totals())));
+    let reals = s.reals.iter().map(move |r| {
+        (
+            (key_of(s), Some(r.addr.into())),
+            counters(r.traffic.totals()),
+        )
+    });
     std::iter::once(service).chain(reals)
 }
 
@@ -349,11 +359,15 @@ impl Admin {
             .collect();
         let services: Vec<(ServiceKey, Option<conf::Service>)> =
             keys.iter().map(|key| (*key, inner.live(key))).collect();
+        // An IPv6 service never reached the data path (its put fails): nothing to remove.
         let mut edits: Vec<snapshot::Change<'_>> = services
             .iter()
-            .map(|(key, service)| match service {
-                Some(s) => snapshot::Change::PutService(s),
-                None => snapshot::Change::RemoveService(key.proto, key.vip),
+            .filter_map(|(key, service)| match (service, key.vip) {
+                (Some(s), _) => Some(snapshot::Change::PutService(s)),
+                (None, SocketAddr::V4(vip)) => {
+                    Some(snapshot::Change::RemoveService(key.proto, vip))
+                }
+                (None, SocketAddr::V6(_)) => None,
             })
             .collect();
         if changes.contains(&Change::Timeouts) {
@@ -610,7 +624,7 @@ impl Admin {
     }
 
     /// Whether each checked real server is up, and its up/down transitions, for the stats.
-    pub fn real_health(&self) -> HashMap<(ServiceKey, SocketAddrV4), (bool, u64)> {
+    pub fn real_health(&self) -> HashMap<(ServiceKey, SocketAddr), (bool, u64)> {
         self.lock().overlay.checked().collect()
     }
 
@@ -619,8 +633,7 @@ impl Admin {
         let snapshot = self.fabric.snapshot();
         let raw = match which {
             None => raw_counters(&snapshot),
-            Some(k) => snapshot
-                .service(k.proto, k.vip)
+            Some(k) => served(&snapshot, &k)
                 .map(|s| service_counters(s).collect())
                 .unwrap_or_default(),
         };
@@ -644,7 +657,7 @@ impl Admin {
             if let Some(configured) = inner.model.service(&entry.key) {
                 inner.overlay.list_entry(entry, &configured.to_conf());
             }
-            let Some(service) = snapshot.service(entry.key.proto, entry.key.vip) else {
+            let Some(service) = served(&snapshot, &entry.key) else {
                 continue;
             };
             fill_service(&inner, entry, service);
@@ -680,13 +693,13 @@ impl Admin {
         };
         let snapshot = self.fabric.snapshot();
         for list in &mut services {
-            let Some(service) = snapshot.service(list.key.proto, list.key.vip) else {
+            let Some(service) = served(&snapshot, &list.key) else {
                 continue;
             };
             let usage = service.laddr_usage.totals();
             for entry in &mut list.laddrs {
                 if let Some(&(_, conns, conflicts)) =
-                    usage.iter().find(|(a, _, _)| *a == entry.addr)
+                    usage.iter().find(|(a, _, _)| IpAddr::V4(*a) == entry.addr)
                 {
                     entry.conns = conns;
                     entry.conflicts = conflicts;
@@ -782,7 +795,11 @@ fn fill_service(inner: &Inner, entry: &mut ServiceEntry, service: &Service) {
         entry.rates = e.rates();
     }
     for dest in &mut entry.dests {
-        if let Some(real) = service.reals.iter().find(|r| r.addr == dest.addr) {
+        if let Some(real) = service
+            .reals
+            .iter()
+            .find(|r| SocketAddr::V4(r.addr) == dest.addr)
+        {
             fill_dest(inner, entry.key, dest, real);
         }
     }

@@ -136,7 +136,7 @@ pub struct HeldDown {
 /// Per configured real server: whether it is up (unchecked reals are) and its up/down
 /// transitions, as [`crate::admin::Admin::real_health`] reports them.
 pub type RealHealth =
-    std::collections::HashMap<(conf::proto::ServiceKey, std::net::SocketAddrV4), (bool, u64)>;
+    std::collections::HashMap<(conf::proto::ServiceKey, std::net::SocketAddr), (bool, u64)>;
 
 #[derive(Debug, Serialize)]
 pub struct LaddrReport {
@@ -299,9 +299,14 @@ fn service_report(s: &Service, health: &RealHealth) -> ServiceReport {
     let total = s.traffic.totals();
     let key = conf::proto::ServiceKey {
         proto: s.proto,
-        vip: s.vip,
+        vip: s.vip.into(),
     };
-    let state = |addr| health.get(&(key, addr)).copied().unwrap_or((true, 0));
+    let state = |addr: std::net::SocketAddrV4| {
+        health
+            .get(&(key, addr.into()))
+            .copied()
+            .unwrap_or((true, 0))
+    };
     let mut reals: Vec<RealReport> = s
         .reals
         .iter()
@@ -331,7 +336,12 @@ fn service_report(s: &Service, health: &RealHealth) -> ServiceReport {
     let mut held_down: Vec<HeldDown> = health
         .iter()
         .filter(|((k, addr), (up, _))| {
-            *k == key && !*up && !s.reals.iter().any(|r| r.addr == *addr)
+            *k == key
+                && !*up
+                && !s
+                    .reals
+                    .iter()
+                    .any(|r| std::net::SocketAddr::V4(r.addr) == *addr)
         })
         .map(|((_, addr), (_, transitions))| HeldDown {
             addr: addr.to_string(),

@@ -73,6 +73,29 @@ fn check_config_rejects_broken_files_with_file_line_and_field() {
     }
 }
 
+/// A file the rules accept but the data path cannot run yet is refused by `--check-config`
+/// with the data path's reason, as rvsd would refuse it at start.
+#[test]
+fn check_config_refuses_ipv6_services_with_the_data_path_reason() {
+    let dir = common::scratch();
+    let path = dir.path().join("rvsd.toml");
+    std::fs::write(
+        &path,
+        "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
+         [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n  [[service.real]]\n  addr = \"[2001:db8::11]:80\"\n  mode = \"nat\"\n",
+    )
+    .unwrap();
+    let out = rvsd(&["--check-config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "{}: service tcp [2001:db8::100]:80: IPv6 services are not forwarded by the data path yet (issue 14)\n",
+            path.display()
+        )
+    );
+}
+
 #[test]
 fn missing_file_and_missing_mode_are_errors_not_crashes() {
     let out = rvsd(&["--check-config", "/nonexistent/rvsd.toml"]);

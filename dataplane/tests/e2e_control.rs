@@ -467,6 +467,34 @@ fn every_command_changes_the_live_state() {
     live.stop();
 }
 
+/// An IPv6 service passes rvsadm and the model but not the data path yet: `-A` gets the data
+/// path's sentence, and neither the model nor the data plane keeps anything of it.
+#[test]
+fn ipv6_services_are_refused_by_the_data_path_and_leave_nothing() {
+    let live = Live::start("", &format!("{NETWORK_BODY}{SERVICES}"), &[]);
+    let before = live.ok("-S -n");
+    assert_eq!(
+        live.rvsadm("-A -t [2001:db8::100]:80 -s rr"),
+        (
+            255,
+            String::new(),
+            "service tcp [2001:db8::100]:80: IPv6 services are not forwarded by the data path yet (issue 14)\n"
+                .to_string()
+        )
+    );
+    // NAT64 too: the vip is what the data path cannot serve.
+    let (code, _, err) = live.rvsadm_with(
+        "-R",
+        "-A -t [2001:db8::100]:443 -s rr\n-a -t [2001:db8::100]:443 -r 10.0.0.11:8443 -b\n",
+    );
+    assert_eq!(code, 255, "{err}");
+    assert!(
+        err.ends_with("IPv6 services are not forwarded by the data path yet (issue 14)\n"),
+        "{err}"
+    );
+    assert_eq!(live.ok("-S -n"), before);
+}
+
 #[test]
 fn drops_of_two_workers_are_listed_by_reason() {
     // Worker 0 gets a frame for another MAC, worker 1 two datagrams for no service.

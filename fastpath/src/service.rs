@@ -11,7 +11,7 @@
 
 use crossbeam::utils::CachePadded;
 use sched::DestLoad;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -303,6 +303,41 @@ impl std::fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
+/// Why an IPv6 service (or an IPv6 real or local address) is not built: the configuration
+/// and `rvsadm` take them, the packet path does not yet.
+pub const IPV6_NOT_FORWARDED: &str =
+    "IPv6 services are not forwarded by the data path yet (issue 14)";
+
+/// The IPv4 address the data path forwards for a configured one.
+fn v4(addr: SocketAddr) -> Result<SocketAddrV4, BuildError> {
+    match addr {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(BuildError(IPV6_NOT_FORWARDED.to_string())),
+    }
+}
+
+/// The IPv4 service the data path forwards for `config`: its vip, netmask and local
+/// addresses, or [`IPV6_NOT_FORWARDED`] (the model's types are family-neutral, the data
+/// path's are IPv4 until it forwards IPv6).
+fn v4_service(
+    config: &conf::Service,
+) -> Result<(SocketAddrV4, Ipv4Addr, Vec<Ipv4Addr>), BuildError> {
+    let not_forwarded = || BuildError(IPV6_NOT_FORWARDED.to_string());
+    let vip = v4(config.vip)?;
+    let conf::Netmask::V4(netmask) = config.netmask else {
+        return Err(not_forwarded());
+    };
+    let laddrs = config
+        .laddrs
+        .iter()
+        .map(|a| match a {
+            IpAddr::V4(a) => Ok(*a),
+            IpAddr::V6(_) => Err(not_forwarded()),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((vip, netmask, laddrs))
+}
+
 /// Builds the service for `config`, reusing the counters of `previous` (the same service in
 /// the snapshot being replaced) for real servers that are still there, so that connection
 /// counts and traffic survive configuration changes.
@@ -314,6 +349,7 @@ pub fn build(
     previous: Option<&Service>,
     workers: usize,
 ) -> Result<Service, BuildError> {
+    let (vip, netmask, laddrs) = v4_service(config)?;
     let kind: sched::Kind = config
         .sched
         .parse()
@@ -333,17 +369,18 @@ pub fn build(
     let mut reals = Vec::with_capacity(config.reals.len());
     let mut dests = Vec::with_capacity(config.reals.len());
     for r in config.reals.iter().rev() {
+        let addr = v4(r.addr)?;
         let kept = previous
             .and_then(|p| {
                 p.reals
                     .iter()
-                    .find(|old| old.addr == r.addr && old.mode == r.mode)
+                    .find(|old| old.addr == addr && old.mode == r.mode)
             })
             .map(Arc::clone);
         let real = kept.unwrap_or_else(|| {
             Arc::new(Real {
-                service: (config.proto, config.vip),
-                addr: r.addr,
+                service: (config.proto, vip),
+                addr,
                 mode: r.mode,
                 load: Arc::new(DestLoad::new(r.u_threshold, r.l_threshold)),
                 traffic: Traffic::new(workers),
@@ -355,15 +392,11 @@ pub fn build(
         real.load.set_thresholds(r.u_threshold, r.l_threshold);
         real.tunnel.set(r.tunnel);
         let old_weight = previous
-            .and_then(|p| p.dests.position(&std::net::SocketAddr::V4(r.addr)))
+            .and_then(|p| p.dests.position(&r.addr))
             .and_then(|i| previous.and_then(|p| p.dests.get(i)));
         let dest = match old_weight {
             Some(old) if Arc::ptr_eq(&old.load, &real.load) => old.with_weight(r.weight),
-            _ => sched::Dest::new(
-                std::net::SocketAddr::V4(r.addr),
-                r.weight,
-                Arc::clone(&real.load),
-            ),
+            _ => sched::Dest::new(r.addr, r.weight, Arc::clone(&real.load)),
         };
         dests.push(dest);
         reals.push(real);
@@ -379,14 +412,14 @@ pub fn build(
         sched::Dests::new(kind, sched_config, dests).map_err(|e| BuildError(e.to_string()))?;
     Ok(Service {
         proto: config.proto,
-        vip: config.vip,
+        vip,
         persistence: config.persistence,
-        netmask: config.netmask,
+        netmask,
         dests: Arc::new(dests),
         reals,
         traffic,
-        laddrs: config.laddrs.clone(),
-        laddr_usage: Arc::new(LaddrUsage::new(&config.laddrs, workers)),
+        laddr_usage: Arc::new(LaddrUsage::new(&laddrs, workers)),
+        laddrs,
         toa: config.toa,
         proxy_protocol: config.proxy_protocol,
         sloppy: config.sloppy,
@@ -409,6 +442,21 @@ mod tests {
             .expect("valid")
             .services
             .remove(0)
+    }
+
+    #[test]
+    fn ipv6_services_are_refused_with_the_issue() {
+        let text = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
+             [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n\
+             [[service]]\nvip = \"[2001:db8::100]:81\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n\
+             [[service.real]]\naddr = \"10.0.0.11:80\"\nmode = \"fullnat\"\n";
+        let config = conf::Config::parse(text, "t.toml").expect("valid");
+        for s in &config.services {
+            assert_eq!(
+                build(s, None, 1).unwrap_err().to_string(),
+                "IPv6 services are not forwarded by the data path yet (issue 14)"
+            );
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use crate::service::{self, BuildError, Service};
 use imbl::{OrdMap, Vector};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 /// Snapshots whose changes a snapshot remembers. A worker more steps behind (it did not look
@@ -129,19 +129,23 @@ impl ServiceTable {
     /// its slot and, rebuilt from the previous one, its counters and unchanged real servers
     /// (or stays as it is if its configuration did not change).
     pub fn put(&mut self, config: &conf::Service) -> Result<(), BuildError> {
-        let key = vip_key(config.proto, config.vip);
+        let failed = |e: BuildError| {
+            BuildError(format!(
+                "service {} {}: {e}",
+                config.proto.as_str(),
+                config.vip
+            ))
+        };
+        let SocketAddr::V4(vip) = config.vip else {
+            return Err(failed(BuildError(service::IPV6_NOT_FORWARDED.to_string())));
+        };
+        let key = vip_key(config.proto, vip);
         let old = self.by_vip.get(&key);
         if old.is_some_and(|o| o.service.config == *config) {
             return Ok(());
         }
-        let built =
-            service::build(config, old.map(|o| o.service.as_ref()), self.workers).map_err(|e| {
-                BuildError(format!(
-                    "service {} {}: {e}",
-                    config.proto.as_str(),
-                    config.vip
-                ))
-            })?;
+        let built = service::build(config, old.map(|o| o.service.as_ref()), self.workers)
+            .map_err(failed)?;
         let slot = match old {
             Some(o) => {
                 let slot = o.slot;
@@ -156,8 +160,8 @@ impl ServiceTable {
                 self.slots - 1
             }),
         };
-        self.count_laddrs(&config.laddrs, true);
-        self.count_vip((*config.vip.ip(), config.vip_mode), true);
+        self.count_laddrs(&built.laddrs, true);
+        self.count_vip((*vip.ip(), config.vip_mode), true);
         let service = Arc::new(built);
         self.by_vip.insert(key, Slotted { slot, service });
         self.changed.push(key);
@@ -313,6 +317,37 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().expect("address")
+    }
+
+    /// An IPv6 service is refused by name, in `put` and so in `Snapshot::build` and
+    /// `update`, and leaves the table as it was.
+    #[test]
+    fn ipv6_services_are_refused_at_the_boundary() {
+        let text = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
+             [[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\n\
+             [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n\
+             [[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n";
+        let config = conf::Config::parse(text, "t.toml").expect("valid");
+        let v6 = &config.services[1];
+        let want =
+            "service tcp [2001:db8::100]:80: IPv6 services are not forwarded by the data path yet (issue 14)";
+        let mut t = ServiceTable::new(1);
+        t.put(&config.services[0]).unwrap();
+        assert_eq!(t.put(v6).unwrap_err().to_string(), want);
+        assert_eq!(t.by_vip.len(), 1);
+        assert_eq!(
+            crate::snapshot::Snapshot::build(&config, &[[2, 0, 0, 0, 0, 1]], None, 1)
+                .unwrap_err()
+                .to_string(),
+            want
+        );
+        let v4_only = conf::Config {
+            services: config.services[..1].to_vec(),
+            ..config.clone()
+        };
+        let s = crate::snapshot::Snapshot::build(&v4_only, &[[2, 0, 0, 0, 0, 1]], None, 1).unwrap();
+        let put = crate::snapshot::Change::PutService(v6);
+        assert_eq!(s.update(&[put]).unwrap_err().to_string(), want);
     }
 
     #[test]

@@ -383,7 +383,11 @@ impl Snapshot {
         let wanted: hashbrown::HashSet<u64> = config
             .services
             .iter()
-            .map(|s| service_table::vip_key(s.proto, s.vip))
+            // An IPv6 service has no key: `put` refuses it (service::IPV6_NOT_FORWARDED).
+            .filter_map(|s| match s.vip {
+                std::net::SocketAddr::V4(vip) => Some(service_table::vip_key(s.proto, vip)),
+                std::net::SocketAddr::V6(_) => None,
+            })
             .collect();
         services.retain(|key| wanted.contains(&key));
         for s in &config.services {
@@ -819,8 +823,11 @@ proto = "tcp"
         }
         for n in (0..services.len()).rev() {
             let gone = &all.services[n];
+            let std::net::SocketAddr::V4(vip) = gone.vip else {
+                panic!("IPv4 services only");
+            };
             live = live
-                .update(&[Change::RemoveService(gone.proto, gone.vip)])
+                .update(&[Change::RemoveService(gone.proto, vip)])
                 .unwrap();
             same(
                 &live,

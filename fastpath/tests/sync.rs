@@ -209,7 +209,7 @@ fn backup_updates_replaces_and_refuses() {
     let moved = SyncConn { flags: 0, ..moved };
     assert_eq!(b.install_synced(&sb, &moved, 1000), Ok(SyncInstalled::New));
     let listed: Vec<_> = b.conn_entries(1000).into_iter().map(|c| c.dest).collect();
-    assert_eq!(listed, [std::net::SocketAddrV4::new(nat::RS2, 8080)]);
+    assert_eq!(listed, [std::net::SocketAddr::from((nat::RS2, 8080))]);
 
     for (record, reason) in [
         (

@@ -49,38 +49,52 @@ fn answer_error(e: &FrameError) {
 /// oversized length, a frame cut short).
 pub fn seeds() -> Vec<(String, Vec<u8>)> {
     use conf::proto::{DestSpec, ServiceKey, ServiceSpec, TimeoutValues};
-    use conf::{Mode, Proto};
-    use std::net::{Ipv4Addr, SocketAddrV4};
+    use conf::{Mode, Netmask, Proto};
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
     let key = ServiceKey {
         proto: Proto::Tcp,
-        vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80),
+        vip: SocketAddr::new(Ipv4Addr::new(10, 0, 0, 100).into(), 80),
     };
     let udp = ServiceKey {
         proto: Proto::Udp,
-        vip: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 0),
+        vip: SocketAddr::new(Ipv4Addr::new(10, 0, 0, 100).into(), 0),
+    };
+    let key6 = ServiceKey {
+        proto: Proto::Tcp,
+        vip: "[2001:db8::100]:80".parse().unwrap(),
     };
     let service = ServiceSpec {
         key,
         sched: "wlc".into(),
         persistence: 0,
-        netmask: Ipv4Addr::BROADCAST,
+        netmask: Netmask::V4(Ipv4Addr::BROADCAST),
     };
     let persistent = ServiceSpec {
         key: udp,
         sched: "sh".into(),
         persistence: 300,
-        netmask: Ipv4Addr::new(255, 255, 255, 0),
+        netmask: Netmask::V4(Ipv4Addr::new(255, 255, 255, 0)),
+    };
+    let persistent6 = ServiceSpec {
+        key: key6,
+        sched: "sh".into(),
+        persistence: 300,
+        netmask: Netmask::V6(64),
     };
     let dest = |mode, weight| DestSpec {
-        addr: SocketAddrV4::new(Ipv4Addr::new(192, 168, 10, 2), 8080),
+        addr: SocketAddr::new(Ipv4Addr::new(192, 168, 10, 2).into(), 8080),
         mode,
         weight,
         u_threshold: 100,
         l_threshold: 0,
         tunnel: Default::default(),
     };
-    let laddr = Ipv4Addr::new(192, 168, 10, 1);
+    let dest6 = DestSpec {
+        addr: "[2001:db8:1::11]:8080".parse().unwrap(),
+        ..dest(Mode::Nat, 1)
+    };
+    let laddr = IpAddr::V4(Ipv4Addr::new(192, 168, 10, 1));
     let requests = vec![
         ("info", Request::Info),
         (
@@ -99,6 +113,26 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
             "edit-service",
             Request::EditService {
                 service: service.clone(),
+            },
+        ),
+        (
+            "add-service6",
+            Request::AddService {
+                service: persistent6,
+            },
+        ),
+        (
+            "add-dest6",
+            Request::AddDest {
+                service: key6,
+                dest: dest6,
+            },
+        ),
+        (
+            "add-laddr6",
+            Request::AddLaddr {
+                service: key6,
+                addr: "2001:db8::1".parse().unwrap(),
             },
         ),
         ("del-service", Request::DelService { service: key }),

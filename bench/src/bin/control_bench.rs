@@ -73,14 +73,14 @@ fn key(i: u32) -> ServiceKey {
     let vip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 100)) + i / PORTS);
     ServiceKey {
         proto: Proto::Tcp,
-        vip: SocketAddrV4::new(vip, (1 + i % PORTS) as u16),
+        vip: SocketAddrV4::new(vip, (1 + i % PORTS) as u16).into(),
     }
 }
 
 /// A NAT real server on the port's subnet, number `i`.
 fn dest(i: u32) -> DestSpec {
     DestSpec {
-        addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 10 + (i % 80) as u8), 8080),
+        addr: SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 10 + (i % 80) as u8), 8080).into(),
         mode: Mode::Nat,
         weight: 1,
         u_threshold: 0,
@@ -95,7 +95,7 @@ fn add_service(i: u32) -> Request {
             key: key(i),
             sched: "wrr".into(),
             persistence: 0,
-            netmask: Ipv4Addr::BROADCAST,
+            netmask: conf::Netmask::V4(Ipv4Addr::BROADCAST),
         },
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::lexer::command_words;
 use super::parser::Node;
@@ -159,19 +159,14 @@ impl Ctx<'_> {
         }
     }
 
-    fn ipv4(&mut self, node: &Node) -> Option<Ipv4Addr> {
+    /// An IPv4 or IPv6 address, as keepalived's `inet_stosockaddr` reads one (IPv6 when it
+    /// has a colon, never in brackets).
+    fn ip(&mut self, node: &Node) -> Option<IpAddr> {
         let text = self.one(node)?;
         match text.parse() {
             Ok(ip) => Some(ip),
-            Err(_) if text.contains(':') => {
-                self.error(
-                    &node.loc,
-                    format!("{} {text}: rvs has no IPv6; not converted", node.keyword()),
-                );
-                None
-            }
             Err(_) => {
-                self.invalid(node, "not an IPv4 address");
+                self.invalid(node, "not an IP address");
                 None
             }
         }
@@ -439,9 +434,9 @@ struct Url {
 
 struct Check {
     kind: &'static str,
-    connect_ip: Option<Ipv4Addr>,
+    connect_ip: Option<IpAddr>,
     connect_port: Option<u64>,
-    bindto: Option<Ipv4Addr>,
+    bindto: Option<IpAddr>,
     bind_port: Option<u64>,
     own: Inherited,
     urls: Vec<Url>,
@@ -454,7 +449,7 @@ struct Check {
 
 struct Real {
     loc: Loc,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     port: Option<u16>,
     mode: Option<&'static str>,
     weight: Option<u64>,
@@ -479,7 +474,7 @@ struct Service {
     hysteresis: Option<u64>,
     quorum_up: Option<String>,
     quorum_down: Option<String>,
-    sorry_server: Option<(Ipv4Addr, Option<u16>)>,
+    sorry_server: Option<(IpAddr, Option<u16>)>,
     sorry_server_inhibit: bool,
     laddrs: Vec<Ipv4Addr>,
     reals: Vec<Real>,
@@ -861,23 +856,16 @@ fn mode(cx: &mut Ctx<'_>, node: &Node) -> Option<&'static str> {
 }
 
 /// An `IP PORT` pair of a real or sorry server; the port may be left out.
-fn server(cx: &mut Ctx<'_>, node: &Node) -> Option<(Ipv4Addr, Option<u16>)> {
+fn server(cx: &mut Ctx<'_>, node: &Node) -> Option<(IpAddr, Option<u16>)> {
     let args = node.args();
     let Some(ip) = args.first() else {
         cx.invalid(node, "no address");
         return None;
     };
-    let ip: Ipv4Addr = match ip.parse() {
+    let ip: IpAddr = match ip.parse() {
         Ok(ip) => ip,
-        Err(_) if ip.contains(':') => {
-            cx.error(
-                &node.loc,
-                format!("{} {ip}: rvs has no IPv6; not converted", node.keyword()),
-            );
-            return None;
-        }
         Err(_) => {
-            cx.invalid(node, "not an IPv4 address");
+            cx.invalid(node, "not an IP address");
             return None;
         }
     };
@@ -900,7 +888,7 @@ fn server(cx: &mut Ctx<'_>, node: &Node) -> Option<(Ipv4Addr, Option<u16>)> {
 fn virtual_server(
     cx: &mut Ctx<'_>,
     node: &Node,
-    seen: &mut HashSet<(Ipv4Addr, u16, &'static str)>,
+    seen: &mut HashSet<(IpAddr, u16, &'static str)>,
     groups: &HashMap<String, Vec<Ipv4Addr>>,
 ) -> Option<String> {
     let loc = &node.loc;
@@ -920,15 +908,25 @@ fn virtual_server(
             if rest.len() > 1 {
                 cx.extra(node, 2);
             }
-            let ip: Ipv4Addr = match ip.parse() {
+            let ip: IpAddr = match ip.parse() {
                 Ok(ip) => ip,
+                Err(_) if ip.starts_with('[') => {
+                    // keepalived reads the address alone (inet_pton): `[2001:db8::1]:80` is
+                    // no address to it.
+                    cx.error(
+                        loc,
+                        format!(
+                            "{}: refused: keepalived writes an IPv6 virtual server as `virtual_server 2001:db8::1 80` (no brackets, the port apart)",
+                            node.words.join(" ")
+                        ),
+                    );
+                    return None;
+                }
                 Err(_) => {
-                    let why = if ip.contains(':') {
-                        "rvs has no IPv6"
-                    } else {
-                        "not an IPv4 address"
-                    };
-                    cx.error(loc, format!("virtual_server {ip} {port}: refused: {why}"));
+                    cx.error(
+                        loc,
+                        format!("virtual_server {ip} {port}: refused: not an IP address"),
+                    );
                     return None;
                 }
             };
@@ -1024,11 +1022,20 @@ fn virtual_server(
             }
             "persistence_granularity" => {
                 if let Some(mask) = cx.one(child) {
-                    if mask.parse::<Ipv4Addr>().is_ok() {
+                    // keepalived: a prefix length 1..=128 for an IPv6 virtual server.
+                    let valid = match ip {
+                        IpAddr::V4(_) => mask.parse::<Ipv4Addr>().is_ok(),
+                        IpAddr::V6(_) => {
+                            mask.parse::<u8>().is_ok_and(|len| (1..=128).contains(&len))
+                        }
+                    };
+                    if valid {
                         svc.netmask = Some(mask.to_string());
                         svc.persistence.get_or_insert(DEFAULT_PERSISTENCE);
-                    } else {
+                    } else if ip.is_ipv4() {
                         cx.invalid(child, "not a dotted IPv4 netmask");
+                    } else {
+                        cx.invalid(child, "not an IPv6 prefix length 1..=128");
                     }
                 }
             }
@@ -1048,13 +1055,16 @@ fn virtual_server(
                     }
                 }
             }
-            "ip_family" => match cx.one(child) {
-                Some("inet") | None => {}
-                Some("inet6") => {
-                    cx.error(&child.loc, format!("{header}: refused: rvs has no IPv6"));
+            "ip_family" => match (cx.one(child), ip) {
+                (None, _) | (Some("inet"), IpAddr::V4(_)) | (Some("inet6"), IpAddr::V6(_)) => {}
+                (Some(family @ ("inet" | "inet6")), _) => {
+                    cx.error(
+                        &child.loc,
+                        format!("{header}: refused: ip_family {family} is not the family of {ip}"),
+                    );
                     refused = true;
                 }
-                Some(_) => cx.invalid(child, "not inet or inet6"),
+                (Some(_), _) => cx.invalid(child, "not inet or inet6"),
             },
             "inhibit_on_failure" => svc.own.inhibit = Some(true),
             "virtualhost" => {
@@ -1268,7 +1278,7 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
         if connection {
             match kw {
                 "connect_ip" => {
-                    check.connect_ip = cx.ipv4(child).or(check.connect_ip);
+                    check.connect_ip = cx.ip(child).or(check.connect_ip);
                     continue;
                 }
                 "connect_port" => {
@@ -1276,7 +1286,7 @@ fn checker(cx: &mut Ctx<'_>, node: &Node) -> Option<Check> {
                     continue;
                 }
                 "bindto" => {
-                    check.bindto = cx.ipv4(child).or(check.bindto);
+                    check.bindto = cx.ip(child).or(check.bindto);
                     continue;
                 }
                 "bind_port" => {
@@ -1474,7 +1484,7 @@ fn emit(
     cx: &mut Ctx<'_>,
     node: &Node,
     svc: &Service,
-    ip: Ipv4Addr,
+    ip: IpAddr,
     port: u16,
     proto: &str,
     default_mode: &'static str,
@@ -1483,7 +1493,11 @@ fn emit(
     let mut out = String::new();
     let _ = writeln!(out, "# {header} at {}:{}", node.loc.file, node.loc.line);
     out.push_str("[[service]]\n");
-    let _ = writeln!(out, "vip = {}", quote(&format!("{ip}:{port}")));
+    let _ = writeln!(
+        out,
+        "vip = {}",
+        quote(&SocketAddr::new(ip, port).to_string())
+    );
     let _ = writeln!(out, "proto = {}", quote(proto));
     let _ = writeln!(
         out,
@@ -1626,7 +1640,7 @@ fn emit(
         let addr = if port == 0 {
             sip.to_string()
         } else {
-            format!("{sip}:{sport}")
+            SocketAddr::new(sip, sport).to_string()
         };
         let _ = writeln!(out, "sorry_server = {}", quote(&addr));
         if svc.sorry_server_inhibit {
@@ -1638,7 +1652,7 @@ fn emit(
         let inherited = real.own.over(&svc.own);
         out.push_str("\n  [[service.real]]\n");
         let addr = match port_out {
-            Some(p) => format!("{}:{p}", real.ip),
+            Some(p) => SocketAddr::new(real.ip, p).to_string(),
             None => real.ip.to_string(),
         };
         let _ = writeln!(out, "  addr = {}", quote(&addr));

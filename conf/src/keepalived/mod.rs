@@ -10,13 +10,17 @@
 //! becomes `[timeouts]` and `lvs_sync_daemon` `[sync]` (both roles at once, see
 //! [`convert`]).
 //!
+//! IPv6 virtual and real servers convert as keepalived writes them (`virtual_server
+//! 2001:db8::100 80`, `persistence_granularity 64` as a prefix length), and so does DPVS's
+//! NAT64 (an IPv6 `FNAT` virtual server with IPv4 real servers and local addresses).
+//!
 //! Everything not converted is named with `file:line`:
 //! - `note`: left to keepalived, which keeps running VRRP next to rvs (`global_defs`,
 //!   `vrrp_instance`, `vrrp_sync_group`, `vrrp_script`, static addresses and routes, ...);
 //! - `warning`: converted as keepalived itself would run it, but the file has something
 //!   keepalived corrects or ignores (no `protocol`, mismatched ports, a bad value, ...);
-//! - `error`: not converted: a refused `virtual_server` (`fwmark`, `group`, IPv6, SCTP, a
-//!   scheduler rvs lacks), or a checker or keyword inside one rvs cannot express (SMTP_CHECK,
+//! - `error`: not converted: a refused `virtual_server` (`fwmark`, `group`, SCTP, a
+//!   scheduler rvs lacks, an IPv6 address in brackets, which keepalived does not read), or a checker or keyword inside one rvs cannot express (SMTP_CHECK,
 //!   DNS_CHECK, BFD_CHECK, `notify_up`, unknown keywords, ...).
 //!
 //! [`Import::exit_code`]: 0 when there is no error, 1 otherwise; the TOML of what converted is

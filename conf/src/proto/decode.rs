@@ -10,6 +10,7 @@
 //! fixed) and holds at most [`MAX_BATCH`] requests.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -19,10 +20,12 @@ use super::{DestSpec, HealthReport, Request, ServiceKey, ServiceSpec, TimeoutVal
 use crate::echo;
 use crate::model::{SyncDaemon, SyncRole};
 
-/// Most requests a [`Request::Batch`] may hold: far more than a restore of 10 000 services
-/// with several reals each, and few enough that a frame of tiny requests decodes into about
-/// a frame's worth of memory.
-pub const MAX_BATCH: usize = 1 << 18;
+/// Most requests a [`Request::Batch`] may hold: more than a restore of 10 000 services with
+/// 7 reals each (the most [`MAX_REQUEST`](super::MAX_REQUEST) carries at the longest
+/// spellings), and few enough that a frame of tiny requests decodes into about a frame's
+/// worth of memory. It was 2^18 until addresses could be IPv6: a request grew from 64 to
+/// 104 bytes, and 2^18 of them no longer fit that bound while the list doubles.
+pub const MAX_BATCH: usize = 1 << 17;
 
 /// The `op` names, in the order of [`Op`].
 const OPS: &[&str] = &[
@@ -257,7 +260,7 @@ impl<'de> Visitor<'de> for RequestSeed {
         fn rest<'de, T: Deserialize<'de>, A: MapAccess<'de>>(map: A) -> Result<T, A::Error> {
             T::deserialize(MapAccessDeserializer::new(map))
         }
-        Ok(match op {
+        let request = match op {
             Op::Info => rest::<NoMembers, _>(map).map(|_| Request::Info)?,
             Op::AddService => Request::AddService {
                 service: rest::<Service<ServiceSpec>, _>(map)?.service,
@@ -335,8 +338,42 @@ impl<'de> Visitor<'de> for RequestSeed {
                 role: rest::<Role, _>(map)?.role,
             },
             Op::GetDaemons => rest::<NoMembers, _>(map).map(|_| Request::GetDaemons)?,
-        })
+        };
+        if let Some(a) = zoned(&request) {
+            return Err(de::Error::custom(format!(
+                "{a} has an IPv6 zone, which no service or real server address has"
+            )));
+        }
+        Ok(request)
     }
+}
+
+/// The first address of `request` with an IPv6 zone (`[fe80::1%2]:80`, which std parses into
+/// a scope id): the same address would otherwise name two services, and print differently.
+fn zoned(request: &Request) -> Option<SocketAddr> {
+    let key = |k: &ServiceKey| k.vip;
+    let addrs: [Option<SocketAddr>; 2] = match request {
+        Request::AddService { service } | Request::EditService { service } => {
+            [Some(service.key.vip), None]
+        }
+        Request::DelService { service } => [Some(service.vip), None],
+        Request::AddDest { service, dest } | Request::EditDest { service, dest } => {
+            [Some(service.vip), Some(dest.addr)]
+        }
+        Request::DelDest { service, addr } => [Some(service.vip), Some(*addr)],
+        Request::AddLaddr { service, .. } | Request::DelLaddr { service, .. } => {
+            [Some(service.vip), None]
+        }
+        Request::Zero { service }
+        | Request::ListServices { service }
+        | Request::GetLaddrs { service } => [service.as_ref().map(key), None],
+        Request::SetHealth { report } => [Some(report.service.vip), Some(report.real)],
+        _ => [None, None],
+    };
+    addrs
+        .into_iter()
+        .flatten()
+        .find(|a| matches!(a, SocketAddr::V6(v6) if v6.scope_id() != 0 || v6.flowinfo() != 0))
 }
 
 impl<'de> Deserialize<'de> for Request {

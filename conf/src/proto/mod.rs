@@ -30,13 +30,13 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::echo;
-use crate::model::{Mode, Proto, SyncDaemon, SyncRole, Timeouts, Tunnel};
+use crate::model::{Mode, Netmask, Proto, SyncDaemon, SyncRole, Timeouts, Tunnel};
 
 mod decode;
 
@@ -65,7 +65,7 @@ pub struct ServiceKey {
     /// `-t` (TCP) or `-u` (UDP).
     pub proto: Proto,
     /// Virtual address and port; port 0 is a persistent all-ports service.
-    pub vip: SocketAddrV4,
+    pub vip: SocketAddr,
 }
 
 impl fmt::Display for ServiceKey {
@@ -83,15 +83,16 @@ pub struct ServiceSpec {
     pub sched: String,
     /// `-p` seconds; 0 = not persistent.
     pub persistence: u32,
-    /// `-M`, the persistence granularity (default 255.255.255.255).
-    pub netmask: Ipv4Addr,
+    /// `-M`, the persistence granularity (default 255.255.255.255, or 128 for IPv6), of
+    /// the vip's family.
+    pub netmask: Netmask,
 }
 
 /// `-a`/`-e`: everything ipvsadm sends for a real server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestSpec {
     /// `-r`, with ipvsadm's port rules applied (no port = the vip port; `-g`/`-i`: the vip port).
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// `-g`/`-i`/`-m`/`-b`.
     pub mode: Mode,
     /// `-w`, 0..=2147483647 (ipvsadm 1.31: a C `int`).
@@ -170,7 +171,7 @@ pub enum Request {
         /// Its service.
         service: ServiceKey,
         /// The real server to delete.
-        addr: SocketAddrV4,
+        addr: SocketAddr,
     },
     /// `-Z`: zero the counters of one service (and its reals) or of everything.
     Zero {
@@ -201,14 +202,14 @@ pub enum Request {
         /// The service.
         service: ServiceKey,
         /// The local address.
-        addr: Ipv4Addr,
+        addr: IpAddr,
     },
     /// `-Q`: remove a local address.
     DelLaddr {
         /// The service.
         service: ServiceKey,
         /// The local address.
-        addr: Ipv4Addr,
+        addr: IpAddr,
     },
     /// `-G`: local addresses with their usage.
     GetLaddrs {
@@ -258,7 +259,7 @@ pub struct HealthReport {
     /// The service.
     pub service: ServiceKey,
     /// The real server.
-    pub real: SocketAddrV4,
+    pub real: SocketAddr,
     /// Whether every check of the real passes.
     pub up: bool,
     /// MISC_CHECK `dynamic` weight; `None` = the configured weight.
@@ -284,7 +285,7 @@ pub struct CheckState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealHealthEntry {
     /// The real server.
-    pub real: SocketAddrV4,
+    pub real: SocketAddr,
     /// Whether it is up (a real without checks is always up).
     pub up: bool,
     /// Its weight in scheduling now; `None` = out of the pool.
@@ -377,7 +378,7 @@ pub struct Rates {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DestEntry {
     /// Address and port.
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// Forwarding method.
     pub mode: Mode,
     /// Weight.
@@ -411,9 +412,9 @@ pub struct ServiceEntry {
     /// Persistence timeout in seconds; 0 = not persistent.
     pub persistence: u32,
     /// Persistence netmask.
-    pub netmask: Ipv4Addr,
+    pub netmask: Netmask,
     /// FULLNAT local addresses, in the order they were added.
-    pub laddrs: Vec<Ipv4Addr>,
+    pub laddrs: Vec<IpAddr>,
     /// Counters.
     pub counters: Counters,
     /// Rates.
@@ -432,18 +433,18 @@ pub struct ConnEntry {
     /// State name as the kernel spells it (`ESTABLISHED`, `SYN_RECV`, `UDP`, `NONE`, ...).
     pub state: String,
     /// Client address and port (port 0 for a template).
-    pub client: SocketAddrV4,
+    pub client: SocketAddr,
     /// Virtual address and port.
-    pub virt: SocketAddrV4,
+    pub virt: SocketAddr,
     /// Real server address and port.
-    pub dest: SocketAddrV4,
+    pub dest: SocketAddr,
 }
 
 /// One local address of a service, as `-G` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaddrEntry {
     /// The local address.
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Times a local port was found in use when a connection picked one.
     pub conflicts: u64,
     /// Connections currently using the address.
@@ -776,7 +777,7 @@ mod test {
                     key: key(),
                     sched: "wrr".into(),
                     persistence: 360,
-                    netmask: Ipv4Addr::new(255, 255, 255, 0),
+                    netmask: Netmask::V4([255, 255, 255, 0].into()),
                 },
             },
             Request::AddDest {
@@ -812,6 +813,145 @@ mod test {
         for r in &requests {
             assert_eq!(&round_trip(r), r);
         }
+    }
+
+    /// IPv6 services, reals, local addresses and connections travel as ipvsadm writes them
+    /// (`[2001:db8::100]:80`), an IPv6 netmask as its prefix length.
+    #[test]
+    fn test_ipv6_round_trip_and_wire_format() {
+        let key6 = ServiceKey {
+            proto: Proto::Tcp,
+            vip: "[2001:db8::100]:80".parse().unwrap(),
+        };
+        let add = Request::AddService {
+            service: ServiceSpec {
+                key: key6,
+                sched: "wrr".into(),
+                persistence: 60,
+                netmask: Netmask::V6(64),
+            },
+        };
+        assert_eq!(
+            String::from_utf8(encode_frame(&add).unwrap()[4..].to_vec()).unwrap(),
+            r#"{"version":1,"body":{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[2001:db8::100]:80"},"sched":"wrr","persistence":60,"netmask":64}}}"#
+        );
+        let dest = |addr: &str| DestSpec {
+            addr: addr.parse().unwrap(),
+            mode: Mode::FullNat,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            tunnel: Tunnel::default(),
+        };
+        let requests = vec![
+            add,
+            Request::AddDest {
+                service: key6,
+                dest: dest("[2001:db8:1::11]:8080"),
+            },
+            // NAT64: an IPv4 real and local address behind an IPv6 vip.
+            Request::AddDest {
+                service: key6,
+                dest: dest("10.0.1.11:8080"),
+            },
+            Request::AddLaddr {
+                service: key6,
+                addr: "10.0.0.1".parse().unwrap(),
+            },
+            Request::DelLaddr {
+                service: key6,
+                addr: "2001:db8::1".parse().unwrap(),
+            },
+            Request::DelDest {
+                service: key6,
+                addr: "[2001:db8:1::11]:0".parse().unwrap(),
+            },
+        ];
+        for r in &requests {
+            assert_eq!(&round_trip(r), r);
+        }
+        let listed = Response::Services {
+            services: vec![ServiceEntry {
+                key: key6,
+                sched: "wrr".into(),
+                persistence: 60,
+                netmask: Netmask::V6(64),
+                laddrs: vec!["2001:db8::1".parse().unwrap()],
+                counters: Counters::default(),
+                rates: Rates::default(),
+                dests: vec![],
+            }],
+        };
+        assert_eq!(round_trip(&listed), listed);
+        let conns = Response::Conns {
+            conns: vec![ConnEntry {
+                proto: Proto::Tcp,
+                expire: 899,
+                state: "ESTABLISHED".into(),
+                client: "[2001:db8:ffff::7]:40000".parse().unwrap(),
+                virt: "[2001:db8::100]:80".parse().unwrap(),
+                dest: "10.0.1.11:8080".parse().unwrap(),
+            }],
+            next: None,
+        };
+        assert_eq!(round_trip(&conns), conns);
+    }
+
+    /// Malformed IPv6 values are decode errors, never panics or silent truncation.
+    #[test]
+    fn test_ipv6_malformed() {
+        let read = |body: &str| {
+            let mut f = (body.len() as u32).to_be_bytes().to_vec();
+            f.extend_from_slice(body.as_bytes());
+            read_frame::<_, Request>(&mut &f[..], MAX_REQUEST)
+        };
+        for body in [
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"[2001:db8::100]"}}"#,
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"2001:db8::100:80"}}"#,
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"[2001:db8::100]:65536"}}"#,
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"[2001:db8:::100]:80"}}"#,
+            r#"{"op":"add_laddr","service":{"proto":"tcp","vip":"[::1]:80"},"addr":"2001:db8::1:"}"#,
+            r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":0}}"#,
+            r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":129}}"#,
+            r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":-1}}"#,
+            r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":"64"}}"#,
+            r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":64.5}}"#,
+            r#"{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[::1]:80"},"sched":"rr","persistence":0,"netmask":null}}"#,
+            r#"{"op":"del_service","service":{"proto":"tcp","vip":"[fe80::1%2]:80"}}"#,
+            r#"{"op":"del_dest","service":{"proto":"tcp","vip":"[2001:db8::100]:80"},"addr":"[fe80::1%eth0]:80"}"#,
+            r#"{"op":"batch","requests":[{"op":"clear"},{"op":"del_dest","service":{"proto":"tcp","vip":"[2001:db8::100]:80"},"addr":"[fe80::1%7]:80"}]}"#,
+        ] {
+            let frame = format!(r#"{{"version":1,"body":{body}}}"#);
+            assert!(
+                matches!(read(&frame), Err(FrameError::Malformed(_))),
+                "{body}"
+            );
+        }
+        let zoned = r#"{"version":1,"body":{"op":"del_service","service":{"proto":"tcp","vip":"[fe80::1%2]:80"}}}"#;
+        match read(zoned) {
+            Err(FrameError::Malformed(m)) => assert!(
+                m.starts_with(
+                    "[fe80::1%2]:80 has an IPv6 zone, which no service or real server address has"
+                ),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let frame = r#"{"version":1,"body":{"op":"add_service","service":{"key":{"proto":"tcp","vip":"[2001:db8::100]:0"},"sched":"rr","persistence":1,"netmask":128}}}"#;
+        assert_eq!(
+            read(frame).unwrap(),
+            Request::AddService {
+                service: ServiceSpec {
+                    key: ServiceKey {
+                        proto: Proto::Tcp,
+                        vip: "[2001:db8::100]:0".parse().unwrap(),
+                    },
+                    sched: "rr".into(),
+                    persistence: 1,
+                    netmask: Netmask::V6(128),
+                },
+            }
+        );
     }
 
     #[test]
@@ -906,21 +1046,21 @@ mod test {
         for s in 0..services {
             let key = ServiceKey {
                 proto: Proto::Udp,
-                vip: SocketAddrV4::new(Ipv4Addr::new(100, 100, 100, 100), 65535 - s),
+                vip: SocketAddr::new([100, 100, 100, 100].into(), 65535 - s),
             };
             requests.push(Request::AddService {
                 service: ServiceSpec {
                     key,
                     sched: "lblcr".into(),
                     persistence: 2_678_400,
-                    netmask: Ipv4Addr::new(255, 255, 255, 128),
+                    netmask: Netmask::V4([255, 255, 255, 128].into()),
                 },
             });
             for r in 0..reals {
                 requests.push(Request::AddDest {
                     service: key,
                     dest: DestSpec {
-                        addr: SocketAddrV4::new(Ipv4Addr::new(200, 200, 200, 200), 65535 - r),
+                        addr: SocketAddr::new([200, 200, 200, 200].into(), 65535 - r),
                         mode: Mode::FullNat,
                         weight,
                         u_threshold: 2_147_483_647,

@@ -1,13 +1,12 @@
 //! Validation of the health-check keys (keepalived 2.2's keywords and defaults).
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Check, Links};
+use super::{parse_addr_port, parse_ip, Check, Links, Routes};
 use crate::health::{self, *};
 use crate::locate::Field;
-use crate::model::{Mode, Real, Route};
-use crate::net;
+use crate::model::{Mode, Real};
 use crate::raw;
 
 impl Check {
@@ -17,10 +16,10 @@ impl Check {
         &mut self,
         f: &Field,
         s: &raw::Service,
-        vip: SocketAddrV4,
+        vip: SocketAddr,
         reals: &[(usize, Real)],
         links: &Links,
-        routes: &[Route],
+        routes: &Routes,
     ) -> ServiceHealth {
         let delay_loop = self
             .seconds(&f.key("delay_loop"), s.delay_loop, false)
@@ -95,21 +94,31 @@ impl Check {
         &mut self,
         field: &Field,
         addr: &str,
-        vip: SocketAddrV4,
+        vip: SocketAddr,
         mode: Mode,
         links: &Links,
-        routes: &[Route],
-    ) -> Option<SocketAddrV4> {
-        let (ip, port) = self.ok(field, net::parse_addr_port(addr))?;
-        if let Err(why) = links.check_host(ip) {
+        routes: &Routes,
+    ) -> Option<SocketAddr> {
+        let (ip, port) = self.ok(field, parse_addr_port(addr))?;
+        if let Err(why) = links.check_host_ip(ip) {
             self.fail(field, why);
             return None;
         }
-        if links.owned.contains_key(&ip) {
+        if links.owns(ip) {
             self.fail(field, format!("{ip} is an address of the balancer itself"));
             return None;
         }
-        if !links.on_link(ip) && (mode == Mode::Dr || !routes.iter().any(|r| r.dst.contains(ip))) {
+        if vip.is_ipv4() != ip.is_ipv4() {
+            // The sorry server forwards as a real of the service's own family would.
+            self.fail(
+                field,
+                format!(
+                    "{ip} is not of the vip's family: the sorry server is reached as the vip's packets are"
+                ),
+            );
+            return None;
+        }
+        if !links.on_link_ip(ip) && (mode == Mode::Dr || !routes.contains(ip)) {
             self.fail(
                 field,
                 format!("no route to {ip}: no [[port]] subnet or [[route]] contains it"),
@@ -127,14 +136,14 @@ impl Check {
             }
             Some(p) => p,
         };
-        Some(SocketAddrV4::new(ip, port))
+        Some(SocketAddr::new(ip, port))
     }
 
     fn check(
         &mut self,
         f: &Field,
         c: &raw::Check,
-        real: SocketAddrV4,
+        real: SocketAddr,
         service_delay_loop: Duration,
     ) -> Option<HealthCheck> {
         use raw::CheckType as T;
@@ -185,8 +194,8 @@ impl Check {
             );
         }
         let ip = match &c.connect_ip {
-            None => *real.ip(),
-            Some(s) => self.ok(&f.key("connect_ip"), net::parse_ip(s))?,
+            None => real.ip(),
+            Some(s) => self.ok(&f.key("connect_ip"), parse_ip(s))?,
         };
         let port = match c.connect_port {
             None => real.port(),
@@ -202,8 +211,19 @@ impl Check {
             None => None,
             // Not required to be a [[port]] address: a kernel twin may hold it later (the
             // probe fails with EADDRNOTAVAIL until then), or it is a management address.
-            Some(s) => Some(self.ok(&f.key("bindto"), net::parse_ip(s))?),
+            Some(s) => Some(self.ok(&f.key("bindto"), parse_ip(s))?),
         };
+        if let Some(b) = bindto.filter(|b| b.is_ipv4() != ip.is_ipv4()) {
+            // One socket binds and connects: both addresses are of one family.
+            self.fail(
+                &f.key("bindto"),
+                format!(
+                    "{b} is {}, but the probe connects to {ip}, which is {}",
+                    super::family(b),
+                    super::family(ip)
+                ),
+            );
+        }
         let bind_port = self.opt_range(&f.key("bind_port"), c.bind_port, 0, u16::MAX, 0);
         let delay_loop = self
             .seconds(&f.key("delay_loop"), c.delay_loop, false)
@@ -265,7 +285,7 @@ impl Check {
         };
         Some(HealthCheck {
             kind,
-            connect: SocketAddrV4::new(ip, port),
+            connect: SocketAddr::new(ip, port),
             bindto,
             bind_port,
             connect_timeout,

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -57,6 +56,24 @@ pub fn network() -> Network {
         ],
         vec![net("172.16.0.0/16")],
     )
+    .with_v6(
+        vec![
+            net6("2001:db8::1/64"),
+            net6("2001:db8::100/128"),
+            net6("2001:db8::101/128"),
+        ],
+        vec![net6("2001:db8:1::/48")],
+    )
+}
+
+/// The IPv6 side of [`network`]: vips 2001:db8::100-101, local address 2001:db8::1, reals on
+/// 2001:db8::/64 or routed in 2001:db8:1::/48.
+fn net6(s: &str) -> conf::Ipv6Net {
+    let (a, l) = s.split_once('/').unwrap();
+    conf::Ipv6Net {
+        addr: a.parse().unwrap(),
+        prefix_len: l.parse().unwrap(),
+    }
 }
 
 impl TestHandler {
@@ -215,6 +232,6 @@ pub fn names() -> Names {
     )
 }
 
-pub fn mask(s: &str) -> Ipv4Addr {
+pub fn mask(s: &str) -> conf::Netmask {
     s.parse().unwrap()
 }

@@ -138,9 +138,9 @@ pub fn render_health(health: &crate::report::RealHealth) -> String {
     reals.sort_by_key(|((k, addr), _)| {
         (
             k.proto.as_str(),
-            *k.vip.ip(),
+            k.vip.ip(),
             k.vip.port(),
-            *addr.ip(),
+            addr.ip(),
             addr.port(),
         )
     });

@@ -298,9 +298,9 @@ impl Pipeline {
                 expire: u32::try_from(c.expires().saturating_sub(now_ms).div_ceil(1000))
                     .unwrap_or(u32::MAX),
                 state: c.state().as_str().to_owned(),
-                client: c.client(),
-                virt: c.virt(),
-                dest: c.real(),
+                client: c.client().into(),
+                virt: c.virt().into(),
+                dest: c.real().into(),
             })
             .collect()
     }
