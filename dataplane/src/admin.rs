@@ -191,13 +191,9 @@ fn key_of(s: &Service) -> ServiceKey {
     }
 }
 
-/// The data plane's service for `key`: none for an IPv6 one, which the data path does not
-/// forward yet (the snapshot refuses to build it).
+/// The data plane's service for `key`.
 fn served<'a>(snapshot: &'a Snapshot, key: &ServiceKey) -> Option<&'a Arc<Service>> {
-    match key.vip {
-        SocketAddr::V4(vip) => snapshot.service(key.proto, vip),
-        SocketAddr::V6(_) => None,
-    }
+    snapshot.service(key.proto, key.vip)
 }
 
 /// A service and each of its real servers with their raw counters.
@@ -359,15 +355,11 @@ impl Admin {
             .collect();
         let services: Vec<(ServiceKey, Option<conf::Service>)> =
             keys.iter().map(|key| (*key, inner.live(key))).collect();
-        // An IPv6 service never reached the data path (its put fails): nothing to remove.
         let mut edits: Vec<snapshot::Change<'_>> = services
             .iter()
-            .filter_map(|(key, service)| match (service, key.vip) {
-                (Some(s), _) => Some(snapshot::Change::PutService(s)),
-                (None, SocketAddr::V4(vip)) => {
-                    Some(snapshot::Change::RemoveService(key.proto, vip))
-                }
-                (None, SocketAddr::V6(_)) => None,
+            .map(|(key, service)| match service {
+                Some(s) => snapshot::Change::PutService(s),
+                None => snapshot::Change::RemoveService(key.proto, key.vip),
             })
             .collect();
         if changes.contains(&Change::Timeouts) {
@@ -795,11 +787,7 @@ fn fill_service(inner: &Inner, entry: &mut ServiceEntry, service: &Service) {
         entry.rates = e.rates();
     }
     for dest in &mut entry.dests {
-        if let Some(real) = service
-            .reals
-            .iter()
-            .find(|r| SocketAddr::V4(r.addr) == dest.addr)
-        {
+        if let Some(real) = service.reals.iter().find(|r| r.addr == dest.addr) {
             fill_dest(inner, entry.key, dest, real);
         }
     }

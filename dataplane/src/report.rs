@@ -301,12 +301,7 @@ fn service_report(s: &Service, health: &RealHealth) -> ServiceReport {
         proto: s.proto,
         vip: s.vip.into(),
     };
-    let state = |addr: std::net::SocketAddrV4| {
-        health
-            .get(&(key, addr.into()))
-            .copied()
-            .unwrap_or((true, 0))
-    };
+    let state = |addr: std::net::SocketAddr| health.get(&(key, addr)).copied().unwrap_or((true, 0));
     let mut reals: Vec<RealReport> = s
         .reals
         .iter()
@@ -336,12 +331,7 @@ fn service_report(s: &Service, health: &RealHealth) -> ServiceReport {
     let mut held_down: Vec<HeldDown> = health
         .iter()
         .filter(|((k, addr), (up, _))| {
-            *k == key
-                && !*up
-                && !s
-                    .reals
-                    .iter()
-                    .any(|r| std::net::SocketAddr::V4(r.addr) == *addr)
+            *k == key && !*up && !s.reals.iter().any(|r| r.addr == *addr)
         })
         .map(|((_, addr), (_, transitions))| HeldDown {
             addr: addr.to_string(),

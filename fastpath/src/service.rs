@@ -11,7 +11,7 @@
 
 use crossbeam::utils::CachePadded;
 use sched::DestLoad;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
@@ -173,8 +173,9 @@ impl LaddrUsage {
 #[derive(Debug)]
 pub struct Real {
     /// The service this real server belongs to: protocol and VIP.
-    pub service: (conf::Proto, SocketAddrV4),
-    pub addr: SocketAddrV4,
+    pub service: (conf::Proto, SocketAddr),
+    /// Its address and port (an IPv6 service's NAT, DR and TUN reals are IPv6).
+    pub addr: SocketAddr,
     pub mode: conf::Mode,
     /// Connection counters and overload state, shared with the scheduler's `Dest`.
     pub load: Arc<DestLoad>,
@@ -257,11 +258,12 @@ pub use conf::Proto;
 #[derive(Debug)]
 pub struct Service {
     pub proto: Proto,
-    pub vip: SocketAddrV4,
+    pub vip: SocketAddr,
     /// Persistence timeout in seconds, 0 = not persistent.
     pub persistence: u32,
-    /// Mask applied to the client address for persistence templates (`-M`).
-    pub netmask: Ipv4Addr,
+    /// Mask applied to the client address for persistence templates (`-M`): a dotted mask
+    /// for IPv4, a prefix length for IPv6.
+    pub netmask: conf::Netmask,
     /// The scheduler's dest list, kernel order.
     pub dests: Arc<sched::Dests>,
     /// `reals[i]` is `dests.as_slice()[i]`.
@@ -303,39 +305,33 @@ impl std::fmt::Display for BuildError {
 
 impl std::error::Error for BuildError {}
 
-/// Why an IPv6 service (or an IPv6 real or local address) is not built: the configuration
-/// and `rvsadm` take them, the packet path does not yet.
-pub const IPV6_NOT_FORWARDED: &str =
-    "IPv6 services are not forwarded by the data path yet (issue 14)";
-
-/// The IPv4 address the data path forwards for a configured one.
-fn v4(addr: SocketAddr) -> Result<SocketAddrV4, BuildError> {
-    match addr {
-        SocketAddr::V4(a) => Ok(a),
-        SocketAddr::V6(_) => Err(BuildError(IPV6_NOT_FORWARDED.to_string())),
+/// What of IPv6 the data path does not forward yet, as the sentence that refuses it.
+fn ipv6_not_forwarded(config: &conf::Service) -> Option<&'static str> {
+    let v6 = config.vip.is_ipv6();
+    let mode_of = |mode: conf::Mode| config.reals.iter().any(|r| r.mode == mode);
+    if v6 && mode_of(conf::Mode::Tun) {
+        Some("IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)")
+    } else if v6 && mode_of(conf::Mode::FullNat) {
+        Some("fullnat from IPv6 clients (6→6 and NAT64) is not forwarded yet (issue 14)")
+    } else if config.laddrs.iter().any(IpAddr::is_ipv6) {
+        Some("IPv6 local addresses are not forwarded yet (issue 14)")
+    } else if v6 && config.vip_mode == conf::VipMode::Kernel {
+        Some("vip_mode \"kernel\" needs the twin's IPv6 addresses followed, which rvs does not do yet; use \"static\" or \"routed\" (issue 14)")
+    } else {
+        None
     }
 }
 
-/// The IPv4 service the data path forwards for `config`: its vip, netmask and local
-/// addresses, or [`IPV6_NOT_FORWARDED`] (the model's types are family-neutral, the data
-/// path's are IPv4 until it forwards IPv6).
-fn v4_service(
-    config: &conf::Service,
-) -> Result<(SocketAddrV4, Ipv4Addr, Vec<Ipv4Addr>), BuildError> {
-    let not_forwarded = || BuildError(IPV6_NOT_FORWARDED.to_string());
-    let vip = v4(config.vip)?;
-    let conf::Netmask::V4(netmask) = config.netmask else {
-        return Err(not_forwarded());
-    };
-    let laddrs = config
+/// The IPv4 local addresses of `config` (IPv6 ones are refused by [`ipv6_not_forwarded`]).
+fn v4_laddrs(config: &conf::Service) -> Vec<Ipv4Addr> {
+    config
         .laddrs
         .iter()
-        .map(|a| match a {
-            IpAddr::V4(a) => Ok(*a),
-            IpAddr::V6(_) => Err(not_forwarded()),
+        .filter_map(|a| match a {
+            IpAddr::V4(a) => Some(*a),
+            IpAddr::V6(_) => None,
         })
-        .collect::<Result<_, _>>()?;
-    Ok((vip, netmask, laddrs))
+        .collect()
 }
 
 /// Builds the service for `config`, reusing the counters of `previous` (the same service in
@@ -349,7 +345,10 @@ pub fn build(
     previous: Option<&Service>,
     workers: usize,
 ) -> Result<Service, BuildError> {
-    let (vip, netmask, laddrs) = v4_service(config)?;
+    if let Some(why) = ipv6_not_forwarded(config) {
+        return Err(BuildError(why.to_string()));
+    }
+    let (vip, laddrs) = (config.vip, v4_laddrs(config));
     let kind: sched::Kind = config
         .sched
         .parse()
@@ -369,7 +368,7 @@ pub fn build(
     let mut reals = Vec::with_capacity(config.reals.len());
     let mut dests = Vec::with_capacity(config.reals.len());
     for r in config.reals.iter().rev() {
-        let addr = v4(r.addr)?;
+        let addr = r.addr;
         let kept = previous
             .and_then(|p| {
                 p.reals
@@ -414,7 +413,7 @@ pub fn build(
         proto: config.proto,
         vip,
         persistence: config.persistence,
-        netmask,
+        netmask: config.netmask,
         dests: Arc::new(dests),
         reals,
         traffic,
@@ -444,18 +443,35 @@ mod tests {
             .remove(0)
     }
 
+    /// NAT66 and DR6 services are built; what the data path does not forward yet is refused
+    /// with its own sentence.
     #[test]
-    fn ipv6_services_are_refused_with_the_issue() {
-        let text = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
-             [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n\
-             [[service]]\nvip = \"[2001:db8::100]:81\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n\
-             [[service.real]]\naddr = \"10.0.0.11:80\"\nmode = \"fullnat\"\n";
-        let config = conf::Config::parse(text, "t.toml").expect("valid");
-        for s in &config.services {
-            assert_eq!(
-                build(s, None, 1).unwrap_err().to_string(),
-                "IPv6 services are not forwarded by the data path yet (issue 14)"
-            );
+    fn ipv6_services_build_and_what_is_not_forwarded_yet_says_so() {
+        let head = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\nexception = { iface = \"rvs0\" }\n";
+        let service = |body: &str| {
+            let config = conf::Config::parse(&format!("{head}{body}"), "t.toml").expect("valid");
+            build(&config.services[0], None, 1).map(|s| (s.vip, s.reals.len()))
+        };
+        let vip: SocketAddr = "[2001:db8::100]:80".parse().unwrap();
+        assert_eq!(
+            service("[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n[[service.real]]\naddr = \"[2001:db8::11]:8080\"\nmode = \"nat\"\n[[service.real]]\naddr = \"2001:db8::12\"\nmode = \"dr\"\n"),
+            Ok((vip, 2))
+        );
+        for (body, why) in [
+            (
+                "[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n[[service.real]]\naddr = \"2001:db8::13\"\nmode = \"tun\"\n",
+                "IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)",
+            ),
+            (
+                "[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n[[service.real]]\naddr = \"10.0.0.11:80\"\nmode = \"fullnat\"\n",
+                "fullnat from IPv6 clients (6→6 and NAT64) is not forwarded yet (issue 14)",
+            ),
+            (
+                "[[service]]\nvip = \"[2001:db8::200]:80\"\nproto = \"tcp\"\nvip_mode = \"kernel\"\n",
+                "vip_mode \"kernel\" needs the twin's IPv6 addresses followed, which rvs does not do yet; use \"static\" or \"routed\" (issue 14)",
+            ),
+        ] {
+            assert_eq!(service(body), Err(BuildError(why.to_string())), "{body}");
         }
     }
 
@@ -474,10 +490,7 @@ mod tests {
         let addrs: Vec<String> = s.reals.iter().map(|r| r.addr.to_string()).collect();
         assert_eq!(addrs, ["10.0.0.13:80", "10.0.0.12:80", "10.0.0.11:80"]);
         for (i, r) in s.reals.iter().enumerate() {
-            assert_eq!(
-                s.dests.get(i).unwrap().addr,
-                std::net::SocketAddr::V4(r.addr)
-            );
+            assert_eq!(s.dests.get(i).unwrap().addr, r.addr);
         }
     }
 

@@ -18,7 +18,7 @@
 
 use crate::service::{self, BuildError, Service};
 use imbl::{OrdMap, Vector};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::Arc;
 
 /// Snapshots whose changes a snapshot remembers. A worker more steps behind (it did not look
@@ -31,6 +31,50 @@ const HISTORY: usize = 256;
 #[inline]
 pub(crate) fn vip_key(proto: conf::Proto, vip: SocketAddrV4) -> u64 {
     u64::from(proto.number()) << 48 | u64::from(vip.ip().to_bits()) << 16 | u64::from(vip.port())
+}
+
+/// Set in the key of an IPv6 service. An IPv6 address does not fit a word with its port and
+/// protocol, so the table hands each IPv6 service a number of its own ([`ServiceTable::put`]),
+/// kept while the service exists; [`vip_key`]s of IPv4 services use the low 56 bits.
+const V6_KEY: u64 = 1 << 63;
+
+/// An IPv6 VIP as a key: address and port only (flow information and scope are not part of
+/// a service's identity).
+fn strip(vip: SocketAddrV6) -> SocketAddrV6 {
+    SocketAddrV6::new(*vip.ip(), vip.port(), 0, 0)
+}
+
+/// Counts one more (`add`) or one less user of `ip` with `mode` in `users`; the new sorted
+/// list of (address, mode) pairs when the set of pairs changed.
+fn count_vip_in<A: Ord + Copy>(
+    users: &mut OrdMap<(A, u8), usize>,
+    (ip, mode): (A, conf::VipMode),
+    add: bool,
+) -> Option<Arc<[(A, conf::VipMode)]>> {
+    let modes = [
+        conf::VipMode::Static,
+        conf::VipMode::Kernel,
+        conf::VipMode::Routed,
+    ];
+    let code = modes.iter().position(|m| *m == mode).unwrap_or(0) as u8;
+    let key = (ip, code);
+    let count = users.get(&key).copied().unwrap_or(0);
+    let count = if add {
+        count + 1
+    } else {
+        count.saturating_sub(1)
+    };
+    let set_changed = if count == 0 {
+        users.remove(&key).is_some()
+    } else {
+        users.insert(key, count).is_none()
+    };
+    set_changed.then(|| {
+        users
+            .keys()
+            .filter_map(|&(ip, m)| modes.get(usize::from(m)).map(|&mode| (ip, mode)))
+            .collect()
+    })
 }
 
 /// A service and the slot workers keep their state for it at.
@@ -53,6 +97,10 @@ struct Step {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ServiceTable {
     by_vip: OrdMap<u64, Slotted>,
+    /// The keys of the IPv6 services (`V6_KEY` and a number).
+    keys6: OrdMap<(u8, SocketAddrV6), u64>,
+    /// The number of the last IPv6 key handed out.
+    last6: u64,
     /// Slots below `slots` that no service holds.
     free: Vector<usize>,
     /// One more than the highest slot ever given out.
@@ -65,6 +113,9 @@ pub(crate) struct ServiceTable {
     vip_users: OrdMap<(Ipv4Addr, u8), usize>,
     /// The keys of `vip_users`, sorted.
     vips: Arc<[(Ipv4Addr, conf::VipMode)]>,
+    /// [`ServiceTable::vip_users`] and [`ServiceTable::vips`] for IPv6.
+    vip6_users: OrdMap<(Ipv6Addr, u8), usize>,
+    vips6: Arc<[(Ipv6Addr, conf::VipMode)]>,
     /// The steps of the last snapshots, oldest first.
     history: Vector<Step>,
     /// The keys changed since the table was sealed ([`ServiceTable::seal`]).
@@ -86,6 +137,22 @@ impl ServiceTable {
     #[inline]
     pub fn get(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<&Slotted> {
         self.by_key(vip_key(proto, vip))
+    }
+
+    /// The IPv6 service for `proto` and `vip`, with its slot.
+    #[inline]
+    pub fn get6(&self, proto: conf::Proto, vip: SocketAddrV6) -> Option<&Slotted> {
+        let key = self.keys6.get(&(proto.number(), strip(vip)))?;
+        self.by_key(*key)
+    }
+
+    /// The key of the service for `proto` and `vip`, if there is one (an IPv4 service's is
+    /// its [`vip_key`] whether it exists or not).
+    pub fn key_of(&self, proto: conf::Proto, vip: SocketAddr) -> Option<u64> {
+        match vip {
+            SocketAddr::V4(vip) => Some(vip_key(proto, vip)),
+            SocketAddr::V6(vip) => self.keys6.get(&(proto.number(), strip(vip))).copied(),
+        }
     }
 
     /// The service of key `key` (a [`vip_key`]).
@@ -125,6 +192,11 @@ impl ServiceTable {
         &self.vips
     }
 
+    /// [`ServiceTable::vips`] for IPv6.
+    pub fn vips6(&self) -> &Arc<[(Ipv6Addr, conf::VipMode)]> {
+        &self.vips6
+    }
+
     /// Builds `config` into the table: a new service takes a free slot; an existing one keeps
     /// its slot and, rebuilt from the previous one, its counters and unchanged real servers
     /// (or stays as it is if its configuration did not change).
@@ -136,11 +208,8 @@ impl ServiceTable {
                 config.vip
             ))
         };
-        let SocketAddr::V4(vip) = config.vip else {
-            return Err(failed(BuildError(service::IPV6_NOT_FORWARDED.to_string())));
-        };
-        let key = vip_key(config.proto, vip);
-        let old = self.by_vip.get(&key);
+        let key = self.key_of(config.proto, config.vip);
+        let old = key.and_then(|key| self.by_vip.get(&key));
         if old.is_some_and(|o| o.service.config == *config) {
             return Ok(());
         }
@@ -150,7 +219,7 @@ impl ServiceTable {
             Some(o) => {
                 let slot = o.slot;
                 let gone = o.service.laddrs.clone();
-                let vip = (*o.service.vip.ip(), o.service.config.vip_mode);
+                let vip = (o.service.vip.ip(), o.service.config.vip_mode);
                 self.count_laddrs(&gone, false);
                 self.count_vip(vip, false);
                 slot
@@ -161,7 +230,17 @@ impl ServiceTable {
             }),
         };
         self.count_laddrs(&built.laddrs, true);
-        self.count_vip((*vip.ip(), config.vip_mode), true);
+        self.count_vip((config.vip.ip(), config.vip_mode), true);
+        let key = match (key, config.vip) {
+            (Some(key), _) => key,
+            (None, SocketAddr::V4(vip)) => vip_key(config.proto, vip),
+            (None, SocketAddr::V6(vip)) => {
+                self.last6 += 1;
+                let key = V6_KEY | self.last6;
+                self.keys6.insert((config.proto.number(), strip(vip)), key);
+                key
+            }
+        };
         let service = Arc::new(built);
         self.by_vip.insert(key, Slotted { slot, service });
         self.changed.push(key);
@@ -169,8 +248,13 @@ impl ServiceTable {
     }
 
     /// Removes the service for `proto` and `vip`, if there is one; its slot becomes free.
-    pub fn remove(&mut self, proto: conf::Proto, vip: SocketAddrV4) {
-        let key = vip_key(proto, vip);
+    pub fn remove(&mut self, proto: conf::Proto, vip: SocketAddr) {
+        let Some(key) = self.key_of(proto, vip) else {
+            return;
+        };
+        if let SocketAddr::V6(vip) = vip {
+            self.keys6.remove(&(proto.number(), strip(vip)));
+        }
         if let Some(old) = self.by_vip.remove(&key) {
             // Its real servers go with it, as `ip_vs_del_service` unlinks every destination:
             // their connections live out their timeouts, or end at their next packet with
@@ -180,7 +264,7 @@ impl ServiceTable {
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             self.count_laddrs(&old.service.laddrs, false);
-            self.count_vip((*old.service.vip.ip(), old.service.config.vip_mode), false);
+            self.count_vip((old.service.vip.ip(), old.service.config.vip_mode), false);
             self.free.push_back(old.slot);
             self.changed.push(key);
         }
@@ -188,7 +272,7 @@ impl ServiceTable {
 
     /// Removes every service whose key `keep` refuses.
     pub fn retain(&mut self, keep: impl Fn(u64) -> bool) {
-        let gone: Vec<(conf::Proto, SocketAddrV4)> = self
+        let gone: Vec<(conf::Proto, SocketAddr)> = self
             .by_vip
             .iter()
             .filter(|(k, _)| !keep(**k))
@@ -219,35 +303,18 @@ impl ServiceTable {
         }
     }
 
-    fn count_vip(&mut self, (ip, mode): (Ipv4Addr, conf::VipMode), add: bool) {
-        let code = |mode| match mode {
-            conf::VipMode::Static => 0,
-            conf::VipMode::Kernel => 1,
-            conf::VipMode::Routed => 2,
-        };
-        let key = (ip, code(mode));
-        let users = self.vip_users.get(&key).copied().unwrap_or(0);
-        let users = if add {
-            users + 1
-        } else {
-            users.saturating_sub(1)
-        };
-        let set_changed = if users == 0 {
-            self.vip_users.remove(&key).is_some()
-        } else {
-            self.vip_users.insert(key, users).is_none()
-        };
-        if set_changed {
-            let modes = [
-                conf::VipMode::Static,
-                conf::VipMode::Kernel,
-                conf::VipMode::Routed,
-            ];
-            self.vips = self
-                .vip_users
-                .keys()
-                .filter_map(|&(ip, m)| modes.get(usize::from(m)).map(|&mode| (ip, mode)))
-                .collect();
+    fn count_vip(&mut self, (ip, mode): (std::net::IpAddr, conf::VipMode), add: bool) {
+        match ip {
+            std::net::IpAddr::V4(ip) => {
+                if let Some(vips) = count_vip_in(&mut self.vip_users, (ip, mode), add) {
+                    self.vips = vips;
+                }
+            }
+            std::net::IpAddr::V6(ip) => {
+                if let Some(vips) = count_vip_in(&mut self.vip6_users, (ip, mode), add) {
+                    self.vips6 = vips;
+                }
+            }
         }
     }
 
@@ -319,35 +386,55 @@ mod tests {
         s.parse().expect("address")
     }
 
-    /// An IPv6 service is refused by name, in `put` and so in `Snapshot::build` and
-    /// `update`, and leaves the table as it was.
+    /// IPv6 services get keys of their own, kept while they exist (a rebuild keeps its key
+    /// and slot), are found by protocol and VIP, listed after the IPv4 ones, and leave with
+    /// `remove`; what the data path does not forward is refused by name, the table unchanged.
     #[test]
-    fn ipv6_services_are_refused_at_the_boundary() {
+    fn ipv6_services_get_keys_of_their_own() {
         let text = "[eal]\nargs = []\n[[port]]\nname = \"dpdk0\"\naddrs = [\"10.0.0.1/24\", \"10.0.0.100/32\", \"2001:db8::1/64\", \"2001:db8::100/128\"]\n\
              [[service]]\nvip = \"10.0.0.100:80\"\nproto = \"tcp\"\n\
              [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n\
-             [[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n";
+             [[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n\
+             [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"udp\"\n\
+             [[service]]\nvip = \"[2001:db8::100]:81\"\nproto = \"tcp\"\n\
+             [[service.real]]\naddr = \"2001:db8::12\"\nmode = \"tun\"\n";
         let config = conf::Config::parse(text, "t.toml").expect("valid");
-        let v6 = &config.services[1];
-        let want =
-            "service tcp [2001:db8::100]:80: IPv6 services are not forwarded by the data path yet (issue 14)";
         let mut t = ServiceTable::new(1);
-        t.put(&config.services[0]).unwrap();
-        assert_eq!(t.put(v6).unwrap_err().to_string(), want);
-        assert_eq!(t.by_vip.len(), 1);
+        for s in &config.services[..3] {
+            t.put(s).unwrap();
+        }
+        let vip6: SocketAddrV6 = "[2001:db8::100]:80".parse().unwrap();
+        let tcp6 = t.get6(conf::Proto::Tcp, vip6).expect("tcp service");
+        let udp6 = t.get6(conf::Proto::Udp, vip6).expect("udp service");
+        assert_ne!(tcp6.slot, udp6.slot);
+        let (tcp_slot, tcp_key) = (tcp6.slot, t.key_of(conf::Proto::Tcp, vip6.into()));
+        assert!(tcp_key.is_some_and(|k| k & V6_KEY != 0));
+        let order: Vec<String> = t.iter().map(|(_, s)| s.service.vip.to_string()).collect();
         assert_eq!(
-            crate::snapshot::Snapshot::build(&config, &[[2, 0, 0, 0, 0, 1]], None, 1)
-                .unwrap_err()
-                .to_string(),
-            want
+            order,
+            ["10.0.0.100:80", "[2001:db8::100]:80", "[2001:db8::100]:80"]
         );
-        let v4_only = conf::Config {
-            services: config.services[..1].to_vec(),
-            ..config.clone()
-        };
-        let s = crate::snapshot::Snapshot::build(&v4_only, &[[2, 0, 0, 0, 0, 1]], None, 1).unwrap();
-        let put = crate::snapshot::Change::PutService(v6);
-        assert_eq!(s.update(&[put]).unwrap_err().to_string(), want);
+        assert_eq!(
+            t.vips6().to_vec(),
+            [(vip6.ip().to_owned(), conf::VipMode::Static)]
+        );
+        // A rebuild (a real's weight) keeps the key and the slot.
+        let mut edited = config.services[1].clone();
+        edited.reals[0].weight = 7;
+        t.put(&edited).unwrap();
+        assert_eq!(t.key_of(conf::Proto::Tcp, vip6.into()), tcp_key);
+        assert_eq!(t.get6(conf::Proto::Tcp, vip6).unwrap().slot, tcp_slot);
+        assert_eq!(
+            t.put(&config.services[3]).unwrap_err().to_string(),
+            "service tcp [2001:db8::100]:81: IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)"
+        );
+        assert_eq!(t.by_vip.len(), 3);
+        t.remove(conf::Proto::Tcp, vip6.into());
+        assert!(t.get6(conf::Proto::Tcp, vip6).is_none());
+        assert_eq!(t.key_of(conf::Proto::Tcp, vip6.into()), None);
+        assert_eq!(t.vips6().len(), 1, "the udp service still has the VIP");
+        t.remove(conf::Proto::Udp, vip6.into());
+        assert!(t.vips6().is_empty());
     }
 
     #[test]
@@ -369,7 +456,10 @@ mod tests {
         );
         t.put(&service(82, &["10.0.0.200"])).unwrap();
         assert_eq!(slot(&t, 82), Some(2), "a rebuilt service keeps its slot");
-        t.remove(conf::Proto::Tcp, SocketAddrV4::new(ip("10.0.0.100"), 81));
+        t.remove(
+            conf::Proto::Tcp,
+            SocketAddrV4::new(ip("10.0.0.100"), 81).into(),
+        );
         t.put(&service(90, &[])).unwrap();
         assert_eq!((slot(&t, 81), slot(&t, 90), t.slots()), (None, Some(1), 3));
     }
@@ -383,7 +473,10 @@ mod tests {
         let real =
             |t: &ServiceTable, port| Arc::clone(&t.by_key(key(port)).unwrap().service.reals[0]);
         let (gone, kept) = (real(&t, 80), real(&t, 81));
-        t.remove(conf::Proto::Tcp, SocketAddrV4::new(ip("10.0.0.100"), 80));
+        t.remove(
+            conf::Proto::Tcp,
+            SocketAddrV4::new(ip("10.0.0.100"), 80).into(),
+        );
         assert!(
             gone.removed.load(Relaxed),
             "its connections see a removed real server"
@@ -398,7 +491,7 @@ mod tests {
         t.put(&service(81, &["10.0.0.200"])).unwrap();
         assert_eq!(&t.laddrs()[..], [ip("10.0.0.200"), ip("10.0.0.201")]);
         let vip = |port| SocketAddrV4::new(ip("10.0.0.100"), port);
-        t.remove(conf::Proto::Tcp, vip(80));
+        t.remove(conf::Proto::Tcp, vip(80).into());
         assert_eq!(&t.laddrs()[..], [ip("10.0.0.200")], "81 still uses .200");
         let kept = Arc::clone(t.laddrs());
         t.put(&service(82, &[])).unwrap();

@@ -9,9 +9,9 @@
 
 use crate::l2::route::{self, Hop};
 use crate::service::{self, Service};
-use crate::service_table::{self, ServiceTable};
+use crate::service_table::ServiceTable;
 use crate::wire::ether::EthernetAddress;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 
 /// One port as the pipeline sees it.
@@ -224,10 +224,14 @@ impl Addresses {
                 .chain(laddrs.iter().map(|&lip| (lip, Owned::Service as u8))),
         );
         let martians = AddrSet::new(martian_addrs(ports, laddrs).chain(served_vips));
-        let owned6 = ports
+        // A VIP wins over the same address on a port (a static VIP is one), as for IPv4.
+        let mut owned6: hashbrown::HashMap<Ipv6Addr, Owned> = ports
             .iter()
             .flat_map(|p| p.addrs6.iter().map(|(a, _)| (*a, Owned::Host)))
             .collect();
+        for (vip, _) in services.vips6().iter() {
+            owned6.insert(*vip, Owned::Service);
+        }
         Addresses {
             owned: Arc::new(owned),
             owned6: Arc::new(owned6),
@@ -308,7 +312,7 @@ pub enum Change<'a> {
     /// servers that stay, as [`Snapshot::build`] does).
     PutService(&'a conf::Service),
     /// Remove the service of this protocol and VIP (nothing if there is none).
-    RemoveService(conf::Proto, SocketAddrV4),
+    RemoveService(conf::Proto, SocketAddr),
     /// New connection timeouts.
     Timeouts(conf::Timeouts),
 }
@@ -383,11 +387,8 @@ impl Snapshot {
         let wanted: hashbrown::HashSet<u64> = config
             .services
             .iter()
-            // An IPv6 service has no key: `put` refuses it (service::IPV6_NOT_FORWARDED).
-            .filter_map(|s| match s.vip {
-                std::net::SocketAddr::V4(vip) => Some(service_table::vip_key(s.proto, vip)),
-                std::net::SocketAddr::V6(_) => None,
-            })
+            // A new IPv6 service has no key yet: `put` hands it one.
+            .filter_map(|s| services.key_of(s.proto, s.vip))
             .collect();
         services.retain(|key| wanted.contains(&key));
         for s in &config.services {
@@ -445,7 +446,8 @@ impl Snapshot {
         // The same local addresses and VIPs (the usual case: another service on a VIP that
         // has one already, a real server) own the same addresses.
         let same = Arc::ptr_eq(services.laddrs(), self.services.laddrs())
-            && Arc::ptr_eq(services.vips(), self.services.vips());
+            && Arc::ptr_eq(services.vips(), self.services.vips())
+            && Arc::ptr_eq(services.vips6(), self.services.vips6());
         let Addresses {
             owned,
             owned6,
@@ -609,8 +611,19 @@ impl Snapshot {
 
     /// The service for `proto` and `vip`.
     #[inline]
-    pub fn service(&self, proto: conf::Proto, vip: SocketAddrV4) -> Option<&Arc<Service>> {
-        self.services.get(proto, vip).map(|s| &s.service)
+    pub fn service(&self, proto: conf::Proto, vip: SocketAddr) -> Option<&Arc<Service>> {
+        let key = self.services.key_of(proto, vip)?;
+        self.services.by_key(key).map(|s| &s.service)
+    }
+
+    /// The IPv6 service for `proto` and `vip` with its slot.
+    #[inline]
+    pub fn service6_in_slot(
+        &self,
+        proto: conf::Proto,
+        vip: std::net::SocketAddrV6,
+    ) -> Option<(usize, &Arc<Service>)> {
+        self.services.get6(proto, vip).map(|s| (s.slot, &s.service))
     }
 
     /// The service for `proto` and `vip` with its slot (see [`Snapshot::service_index`]).
@@ -726,8 +739,8 @@ proto = "tcp"
         );
         let next = s.update(&[Change::PutService(fullnat)]).unwrap();
         assert!(Arc::ptr_eq(
-            s.service(conf::Proto::Tcp, web).unwrap(),
-            next.service(conf::Proto::Tcp, web).unwrap()
+            s.service(conf::Proto::Tcp, web.into()).unwrap(),
+            next.service(conf::Proto::Tcp, web.into()).unwrap()
         ));
         assert_eq!(next.service_index(conf::Proto::Tcp, tls), Some(1));
         assert!(next.is_laddr(ip("10.0.0.1")) && !s.is_laddr(ip("10.0.0.1")));
@@ -739,11 +752,13 @@ proto = "tcp"
         };
         let last = next
             .update(&[
-                Change::RemoveService(conf::Proto::Tcp, tls),
+                Change::RemoveService(conf::Proto::Tcp, tls.into()),
                 Change::Timeouts(timeouts),
             ])
             .unwrap();
-        assert!(last.service(conf::Proto::Tcp, tls).is_none() && !last.is_laddr(ip("10.0.0.1")));
+        assert!(
+            last.service(conf::Proto::Tcp, tls.into()).is_none() && !last.is_laddr(ip("10.0.0.1"))
+        );
         assert_eq!(last.timeouts, timeouts.into());
         assert_eq!(last.services().len(), 1);
         // A service that cannot be built leaves nothing changed.
@@ -827,7 +842,7 @@ proto = "tcp"
                 panic!("IPv4 services only");
             };
             live = live
-                .update(&[Change::RemoveService(gone.proto, vip)])
+                .update(&[Change::RemoveService(gone.proto, vip.into())])
                 .unwrap();
             same(
                 &live,

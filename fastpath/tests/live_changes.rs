@@ -194,10 +194,10 @@ impl Twins {
         for &port in ports {
             let (before, after) = (
                 self.first
-                    .service(conf::Proto::Tcp, vip(port))
+                    .service(conf::Proto::Tcp, vip(port).into())
                     .expect("was there"),
                 snapshot
-                    .service(conf::Proto::Tcp, vip(port))
+                    .service(conf::Proto::Tcp, vip(port).into())
                     .expect("still there"),
             );
             assert!(Arc::ptr_eq(before, after), "port {port} rebuilt");
@@ -250,7 +250,7 @@ fn one_service_added_or_removed_leaves_every_other_service_as_it_was() {
         let remaining = without(&ports, REMOVED);
         let mut after_removal = remaining.clone();
         after_removal.push(ADDED);
-        let removed = Change::RemoveService(conf::Proto::Tcp, vip(REMOVED));
+        let removed = Change::RemoveService(conf::Proto::Tcp, vip(REMOVED).into());
         t.adopt(next(way, &t.current, removed, &after_removal));
         t.same_services(&remaining);
         t.open(&remaining, 3);
@@ -306,7 +306,7 @@ fn a_service_added_in_a_freed_slot_starts_afresh() {
     let mut t = Twins::new();
     let ports = start_ports();
     t.open(&ports, 5);
-    let removed = Change::RemoveService(conf::Proto::Tcp, vip(REMOVED));
+    let removed = Change::RemoveService(conf::Proto::Tcp, vip(REMOVED).into());
     let freed = t.current.service_index(conf::Proto::Tcp, vip(REMOVED));
     t.adopt(t.current.update(&[removed]).expect("remove"));
     let added = service(ADDED, sched_of(REMOVED));

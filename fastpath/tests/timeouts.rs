@@ -139,7 +139,7 @@ impl Bench {
         let r = service
             .reals
             .iter()
-            .find(|r| *r.addr.ip() == real)
+            .find(|r| r.addr.ip() == real)
             .expect("real");
         (
             r.traffic.totals().conns,

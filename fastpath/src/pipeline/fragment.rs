@@ -682,8 +682,8 @@ fn hands_client_on(snapshot: &Snapshot, flow: &Flow, local: bool) -> bool {
     local
         && flow.proto == conf::Proto::Tcp
         && snapshot
-            .service(flow.proto, flow.dst)
-            .or_else(|| snapshot.service(flow.proto, any_port))
+            .service(flow.proto, flow.dst.into())
+            .or_else(|| snapshot.service(flow.proto, any_port.into()))
             .is_some_and(|s| {
                 !s.laddrs.is_empty() && (s.toa.is_some() || s.proxy_protocol.is_some())
             })

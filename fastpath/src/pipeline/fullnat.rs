@@ -181,7 +181,7 @@ pub(super) struct Insertions {
 #[derive(Debug, Clone, Copy)]
 struct Looked {
     snapshot: u64,
-    service: (conf::Proto, SocketAddrV4),
+    service: (conf::Proto, std::net::SocketAddr),
     toa: Option<conf::ToaPlacement>,
     proxy: Option<conf::ProxyProtocol>,
 }
@@ -193,7 +193,7 @@ impl Insertions {
     pub(super) fn of(
         &mut self,
         snapshot: &Snapshot,
-        service: (conf::Proto, SocketAddrV4),
+        service: (conf::Proto, std::net::SocketAddr),
     ) -> (Option<conf::ToaPlacement>, Option<conf::ProxyProtocol>) {
         match self.last {
             Some(l) if l.snapshot == snapshot.id() && l.service == service => (l.toa, l.proxy),
@@ -205,7 +205,7 @@ impl Insertions {
     fn look_up(
         &mut self,
         snapshot: &Snapshot,
-        service: (conf::Proto, SocketAddrV4),
+        service: (conf::Proto, std::net::SocketAddr),
     ) -> (Option<conf::ToaPlacement>, Option<conf::ProxyProtocol>) {
         let (toa, proxy) = snapshot
             .service(service.0, service.1)
@@ -255,13 +255,19 @@ laddrs = ["10.0.0.200"]
         Snapshot::build(&config, &[[0x02, 0, 0, 0, 0, 1]], previous, 1).unwrap()
     }
 
-    const VIP80: (Proto, SocketAddrV4) = (
+    const VIP80: (Proto, std::net::SocketAddr) = (
         Proto::Tcp,
-        SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 100), 80),
+        std::net::SocketAddr::V4(SocketAddrV4::new(
+            std::net::Ipv4Addr::new(10, 0, 0, 100),
+            80,
+        )),
     );
-    const VIP81: (Proto, SocketAddrV4) = (
+    const VIP81: (Proto, std::net::SocketAddr) = (
         Proto::Tcp,
-        SocketAddrV4::new(std::net::Ipv4Addr::new(10, 0, 0, 100), 81),
+        std::net::SocketAddr::V4(SocketAddrV4::new(
+            std::net::Ipv4Addr::new(10, 0, 0, 100),
+            81,
+        )),
     );
 
     #[test]

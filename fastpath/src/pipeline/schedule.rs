@@ -40,12 +40,7 @@ pub(super) fn new_conn(
         (pick(p, service, index, flow, mid_flow, now_ms)?, None)
     };
     let fwd = Fwd::from(real.mode);
-    // A port-zero service forwards to the port the client asked for.
-    let rport = match real.addr.port() {
-        0 => flow.dst.port(),
-        port => port,
-    };
-    let rip = SocketAddrV4::new(*real.addr.ip(), rport);
+    let rip = real_of(&real, flow.dst.port())?;
     let local = match fwd {
         Fwd::FullNat => Some(fullnat::allocate_local(p, index, flow.proto, rip)?),
         _ => None,
@@ -88,6 +83,19 @@ pub(super) fn new_conn(
         p.conns.control(id, template, now_ms);
     }
     Ok(id)
+}
+
+/// The address and port a connection of an IPv4 service to `real` goes to: a port-zero real
+/// takes the port the client asked for (`vport`). An IPv4 service's reals are IPv4 (the
+/// model refuses 4→6); anything else is `no_dest`.
+fn real_of(real: &Real, vport: u16) -> Result<SocketAddrV4, DropReason> {
+    match real.addr {
+        std::net::SocketAddr::V4(addr) if addr.port() == 0 => {
+            Ok(SocketAddrV4::new(*addr.ip(), vport))
+        }
+        std::net::SocketAddr::V4(addr) => Ok(addr),
+        std::net::SocketAddr::V6(_) => Err(DropReason::NoDest),
+    }
 }
 
 /// Whether a connection to `real` may start with the packet `flow`, which does not open one
@@ -147,10 +155,15 @@ fn persistent_pick(
     } else {
         flow.dst.port()
     };
+    // An IPv4 service's netmask is a dotted one (the model's rule).
+    let netmask = match service.netmask {
+        conf::Netmask::V4(mask) => mask,
+        conf::Netmask::V6(_) => std::net::Ipv4Addr::BROADCAST,
+    };
     let key = FlowKey::template(
         flow.proto,
         *flow.src.ip(),
-        service.netmask,
+        netmask,
         SocketAddrV4::new(*flow.dst.ip(), vport),
     );
     if let Some(t) = p.conns.lookup_template(&key) {
@@ -172,7 +185,7 @@ fn persistent_pick(
     let real = pick(p, service, index, flow, mid_flow, now_ms)?;
     let template = NewTemplate {
         key,
-        real: real.addr,
+        real: real_of(&real, 0)?,
         timeout: service.persistence,
         dest: Arc::clone(&real),
     };

@@ -75,15 +75,14 @@ impl Slots {
     }
 
     /// The VIP of the service in `slot`.
-    pub fn vip(&self, slot: usize) -> Option<SocketAddrV4> {
+    pub fn vip(&self, slot: usize) -> Option<std::net::SocketAddr> {
         self.slots.get(slot)?.as_ref().map(|l| l.service.vip)
     }
 
     /// Returns a FULLNAT connection's local port to its service's pool (counters only: the
     /// connection table is what says a port is in use). Nothing if the service is gone.
     pub fn release_local(&mut self, real: &Real, local: SocketAddrV4) {
-        let (proto, vip) = real.service;
-        if let Some(&slot) = self.slot_of.get(&vip_key(proto, vip)) {
+        if let Some(&slot) = Self::key(real).and_then(|key| self.slot_of.get(&key)) {
             if let Some(pool) = self.pool(slot) {
                 pool.release(*local.ip());
             }
@@ -93,10 +92,18 @@ impl Slots {
     /// Counts a connection on `local` that a sync master allocated (its service's pool in
     /// this worker); false if the service has no pool here or the pool no such address.
     pub fn take_local(&mut self, real: &Real, local: SocketAddrV4) -> bool {
-        let (proto, vip) = real.service;
-        match self.slot_of.get(&vip_key(proto, vip)) {
+        match Self::key(real).and_then(|key| self.slot_of.get(&key)) {
             Some(&slot) => self.pool(slot).is_some_and(|pool| pool.take(*local.ip())),
             None => false,
+        }
+    }
+
+    /// The key of the service of `real` if it may have local addresses: an IPv4 service
+    /// (fullnat from IPv6 clients is not forwarded yet, so no IPv6 service has any).
+    fn key(real: &Real) -> Option<u64> {
+        match real.service {
+            (proto, std::net::SocketAddr::V4(vip)) => Some(vip_key(proto, vip)),
+            (_, std::net::SocketAddr::V6(_)) => None,
         }
     }
 

@@ -192,7 +192,8 @@ pub fn install(
         .reals
         .iter()
         .find(|real| {
-            *real.addr.ip() == r.daddr && (real.addr.port() == r.dport || real.addr.port() == 0)
+            real.addr.ip() == std::net::IpAddr::V4(r.daddr)
+                && (real.addr.port() == r.dport || real.addr.port() == 0)
         })
         .cloned()
         .ok_or(Refused::NoDest)?;
