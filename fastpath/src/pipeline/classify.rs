@@ -36,6 +36,9 @@ pub(crate) enum Class {
     Nd,
     /// An ICMPv6 echo request to an owned IPv6 address (its checksum not checked yet).
     Echo6,
+    /// A TCP or UDP packet over IPv6 (its L4 header not parsed yet): to a VIP when `local`,
+    /// else possibly a NAT66 reply.
+    L4v6 { local: bool },
     /// A TCP or UDP packet: to an owned address (a VIP, a local address) when `local`, else
     /// possibly a reply of a NAT connection.
     L4 { flow: Flow, local: bool },

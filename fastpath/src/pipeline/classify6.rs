@@ -10,12 +10,18 @@
 //!    and advertisements go to [`super::Pipeline`]'s responder ([`Class::Nd`]), router
 //!    messages and redirects to the kernel twin (routes are configured; the kernel decides
 //!    what its own `accept_ra` says) or nowhere;
-//! 3. to an address the balancer owns: martian sources dropped, echo requests answered
+//! 3. to an address the balancer owns: martian sources dropped, TCP and UDP to a VIP to the
+//!    IPv6 forwarding stage ([`Class::L4v6`], `super::forward6`), echo requests answered
 //!    ([`Class::Echo6`]), the rest the host's (the twin's, which holds the same addresses) or
 //!    dropped;
-//! 4. anything else: to the twin when the port has one (the kernel may own other addresses
+//! 4. TCP and UDP to another unicast address: maybe the reply of a NAT66 connection
+//!    (`super::forward6` looks; what is none goes where 5. says);
+//! 5. anything else: to the twin when the port has one (the kernel may own other addresses
 //!    on the link, its own link-local one for instance, as it got all IPv6 before rvs knew
 //!    any), else dropped.
+//!
+//! Fragments of TCP and UDP over IPv6 are not followed yet: to a VIP they are dropped as
+//! `fragment`.
 
 use super::Class;
 use crate::snapshot::{Owned, PortView, Snapshot};
@@ -46,10 +52,13 @@ pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Cl
         _ => {}
     }
     let dst = ip.dst_addr();
+    let l4 = matches!(upper.protocol, NextHeader::Tcp | NextHeader::Udp);
     let Some(owned) = snapshot.owned6(dst) else {
         return match (dst.is_multicast(), icmp_type) {
             (true, _) if port.twin => Class::Punt(PuntReason::Multicast),
             (true, Some(_)) => Class::Drop(DropReason::NdIgnored),
+            // A reply of a NAT66 connection, or what the twin takes.
+            (false, _) if l4 && upper.fragment.is_none() => Class::L4v6 { local: false },
             _ if port.twin => Class::Punt(PuntReason::NonIpv4),
             _ => Class::Drop(DropReason::NotOurs),
         };
@@ -58,6 +67,9 @@ pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Cl
         return Class::Drop(DropReason::MartianSource);
     }
     let host = port.twin && owned == Owned::Host;
+    if owned == Owned::Service && l4 && upper.fragment.is_none() {
+        return Class::L4v6 { local: true };
+    }
     match (upper.protocol, icmp_type) {
         (NextHeader::Icmpv6, Some(Message::EchoRequest)) if upper.fragment.is_none() => {
             Class::Echo6

@@ -57,6 +57,13 @@ pub(super) fn forget(p: &mut Pipeline, id: conn::ConnId) {
     }
 }
 
+/// [`forget`] for an IPv6 connection.
+pub(super) fn forget6(p: &mut Pipeline, id: conn::ConnId) {
+    if let Some(gone) = p.conns6.remove(id) {
+        unbind(&gone.dest, gone.counter);
+    }
+}
+
 /// The worker of `workers` that owns the connection of `flow` (to an owned address when
 /// `local`), and whether it goes to a FULLNAT local address: a FULLNAT reply's owner is named
 /// by its local port ([`laddr::owner`]), any other's by the client's address and port

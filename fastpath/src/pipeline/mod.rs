@@ -29,6 +29,7 @@ mod classify6;
 mod egress;
 mod egress6;
 mod forward;
+mod forward6;
 mod fragment;
 mod fullnat;
 mod icmp_error;
@@ -438,6 +439,9 @@ impl Pipeline {
                 echo(snapshot, in_port, frame.data_mut())
             }
             Class::Nd => self.nd(snapshot, in_port, frame),
+            Class::L4v6 { local } => {
+                return forward6::l4(self, snapshot, in_port, frame, *local, now_ms);
+            }
             Class::Echo6 => {
                 trim_to_ipv6(frame);
                 echo6(snapshot, in_port, frame.data_mut())

@@ -87,7 +87,11 @@ pub fn answer<F: Frame>(
         Answer6::PacketTooBig { mtu } => icmpv6::Repr::PacketTooBig { mtu, invoking },
     };
     let mut out = [0u8; MAX_FRAME];
-    let len = ether::HEADER_LEN + ipv6::HEADER_LEN + message.buffer_len();
+    // At most MAX_FRAME: the message quotes at most what fits in 1280 bytes.
+    let len = message
+        .buffer_len()
+        .checked_add(ether::HEADER_LEN + ipv6::HEADER_LEN)
+        .ok_or(refused)?;
     {
         let buf = out.get_mut(..len).ok_or(refused)?;
         let mut eth = ether::Packet::new_unchecked(&mut buf[..]);

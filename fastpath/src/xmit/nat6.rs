@@ -67,40 +67,55 @@ fn rewrite_at(
     end: End,
     to: SocketAddrV6,
 ) -> Result<(), DropReason> {
-    // Every offset below is checked before anything is written.
-    let csum_at = at.l4
-        + match at.proto {
-            conf::Proto::Tcp => 16,
-            conf::Proto::Udp => 6,
-        };
-    if frame.len() < at.end || at.end < csum_at + 2 || at.l4 < IP + ipv6::HEADER_LEN {
-        return Err(DropReason::Truncated);
-    }
-    let hop_limit = frame[IP + 7];
-    if hop_limit <= 1 {
-        return Err(DropReason::TtlExceeded);
-    }
-    let (addr_at, port_at) = match end {
-        End::Source => (IP + 8, at.l4),
-        End::Destination => (IP + 24, at.l4 + 2),
+    let truncated = DropReason::Truncated;
+    // The checksum's offset in the TCP or UDP header, after the four bytes of ports.
+    let csum_after_ports = match at.proto {
+        conf::Proto::Tcp => 12,
+        conf::Proto::Udp => 2,
     };
-    let old_addr: [u8; 16] = frame[addr_at..addr_at + 16]
-        .try_into()
-        .map_err(|_| DropReason::Truncated)?;
-    let old_port = u16::from_be_bytes([frame[port_at], frame[port_at + 1]]);
+    let (ip, rest) = frame
+        .get_mut(IP..)
+        .and_then(|b| b.split_first_chunk_mut::<{ ipv6::HEADER_LEN }>())
+        .ok_or(truncated)?;
+    let l4_from = at.l4.checked_sub(IP + ipv6::HEADER_LEN).ok_or(truncated)?;
+    let l4_to = at.end.checked_sub(IP + ipv6::HEADER_LEN).ok_or(truncated)?;
+    let (ports, tail) = rest
+        .get_mut(l4_from..l4_to)
+        .and_then(|l4| l4.split_first_chunk_mut::<4>())
+        .ok_or(truncated)?;
+    let csum = tail
+        .get_mut(csum_after_ports..)
+        .and_then(|b| b.first_chunk_mut::<2>())
+        .ok_or(truncated)?;
+    let (hop_limit, addrs) = ip
+        .get_mut(7..)
+        .and_then(|b| b.split_first_mut())
+        .ok_or(truncated)?;
+    let decremented = match hop_limit.checked_sub(1) {
+        Some(h) if h > 0 => h,
+        _ => return Err(DropReason::TtlExceeded),
+    };
+    let (src, dst) = addrs.split_at_mut_checked(16).ok_or(truncated)?;
+    let (addr, port) = match end {
+        End::Source => (src, ports.first_chunk_mut::<2>()),
+        End::Destination => (dst, ports.last_chunk_mut::<2>()),
+    };
+    let (addr, port) = (addr.first_chunk_mut::<16>(), port);
+    let (Some(addr), Some(port)) = (addr, port) else {
+        return Err(truncated);
+    };
     let new_addr = to.ip().octets();
-    let old_csum = u16::from_be_bytes([frame[csum_at], frame[csum_at + 1]]);
     // The address is in the pseudo-header, at an even offset; the port is an aligned word.
-    let csum = checksum::update_bytes(old_csum, 0, &old_addr, &new_addr);
-    let csum = checksum::update_u16(csum, old_port, to.port());
-    let csum = match at.proto {
-        conf::Proto::Tcp => csum,
-        conf::Proto::Udp => checksum::udp_nonzero(csum),
+    let sum = checksum::update_bytes(u16::from_be_bytes(*csum), 0, &addr[..], &new_addr);
+    let sum = checksum::update_u16(sum, u16::from_be_bytes(*port), to.port());
+    let sum = match at.proto {
+        conf::Proto::Tcp => sum,
+        conf::Proto::Udp => checksum::udp_nonzero(sum),
     };
-    frame[IP + 7] = hop_limit - 1;
-    frame[addr_at..addr_at + 16].copy_from_slice(&new_addr);
-    frame[port_at..port_at + 2].copy_from_slice(&to.port().to_be_bytes());
-    frame[csum_at..csum_at + 2].copy_from_slice(&csum.to_be_bytes());
+    *hop_limit = decremented;
+    *addr = new_addr;
+    *port = to.port().to_be_bytes();
+    *csum = sum.to_be_bytes();
     Ok(())
 }
 
