@@ -187,7 +187,7 @@ fn minus(a: Counters, b: Counters) -> Counters {
 fn key_of(s: &Service) -> ServiceKey {
     ServiceKey {
         proto: s.proto,
-        vip: s.vip.into(),
+        vip: s.vip,
     }
 }
 
@@ -199,12 +199,10 @@ fn served<'a>(snapshot: &'a Snapshot, key: &ServiceKey) -> Option<&'a Arc<Servic
 /// A service and each of its real servers with their raw counters.
 fn service_counters(s: &Service) -> impl Iterator<Item = (StatKey, Counters)> + '_ {
     let service = ((key_of(s), None), counters(s.traffic.totals()));
-    let reals = s.reals.iter().map(move |r| {
-        (
-            (key_of(s), Some(r.addr.into())),
-            counters(r.traffic.totals()),
-        )
-    });
+    let reals = s
+        .reals
+        .iter()
+        .map(move |r| ((key_of(s), Some(r.addr)), counters(r.traffic.totals())));
     std::iter::once(service).chain(reals)
 }
 

@@ -299,7 +299,7 @@ fn service_report(s: &Service, health: &RealHealth) -> ServiceReport {
     let total = s.traffic.totals();
     let key = conf::proto::ServiceKey {
         proto: s.proto,
-        vip: s.vip.into(),
+        vip: s.vip,
     };
     let state = |addr: std::net::SocketAddr| health.get(&(key, addr)).copied().unwrap_or((true, 0));
     let mut reals: Vec<RealReport> = s
