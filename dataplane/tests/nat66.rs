@@ -43,7 +43,12 @@ fn rvsd_forwards_nat66_and_dr6_on_net_pcap() {
     common::assert_frames_eq("rvsd output", &expected, &run.output);
 
     let drops: std::collections::BTreeMap<String, u64> = run.nonzero_drops().into_iter().collect();
-    assert_eq!(drops, expected_drops(&table), "drop counters; log:\n{}", run.log);
+    assert_eq!(
+        drops,
+        expected_drops(&table),
+        "drop counters; log:\n{}",
+        run.log
+    );
     let services = run.stats["services"].as_array().expect("services");
     let web = services
         .iter()

@@ -27,4 +27,26 @@ fn pipeline_forwards_nat66_and_dr6_as_the_table_says() {
     assert_eq!(web.reals[0].load.activeconns(), 1, "ESTABLISHED");
     assert_eq!(web.reals[0].load.inactconns(), 1, "the expired SYN's");
     assert_eq!(pipeline.conns(), 4, "two NAT TCP, DR TCP, UDP");
+    // The connection listing (`rvsadm -L -c`) has the IPv6 connections.
+    let listed: Vec<String> = pipeline
+        .conn_entries(100)
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} {} {}",
+                e.proto.as_str(),
+                e.state,
+                e.client,
+                e.virt,
+                e.dest
+            )
+        })
+        .collect();
+    for want in [
+        "tcp ESTABLISHED [2001:db8:c::99]:40000 [2001:db8::100]:80 [2001:db8::11]:8080",
+        "tcp ESTABLISHED [2001:db8:c::99]:40001 [2001:db8::100]:81 [2001:db8::21]:81",
+        "udp UDP [2001:db8:c::99]:5353 [2001:db8::100]:53 [2001:db8::11]:53",
+    ] {
+        assert!(listed.iter().any(|l| l == want), "{want} in {listed:#?}");
+    }
 }

@@ -292,18 +292,26 @@ impl Pipeline {
 
     /// This worker's connections and templates as `ipvsadm -L -c` lists them.
     pub fn conn_entries(&self, now_ms: u64) -> Vec<conf::proto::ConnEntry> {
-        self.conns
-            .iter()
-            .map(|(_, c)| conf::proto::ConnEntry {
-                proto: c.proto(),
-                expire: u32::try_from(c.expires().saturating_sub(now_ms).div_ceil(1000))
-                    .unwrap_or(u32::MAX),
-                state: c.state().as_str().to_owned(),
-                client: c.client().into(),
-                virt: c.virt().into(),
-                dest: c.real().into(),
-            })
-            .collect()
+        let expire = |expires: u64| {
+            u32::try_from(expires.saturating_sub(now_ms).div_ceil(1000)).unwrap_or(u32::MAX)
+        };
+        let v4 = self.conns.iter().map(|(_, c)| conf::proto::ConnEntry {
+            proto: c.proto(),
+            expire: expire(c.expires()),
+            state: c.state().as_str().to_owned(),
+            client: c.client().into(),
+            virt: c.virt().into(),
+            dest: c.real().into(),
+        });
+        let v6 = self.conns6.iter().map(|(_, c)| conf::proto::ConnEntry {
+            proto: c.proto(),
+            expire: expire(c.expires()),
+            state: c.state().as_str().to_owned(),
+            client: c.client().into(),
+            virt: c.virt().into(),
+            dest: c.real().into(),
+        });
+        v4.chain(v6).collect()
     }
 
     /// Whether connections wait to be sent to the sync backups ([`Pipeline::take_sync`]).
