@@ -8,7 +8,7 @@
 //! veth ends used by the kernel get `ethtool -K … tx off`: otherwise the kernel hands
 //! AF_PACKET frames whose TCP/UDP checksums are only partial, and the receiver drops them.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -158,7 +158,8 @@ impl Topology {
 
     /// Starts an HTTP server in `ns` on `addr:port` whose every page is `body` (so a client
     /// can tell which real server answered). Returns once it accepts connections.
-    pub fn http_server(&mut self, ns: &str, addr: Ipv4Addr, port: u16, body: &str) {
+    pub fn http_server(&mut self, ns: &str, addr: impl Into<IpAddr>, port: u16, body: &str) {
+        let addr = addr.into();
         let root = self.dir.path().join(format!("www-{ns}-{port}"));
         std::fs::create_dir_all(&root).unwrap();
         std::fs::write(root.join("index.html"), body).unwrap();
@@ -182,7 +183,7 @@ impl Topology {
             ],
             &log,
         );
-        let url = format!("http://{addr}:{port}/");
+        let url = format!("http://{}/", std::net::SocketAddr::new(addr, port));
         let deadline = Instant::now() + Duration::from_secs(20);
         while !try_run(&[
             "ip",
@@ -190,7 +191,7 @@ impl Topology {
             "exec",
             ns,
             "curl",
-            "-sf",
+            "-sfg",
             "-o",
             "/dev/null",
             "--max-time",
