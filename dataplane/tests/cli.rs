@@ -74,9 +74,9 @@ fn check_config_rejects_broken_files_with_file_line_and_field() {
 }
 
 /// A file the rules accept but the data path cannot run yet is refused by `--check-config`
-/// with the data path's reason, as rvsd would refuse it at start.
+/// with the data path's reason, as rvsd would refuse it at start; a NAT66 file passes.
 #[test]
-fn check_config_refuses_ipv6_services_with_the_data_path_reason() {
+fn check_config_refuses_what_the_data_path_does_not_forward_with_its_reason() {
     let dir = common::scratch();
     let path = dir.path().join("rvsd.toml");
     std::fs::write(
@@ -86,11 +86,17 @@ fn check_config_refuses_ipv6_services_with_the_data_path_reason() {
     )
     .unwrap();
     let out = rvsd(&["--check-config", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("mode = \"nat\"", "mode = \"tun\"");
+    std::fs::write(&path, text).unwrap();
+    let out = rvsd(&["--check-config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
         format!(
-            "{}: service tcp [2001:db8::100]:80: IPv6 services are not forwarded by the data path yet (issue 14)\n",
+            "{}: service tcp [2001:db8::100]:80: IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)\n",
             path.display()
         )
     );

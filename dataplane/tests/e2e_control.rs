@@ -467,29 +467,42 @@ fn every_command_changes_the_live_state() {
     live.stop();
 }
 
-/// An IPv6 service passes rvsadm and the model but not the data path yet: `-A` gets the data
-/// path's sentence, and neither the model nor the data plane keeps anything of it.
+/// IPv6 services through rvsadm against a live rvsd: a NAT66 service is added and listed as
+/// ipvsadm lists it; what the data path does not forward yet (a tunnel real of an IPv6
+/// service, NAT64) gets the data path's sentence and leaves the configuration as it was.
 #[test]
-fn ipv6_services_are_refused_by_the_data_path_and_leave_nothing() {
-    let live = Live::start("", &format!("{NETWORK_BODY}{SERVICES}"), &[]);
+fn ipv6_services_through_rvsadm() {
+    let body = NETWORK_BODY.replace(
+        "\"10.0.0.201/32\"]",
+        "\"10.0.0.201/32\", \"2001:db8::1/64\", \"2001:db8::100/128\"]",
+    );
+    let live = Live::start("", &format!("{body}{SERVICES}"), &[]);
+    live.ok("-A -t [2001:db8::100]:80 -s rr");
+    live.ok("-a -t [2001:db8::100]:80 -r [2001:db8::11]:8080 -m -w 2");
+    let listing = live.ok("-L -n");
+    assert!(
+        listing.contains("TCP  [2001:db8::100]:80 rr\n  -> [2001:db8::11]:8080"),
+        "{listing}"
+    );
     let before = live.ok("-S -n");
     assert_eq!(
-        live.rvsadm("-A -t [2001:db8::100]:80 -s rr"),
+        live.rvsadm("-a -t [2001:db8::100]:80 -r 2001:db8::12 -i"),
         (
             255,
             String::new(),
-            "service tcp [2001:db8::100]:80: IPv6 services are not forwarded by the data path yet (issue 14)\n"
+            "service tcp [2001:db8::100]:80: IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)\n"
                 .to_string()
         )
     );
-    // NAT64 too: the vip is what the data path cannot serve.
     let (code, _, err) = live.rvsadm_with(
         "-R",
         "-A -t [2001:db8::100]:443 -s rr\n-a -t [2001:db8::100]:443 -r 10.0.0.11:8443 -b\n",
     );
     assert_eq!(code, 255, "{err}");
     assert!(
-        err.ends_with("IPv6 services are not forwarded by the data path yet (issue 14)\n"),
+        err.ends_with(
+            "fullnat from IPv6 clients (6→6 and NAT64) is not forwarded yet (issue 14)\n"
+        ),
         "{err}"
     );
     assert_eq!(live.ok("-S -n"), before);
