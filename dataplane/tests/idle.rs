@@ -57,7 +57,12 @@ fn director(idle_sleep_us: u32) -> Director {
         &rs,
         &["ip", "route", "add", "default", "via", "192.168.10.1"],
     );
-    topo.http_server(&rs, "192.168.10.11".parse().unwrap(), 8080, "rs0");
+    topo.http_server(
+        &rs,
+        "192.168.10.11".parse::<std::net::Ipv4Addr>().unwrap(),
+        8080,
+        "rs0",
+    );
     let config = format!(
         r#"[eal]
 args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "512", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={l0},qpairs=1", "--vdev", "net_af_packet1,iface={l1},qpairs=1"]
