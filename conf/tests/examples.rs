@@ -39,11 +39,29 @@ fn test_every_example_validates() {
             "health-nat.toml",
             "host-path.toml",
             "nat.toml",
+            "nat66.toml",
             "pcap.toml",
             "sync.toml",
             "tun.toml"
         ]
     );
+}
+
+#[test]
+fn test_nat66_example() {
+    let c = load("nat66.toml");
+    assert_eq!(c.dataplane.conn_table_size6, 65536);
+    assert_eq!(c.routes6.len(), 1);
+    let web = &c.services[0];
+    assert_eq!(web.vip, "[2001:db8::100]:80".parse().unwrap());
+    assert_eq!(web.netmask, Netmask::V6(64));
+    assert_eq!(web.vip_mode, conf::VipMode::Static);
+    let modes: Vec<Mode> = c
+        .services
+        .iter()
+        .flat_map(|s| s.reals.iter().map(|r| r.mode))
+        .collect();
+    assert_eq!(modes, [Mode::Nat, Mode::Nat, Mode::Dr, Mode::Dr]);
 }
 
 #[test]
