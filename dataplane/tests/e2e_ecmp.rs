@@ -660,7 +660,9 @@ fn ecmp_without_bfd_withdraws_after_the_hold_time() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut ecmp = build(true, false);
     ecmp.wait_multipath();
-    // A keepalive has just gone both ways: the hold timer has (almost) all of its 3 s to run.
+    // The router restarted its hold timer at the director's last message, which may have
+    // come up to a keepalive interval (1 s, with BIRD's jitter) before the kill: the route
+    // goes 2-3 s after it, never as early as BFD's 0.3-0.5 s (one run measured 1.86 s).
     std::thread::sleep(Duration::from_millis(500));
     let killed = ecmp.kill_rvsd(0);
     let survivor = vec!["10.0.0.2".to_owned()];
@@ -671,7 +673,7 @@ fn ecmp_without_bfd_withdraws_after_the_hold_time() {
         panic!("the route via the dead director stays:\n{}", ecmp.logs());
     };
     assert!(
-        (Duration::from_secs(2)..Duration::from_secs(4)).contains(&withdrawn),
+        (Duration::from_millis(1500)..Duration::from_secs(4)).contains(&withdrawn),
         "withdrawn after {withdrawn:?}\n{}",
         ecmp.logs()
     );
