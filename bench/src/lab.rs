@@ -20,7 +20,7 @@ use etherparse::{
     EtherType, Ethernet2Header, IpNumber, Ipv4Header, NetHeaders, PacketHeaders, TcpHeader,
     TransportHeader,
 };
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 /// MAC of port dpdk0, where the clients' frames arrive.
 pub const PORT0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
@@ -59,6 +59,9 @@ pub enum Mode {
     Gue,
     /// GRE tunnel without checksum (`pipeline_ipp` only).
     Gre,
+    /// NAT66: the same service over IPv6 (`pipeline_ipp` only): clients 2001:db8:c::/64,
+    /// VIP [2001:db8::100]:80, reals [2001:db8:10::11..14]:8080.
+    Nat66,
 }
 
 impl Mode {
@@ -72,6 +75,17 @@ impl Mode {
             Mode::Dr => "dr",
             Mode::FullNat => "fullnat",
             Mode::Tun | Mode::Gue | Mode::Gre => "tun",
+            Mode::Nat66 => "nat",
+        }
+    }
+
+    /// The value of `pipeline_ipp --mode`.
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            Mode::Gue => "gue",
+            Mode::Gre => "gre",
+            Mode::Nat66 => "nat66",
+            mode => mode.as_str(),
         }
     }
 
@@ -84,6 +98,7 @@ impl Mode {
             Mode::Tun => "TUN",
             Mode::Gue => "TUN GUE",
             Mode::Gre => "TUN GRE",
+            Mode::Nat66 => "NAT66",
         }
     }
 }
@@ -130,6 +145,9 @@ pub fn floor_config_body(conn_table_size: u32, mbufs: u32) -> String {
 }
 
 fn body(mode: Mode, conn_table_size: u32, mbufs: u32, port0_mac: [u8; 6]) -> String {
+    if mode == Mode::Nat66 {
+        return body6(conn_table_size, mbufs, port0_mac);
+    }
     let mut s = format!(
         r#"[dataplane]
 workers = [1]
@@ -164,7 +182,7 @@ addrs = ["192.168.10.1/24"{}]
     }
     for i in 0..REALS {
         let addr = match mode {
-            Mode::Nat | Mode::FullNat => format!("{}:{NAT_PORT}", real_ip(i)),
+            Mode::Nat | Mode::FullNat | Mode::Nat66 => format!("{}:{NAT_PORT}", real_ip(i)),
             Mode::Dr | Mode::Tun | Mode::Gue | Mode::Gre => real_ip(i).to_string(),
         };
         s += &format!(
@@ -178,6 +196,89 @@ addrs = ["192.168.10.1/24"{}]
         }
     }
     s
+}
+
+/// The NAT66 network: the IPv4 one's layout over IPv6.
+fn body6(conn_table_size: u32, mbufs: u32, port0_mac: [u8; 6]) -> String {
+    let mut s = format!(
+        r#"[dataplane]
+workers = [1]
+conn_table_size = {conn_table_size}
+conn_table_size6 = {conn_table_size}
+mbufs = {mbufs}
+
+[[port]]
+name = "dpdk0"
+mac = "{}"
+addrs = ["10.0.0.1/24", "2001:db8::1/64", "{}/128"]
+
+[[port]]
+name = "dpdk1"
+mac = "{}"
+addrs = ["192.168.10.1/24", "2001:db8:10::1/64"]
+"#,
+        mac(port0_mac),
+        VIP6.ip(),
+        mac(PORT1_MAC),
+    );
+    for i in 0..REALS {
+        s += &format!(
+            "\n[[neighbor]]\nip = \"{}\"\nmac = \"{}\"\nport = \"dpdk1\"\n",
+            real_ip6(i),
+            mac(real_mac(i))
+        );
+    }
+    s += &format!("\n[[service]]\nvip = \"{VIP6}\"\nproto = \"tcp\"\nsched = \"wlc\"\n");
+    for i in 0..REALS {
+        s += &format!(
+            "\n  [[service.real]]\n  addr = \"[{}]:{NAT_PORT}\"\n  mode = \"nat\"\n",
+            real_ip6(i)
+        );
+    }
+    s
+}
+
+/// The NAT66 service.
+pub const VIP6: SocketAddrV6 =
+    SocketAddrV6::new(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100), 80, 0, 0);
+
+/// IPv6 address of real server `i`.
+pub fn real_ip6(i: u8) -> Ipv6Addr {
+    Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x11 + u16::from(i))
+}
+
+/// IPv6 client of flow `flow`: a /64 of clients, the flow in the low bits.
+pub fn client6(flow: u32) -> SocketAddrV6 {
+    let ip = Ipv6Addr::new(
+        0x2001,
+        0xdb8,
+        0xc,
+        0,
+        0,
+        0,
+        (flow >> 16) as u16,
+        flow as u16,
+    );
+    SocketAddrV6::new(ip, 1024 + (flow % 60000) as u16, 0, 0)
+}
+
+/// The client frame of `kind` for flow `flow` in `mode` ([`frame`], or its IPv6 twin for
+/// [`Mode::Nat66`]: 80 bytes, the same TCP header and data).
+pub fn frame_of(mode: Mode, kind: Packet, flow: u32) -> Vec<u8> {
+    if mode != Mode::Nat66 {
+        return frame(kind, flow);
+    }
+    let c = client6(flow);
+    let b = etherparse::PacketBuilder::ethernet2(CLIENT_MAC, PORT0_MAC)
+        .ipv6(c.ip().octets(), VIP6.ip().octets(), 64)
+        .tcp(c.port(), VIP6.port(), 1_000_000 + flow, 64240);
+    let (b, data): (_, &[u8]) = match kind {
+        Packet::Syn => (b.syn(), &[]),
+        Packet::Ack => (b.ack(7_000_000 + flow), &ACK_DATA),
+    };
+    let mut f = Vec::with_capacity(b.size(data.len()));
+    b.write(&mut f, data).expect("write to a Vec");
+    f
 }
 
 /// `, "192.168.10.101{suffix}", ...` for every local address.
@@ -260,6 +361,9 @@ pub fn established_pass(flows: u32, ack_rounds: u32) -> impl Iterator<Item = Vec
 /// local address and port as the source and either no TCP option or exactly the TOA option
 /// carrying the client. Returns what is wrong.
 pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), String> {
+    if mode == Mode::Nat66 {
+        return check_forwarded6(input, out);
+    }
     let tunnel = match mode {
         Mode::Tun => Some((4, 0)),
         Mode::Gue => Some((17, 12)),
@@ -331,6 +435,46 @@ pub fn check_forwarded(mode: Mode, input: &[u8], out: &[u8]) -> Result<(), Strin
     }
     if b.payload.slice() != a.payload.slice() {
         problems.push("payload");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join(", "))
+    }
+}
+
+/// [`check_forwarded`] for NAT66: to a real server's MAC and address, port 8080, hop limit
+/// one less, the TCP checksum valid, the rest unchanged.
+fn check_forwarded6(input: &[u8], out: &[u8]) -> Result<(), String> {
+    let parse = |f| PacketHeaders::from_ethernet_slice(f).map_err(|e| format!("{e:?}"));
+    let (a, b) = (parse(input)?, parse(out)?);
+    let (Some(NetHeaders::Ipv6(ia, _)), Some(NetHeaders::Ipv6(ib, _))) = (&a.net, &b.net) else {
+        return Err("not IPv6".into());
+    };
+    let (Some(TransportHeader::Tcp(ta)), Some(TransportHeader::Tcp(tb))) =
+        (&a.transport, &b.transport)
+    else {
+        return Err("not TCP".into());
+    };
+    let real = (0..REALS)
+        .find(|&i| real_ip6(i).octets() == ib.destination)
+        .ok_or("no real server's address")?;
+    let mut problems = Vec::new();
+    if out[..6] != real_mac(real) || out[6..12] != PORT1_MAC {
+        problems.push("MACs");
+    }
+    if ib.hop_limit + 1 != ia.hop_limit {
+        problems.push("hop limit");
+    }
+    if tb.destination_port != NAT_PORT || ib.source != ia.source || tb.source_port != ta.source_port
+    {
+        problems.push("addresses or ports");
+    }
+    let tcp_ok = tb
+        .calc_checksum_ipv6(ib, b.payload.slice())
+        .is_ok_and(|c| c == tb.checksum);
+    if !tcp_ok {
+        problems.push("TCP checksum");
     }
     if problems.is_empty() {
         Ok(())
