@@ -39,6 +39,9 @@ pub(crate) enum Class {
     /// A TCP or UDP packet over IPv6 (its L4 header not parsed yet): to a VIP when `local`,
     /// else possibly a NAT66 reply.
     L4v6 { local: bool },
+    /// An ICMPv6 error that may be about an IPv6 connection (to an owned address when
+    /// `local`).
+    Icmp6Error { local: bool },
     /// A TCP or UDP packet: to an owned address (a VIP, a local address) when `local`, else
     /// possibly a reply of a NAT connection.
     L4 { flow: Flow, local: bool },

@@ -59,6 +59,10 @@ pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Cl
             (true, Some(_)) => Class::Drop(DropReason::NdIgnored),
             // A reply of a NAT66 connection, or what the twin takes.
             (false, _) if l4 && upper.fragment.is_none() => Class::L4v6 { local: false },
+            // Maybe about one.
+            (false, Some(m)) if m.is_error() && upper.fragment.is_none() => {
+                Class::Icmp6Error { local: false }
+            }
             _ if port.twin => Class::Punt(PuntReason::NonIpv4),
             _ => Class::Drop(DropReason::NotOurs),
         };
@@ -69,6 +73,9 @@ pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Cl
     let host = port.twin && owned == Owned::Host;
     if owned == Owned::Service && l4 && upper.fragment.is_none() {
         return Class::L4v6 { local: true };
+    }
+    if icmp_type.is_some_and(|m| m.is_error()) && upper.fragment.is_none() {
+        return Class::Icmp6Error { local: true };
     }
     match (upper.protocol, icmp_type) {
         (NextHeader::Icmpv6, Some(Message::EchoRequest)) if upper.fragment.is_none() => {

@@ -32,6 +32,7 @@ mod forward;
 mod forward6;
 mod fragment;
 mod fullnat;
+mod icmp6_error;
 mod icmp_error;
 mod schedule;
 mod slots;
@@ -449,6 +450,10 @@ impl Pipeline {
             Class::Nd => self.nd(snapshot, in_port, frame),
             Class::L4v6 { local } => {
                 return forward6::l4(self, snapshot, in_port, frame, *local, now_ms);
+            }
+            Class::Icmp6Error { local } => {
+                trim_to_ipv6(frame);
+                return icmp6_error::forward(self, snapshot, in_port, frame, *local);
             }
             Class::Echo6 => {
                 trim_to_ipv6(frame);
