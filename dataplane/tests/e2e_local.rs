@@ -171,3 +171,90 @@ addrs = ["10.0.0.1/24", "2001:db8::1/64", "fe80::1/64"]
         "ND for 2001:db8::7 refused: {stats}"
     );
 }
+
+/// The host over IPv6 through a kernel twin: the twin holds the port's IPv6 address (without
+/// DAD, IPv6 turned on for it), a TCP service of the host's own on that address answers a
+/// client across the DPDK port (the kernel's neighbour discovery for the client going out
+/// through the twin, the client's answer handed back to it), while rvsd still answers the
+/// client's ping itself.
+#[test]
+fn the_host_serves_tcp_over_ipv6_through_its_twin() {
+    let mut topo = Topology::new();
+    let lb = topo.netns("lb");
+    let cli = topo.netns("cli");
+    let (c0, l0) = (topo.name("c"), topo.name("l"));
+    topo.veth(&cli, &c0, &lb, &l0);
+    topo.enable_ipv6(&cli, &c0);
+    topo.enable_ipv6(&cli, "lo");
+    topo.exec(
+        &cli,
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::2/64",
+            "dev",
+            &c0,
+            "nodad",
+        ],
+    );
+    topo.host_if(&cli, &c0, "10.0.0.2/24");
+    let twin = topo.name("t");
+    let stats = topo.dir.path().join("stats.json");
+    let config = format!(
+        r#"[eal]
+args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={l0},qpairs=2"]
+[[port]]
+name = "dpdk0"
+addrs = ["10.0.0.1/24", "2001:db8::1/64"]
+exception = {{ iface = "{twin}", kind = "tap" }}
+{control}"#,
+        prefix = common::file_prefix(),
+        control = common::control_section(topo.dir.path(), ""),
+    );
+    topo.rvsd(
+        &lb,
+        &config,
+        &stats,
+        &[
+            "ip",
+            "netns",
+            "exec",
+            &cli,
+            "ping",
+            "-6",
+            "-c1",
+            "-W1",
+            "2001:db8::1",
+        ],
+    );
+    let ip: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
+    topo.enable_ipv6(&lb, "lo");
+    topo.http_server(&lb, ip, 2222, "the host");
+    let out = topo.exec(
+        &cli,
+        &[
+            "curl",
+            "-sg",
+            "--max-time",
+            "5",
+            "http://[2001:db8::1]:2222/",
+        ],
+    );
+    assert_eq!(out, "the host", "{}", topo.log());
+    if let Err(e) = topo.stop_rvsd() {
+        panic!("{e}\n{}", topo.log());
+    }
+    let stats: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&stats).unwrap()).unwrap();
+    let punted = &stats["punted"];
+    // The connection's segments (handshake, request, acknowledgments, FIN) and the client's
+    // neighbour advertisement for the kernel.
+    assert!(
+        punted["local_tcp"].as_u64().unwrap_or(0) >= 4,
+        "TCP to the host's address punted: {punted}"
+    );
+    assert!(punted["nd"].as_u64().unwrap_or(0) >= 1, "{punted}");
+    assert!(stats["kernel_tx"].as_u64().unwrap_or(0) >= 4, "{stats}");
+}

@@ -129,6 +129,9 @@ fn follower_tracks_twin_addresses_exactly_across_recreation() {
 #[test]
 fn configure_twin_sets_arp_ignore_addresses_and_up() {
     own_netns();
+    // New interfaces start with IPv6 off here, as in the test topologies' namespaces: the
+    // twin must turn it on for its IPv6 addresses.
+    std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1").expect("sysctl");
     ip("tuntap add rvst2 mode tap");
     let nets = ["10.3.0.1/24", "10.3.0.100/32"].map(|s| {
         let (a, p) = s.split_once('/').unwrap();

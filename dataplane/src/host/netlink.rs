@@ -318,6 +318,11 @@ pub fn configure_twin(
         rtnl.add_addr(index, net)
             .map_err(|e| format!("twin {iface}: add address {net}: {e}"))?;
     }
+    if !addrs6.is_empty() {
+        // A namespace may start new interfaces with IPv6 off (`default.disable_ipv6`).
+        let sysctl = format!("/proc/sys/net/ipv6/conf/{iface}/disable_ipv6");
+        std::fs::write(&sysctl, "0").map_err(|e| format!("twin {iface}: {sysctl}: {e}"))?;
+    }
     for &net in addrs6 {
         rtnl.add_addr6(index, net)
             .map_err(|e| format!("twin {iface}: add address {net}: {e}"))?;
