@@ -87,16 +87,17 @@ fn check_config_refuses_what_the_data_path_does_not_forward_with_its_reason() {
     .unwrap();
     let out = rvsd(&["--check-config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("mode = \"nat\"", "mode = \"tun\"");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "mode = \"nat\"",
+        "mode = \"tun\"\n  tunnel = { type = \"gre\" }",
+    );
     std::fs::write(&path, text).unwrap();
     let out = rvsd(&["--check-config", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
         format!(
-            "{}: service tcp [2001:db8::100]:80: IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)\n",
+            "{}: service tcp [2001:db8::100]:80: GUE and GRE tunnels to IPv6 reals are not forwarded yet; IPv6-in-IPv6 is (issue 14)\n",
             path.display()
         )
     );

@@ -486,11 +486,11 @@ fn ipv6_services_through_rvsadm() {
     );
     let before = live.ok("-S -n");
     assert_eq!(
-        live.rvsadm("-a -t [2001:db8::100]:80 -r 2001:db8::12 -i"),
+        live.rvsadm("-a -t [2001:db8::100]:80 -r 2001:db8::12 -i --tun-type gre"),
         (
             255,
             String::new(),
-            "service tcp [2001:db8::100]:80: IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)\n"
+            "service tcp [2001:db8::100]:80: GUE and GRE tunnels to IPv6 reals are not forwarded yet; IPv6-in-IPv6 is (issue 14)\n"
                 .to_string()
         )
     );

@@ -10,7 +10,7 @@ use fixtures::packet::{Arp, Eth, BROADCAST};
 use fixtures::{expected_drops, host6, nat66};
 
 #[test]
-fn rvsd_forwards_nat66_and_dr6_on_net_pcap() {
+fn rvsd_forwards_nat66_dr6_and_tun6_on_net_pcap() {
     let table = nat66::fixtures();
     let input: Vec<Vec<u8>> = table.iter().map(|f| f.input.clone()).collect();
     let run = common::run_pcap(nat66::CONFIG, &input);

@@ -309,8 +309,14 @@ impl std::error::Error for BuildError {}
 fn ipv6_not_forwarded(config: &conf::Service) -> Option<&'static str> {
     let v6 = config.vip.is_ipv6();
     let mode_of = |mode: conf::Mode| config.reals.iter().any(|r| r.mode == mode);
-    if v6 && mode_of(conf::Mode::Tun) {
-        Some("IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)")
+    let tunnel_of = |kind: conf::TunKind| {
+        config
+            .reals
+            .iter()
+            .any(|r| r.mode == conf::Mode::Tun && r.tunnel.kind == kind)
+    };
+    if v6 && (tunnel_of(conf::TunKind::Gue) || tunnel_of(conf::TunKind::Gre)) {
+        Some("GUE and GRE tunnels to IPv6 reals are not forwarded yet; IPv6-in-IPv6 is (issue 14)")
     } else if v6 && mode_of(conf::Mode::FullNat) {
         Some("fullnat from IPv6 clients (6→6 and NAT64) is not forwarded yet (issue 14)")
     } else if config.laddrs.iter().any(IpAddr::is_ipv6) {
@@ -459,8 +465,8 @@ mod tests {
         );
         for (body, why) in [
             (
-                "[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n[[service.real]]\naddr = \"2001:db8::13\"\nmode = \"tun\"\n",
-                "IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)",
+                "[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\n[[service.real]]\naddr = \"2001:db8::13\"\nmode = \"tun\"\ntunnel = { type = \"gre\" }\n",
+                "GUE and GRE tunnels to IPv6 reals are not forwarded yet; IPv6-in-IPv6 is (issue 14)",
             ),
             (
                 "[[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"tcp\"\nladdrs = [\"10.0.0.1\"]\n[[service.real]]\naddr = \"10.0.0.11:80\"\nmode = \"fullnat\"\n",

@@ -397,7 +397,7 @@ mod tests {
              [[service.real]]\naddr = \"[2001:db8::11]:80\"\nmode = \"nat\"\n\
              [[service]]\nvip = \"[2001:db8::100]:80\"\nproto = \"udp\"\n\
              [[service]]\nvip = \"[2001:db8::100]:81\"\nproto = \"tcp\"\n\
-             [[service.real]]\naddr = \"2001:db8::12\"\nmode = \"tun\"\n";
+             [[service.real]]\naddr = \"2001:db8::12\"\nmode = \"tun\"\ntunnel = { type = \"gre\" }\n";
         let config = conf::Config::parse(text, "t.toml").expect("valid");
         let mut t = ServiceTable::new(1);
         for s in &config.services[..3] {
@@ -426,7 +426,7 @@ mod tests {
         assert_eq!(t.get6(conf::Proto::Tcp, vip6).unwrap().slot, tcp_slot);
         assert_eq!(
             t.put(&config.services[3]).unwrap_err().to_string(),
-            "service tcp [2001:db8::100]:81: IPv6-in-IPv6 tunnels (tun reals of an IPv6 service) are not forwarded yet (issue 14)"
+            "service tcp [2001:db8::100]:81: GUE and GRE tunnels to IPv6 reals are not forwarded yet; IPv6-in-IPv6 is (issue 14)"
         );
         assert_eq!(t.by_vip.len(), 3);
         t.remove(conf::Proto::Tcp, vip6.into());

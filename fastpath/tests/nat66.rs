@@ -1,4 +1,4 @@
-//! NAT66 and DR over IPv6 (`fixtures/nat66.rs`): exact frames both ways, counted drops, the
+//! NAT66, DR and TUN over IPv6 (`fixtures/nat66.rs`): exact frames both ways, counted drops, the
 //! ICMPv6 answers, the counters of the real servers.
 
 mod fixtures;
@@ -6,7 +6,7 @@ mod fixtures;
 use fixtures::{nat66, pure};
 
 #[test]
-fn pipeline_forwards_nat66_and_dr6_as_the_table_says() {
+fn pipeline_forwards_nat66_dr6_and_tun6_as_the_table_says() {
     let snapshot = pure::snapshot(nat66::CONFIG, nat66::PORT_MAC);
     let mut pipeline = pure::pipeline(nat66::CONFIG, &snapshot);
     let failures = pure::run(&mut pipeline, &snapshot, &nat66::fixtures(), |i| i as u64);
@@ -27,7 +27,7 @@ fn pipeline_forwards_nat66_and_dr6_as_the_table_says() {
     );
     assert_eq!(web.reals[0].load.activeconns(), 1, "ESTABLISHED");
     assert_eq!(web.reals[0].load.inactconns(), 1, "the expired SYN's");
-    assert_eq!(pipeline.conns(), 4, "two NAT TCP, DR TCP, UDP");
+    assert_eq!(pipeline.conns(), 5, "two NAT TCP, DR TCP, TUN TCP, UDP");
     // The connection listing (`rvsadm -L -c`) has the IPv6 connections.
     let listed: Vec<String> = pipeline
         .conn_entries(100)
@@ -46,6 +46,7 @@ fn pipeline_forwards_nat66_and_dr6_as_the_table_says() {
     for want in [
         "tcp ESTABLISHED [2001:db8:c::99]:40000 [2001:db8::100]:80 [2001:db8::11]:8080",
         "tcp ESTABLISHED [2001:db8:c::99]:40001 [2001:db8::100]:81 [2001:db8::21]:81",
+        "tcp ESTABLISHED [2001:db8:c::99]:40004 [2001:db8::100]:82 [2001:db8::31]:82",
         "udp UDP [2001:db8:c::99]:5353 [2001:db8::100]:53 [2001:db8::11]:53",
     ] {
         assert!(listed.iter().any(|l| l == want), "{want} in {listed:#?}");

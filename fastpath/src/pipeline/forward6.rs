@@ -26,6 +26,7 @@ use crate::verdict::{DropReason, PuntReason, Verdict};
 use crate::wire::ipv6::{self, NextHeader};
 use crate::wire::{ether, tcp, udp};
 use crate::xmit::nat6::{self, Headers6};
+use crate::xmit::tun6;
 use sched::ConnClass;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::Arc;
@@ -209,6 +210,9 @@ fn inbound<F: Frame>(
         forget6(p, id);
         return Err(DropReason::NoDest);
     }
+    if fwd == Some(Fwd::Tun) {
+        return tunnel(snapshot, frame, *rip.ip());
+    }
     if let Some(mtu) = egress6::too_big(snapshot, *rip.ip(), frame.len()) {
         return Ok(Step::TooBig(mtu));
     }
@@ -221,9 +225,33 @@ fn inbound<F: Frame>(
             decrement_hop_limit(frame.data_mut())?;
             Ok(Step::Send(Out6::Direct(*rip.ip())))
         }
-        // TUN and FULLNAT services over IPv6 are refused when they are built.
+        // FULLNAT services over IPv6 are refused when they are built.
         Some(Fwd::Tun | Fwd::FullNat) | None => Err(DropReason::NoConn),
     }
+}
+
+/// TUN over IPv6 (`ip_vs_tunnel_xmit_v6`): the packet, its hop limit decremented, inside an
+/// outer header from the balancer's address towards `rip` (routed: a tunnel may cross
+/// routers). The link's MTU less the outer header is what the packet may take: longer is
+/// answered with packet too big announcing it, unchanged; below IPv6's minimum 1280 the
+/// kernel drops it (`too_big`).
+fn tunnel<F: Frame>(snapshot: &Snapshot, frame: &mut F, rip: Ipv6Addr) -> Result<Step, DropReason> {
+    let hop = snapshot.routes6.lookup(rip).ok_or(DropReason::NoRoute)?;
+    let view = snapshot.ports.get(hop.port).ok_or(DropReason::NoRoute)?;
+    let src = view
+        .source6_for(hop.next_hop(rip))
+        .ok_or(DropReason::NoRoute)?;
+    let mtu = view
+        .mtu
+        .checked_sub(tun6::OUTER_LEN as u16)
+        .filter(|&mtu| mtu >= 1280)
+        .ok_or(DropReason::TooBig)?;
+    if frame.len() > ether::HEADER_LEN + usize::from(mtu) {
+        return Ok(Step::TooBig(mtu));
+    }
+    decrement_hop_limit(frame.data_mut())?;
+    tun6::encapsulate(frame, src, rip)?;
+    Ok(Step::Send(Out6::Route(rip)))
 }
 
 /// Real server → client (NAT66).

@@ -96,6 +96,7 @@ pub mod proxy;
 pub(crate) mod splice;
 pub mod toa;
 pub mod tun;
+pub mod tun6;
 
 #[cfg(test)]
 pub(crate) mod testing;
