@@ -151,6 +151,30 @@ pub(super) fn account(real: &Real, moved: conn::Move) {
     }
 }
 
+/// Counts a packet of a connection to `real` that moved it by `moved`: the real's
+/// Active/InActConn and the traffic of the real and its service, `len` bytes in the
+/// direction of `inbound`. Always inlined: the per-packet path of both families.
+#[inline(always)]
+pub(super) fn count_packet(real: &Real, moved: conn::Move, worker: usize, len: u16, inbound: bool) {
+    account(real, moved);
+    let len = u64::from(len);
+    if inbound {
+        real.traffic.inbound(worker, len);
+        real.service_traffic.inbound(worker, len);
+    } else {
+        real.traffic.outbound(worker, len);
+        real.service_traffic.outbound(worker, len);
+    }
+}
+
+/// Counts a new connection to `real` (inactive until it is established).
+#[inline]
+pub(super) fn count_new(real: &Real, worker: usize) {
+    real.load.bind(ConnClass::Inactive);
+    real.traffic.conn(worker);
+    real.service_traffic.conn(worker);
+}
+
 /// How a TUN connection's packets are encapsulated: its real's tunnel as configured now (an
 /// edit applies to the connections already made, as in the kernel), with the connection's
 /// flow hash for GUE's source port.
@@ -175,10 +199,7 @@ fn inbound<F: Frame>(
         .packet_entry(id, Dir::In, flow.flags, now_ms)
         .ok_or(DropReason::NoConn)?;
     let real = c.dest();
-    account(real, transition.moved);
-    real.traffic.inbound(p.worker, u64::from(flow.ip_len));
-    real.service_traffic
-        .inbound(p.worker, u64::from(flow.ip_len));
+    count_packet(real, transition.moved, p.worker, flow.ip_len, true);
     let (fwd, rip) = (c.fwd(), c.real());
     if snapshot.expire_nodest_conn && real.removed.load(std::sync::atomic::Ordering::Relaxed) {
         forget(p, id);
@@ -249,10 +270,7 @@ fn outbound<F: Frame>(
         .packet_entry(id, Dir::Out, flow.flags, now_ms)
         .ok_or(DropReason::NoConn)?;
     let real = c.dest();
-    account(real, transition.moved);
-    real.traffic.outbound(p.worker, u64::from(flow.ip_len));
-    real.service_traffic
-        .outbound(p.worker, u64::from(flow.ip_len));
+    count_packet(real, transition.moved, p.worker, flow.ip_len, false);
     let client = c.client();
     if is_fullnat {
         fullnat::outbound(p, snapshot, frame, id, flow)?;

@@ -16,7 +16,7 @@
 //! path grows for it.
 
 use super::egress6::{self, Out6};
-use super::forward::{account, forget6};
+use super::forward::{count_new, count_packet, forget6};
 use super::{owner, Pipeline};
 use crate::conn::{self, Dir, FlowKey, Fwd, Hit, NewConn, NewTemplate};
 use crate::frame::Frame;
@@ -201,10 +201,7 @@ fn inbound<F: Frame>(
         .packet_entry(id, Dir::In, flow.flags, now_ms)
         .ok_or(DropReason::NoConn)?;
     let real = c.dest();
-    account(real, transition.moved);
-    real.traffic.inbound(p.worker, u64::from(flow.ip_len));
-    real.service_traffic
-        .inbound(p.worker, u64::from(flow.ip_len));
+    count_packet(real, transition.moved, p.worker, flow.ip_len, true);
     let (fwd, rip) = (c.fwd(), c.real());
     if snapshot.expire_nodest_conn && real.removed.load(std::sync::atomic::Ordering::Relaxed) {
         forget6(p, id);
@@ -275,11 +272,7 @@ fn outbound<F: Frame>(
         .conns6
         .packet_entry(id, Dir::Out, flow.flags, now_ms)
         .ok_or(DropReason::NoConn)?;
-    let real = c.dest();
-    account(real, transition.moved);
-    real.traffic.outbound(p.worker, u64::from(flow.ip_len));
-    real.service_traffic
-        .outbound(p.worker, u64::from(flow.ip_len));
+    count_packet(c.dest(), transition.moved, p.worker, flow.ip_len, false);
     Ok(Step::Send(Out6::Route(*client.ip())))
 }
 
@@ -334,9 +327,7 @@ fn schedule6(
         .insert(new, now_ms)
         .map_err(|_| DropReason::TableFull)?;
     if let Some(real) = p.conns6.get(id).map(|c| c.dest()) {
-        real.load.bind(ConnClass::Inactive);
-        real.traffic.conn(p.worker);
-        real.service_traffic.conn(p.worker);
+        count_new(real, p.worker);
     }
     if let Some(template) = template {
         p.conns6.control(id, template, now_ms);

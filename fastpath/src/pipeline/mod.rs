@@ -293,25 +293,8 @@ impl Pipeline {
 
     /// This worker's connections and templates as `ipvsadm -L -c` lists them.
     pub fn conn_entries(&self, now_ms: u64) -> Vec<conf::proto::ConnEntry> {
-        let expire = |expires: u64| {
-            u32::try_from(expires.saturating_sub(now_ms).div_ceil(1000)).unwrap_or(u32::MAX)
-        };
-        let v4 = self.conns.iter().map(|(_, c)| conf::proto::ConnEntry {
-            proto: c.proto(),
-            expire: expire(c.expires()),
-            state: c.state().as_str().to_owned(),
-            client: c.client().into(),
-            virt: c.virt().into(),
-            dest: c.real().into(),
-        });
-        let v6 = self.conns6.iter().map(|(_, c)| conf::proto::ConnEntry {
-            proto: c.proto(),
-            expire: expire(c.expires()),
-            state: c.state().as_str().to_owned(),
-            client: c.client().into(),
-            virt: c.virt().into(),
-            dest: c.real().into(),
-        });
+        let v4 = self.conns.iter().map(|(_, c)| conn_entry(c, now_ms));
+        let v6 = self.conns6.iter().map(|(_, c)| conn_entry(c, now_ms));
         v4.chain(v6).collect()
     }
 
@@ -665,6 +648,22 @@ fn trim_to_ipv4<F: Frame>(frame: &mut F) {
         .map(|ip| ether::HEADER_LEN + usize::from(ipv4::Packet::new_unchecked(ip).total_len()));
     if let Some(end) = end {
         trim_to(frame, end);
+    }
+}
+
+/// A connection as `ipvsadm -L -c` lists it.
+fn conn_entry<A: conn::Family>(c: &conn::Conn<Arc<Real>, A>, now_ms: u64) -> conf::proto::ConnEntry
+where
+    A::Sock: Into<std::net::SocketAddr>,
+{
+    conf::proto::ConnEntry {
+        proto: c.proto(),
+        expire: u32::try_from(c.expires().saturating_sub(now_ms).div_ceil(1000))
+            .unwrap_or(u32::MAX),
+        state: c.state().as_str().to_owned(),
+        client: c.client().into(),
+        virt: c.virt().into(),
+        dest: c.real().into(),
     }
 }
 

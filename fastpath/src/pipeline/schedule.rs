@@ -75,9 +75,7 @@ pub(super) fn new_conn(
         }
     };
     if let Some(real) = p.conns.get(id).map(|c| c.dest()) {
-        real.load.bind(ConnClass::Inactive);
-        real.traffic.conn(p.worker);
-        real.service_traffic.conn(p.worker);
+        super::forward::count_new(real, p.worker);
     }
     if let Some(template) = template {
         p.conns.control(id, template, now_ms);
