@@ -73,52 +73,8 @@ addrs = ["10.0.0.1/24", "10.0.0.100/32"]
 #[test]
 fn client_resolves_and_pings_the_ipv6_addresses_through_rvsd() {
     let mut topo = Topology::new();
-    let lb = topo.netns("lb");
-    let cli = topo.netns("cli");
-    let (c0, l0) = (topo.name("c"), topo.name("l"));
-    topo.veth(&cli, &c0, &lb, &l0);
-    topo.enable_ipv6(&cli, &c0);
-    topo.exec(
-        &cli,
-        &[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            "2001:db8::2/64",
-            "dev",
-            &c0,
-            "nodad",
-        ],
-    );
-    topo.host_if(&cli, &c0, "10.0.0.2/24");
-    let stats = topo.dir.path().join("stats.json");
-    let config = format!(
-        r#"[eal]
-args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={l0}"]
-[[port]]
-name = "dpdk0"
-addrs = ["10.0.0.1/24", "2001:db8::1/64", "fe80::1/64"]
-{control}"#,
-        prefix = common::file_prefix(),
-        control = common::control_section(topo.dir.path(), ""),
-    );
-    topo.rvsd(
-        &lb,
-        &config,
-        &stats,
-        &[
-            "ip",
-            "netns",
-            "exec",
-            &cli,
-            "ping",
-            "-6",
-            "-c1",
-            "-W1",
-            "2001:db8::1",
-        ],
-    );
+    let port = r#"addrs = ["10.0.0.1/24", "2001:db8::1/64", "fe80::1/64"]"#;
+    let (_, cli, c0, stats) = ipv6_client_and_rvsd(&mut topo, 1, port);
 
     let out = topo.exec(&cli, &["ping", "-6", "-c5", "-i0.2", "-W2", "2001:db8::1"]);
     assert!(out.contains("5 received"), "{out}");
@@ -180,55 +136,12 @@ addrs = ["10.0.0.1/24", "2001:db8::1/64", "fe80::1/64"]
 #[test]
 fn the_host_serves_tcp_over_ipv6_through_its_twin() {
     let mut topo = Topology::new();
-    let lb = topo.netns("lb");
-    let cli = topo.netns("cli");
-    let (c0, l0) = (topo.name("c"), topo.name("l"));
-    topo.veth(&cli, &c0, &lb, &l0);
-    topo.enable_ipv6(&cli, &c0);
-    topo.enable_ipv6(&cli, "lo");
-    topo.exec(
-        &cli,
-        &[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            "2001:db8::2/64",
-            "dev",
-            &c0,
-            "nodad",
-        ],
-    );
-    topo.host_if(&cli, &c0, "10.0.0.2/24");
     let twin = topo.name("t");
-    let stats = topo.dir.path().join("stats.json");
-    let config = format!(
-        r#"[eal]
-args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={l0},qpairs=2"]
-[[port]]
-name = "dpdk0"
-addrs = ["10.0.0.1/24", "2001:db8::1/64"]
-exception = {{ iface = "{twin}", kind = "tap" }}
-{control}"#,
-        prefix = common::file_prefix(),
-        control = common::control_section(topo.dir.path(), ""),
+    // One more queue pair for the exception thread.
+    let port = format!(
+        "addrs = [\"10.0.0.1/24\", \"2001:db8::1/64\"]\nexception = {{ iface = \"{twin}\", kind = \"tap\" }}"
     );
-    topo.rvsd(
-        &lb,
-        &config,
-        &stats,
-        &[
-            "ip",
-            "netns",
-            "exec",
-            &cli,
-            "ping",
-            "-6",
-            "-c1",
-            "-W1",
-            "2001:db8::1",
-        ],
-    );
+    let (lb, cli, _, stats) = ipv6_client_and_rvsd(&mut topo, 2, &port);
     let ip: std::net::Ipv6Addr = "2001:db8::1".parse().unwrap();
     topo.enable_ipv6(&lb, "lo");
     topo.http_server(&lb, ip, 2222, "the host");
@@ -257,4 +170,57 @@ exception = {{ iface = "{twin}", kind = "tap" }}
     );
     assert!(punted["nd"].as_u64().unwrap_or(0) >= 1, "{punted}");
     assert!(stats["kernel_tx"].as_u64().unwrap_or(0) >= 4, "{stats}");
+}
+
+/// A client namespace with 2001:db8::2/64 (and 10.0.0.2/24) on a veth to rvsd's namespace,
+/// rvsd started there on `net_af_packet` (`qpairs` queue pairs) with the port section `port`
+/// (its addresses and options), once the client pings 2001:db8::1. Returns rvsd's and the
+/// client's namespaces, the client's interface and the stats file.
+fn ipv6_client_and_rvsd(
+    topo: &mut Topology,
+    qpairs: usize,
+    port: &str,
+) -> (String, String, String, std::path::PathBuf) {
+    let lb = topo.netns("lb");
+    let cli = topo.netns("cli");
+    let (c0, l0) = (topo.name("c"), topo.name("l"));
+    topo.veth(&cli, &c0, &lb, &l0);
+    topo.enable_ipv6(&cli, &c0);
+    topo.enable_ipv6(&cli, "lo");
+    let v6 = [
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "2001:db8::2/64",
+        "dev",
+        &c0,
+        "nodad",
+    ];
+    topo.exec(&cli, &v6);
+    topo.host_if(&cli, &c0, "10.0.0.2/24");
+    let stats = topo.dir.path().join("stats.json");
+    let config = format!(
+        r#"[eal]
+args = ["--lcores", "0@(0-1),1@(0-1)", "--no-huge", "-m", "256", "--no-pci", "--no-shconf", "--no-telemetry", "--file-prefix", "{prefix}", "--vdev", "net_af_packet0,iface={l0},qpairs={qpairs}"]
+[[port]]
+name = "dpdk0"
+{port}
+{control}"#,
+        prefix = common::file_prefix(),
+        control = common::control_section(topo.dir.path(), ""),
+    );
+    let probe = [
+        "ip",
+        "netns",
+        "exec",
+        &cli,
+        "ping",
+        "-6",
+        "-c1",
+        "-W1",
+        "2001:db8::1",
+    ];
+    topo.rvsd(&lb, &config, &stats, &probe);
+    (lb, cli, c0, stats)
 }
