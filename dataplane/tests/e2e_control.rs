@@ -484,7 +484,16 @@ fn ipv6_services_through_rvsadm() {
         listing.contains("TCP  [2001:db8::100]:80 rr\n  -> [2001:db8::11]:8080"),
         "{listing}"
     );
+    let stats = live.ok("-L -n --stats");
+    assert!(
+        stats.contains("TCP  [2001:db8::100]:80") && stats.contains("  -> [2001:db8::11]:8080"),
+        "{stats}"
+    );
     let before = live.ok("-S -n");
+    assert!(
+        before.contains("-A -t [2001:db8::100]:80 -s rr\n-a -t [2001:db8::100]:80 -r [2001:db8::11]:8080 -m -w 2\n"),
+        "{before}"
+    );
     assert_eq!(
         live.rvsadm("-a -t [2001:db8::100]:80 -r 2001:db8::12 -i --tun-type gre"),
         (
