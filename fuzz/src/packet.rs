@@ -464,7 +464,7 @@ impl<'s> Checker<'s> {
         let ports = &self.snapshot.ports;
         let data = frame.data();
         match verdict {
-            Verdict::Tx { port } | Verdict::Resolve { port, .. } => {
+            Verdict::Tx { port } | Verdict::Resolve { port, .. } | Verdict::Resolve6 { port } => {
                 let mtu = port_mtu(self.snapshot, port, &verdict);
                 let resolved = matches!(verdict, Verdict::Tx { .. });
                 check_sent(data, input, &ports[port].mac.0, resolved);
@@ -623,8 +623,43 @@ fn check_sent(frame: &[u8], input: &[u8], port_mac: &[u8; 6], resolved: bool) {
                 );
             }
         }
+        0x86dd => check_ipv6(&frame[14..], input),
         ethertype => panic!("sent a frame of EtherType {ethertype:#06x}"),
     }
+}
+
+/// Checks a sent IPv6 packet: version 6, its payload within the frame, a hop limit; an ICMPv6
+/// message right after the fixed header has a valid checksum (rvs writes those whole), a TCP
+/// or UDP one may be broken only if the received packet's was (rvs updates those).
+fn check_ipv6(ip: &[u8], input: &[u8]) {
+    assert!(ip.len() >= 40, "IPv6 packet of {} bytes", ip.len());
+    assert_eq!(ip[0] >> 4, 6, "IPv6 version");
+    let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    assert!(
+        40 + payload <= ip.len(),
+        "IPv6 payload length past the frame"
+    );
+    assert!(ip[7] > 0, "hop limit 0 sent");
+    if matches!(ip[6], 6 | 17 | 58) && !l4_ok6(ip) {
+        assert_ne!(ip[6], 58, "ICMPv6 checksum");
+        let received = input.get(14..);
+        assert!(
+            received.is_some_and(|r| r.len() >= 40 && !l4_ok6(r)),
+            "L4 checksum broken on the way (IPv6, next header {})",
+            ip[6]
+        );
+    }
+}
+
+/// Whether the upper-layer checksum right after the fixed header of IPv6 packet `ip`
+/// verifies (the IPv6 pseudo-header: addresses, length, next header).
+fn l4_ok6(ip: &[u8]) -> bool {
+    let payload = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    let Some(upper) = ip.get(40..40 + payload) else {
+        return false;
+    };
+    let sum = u32::from(fold(&ip[8..40], 0)) + upper.len() as u32 + u32::from(ip[6]);
+    fold(upper, sum) == 0xffff
 }
 
 /// Checks an ARP reply from the port whose MAC is `port_mac`: Ethernet/IPv4, in a minimum
