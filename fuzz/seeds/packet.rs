@@ -6,7 +6,9 @@
 #[path = "../../fastpath/tests/fixtures/mod.rs"]
 pub mod fixtures;
 
-use fixtures::{dr, frag, fullnat, host, l2, malformed, mtu, nat, tun, Fixture};
+use fixtures::{
+    dr, frag, fullnat, host, host6, l2, malformed, malformed6, mtu, nat, nat66, tun, Fixture,
+};
 use rvs_fuzz::packet::{encode, Step};
 
 /// Every golden table, each as its input frames in order, by name.
@@ -24,6 +26,9 @@ pub fn tables() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         ("frag", frag::table().inputs()),
         ("frag-limits", frag::limits().inputs()),
         ("frag-timing", frag::timing().inputs()),
+        ("host6", inputs(host6::fixtures(true))),
+        ("nat66", inputs(nat66::fixtures())),
+        ("malformed6", inputs(malformed6::fixtures())),
     ]
 }
 

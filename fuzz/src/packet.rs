@@ -56,7 +56,7 @@ udp = 20
 [[port]]
 name = "dpdk0"
 mac = "02:00:00:00:00:01"
-addrs = ["10.0.0.1/24", "10.0.0.100/32", "10.0.0.103/32", "10.0.0.200/32"]
+addrs = ["10.0.0.1/24", "10.0.0.100/32", "10.0.0.103/32", "10.0.0.200/32", "2001:db8::1/64", "fe80::1/64", "2001:db8::100/128"]
 mtu = 1280
 exception = { iface = "rvs0", kind = "tap" }
 [[port]]
@@ -95,6 +95,39 @@ port = "dpdk0"
 ip = "10.0.1.254"
 mac = "02:00:00:00:01:fe"
 port = "dpdk1"
+[[route]]
+dst = "::/0"
+via = "fe80::fe"
+port = "dpdk0"
+[[neighbor]]
+ip = "fe80::fe"
+mac = "02:00:00:00:00:fe"
+port = "dpdk0"
+[[neighbor]]
+ip = "2001:db8::11"
+mac = "02:00:00:00:00:11"
+port = "dpdk0"
+[[service]]
+vip = "[2001:db8::100]:80"
+proto = "tcp"
+sched = "rr"
+  [[service.real]]
+  addr = "[2001:db8::11]:8080"
+  mode = "nat"
+  [[service.real]]
+  addr = "2001:db8::12"
+  mode = "dr"
+  [[service.real]]
+  addr = "2001:db8::13"
+  mode = "tun"
+[[service]]
+vip = "[2001:db8::100]:53"
+proto = "udp"
+sched = "rr"
+  # No static neighbour: its packets wait for neighbour discovery (Verdict::Resolve6).
+  [[service.real]]
+  addr = "[2001:db8::14]:53"
+  mode = "nat"
 [[service]]
 vip = "10.0.0.100:53"
 proto = "udp"

@@ -24,6 +24,7 @@ fn every_frame_seed_passes() {
         "Hold",
         "Punt",
         "Resolve",
+        "Resolve6",
         "ResolveFragment",
         "Tx",
     ];
