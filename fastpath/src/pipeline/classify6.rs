@@ -1,5 +1,6 @@
-//! [`super::classify`] for IPv6 frames: what the balancer does with IPv6 while it owns IPv6
-//! addresses on its ports but serves no IPv6 service yet.
+//! [`super::classify`] for IPv6 frames: which lane an IPv6 frame takes (neighbour
+//! discovery, echo, the IPv6 forwarding stage, ICMPv6 errors, the kernel twin) or why it is
+//! dropped.
 //!
 //! The order of the tests matters:
 //!
@@ -30,7 +31,8 @@ use crate::wire::icmpv6::Message;
 use crate::wire::ipv6::{self, NextHeader};
 
 /// Classifies the IPv6 packet `bytes` (everything after the Ethernet header) sent to port
-/// `port`'s MAC or to a multicast MAC. Out of line: no IPv6 is forwarded yet.
+/// `port`'s MAC or to a multicast MAC. Out of line: IPv6 is a lane apart from the IPv4 path
+/// (see `docs/ARCHITECTURE.md`, "IPv6").
 #[inline(never)]
 pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Class {
     let Ok(ip) = ipv6::Packet::new_checked(bytes) else {
@@ -85,8 +87,7 @@ pub(super) fn classify(snapshot: &Snapshot, port: &PortView, bytes: &[u8]) -> Cl
         (NextHeader::Udp, _) if host => Class::Punt(PuntReason::LocalUdp),
         (NextHeader::Icmpv6, _) if host => Class::Punt(PuntReason::LocalIcmp),
         (_, _) if host => Class::Punt(PuntReason::OtherProto),
-        // No IPv6 service yet, so nothing follows fragments (IPv6 services will take them
-        // as the IPv4 path does).
+        // Fragments are not followed over IPv6 yet (the IPv4 path does: `super::fragment`).
         (_, _) if upper.fragment.is_some() => Class::Drop(DropReason::Fragment),
         (NextHeader::Tcp | NextHeader::Udp, _) => Class::Drop(DropReason::NoService),
         (NextHeader::Icmpv6, _) => Class::Drop(DropReason::IcmpIgnored),
