@@ -627,40 +627,15 @@ impl Check {
     }
 
     fn neighbors(&mut self, root: &Field, raw: &[raw::Neighbor], links: &Links) -> Vec<Neighbor> {
-        let mut neighbors = Vec::new();
-        let mut seen = HashMap::new();
-        for (i, n) in raw.iter().enumerate() {
-            if net6::is_v6(&n.ip) {
-                continue;
-            }
-            let f = root.item("neighbor", i);
-            let ip = self.ok(&f.key("ip"), net::parse_ip(&n.ip)).and_then(|ip| {
-                let checked = links.check_host(ip);
-                self.ok(&f.key("ip"), checked).map(|()| ip)
-            });
-            let mac = self.ok(&f.key("mac"), net::parse_unicast_mac(&n.mac));
-            let port = self
-                .port_ref(&f.key("port"), &n.port, links)
-                .map(|p| links.ports[p].id);
-            let (Some(ip), Some(mac), Some(port)) = (ip, mac, port) else {
-                continue;
-            };
-            if let Some(&first) = seen.get(&(port, ip)) {
-                self.fail(
-                    &f.key("ip"),
-                    format!(
-                        "{ip} on {} already has a static entry (neighbor[{first}])",
-                        n.port
-                    ),
-                );
-                continue;
-            }
-            seen.insert((port, ip), i);
-            neighbors.push(Neighbor { ip, mac, port });
-        }
-        neighbors
+        let host = |ip: &str| {
+            let ip = net::parse_ip(ip)?;
+            links.check_host(ip).map(|()| ip)
+        };
+        self.neighbor_entries(root, raw, links, false, host)
+            .into_iter()
+            .map(|(ip, mac, port)| Neighbor { ip, mac, port })
+            .collect()
     }
-
     /// `[[route]]` entries whose `dst` is an IPv6 prefix.
     fn routes6(&mut self, root: &Field, raw: &[raw::Route], links: &Links) -> Vec<Route6> {
         let mut routes = Vec::new();
@@ -735,23 +710,38 @@ impl Check {
 
     /// `[[neighbor]]` entries whose `ip` is an IPv6 address.
     fn neighbors6(&mut self, root: &Field, raw: &[raw::Neighbor], links: &Links) -> Vec<Neighbor6> {
-        let mut neighbors = Vec::new();
+        let host = |ip: &str| {
+            let ip = net6::parse_ip(ip)?;
+            net6::check_host(ip)?;
+            match links.owned6.get(&ip) {
+                Some(owner) => Err(format!("{ip} is owned by port[{owner}]")),
+                None => Ok(ip),
+            }
+        };
+        self.neighbor_entries(root, raw, links, true, host)
+            .into_iter()
+            .map(|(ip, mac, port)| Neighbor6 { ip, mac, port })
+            .collect()
+    }
+
+    /// The `[[neighbor]]` entries of one family (`v6`): each address as `host` reads and
+    /// checks it, its unicast MAC and its port's id, one entry per address and port.
+    fn neighbor_entries<A: Copy + Eq + std::hash::Hash + Display>(
+        &mut self,
+        root: &Field,
+        raw: &[raw::Neighbor],
+        links: &Links,
+        v6: bool,
+        host: impl Fn(&str) -> Result<A, String>,
+    ) -> Vec<(A, [u8; 6], u16)> {
+        let mut entries = Vec::new();
         let mut seen = HashMap::new();
         for (i, n) in raw.iter().enumerate() {
-            if !net6::is_v6(&n.ip) {
+            if net6::is_v6(&n.ip) != v6 {
                 continue;
             }
             let f = root.item("neighbor", i);
-            let ip = self
-                .ok(&f.key("ip"), net6::parse_ip(&n.ip))
-                .and_then(|ip| self.ok(&f.key("ip"), net6::check_host(ip)).map(|()| ip));
-            let ip = ip.filter(|ip| {
-                let owner = links.owned6.get(ip).copied();
-                if let Some(owner) = owner {
-                    self.fail(&f.key("ip"), format!("{ip} is owned by port[{owner}]"));
-                }
-                owner.is_none()
-            });
+            let ip = self.ok(&f.key("ip"), host(&n.ip));
             let mac = self.ok(&f.key("mac"), net::parse_unicast_mac(&n.mac));
             let port = self
                 .port_ref(&f.key("port"), &n.port, links)
@@ -770,9 +760,9 @@ impl Check {
                 continue;
             }
             seen.insert((port, ip), i);
-            neighbors.push(Neighbor6 { ip, mac, port });
+            entries.push((ip, mac, port));
         }
-        neighbors
+        entries
     }
 
     fn timeouts(&mut self, f: &Field, t: raw::Timeouts) -> Timeouts {

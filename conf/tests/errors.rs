@@ -1272,6 +1272,14 @@ fn test_ipv6_routes_and_neighbors() {
         "rvsd.toml:7: neighbor[0].ip: ::1 is the loopback address ::1, which must never be sent \
          on the wire"
     );
+    assert_eq!(
+        err("[[port]]\nname = \"dpdk1\"\naddrs = [\"2001:db8::1/64\"]\n[[neighbor]]\nip = \"2001:db8::1\"\nmac = \"02:00:00:00:00:01\"\nport = \"dpdk1\"\n"),
+        "rvsd.toml:10: neighbor[0].ip: 2001:db8::1 is owned by port[1]"
+    );
+    assert_eq!(
+        err("[[neighbor]]\nip = \"fe80::1\"\nmac = \"02:00:00:00:00:01\"\nport = \"dpdk0\"\n[[neighbor]]\nip = \"fe80::1\"\nmac = \"02:00:00:00:00:02\"\nport = \"dpdk0\"\n"),
+        "rvsd.toml:11: neighbor[1].ip: fe80::1 on dpdk0 already has a static entry (neighbor[0])"
+    );
 }
 
 // --- IPv6 services (issue 14) -------------------------------------------------------------------
